@@ -1,0 +1,173 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { cosmiconfig } from 'cosmiconfig';
+import type { StemConfig } from '../../sdk/config.js';
+import type { ServiceName } from '../../sdk/contracts/index.js';
+import { ConfigError, UsageError } from '../../sdk/errors.js';
+import type { StemPlugin } from '../../sdk/plugin.js';
+import type { TaskDefinition } from '../../sdk/task.js';
+import { loadRegistryModule } from './load-registry.js';
+import { pluginForUrl } from './url-plugins.js';
+
+/** Values from command-line flags; they beat STEM_* variables, which beat the config file. */
+export interface ConfigOverrides {
+  brokerUrl?: string;
+  backendUrl?: string;
+  scheduleStoreUrl?: string;
+  revokeStoreUrl?: string;
+  routingConfig?: string;
+  defaultQueue?: string;
+  queues?: string[];
+  broadcasts?: string[];
+  prefetchMultiplier?: number;
+  namespace?: string;
+  registry?: string;
+}
+
+/** Where loadConfig looks and what it reads. */
+export interface LoadConfigOptions {
+  /** A config file to use instead of searching. */
+  configFile?: string;
+  /** The directory to search from (default: process.cwd()). */
+  cwd?: string;
+  /** The environment (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Flag values. */
+  overrides?: ConfigOverrides;
+}
+
+/** The config as resolved, and where each part came from (for `stem config print`). */
+export interface ResolvedConfig extends StemConfig {
+  /** The file it was loaded from, if any. */
+  configPath?: string;
+  /** The resolved service URLs (unmasked; mask before printing). */
+  urls: Partial<Record<'broker' | 'backend' | 'scheduleStore' | 'revokeStore', string>>;
+  /** The control namespace (STEM_CONTROL_NAMESPACE, default `stem`). */
+  namespace: string;
+  /** The routing file, if any. */
+  routingConfig?: string;
+}
+
+const SEARCH_PLACES = [
+  'stem.config.ts',
+  'stem.config.mts',
+  'stem.config.js',
+  'stem.config.mjs',
+  '.stemrc',
+  '.stemrc.json',
+  '.stemrc.yaml',
+  '.stemrc.yml',
+  '.stemrc.ts',
+  '.stemrc.js',
+  'package.json',
+];
+
+async function importModule(file: string): Promise<unknown> {
+  const loaded = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  return loaded.default ?? loaded;
+}
+
+async function readConfigFile(configFile: string | undefined, cwd: string): Promise<{ config: StemConfig; path?: string }> {
+  const explorer = cosmiconfig('stem', {
+    searchPlaces: SEARCH_PLACES,
+    searchStrategy: 'none',
+    // TypeScript and ESM configs load through tsx (registered by the stem binary), not cosmiconfig's own TS compiler.
+    loaders: { '.ts': importModule, '.mts': importModule, '.js': importModule, '.mjs': importModule },
+  });
+  if (configFile !== undefined) {
+    const file = resolve(cwd, configFile);
+    if (!existsSync(file)) throw new UsageError(`--config: ${configFile} does not exist (resolved to ${file})`);
+    try {
+      const found = await explorer.load(file);
+      return { config: (found?.config ?? {}) as StemConfig, path: file };
+    } catch (error) {
+      throw new ConfigError(`${configFile} could not be loaded: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  let found;
+  try {
+    found = await explorer.search(cwd);
+  } catch (error) {
+    throw new ConfigError(`the config file could not be loaded: ${(error as Error).message}`, { cause: error });
+  }
+  return found ? { config: (found.config ?? {}) as StemConfig, path: found.filepath } : { config: {} };
+}
+
+function splitList(value: string | undefined): string[] | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  return value.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
+}
+
+/**
+ * Resolves the configuration exactly as the CLI does: stem.config.ts (found by cosmiconfig, or
+ * `configFile`), then STEM_* variables, then flags. Service URLs become plugins chosen by scheme,
+ * added after the file's plugins so that they win.
+ *
+ * @example const stem = await Stem.create(await loadConfig());
+ */
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<ResolvedConfig> {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  const flags = options.overrides ?? {};
+  const { config: fileConfig, path } = await readConfigFile(options.configFile, cwd);
+  if (typeof fileConfig !== 'object' || fileConfig === null) {
+    throw new ConfigError(`${path ?? 'the config'} must export an object: export default defineConfig({ ... })`);
+  }
+
+  const namespace = flags.namespace ?? env.STEM_CONTROL_NAMESPACE ?? 'stem';
+  const urls: ResolvedConfig['urls'] = {};
+  const pick = (flag: string | undefined, variable: string): [string, string] | undefined => {
+    if (flag !== undefined) return [flag, `--${variable.replace(/^STEM_/, '').toLowerCase().replace(/_/g, '-')}`];
+    const fromEnv = env[variable];
+    return fromEnv !== undefined && fromEnv !== '' ? [fromEnv, variable] : undefined;
+  };
+  const sources: Array<[keyof ResolvedConfig['urls'], ServiceName[], [string, string] | undefined]> = [
+    ['broker', ['broker', 'lockStore', 'rateLimiter'], pick(flags.brokerUrl, 'STEM_BROKER_URL')],
+    ['backend', ['backend'], pick(flags.backendUrl, 'STEM_RESULT_BACKEND_URL')],
+    ['scheduleStore', ['scheduleStore'], pick(flags.scheduleStoreUrl, 'STEM_SCHEDULE_STORE_URL')],
+    ['revokeStore', ['revokeStore'], pick(flags.revokeStoreUrl, 'STEM_REVOKE_STORE_URL')],
+  ];
+  const urlPlugins: StemPlugin[] = [];
+  for (const [key, services, source] of sources) {
+    if (source === undefined) continue;
+    const [url, variable] = source;
+    urls[key] = url;
+    for (const service of services) {
+      const plugin = await pluginForUrl(service, url, variable);
+      if (plugin) urlPlugins.push(plugin);
+    }
+  }
+
+  const tasks: TaskDefinition[] = [...(fileConfig.tasks ?? [])];
+  if (flags.registry !== undefined) {
+    const known = new Set(tasks.map((task) => task.name));
+    for (const task of await loadRegistryModule(flags.registry, cwd)) if (!known.has(task.name)) tasks.push(task);
+  }
+
+  const worker = { ...fileConfig.worker };
+  const queues = flags.queues ?? splitList(env.STEM_WORKER_QUEUES);
+  if (queues) worker.queues = queues;
+  const broadcasts = flags.broadcasts ?? splitList(env.STEM_WORKER_BROADCASTS);
+  if (broadcasts) worker.broadcasts = broadcasts;
+  const prefetch = flags.prefetchMultiplier ?? (env.STEM_PREFETCH_MULTIPLIER ? Number(env.STEM_PREFETCH_MULTIPLIER) : undefined);
+  if (prefetch !== undefined) {
+    if (!Number.isFinite(prefetch) || prefetch < 1) throw new UsageError(`STEM_PREFETCH_MULTIPLIER: ${JSON.stringify(env.STEM_PREFETCH_MULTIPLIER)} must be a number of 1 or more`);
+    worker.prefetchMultiplier = prefetch;
+  }
+
+  const resolved: ResolvedConfig = {
+    ...fileConfig,
+    plugins: [...(fileConfig.plugins ?? []), ...urlPlugins],
+    tasks,
+    worker,
+    urls,
+    namespace,
+  };
+  const defaultQueue = flags.defaultQueue ?? env.STEM_DEFAULT_QUEUE;
+  if (defaultQueue) resolved.defaultQueue = defaultQueue;
+  const routingConfig = flags.routingConfig ?? env.STEM_ROUTING_CONFIG;
+  if (routingConfig) resolved.routingConfig = routingConfig;
+  if (path !== undefined) resolved.configPath = path;
+  return resolved;
+}

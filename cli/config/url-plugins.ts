@@ -1,0 +1,72 @@
+import type { ServiceName } from '../../sdk/contracts/index.js';
+import { UsageError } from '../../sdk/errors.js';
+import type { StemPlugin } from '../../sdk/plugin.js';
+import { maskUrl, urlScheme } from '../../sdk/url.js';
+
+type PluginFactory = (options: { url: string; namespace?: string }) => StemPlugin;
+type FactoryModule = Record<string, unknown>;
+
+/** Which plugin module serves a URL scheme; `memory` needs none (the kernel's default). */
+const SCHEME_MODULES: Record<string, string | null> = {
+  memory: null,
+  redis: 'redis',
+  rediss: 'redis',
+  postgres: 'postgres',
+  postgresql: 'postgres',
+};
+
+/** The factory export of each plugin module for each service. */
+const FACTORY_NAMES: Record<string, Partial<Record<ServiceName, string>>> = {
+  redis: {
+    broker: 'redisBroker',
+    backend: 'redisResultBackend',
+    revokeStore: 'redisRevokeStore',
+    rateLimiter: 'redisRateLimiter',
+    scheduleStore: 'redisScheduleStore',
+    lockStore: 'redisLockStore',
+  },
+  postgres: {
+    broker: 'postgresBroker',
+    backend: 'postgresResultBackend',
+    revokeStore: 'postgresRevokeStore',
+    rateLimiter: 'postgresRateLimiter',
+    scheduleStore: 'postgresScheduleStore',
+    lockStore: 'postgresLockStore',
+  },
+};
+
+const loadedModules = new Map<string, Promise<FactoryModule>>();
+
+function importPluginModule(name: string): Promise<FactoryModule> {
+  let loaded = loadedModules.get(name);
+  if (!loaded) {
+    loaded = import(`../../plugins/${name}/index.js`) as Promise<FactoryModule>;
+    loadedModules.set(name, loaded);
+  }
+  return loaded;
+}
+
+/** The URL schemes the CLI understands. */
+export const SUPPORTED_SCHEMES = Object.keys(SCHEME_MODULES);
+
+/**
+ * The plugin that provides `service` at `url`, chosen by the URL's scheme; undefined for
+ * `memory://` (the kernel's in-memory default). `variable` names where the URL came from.
+ */
+export async function pluginForUrl(service: ServiceName, url: string, variable: string, namespace?: string): Promise<StemPlugin | undefined> {
+  const scheme = urlScheme(url);
+  if (!(scheme in SCHEME_MODULES)) {
+    throw new UsageError(`${variable}: "${maskUrl(url)}" has an unknown scheme; use one of ${SUPPORTED_SCHEMES.map((s) => `${s}://`).join(', ')}`);
+  }
+  const moduleName = SCHEME_MODULES[scheme];
+  if (moduleName === null || moduleName === undefined) return undefined;
+  const factoryName = FACTORY_NAMES[moduleName]?.[service];
+  const pluginModule = await importPluginModule(moduleName);
+  const factory = factoryName === undefined ? undefined : (pluginModule[factoryName] as PluginFactory | undefined);
+  if (typeof factory !== 'function') {
+    throw new UsageError(`${variable}: the ${moduleName} plugin cannot provide the ${service} service`);
+  }
+  const plugin = factory(namespace === undefined ? { url } : { url, namespace });
+  // The same service may come from several variables (broker URL also serves locks); keep names unique.
+  return { ...plugin, name: `${plugin.name}:${service}`, apply: plugin.apply.bind(plugin), close: plugin.close?.bind(plugin) };
+}

@@ -1,0 +1,40 @@
+import { Command, Option } from 'clipanion';
+import { Stem } from '../sdk/kernel.js';
+import { loadConfig, type ConfigOverrides, type ResolvedConfig } from './config/index.js';
+import { reportError } from './report-error.js';
+
+/**
+ * The base of every stem command: `--config` and `--verbose`, config loading, and error
+ * reporting as one line with the right exit code. Subclasses implement `run()`.
+ */
+export abstract class StemCommand extends Command {
+  /** The config file to use instead of the one cosmiconfig finds. */
+  configFile = Option.String('--config', { description: 'Use this config file instead of searching for stem.config.ts' });
+  /** Print stack traces. */
+  verbose = Option.Boolean('--verbose', false, { description: 'Print stack traces of errors' });
+
+  /** The command's work; returns the exit status (0 when undefined). */
+  abstract run(): Promise<number | void>;
+
+  /** Loads the config as the CLI resolves it: file, then STEM_* variables, then this command's flags. */
+  protected loadConfig(overrides: ConfigOverrides = {}): Promise<ResolvedConfig> {
+    return loadConfig({ configFile: this.configFile, env: process.env, overrides });
+  }
+
+  /** Loads the config and creates a Stem from it. */
+  protected async createStem(overrides: ConfigOverrides = {}): Promise<Stem> {
+    return Stem.create(await this.loadConfig(overrides));
+  }
+
+  async execute(): Promise<number> {
+    return (await this.run()) ?? 0;
+  }
+
+  override async validateAndExecute(): Promise<number> {
+    try {
+      return await super.validateAndExecute();
+    } catch (error) {
+      return reportError(error, this.context.stderr, this.verbose);
+    }
+  }
+}

@@ -1,0 +1,29 @@
+import type { Duration } from './duration.js';
+import type { StemPlugin } from './plugin.js';
+import type { TaskDefinition } from './task.js';
+import type { WorkerOptions } from './worker-options.js';
+
+/** What `Stem.create` and `stem.config.ts` take. */
+export interface StemConfig {
+  /** Plugins, applied in order. Services no plugin provides fall back to in-memory ones. */
+  plugins?: StemPlugin[];
+  /** Tasks this process knows (producers may leave it empty and enqueue by name). */
+  tasks?: TaskDefinition[];
+  /** The queue of tasks that name none (default `default`). */
+  defaultQueue?: string;
+  /** How long results are kept (default 1 day). */
+  resultTtl?: Duration;
+  /** Default lease of a delivery (default 30s); renewed while the task runs. */
+  visibilityTimeout?: Duration;
+  /** Defaults for workers made by `stem.worker()` and `stem worker start`. */
+  worker?: WorkerOptions;
+  /** Record the `queued` state at enqueue (default true); off saves a write per task. */
+  trackQueued?: boolean;
+  /** Extra CLI commands (clipanion Command classes) the project contributes. */
+  commands?: ReadonlyArray<new () => unknown>;
+}
+
+/** Declares a configuration with type checking; returns it unchanged. */
+export function defineConfig<T extends StemConfig>(config: T): T {
+  return config;
+}

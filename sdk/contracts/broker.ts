@@ -1,0 +1,120 @@
+import type { Envelope } from '../envelope.js';
+
+/** One message handed to a consumer, with the lease that keeps others from taking it. */
+export interface Delivery {
+  /** The decoded task envelope. */
+  envelope: Envelope;
+  /** The queue (or `broadcast://channel` address) it was read from. */
+  queue: string;
+  /** A broker-specific token that identifies this delivery for ack, nack and lease calls. */
+  receipt: string;
+  /** Epoch ms when the lease runs out unless renewed. */
+  leaseExpiresAt: number;
+  /** How many times this message was delivered before (0 on the first delivery). */
+  redeliveries: number;
+}
+
+/** What a consumer reads: queues, broadcast channels, and who it is. */
+export interface ConsumerOptions {
+  /** Queues to read, e.g. `['default', 'reports']`. */
+  queues: readonly string[];
+  /** Broadcast channels to subscribe to (names without `broadcast://`). */
+  broadcasts?: readonly string[];
+  /** A stable id of this consumer (the worker id): the broadcast subscriber identity. */
+  consumerId: string;
+}
+
+/** A registered consumer: reads batches of deliveries. */
+export interface BrokerConsumer {
+  /**
+   * Waits until at least one delivery is ready (or `signal` aborts), then returns up to `max` of
+   * them, each leased to this consumer for its envelope's visibility timeout. Returns [] when
+   * aborted. Higher priority first; within a priority, oldest first.
+   */
+  fetch(max: number, signal: AbortSignal): Promise<Delivery[]>;
+  /** Releases what the consumer holds open (a blocking connection, a subscription). */
+  close(): Promise<void>;
+}
+
+/** Options of nack: put back (optionally later) or drop. */
+export interface NackOptions {
+  /** true: back to the queue; false: dropped. */
+  requeue: boolean;
+  /** With requeue, not deliverable before this many ms from now. */
+  delayMs?: number;
+  /** With requeue, the envelope to put back instead of the delivered one (e.g. attempt + 1). */
+  envelope?: Envelope;
+}
+
+/** A message set aside with the reason it could not be processed. */
+export interface DeadLetter {
+  /** The task id (or a generated id for an undecodable message). */
+  id: string;
+  /** The queue it came from. */
+  queue: string;
+  /** Why: `unregistered-task`, `max-retries-exhausted`, `unrecoverable`, `malformed-envelope`, … */
+  reason: string;
+  /** Extra detail: the error, the attempt, the raw payload of a malformed message. */
+  meta: Record<string, unknown>;
+  /** Epoch ms when it was dead-lettered. */
+  deadAt: number;
+  /** The envelope, when it could be decoded. */
+  envelope?: Envelope;
+}
+
+/** Which dead letters a replay takes, and how. */
+export interface ReplayOptions {
+  /** At most this many (oldest first). */
+  limit?: number;
+  /** Only report what would be replayed. */
+  dryRun?: boolean;
+  /** Publish them to run no earlier than this many ms from now. */
+  delayMs?: number;
+  /** Only these ids. */
+  ids?: readonly string[];
+}
+
+/** A page of dead letters. */
+export interface DeadLetterPage {
+  /** The entries, oldest first. */
+  entries: DeadLetter[];
+  /** How many the queue has in all. */
+  total: number;
+}
+
+/**
+ * Carries envelopes from producers to workers. At-least-once: a delivery not acked before its
+ * lease runs out is delivered again. Implementations: sdk/memory, plugins/redis, plugins/postgres.
+ */
+export interface Broker {
+  /** Publishes envelopes (one round trip where the transport allows); honours notBefore and priority. */
+  publish(envelopes: readonly Envelope[]): Promise<void>;
+  /** Registers a consumer for queues and broadcast channels. */
+  consumer(options: ConsumerOptions): Promise<BrokerConsumer>;
+  /** Acknowledges finished deliveries: they are gone for good. */
+  ack(deliveries: readonly Delivery[]): Promise<void>;
+  /** Gives a delivery back: requeued (maybe delayed, maybe with a new envelope) or dropped. */
+  nack(delivery: Delivery, options: NackOptions): Promise<void>;
+  /** Extends the leases of deliveries still being worked on to `leaseMs` from now. */
+  extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void>;
+  /** Removes a delivery from its queue and keeps it as a dead letter (atomically where possible). */
+  deadLetter(delivery: Delivery, reason: string, meta?: Record<string, unknown>): Promise<void>;
+  /** Lists dead letters of a queue, oldest first. */
+  listDeadLetters(queue: string, options?: { limit?: number; offset?: number }): Promise<DeadLetterPage>;
+  /** One dead letter by id, or null. */
+  getDeadLetter(queue: string, id: string): Promise<DeadLetter | null>;
+  /** Publishes dead letters back to their queue (attempt reset to 0); returns what was (or would be) replayed. */
+  replayDeadLetters(queue: string, options?: ReplayOptions): Promise<DeadLetter[]>;
+  /** Deletes a queue's dead letters; returns how many. */
+  purgeDeadLetters(queue: string, options?: { ids?: readonly string[] }): Promise<number>;
+  /** Messages waiting in a queue (ready and delayed, not leased). */
+  pending(queue: string): Promise<number>;
+  /** Messages of a queue leased to consumers right now. */
+  inflight(queue: string): Promise<number>;
+  /** Deletes a queue's waiting messages; returns how many. */
+  purge(queue: string): Promise<number>;
+  /** The queues this broker knows of (published to or consumed from). */
+  listQueues(): Promise<string[]>;
+  /** Releases connections and timers. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,116 @@
+/** The life of a task: queued → running → succeeded | failed | cancelled, with retried between attempts. */
+export type TaskState = 'pending' | 'queued' | 'running' | 'retried' | 'succeeded' | 'failed' | 'cancelled';
+
+/** The states after which nothing changes. */
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** True for succeeded, failed and cancelled. */
+export function isTerminal(state: TaskState): boolean {
+  return TERMINAL_STATES.has(state);
+}
+
+/** A failure as stored: plain data, so it survives any backend. */
+export interface TaskError {
+  /** The error class name, e.g. `TypeError`, `TimeLimitExceededError`. */
+  type: string;
+  /** Its message. */
+  message: string;
+  /** The stack, when there was one. */
+  stack?: string;
+  /** The StemError code, when it was one. */
+  code?: string;
+}
+
+/** What the backend knows of one task. */
+export interface TaskStatus {
+  /** The task id. */
+  id: string;
+  /** The current state. */
+  state: TaskState;
+  /** The task name, when known. */
+  name?: string;
+  /** The queue it was published to. */
+  queue?: string;
+  /** The handler's return value (succeeded), or a partial result. */
+  result?: unknown;
+  /** The failure (failed, retried) or the cancel reason (cancelled). */
+  error?: TaskError;
+  /** The attempt this state belongs to (0 for the first). */
+  attempt: number;
+  /** The last `ctx.progress()` value. */
+  progress?: unknown;
+  /** The worker that ran it. */
+  workerId?: string;
+  /** Epoch ms of this state change. */
+  updatedAt: number;
+  /** Extra data (chain/group ids, durations, …). */
+  meta?: Record<string, unknown>;
+}
+
+/** A group: member ids in order, and how many have finished. */
+export interface GroupStatus {
+  /** The group id. */
+  id: string;
+  /** Member task ids in the order they were given. */
+  memberIds: string[];
+  /** How many members there are. */
+  expected: number;
+  /** How many members have recorded a terminal result. */
+  completed: number;
+  /** Recorded results in member order; null where a member has not recorded one yet. */
+  results: Array<TaskStatus | null>;
+}
+
+/** A live worker, as it reports itself. */
+export interface WorkerHeartbeat {
+  /** The worker id. */
+  workerId: string;
+  /** The host it runs on. */
+  hostname: string;
+  /** Its process id. */
+  pid: number;
+  /** The queues it consumes. */
+  queues: string[];
+  /** Epoch ms when it started. */
+  startedAt: number;
+  /** Epoch ms of this beat. */
+  at: number;
+  /** Counters and gauges: processed, failed, inflight, concurrency, … */
+  stats: Record<string, number>;
+}
+
+/** Stops a watch. */
+export type Unsubscribe = () => Promise<void>;
+
+/** Options of a state write. */
+export interface SetOptions {
+  /** How long the record is kept after this write (default: the backend's). */
+  ttlMs?: number;
+}
+
+/**
+ * Stores task states, group membership, the chord barrier and worker heartbeats, readable from
+ * any process. Implementations: sdk/memory, plugins/redis, plugins/postgres.
+ */
+export interface ResultBackend {
+  /** Writes task states (one round trip where the transport allows); each replaces the stored one. */
+  set(statuses: readonly TaskStatus[], options?: SetOptions): Promise<void>;
+  /** The stored state, or null for an unknown (or expired) id. */
+  get(id: string): Promise<TaskStatus | null>;
+  /** Calls `listener` on every later write of `id`, from any process, until unsubscribed. */
+  watch(id: string, listener: (status: TaskStatus) => void): Promise<Unsubscribe>;
+  /** Creates (or re-creates, clearing results) a group of ordered member ids. */
+  initGroup(groupId: string, memberIds: readonly string[], options?: SetOptions): Promise<void>;
+  /** Records a member's terminal state (idempotent per member); returns the counts after it. */
+  recordGroupResult(groupId: string, status: TaskStatus): Promise<{ completed: number; expected: number }>;
+  /** The group with results in member order, or null for an unknown group. */
+  getGroup(groupId: string): Promise<GroupStatus | null>;
+  /** Atomically claims the right to fire a chord's callback: true for exactly one caller. */
+  claimChord(chordId: string, options?: SetOptions): Promise<boolean>;
+  /** Records a worker heartbeat, kept for `ttlMs`. */
+  heartbeat(beat: WorkerHeartbeat, ttlMs: number): Promise<void>;
+  /** Workers whose last heartbeat has not expired. */
+  listWorkers(): Promise<WorkerHeartbeat[]>;
+  /** Releases connections and timers. */
+  close(): Promise<void>;
+}

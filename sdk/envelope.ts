@@ -1,0 +1,150 @@
+import { InvalidArgumentsError, MalformedEnvelopeError } from './errors.js';
+
+/** JSON values: what task arguments and results are made of. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * The unit a broker carries: one task invocation. Plugins add keys under `meta` prefixed with
+ * their name (`stem.chain`, `stem.group`, `routing.clamped`, …); `headers` are strings only, so
+ * they survive any transport (traceparent, tenant, signature).
+ */
+export interface Envelope {
+  /** UUIDv7, stable across retries of the same task. */
+  id: string;
+  /** The registered task name, e.g. `math.add`. */
+  name: string;
+  /** The arguments, already checked to be JSON-serialisable. */
+  args: unknown;
+  /** String headers: traceparent, tenant, signature, stem-schedule-id, … */
+  headers: Record<string, string>;
+  /** The queue (or `broadcast://channel` address) it is published to. */
+  queue: string;
+  /** 0–9; higher runs first. */
+  priority: number;
+  /** 0 for the first run, +1 for each retry. */
+  attempt: number;
+  /** Retries allowed after the first attempt. */
+  maxRetries: number;
+  /** Epoch ms before which it must not run (delay / ETA). */
+  notBefore?: number;
+  /** Epoch ms after which it is cancelled instead of run. */
+  expiresAt?: number;
+  /** How long a worker may hold it without renewing its lease. */
+  visibilityTimeoutMs: number;
+  /** Epoch ms when the producer created it. */
+  createdAt: number;
+  /** Kernel and plugin metadata (chain, group, chord, retry policy, …). */
+  meta: Record<string, unknown>;
+}
+
+/** The prefix that marks a task address as a broadcast channel. */
+export const BROADCAST_PREFIX = 'broadcast://';
+
+/** True when `address` names a broadcast channel (`broadcast://maintenance`). */
+export function isBroadcastAddress(address: string): boolean {
+  return address.startsWith(BROADCAST_PREFIX);
+}
+
+/** The channel name of a broadcast address, or undefined for a plain queue. */
+export function broadcastChannel(address: string): string | undefined {
+  return isBroadcastAddress(address) ? address.slice(BROADCAST_PREFIX.length) : undefined;
+}
+
+/** The broadcast address of a channel: `broadcast://<channel>`. */
+export function broadcastAddress(channel: string): string {
+  return BROADCAST_PREFIX + channel;
+}
+
+/** Encodes an envelope for the wire (JSON). */
+export function encodeEnvelope(envelope: Envelope): string {
+  return JSON.stringify(envelope);
+}
+
+const REQUIRED_FIELDS: ReadonlyArray<[keyof Envelope, string]> = [
+  ['id', 'string'],
+  ['name', 'string'],
+  ['queue', 'string'],
+  ['priority', 'number'],
+  ['attempt', 'number'],
+  ['maxRetries', 'number'],
+  ['visibilityTimeoutMs', 'number'],
+  ['createdAt', 'number'],
+];
+
+/**
+ * Decodes and checks an envelope from the wire; throws MalformedEnvelopeError naming the fault
+ * so that a broker can dead-letter it with that reason.
+ */
+export function decodeEnvelope(raw: string): Envelope {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (error) {
+    throw new MalformedEnvelopeError(`not JSON (${(error as Error).message})`);
+  }
+  return checkEnvelope(value);
+}
+
+/** Checks that a decoded value has every field an envelope needs. */
+export function checkEnvelope(value: unknown): Envelope {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new MalformedEnvelopeError('not a JSON object');
+  }
+  const record = value as Record<string, unknown>;
+  for (const [field, type] of REQUIRED_FIELDS) {
+    if (typeof record[field] !== type) throw new MalformedEnvelopeError(`field "${field}" must be a ${type}`);
+  }
+  if (typeof record.headers !== 'object' || record.headers === null) record.headers = {};
+  if (typeof record.meta !== 'object' || record.meta === null) record.meta = {};
+  return record as unknown as Envelope;
+}
+
+/**
+ * Throws InvalidArgumentsError naming the first path in `value` that JSON cannot carry faithfully:
+ * functions, symbols, bigints, undefined, non-finite numbers, Maps, Sets, class instances without
+ * toJSON, and cycles.
+ */
+export function assertJsonSerialisable(value: unknown, path = 'args'): void {
+  checkJson(value, path, new Set());
+}
+
+function checkJson(value: unknown, path: string, ancestors: Set<object>): void {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) throw new InvalidArgumentsError(path, `${value} is not a finite number`);
+      return;
+    case 'undefined':
+      throw new InvalidArgumentsError(path, 'undefined is not JSON (use null or leave the key out)');
+    case 'function':
+      throw new InvalidArgumentsError(path, 'a function cannot be sent to a worker');
+    case 'symbol':
+      throw new InvalidArgumentsError(path, 'a symbol is not JSON');
+    case 'bigint':
+      throw new InvalidArgumentsError(path, 'a bigint is not JSON (send it as a string)');
+  }
+  if (value === null) return;
+  const object = value as object;
+  if (ancestors.has(object)) throw new InvalidArgumentsError(path, 'circular reference');
+  if (Array.isArray(object)) {
+    ancestors.add(object);
+    for (let i = 0; i < object.length; i++) checkJson(object[i], `${path}[${i}]`, ancestors);
+    ancestors.delete(object);
+    return;
+  }
+  const proto = Object.getPrototypeOf(object);
+  if (proto !== Object.prototype && proto !== null) {
+    if (typeof (object as { toJSON?: unknown }).toJSON === 'function') return;
+    const kind = (object as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+    throw new InvalidArgumentsError(path, `a ${kind} instance would not survive JSON (convert it to a plain object or array)`);
+  }
+  ancestors.add(object);
+  for (const key of Object.keys(object)) {
+    const child = (object as Record<string, unknown>)[key];
+    if (child === undefined) continue;
+    checkJson(child, /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, ancestors);
+  }
+  ancestors.delete(object);
+}

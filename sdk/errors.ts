@@ -1,0 +1,171 @@
+/**
+ * Every error Stem throws on purpose is a StemError with a stable `code`, and a message that says
+ * what was wrong, where, and what to do. The CLI maps `exitCode` to the process exit status.
+ */
+
+/** Exit statuses the CLI uses (sysexits-style). */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 64,
+  unavailable: 69,
+} as const;
+
+/** Base class of every error Stem throws on purpose. */
+export class StemError extends Error {
+  /** A stable machine-readable code, e.g. `unknown-task`. */
+  readonly code: string;
+  /** The process exit status the CLI uses when this error ends a command. */
+  readonly exitCode: number;
+
+  constructor(code: string, message: string, options: { cause?: unknown; exitCode?: number } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = options.exitCode ?? ExitCode.failure;
+  }
+}
+
+/** A user's input (option, argument, file) is invalid. */
+export class UsageError extends StemError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('usage', message, { ...options, exitCode: ExitCode.usage });
+  }
+}
+
+/** A configuration value (plugin option, config file entry) is invalid. */
+export class ConfigError extends StemError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('config', message, { ...options, exitCode: ExitCode.usage });
+  }
+}
+
+/** A duration string such as `5x` could not be parsed. */
+export class InvalidDurationError extends StemError {
+  constructor(readonly input: unknown, where = 'duration') {
+    super(
+      'invalid-duration',
+      `${where}: ${JSON.stringify(input)} is not a duration; use milliseconds (1500) or a string like 500ms, 5s, 5m, 1h, 1d`,
+      { exitCode: ExitCode.usage },
+    );
+  }
+}
+
+/** A task name is not in the registry. */
+export class UnknownTaskError extends StemError {
+  constructor(readonly taskName: string, known: readonly string[] = []) {
+    const hint = known.length > 0 ? `; registered tasks: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}` : '';
+    super('unknown-task', `unknown task "${taskName}": register it with defineTask() in the config's tasks or a --registry module${hint}`, {
+      exitCode: ExitCode.usage,
+    });
+  }
+}
+
+/** Task arguments cannot be encoded as JSON. */
+export class InvalidArgumentsError extends StemError {
+  constructor(readonly path: string, reason: string) {
+    super('invalid-arguments', `task arguments are not JSON-serialisable at ${path}: ${reason}; pass plain objects, arrays, strings, numbers, booleans or null`, {
+      exitCode: ExitCode.usage,
+    });
+  }
+}
+
+/** A required service (broker, backend, …) was not provided and has no default. */
+export class MissingServiceError extends StemError {
+  constructor(readonly service: string) {
+    super('missing-service', `no ${service} is configured: add a plugin that provides it (e.g. redis() or postgres()) or use the memory default`);
+  }
+}
+
+/** A server (Redis, Postgres) could not be reached. */
+export class ServiceUnavailableError extends StemError {
+  constructor(readonly url: string, cause?: unknown) {
+    const reason = cause instanceof Error ? cause.message : cause === undefined ? 'no answer' : String(cause);
+    super('service-unavailable', `cannot reach ${url}: ${reason}; check that the server runs and the URL is right`, {
+      cause,
+      exitCode: ExitCode.unavailable,
+    });
+  }
+}
+
+/** Waiting for a task's result took longer than the caller allowed. */
+export class ResultTimeoutError extends StemError {
+  constructor(readonly taskId: string, readonly timeoutMs: number, readonly lastState: string) {
+    super('result-timeout', `task ${taskId} did not finish within ${timeoutMs}ms (last state: ${lastState}); wait longer or check that a worker consumes its queue`);
+  }
+}
+
+/** The task the caller waited for ended in state `failed`. */
+export class TaskFailedError extends StemError {
+  constructor(readonly taskId: string, readonly errorType: string, readonly errorMessage: string) {
+    super('task-failed', `task ${taskId} failed: ${errorType}: ${errorMessage}`);
+  }
+}
+
+/** The task the caller waited for was cancelled (revoked, expired or shut down). */
+export class TaskCancelledError extends StemError {
+  constructor(readonly taskId: string, readonly reason: string) {
+    super('task-cancelled', `task ${taskId} was cancelled: ${reason}`);
+  }
+}
+
+/** A write to a versioned record carried an older version than the stored one. */
+export class StaleVersionError extends StemError {
+  constructor(readonly kind: string, readonly id: string, readonly expected: number, readonly actual: number) {
+    super('stale-version', `${kind} "${id}" was changed by someone else (you wrote version ${expected}, the store has ${actual}); read it again and retry`);
+  }
+}
+
+/**
+ * Thrown by a handler to ask for another attempt later. It counts against `maxRetries`.
+ * @example throw new Retry({ countdownMs: 5_000, reason: 'upstream busy' })
+ */
+export class Retry extends StemError {
+  readonly countdownMs: number | undefined;
+  constructor(options: { countdownMs?: number; reason?: string; cause?: unknown } = {}) {
+    super('retry', options.reason ?? 'handler asked for a retry', { cause: options.cause });
+    this.countdownMs = options.countdownMs;
+  }
+}
+
+/** Thrown by a handler to fail the task at once, with no further retries. */
+export class Unrecoverable extends StemError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('unrecoverable', message, options);
+  }
+}
+
+/** The task ran past its hard time limit; its `ctx.signal` was aborted. */
+export class TimeLimitExceededError extends StemError {
+  constructor(readonly limitMs: number) {
+    super('time-limit-exceeded', `the task ran longer than its hard time limit of ${limitMs}ms and was aborted`);
+  }
+}
+
+/** The task ran past its soft time limit: the reason of `ctx.softSignal`. */
+export class SoftTimeLimitExceededError extends StemError {
+  constructor(readonly limitMs: number) {
+    super('soft-time-limit-exceeded', `the task ran longer than its soft time limit of ${limitMs}ms`);
+  }
+}
+
+/** The worker is shutting down: the reason of `ctx.signal` when a task is returned to the queue. */
+export class WorkerShutdownError extends StemError {
+  constructor() {
+    super('worker-shutdown', 'the worker is shutting down; the task goes back to its queue');
+  }
+}
+
+/** The envelope could not be decoded (not JSON, or missing fields). */
+export class MalformedEnvelopeError extends StemError {
+  constructor(reason: string) {
+    super('malformed-envelope', `malformed task envelope: ${reason}`);
+  }
+}
+
+/** A broker, backend or store was used after `close()`. */
+export class ClosedError extends StemError {
+  constructor(what: string) {
+    super('closed', `${what} is closed; create a new one`);
+  }
+}

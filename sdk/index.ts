@@ -1,0 +1,36 @@
+/**
+ * Stem: a distributed task queue for Node.js. The kernel: tasks, the producer, the worker, the
+ * hooks plugins tap, the service contracts and their in-memory defaults.
+ */
+export { Stem, type StemSettings } from './kernel.js';
+export { defineConfig, type StemConfig } from './config.js';
+export { defineTask, isTaskDefinition, type TaskDefinition, type TaskOptions, type TaskContext, type TaskHandler, type EnqueueOptions } from './task.js';
+export { TaskRegistry } from './registry.js';
+export { TaskHandle, pendingStatus, waitForTerminalStatus, resultOf } from './task-handle.js';
+export { Producer, META, type EnqueueRequest } from './producer.js';
+export { Worker, type WorkerState, type WorkerStats } from './worker.js';
+export type { WorkerOptions, WorkerInfo } from './worker-options.js';
+export { StemHooks, type Verdict, type Runner, type Outcome, type Firing } from './hooks.js';
+export type { StemPlugin } from './plugin.js';
+export { Signals, type SignalName, type SignalPayloads } from './signals.js';
+export { installShutdownHandlers } from './shutdown.js';
+export { decideRetry, backoffDelay, type RetryPolicy, type RetryDecision, type ErrorMatcher } from './retry-policy.js';
+export { toTaskError } from './task-error.js';
+export { parseDuration, resolveWhen, formatDuration, type Duration, type When } from './duration.js';
+export { uuidv7, uuidv7Time } from './id.js';
+export {
+  type Envelope,
+  type JsonValue,
+  BROADCAST_PREFIX,
+  isBroadcastAddress,
+  broadcastChannel,
+  broadcastAddress,
+  encodeEnvelope,
+  decodeEnvelope,
+  checkEnvelope,
+  assertJsonSerialisable,
+} from './envelope.js';
+export * from './errors.js';
+export * from './contracts/index.js';
+export * from './memory/index.js';
+export { maskUrl, urlScheme } from './url.js';

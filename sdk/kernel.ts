@@ -1,0 +1,180 @@
+import type { ResultBackend, TaskStatus } from './contracts/result-backend.js';
+import type { Broker } from './contracts/broker.js';
+import type { ServiceName, Services } from './contracts/index.js';
+import type { StemConfig } from './config.js';
+import { parseDuration } from './duration.js';
+import { ConfigError } from './errors.js';
+import { StemHooks } from './hooks.js';
+import { createMemoryService } from './memory-defaults.js';
+import type { StemPlugin } from './plugin.js';
+import { Producer, type EnqueueRequest } from './producer.js';
+import { TaskRegistry } from './registry.js';
+import { Signals } from './signals.js';
+import type { EnqueueOptions, TaskDefinition } from './task.js';
+import { pendingStatus, TaskHandle } from './task-handle.js';
+import { Worker } from './worker.js';
+import type { WorkerOptions } from './worker-options.js';
+
+/** Settings resolved from the config, with defaults applied. */
+export interface StemSettings {
+  /** Queue of tasks that name none. */
+  defaultQueue: string;
+  /** Result TTL in ms. */
+  resultTtlMs: number;
+  /** Default delivery lease in ms. */
+  visibilityTimeoutMs: number;
+  /** Whether enqueue records the queued state. */
+  trackQueued: boolean;
+  /** Worker defaults. */
+  worker: WorkerOptions;
+}
+
+interface ProvidedService {
+  impl: Services[ServiceName];
+  /** Owned by the kernel (a memory default): closed by stem.close(). */
+  ownedByKernel: boolean;
+}
+
+/**
+ * The kernel: typed hooks for each phase, the six services, the task registry and the signal bus.
+ * Everything else (Redis, Postgres, routing, canvas, Beat, telemetry) is a plugin that taps the
+ * hooks or provides a service.
+ */
+export class Stem {
+  /** Every hook of every phase: see sdk/hooks.ts. */
+  readonly hooks = new StemHooks();
+  /** Lifecycle signals users subscribe to with `stem.signals.on(...)`. */
+  readonly signals = new Signals();
+  /** The tasks this instance knows. */
+  readonly registry: TaskRegistry;
+  /** Resolved settings. */
+  readonly settings: StemSettings;
+  /** The config it was created from. */
+  readonly config: StemConfig;
+
+  private readonly services = new Map<ServiceName, ProvidedService>();
+  private readonly applied: StemPlugin[] = [];
+  private readonly workers = new Set<Worker>();
+  private readonly producer = new Producer(this);
+  private closing: Promise<void> | undefined;
+
+  private constructor(config: StemConfig) {
+    this.config = config;
+    this.registry = new TaskRegistry(config.tasks ?? []);
+    this.settings = {
+      defaultQueue: config.defaultQueue ?? 'default',
+      resultTtlMs: parseDuration(config.resultTtl ?? '1d', 'resultTtl'),
+      visibilityTimeoutMs: parseDuration(config.visibilityTimeout ?? '30s', 'visibilityTimeout'),
+      trackQueued: config.trackQueued ?? true,
+      worker: config.worker ?? {},
+    };
+  }
+
+  /** Creates an instance and applies the config's plugins in order (async applies awaited). */
+  static async create(config: StemConfig = {}): Promise<Stem> {
+    const stem = new Stem(config);
+    const names = new Set<string>();
+    for (const plugin of config.plugins ?? []) {
+      if (!plugin || typeof plugin.apply !== 'function') {
+        throw new ConfigError(`plugins: ${JSON.stringify((plugin as { name?: string } | undefined)?.name ?? plugin)} is not a plugin (an object with name and apply(stem))`);
+      }
+      if (names.has(plugin.name)) throw new ConfigError(`plugins: "${plugin.name}" is listed twice`);
+      names.add(plugin.name);
+      try {
+        await plugin.apply(stem);
+      } catch (error) {
+        await stem.close();
+        throw error;
+      }
+      stem.applied.push(plugin);
+    }
+    return stem;
+  }
+
+  /** The plugins applied, in order. */
+  get plugins(): readonly StemPlugin[] {
+    return this.applied;
+  }
+
+  /** Provides a service; a later provide of the same name replaces the earlier one. */
+  provide<K extends ServiceName>(name: K, impl: Services[K]): void {
+    this.services.set(name, { impl, ownedByKernel: false });
+  }
+
+  /** True when a plugin provided `name` (the memory default does not count). */
+  provides(name: ServiceName): boolean {
+    return this.services.get(name)?.ownedByKernel === false;
+  }
+
+  /** The service `name`; the in-memory default is created on first use when no plugin provided one. */
+  service<K extends ServiceName>(name: K): Services[K] {
+    let entry = this.services.get(name);
+    if (entry === undefined) {
+      entry = { impl: createMemoryService(name, { resultTtlMs: this.settings.resultTtlMs }), ownedByKernel: true };
+      this.services.set(name, entry);
+    }
+    return entry.impl as Services[K];
+  }
+
+  /** The broker service. */
+  get broker(): Broker {
+    return this.service('broker');
+  }
+
+  /** The result backend service. */
+  get backend(): ResultBackend {
+    return this.service('backend');
+  }
+
+  /** Enqueues a task; with a definition, args and the handle's result are typed. */
+  async enqueue<Args, Result>(task: TaskDefinition<Args, Result>, args: Args, options?: EnqueueOptions): Promise<TaskHandle<Result>>;
+  /** Enqueues a task by name (or `broadcast://channel`); untyped. */
+  async enqueue<Result = unknown>(task: string, args?: unknown, options?: EnqueueOptions): Promise<TaskHandle<Result>>;
+  async enqueue(task: TaskDefinition | string, args: unknown = {}, options?: EnqueueOptions): Promise<TaskHandle> {
+    const [handle] = await this.producer.enqueueMany([{ task, args, options }]);
+    return handle!;
+  }
+
+  /** Enqueues many tasks in one publish (one round trip where the broker allows). */
+  async enqueueMany(requests: readonly EnqueueRequest[]): Promise<TaskHandle[]> {
+    return this.producer.enqueueMany(requests);
+  }
+
+  /** The status of a task id; `pending` when unknown. */
+  async status(id: string): Promise<TaskStatus> {
+    return (await this.backend.get(id)) ?? pendingStatus(id);
+  }
+
+  /** A handle on an existing task id, to await its result from any process. */
+  handle<Result = unknown>(id: string): TaskHandle<Result> {
+    return new TaskHandle<Result>(this.backend, { id });
+  }
+
+  /** Creates a worker (not started): `await worker.start()`. */
+  worker(options: WorkerOptions = {}): Worker {
+    const worker = new Worker(this, this.hooks.workerOptions.isUsed()
+      ? this.hooks.workerOptions.call({ ...this.settings.worker, ...options })
+      : { ...this.settings.worker, ...options });
+    this.workers.add(worker);
+    worker.onStopped(() => this.workers.delete(worker));
+    return worker;
+  }
+
+  /** Stops running workers, then closes plugins in reverse order and the memory defaults. */
+  close(): Promise<void> {
+    this.closing ??= this.closeAll();
+    return this.closing;
+  }
+
+  private async closeAll(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const worker of [...this.workers]) await worker.stop().catch((error) => errors.push(error));
+    for (const plugin of [...this.applied].reverse()) {
+      if (plugin.close) await plugin.close().catch((error) => errors.push(error));
+    }
+    for (const entry of this.services.values()) {
+      if (entry.ownedByKernel) await entry.impl.close().catch((error) => errors.push(error));
+    }
+    if (errors.length > 0) throw errors[0];
+  }
+}

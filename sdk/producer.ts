@@ -1,0 +1,123 @@
+import type { Stem } from './kernel.js';
+import type { TaskStatus } from './contracts/result-backend.js';
+import { parseDuration, resolveWhen } from './duration.js';
+import { assertJsonSerialisable, broadcastChannel, type Envelope } from './envelope.js';
+import { UsageError } from './errors.js';
+import { uuidv7 } from './id.js';
+import type { EnqueueOptions, TaskDefinition } from './task.js';
+import { TaskHandle } from './task-handle.js';
+
+/** One item of `enqueueMany`. */
+export interface EnqueueRequest<Args = unknown> {
+  /** A task definition or a task name (or `broadcast://channel`). */
+  task: TaskDefinition<Args, any> | string;
+  /** Its arguments. */
+  args: Args;
+  /** Per-enqueue options. */
+  options?: EnqueueOptions;
+}
+
+/** Meta keys the producer writes for per-enqueue overrides the worker must honour. */
+export const META = {
+  retryPolicy: 'stem.retryPolicy',
+  timeLimitMs: 'stem.timeLimitMs',
+  softTimeLimitMs: 'stem.softTimeLimitMs',
+  resultTtlMs: 'stem.resultTtlMs',
+} as const;
+
+const DEFAULT_PRIORITY = 5;
+
+function checkPriority(priority: number): number {
+  if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
+    throw new UsageError(`priority ${JSON.stringify(priority)} is out of range: use a whole number from 0 (lowest) to 9 (highest)`);
+  }
+  return priority;
+}
+
+/**
+ * The enqueue phase: builds envelopes (ids, delays, priorities, overrides), runs them through the
+ * `enqueue` hook, and publishes them with their `queued` state in as few round trips as the
+ * broker and backend allow.
+ */
+export class Producer {
+  constructor(private readonly stem: Stem) {}
+
+  /** Builds the envelope for one request, before the enqueue hook. */
+  buildEnvelope(request: EnqueueRequest, now: number): Envelope {
+    const { task, options = {} } = request;
+    const channel = typeof task === 'string' ? broadcastChannel(task) : undefined;
+    let definition: TaskDefinition | undefined;
+    let name: string;
+    if (typeof task !== 'string') {
+      definition = task;
+      name = task.name;
+    } else if (channel !== undefined) {
+      name = channel;
+    } else {
+      name = task;
+      const registry = this.stem.registry;
+      definition = registry.size > 0 ? registry.get(task) : undefined;
+    }
+    assertJsonSerialisable(request.args);
+    const defaults = definition?.options ?? {};
+    const retryPolicy = options.retryPolicy ?? defaults.retryPolicy;
+    const meta: Record<string, unknown> = { ...options.meta };
+    if (options.retryPolicy !== undefined) meta[META.retryPolicy] = options.retryPolicy;
+    if (options.timeLimit !== undefined) meta[META.timeLimitMs] = parseDuration(options.timeLimit, 'timeLimit');
+    if (options.softTimeLimit !== undefined) meta[META.softTimeLimitMs] = parseDuration(options.softTimeLimit, 'softTimeLimit');
+    if (options.resultTtl !== undefined) meta[META.resultTtlMs] = parseDuration(options.resultTtl, 'resultTtl');
+
+    const envelope: Envelope = {
+      id: options.id ?? uuidv7(now),
+      name,
+      args: request.args,
+      headers: options.headers ? { ...options.headers } : {},
+      queue: channel !== undefined ? (task as string) : options.queue ?? defaults.queue ?? this.stem.settings.defaultQueue,
+      priority: checkPriority(options.priority ?? defaults.priority ?? DEFAULT_PRIORITY),
+      attempt: 0,
+      maxRetries: options.maxRetries ?? retryPolicy?.maxRetries ?? defaults.maxRetries ?? 0,
+      visibilityTimeoutMs: parseDuration(options.visibilityTimeout ?? defaults.visibilityTimeout ?? this.stem.settings.visibilityTimeoutMs, 'visibilityTimeout'),
+      createdAt: now,
+      meta,
+    };
+    if (!Number.isInteger(envelope.maxRetries) || envelope.maxRetries < 0) {
+      throw new UsageError(`maxRetries ${JSON.stringify(envelope.maxRetries)} must be a whole number of 0 or more`);
+    }
+    if (options.notBefore !== undefined) envelope.notBefore = resolveWhen(options.notBefore, now, 'notBefore');
+    if (options.expiresAt !== undefined) envelope.expiresAt = resolveWhen(options.expiresAt, now, 'expiresAt');
+    else if (options.expires !== undefined || defaults.expires !== undefined) {
+      envelope.expiresAt = now + parseDuration((options.expires ?? defaults.expires)!, 'expires');
+    }
+    return envelope;
+  }
+
+  /** Enqueues many tasks with one publish and one state write. */
+  async enqueueMany(requests: readonly EnqueueRequest[]): Promise<TaskHandle[]> {
+    const now = Date.now();
+    const hooks = this.stem.hooks;
+    const runHook = hooks.enqueue.isUsed();
+    const envelopes: Envelope[] = new Array(requests.length);
+    for (let i = 0; i < requests.length; i++) {
+      const built = this.buildEnvelope(requests[i]!, now);
+      envelopes[i] = runHook ? await hooks.enqueue.promise(built) : built;
+    }
+    const backend = this.stem.backend;
+    const writes: Promise<void>[] = [];
+    if (this.stem.settings.trackQueued) {
+      const statuses: TaskStatus[] = envelopes.map((envelope) => ({
+        id: envelope.id,
+        state: 'queued',
+        name: envelope.name,
+        queue: envelope.queue,
+        attempt: 0,
+        updatedAt: now,
+      }));
+      // Issued before the publish, in the same tick: on a shared connection both go in one round trip.
+      writes.push(backend.set(statuses, { ttlMs: this.stem.settings.resultTtlMs }));
+    }
+    writes.push(this.stem.broker.publish(envelopes));
+    await Promise.all(writes);
+    if (hooks.published.isUsed()) await hooks.published.promise(envelopes);
+    return envelopes.map((envelope) => new TaskHandle(backend, envelope));
+  }
+}

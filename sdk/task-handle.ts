@@ -1,0 +1,92 @@
+import type { ResultBackend, TaskStatus } from './contracts/result-backend.js';
+import { isTerminal } from './contracts/result-backend.js';
+import { parseDuration, type Duration } from './duration.js';
+import type { Envelope } from './envelope.js';
+import { ResultTimeoutError, TaskCancelledError, TaskFailedError } from './errors.js';
+
+/** The status of an id the backend does not know: pending (not an error). */
+export function pendingStatus(id: string): TaskStatus {
+  return { id, state: 'pending', attempt: 0, updatedAt: 0 };
+}
+
+/** How long `result()` waits by default. */
+export const DEFAULT_RESULT_TIMEOUT_MS = 30_000;
+const SAFETY_POLL_MS = 1_000;
+
+/**
+ * Waits until task `id` reaches a terminal state and returns that status. Watches the backend for
+ * changes (so it wakes at once) and polls once a second as a safety net for a missed notification.
+ */
+export async function waitForTerminalStatus(
+  backend: ResultBackend,
+  id: string,
+  options: { timeoutMs?: Duration; signal?: AbortSignal } = {},
+): Promise<TaskStatus> {
+  const timeoutMs = parseDuration(options.timeoutMs ?? DEFAULT_RESULT_TIMEOUT_MS, 'timeoutMs');
+  let last: TaskStatus | null = null;
+  let settle!: (status: TaskStatus) => void;
+  const terminal = new Promise<TaskStatus>((resolve) => (settle = resolve));
+  const consider = (status: TaskStatus | null): void => {
+    if (status === null) return;
+    last = status;
+    if (isTerminal(status.state)) settle(status);
+  };
+  const unsubscribe = await backend.watch(id, consider);
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    consider(await backend.get(id));
+    const poll = setInterval(() => void backend.get(id).then(consider, () => undefined), Math.min(SAFETY_POLL_MS, timeoutMs));
+    timers.push(poll);
+    const timedOut = new Promise<null>((resolve) => timers.push(setTimeout(() => resolve(null), timeoutMs)));
+    const aborted = new Promise<null>((resolve) => options.signal?.addEventListener('abort', () => resolve(null), { once: true }));
+    const status = await Promise.race([terminal, timedOut, aborted]);
+    if (status === null) throw new ResultTimeoutError(id, timeoutMs, (last as TaskStatus | null)?.state ?? 'pending');
+    return status;
+  } finally {
+    for (const timer of timers) clearTimeout(timer);
+    await unsubscribe();
+  }
+}
+
+/** Turns a terminal status into the result, or throws TaskFailedError / TaskCancelledError. */
+export function resultOf<Result>(status: TaskStatus): Result {
+  if (status.state === 'failed') throw new TaskFailedError(status.id, status.error?.type ?? 'Error', status.error?.message ?? 'unknown error');
+  if (status.state === 'cancelled') throw new TaskCancelledError(status.id, status.error?.message ?? 'cancelled');
+  return status.result as Result;
+}
+
+/** What `stem.enqueue` returns: the id, and a way to await the typed result. */
+export class TaskHandle<Result = unknown> {
+  /** The task id. */
+  readonly id: string;
+  /** The task name. */
+  readonly name: string;
+  /** The queue it was published to (after routing). */
+  readonly queue: string;
+
+  /** The envelope as published (undefined for a handle made from an id alone). */
+  readonly envelope: Envelope | undefined;
+
+  constructor(
+    private readonly backend: ResultBackend,
+    task: Envelope | { id: string; name?: string; queue?: string },
+  ) {
+    this.id = task.id;
+    this.name = task.name ?? '';
+    this.queue = task.queue ?? '';
+    this.envelope = 'createdAt' in task ? task : undefined;
+  }
+
+  /** The current status (`pending` when the backend does not know the id yet). */
+  async status(): Promise<TaskStatus> {
+    return (await this.backend.get(this.id)) ?? pendingStatus(this.id);
+  }
+
+  /**
+   * Waits for the task to finish and returns its result. Throws TaskFailedError,
+   * TaskCancelledError, or ResultTimeoutError after `timeoutMs` (default 30s).
+   */
+  async result(options: { timeoutMs?: Duration; signal?: AbortSignal } = {}): Promise<Result> {
+    return resultOf<Result>(await waitForTerminalStatus(this.backend, this.id, options));
+  }
+}

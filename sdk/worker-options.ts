@@ -1,0 +1,35 @@
+import type { Duration } from './duration.js';
+
+/** How a worker consumes. */
+export interface WorkerOptions {
+  /** Queues to consume (default: the config's defaultQueue). */
+  queues?: string[];
+  /** Broadcast channels to subscribe to. */
+  broadcasts?: string[];
+  /** Tasks run at once (default 8). */
+  concurrency?: number;
+  /** Deliveries reserved per slot beyond the running ones (default 1: none reserved beyond the slots). */
+  prefetchMultiplier?: number;
+  /** The worker id (default: hostname + pid + random). */
+  id?: string;
+  /** The host name reported in heartbeats (default: os.hostname()). */
+  hostname?: string;
+  /** How long a stop waits for running tasks before aborting them back to the queue (default 30s). */
+  shutdownGrace?: Duration;
+  /** How often the worker reports a heartbeat to the backend (default 10s). */
+  heartbeatInterval?: Duration;
+}
+
+/** What plugins see of a running worker. */
+export interface WorkerInfo {
+  /** The worker id. */
+  readonly id: string;
+  /** The host it runs on. */
+  readonly hostname: string;
+  /** The queues it consumes. */
+  readonly queues: readonly string[];
+  /** The broadcast channels it subscribes to. */
+  readonly broadcasts: readonly string[];
+  /** Tasks it runs at once. */
+  readonly concurrency: number;
+}

@@ -1,0 +1,468 @@
+import { hostname as osHostname } from 'node:os';
+import type { BrokerConsumer, Delivery } from './contracts/broker.js';
+import type { TaskStatus } from './contracts/result-backend.js';
+import { CompletionBatch } from './completion-batch.js';
+import { parseDuration } from './duration.js';
+import { ConfigError, SoftTimeLimitExceededError, TaskCancelledError, TimeLimitExceededError, UnknownTaskError, WorkerShutdownError } from './errors.js';
+import type { Outcome, Runner, Verdict } from './hooks.js';
+import type { Stem } from './kernel.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { META } from './producer.js';
+import { decideRetry, type RetryPolicy } from './retry-policy.js';
+import type { EnqueueOptions, TaskContext, TaskDefinition } from './task.js';
+import type { TaskHandle } from './task-handle.js';
+import { toTaskError } from './task-error.js';
+import { TaskRun, type Settled, type TaskRunHost } from './task-run.js';
+import { uuidv7 } from './id.js';
+import type { WorkerInfo, WorkerOptions } from './worker-options.js';
+
+/** A worker's lifecycle. */
+export type WorkerState = 'idle' | 'running' | 'stopping' | 'stopped';
+
+/** Counters a worker reports in heartbeats and `stats()`. */
+export interface WorkerStats {
+  processed: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  cancelled: number;
+  inflight: number;
+  reserved: number;
+  concurrency: number;
+  [key: string]: number;
+}
+
+const FETCH_RETRY_MS = 500;
+
+/**
+ * Consumes queues and runs tasks: fetches batches sized to its free slots, renews leases while
+ * tasks run, retries with backoff, dead-letters what cannot run, and on stop returns unfinished
+ * work to the queue so nothing is lost.
+ */
+export class Worker implements WorkerInfo, TaskRunHost {
+  readonly id: string;
+  readonly hostname: string;
+  readonly queues: readonly string[];
+  readonly broadcasts: readonly string[];
+  private concurrencyLimit: number;
+  private readonly prefetchMultiplier: number;
+  private readonly shutdownGraceMs: number;
+  private readonly heartbeatIntervalMs: number;
+  private readonly active = new Set<TaskRun>();
+  private reserved: Delivery[] = [];
+  private lifecycle: WorkerState = 'idle';
+  private consumer: BrokerConsumer | undefined;
+  private fetchAbort = new AbortController();
+  private loopDone: Promise<void> = Promise.resolve();
+  private roomWaiter: (() => void) | undefined;
+  private drainWaiter: (() => void) | undefined;
+  private stopping: Promise<void> | undefined;
+  private endGrace: (() => void) | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly stoppedListeners: Array<() => void> = [];
+  private readonly batch: CompletionBatch;
+  private readonly leases: LeaseKeeper;
+  private readonly counters = { processed: 0, succeeded: 0, failed: 0, retried: 0, cancelled: 0 };
+  private startedAt = 0;
+
+  constructor(
+    private readonly stem: Stem,
+    options: WorkerOptions,
+  ) {
+    this.hostname = options.hostname ?? osHostname();
+    this.id = options.id ?? `${this.hostname}-${process.pid}-${uuidv7().slice(-6)}`;
+    this.queues = options.queues && options.queues.length > 0 ? [...options.queues] : [stem.settings.defaultQueue];
+    this.broadcasts = [...(options.broadcasts ?? [])];
+    this.concurrencyLimit = options.concurrency ?? 8;
+    this.prefetchMultiplier = options.prefetchMultiplier ?? 1;
+    if (!Number.isInteger(this.concurrencyLimit) || this.concurrencyLimit < 1) {
+      throw new ConfigError(`worker concurrency ${JSON.stringify(options.concurrency)} must be a whole number of 1 or more`);
+    }
+    if (!(this.prefetchMultiplier >= 1)) {
+      throw new ConfigError(`worker prefetchMultiplier ${JSON.stringify(options.prefetchMultiplier)} must be 1 or more`);
+    }
+    this.shutdownGraceMs = parseDuration(options.shutdownGrace ?? '30s', 'shutdownGrace');
+    this.heartbeatIntervalMs = parseDuration(options.heartbeatInterval ?? '10s', 'heartbeatInterval');
+    const warn = (message: string): void => process.emitWarning(`worker ${this.id}: ${message}`, 'StemWorkerWarning');
+    this.batch = new CompletionBatch(stem.broker, stem.backend, stem.settings.resultTtlMs, warn);
+    this.leases = new LeaseKeeper(stem.broker, warn);
+  }
+
+  /** Tasks run at once. */
+  get concurrency(): number {
+    return this.concurrencyLimit;
+  }
+
+  /** The lifecycle state. */
+  get state(): WorkerState {
+    return this.lifecycle;
+  }
+
+  /** Changes how many tasks run at once (the autoscaler and remote control use this). */
+  setConcurrency(concurrency: number): void {
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError(`concurrency ${concurrency} must be a whole number of 1 or more`);
+    this.concurrencyLimit = concurrency;
+    this.pump();
+    this.wakeLoop();
+  }
+
+  /** Counters and gauges. */
+  stats(): WorkerStats {
+    return { ...this.counters, inflight: this.active.size, reserved: this.reserved.length, concurrency: this.concurrencyLimit, uptimeMs: this.startedAt ? Date.now() - this.startedAt : 0 };
+  }
+
+  /** The envelopes of the tasks running now. */
+  activeTasks(): Array<{ id: string; name: string; startedAt: number; attempt: number }> {
+    return [...this.active].map((run) => ({ id: run.id, name: run.name, startedAt: run.startedAt, attempt: run.attempt }));
+  }
+
+  /** Registers a consumer and starts fetching. */
+  async start(): Promise<void> {
+    if (this.lifecycle !== 'idle') throw new ConfigError(`worker ${this.id} was already started; create a new worker with stem.worker()`);
+    this.lifecycle = 'running';
+    this.startedAt = Date.now();
+    this.consumer = await this.stem.broker.consumer({ queues: this.queues, broadcasts: this.broadcasts, consumerId: this.id });
+    if (this.stem.hooks.workerStart.isUsed()) await this.stem.hooks.workerStart.promise(this);
+    this.loopDone = this.consumeLoop();
+    this.startHeartbeats();
+    this.stem.signals.emit('worker-ready', { workerId: this.id, hostname: this.hostname, queues: this.queues });
+  }
+
+  /** Calls `listener` once the worker has stopped. */
+  onStopped(listener: () => void): void {
+    this.stoppedListeners.push(listener);
+  }
+
+  /**
+   * Stops fetching, waits up to the grace period for running tasks, then aborts the rest and
+   * returns them (and reserved ones) to their queue. `graceMs: 0` is a hard stop.
+   */
+  stop(options: { graceMs?: number } = {}): Promise<void> {
+    if (this.lifecycle === 'idle') {
+      this.lifecycle = 'stopped';
+      return Promise.resolve();
+    }
+    if (this.stopping !== undefined) {
+      if (options.graceMs === 0) this.endGrace?.();
+      return this.stopping;
+    }
+    this.stopping = this.shutdown(options.graceMs ?? this.shutdownGraceMs);
+    return this.stopping;
+  }
+
+  /** Aborts a running task (revoke with terminate); it ends cancelled. False when not running here. */
+  terminate(taskId: string, reason = 'revoked'): boolean {
+    let found = false;
+    for (const run of this.active) {
+      if (run.id === taskId) {
+        run.abort(new TaskCancelledError(taskId, reason));
+        found = true;
+      }
+    }
+    return found;
+  }
+
+  // TaskRunHost
+
+  /** @internal */
+  async reportProgress(run: TaskRun, value: unknown): Promise<void> {
+    this.batch.record(this.runningStatus(run, value), this.resultTtlOf(run));
+  }
+
+  /** @internal */
+  async renewLease(run: TaskRun): Promise<void> {
+    await this.leases.renew([run.delivery]);
+  }
+
+  /** @internal */
+  enqueueChild(task: TaskDefinition | string, args: unknown, options?: EnqueueOptions): Promise<TaskHandle<any>> {
+    return this.stem.enqueue(task as string, args, options);
+  }
+
+  // The consume loop
+
+  private async consumeLoop(): Promise<void> {
+    const consumer = this.consumer!;
+    const signal = this.fetchAbort.signal;
+    while (this.lifecycle === 'running') {
+      const room = this.concurrencyLimit * this.prefetchMultiplier - this.active.size - this.reserved.length;
+      if (room <= 0) {
+        await new Promise<void>((resolve) => (this.roomWaiter = resolve));
+        continue;
+      }
+      let deliveries: Delivery[];
+      try {
+        deliveries = await consumer.fetch(room, signal);
+      } catch (error) {
+        if (this.lifecycle !== 'running') break;
+        process.emitWarning(`worker ${this.id}: fetch failed (${(error as Error).message}); retrying`, 'StemWorkerWarning');
+        await new Promise((resolve) => setTimeout(resolve, FETCH_RETRY_MS));
+        continue;
+      }
+      for (const delivery of deliveries) {
+        this.leases.track(delivery);
+        this.reserved.push(delivery);
+      }
+      this.pump();
+    }
+  }
+
+  private wakeLoop(): void {
+    const wake = this.roomWaiter;
+    if (wake) {
+      this.roomWaiter = undefined;
+      wake();
+    }
+  }
+
+  private pump(): void {
+    while (this.active.size < this.concurrencyLimit && this.reserved.length > 0 && this.lifecycle === 'running') {
+      const delivery = this.reserved.shift()!;
+      const run = new TaskRun(delivery, this);
+      this.active.add(run);
+      void this.process(run).finally(() => this.finished(run));
+    }
+  }
+
+  private finished(run: TaskRun): void {
+    this.active.delete(run);
+    this.leases.release(run.delivery);
+    if (this.active.size === 0 && this.drainWaiter) this.drainWaiter();
+    this.pump();
+    this.wakeLoop();
+  }
+
+  // One delivery, from dispatch to outcome
+
+  private async process(run: TaskRun): Promise<void> {
+    const { delivery } = run;
+    const envelope = delivery.envelope;
+    const signals = this.stem.signals;
+    if (signals.has('task-received')) signals.emit('task-received', { envelope, workerId: this.id });
+    try {
+      const definition = this.stem.registry.find(envelope.name);
+      if (definition === undefined) {
+        await this.deadLetter(run, 'unregistered-task', toTaskError(new UnknownTaskError(envelope.name, this.stem.registry.names())), 0);
+        return;
+      }
+      if (envelope.expiresAt !== undefined && envelope.expiresAt <= Date.now()) {
+        await this.cancel(run, 'expired: not started before its expiresAt');
+        return;
+      }
+      if (this.stem.hooks.dispatch.isUsed()) {
+        const verdict = await this.stem.hooks.dispatch.promise(delivery, this);
+        if (verdict !== undefined && verdict.action !== 'run') {
+          await this.applyVerdict(run, verdict);
+          return;
+        }
+      }
+      await this.execute(run, definition);
+    } catch (error) {
+      // A broker or backend call failed: leave the delivery to be redelivered when its lease ends.
+      process.emitWarning(`worker ${this.id}: task ${envelope.id} could not be completed (${(error as Error).message}); it will be redelivered`, 'StemWorkerWarning');
+    }
+  }
+
+  private async applyVerdict(run: TaskRun, verdict: Exclude<Verdict, { action: 'run' }>): Promise<void> {
+    switch (verdict.action) {
+      case 'defer':
+        await this.stem.broker.nack(run.delivery, { requeue: true, delayMs: verdict.delayMs });
+        return;
+      case 'cancel':
+        await this.cancel(run, verdict.reason);
+        return;
+      case 'reject':
+        await this.deadLetter(run, verdict.reason, { type: 'Rejected', message: verdict.reason }, 0, verdict.meta);
+        return;
+    }
+  }
+
+  private async execute(run: TaskRun, definition: TaskDefinition): Promise<void> {
+    const envelope = run.envelope;
+    const meta = envelope.meta;
+    const hooks = this.stem.hooks;
+    const signals = this.stem.signals;
+    const hardMs = (meta[META.timeLimitMs] as number | undefined) ?? optionalDuration(definition.options.timeLimit, 'timeLimit');
+    const softMs = (meta[META.softTimeLimitMs] as number | undefined) ?? optionalDuration(definition.options.softTimeLimit, 'softTimeLimit');
+    this.batch.record(this.runningStatus(run, undefined), this.resultTtlOf(run));
+    if (signals.has('task-started')) signals.emit('task-started', { envelope, workerId: this.id });
+
+    const handler = definition.handler;
+    const base: Runner = async (ctx: TaskContext) => handler(envelope.args, ctx);
+    const runner = hooks.execute.isUsed() ? hooks.execute.call(base, run) : base;
+    const settled = await run.execute(runner, {
+      hardMs,
+      softMs,
+      hardReason: hardMs === undefined ? undefined : () => new TimeLimitExceededError(hardMs),
+      softReason: softMs === undefined ? undefined : () => new SoftTimeLimitExceededError(softMs),
+    });
+    await this.conclude(run, definition, settled);
+  }
+
+  private async conclude(run: TaskRun, definition: TaskDefinition, settled: Settled): Promise<void> {
+    const durationMs = Date.now() - run.startedAt;
+    if (settled.ok) {
+      await this.succeed(run, settled.value, durationMs);
+      return;
+    }
+    const error = settled.error;
+    if (settled.aborted && error instanceof WorkerShutdownError) {
+      await this.returnToQueue(run);
+      return;
+    }
+    if (settled.aborted && error instanceof TaskCancelledError) {
+      await this.cancel(run, error.reason);
+      return;
+    }
+    const policy = (run.meta[META.retryPolicy] as RetryPolicy | undefined) ?? definition.options.retryPolicy;
+    const decision = decideRetry(error, run.attempt, run.maxRetries, policy);
+    const taskError = toTaskError(error);
+    if (decision.retry) {
+      await this.retry(run, taskError, decision.delayMs, durationMs);
+    } else {
+      await this.deadLetter(run, decision.reason, taskError, durationMs);
+    }
+  }
+
+  private async succeed(run: TaskRun, result: unknown, durationMs: number): Promise<void> {
+    const envelope = run.envelope;
+    if (this.stem.hooks.result.isUsed()) {
+      await this.stem.hooks.result.promise(this.outcome(run, 'succeeded', durationMs, { result }));
+    }
+    const status: TaskStatus = {
+      id: envelope.id,
+      state: 'succeeded',
+      name: envelope.name,
+      queue: envelope.queue,
+      result,
+      attempt: envelope.attempt,
+      workerId: this.id,
+      updatedAt: Date.now(),
+    };
+    if (run.lastProgress !== undefined) status.progress = run.lastProgress;
+    this.batch.record(status, this.resultTtlOf(run));
+    this.batch.ack(run.delivery);
+    this.counters.processed++;
+    this.counters.succeeded++;
+    const signals = this.stem.signals;
+    if (signals.has('task-succeeded')) signals.emit('task-succeeded', { envelope, workerId: this.id, result, durationMs });
+  }
+
+  private async retry(run: TaskRun, error: ReturnType<typeof toTaskError>, delayMs: number, durationMs: number): Promise<void> {
+    const envelope = run.envelope;
+    if (this.stem.hooks.result.isUsed()) {
+      await this.stem.hooks.result.promise(this.outcome(run, 'retried', durationMs, { error, retryDelayMs: delayMs }));
+    }
+    // Written before the requeue, so the next attempt's `running` cannot be overwritten by it.
+    await this.stem.backend.set([{ id: envelope.id, state: 'retried', name: envelope.name, queue: envelope.queue, error, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now() }], { ttlMs: this.resultTtlOf(run) });
+    await this.stem.broker.nack(run.delivery, { requeue: true, delayMs, envelope: { ...envelope, attempt: envelope.attempt + 1 } });
+    this.counters.processed++;
+    this.counters.retried++;
+    const signals = this.stem.signals;
+    if (signals.has('task-retried')) signals.emit('task-retried', { envelope, workerId: this.id, error, delayMs });
+  }
+
+  private async deadLetter(run: TaskRun, reason: string, error: ReturnType<typeof toTaskError>, durationMs: number, meta: Record<string, unknown> = {}): Promise<void> {
+    const envelope = run.envelope;
+    if (this.stem.hooks.result.isUsed()) {
+      await this.stem.hooks.result.promise(this.outcome(run, 'failed', durationMs, { error, reason }));
+    }
+    await this.stem.backend.set([{ id: envelope.id, state: 'failed', name: envelope.name, queue: envelope.queue, error, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now(), meta: { reason } }], { ttlMs: this.resultTtlOf(run) });
+    await this.stem.broker.deadLetter(run.delivery, reason, { ...meta, error, attempt: envelope.attempt, workerId: this.id });
+    this.counters.processed++;
+    this.counters.failed++;
+    const signals = this.stem.signals;
+    if (signals.has('task-failed')) signals.emit('task-failed', { envelope, workerId: this.id, error, reason, durationMs });
+  }
+
+  private async cancel(run: TaskRun, reason: string): Promise<void> {
+    const envelope = run.envelope;
+    const error = { type: 'TaskCancelledError', message: reason };
+    if (this.stem.hooks.result.isUsed()) {
+      await this.stem.hooks.result.promise(this.outcome(run, 'cancelled', run.startedAt ? Date.now() - run.startedAt : 0, { error, reason }));
+    }
+    this.batch.record({ id: envelope.id, state: 'cancelled', name: envelope.name, queue: envelope.queue, error, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now() }, this.resultTtlOf(run));
+    this.batch.ack(run.delivery);
+    this.counters.cancelled++;
+    const signals = this.stem.signals;
+    if (signals.has('task-cancelled')) signals.emit('task-cancelled', { envelope, workerId: this.id, reason });
+  }
+
+  private async returnToQueue(run: TaskRun): Promise<void> {
+    const envelope = run.envelope;
+    this.batch.record({ id: envelope.id, state: 'queued', name: envelope.name, queue: envelope.queue, attempt: envelope.attempt, updatedAt: Date.now() }, this.resultTtlOf(run));
+    await this.batch.flush();
+    await this.stem.broker.nack(run.delivery, { requeue: true });
+  }
+
+  private outcome(run: TaskRun, state: Outcome['state'], durationMs: number, extra: Partial<Outcome>): Outcome {
+    return { envelope: run.envelope, delivery: run.delivery, worker: this, state, startedAt: run.startedAt, durationMs, ...extra };
+  }
+
+  private runningStatus(run: TaskRun, progress: unknown): TaskStatus {
+    const envelope = run.envelope;
+    const status: TaskStatus = { id: envelope.id, state: 'running', name: envelope.name, queue: envelope.queue, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now() };
+    if (progress !== undefined) status.progress = progress;
+    return status;
+  }
+
+  private resultTtlOf(run: TaskRun): number {
+    const override = run.meta[META.resultTtlMs] as number | undefined;
+    if (override !== undefined) return override;
+    const ttl = this.stem.registry.find(run.name)?.options.resultTtl;
+    return ttl === undefined ? this.stem.settings.resultTtlMs : parseDuration(ttl, 'resultTtl');
+  }
+
+  // Heartbeats and shutdown
+
+  private startHeartbeats(): void {
+    const beat = (): void => {
+      const stats = this.stats();
+      void this.stem.backend
+        .heartbeat({ workerId: this.id, hostname: this.hostname, pid: process.pid, queues: [...this.queues], startedAt: this.startedAt, at: Date.now(), stats }, this.heartbeatIntervalMs * 3)
+        .catch((error: Error) => process.emitWarning(`worker ${this.id}: heartbeat failed (${error.message})`, 'StemWorkerWarning'));
+      if (this.stem.signals.has('worker-heartbeat')) this.stem.signals.emit('worker-heartbeat', { workerId: this.id, stats });
+    };
+    beat();
+    this.heartbeatTimer = setInterval(beat, this.heartbeatIntervalMs);
+    this.heartbeatTimer.unref();
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.lifecycle = 'stopping';
+    this.stem.signals.emit('worker-stopping', { workerId: this.id, inflight: this.active.size });
+    clearInterval(this.heartbeatTimer);
+    this.fetchAbort.abort();
+    this.wakeLoop();
+    await this.loopDone;
+    const unstarted = this.reserved;
+    this.reserved = [];
+    await Promise.all(unstarted.map((delivery) => this.stem.broker.nack(delivery, { requeue: true }).catch(() => undefined)));
+    if (this.active.size > 0) {
+      const drained = new Promise<void>((resolve) => (this.drainWaiter = resolve));
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<void>((resolve) => {
+        this.endGrace = resolve;
+        timer = setTimeout(resolve, graceMs);
+      });
+      await Promise.race([drained, graceOver]);
+      clearTimeout(timer);
+      if (this.active.size > 0) {
+        const aborted = new Promise<void>((resolve) => (this.drainWaiter = resolve));
+        for (const run of this.active) run.abort(new WorkerShutdownError());
+        await aborted;
+      }
+    }
+    await this.batch.flush();
+    this.leases.stop();
+    await this.consumer?.close().catch(() => undefined);
+    if (this.stem.hooks.workerStop.isUsed()) await this.stem.hooks.workerStop.promise(this);
+    this.lifecycle = 'stopped';
+    this.stem.signals.emit('worker-shutdown', { workerId: this.id });
+    for (const listener of this.stoppedListeners) listener();
+  }
+}
+
+function optionalDuration(value: string | number | undefined, where: string): number | undefined {
+  return value === undefined ? undefined : parseDuration(value, where);
+}
