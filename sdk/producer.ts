@@ -8,11 +8,11 @@ import type { EnqueueOptions, TaskDefinition } from './task.js';
 import { TaskHandle } from './task-handle.js';
 
 /** One item of `enqueueMany`. */
-export interface EnqueueRequest<Args = unknown> {
+export interface EnqueueRequest {
   /** A task definition or a task name (or `broadcast://channel`). */
-  task: TaskDefinition<Args, any> | string;
+  task: TaskDefinition<any, any> | string;
   /** Its arguments. */
-  args: Args;
+  args: unknown;
   /** Per-enqueue options. */
   options?: EnqueueOptions;
 }
@@ -23,6 +23,8 @@ export const META = {
   timeLimitMs: 'stem.timeLimitMs',
   softTimeLimitMs: 'stem.softTimeLimitMs',
   resultTtlMs: 'stem.resultTtlMs',
+  /** Set when the caller named the queue at enqueue: routing lets it win over routes. */
+  queueExplicit: 'stem.queueExplicit',
 } as const;
 
 const DEFAULT_PRIORITY = 5;
@@ -66,6 +68,7 @@ export class Producer {
     if (options.timeLimit !== undefined) meta[META.timeLimitMs] = parseDuration(options.timeLimit, 'timeLimit');
     if (options.softTimeLimit !== undefined) meta[META.softTimeLimitMs] = parseDuration(options.softTimeLimit, 'softTimeLimit');
     if (options.resultTtl !== undefined) meta[META.resultTtlMs] = parseDuration(options.resultTtl, 'resultTtl');
+    if (options.queue !== undefined) meta[META.queueExplicit] = true;
 
     const envelope: Envelope = {
       id: options.id ?? uuidv7(now),

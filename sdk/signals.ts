@@ -14,6 +14,7 @@ export interface SignalPayloads {
   'worker-stopping': { workerId: string; inflight: number };
   'worker-shutdown': { workerId: string };
   'worker-heartbeat': { workerId: string; stats: Record<string, number> };
+  'worker-scaled': { workerId: string; from: number; to: number; reason: string };
 }
 
 /** A signal name: `task-succeeded`, `worker-ready`, … */

@@ -18,6 +18,24 @@ export interface WorkerOptions {
   shutdownGrace?: Duration;
   /** How often the worker reports a heartbeat to the backend (default 10s). */
   heartbeatInterval?: Duration;
+  /** Scale concurrency between min and max with the backlog (see sdk/autoscaler.ts). */
+  autoscale?: AutoscaleOptions;
+}
+
+/** Autoscaling bounds and pace. */
+export interface AutoscaleOptions {
+  /** Fewest tasks at once (the starting concurrency). */
+  min: number;
+  /** Most tasks at once. */
+  max: number;
+  /** Scale up when waiting tasks per slot exceed this (default 1). */
+  backlogPerSlot?: number;
+  /** Scale down after this long with no backlog and half the slots idle (default 30s). */
+  idleAfter?: Duration;
+  /** How often the backlog is checked (default 1s). */
+  interval?: Duration;
+  /** Least time between two scale-ups (default 2s). */
+  upCooldown?: Duration;
 }
 
 /** What plugins see of a running worker. */

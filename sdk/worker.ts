@@ -1,6 +1,7 @@
 import { hostname as osHostname } from 'node:os';
 import type { BrokerConsumer, Delivery } from './contracts/broker.js';
 import type { TaskStatus } from './contracts/result-backend.js';
+import { Autoscaler } from './autoscaler.js';
 import { CompletionBatch } from './completion-batch.js';
 import { parseDuration } from './duration.js';
 import { ConfigError, SoftTimeLimitExceededError, TaskCancelledError, TimeLimitExceededError, UnknownTaskError, WorkerShutdownError } from './errors.js';
@@ -62,6 +63,8 @@ export class Worker implements WorkerInfo, TaskRunHost {
   private readonly stoppedListeners: Array<() => void> = [];
   private readonly batch: CompletionBatch;
   private readonly leases: LeaseKeeper;
+  /** The autoscaler, when the worker was given `autoscale`. */
+  readonly autoscaler: Autoscaler | undefined;
   private readonly counters = { processed: 0, succeeded: 0, failed: 0, retried: 0, cancelled: 0 };
   private startedAt = 0;
 
@@ -86,6 +89,17 @@ export class Worker implements WorkerInfo, TaskRunHost {
     const warn = (message: string): void => process.emitWarning(`worker ${this.id}: ${message}`, 'StemWorkerWarning');
     this.batch = new CompletionBatch(stem.broker, stem.backend, stem.settings.resultTtlMs, warn);
     this.leases = new LeaseKeeper(stem.broker, warn);
+    if (options.autoscale) {
+      this.autoscaler = new Autoscaler(options.autoscale, stem.broker, this, (decision) => {
+        if (stem.signals.has('worker-scaled')) stem.signals.emit('worker-scaled', { workerId: this.id, from: decision.from, to: decision.to, reason: decision.reason });
+      });
+      this.concurrencyLimit = this.autoscaler.initialConcurrency;
+    }
+  }
+
+  /** How many tasks run now. */
+  runningCount(): number {
+    return this.active.size;
   }
 
   /** Tasks run at once. */
@@ -108,7 +122,13 @@ export class Worker implements WorkerInfo, TaskRunHost {
 
   /** Counters and gauges. */
   stats(): WorkerStats {
-    return { ...this.counters, inflight: this.active.size, reserved: this.reserved.length, concurrency: this.concurrencyLimit, uptimeMs: this.startedAt ? Date.now() - this.startedAt : 0 };
+    const stats: WorkerStats = { ...this.counters, inflight: this.active.size, reserved: this.reserved.length, concurrency: this.concurrencyLimit, uptimeMs: this.startedAt ? Date.now() - this.startedAt : 0 };
+    if (this.autoscaler) {
+      const { min, max } = this.autoscaler.state();
+      stats.autoscaleMin = min;
+      stats.autoscaleMax = max;
+    }
+    return stats;
   }
 
   /** The envelopes of the tasks running now. */
@@ -125,6 +145,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
     if (this.stem.hooks.workerStart.isUsed()) await this.stem.hooks.workerStart.promise(this);
     this.loopDone = this.consumeLoop();
     this.startHeartbeats();
+    this.autoscaler?.start();
     this.stem.signals.emit('worker-ready', { workerId: this.id, hostname: this.hostname, queues: this.queues });
   }
 
@@ -432,6 +453,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
     this.lifecycle = 'stopping';
     this.stem.signals.emit('worker-stopping', { workerId: this.id, inflight: this.active.size });
     clearInterval(this.heartbeatTimer);
+    this.autoscaler?.stop();
     this.fetchAbort.abort();
     this.wakeLoop();
     await this.loopDone;

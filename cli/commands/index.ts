@@ -1,5 +1,39 @@
 import type { BaseContext, CommandClass } from 'clipanion';
+import { beatCommands } from './beat/index.js';
+import { ConfigPrintCommand } from './config/print.js';
 import { DemoCommand } from './demo.js';
+import { DlqListCommand } from './dlq/list.js';
+import { DlqPurgeCommand } from './dlq/purge.js';
+import { DlqReplayCommand } from './dlq/replay.js';
+import { DlqShowCommand } from './dlq/show.js';
+import { EnqueueCommand } from './enqueue.js';
+import { HealthCommand } from './health.js';
+import { QueuesListCommand } from './queues/list.js';
+import { QueuesPurgeCommand } from './queues/purge.js';
+import { ResultGetCommand } from './result/get.js';
+import { ResultWaitCommand } from './result/wait.js';
+import { routingCommands } from './routing/index.js';
+import { scheduleCommands } from './schedule/index.js';
+import { TasksListCommand } from './tasks/list.js';
+import { WorkerStartCommand } from './worker/start.js';
 
 /** The commands every stem binary has, whatever the config. */
-export const builtinCommands: CommandClass<BaseContext>[] = [DemoCommand];
+export const builtinCommands: CommandClass<BaseContext>[] = [
+  DemoCommand,
+  WorkerStartCommand,
+  EnqueueCommand,
+  ResultGetCommand,
+  ResultWaitCommand,
+  DlqListCommand,
+  DlqShowCommand,
+  DlqReplayCommand,
+  DlqPurgeCommand,
+  QueuesListCommand,
+  QueuesPurgeCommand,
+  HealthCommand,
+  TasksListCommand,
+  ConfigPrintCommand,
+  ...routingCommands,
+  ...scheduleCommands,
+  ...beatCommands,
+];

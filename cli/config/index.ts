@@ -94,6 +94,12 @@ async function readConfigFile(configFile: string | undefined, cwd: string): Prom
   return found ? { config: (found.config ?? {}) as StemConfig, path: found.filepath } : { config: {} };
 }
 
+/** The routing plugin for a routing file named by --routing-config or STEM_ROUTING_CONFIG. */
+async function routingPluginFor(file: string): Promise<StemPlugin> {
+  const { routing } = (await import('../../plugins/routing/index.js')) as { routing: (options: { file: string }) => StemPlugin };
+  return routing({ file });
+}
+
 function splitList(value: string | undefined): string[] | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   return value.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
@@ -167,7 +173,10 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   const defaultQueue = flags.defaultQueue ?? env.STEM_DEFAULT_QUEUE;
   if (defaultQueue) resolved.defaultQueue = defaultQueue;
   const routingConfig = flags.routingConfig ?? env.STEM_ROUTING_CONFIG;
-  if (routingConfig) resolved.routingConfig = routingConfig;
+  if (routingConfig) {
+    resolved.routingConfig = routingConfig;
+    resolved.plugins!.push(await routingPluginFor(resolve(cwd, routingConfig)));
+  }
   if (path !== undefined) resolved.configPath = path;
   return resolved;
 }

@@ -1,0 +1,4 @@
+import type { BaseContext, CommandClass } from 'clipanion';
+
+/** The `stem schedule …` commands. */
+export const scheduleCommands: CommandClass<BaseContext>[] = [];

@@ -1,0 +1,70 @@
+import { Command, Option } from 'clipanion';
+import { UsageError } from '../../../sdk/errors.js';
+import { installShutdownHandlers } from '../../../sdk/shutdown.js';
+import type { WorkerOptions } from '../../../sdk/worker-options.js';
+import { logTaskSignals, type LogFormat } from '../../output/task-log.js';
+import { parseIntegerFlag, parseListFlag } from '../../parse-input.js';
+import { ServiceCommand } from '../../service-command.js';
+
+/** `stem worker start`: consume queues until SIGINT/SIGTERM. */
+export class WorkerStartCommand extends ServiceCommand {
+  static override paths = [['worker', 'start']];
+  static override usage = Command.Usage({
+    category: 'Workers',
+    description: 'Start a worker that consumes queues until SIGINT or SIGTERM',
+    details: `
+      Runs tasks from the given queues (default: STEM_WORKER_QUEUES, else the default queue) and
+      broadcast channels, logging one line per task. On SIGINT or SIGTERM it stops fetching, lets
+      running tasks finish within the grace period, and returns the rest to their queue.
+    `,
+    examples: [
+      ['Consume three queues with up to 16 tasks at once', '$0 worker start --registry fixtures/tasks.ts --queues default,reports,emails --concurrency 16'],
+      ['Subscribe to a broadcast channel, log JSON', '$0 worker start --broadcasts maintenance --log-format json'],
+    ],
+  });
+
+  queues = Option.String('--queues', { description: 'Comma-separated queues to consume' });
+  broadcasts = Option.String('--broadcasts', { description: 'Comma-separated broadcast channels to subscribe to' });
+  concurrency = Option.String('--concurrency,-c', { description: 'Tasks run at once (default 8)' });
+  autoscale = Option.String('--autoscale', { description: 'MIN:MAX concurrency' });
+  prefetchMultiplier = Option.String('--prefetch-multiplier', { description: 'Deliveries reserved per slot (default 1)' });
+  hostname = Option.String('--hostname', { description: 'Host name to report (default: os.hostname())' });
+  grace = Option.String('--shutdown-grace', { description: 'How long running tasks get on shutdown (default 30s)' });
+  logFormat = Option.String('--log-format', 'text', { description: 'text or json' });
+
+  async run(): Promise<number> {
+    if (this.logFormat !== 'text' && this.logFormat !== 'json') throw new UsageError(`--log-format: "${this.logFormat}" must be text or json`);
+    const options: WorkerOptions = {};
+    const concurrency = parseIntegerFlag('--concurrency', this.concurrency, 1);
+    if (concurrency !== undefined) options.concurrency = concurrency;
+    if (this.autoscale !== undefined) {
+      const match = /^(\d+):(\d+)$/.exec(this.autoscale);
+      const min = Number(match?.[1]);
+      const max = Number(match?.[2]);
+      if (!match || min < 1 || max < min) throw new UsageError(`--autoscale: "${this.autoscale}" must be MIN:MAX with 1 <= MIN <= MAX, e.g. 2:16`);
+      options.autoscale = { min, max };
+    }
+    if (this.hostname !== undefined) options.hostname = this.hostname;
+    if (this.grace !== undefined) options.shutdownGrace = this.grace;
+    const prefetch = parseIntegerFlag('--prefetch-multiplier', this.prefetchMultiplier, 1);
+    const overrides = this.serviceOverrides({ ...(prefetch !== undefined ? { prefetchMultiplier: prefetch } : {}) });
+    const queues = parseListFlag(this.queues);
+    if (queues) overrides.queues = queues;
+    const broadcasts = parseListFlag(this.broadcasts);
+    if (broadcasts) overrides.broadcasts = broadcasts;
+
+    const stem = await this.createStem(overrides);
+    const stopLogging = logTaskSignals(stem.signals, this.context.stdout, this.logFormat as LogFormat);
+    const worker = stem.worker(options);
+    const stopped = new Promise<void>((resolve) => worker.onStopped(resolve));
+    installShutdownHandlers(worker);
+    try {
+      await worker.start();
+      await stopped;
+    } finally {
+      stopLogging();
+      await stem.close();
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,28 @@
+import type { Signals } from '../../sdk/signals.js';
+
+/** How `stem worker start` logs: a readable line, or one JSON object per line. */
+export type LogFormat = 'text' | 'json';
+
+/**
+ * Logs one line per task outcome and per worker milestone at info level, from the signals.
+ * Returns a function that stops logging.
+ */
+export function logTaskSignals(signals: Signals, out: NodeJS.WritableStream, format: LogFormat): () => void {
+  const write = (level: string, event: string, fields: Record<string, unknown>, text: string): void => {
+    if (format === 'json') out.write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`);
+    else out.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${text}\n`);
+  };
+  const offs = [
+    signals.on('worker-ready', ({ workerId, hostname, queues }) => write('info', 'worker-ready', { workerId, hostname, queues }, `worker ${workerId} ready on ${hostname}, consuming ${queues.join(', ')}`)),
+    signals.on('task-succeeded', ({ envelope, durationMs }) =>
+      write('info', 'task-succeeded', { id: envelope.id, task: envelope.name, queue: envelope.queue, attempt: envelope.attempt, durationMs }, `${envelope.name}[${envelope.id}] succeeded in ${durationMs}ms`)),
+    signals.on('task-failed', ({ envelope, error, reason, durationMs }) =>
+      write('error', 'task-failed', { id: envelope.id, task: envelope.name, queue: envelope.queue, attempt: envelope.attempt, reason, error: error.message, durationMs }, `${envelope.name}[${envelope.id}] failed (${reason}): ${error.type}: ${error.message}`)),
+    signals.on('task-retried', ({ envelope, error, delayMs }) =>
+      write('warn', 'task-retried', { id: envelope.id, task: envelope.name, attempt: envelope.attempt, delayMs, error: error.message }, `${envelope.name}[${envelope.id}] attempt ${envelope.attempt + 1} failed (${error.message}); retry in ${delayMs}ms`)),
+    signals.on('task-cancelled', ({ envelope, reason }) => write('info', 'task-cancelled', { id: envelope.id, task: envelope.name, reason }, `${envelope.name}[${envelope.id}] cancelled: ${reason}`)),
+    signals.on('worker-stopping', ({ workerId, inflight }) => write('info', 'worker-stopping', { workerId, inflight }, `worker ${workerId} stopping (${inflight} running)`)),
+    signals.on('worker-shutdown', ({ workerId }) => write('info', 'worker-shutdown', { workerId }, `worker ${workerId} stopped`)),
+  ];
+  return () => offs.forEach((off) => off());
+}

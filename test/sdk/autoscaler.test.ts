@@ -1,0 +1,36 @@
+import t from 'tap';
+import { Stem, defineTask } from '../../sdk/index.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+
+t.test('the autoscaler raises concurrency under a backlog and lowers it when idle', async (t) => {
+  let running = 0;
+  let peak = 0;
+  const work = defineTask({ name: 'work', handler: async () => {
+    running++;
+    peak = Math.max(peak, running);
+    await sleep(40);
+    running--;
+  } });
+  const stem = await Stem.create({ tasks: [work] });
+  t.teardown(() => stem.close());
+  const decisions: Array<{ from: number; to: number }> = [];
+  stem.signals.on('worker-scaled', ({ from, to }) => decisions.push({ from, to }));
+  const worker = stem.worker({ autoscale: { min: 1, max: 4, interval: 20, upCooldown: 20, idleAfter: 100 } });
+  t.equal(worker.concurrency, 1, 'starts at min');
+  const handles = await stem.enqueueMany(Array.from({ length: 60 }, () => ({ task: work, args: {} })));
+  await worker.start();
+  await waitFor(() => worker.concurrency === 4, 'concurrency to reach max');
+  for (const handle of handles) await handle.result({ timeoutMs: 20_000 });
+  t.ok(peak > 1, `more than one task ran at once once scaled up (peak ${peak})`);
+  t.ok(peak <= 4, 'never more than max');
+  await waitFor(() => worker.concurrency === 1, 'concurrency to fall back to min when idle');
+  t.same(decisions.slice(0, 2), [{ from: 1, to: 2 }, { from: 2, to: 4 }], 'scaled up by doubling');
+  t.same(decisions.at(-1)?.to, 1);
+  t.equal(worker.stats().autoscaleMax, 4, 'stats show the bounds');
+});
+
+t.test('bad autoscale bounds are refused', async (t) => {
+  const stem = await Stem.create({});
+  t.teardown(() => stem.close());
+  t.throws(() => stem.worker({ autoscale: { min: 4, max: 2 } }), /1 <= min <= max/);
+});
