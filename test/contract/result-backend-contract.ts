@@ -1,0 +1,178 @@
+import type { Test } from 'tap';
+import type { ResultBackend, TaskStatus, WorkerHeartbeat } from '../../sdk/contracts/result-backend.js';
+import { uuidv7 } from '../../sdk/id.js';
+import { type CaseBody, type ContractFactory, runContract, sleep, uniqueName, waitFor } from './support.js';
+
+/** A status of a fresh task id; `overrides` replace any field. */
+function makeStatus(overrides: Partial<TaskStatus> = {}): TaskStatus {
+  return { id: uuidv7(), state: 'succeeded', attempt: 0, updatedAt: Date.now(), ...overrides };
+}
+
+function makeBeat(overrides: Partial<WorkerHeartbeat> = {}): WorkerHeartbeat {
+  const now = Date.now();
+  return {
+    workerId: uniqueName('worker'),
+    hostname: 'contract-host',
+    pid: 4242,
+    queues: ['default', 'reports'],
+    startedAt: now - 1_000,
+    at: now,
+    stats: { processed: 3, failed: 1, inflight: 0, concurrency: 4 },
+    ...overrides,
+  };
+}
+
+/** The heartbeats of `workerIds` among the listed workers (other runs may share the store). */
+async function listedBeats(backend: ResultBackend, workerIds: readonly string[]): Promise<WorkerHeartbeat[]> {
+  return (await backend.listWorkers()).filter((beat) => workerIds.includes(beat.workerId));
+}
+
+const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
+  [
+    'a stored status reads back with every field',
+    async (t, backend) => {
+      const status = makeStatus({
+        state: 'failed',
+        name: 'reports.build',
+        queue: 'reports',
+        result: { partial: [1, 2, 3], nested: { ok: false } },
+        error: { type: 'TypeError', message: 'x is undefined', stack: 'TypeError: x is undefined\n    at build', code: 'boom' },
+        attempt: 2,
+        progress: { done: 5, of: 10 },
+        workerId: 'worker-1',
+        meta: { 'stem.chain': ['a', 'b'], durationMs: 12 },
+      });
+      await backend.set([status]);
+      t.same(await backend.get(status.id), status);
+    },
+  ],
+  [
+    'an unknown id reads as null',
+    async (t, backend) => {
+      t.equal(await backend.get(uuidv7()), null);
+    },
+  ],
+  [
+    'a later write replaces the whole status, error and result included',
+    async (t, backend) => {
+      const id = uuidv7();
+      await backend.set([makeStatus({ id, state: 'retried', error: { type: 'Error', message: 'flaky' }, attempt: 0 })]);
+      const succeeded = makeStatus({ id, state: 'succeeded', result: 42, attempt: 1 });
+      await backend.set([succeeded]);
+      const afterSuccess = await backend.get(id);
+      t.same(afterSuccess, succeeded);
+      t.equal(afterSuccess?.error, undefined, 'the old error is gone');
+      const running = makeStatus({ id, state: 'running', attempt: 2 });
+      await backend.set([running]);
+      const afterRunning = await backend.get(id);
+      t.same(afterRunning, running);
+      t.equal(afterRunning?.result, undefined, 'the old result is gone');
+    },
+  ],
+  [
+    'several statuses are written in one call',
+    async (t, backend) => {
+      const statuses = [makeStatus({ state: 'queued' }), makeStatus({ state: 'running' }), makeStatus({ state: 'cancelled' })];
+      await backend.set(statuses);
+      t.same(await Promise.all(statuses.map((status) => backend.get(status.id))), statuses);
+    },
+  ],
+  [
+    'a watcher sees each later write, and nothing after it unsubscribes',
+    async (t, backend) => {
+      const id = uuidv7();
+      const seen: TaskStatus[] = [];
+      const unsubscribe = await backend.watch(id, (status) => seen.push(status));
+      await backend.set([makeStatus({ id, state: 'running' })]);
+      await backend.set([makeStatus({ id, state: 'succeeded', result: 'done' })]);
+      t.ok(await waitFor(() => seen.length >= 2), 'both writes arrive');
+      t.same(seen.map((status) => status.state), ['running', 'succeeded'], 'in order');
+      t.equal(seen[1]?.result, 'done');
+      await unsubscribe();
+      await backend.set([makeStatus({ id, state: 'failed' })]);
+      await sleep(300);
+      t.equal(seen.length, 2, 'no call after unsubscribe');
+    },
+  ],
+  [
+    'a status written with ttlMs is gone after it',
+    async (t, backend) => {
+      const status = makeStatus();
+      await backend.set([status], { ttlMs: 200 });
+      t.same(await backend.get(status.id), status, 'there before the ttl');
+      await sleep(600);
+      t.equal(await backend.get(status.id), null, 'gone after the ttl');
+    },
+  ],
+  [
+    'a group counts its members and returns results in member order, however they were recorded',
+    async (t, backend) => {
+      const groupId = uniqueName('group');
+      const [a, b, c] = [uuidv7(), uuidv7(), uuidv7()];
+      await backend.initGroup(groupId, [a, b, c]);
+      t.same(await backend.getGroup(groupId), { id: groupId, memberIds: [a, b, c], expected: 3, completed: 0, results: [null, null, null] });
+      const statusC = makeStatus({ id: c, result: 'c' });
+      const statusA = makeStatus({ id: a, result: 'a' });
+      const statusB = makeStatus({ id: b, state: 'failed', error: { type: 'Error', message: 'b failed' } });
+      t.same(await backend.recordGroupResult(groupId, statusC), { completed: 1, expected: 3 });
+      t.same(await backend.recordGroupResult(groupId, statusA), { completed: 2, expected: 3 });
+      t.same(await backend.recordGroupResult(groupId, statusC), { completed: 2, expected: 3 }, 'recording a member again counts once');
+      const partial = await backend.getGroup(groupId);
+      t.same(partial?.results, [statusA, null, statusC], 'null where a member has not recorded');
+      t.same(await backend.recordGroupResult(groupId, statusB), { completed: 3, expected: 3 });
+      const full = await backend.getGroup(groupId);
+      t.same(full?.results, [statusA, statusB, statusC], 'member order, not recording order');
+      t.equal(full?.completed, 3);
+    },
+  ],
+  [
+    'an unknown group is null, and initGroup again starts the group over',
+    async (t, backend) => {
+      t.equal(await backend.getGroup(uniqueName('group')), null);
+      const groupId = uniqueName('group');
+      const [a, b, c] = [uuidv7(), uuidv7(), uuidv7()];
+      await backend.initGroup(groupId, [a, b, c]);
+      await backend.recordGroupResult(groupId, makeStatus({ id: a }));
+      await backend.initGroup(groupId, [b, c]);
+      t.same(await backend.getGroup(groupId), { id: groupId, memberIds: [b, c], expected: 2, completed: 0, results: [null, null] });
+    },
+  ],
+  [
+    'a chord is claimed exactly once, even by concurrent callers',
+    async (t, backend) => {
+      const chordId = uniqueName('chord');
+      t.equal(await backend.claimChord(chordId), true, 'the first claim wins');
+      t.equal(await backend.claimChord(chordId), false, 'the second loses');
+      t.equal(await backend.claimChord(chordId), false, 'and so does every later one');
+      const contested = uniqueName('chord');
+      const claims = await Promise.all(Array.from({ length: 10 }, () => backend.claimChord(contested)));
+      t.equal(claims.filter(Boolean).length, 1, 'one of ten concurrent claims wins');
+    },
+  ],
+  [
+    'worker heartbeats are listed until their ttl runs out',
+    async (t, backend) => {
+      const first = makeBeat();
+      const second = makeBeat({ queues: ['default'] });
+      await backend.heartbeat(first, 300);
+      await backend.heartbeat(second, 300);
+      const listed = await listedBeats(backend, [first.workerId, second.workerId]);
+      t.same(
+        listed.sort((x, y) => (x.workerId < y.workerId ? -1 : 1)),
+        [first, second].sort((x, y) => (x.workerId < y.workerId ? -1 : 1)),
+        'both listed with every field',
+      );
+      const later = { ...first, at: Date.now(), stats: { ...first.stats, processed: 9 } };
+      await backend.heartbeat(later, 300);
+      const again = await listedBeats(backend, [first.workerId]);
+      t.same(again, [later], 'a new beat replaces the old one');
+      await sleep(700);
+      t.same(await listedBeats(backend, [first.workerId, second.workerId]), [], 'gone after the ttl');
+    },
+  ],
+];
+
+/** The ResultBackend contract: states, watches, TTLs, groups, the chord barrier and heartbeats. */
+export async function resultBackendContract(t: Test, factory: ContractFactory<ResultBackend>): Promise<void> {
+  await runContract(t, 'ResultBackend contract', factory, cases);
+}
