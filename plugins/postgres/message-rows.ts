@@ -1,0 +1,79 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { broadcastChannel, encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
+import type { Database } from './database.js';
+
+/** Lease length for an envelope that carries no usable visibility timeout (as the memory broker). */
+export const DEFAULT_VISIBILITY_MS = 30_000;
+
+/** How long a broadcast subscription counts without being refreshed by its consumer. */
+export const SUBSCRIPTION_TTL = sql`interval '5 minutes'`;
+
+/** Priorities are 0–9 on every broker; anything else is clamped. */
+export function clampPriority(priority: number): number {
+  return Number.isFinite(priority) ? Math.min(9, Math.max(0, Math.round(priority))) : 0;
+}
+
+/** A receipt is `<row id>:<lease>`: the row and the claim it came from, so stale receipts do nothing. */
+export function parseReceipt(receipt: string): { id: string; lease: number } | undefined {
+  const colon = receipt.indexOf(':');
+  if (colon <= 0) return undefined;
+  const id = receipt.slice(0, colon);
+  const lease = Number(receipt.slice(colon + 1));
+  return /^\d+$/.test(id) && Number.isInteger(lease) ? { id, lease } : undefined;
+}
+
+/** Epoch milliseconds of a timestamptz expression, as float8 (pg returns it as a number). */
+export function epochMs(expression: RawBuilder<unknown>): RawBuilder<number> {
+  return sql<number>`(extract(epoch from ${expression}) * 1000)::float8`;
+}
+
+/**
+ * Inserts envelopes as message rows in ONE statement, whatever their number (arrays through
+ * unnest, so the parameter count stays fixed), fans broadcast addresses out to one row per live
+ * subscriber, and NOTIFYs each distinct queue so that idle consumers wake at once.
+ */
+export async function insertMessages(
+  db: Kysely<Database>,
+  schema: string,
+  namespace: string,
+  channel: string,
+  envelopes: readonly Envelope[],
+): Promise<void> {
+  if (envelopes.length === 0) return;
+  const n = envelopes.length;
+  const queues = new Array<string>(n);
+  const ids = new Array<string>(n);
+  const priorities = new Array<number>(n);
+  const payloads = new Array<string>(n);
+  const visibilities = new Array<number>(n);
+  const notBefores = new Array<number | null>(n);
+  for (let i = 0; i < n; i++) {
+    const envelope = envelopes[i]!;
+    queues[i] = envelope.queue;
+    ids[i] = envelope.id;
+    priorities[i] = clampPriority(envelope.priority);
+    payloads[i] = encodeEnvelope(envelope);
+    visibilities[i] = envelope.visibilityTimeoutMs > 0 ? Math.min(Math.round(envelope.visibilityTimeoutMs), 2_147_483_647) : DEFAULT_VISIBILITY_MS;
+    notBefores[i] = typeof envelope.notBefore === 'number' && Number.isFinite(envelope.notBefore) ? envelope.notBefore : null;
+  }
+  const messages = sql.table(`${schema}.stem_messages`);
+  const subscriptions = sql.table(`${schema}.stem_subscriptions`);
+  const hasBroadcast = queues.some((queue) => broadcastChannel(queue) !== undefined);
+  const input = sql`unnest(${queues}::text[], ${ids}::text[], ${priorities}::int[], ${payloads}::text[], ${visibilities}::int[], ${notBefores}::float8[])
+      with ordinality as i(queue, task_id, priority, payload, visibility_ms, not_before, ord)`;
+  const notBefore = sql`case when i.not_before is null then now() else to_timestamp(i.not_before / 1000.0) end`;
+  const rows = hasBroadcast
+    ? sql`select ${namespace}, i.queue, coalesce(s.consumer_id, ''), i.task_id, i.priority, i.payload, i.visibility_ms, ${notBefore}
+        from ${input}
+        left join ${subscriptions} s on i.queue like 'broadcast://%' and s.namespace = ${namespace} and s.queue = i.queue
+          and s.seen_at > now() - ${SUBSCRIPTION_TTL}
+        where i.queue not like 'broadcast://%' or s.consumer_id is not null
+        order by i.ord, s.consumer_id`
+    : sql`select ${namespace}, i.queue, '', i.task_id, i.priority, i.payload, i.visibility_ms, ${notBefore} from ${input} order by i.ord`;
+  await sql`with inserted as (
+      insert into ${messages} (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before)
+      ${rows}
+      returning queue
+    )
+    select pg_notify(${channel}, q.queue) from (select distinct queue from inserted) q`.execute(db);
+}

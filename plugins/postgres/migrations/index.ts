@@ -1,0 +1,21 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import { brokerTables } from './2025-11-29-01-broker.js';
+import { resultBackendTables } from './2025-11-29-02-result-backend.js';
+import { storeTables } from './2025-11-29-03-stores.js';
+
+/**
+ * The plugin's migrations in order, bound to a schema. An object provider rather than Kysely's
+ * FileMigrationProvider: it needs no directory scan, so it runs the same under tsx and compiled.
+ */
+export class SchemaMigrations implements MigrationProvider {
+  constructor(private readonly schema: string) {}
+
+  /** The migrations by name; names sort in the order they must run. */
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return {
+      '2025-11-29-01-broker': brokerTables(this.schema),
+      '2025-11-29-02-result-backend': resultBackendTables(this.schema),
+      '2025-11-29-03-stores': storeTables(this.schema),
+    };
+  }
+}

@@ -1,0 +1,409 @@
+import { sql } from 'kysely';
+import type {
+  Broker,
+  BrokerConsumer,
+  ConsumerOptions,
+  DeadLetter,
+  DeadLetterPage,
+  Delivery,
+  NackOptions,
+  ReplayOptions,
+} from '../../sdk/contracts/broker.js';
+import { broadcastAddress, broadcastChannel, encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
+import { ConfigError } from '../../sdk/errors.js';
+import { clampPriority, DEFAULT_VISIBILITY_MS, epochMs, insertMessages, parseReceipt } from './message-rows.js';
+import type { PostgresConnection } from './postgres-connection.js';
+import { PostgresConsumer } from './postgres-consumer.js';
+import { PostgresService } from './postgres-service.js';
+
+/** A dead letter row as read back. */
+interface DeadLetterRow {
+  id: string;
+  queue: string;
+  reason: string;
+  meta: Record<string, unknown>;
+  envelope: Envelope | null;
+  dead_at_ms: number;
+}
+
+/** How long a broadcast subscription may go unrefreshed before its copies are dropped. */
+const STALE_SUBSCRIPTION = sql`interval '1 hour'`;
+
+/**
+ * The Postgres broker: one row per message (per subscriber for a broadcast), claimed with
+ * `FOR UPDATE SKIP LOCKED` and leased with `locked_until`; LISTEN/NOTIFY wakes idle consumers.
+ * Every call is one statement (publish, ack, extendLeases: one for the whole batch).
+ */
+export class PostgresBroker extends PostgresService implements Broker {
+  private readonly consumers = new Set<PostgresConsumer>();
+  private readonly knownQueues = new Set<string>();
+  private readonly channel: string;
+  private listening: Promise<() => Promise<void>> | undefined;
+  private stopReconnect: (() => void) | undefined;
+  private readonly stopPrune: () => void;
+
+  /** Uses a shared connection (retained until close). */
+  constructor(connection: PostgresConnection) {
+    super(connection, 'postgres broker');
+    this.channel = connection.channel('broker');
+    this.stopPrune = connection.every(60_000, () => this.pruneSubscriptions());
+  }
+
+  private get schema(): string {
+    return this.connection.options.schema;
+  }
+
+  /** Inserts every envelope in one statement and NOTIFYs their queues. */
+  async publish(envelopes: readonly Envelope[]): Promise<void> {
+    this.assertOpen();
+    if (envelopes.length === 0) return;
+    await this.remember(envelopes.map((envelope) => envelope.queue));
+    await this.connection.run(() => insertMessages(this.connection.db, this.schema, this.namespace, this.channel, envelopes));
+  }
+
+  /** Registers a consumer; its broadcast subscriptions are in place before this resolves. */
+  async consumer(options: ConsumerOptions): Promise<BrokerConsumer> {
+    this.assertOpen();
+    if (typeof options.consumerId !== 'string' || options.consumerId === '') {
+      throw new ConfigError('postgres broker consumer: consumerId must be a non-empty string (the worker id)');
+    }
+    const queues = new Set<string>();
+    const broadcasts = new Set<string>((options.broadcasts ?? []).map(broadcastAddress));
+    for (const queue of options.queues) {
+      // A broadcast address among the queues means a subscription, not a queue of that name.
+      if (broadcastChannel(queue) === undefined) queues.add(queue);
+      else broadcasts.add(queue);
+    }
+    await this.ensureListening();
+    await this.remember([...queues, ...broadcasts]);
+    if (broadcasts.size > 0) {
+      await this.connection.run(() =>
+        this.connection.db
+          .insertInto('stem_subscriptions')
+          .values([...broadcasts].map((queue) => ({ namespace: this.namespace, queue, consumer_id: options.consumerId, seen_at: sql<string>`now()` })))
+          .onConflict((oc) => oc.columns(['namespace', 'queue', 'consumer_id']).doUpdateSet({ seen_at: sql<string>`now()` }))
+          .execute(),
+      );
+    }
+    const consumer = new PostgresConsumer(this.connection, queues, broadcasts, options.consumerId, (closed) => this.unsubscribe(closed));
+    this.consumers.add(consumer);
+    return consumer;
+  }
+
+  /** Deletes acked rows in one statement; stale receipts (the row was claimed again since) are ignored. */
+  async ack(deliveries: readonly Delivery[]): Promise<void> {
+    this.assertOpen();
+    const { ids, leases } = receiptsOf(deliveries);
+    if (ids.length === 0) return;
+    await this.connection.run(() =>
+      sql`delete from ${this.table('stem_messages')} m using unnest(${ids}::bigint[], ${leases}::int[]) as r(id, lease)
+        where m.id = r.id and m.lease = r.lease`.execute(this.connection.db),
+    );
+  }
+
+  /**
+   * Requeues at its old place (or later with delayMs), or, with a replacement envelope, as a new
+   * message behind those waiting; or drops it. One statement; a stale receipt does nothing.
+   */
+  async nack(delivery: Delivery, options: NackOptions): Promise<void> {
+    this.assertOpen();
+    const receipt = parseReceipt(delivery.receipt);
+    if (receipt === undefined) return;
+    const messages = this.table('stem_messages');
+    const mine = sql`m.id = ${receipt.id} and m.lease = ${receipt.lease}`;
+    if (!options.requeue) {
+      await this.connection.run(() => sql`delete from ${messages} m where ${mine}`.execute(this.connection.db));
+      return;
+    }
+    const delayMs = options.delayMs !== undefined && options.delayMs > 0 ? options.delayMs : undefined;
+    const { envelope } = options;
+    if (envelope === undefined) {
+      const original = delivery.envelope.notBefore;
+      const notBefore =
+        delayMs !== undefined
+          ? sql`now() + ${delayMs} * interval '1 millisecond'`
+          : typeof original === 'number'
+            ? sql`to_timestamp(${original}::float8 / 1000.0)`
+            : sql`now()`;
+      await this.connection.run(() =>
+        sql`with requeued as (
+            update ${messages} m set locked_until = null, locked_by = null, not_before = ${notBefore}
+            where ${mine} returning m.queue
+          )
+          select pg_notify(${this.channel}, queue) from requeued`.execute(this.connection.db),
+      );
+      return;
+    }
+    // A replacement is a new message (a retry): a new row, so that it queues behind the waiting ones.
+    const notBefore =
+      delayMs !== undefined
+        ? sql`now() + ${delayMs} * interval '1 millisecond'`
+        : envelope.notBefore !== undefined
+          ? sql`to_timestamp(${envelope.notBefore}::float8 / 1000.0)`
+          : sql`now()`;
+    const visibility = envelope.visibilityTimeoutMs > 0 ? Math.round(envelope.visibilityTimeoutMs) : DEFAULT_VISIBILITY_MS;
+    await this.connection.run(() =>
+      sql`with gone as (delete from ${messages} m where ${mine} returning m.namespace, m.queue, m.subscriber),
+        inserted as (
+          insert into ${messages} (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before)
+          select namespace, queue, subscriber, ${envelope.id}, ${clampPriority(envelope.priority)}, ${encodeEnvelope(envelope)},
+            ${visibility}, ${notBefore} from gone
+          returning queue
+        )
+        select pg_notify(${this.channel}, queue) from inserted`.execute(this.connection.db),
+    );
+  }
+
+  /** Moves every lease still held to `leaseMs` from now, in one statement; updates `leaseExpiresAt`. */
+  async extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
+    this.assertOpen();
+    const { ids, leases, byReceipt } = receiptsOf(deliveries);
+    if (ids.length === 0) return;
+    const { rows } = await this.connection.run(() =>
+      sql<{ id: string; lease: number; lease_expires_at: number }>`update ${this.table('stem_messages')} m
+        set locked_until = now() + ${Math.max(0, Math.round(leaseMs))} * interval '1 millisecond'
+        from unnest(${ids}::bigint[], ${leases}::int[]) as r(id, lease)
+        where m.id = r.id and m.lease = r.lease
+        returning m.id, m.lease, ${epochMs(sql`m.locked_until`)} as lease_expires_at`.execute(this.connection.db),
+    );
+    for (const row of rows) {
+      for (const delivery of byReceipt.get(`${row.id}:${row.lease}`) ?? []) delivery.leaseExpiresAt = row.lease_expires_at;
+    }
+  }
+
+  /** Deletes the row and stores the dead letter in one statement; a stale receipt does nothing. */
+  async deadLetter(delivery: Delivery, reason: string, meta: Record<string, unknown> = {}): Promise<void> {
+    this.assertOpen();
+    const receipt = parseReceipt(delivery.receipt);
+    if (receipt === undefined) return;
+    await this.connection.run(() =>
+      sql`with gone as (
+          delete from ${this.table('stem_messages')} m where m.id = ${receipt.id} and m.lease = ${receipt.lease} returning m.queue, m.payload
+        )
+        insert into ${this.table('stem_dead_letters')} as d (namespace, queue, id, reason, meta, envelope, dead_at)
+        select ${this.namespace}, ${delivery.queue}, ${delivery.envelope.id}, ${reason}, ${JSON.stringify(meta)}::json, gone.payload::json, now()
+        from gone
+        on conflict (namespace, queue, id) do update
+          set reason = excluded.reason, meta = excluded.meta, envelope = excluded.envelope, dead_at = excluded.dead_at, seq = default`.execute(
+        this.connection.db,
+      ),
+    );
+  }
+
+  /** A page of a queue's dead letters, oldest first. */
+  async listDeadLetters(queue: string, options: { limit?: number; offset?: number } = {}): Promise<DeadLetterPage> {
+    this.assertOpen();
+    const offset = Math.max(0, Math.floor(options.offset ?? 0));
+    const limit = options.limit === undefined ? undefined : Math.max(0, Math.floor(options.limit));
+    const [rows, total] = await Promise.all([
+      this.connection.run(() =>
+        sql<DeadLetterRow>`select ${this.deadLetterColumns()} from ${this.table('stem_dead_letters')}
+          where namespace = ${this.namespace} and queue = ${queue} order by seq
+          ${limit === undefined ? sql`` : sql`limit ${limit}`} offset ${offset}`.execute(this.connection.db),
+      ),
+      this.connection.run(() =>
+        this.connection.db
+          .selectFrom('stem_dead_letters')
+          .select((eb) => eb.fn.countAll<string>().as('total'))
+          .where('namespace', '=', this.namespace)
+          .where('queue', '=', queue)
+          .executeTakeFirstOrThrow(),
+      ),
+    ]);
+    return { entries: rows.rows.map(toDeadLetter), total: Number(total.total) };
+  }
+
+  /** One dead letter, or null. */
+  async getDeadLetter(queue: string, id: string): Promise<DeadLetter | null> {
+    this.assertOpen();
+    const { rows } = await this.connection.run(() =>
+      sql<DeadLetterRow>`select ${this.deadLetterColumns()} from ${this.table('stem_dead_letters')}
+        where namespace = ${this.namespace} and queue = ${queue} and id = ${id}`.execute(this.connection.db),
+    );
+    return rows[0] === undefined ? null : toDeadLetter(rows[0]);
+  }
+
+  /**
+   * Publishes dead letters back to their queue with attempt 0, oldest first, in one transaction
+   * (delete the letters, insert the messages); letters with no envelope stay.
+   */
+  async replayDeadLetters(queue: string, options: ReplayOptions = {}): Promise<DeadLetter[]> {
+    this.assertOpen();
+    const letters = this.table('stem_dead_letters');
+    const ids = options.ids === undefined ? undefined : [...options.ids];
+    const limit = options.limit === undefined ? undefined : Math.max(0, Math.floor(options.limit));
+    const chosen = sql`select seq from ${letters}
+      where namespace = ${this.namespace} and queue = ${queue} and envelope is not null
+        ${ids === undefined ? sql`` : sql`and id = any(${ids}::text[])`}
+      order by seq ${limit === undefined ? sql`` : sql`limit ${limit}`}`;
+    if (options.dryRun === true) {
+      const { rows } = await this.connection.run(() =>
+        sql<DeadLetterRow & { seq: string }>`select seq, ${this.deadLetterColumns()} from ${letters} where seq in (${chosen}) order by seq`.execute(this.connection.db),
+      );
+      return rows.map(toDeadLetter);
+    }
+    return this.connection.run(() =>
+      this.connection.db.transaction().execute(async (trx) => {
+        const { rows } = await sql<DeadLetterRow & { seq: string }>`delete from ${letters}
+          where seq in (${sql`${chosen} for update skip locked`}) returning seq, ${this.deadLetterColumns()}`.execute(trx);
+        rows.sort((a, b) => a.seq.length - b.seq.length || (a.seq < b.seq ? -1 : 1));
+        const entries = rows.map(toDeadLetter);
+        const now = Date.now();
+        const envelopes = entries.map((letter) => {
+          const envelope: Envelope = { ...letter.envelope!, queue: letter.queue, attempt: 0 };
+          delete envelope.notBefore;
+          if (options.delayMs !== undefined && options.delayMs > 0) envelope.notBefore = now + options.delayMs;
+          return envelope;
+        });
+        await insertMessages(trx, this.schema, this.namespace, this.channel, envelopes);
+        return entries;
+      }),
+    );
+  }
+
+  /** Deletes dead letters (all, or only `ids`); returns how many. */
+  async purgeDeadLetters(queue: string, options: { ids?: readonly string[] } = {}): Promise<number> {
+    this.assertOpen();
+    const ids = options.ids;
+    if (ids !== undefined && ids.length === 0) return 0;
+    const result = await this.connection.run(() => {
+      let query = this.connection.db.deleteFrom('stem_dead_letters').where('namespace', '=', this.namespace).where('queue', '=', queue);
+      if (ids !== undefined) query = query.where('id', 'in', [...ids]);
+      return query.executeTakeFirst();
+    });
+    return Number(result.numDeletedRows);
+  }
+
+  /** Waiting rows (ready, delayed, or whose lease ran out); summed over subscribers for a broadcast address. */
+  async pending(queue: string): Promise<number> {
+    return this.count(queue, sql`(locked_until is null or locked_until <= now())`);
+  }
+
+  /** Rows leased right now. */
+  async inflight(queue: string): Promise<number> {
+    return this.count(queue, sql`locked_until > now()`);
+  }
+
+  /** Deletes the waiting rows, expired leases included; leased ones stay. */
+  async purge(queue: string): Promise<number> {
+    this.assertOpen();
+    const result = await this.connection.run(() =>
+      sql`delete from ${this.table('stem_messages')} where namespace = ${this.namespace} and queue = ${queue}
+        and (locked_until is null or locked_until <= now())`.execute(this.connection.db),
+    );
+    return Number(result.numAffectedRows ?? 0);
+  }
+
+  /** Plain queues published to or consumed from, then broadcast addresses, each sorted. */
+  async listQueues(): Promise<string[]> {
+    this.assertOpen();
+    const rows = await this.connection.run(() =>
+      this.connection.db.selectFrom('stem_queues').select('queue').where('namespace', '=', this.namespace).execute(),
+    );
+    const names = rows.map((row) => row.queue);
+    const plain = names.filter((name) => broadcastChannel(name) === undefined).sort();
+    const broadcasts = names.filter((name) => broadcastChannel(name) !== undefined).sort();
+    return [...plain, ...broadcasts];
+  }
+
+  /** Closes its consumers (waiting fetches return []) and stops its timers. */
+  protected override async dispose(): Promise<void> {
+    for (const consumer of this.consumers) consumer.shutdown();
+    this.consumers.clear();
+    this.stopPrune();
+    this.stopReconnect?.();
+    const unlisten = await this.listening?.catch(() => undefined);
+    await unlisten?.();
+  }
+
+  private deadLetterColumns() {
+    return sql`id, queue, reason, meta, envelope, ${epochMs(sql`dead_at`)} as dead_at_ms`;
+  }
+
+  private async count(queue: string, condition: ReturnType<typeof sql>): Promise<number> {
+    this.assertOpen();
+    const { rows } = await this.connection.run(() =>
+      sql<{ count: string }>`select count(*) from ${this.table('stem_messages')}
+        where namespace = ${this.namespace} and queue = ${queue} and ${condition}`.execute(this.connection.db),
+    );
+    return Number(rows[0]?.count ?? 0);
+  }
+
+  /** Records queue names once per process (listQueues), off the hot path after the first publish. */
+  private async remember(queues: readonly string[]): Promise<void> {
+    const fresh = [...new Set(queues)].filter((queue) => !this.knownQueues.has(queue));
+    if (fresh.length === 0) return;
+    await this.connection.run(() =>
+      this.connection.db
+        .insertInto('stem_queues')
+        .values(fresh.map((queue) => ({ namespace: this.namespace, queue })))
+        .onConflict((oc) => oc.doNothing())
+        .execute(),
+    );
+    for (const queue of fresh) this.knownQueues.add(queue);
+  }
+
+  private ensureListening(): Promise<unknown> {
+    if (this.listening === undefined) {
+      this.listening = this.connection.listener.listen(this.channel, (queue) => {
+        for (const consumer of this.consumers) if (consumer.reads(queue)) consumer.poke();
+      });
+      this.listening.catch(() => {
+        this.listening = undefined;
+      });
+      // Notifications sent while the LISTEN connection was down are lost: every consumer looks again.
+      this.stopReconnect = this.connection.listener.onReconnect(() => {
+        for (const consumer of this.consumers) consumer.poke();
+      });
+    }
+    return this.listening;
+  }
+
+  private async unsubscribe(consumer: PostgresConsumer): Promise<void> {
+    this.consumers.delete(consumer);
+    if (consumer.broadcasts.size === 0 || this.isClosed) return;
+    const queues = [...consumer.broadcasts];
+    // The subscription ends with its consumer, and so do the copies waiting for it.
+    await this.connection.run(() =>
+      sql`with gone as (
+          delete from ${this.table('stem_subscriptions')}
+          where namespace = ${this.namespace} and consumer_id = ${consumer.consumerId} and queue = any(${queues}::text[])
+        )
+        delete from ${this.table('stem_messages')}
+        where namespace = ${this.namespace} and subscriber = ${consumer.consumerId} and queue = any(${queues}::text[])`.execute(this.connection.db),
+    );
+  }
+
+  /** Drops subscriptions whose consumer stopped refreshing them (it died), with their copies. */
+  private async pruneSubscriptions(): Promise<void> {
+    await sql`with stale as (
+        delete from ${this.table('stem_subscriptions')}
+        where namespace = ${this.namespace} and seen_at < now() - ${STALE_SUBSCRIPTION}
+        returning queue, consumer_id
+      )
+      delete from ${this.table('stem_messages')} m using stale
+      where m.namespace = ${this.namespace} and m.queue = stale.queue and m.subscriber = stale.consumer_id`.execute(this.connection.db);
+  }
+}
+
+function receiptsOf(deliveries: readonly Delivery[]): { ids: string[]; leases: number[]; byReceipt: Map<string, Delivery[]> } {
+  const ids: string[] = [];
+  const leases: number[] = [];
+  const byReceipt = new Map<string, Delivery[]>();
+  for (const delivery of deliveries) {
+    const receipt = parseReceipt(delivery.receipt);
+    if (receipt === undefined) continue;
+    ids.push(receipt.id);
+    leases.push(receipt.lease);
+    const same = byReceipt.get(delivery.receipt);
+    if (same === undefined) byReceipt.set(delivery.receipt, [delivery]);
+    else same.push(delivery);
+  }
+  return { ids, leases, byReceipt };
+}
+
+function toDeadLetter(row: DeadLetterRow): DeadLetter {
+  const letter: DeadLetter = { id: row.id, queue: row.queue, reason: row.reason, meta: row.meta, deadAt: row.dead_at_ms };
+  if (row.envelope !== null) letter.envelope = row.envelope as Envelope;
+  return letter;
+}

@@ -1,0 +1,161 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { ServiceUnavailableError } from '../../sdk/errors.js';
+import type { Database } from './database.js';
+import { NotificationListener } from './notification-listener.js';
+import { maskUrl } from '../../sdk/url.js';
+import type { ResolvedPostgresOptions } from './postgres-options.js';
+import { migrateSchema } from './schema-migrator.js';
+
+const RETRY_DELAYS_MS = [0, 50, 200, 500, 1_000];
+
+/** True for errors that mean "the connection went away" (SQLSTATE 08*, 57P0*, socket errors), not "the statement is wrong". */
+export function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'string') {
+    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true;
+    if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === 'ENOTFOUND') return true;
+  }
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|terminating connection/i.test(message);
+}
+
+/**
+ * What every Postgres service of one plugin shares: the pool, the Kysely instance, the LISTEN
+ * connection and the schema. Reference-counted: each service retains it and releases it on close;
+ * the last release ends the pool.
+ */
+export class PostgresConnection {
+  /** The Kysely instance, bound to the schema. */
+  readonly db: Kysely<Database>;
+  /** The one LISTEN connection. */
+  readonly listener: NotificationListener;
+  /** The URL with the password masked. */
+  readonly safeUrl: string;
+  private references = 0;
+  private ending: Promise<void> | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  private constructor(
+    readonly options: ResolvedPostgresOptions,
+    readonly pool: pg.Pool,
+    private readonly root: Kysely<Database>,
+  ) {
+    this.db = root.withSchema(options.schema);
+    this.listener = new NotificationListener({
+      connectionString: options.url,
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      application_name: `${options.applicationName}:listen`.slice(0, 63),
+    });
+    this.safeUrl = maskUrl(options.url);
+  }
+
+  /**
+   * Opens a pool, checks that the server answers (ServiceUnavailableError naming the masked URL
+   * otherwise) and runs the migrations unless `migrate` is false.
+   */
+  static async open(options: ResolvedPostgresOptions): Promise<PostgresConnection> {
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize,
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      application_name: options.applicationName,
+    });
+    ignoreDroppedConnections(pool);
+    const root = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const connection = new PostgresConnection(options, pool, root);
+    try {
+      if (options.migrate) await migrateSchema(root, pool, options.schema);
+      else await pool.query('SELECT 1');
+    } catch (error) {
+      await root.destroy().catch(() => undefined);
+      if (isConnectionError(error) || isUnreachable(error)) throw new ServiceUnavailableError(maskUrl(options.url), error);
+      throw error;
+    }
+    return connection;
+  }
+
+  /** Adds a user; pair with release(). */
+  retain(): this {
+    this.references++;
+    return this;
+  }
+
+  /** Drops a user; the last one ends the pool and the LISTEN connection. */
+  async release(): Promise<void> {
+    this.references--;
+    if (this.references > 0) return;
+    this.ending ??= this.end();
+    await this.ending;
+  }
+
+  /**
+   * Runs a statement, retrying when the connection was dropped under it (server restart,
+   * `pg_terminate_backend`): the pool replaces the dead connection on the next try. Callers pass
+   * only statements that are safe to run twice, or where a rerun means an extra delivery at most.
+   */
+  async run<T>(statement: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await statement();
+      } catch (error) {
+        const delay = RETRY_DELAYS_MS[attempt];
+        if (delay === undefined || !isConnectionError(error) || this.ending !== undefined) throw error;
+        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  /** Runs `task` every `intervalMs` until the connection ends; errors are ignored (it runs again). */
+  every(intervalMs: number, task: () => Promise<unknown>): () => void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      task()
+        .catch(() => undefined)
+        .finally(() => {
+          running = false;
+        });
+    }, intervalMs);
+    timer.unref();
+    this.timers.add(timer);
+    return () => {
+      clearInterval(timer);
+      this.timers.delete(timer);
+    };
+  }
+
+  /** A NOTIFY channel name for this schema, namespace and purpose, within Postgres's 63 bytes. */
+  channel(purpose: string): string {
+    const name = `${this.options.schema}:${this.options.namespace}:${purpose}`;
+    if (Buffer.byteLength(name) <= 63) return name;
+    let hash = 0x811c9dc5;
+    for (const char of name) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
+    return `${this.options.schema.slice(0, 40)}:${purpose.slice(0, 8)}:${hash.toString(36)}`;
+  }
+
+  private async end(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers.clear();
+    await this.listener.close();
+    await this.root.destroy();
+  }
+}
+
+/**
+ * A connection the server drops (restart, `pg_terminate_backend`) emits 'error': on the pool when
+ * idle, on the client when checked out. The query in flight fails on its own and is retried by
+ * `run`, and the pool discards the dead client on release; without these listeners node would
+ * crash on the unhandled 'error' event.
+ */
+export function ignoreDroppedConnections(pool: pg.Pool): void {
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
+}
+
+function isUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  // 28P01/28000: authentication failed; 3D000: the database does not exist.
+  return code === '28P01' || code === '28000' || code === '3D000' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH';
+}

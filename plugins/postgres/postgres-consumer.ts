@@ -1,0 +1,240 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { BrokerConsumer, Delivery } from '../../sdk/contracts/broker.js';
+import { decodeEnvelope } from '../../sdk/envelope.js';
+import { ClosedError } from '../../sdk/errors.js';
+import { uuidv7 } from '../../sdk/id.js';
+import { epochMs } from './message-rows.js';
+import { isConnectionError, type PostgresConnection } from './postgres-connection.js';
+
+/** The rows a claim returns. */
+interface ClaimedRow {
+  id: string;
+  queue: string;
+  task_id: string;
+  priority: number;
+  payload: string;
+  deliveries: number;
+  lease: number;
+  lease_expires_at: number;
+}
+
+/** The extra row a claim that found nothing returns. */
+interface DueRow {
+  id: null;
+  due_in_ms: number | null;
+}
+
+/** A delayed fetch never sleeps less than this, so a racing claim cannot make it spin. */
+const MIN_SLEEP_MS = 5;
+
+/**
+ * A consumer of the Postgres broker. `fetch` claims up to `max` rows in one statement
+ * (`FOR UPDATE SKIP LOCKED`, priority then age, expired leases included); when nothing is ready
+ * it sleeps until a NOTIFY for one of its queues, the next delayed row or lease falls due, or the
+ * poll interval passes, whichever comes first.
+ */
+export class PostgresConsumer implements BrokerConsumer {
+  private closed = false;
+  private notified = false;
+  private wake: (() => void) | undefined;
+  private readonly filter: RawBuilder<unknown>;
+  private readonly stopRefresh: () => void;
+
+  /**
+   * @param queues plain queues it reads
+   * @param broadcasts broadcast addresses (`broadcast://…`) it is subscribed to as `consumerId`
+   * @param onClose tells the broker it is gone
+   */
+  constructor(
+    private readonly connection: PostgresConnection,
+    readonly queues: ReadonlySet<string>,
+    readonly broadcasts: ReadonlySet<string>,
+    readonly consumerId: string,
+    private readonly onClose: (consumer: PostgresConsumer) => Promise<void>,
+  ) {
+    const plain = [...queues];
+    const subscribed = [...broadcasts];
+    const conditions: RawBuilder<unknown>[] = [];
+    // One queue compares with `=`, so that the claim index yields rows already in order.
+    if (plain.length === 1) conditions.push(sql`(subscriber = '' and queue = ${plain[0]})`);
+    else if (plain.length > 1) conditions.push(sql`(subscriber = '' and queue = any(${plain}::text[]))`);
+    if (subscribed.length > 0) conditions.push(sql`(subscriber = ${consumerId} and queue = any(${subscribed}::text[]))`);
+    this.filter = conditions.length === 0 ? sql`false` : sql`(${sql.join(conditions, sql` or `)})`;
+    this.stopRefresh =
+      subscribed.length > 0
+        ? connection.every(60_000, () =>
+            connection.db
+              .updateTable('stem_subscriptions')
+              .set({ seen_at: sql<string>`now()` })
+              .where('namespace', '=', connection.options.namespace)
+              .where('consumer_id', '=', consumerId)
+              .where('queue', 'in', subscribed)
+              .execute(),
+          )
+        : () => undefined;
+  }
+
+  /** True when a NOTIFY for `queue` concerns this consumer. */
+  reads(queue: string): boolean {
+    return this.queues.has(queue) || this.broadcasts.has(queue);
+  }
+
+  /** Wakes a sleeping fetch (a NOTIFY, a reconnect, close). */
+  poke(): void {
+    this.notified = true;
+    this.wake?.();
+  }
+
+  /** Claims up to `max` deliveries, waiting for the first; [] when aborted or closed. */
+  async fetch(max: number, signal: AbortSignal): Promise<Delivery[]> {
+    if (this.closed) throw new ClosedError('postgres broker consumer');
+    if (!(max >= 1)) return [];
+    const { pollIntervalMs } = this.connection.options;
+    while (!signal.aborted && !this.closed) {
+      this.notified = false;
+      let claim: { rows: ClaimedRow[]; dueInMs: number };
+      try {
+        claim = await this.connection.run(() => this.claim(Math.floor(max)));
+      } catch (error) {
+        if (!isConnectionError(error)) throw error;
+        await this.sleep(pollIntervalMs, signal);
+        continue;
+      }
+      const { rows, dueInMs } = claim;
+      if (rows.length > 0) {
+        if (signal.aborted || this.closed) {
+          await this.unclaim(rows).catch(() => undefined);
+          return [];
+        }
+        const deliveries = await this.deliver(rows);
+        if (deliveries.length > 0) return deliveries;
+        continue;
+      }
+      if (this.notified) continue;
+      await this.sleep(Math.max(MIN_SLEEP_MS, Math.min(pollIntervalMs, dueInMs)), signal);
+    }
+    return [];
+  }
+
+  /** Stops reading; a waiting fetch returns []. Broadcast subscriptions of this consumer end. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.shutdown();
+    await this.onClose(this);
+  }
+
+  /** Marks it closed and wakes a waiting fetch, without telling the broker (which is closing). */
+  shutdown(): void {
+    this.closed = true;
+    this.stopRefresh();
+    this.poke();
+  }
+
+  /**
+   * Claims up to `max` rows in one statement. When it claims nothing, the same statement also
+   * says how long until the next delayed row or lease of its queues falls due, so that an idle
+   * consumer costs one round trip per wake-up.
+   */
+  private async claim(max: number): Promise<{ rows: ClaimedRow[]; dueInMs: number }> {
+    const messages = sql.table(`${this.connection.options.schema}.stem_messages`);
+    const namespace = this.connection.options.namespace;
+    const { rows } = await sql<ClaimedRow | DueRow>`with claimable as (
+        select id from ${messages}
+        where namespace = ${namespace} and ${this.filter}
+          and not_before <= now() and (locked_until is null or locked_until <= now())
+        order by priority desc, id
+        limit ${max}
+        for update skip locked
+      ),
+      claimed as (
+        update ${messages} as m
+        set locked_until = now() + m.visibility_ms * interval '1 millisecond', locked_by = ${this.consumerId},
+            deliveries = m.deliveries + 1, lease = m.lease + 1
+        from claimable c where m.id = c.id
+        returning m.id, m.queue, m.task_id, m.priority, m.payload, m.deliveries, m.lease, ${epochMs(sql`m.locked_until`)} as lease_expires_at
+      )
+      select id, queue, task_id, priority, payload, deliveries, lease, lease_expires_at, null::float8 as due_in_ms from claimed
+      union all
+      select null, null, null, null, null, null, null, null, ${epochMs(sql`least(
+          (select min(not_before) from ${messages} where namespace = ${namespace} and ${this.filter} and locked_until is null),
+          (select min(locked_until) from ${messages} where namespace = ${namespace} and ${this.filter} and locked_until is not null)
+        ) - now()`)}
+      where not exists (select 1 from claimed)`.execute(this.connection.db);
+    const claimed: ClaimedRow[] = [];
+    let dueInMs = Infinity;
+    for (const row of rows) {
+      if (row.id === null) dueInMs = row.due_in_ms ?? Infinity;
+      else claimed.push(row as ClaimedRow);
+    }
+    // RETURNING follows no order: put the batch back in priority-then-age order.
+    claimed.sort((a, b) => b.priority - a.priority || compareIds(a.id, b.id));
+    return { rows: claimed, dueInMs };
+  }
+
+  /** Decodes claimed rows; the ones that are not envelopes are dead-lettered, in one statement. */
+  private async deliver(rows: ClaimedRow[]): Promise<Delivery[]> {
+    const deliveries: Delivery[] = [];
+    const malformed: Array<{ row: ClaimedRow; error: string }> = [];
+    for (const row of rows) {
+      try {
+        deliveries.push({
+          envelope: decodeEnvelope(row.payload),
+          queue: row.queue,
+          receipt: `${row.id}:${row.lease}`,
+          leaseExpiresAt: row.lease_expires_at,
+          redeliveries: row.deliveries - 1,
+        });
+      } catch (error) {
+        malformed.push({ row, error: (error as Error).message });
+      }
+    }
+    if (malformed.length > 0) await this.connection.run(() => this.deadLetterMalformed(malformed));
+    return deliveries;
+  }
+
+  private async deadLetterMalformed(malformed: Array<{ row: ClaimedRow; error: string }>): Promise<void> {
+    const { schema, namespace } = this.connection.options;
+    const ids = malformed.map(({ row }) => row.id);
+    const leases = malformed.map(({ row }) => row.lease);
+    const letterIds = malformed.map(() => uuidv7());
+    const metas = malformed.map(({ row, error }) => JSON.stringify({ error, payload: row.payload, taskId: row.task_id }));
+    await sql`with gone as (
+        delete from ${sql.table(`${schema}.stem_messages`)} m
+        using unnest(${ids}::bigint[], ${leases}::int[], ${letterIds}::text[], ${metas}::text[]) as r(id, lease, letter_id, meta)
+        where m.id = r.id and m.lease = r.lease
+        returning m.queue, r.letter_id, r.meta
+      )
+      insert into ${sql.table(`${schema}.stem_dead_letters`)} (namespace, queue, id, reason, meta, envelope, dead_at)
+      select ${namespace}, queue, letter_id, 'malformed-envelope', meta::json, null, now() from gone`.execute(this.connection.db);
+  }
+
+  /** Gives back rows claimed while the fetch was being aborted: no lease runs out for nothing. */
+  private async unclaim(rows: ClaimedRow[]): Promise<void> {
+    const ids = rows.map((row) => row.id);
+    const leases = rows.map((row) => row.lease);
+    await sql`update ${sql.table(`${this.connection.options.schema}.stem_messages`)} m
+      set locked_until = null, locked_by = null, deliveries = m.deliveries - 1
+      from unnest(${ids}::bigint[], ${leases}::int[]) as r(id, lease)
+      where m.id = r.id and m.lease = r.lease`.execute(this.connection.db);
+  }
+
+  private sleep(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.notified || signal.aborted || this.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(ms, 2_147_483_647));
+      signal.addEventListener('abort', done, { once: true });
+      this.wake = done;
+    });
+  }
+}
+
+/** Row ids are int8 strings: shorter is smaller, then lexical order. */
+function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}

@@ -1,0 +1,300 @@
+import { sql } from 'kysely';
+import type {
+  GroupStatus,
+  ResultBackend,
+  SetOptions,
+  TaskStatus,
+  Unsubscribe,
+  WorkerHeartbeat,
+} from '../../sdk/contracts/result-backend.js';
+import type { PostgresConnection } from './postgres-connection.js';
+import { PostgresService } from './postgres-service.js';
+
+/** NOTIFY payloads must stay under 8000 bytes; a larger state is sent as its id and read back. */
+const MAX_NOTIFY_BYTES = 7_900;
+
+/** Expired states, groups, chord claims and heartbeats are deleted this often. */
+const PRUNE_INTERVAL_MS = 60_000;
+
+type Listener = (status: TaskStatus) => void;
+
+/**
+ * The Postgres result backend. `set` writes any number of states in one
+ * `INSERT … ON CONFLICT DO UPDATE` that also NOTIFYs each write, so `watch` works across
+ * processes; expired rows read as null and are pruned every minute; the group counter and the
+ * chord claim are single statements that serialise on their row.
+ */
+export class PostgresResultBackend extends PostgresService implements ResultBackend {
+  private readonly watchers = new Map<string, Set<Listener>>();
+  /** The last state each watched id was seen in (JSON), so a catch-up after a reconnect skips repeats. */
+  private readonly lastSeen = new Map<string, string>();
+  private readonly channel: string;
+  private listening: Promise<() => Promise<void>> | undefined;
+  private stopReconnect: (() => void) | undefined;
+  private readonly stopPrune: () => void;
+
+  /** Uses a shared connection (retained until close). */
+  constructor(connection: PostgresConnection) {
+    super(connection, 'postgres result backend');
+    this.channel = connection.channel('results');
+    this.stopPrune = connection.every(PRUNE_INTERVAL_MS, () => this.prune());
+  }
+
+  private ttlOf(options: SetOptions): number {
+    return Math.max(0, Math.round(options.ttlMs ?? this.connection.options.resultTtlMs));
+  }
+
+  /** Writes every state in one statement, each replacing the stored one, and NOTIFYs watchers. */
+  async set(statuses: readonly TaskStatus[], options: SetOptions = {}): Promise<void> {
+    this.assertOpen();
+    if (statuses.length === 0) return;
+    // ON CONFLICT cannot touch a row twice in one statement: the last state of an id wins.
+    const latest = new Map<string, TaskStatus>();
+    for (const status of statuses) latest.set(status.id, status);
+    const ids: string[] = [];
+    const states: string[] = [];
+    const encoded: string[] = [];
+    for (const status of latest.values()) {
+      ids.push(status.id);
+      states.push(status.state);
+      encoded.push(JSON.stringify(status));
+    }
+    await this.connection.run(() =>
+      sql`with written as (
+          insert into ${this.table('stem_results')} (namespace, id, state, status, expires_at)
+          select ${this.namespace}, u.id, u.state, u.status::json, now() + ${this.ttlOf(options)} * interval '1 millisecond'
+          from unnest(${ids}::text[], ${states}::text[], ${encoded}::text[]) with ordinality as u(id, state, status, ord)
+          order by u.ord
+          on conflict (namespace, id) do update set state = excluded.state, status = excluded.status, expires_at = excluded.expires_at
+          returning id, status::text as status
+        )
+        select pg_notify(${this.channel},
+          case when octet_length(w.status) + octet_length(w.id) < ${MAX_NOTIFY_BYTES} then w.id || E'\\n' || w.status else w.id end)
+        from written w`.execute(this.connection.db),
+    );
+  }
+
+  /** The stored state, or null when unknown or expired. */
+  async get(id: string): Promise<TaskStatus | null> {
+    this.assertOpen();
+    const row = await this.connection.run(() =>
+      this.connection.db
+        .selectFrom('stem_results')
+        .select('status')
+        .where('namespace', '=', this.namespace)
+        .where('id', '=', id)
+        .where('expires_at', '>', sql<Date>`now()`)
+        .executeTakeFirst(),
+    );
+    return row === undefined ? null : (row.status as TaskStatus);
+  }
+
+  /** Calls `listener` on each later write of `id` from any process; LISTENing before it resolves. */
+  async watch(id: string, listener: (status: TaskStatus) => void): Promise<Unsubscribe> {
+    this.assertOpen();
+    await this.ensureListening();
+    // A wrapper per watch, so that the same function watched twice is unsubscribed once per watch.
+    const wrapped: Listener = (status) => listener(status);
+    let listeners = this.watchers.get(id);
+    if (listeners === undefined) {
+      listeners = new Set();
+      this.watchers.set(id, listeners);
+    }
+    listeners.add(wrapped);
+    return async () => {
+      const current = this.watchers.get(id);
+      if (current === undefined) return;
+      current.delete(wrapped);
+      if (current.size === 0) {
+        this.watchers.delete(id);
+        this.lastSeen.delete(id);
+      }
+    };
+  }
+
+  /** Creates the group, or starts it over with no results, in one statement. */
+  async initGroup(groupId: string, memberIds: readonly string[], options: SetOptions = {}): Promise<void> {
+    this.assertOpen();
+    const members = JSON.stringify([...memberIds]);
+    await this.connection.run(() =>
+      sql`with cleared as (
+          delete from ${this.table('stem_group_results')} where namespace = ${this.namespace} and group_id = ${groupId}
+        )
+        insert into ${this.table('stem_groups')} (namespace, id, member_ids, expected, completed, expires_at)
+        values (${this.namespace}, ${groupId}, ${members}::json, ${memberIds.length}, 0, now() + ${this.ttlOf(options)} * interval '1 millisecond')
+        on conflict (namespace, id) do update
+          set member_ids = excluded.member_ids, expected = excluded.expected, completed = 0, expires_at = excluded.expires_at`.execute(
+        this.connection.db,
+      ),
+    );
+  }
+
+  /**
+   * Records a member's result (the first record of a member wins) and returns the counts, in one
+   * statement. The counter lives on the group row, so concurrent members queue on its row lock
+   * and each sees the count including every earlier one: exactly one sees completed = expected.
+   */
+  async recordGroupResult(groupId: string, status: TaskStatus): Promise<{ completed: number; expected: number }> {
+    this.assertOpen();
+    const groups = this.table('stem_groups');
+    const { rows } = await this.connection.run(() =>
+      sql<{ completed: number; expected: number }>`with g as (
+          select member_ids from ${groups} where namespace = ${this.namespace} and id = ${groupId} and expires_at > now()
+        ),
+        recorded as (
+          insert into ${this.table('stem_group_results')} (namespace, group_id, member_id, status)
+          select ${this.namespace}, ${groupId}, ${status.id}, ${JSON.stringify(status)}::json from g
+          where g.member_ids::jsonb ? ${status.id}
+          on conflict do nothing
+          returning 1
+        )
+        update ${groups} set completed = completed + (select count(*) from recorded)
+        where namespace = ${this.namespace} and id = ${groupId} and expires_at > now()
+        returning completed, expected`.execute(this.connection.db),
+    );
+    const row = rows[0];
+    return row === undefined ? { completed: 0, expected: 0 } : { completed: row.completed, expected: row.expected };
+  }
+
+  /** The group with results in member order, or null; one query. */
+  async getGroup(groupId: string): Promise<GroupStatus | null> {
+    this.assertOpen();
+    const { rows } = await this.connection.run(() =>
+      sql<{ member_ids: string[]; results: Record<string, TaskStatus> | null }>`select g.member_ids,
+          (select json_object_agg(r.member_id, r.status) from ${this.table('stem_group_results')} r
+            where r.namespace = g.namespace and r.group_id = g.id) as results
+        from ${this.table('stem_groups')} g
+        where g.namespace = ${this.namespace} and g.id = ${groupId} and g.expires_at > now()`.execute(this.connection.db),
+    );
+    const row = rows[0];
+    if (row === undefined) return null;
+    const results = row.results ?? {};
+    const ordered = row.member_ids.map((id) => results[id] ?? null);
+    return {
+      id: groupId,
+      memberIds: row.member_ids,
+      expected: row.member_ids.length,
+      completed: ordered.filter((status) => status !== null).length,
+      results: ordered,
+    };
+  }
+
+  /** True for exactly one caller until the claim expires: one INSERT … ON CONFLICT. */
+  async claimChord(chordId: string, options: SetOptions = {}): Promise<boolean> {
+    this.assertOpen();
+    const chords = this.table('stem_chords');
+    const { rows } = await this.connection.run(() =>
+      sql`insert into ${chords} as c (namespace, id, claimed_at, expires_at)
+        values (${this.namespace}, ${chordId}, now(), now() + ${this.ttlOf(options)} * interval '1 millisecond')
+        on conflict (namespace, id) do update set claimed_at = excluded.claimed_at, expires_at = excluded.expires_at
+          where c.expires_at <= now()
+        returning 1`.execute(this.connection.db),
+    );
+    return rows.length === 1;
+  }
+
+  /** Records the worker's beat, replacing its previous one. */
+  async heartbeat(beat: WorkerHeartbeat, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    await this.connection.run(() =>
+      this.connection.db
+        .insertInto('stem_workers')
+        .values({
+          namespace: this.namespace,
+          worker_id: beat.workerId,
+          beat: JSON.stringify(beat),
+          expires_at: sql<string>`now() + ${Math.max(0, Math.round(ttlMs))} * interval '1 millisecond'`,
+        })
+        .onConflict((oc) =>
+          oc.columns(['namespace', 'worker_id']).doUpdateSet((eb) => ({ beat: eb.ref('excluded.beat'), expires_at: eb.ref('excluded.expires_at') })),
+        )
+        .execute(),
+    );
+  }
+
+  /** Workers with a live heartbeat, by worker id. */
+  async listWorkers(): Promise<WorkerHeartbeat[]> {
+    this.assertOpen();
+    const rows = await this.connection.run(() =>
+      this.connection.db
+        .selectFrom('stem_workers')
+        .select('beat')
+        .where('namespace', '=', this.namespace)
+        .where('expires_at', '>', sql<Date>`now()`)
+        .orderBy('worker_id')
+        .execute(),
+    );
+    return rows.map((row) => row.beat as WorkerHeartbeat);
+  }
+
+  /** Stops watching and the pruning timer. */
+  protected override async dispose(): Promise<void> {
+    this.watchers.clear();
+    this.lastSeen.clear();
+    this.stopPrune();
+    this.stopReconnect?.();
+    const unlisten = await this.listening?.catch(() => undefined);
+    await unlisten?.();
+  }
+
+  /** Deletes expired states, groups (their results cascade), chord claims and heartbeats. */
+  async prune(): Promise<void> {
+    const ns = this.namespace;
+    await sql`with
+        results as (delete from ${this.table('stem_results')} where expires_at <= now() and namespace = ${ns}),
+        groups as (delete from ${this.table('stem_groups')} where expires_at <= now() and namespace = ${ns}),
+        chords as (delete from ${this.table('stem_chords')} where expires_at <= now() and namespace = ${ns})
+      delete from ${this.table('stem_workers')} where expires_at <= now() and namespace = ${ns}`.execute(this.connection.db);
+  }
+
+  private ensureListening(): Promise<unknown> {
+    if (this.listening === undefined) {
+      this.listening = this.connection.listener.listen(this.channel, (payload) => this.onNotification(payload));
+      this.listening.catch(() => {
+        this.listening = undefined;
+      });
+      this.stopReconnect = this.connection.listener.onReconnect(() => void this.catchUp());
+    }
+    return this.listening;
+  }
+
+  private onNotification(payload: string): void {
+    const newline = payload.indexOf('\n');
+    const id = newline < 0 ? payload : payload.slice(0, newline);
+    if (!this.watchers.has(id)) return;
+    if (newline >= 0) {
+      this.emit(id, payload.slice(newline + 1));
+      return;
+    }
+    // Too large for a NOTIFY payload: read it back.
+    this.get(id).then(
+      (status) => status !== null && this.emit(id, JSON.stringify(status)),
+      () => undefined,
+    );
+  }
+
+  private emit(id: string, json: string): void {
+    const listeners = this.watchers.get(id);
+    if (listeners === undefined) return;
+    this.lastSeen.set(id, json);
+    for (const listener of listeners) {
+      let status: TaskStatus;
+      try {
+        status = JSON.parse(json) as TaskStatus;
+      } catch {
+        return;
+      }
+      listener(status);
+    }
+  }
+
+  /** After the LISTEN connection came back: states written meanwhile are read and reported once. */
+  private async catchUp(): Promise<void> {
+    for (const id of [...this.watchers.keys()]) {
+      const status = await this.get(id).catch(() => null);
+      if (status === null) continue;
+      const json = JSON.stringify(status);
+      if (this.lastSeen.get(id) !== json) this.emit(id, json);
+    }
+  }
+}
