@@ -15,12 +15,12 @@ import { ResultWaitCommand } from './result/wait.js';
 import { routingCommands } from './routing/index.js';
 import { scheduleCommands } from './schedule/index.js';
 import { TasksListCommand } from './tasks/list.js';
-import { WorkerStartCommand } from './worker/start.js';
+import { workerCommands } from './worker/index.js';
 
 /** The commands every stem binary has, whatever the config. */
 export const builtinCommands: CommandClass<BaseContext>[] = [
   DemoCommand,
-  WorkerStartCommand,
+  ...workerCommands,
   EnqueueCommand,
   ResultGetCommand,
   ResultWaitCommand,

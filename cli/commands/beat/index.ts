@@ -1,4 +1,5 @@
 import type { BaseContext, CommandClass } from 'clipanion';
+import { BeatStartCommand } from './start.js';
 
 /** The `stem beat …` commands. */
-export const beatCommands: CommandClass<BaseContext>[] = [];
+export const beatCommands: CommandClass<BaseContext>[] = [BeatStartCommand];
