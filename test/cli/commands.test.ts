@@ -16,7 +16,7 @@ t.test('enqueue, worker start, result wait/get, dlq and queues work across proce
 
   const enqueued = await runStem(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--queue', queue, '--json', ...connection], { env });
   t.equal(enqueued.code, 0, enqueued.stderr);
-  const [{ id, queue: publishedTo }] = JSON.parse(enqueued.stdout) as Array<{ id: string; queue: string }>;
+  const [{ id, queue: publishedTo }] = JSON.parse(enqueued.stdout) as [{ id: string; queue: string }];
   t.equal(publishedTo, queue);
 
   const waited = await runStem(['result', 'wait', id, '--timeout', '30s', '--json', ...connection], { env });

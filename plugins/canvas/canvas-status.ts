@@ -1,0 +1,33 @@
+import type { TaskError, TaskStatus } from '../../sdk/contracts/result-backend.js';
+import type { Outcome } from '../../sdk/hooks.js';
+import type { StemError } from '../../sdk/errors.js';
+
+/** An attempt after which the task does not run again: succeeded, failed (retries used up) or cancelled. */
+export type TerminalOutcome = Outcome & { state: Exclude<Outcome['state'], 'retried'> };
+
+/** The terminal status of an attempt, as a group records it (the worker writes the same state right after). */
+export function terminalStatus(outcome: TerminalOutcome): TaskStatus {
+  const { envelope } = outcome;
+  const status: TaskStatus = {
+    id: envelope.id,
+    state: outcome.state,
+    name: envelope.name,
+    queue: envelope.queue,
+    attempt: envelope.attempt,
+    workerId: outcome.worker.id,
+    updatedAt: Date.now(),
+  };
+  if (outcome.state === 'succeeded') status.result = outcome.result ?? null;
+  if (outcome.error !== undefined) status.error = outcome.error;
+  return status;
+}
+
+/** A canvas error as stored: type, message and code, without the plugin's own stack (it says nothing about the task). */
+export function storedError(error: StemError): TaskError {
+  return { type: error.name, message: error.message, code: error.code };
+}
+
+/** A plain-data copy of an error for a callback's meta. */
+export function briefError(error: TaskError | undefined): { type: string; message: string } {
+  return { type: error?.type ?? 'Error', message: error?.message ?? 'unknown error' };
+}

@@ -1,0 +1,109 @@
+import type { TaskStatus } from '../../sdk/contracts/result-backend.js';
+import { StemError } from '../../sdk/errors.js';
+import type { Stem } from '../../sdk/kernel.js';
+import type { EnqueueRequest } from '../../sdk/producer.js';
+import { toTaskError } from '../../sdk/task-error.js';
+import { CanvasHandoffError, ChordMemberFailedError } from './canvas-errors.js';
+import { CANVAS_META, type ChordFailure, type ChordMembership } from './canvas-meta.js';
+import { briefError, storedError, terminalStatus, type TerminalOutcome } from './canvas-status.js';
+import { withParent, type SignatureSpec } from './signature.js';
+
+/** The enqueue of a chord's callback: under the chord id, with the ordered results as its parent result. */
+export function callbackRequest(chordId: string, callback: SignatureSpec, results: unknown[], failures: ChordFailure[]): EnqueueRequest & { task: string } {
+  const meta: Record<string, unknown> = { ...callback.options.meta };
+  if (!callback.immutable) meta[CANVAS_META.parentResult] = results;
+  if (failures.length > 0) meta[CANVAS_META.chordFailures] = failures;
+  const args = callback.immutable ? callback.args : withParent(callback.args, results);
+  return { task: callback.name, args, options: { ...callback.options, id: chordId, meta } };
+}
+
+/**
+ * The chord barrier, run by whichever worker finishes a member: record the member's terminal state
+ * in the body's group first, and when that makes the group complete (or a member failed under
+ * `onError: 'fail'`), take the backend's atomic `claimChord`. Only the one caller that wins the
+ * claim fires the callback or fails the chord, so two workers finishing the last two members at
+ * once cannot both fire it, and neither can miss it (the later record always sees the full count).
+ */
+export class ChordBarrier {
+  constructor(private readonly stem: Stem) {}
+
+  /** Records a plain group member's terminal state. */
+  async recordGroupMember(groupId: string, outcome: TerminalOutcome): Promise<void> {
+    await this.record(groupId, terminalStatus(outcome));
+  }
+
+  /** Records a chord member's terminal state and, if this caller closes the barrier, settles the chord. */
+  async arrive(membership: ChordMembership, outcome: TerminalOutcome): Promise<void> {
+    const status = terminalStatus(outcome);
+    const counts = await this.record(membership.id, status);
+    if (counts === null) return;
+    const failsChord = status.state !== 'succeeded' && membership.onError === 'fail';
+    if (!failsChord && counts.completed < counts.expected) return;
+    if (!(await this.claim(membership.id))) return;
+    if (failsChord) {
+      await this.fail(membership, membership.index, counts.expected, status);
+      return;
+    }
+    const group = await this.stem.backend.getGroup(membership.id);
+    const members = group?.results ?? [];
+    const failures: ChordFailure[] = [];
+    const results = members.map((member, index) => {
+      if (member?.state === 'succeeded') return member.result ?? null;
+      if (member !== null) failures.push({ index, id: member.id, name: member.name ?? '', state: member.state, error: briefError(member.error) });
+      return null;
+    });
+    await this.fire(membership.id, membership.callback, results, failures);
+  }
+
+  /** Claims the chord: true for exactly one caller per chord id. */
+  private claim(chordId: string): Promise<boolean> {
+    return this.stem.backend.claimChord(chordId, { ttlMs: this.stem.settings.resultTtlMs });
+  }
+
+  /**
+   * Enqueues the callback under the chord id with the ordered results. An enqueue this worker
+   * refuses (e.g. the callback task is not registered here) fails the chord instead: the claim is
+   * spent, so no other worker would fire it.
+   */
+  private async fire(chordId: string, callback: SignatureSpec, results: unknown[], failures: ChordFailure[]): Promise<void> {
+    const request = callbackRequest(chordId, callback, results, failures);
+    try {
+      await this.stem.enqueue(request.task, request.args, request.options);
+    } catch (error) {
+      const handoff = new CanvasHandoffError(`chord ${chordId}: its callback ${callback.name}`, toTaskError(error));
+      process.emitWarning(`canvas: ${handoff.message}`, 'StemCanvasWarning');
+      await this.writeFailed(chordId, callback, storedError(handoff), {});
+    }
+  }
+
+  private async fail(membership: ChordMembership, index: number, total: number, member: TaskStatus): Promise<void> {
+    const error = new ChordMemberFailedError(membership.id, index, total, { id: member.id, name: member.name ?? '' }, membership.callback.name, briefError(member.error));
+    await this.writeFailed(membership.id, membership.callback, storedError(error), { failedMember: index, failedTaskId: member.id });
+  }
+
+  private async writeFailed(chordId: string, callback: SignatureSpec, error: TaskStatus['error'], detail: Record<string, unknown>): Promise<void> {
+    const status: TaskStatus = { id: chordId, state: 'failed', name: callback.name, attempt: 0, updatedAt: Date.now(), error, meta: { [CANVAS_META.chord]: detail } };
+    if (callback.options.queue !== undefined) status.queue = callback.options.queue;
+    await this.stem.backend.set([status], { ttlMs: this.stem.settings.resultTtlMs });
+  }
+
+  /** Records in the group; null (with a warning) when the group expired or never knew this member. */
+  private async record(groupId: string, status: TaskStatus): Promise<{ completed: number; expected: number } | null> {
+    let counts: { completed: number; expected: number };
+    try {
+      counts = await this.stem.backend.recordGroupResult(groupId, status);
+    } catch (error) {
+      // Redelivering the task would not bring an expired group back; say so and let it finish.
+      if (error instanceof StemError && (error.code === 'unknown-group' || error.code === 'not-a-group-member')) {
+        process.emitWarning(`canvas: task ${status.id} could not record in group ${groupId}: ${error.message}`, 'StemCanvasWarning');
+        return null;
+      }
+      throw error;
+    }
+    if (counts.expected === 0) {
+      process.emitWarning(`canvas: task ${status.id} could not record in group ${groupId}: the group is unknown (expired, or never initialised)`, 'StemCanvasWarning');
+      return null;
+    }
+    return counts;
+  }
+}

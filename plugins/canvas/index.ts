@@ -1,0 +1,58 @@
+import { ConfigError } from '../../sdk/errors.js';
+import type { Stem } from '../../sdk/kernel.js';
+import type { StemPlugin } from '../../sdk/plugin.js';
+import { Canvas } from './canvas.js';
+import { CANVAS_META, type ChainLink, type ChordMembership } from './canvas-meta.js';
+import { ChainHandoff } from './chain-handoff.js';
+import { ChordBarrier } from './chord-barrier.js';
+import type { TerminalOutcome } from './canvas-status.js';
+
+export type { Canvas, ChainOptions, ChordSpec, EnqueuedGroup, GroupOptions } from './canvas.js';
+export { CANVAS_META, chordFailures, parentResult, type ChordErrorPolicy, type ChordFailure } from './canvas-meta.js';
+export type { GroupResult } from './group-result.js';
+export { task, type Signature, type SignatureOptions } from './signature.js';
+
+const canvases = new WeakMap<Stem, Canvas>();
+
+/**
+ * The canvas plugin: chains, groups and chords. Add `canvas()` to the plugins of every process
+ * that produces canvas work or runs its tasks (workers advance chains and close chord barriers in
+ * the result phase); producers then compose with `canvasOf(stem)`.
+ */
+export function canvas(): StemPlugin {
+  let applied: Stem | undefined;
+  return {
+    name: 'canvas',
+    apply(stem) {
+      const chains = new ChainHandoff(stem);
+      const chords = new ChordBarrier(stem);
+      stem.hooks.result.tapPromise('canvas', async (outcome) => {
+        // Retries are not terminal: the member or step has another attempt coming.
+        if (outcome.state === 'retried') return;
+        const terminal = outcome as TerminalOutcome;
+        const meta = outcome.envelope.meta;
+        const chain = meta[CANVAS_META.chain] as ChainLink | undefined;
+        const groupId = meta[CANVAS_META.group] as string | undefined;
+        const chord = meta[CANVAS_META.chord] as ChordMembership | undefined;
+        if (chain !== undefined) await chains.advance(chain, terminal);
+        if (groupId !== undefined) await chords.recordGroupMember(groupId, terminal);
+        if (chord !== undefined) await chords.arrive(chord, terminal);
+      });
+      canvases.set(stem, new Canvas(stem));
+      applied = stem;
+    },
+    async close() {
+      if (applied !== undefined) canvases.delete(applied);
+      applied = undefined;
+    },
+  };
+}
+
+/** The canvas API of a Stem created with `canvas()` in its plugins; throws ConfigError otherwise. */
+export function canvasOf(stem: Stem): Canvas {
+  const found = canvases.get(stem);
+  if (found === undefined) {
+    throw new ConfigError('canvasOf(stem): this Stem was created without the canvas plugin; add canvas() to its plugins (import { canvas } from "stem/plugins/canvas"), in workers too');
+  }
+  return found;
+}
