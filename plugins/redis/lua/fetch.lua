@@ -1,0 +1,109 @@
+--[[
+  fetch: leases up to ARGV[4] entries of one queue (or one broadcast subscription) to a consumer.
+  In order: moves due delayed tasks to their stream, re-leases entries whose lease ran out
+  (XCLAIM: their holder died or stopped renewing), then reads new entries, highest band first.
+
+  KEYS[1]    lease zset (member "<band>:<entry id>", score = lease expiry, epoch ms)
+  KEYS[2]    delayed zset (member "<band>:<visibility ms>:<envelope json>", score = notBefore)
+  KEYS[3..n] the streams to read, highest priority first
+  ARGV[1] consumer group       ARGV[2] consumer name       ARGV[3] now (epoch ms)
+  ARGV[4] max entries          ARGV[5] visibility (ms) of entries without a "v" field
+  ARGV[6] max delayed tasks to promote
+  ARGV[7..] the band tag of each stream of KEYS[3..n], in the same order
+
+  Returns { entries } or, when nothing was leased, { {}, wake } where
+    entries = flat list of: band, entry id, delivery count, lease expiry, field list
+    wake    = { next delayed due or '', next lease expiry or '', newest id of each stream or '0-0' }
+]]
+local leases, delayed = KEYS[1], KEYS[2]
+local group, consumer = ARGV[1], ARGV[2]
+local now = tonumber(ARGV[3])
+local max = tonumber(ARGV[4])
+local defaultVisibility = tonumber(ARGV[5])
+local streamOf = {}
+for i = 3, #KEYS do streamOf[ARGV[i + 4]] = KEYS[i] end
+
+local function visibility(fields)
+  for i = 1, #fields, 2 do
+    if fields[i] == 'v' then return tonumber(fields[i + 1]) or defaultVisibility end
+  end
+  return defaultVisibility
+end
+
+local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, tonumber(ARGV[6]))
+for _, member in ipairs(due) do
+  local band, vt, payload = string.match(member, '^(%w):(%d+):(.*)$')
+  if band then
+    redis.call('XADD', streamOf[band] or KEYS[3], '*', 'v', vt, 'e', payload)
+  else
+    redis.call('XADD', KEYS[3], '*', 'e', member)
+  end
+  redis.call('ZREM', delayed, member)
+end
+
+local out = {}
+local taken = 0
+local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, max)
+for _, member in ipairs(expired) do
+  local band, id = string.match(member, '^(%w):(.+)$')
+  local key = band and streamOf[band]
+  local claimed = key and redis.pcall('XCLAIM', key, group, consumer, 0, id) or {}
+  local entry = not claimed.err and claimed[1]
+  if entry and entry[2] then
+    local pending = redis.call('XPENDING', key, group, id, id, 1)
+    local count = pending[1] and pending[1][4] or 1
+    local expires = now + visibility(entry[2])
+    redis.call('ZADD', leases, expires, member)
+    out[#out + 1] = band
+    out[#out + 1] = id
+    out[#out + 1] = count
+    out[#out + 1] = expires
+    out[#out + 1] = entry[2]
+    taken = taken + 1
+  else
+    redis.call('ZREM', leases, member)
+  end
+end
+
+local leaseArgs = {}
+for i = 3, #KEYS do
+  if taken >= max then break end
+  local key, band = KEYS[i], ARGV[i + 4]
+  local read = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', max - taken, 'STREAMS', key, '>')
+  if type(read) == 'table' and read.err then
+    if not string.find(read.err, 'NOGROUP', 1, true) then return redis.error_reply(read.err) end
+    redis.call('XGROUP', 'CREATE', key, group, '0', 'MKSTREAM')
+    read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', max - taken, 'STREAMS', key, '>')
+  end
+  if read then
+    for _, entry in ipairs(read[1][2]) do
+      local expires = now + visibility(entry[2])
+      out[#out + 1] = band
+      out[#out + 1] = entry[1]
+      out[#out + 1] = 1
+      out[#out + 1] = expires
+      out[#out + 1] = entry[2]
+      leaseArgs[#leaseArgs + 1] = expires
+      leaseArgs[#leaseArgs + 1] = band .. ':' .. entry[1]
+      taken = taken + 1
+      if #leaseArgs >= 1000 then
+        redis.call('ZADD', leases, unpack(leaseArgs))
+        leaseArgs = {}
+      end
+    end
+  end
+end
+if #leaseArgs > 0 then redis.call('ZADD', leases, unpack(leaseArgs)) end
+
+if taken > 0 then return { out } end
+
+local wake = {}
+local nextDue = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+wake[1] = nextDue[2] or ''
+local nextLease = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
+wake[2] = nextLease[2] or ''
+for i = 3, #KEYS do
+  local newest = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
+  wake[i] = newest[1] and newest[1][1] or '0-0'
+end
+return { out, wake }

@@ -1,0 +1,305 @@
+import { Redis, type ChainableCommander } from 'ioredis';
+import type {
+  Broker,
+  BrokerConsumer,
+  ConsumerOptions,
+  DeadLetter,
+  DeadLetterPage,
+  Delivery,
+  NackOptions,
+  ReplayOptions,
+} from '../../sdk/contracts/index.js';
+import { encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
+import { LeaseReceipt } from './lease-receipt.js';
+import { LuaScripts } from './lua-scripts.js';
+import { QueueKeys } from './queue-keys.js';
+import { execPipeline, type RedisConnection } from './redis-connection.js';
+import { RedisConsumer } from './redis-consumer.js';
+import { resolveBrokerOptions, type RedisBrokerOptions, type ResolvedBrokerOptions } from './redis-options.js';
+import { RedisService } from './redis-service.js';
+
+const PURGE_BATCH = 10_000;
+
+/**
+ * The Broker contract on Redis Streams: one stream per queue and priority band read through one
+ * consumer group per queue, delayed tasks in a zset, leases in a zset (see docs/redis.md), dead
+ * letters in a hash, broadcast channels as streams with one group per subscriber.
+ */
+export class RedisBroker extends RedisService implements Broker {
+  /** The validated broker options. */
+  readonly options: ResolvedBrokerOptions;
+  private readonly keyCache = new Map<string, QueueKeys>();
+  private readonly registered = new Set<string>();
+  private readonly consumers = new Set<RedisConsumer>();
+
+  /** Wraps an open connection (retained until close). */
+  constructor(connection: RedisConnection, options: RedisBrokerOptions = {}) {
+    super(connection, 'RedisBroker');
+    this.options = resolveBrokerOptions(options);
+  }
+
+  /** Connects to `url` and returns a broker that owns its connection. */
+  static async connect(url: string, options: RedisBrokerOptions = {}): Promise<RedisBroker> {
+    resolveBrokerOptions(options, 'RedisBroker');
+    return RedisService.openWith(url, options, 'RedisBroker', (connection) => new RedisBroker(connection, options));
+  }
+
+  /** The keys of a queue or broadcast address. */
+  keys(address: string): QueueKeys {
+    let keys = this.keyCache.get(address);
+    if (keys === undefined) {
+      keys = new QueueKeys(this.connection.namespace, address);
+      this.keyCache.set(address, keys);
+    }
+    return keys;
+  }
+
+  async publish(envelopes: readonly Envelope[]): Promise<void> {
+    this.assertOpen();
+    if (envelopes.length === 0) return;
+    const pipeline = this.client.pipeline();
+    const now = Date.now();
+    const fresh: string[] = [];
+    for (const envelope of envelopes) {
+      const keys = this.keys(envelope.queue);
+      if (!this.registered.has(envelope.queue)) {
+        fresh.push(envelope.queue);
+        pipeline.sadd(this.registryKey(keys), envelope.queue);
+      }
+      this.enqueueWrite(pipeline, keys, envelope, encodeEnvelope(envelope), now);
+    }
+    await execPipeline(pipeline);
+    for (const queue of fresh) this.registered.add(queue);
+  }
+
+  async consumer(options: ConsumerOptions): Promise<BrokerConsumer> {
+    this.assertOpen();
+    const addresses = [...(options.broadcasts ?? []).map((channel) => `broadcast://${channel}`), ...options.queues];
+    const consumer = new RedisConsumer(this, addresses.map((address) => this.keys(address)), options.consumerId, () => this.consumers.delete(consumer));
+    this.consumers.add(consumer);
+    const pipeline = this.client.pipeline();
+    for (const queue of options.queues) pipeline.sadd(this.registryKey(this.keys(queue)), queue);
+    for (const channel of options.broadcasts ?? []) pipeline.sadd(this.registryKey(this.keys(`broadcast://${channel}`)), `broadcast://${channel}`);
+    await execPipeline(pipeline);
+    for (const queue of options.queues) this.registered.add(queue);
+    await consumer.open();
+    return consumer;
+  }
+
+  async ack(deliveries: readonly Delivery[]): Promise<void> {
+    this.assertOpen();
+    if (deliveries.length === 0) return;
+    const bySource = new Map<string, { keys: QueueKeys; consumerId: string; members: string[] }>();
+    for (const delivery of deliveries) {
+      const receipt = LeaseReceipt.parse(delivery.receipt);
+      const sourceId = `${delivery.queue}\n${receipt.consumerId}`;
+      let source = bySource.get(sourceId);
+      if (source === undefined) {
+        source = { keys: this.keys(delivery.queue), consumerId: receipt.consumerId, members: [] };
+        bySource.set(sourceId, source);
+      }
+      source.members.push(receipt.member);
+    }
+    if (bySource.size === 1) {
+      const [source] = bySource.values();
+      await this.settle(this.client, source!.keys, source!.consumerId, source!.members);
+      return;
+    }
+    const pipeline = this.client.pipeline();
+    for (const source of bySource.values()) this.settle(pipeline, source.keys, source.consumerId, source.members);
+    await execPipeline(pipeline);
+  }
+
+  async nack(delivery: Delivery, options: NackOptions): Promise<void> {
+    this.assertOpen();
+    const keys = this.keys(delivery.queue);
+    const receipt = LeaseReceipt.parse(delivery.receipt);
+    const envelope = options.envelope ?? delivery.envelope;
+    const now = Date.now();
+    const delay = Math.max(options.delayMs ?? 0, (envelope.notBefore ?? 0) - now, 0);
+    const head = [keys.group(receipt.consumerId), keys.broadcast ? '0' : '1', receipt.member, receipt.entryId];
+    const stream = keys.stream(receipt.band);
+    const leases = keys.leases(receipt.consumerId);
+    if (!options.requeue) {
+      await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'drop', '', '', receipt.deliveryCount]);
+    } else if (keys.broadcast) {
+      // a broadcast stays in this subscriber's pending list and is re-leased to it when due
+      await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'lease', now + delay, '', receipt.deliveryCount]);
+    } else if (delay > 0) {
+      const member = this.delayedMember(keys, envelope, encodeEnvelope(envelope));
+      await LuaScripts.call(this.client, 'requeue', [leases, stream, keys.delayed], [...head, 'delay', member, now + delay, receipt.deliveryCount]);
+    } else {
+      const target = keys.stream(keys.bandOf(envelope.priority));
+      await LuaScripts.call(this.client, 'requeue', [leases, stream, target], [...head, 'stream', this.visibility(envelope), encodeEnvelope(envelope), receipt.deliveryCount]);
+    }
+  }
+
+  async extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
+    this.assertOpen();
+    if (deliveries.length === 0) return;
+    const expiresAt = Date.now() + leaseMs;
+    const byLeaseKey = new Map<string, Array<string | number>>();
+    for (const delivery of deliveries) {
+      const receipt = LeaseReceipt.parse(delivery.receipt);
+      const key = this.keys(delivery.queue).leases(receipt.consumerId);
+      let args = byLeaseKey.get(key);
+      if (args === undefined) byLeaseKey.set(key, (args = []));
+      args.push(expiresAt, receipt.member);
+      (delivery as { leaseExpiresAt: number }).leaseExpiresAt = expiresAt;
+    }
+    const pipeline = this.client.pipeline();
+    for (const [key, args] of byLeaseKey) pipeline.zadd(key, 'XX', ...args);
+    await execPipeline(pipeline);
+  }
+
+  async deadLetter(delivery: Delivery, reason: string, meta: Record<string, unknown> = {}): Promise<void> {
+    this.assertOpen();
+    const receipt = LeaseReceipt.parse(delivery.receipt);
+    const letter: DeadLetter = { id: delivery.envelope.id, queue: delivery.queue, reason, meta, deadAt: Date.now(), envelope: delivery.envelope };
+    await this.writeDeadLetter(this.client, this.keys(delivery.queue), receipt, letter);
+  }
+
+  /** Dead-letters a leased stream entry (used by the consumer for malformed entries). */
+  writeDeadLetter(target: Redis | ChainableCommander, keys: QueueKeys, receipt: LeaseReceipt, letter: DeadLetter): Promise<unknown> | void {
+    const stream = keys.stream(receipt.band);
+    const args = [
+      keys.group(receipt.consumerId), keys.broadcast ? '0' : '1', receipt.member, receipt.entryId, letter.id, letter.deadAt, JSON.stringify(letter), receipt.deliveryCount,
+    ];
+    const scriptKeys = [keys.leases(receipt.consumerId), stream, keys.deadLetters, keys.deadLetterIndex];
+    return target instanceof Redis
+      ? LuaScripts.call(target, 'dead-letter', scriptKeys, args)
+      : LuaScripts.queue(target, 'dead-letter', scriptKeys, args);
+  }
+
+  async listDeadLetters(queue: string, options: { limit?: number; offset?: number } = {}): Promise<DeadLetterPage> {
+    this.assertOpen();
+    const keys = this.keys(queue);
+    const offset = Math.max(0, options.offset ?? 0);
+    const stop = options.limit === undefined ? -1 : offset + Math.max(0, options.limit) - 1;
+    if (stop !== -1 && stop < offset) return { entries: [], total: await this.client.zcard(keys.deadLetterIndex) };
+    const [ids, total] = (await execPipeline(this.client.pipeline().zrange(keys.deadLetterIndex, offset, String(stop)).zcard(keys.deadLetterIndex))) as [string[], number];
+    return { entries: await this.readDeadLetters(keys, ids), total };
+  }
+
+  async getDeadLetter(queue: string, id: string): Promise<DeadLetter | null> {
+    this.assertOpen();
+    const raw = await this.client.hget(this.keys(queue).deadLetters, id);
+    return raw === null ? null : (JSON.parse(raw) as DeadLetter);
+  }
+
+  async replayDeadLetters(queue: string, options: ReplayOptions = {}): Promise<DeadLetter[]> {
+    this.assertOpen();
+    const keys = this.keys(queue);
+    let letters: DeadLetter[];
+    if (options.ids !== undefined) {
+      letters = (await this.readDeadLetters(keys, [...options.ids])).sort((a, b) => a.deadAt - b.deadAt || (a.id < b.id ? -1 : 1));
+    } else {
+      letters = await this.readDeadLetters(keys, await this.client.zrange(keys.deadLetterIndex, 0, '-1'));
+    }
+    letters = letters.filter((letter) => letter.envelope !== undefined);
+    if (options.limit !== undefined) letters = letters.slice(0, Math.max(0, options.limit));
+    if (options.dryRun || letters.length === 0) return letters;
+    const now = Date.now();
+    const transaction = this.client.multi();
+    for (const letter of letters) {
+      const envelope: Envelope = { ...letter.envelope!, queue, attempt: 0 };
+      if (options.delayMs !== undefined && options.delayMs > 0) envelope.notBefore = now + options.delayMs;
+      else delete envelope.notBefore;
+      this.enqueueWrite(transaction, keys, envelope, encodeEnvelope(envelope), now);
+      transaction.hdel(keys.deadLetters, letter.id).zrem(keys.deadLetterIndex, letter.id);
+    }
+    await execPipeline(transaction);
+    return letters;
+  }
+
+  async purgeDeadLetters(queue: string, options: { ids?: readonly string[] } = {}): Promise<number> {
+    this.assertOpen();
+    const keys = this.keys(queue);
+    if (options.ids !== undefined) {
+      if (options.ids.length === 0) return 0;
+      const [removed] = (await execPipeline(
+        this.client.multi().hdel(keys.deadLetters, ...options.ids).zrem(keys.deadLetterIndex, ...options.ids),
+      )) as [number, number];
+      return removed;
+    }
+    const [total] = (await execPipeline(this.client.multi().zcard(keys.deadLetterIndex).del(keys.deadLetters, keys.deadLetterIndex))) as [number];
+    return total;
+  }
+
+  async pending(queue: string): Promise<number> {
+    return (await this.counts(queue))[0];
+  }
+
+  async inflight(queue: string): Promise<number> {
+    return (await this.counts(queue))[1];
+  }
+
+  async purge(queue: string): Promise<number> {
+    this.assertOpen();
+    const keys = this.keys(queue);
+    let purged = 0;
+    for (;;) {
+      const batch = (await LuaScripts.call(this.client, 'purge', [keys.delayed, ...keys.streams], [keys.group(''), PURGE_BATCH])) as number;
+      purged += batch;
+      if (batch < PURGE_BATCH) return purged;
+    }
+  }
+
+  async listQueues(): Promise<string[]> {
+    this.assertOpen();
+    const namespace = this.connection.namespace;
+    const [queues, broadcasts] = (await execPipeline(this.client.pipeline().smembers(`${namespace}:queues`).smembers(`${namespace}:broadcasts`))) as [
+      string[],
+      string[],
+    ];
+    return [...queues.sort(), ...broadcasts.sort()];
+  }
+
+  protected override async closeResources(): Promise<void> {
+    await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+  }
+
+  /** Queues the settle script of one source's lease members on a connection or pipeline. */
+  settle(target: Redis | ChainableCommander, keys: QueueKeys, consumerId: string, members: readonly string[]): Promise<unknown> | void {
+    const scriptKeys = [keys.leases(consumerId), ...keys.streams];
+    const args = [keys.group(consumerId), keys.broadcast ? '0' : '1', keys.streams.length, ...keys.bands, ...members];
+    return target instanceof Redis ? LuaScripts.call(target, 'settle', scriptKeys, args) : LuaScripts.queue(target, 'settle', scriptKeys, args);
+  }
+
+  private async counts(queue: string): Promise<[number, number]> {
+    this.assertOpen();
+    const keys = this.keys(queue);
+    return (await LuaScripts.call(this.client, 'queue-counts', [keys.leases(''), keys.delayed, ...keys.streams], [])) as [number, number];
+  }
+
+  private enqueueWrite(target: ChainableCommander, keys: QueueKeys, envelope: Envelope, json: string, now: number): void {
+    if (envelope.notBefore !== undefined && envelope.notBefore > now) {
+      target.zadd(keys.delayed, envelope.notBefore, this.delayedMember(keys, envelope, json));
+    } else if (keys.broadcast) {
+      target.xadd(keys.streams[0]!, 'MAXLEN', '~', this.options.broadcastMaxLen, '*', 'v', this.visibility(envelope), 'e', json);
+    } else {
+      target.xadd(keys.stream(keys.bandOf(envelope.priority)), '*', 'v', this.visibility(envelope), 'e', json);
+    }
+  }
+
+  private delayedMember(keys: QueueKeys, envelope: Envelope, json: string): string {
+    return `${keys.bandOf(envelope.priority)}:${this.visibility(envelope)}:${json}`;
+  }
+
+  private visibility(envelope: Envelope): number {
+    const ms = envelope.visibilityTimeoutMs;
+    return Number.isFinite(ms) && ms > 0 ? Math.ceil(ms) : this.options.defaultVisibilityTimeoutMs;
+  }
+
+  private registryKey(keys: QueueKeys): string {
+    return keys.broadcast ? `${this.connection.namespace}:broadcasts` : `${this.connection.namespace}:queues`;
+  }
+
+  private async readDeadLetters(keys: QueueKeys, ids: string[]): Promise<DeadLetter[]> {
+    if (ids.length === 0) return [];
+    const raws = await this.client.hmget(keys.deadLetters, ...ids);
+    const letters: DeadLetter[] = [];
+    for (const raw of raws) if (raw !== null) letters.push(JSON.parse(raw) as DeadLetter);
+    return letters;
+  }
+}

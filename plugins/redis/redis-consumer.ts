@@ -1,0 +1,259 @@
+import type { Redis } from 'ioredis';
+import type { BrokerConsumer, DeadLetter, Delivery } from '../../sdk/contracts/index.js';
+import { decodeEnvelope } from '../../sdk/envelope.js';
+import { MalformedEnvelopeError } from '../../sdk/errors.js';
+import { uuidv7 } from '../../sdk/id.js';
+import { LeaseReceipt } from './lease-receipt.js';
+import { LuaScripts } from './lua-scripts.js';
+import type { QueueKeys } from './queue-keys.js';
+import type { RedisBroker } from './redis-broker.js';
+import { execPipeline } from './redis-connection.js';
+
+/** One queue or broadcast subscription of a consumer, with its fetch script arguments prepared. */
+interface Source {
+  keys: QueueKeys;
+  group: string;
+  consumerId: string;
+  scriptKeys: string[];
+}
+
+/** What an idle fetch waits for: new entries after `ids` in `streams`, or the time `until`. */
+interface WakePlan {
+  streams: string[];
+  ids: string[];
+  until: number;
+}
+
+/** A leased entry whose payload is not an envelope. */
+interface MalformedEntry {
+  source: Source;
+  receipt: LeaseReceipt;
+  raw: unknown;
+  error: string;
+}
+
+type FetchReply = [Array<string | number | string[]>, Array<string>?];
+
+/** ioredis connection problems (as opposed to script or command errors) are retried by fetch. */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)/;
+
+/**
+ * A consumer of the Redis broker. fetch runs the fetch script (one EVALSHA per source: promote due
+ * delayed tasks, re-lease expired leases, read new entries highest band first); only when every
+ * source is empty does it block, on its own connection, in XREAD COUNT 1 on the streams' newest
+ * ids: a wake-up that leases nothing, so an aborted wait can never strand entries in the pending
+ * list. The wait is also cut short when a delayed task falls due or a lease runs out.
+ */
+export class RedisConsumer implements BrokerConsumer {
+  private readonly sources: Source[];
+  private blocking: Redis | undefined;
+  private blockingId: number | undefined;
+  private waiting: Promise<unknown> | undefined;
+  private buffer: Delivery[] = [];
+  private closed = false;
+
+  /** Made by RedisBroker.consumer(); call open() before fetch. */
+  constructor(
+    private readonly broker: RedisBroker,
+    keys: readonly QueueKeys[],
+    /** The worker id: the consumer name in each group, and the group of each broadcast subscription. */
+    readonly consumerId: string,
+    private readonly onClose: () => void,
+  ) {
+    this.sources = keys.map((queueKeys) => ({
+      keys: queueKeys,
+      group: queueKeys.group(consumerId),
+      consumerId: queueKeys.broadcast ? consumerId : '',
+      scriptKeys: [queueKeys.leases(consumerId), queueKeys.delayed, ...queueKeys.streams],
+    }));
+  }
+
+  /** Creates the consumer groups (a broadcast subscription starts at the channel's end) and the blocking connection. */
+  async open(): Promise<void> {
+    const pipeline = this.broker.connection.client.pipeline();
+    for (const source of this.sources) {
+      for (const stream of source.keys.streams) pipeline.xgroup('CREATE', stream, source.group, source.keys.broadcast ? '$' : '0', 'MKSTREAM');
+    }
+    for (const [error] of (await pipeline.exec()) ?? []) {
+      if (error && !error.message.includes('BUSYGROUP')) throw error;
+    }
+    const blocking = await this.broker.connection.duplicate(`consumer:${this.consumerId}`);
+    this.blocking = blocking;
+    blocking.on('ready', () => void this.identify(blocking));
+    await this.identify(blocking);
+  }
+
+  async fetch(max: number, signal: AbortSignal): Promise<Delivery[]> {
+    if (max <= 0) return [];
+    let failures = 0;
+    while (!signal.aborted && !this.closed) {
+      try {
+        const batch = await this.take(max);
+        failures = 0;
+        if (batch.deliveries.length > 0) return batch.deliveries;
+        if (batch.wake !== undefined) await this.wait(batch.wake, signal);
+      } catch (error) {
+        if (this.closed || signal.aborted) break;
+        const reply = (error as Error).name === 'ReplyError' && !TRANSIENT_REPLY.test((error as Error).message);
+        if (reply) throw error;
+        // the connection dropped: ioredis reconnects by itself; try again with a capped backoff
+        failures++;
+        await settleWithin(undefined, signal, Math.min(2_000, 25 * 2 ** failures));
+      }
+    }
+    return [];
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose();
+    const held = this.buffer;
+    this.buffer = [];
+    // entries read ahead but never handed out: lease them back to anyone at once
+    if (held.length > 0 && !this.broker.isClosed) await this.broker.extendLeases(held, 0).catch(() => undefined);
+    if (this.blocking !== undefined) this.broker.connection.closeDuplicate(this.blocking);
+  }
+
+  private async take(max: number): Promise<{ deliveries: Delivery[]; wake?: WakePlan }> {
+    const deliveries = this.buffer.length > 0 ? this.buffer.splice(0, max) : [];
+    if (deliveries.length >= max) return { deliveries };
+    const wanted = max - deliveries.length;
+    const now = Date.now();
+    const client = this.broker.connection.client;
+    const options = this.broker.options;
+    const argsOf = (source: Source): Array<string | number> => [
+      source.group, this.consumerId, now, wanted, options.defaultVisibilityTimeoutMs, options.promoteBatch, ...source.keys.bands,
+    ];
+    let replies: FetchReply[];
+    if (this.sources.length === 1) {
+      const source = this.sources[0]!;
+      replies = [(await LuaScripts.call(client, 'fetch', source.scriptKeys, argsOf(source))) as FetchReply];
+    } else {
+      const pipeline = client.pipeline();
+      for (const source of this.sources) LuaScripts.queue(pipeline, 'fetch', source.scriptKeys, argsOf(source));
+      replies = (await execPipeline(pipeline)) as FetchReply[];
+    }
+
+    let sort = this.sources.length > 1 || deliveries.length > 0;
+    const malformed: MalformedEntry[] = [];
+    const wake: WakePlan = { streams: [], ids: [], until: now + options.blockMs };
+    let idle = true;
+    for (let s = 0; s < replies.length; s++) {
+      const source = this.sources[s]!;
+      const [entries, wakeInfo] = replies[s]!;
+      for (let i = 0; i < entries.length; i += 5) {
+        const band = entries[i] as string;
+        const entryId = entries[i + 1] as string;
+        const count = Number(entries[i + 2]);
+        const fields = entries[i + 4] as string[];
+        const receipt = LeaseReceipt.format(band, entryId, count, source.consumerId);
+        const raw = payloadOf(fields);
+        try {
+          if (typeof raw !== 'string') throw new MalformedEnvelopeError('the stream entry has no "e" field');
+          const envelope = decodeEnvelope(raw);
+          deliveries.push({ envelope, queue: source.keys.address, receipt, leaseExpiresAt: Number(entries[i + 3]), redeliveries: count - 1 });
+          if (count > 1) sort = true;
+        } catch (error) {
+          if (!(error instanceof MalformedEnvelopeError)) throw error;
+          malformed.push({ source, receipt: LeaseReceipt.parse(receipt), raw, error: error.message });
+        }
+      }
+      if (wakeInfo === undefined) {
+        idle = false;
+        continue;
+      }
+      const [nextDue, nextLease, ...ids] = wakeInfo;
+      if (nextDue) wake.until = Math.min(wake.until, Number(nextDue));
+      if (nextLease) wake.until = Math.min(wake.until, Number(nextLease));
+      wake.streams.push(...source.keys.streams);
+      wake.ids.push(...ids);
+    }
+    if (malformed.length > 0) await this.deadLetterMalformed(malformed);
+    if (sort) sortDeliveries(deliveries);
+    if (deliveries.length > max) this.buffer = deliveries.splice(max).concat(this.buffer);
+    return idle && deliveries.length === 0 && malformed.length === 0 ? { deliveries, wake } : { deliveries };
+  }
+
+  private async wait(plan: WakePlan, signal: AbortSignal): Promise<void> {
+    const timeout = Math.max(1, Math.min(this.broker.options.blockMs, Math.ceil(plan.until - Date.now())));
+    if (this.waiting !== undefined) {
+      // an earlier wait is still blocked on the connection (it was aborted): let it finish first
+      await settleWithin(this.waiting, signal, timeout + 1_000);
+      return;
+    }
+    const blocking = this.blocking!;
+    const read = blocking
+      .call('XREAD', 'COUNT', 1, 'BLOCK', timeout, 'STREAMS', ...plan.streams, ...plan.ids)
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.waiting === read) this.waiting = undefined;
+      });
+    this.waiting = read;
+    const aborted = await settleWithin(read, signal, timeout + 1_000);
+    if (aborted && this.blockingId !== undefined) {
+      this.broker.connection.client.client('UNBLOCK', this.blockingId).catch(() => undefined);
+    }
+  }
+
+  private async deadLetterMalformed(entries: readonly MalformedEntry[]): Promise<void> {
+    const pipeline = this.broker.connection.client.pipeline();
+    const deadAt = Date.now();
+    for (const entry of entries) {
+      const letter: DeadLetter = {
+        id: uuidv7(),
+        queue: entry.source.keys.address,
+        reason: 'malformed-envelope',
+        meta: { raw: entry.raw, error: entry.error, entryId: entry.receipt.entryId },
+        deadAt,
+      };
+      this.broker.writeDeadLetter(pipeline, entry.source.keys, entry.receipt, letter);
+    }
+    await execPipeline(pipeline);
+  }
+
+  private async identify(blocking: Redis): Promise<void> {
+    try {
+      this.blockingId = (await blocking.client('ID')) as number;
+    } catch {
+      this.blockingId = undefined;
+    }
+  }
+}
+
+/** The `e` field of a stream entry, or (for a hand-written entry without one) all its fields. */
+function payloadOf(fields: readonly string[]): unknown {
+  const raw: Record<string, string> = {};
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === 'e') return fields[i + 1];
+    raw[fields[i]!] = fields[i + 1]!;
+  }
+  return raw;
+}
+
+/** Higher priority first; within a priority, the older stream entry first. */
+function sortDeliveries(deliveries: Delivery[]): void {
+  const keyed = deliveries.map((delivery) => {
+    const receipt = LeaseReceipt.parse(delivery.receipt);
+    const dash = receipt.entryId.indexOf('-');
+    return { delivery, ms: Number(receipt.entryId.slice(0, dash)), seq: Number(receipt.entryId.slice(dash + 1)) };
+  });
+  keyed.sort((a, b) => b.delivery.envelope.priority - a.delivery.envelope.priority || a.ms - b.ms || a.seq - b.seq);
+  for (let i = 0; i < keyed.length; i++) deliveries[i] = keyed[i]!.delivery;
+}
+
+/** Waits for `promise` (if any), the abort of `signal`, or `ms`, whichever comes first; true when aborted. */
+function settleWithin(promise: Promise<unknown> | undefined, signal: AbortSignal, ms: number): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(true);
+  return new Promise<boolean>((resolve) => {
+    const done = (aborted: boolean): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      resolve(aborted);
+    };
+    const onAbort = (): void => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise?.then(() => done(false), () => done(false));
+  });
+}

@@ -1,0 +1,144 @@
+import type {
+  GroupStatus,
+  ResultBackend,
+  SetOptions,
+  TaskStatus,
+  Unsubscribe,
+  WorkerHeartbeat,
+} from '../../sdk/contracts/index.js';
+import { StemError } from '../../sdk/errors.js';
+import { LuaScripts } from './lua-scripts.js';
+import { execPipeline, type RedisConnection } from './redis-connection.js';
+import { resolveResultTtl, type RedisResultBackendOptions } from './redis-options.js';
+import { RedisService } from './redis-service.js';
+import { TaskWatchHub } from './task-watch-hub.js';
+
+/**
+ * The ResultBackend contract on Redis: each task state a JSON string with a TTL, published on a
+ * per-task channel for watchers; groups as a member list and a results hash (Lua for the count);
+ * the chord claim as SET NX; heartbeats as keys with a TTL indexed by a zset.
+ */
+export class RedisResultBackend extends RedisService implements ResultBackend {
+  /** How long records are kept when a write names no TTL (ms). */
+  readonly resultTtlMs: number;
+  private readonly prefix: string;
+  private readonly hub: TaskWatchHub;
+
+  /** Wraps an open connection (retained until close). */
+  constructor(connection: RedisConnection, options: RedisResultBackendOptions = {}) {
+    super(connection, 'RedisResultBackend');
+    this.prefix = connection.namespace;
+    this.resultTtlMs = resolveResultTtl(options);
+    this.hub = new TaskWatchHub(connection);
+  }
+
+  /** Connects to `url` and returns a backend that owns its connection. */
+  static async connect(url: string, options: RedisResultBackendOptions = {}): Promise<RedisResultBackend> {
+    resolveResultTtl(options, 'RedisResultBackend');
+    return RedisService.openWith(url, options, 'RedisResultBackend', (connection) => new RedisResultBackend(connection, options));
+  }
+
+  /** The key of a task's state. */
+  taskKey(id: string): string {
+    return `${this.prefix}:task:${id}`;
+  }
+
+  /** The channel a task's state changes are published on. */
+  taskChannel(id: string): string {
+    return `${this.prefix}:task-events:${id}`;
+  }
+
+  async set(statuses: readonly TaskStatus[], options: SetOptions = {}): Promise<void> {
+    this.assertOpen();
+    if (statuses.length === 0) return;
+    const ttl = this.ttl(options);
+    const pipeline = this.client.pipeline();
+    for (const status of statuses) {
+      const json = JSON.stringify(status);
+      pipeline.set(this.taskKey(status.id), json, 'PX', ttl).publish(this.taskChannel(status.id), json);
+    }
+    await execPipeline(pipeline);
+  }
+
+  async get(id: string): Promise<TaskStatus | null> {
+    this.assertOpen();
+    const raw = await this.client.get(this.taskKey(id));
+    return raw === null ? null : (JSON.parse(raw) as TaskStatus);
+  }
+
+  async watch(id: string, listener: (status: TaskStatus) => void): Promise<Unsubscribe> {
+    this.assertOpen();
+    return this.hub.watch(this.taskChannel(id), listener);
+  }
+
+  async initGroup(groupId: string, memberIds: readonly string[], options: SetOptions = {}): Promise<void> {
+    this.assertOpen();
+    const [members, results] = this.groupKeys(groupId);
+    await execPipeline(this.client.multi().del(results).set(members, JSON.stringify(memberIds), 'PX', this.ttl(options)));
+  }
+
+  async recordGroupResult(groupId: string, status: TaskStatus): Promise<{ completed: number; expected: number }> {
+    this.assertOpen();
+    const [members, results] = this.groupKeys(groupId);
+    const [completed, expected] = (await LuaScripts.call(this.client, 'group-record', [members, results], [
+      status.id,
+      JSON.stringify(status),
+    ])) as [number, number];
+    if (completed === -1) throw new StemError('unknown-group', `group ${groupId} is unknown (never initialised, or expired); call initGroup first`);
+    if (completed === -2) throw new StemError('not-a-group-member', `task ${status.id} is not a member of group ${groupId}`);
+    return { completed, expected };
+  }
+
+  async getGroup(groupId: string): Promise<GroupStatus | null> {
+    this.assertOpen();
+    const [membersKey, resultsKey] = this.groupKeys(groupId);
+    const [rawMembers, rawResults] = (await execPipeline(this.client.multi().get(membersKey).hgetall(resultsKey))) as [
+      string | null,
+      Record<string, string>,
+    ];
+    if (rawMembers === null) return null;
+    const memberIds = JSON.parse(rawMembers) as string[];
+    const results = memberIds.map((id) => (rawResults[id] === undefined ? null : (JSON.parse(rawResults[id]) as TaskStatus)));
+    return { id: groupId, memberIds, expected: memberIds.length, completed: results.filter((r) => r !== null).length, results };
+  }
+
+  async claimChord(chordId: string, options: SetOptions = {}): Promise<boolean> {
+    this.assertOpen();
+    return (await this.client.set(`${this.prefix}:chord:${chordId}`, '1', 'PX', this.ttl(options), 'NX')) === 'OK';
+  }
+
+  async heartbeat(beat: WorkerHeartbeat, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    await execPipeline(
+      this.client
+        .pipeline()
+        .set(`${this.prefix}:worker:${beat.workerId}`, JSON.stringify(beat), 'PX', Math.max(1, Math.ceil(ttlMs)))
+        .zadd(`${this.prefix}:workers`, Date.now() + ttlMs, beat.workerId),
+    );
+  }
+
+  async listWorkers(): Promise<WorkerHeartbeat[]> {
+    this.assertOpen();
+    const index = `${this.prefix}:workers`;
+    const [, ids] = (await execPipeline(this.client.pipeline().zremrangebyscore(index, '-inf', Date.now()).zrange(index, 0, '-1'))) as [
+      number,
+      string[],
+    ];
+    if (ids.length === 0) return [];
+    const raws = await this.client.mget(...ids.map((id) => `${this.prefix}:worker:${id}`));
+    return raws.filter((raw): raw is string => raw !== null).map((raw) => JSON.parse(raw) as WorkerHeartbeat);
+  }
+
+  protected override async closeResources(): Promise<void> {
+    this.hub.close();
+  }
+
+  private groupKeys(groupId: string): [string, string] {
+    const tag = `${this.prefix}:{group:${groupId}}`;
+    return [`${tag}:members`, `${tag}:results`];
+  }
+
+  private ttl(options: SetOptions): number {
+    return Math.max(1, Math.ceil(options.ttlMs ?? this.resultTtlMs));
+  }
+}

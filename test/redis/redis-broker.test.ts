@@ -1,0 +1,238 @@
+import t, { type Test } from 'tap';
+import type { Delivery } from '../../sdk/contracts/index.js';
+import { ConfigError, ServiceUnavailableError } from '../../sdk/errors.js';
+import { uuidv7 } from '../../sdk/id.js';
+import { RedisBroker, redis, redisBroker } from '../../plugins/redis/index.js';
+import { makeEnvelope, waitFor } from '../contract/support.js';
+import { REDIS_URL, adminClient, deleteNamespace, requireRedis, testNamespace } from './redis-test-support.js';
+
+async function fetchWithin(consumer: { fetch(max: number, signal: AbortSignal): Promise<Delivery[]> }, max: number, ms: number): Promise<Delivery[]> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ms);
+  try {
+    return await consumer.fetch(max, controller.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A broker in a fresh namespace whose keys are deleted when the test ends. */
+async function openBroker(t: Test, options: Parameters<typeof RedisBroker.connect>[1] = {}): Promise<RedisBroker> {
+  const namespace = testNamespace('broker');
+  const broker = await RedisBroker.connect(REDIS_URL, { namespace, ...options });
+  t.teardown(async () => {
+    await broker.close();
+    await deleteNamespace(namespace);
+  });
+  return broker;
+}
+
+t.test('options are checked when the factory is called, naming the option', async (t) => {
+  t.throws(() => redisBroker({ url: 'http://localhost:6379' }), ConfigError);
+  t.throws(() => redisBroker({ url: 'http://localhost:6379' }), /option "url" must start with redis:\/\/ or rediss:\/\//);
+  t.throws(() => redisBroker({ url: 'redis://localhost:6379/abc' }), /option "url" has "\/abc" as database index/);
+  t.throws(() => redisBroker({ namespace: '' }), /option "namespace"/);
+  t.throws(() => redisBroker({ blockMs: -1 }), /redisBroker: option "blockMs" must be a positive integer/);
+  t.throws(() => redis({ resultTtlMs: 1.5 }), /redis: option "resultTtlMs"/);
+  t.doesNotThrow(() => redis({ url: 'rediss://:secret@example.com:6380/2', namespace: 'app' }));
+});
+
+t.test('an unreachable server fails startup with ServiceUnavailableError, password masked', async (t) => {
+  const error = await RedisBroker.connect('redis://:hunter2@127.0.0.1:1/3', { connectTimeoutMs: 2_000 }).catch((e: unknown) => e);
+  t.type(error, ServiceUnavailableError);
+  t.match((error as Error).message, /cannot reach redis:\/\/:\*\*\*@127\.0\.0\.1:1\/3/);
+  t.notMatch((error as Error).message, /hunter2/);
+});
+
+if (await requireRedis(t)) {
+  t.test('a malformed stream entry is dead-lettered as malformed-envelope and the next task is still delivered', async (t) => {
+    const broker = await openBroker(t);
+    const queue = 'hand-written';
+    const consumer = await broker.consumer({ queues: [queue], consumerId: 'w1' });
+    t.teardown(() => consumer.close());
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    const stream = broker.keys(queue).stream('0');
+    await admin.xadd(stream, '*', 'e', '{not json');
+    await admin.xadd(stream, '*', 'e', JSON.stringify({ id: 'x', name: 'n' }));
+    await admin.xadd(stream, '*', 'payload', 'no e field');
+    const good = makeEnvelope(queue);
+    await broker.publish([good]);
+
+    const deliveries = await fetchWithin(consumer, 10, 2_000);
+    t.same(deliveries.map((d) => d.envelope.id), [good.id], 'only the valid task is delivered, in the same fetch');
+    await broker.ack(deliveries);
+    const page = await broker.listDeadLetters(queue);
+    t.equal(page.total, 3);
+    t.same(page.entries.map((letter) => letter.reason), ['malformed-envelope', 'malformed-envelope', 'malformed-envelope']);
+    t.same(page.entries.map((letter) => letter.meta.raw), ['{not json', JSON.stringify({ id: 'x', name: 'n' }), { payload: 'no e field' }], 'the raw payload is kept');
+    t.match(page.entries[0]!.meta.error, /not JSON/);
+    t.match(page.entries[1]!.meta.error, /field "queue" must be a string/);
+    t.equal(await broker.pending(queue), 0);
+    t.equal(await broker.inflight(queue), 0);
+    t.equal(await admin.xlen(stream), 0, 'the malformed entries left the stream');
+    t.same(await broker.replayDeadLetters(queue), [], 'a malformed entry has no envelope to replay');
+  });
+
+  t.test('acknowledged entries are deleted from the stream, so it does not grow', async (t) => {
+    const broker = await openBroker(t);
+    const queue = 'trimmed';
+    const consumer = await broker.consumer({ queues: [queue], consumerId: 'w1' });
+    t.teardown(() => consumer.close());
+    await broker.publish(Array.from({ length: 300 }, () => makeEnvelope(queue)));
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    t.equal(await admin.xlen(broker.keys(queue).stream('0')), 300);
+    let acked = 0;
+    while (acked < 300) {
+      const batch = await fetchWithin(consumer, 128, 2_000);
+      t.ok(batch.length <= 128, 'fetch never returns more than max');
+      await broker.ack(batch);
+      acked += batch.length;
+    }
+    t.equal(await admin.xlen(broker.keys(queue).stream('0')), 0);
+    t.equal(await admin.zcard(broker.keys(queue).leases('')), 0, 'no lease left');
+  });
+
+  t.test('every key of a queue carries the same hash tag (one cluster slot)', async (t) => {
+    const broker = await openBroker(t);
+    const queue = 'tagged';
+    const consumer = await broker.consumer({ queues: [queue], consumerId: 'w1' });
+    t.teardown(() => consumer.close());
+    await broker.publish([makeEnvelope(queue), makeEnvelope(queue, { priority: 7 }), makeEnvelope(queue, { notBefore: Date.now() + 60_000 })]);
+    const [first] = await fetchWithin(consumer, 1, 2_000);
+    await broker.deadLetter(first!, 'unrecoverable');
+    await fetchWithin(consumer, 1, 2_000);
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    const keys = await admin.keys(`{${broker.connection.namespace}:${queue}}*`);
+    t.ok(keys.length >= 5, `streams, delayed, leases and dead letters: ${keys.join(', ')}`);
+    const slots = new Set(await Promise.all(keys.map((key) => admin.call('CLUSTER', 'KEYSLOT', key).catch(() => keyTag(key)))));
+    t.equal(slots.size, 1, 'one slot');
+  });
+
+  t.test('a lease that runs out is taken over by another consumer of the queue', async (t) => {
+    const broker = await openBroker(t);
+    const queue = 'takeover';
+    const holder = await broker.consumer({ queues: [queue], consumerId: 'dies' });
+    const other = await broker.consumer({ queues: [queue], consumerId: 'lives' });
+    t.teardown(() => other.close());
+    const envelope = makeEnvelope(queue, { visibilityTimeoutMs: 300 });
+    await broker.publish([envelope]);
+    const [first] = await fetchWithin(holder, 1, 2_000);
+    t.equal(first?.envelope.id, envelope.id);
+    await holder.close();
+    const started = Date.now();
+    const [again] = await fetchWithin(other, 1, 3_000);
+    t.equal(again?.envelope.id, envelope.id, 'redelivered to the other consumer');
+    t.equal(again?.redeliveries, 1);
+    t.ok(Date.now() - started < 1_500, 'the idle consumer woke when the lease ran out, not after a full block');
+    await broker.deadLetter(first!, 'stale');
+    t.equal(await broker.inflight(queue), 1, 'a stale receipt cannot dead-letter the current delivery');
+    await broker.ack([again!]);
+  });
+
+  t.test('a consumer whose connections are killed mid-fetch reconnects and keeps receiving', async (t) => {
+    const broker = await openBroker(t, { blockMs: 1_000 });
+    const queue = 'killed';
+    const consumer = await broker.consumer({ queues: [queue], consumerId: 'w1' });
+    t.teardown(() => consumer.close());
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    const namespace = broker.connection.namespace;
+    const received = new Set<string>();
+    const controller = new AbortController();
+    const loop = (async () => {
+      while (!controller.signal.aborted) {
+        const batch = await consumer.fetch(16, controller.signal);
+        for (const delivery of batch) received.add(delivery.envelope.id);
+        if (batch.length > 0) await broker.ack(batch);
+      }
+    })();
+    const sent: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      const envelopes = Array.from({ length: 20 }, () => makeEnvelope(queue, { visibilityTimeoutMs: 1_000 }));
+      sent.push(...envelopes.map((e) => e.id));
+      await broker.publish(envelopes);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Kill the consumer's blocking connection (and, every other round, the command connection too).
+      // wait until the connections killed in the round before are back, then kill them again
+      let ids: string[] = [];
+      await waitFor(async () => (ids = await clientIds(admin, namespace, round % 2 === 0)).length > 0, 5_000);
+      let killed = 0;
+      for (const id of ids) killed += Number(await admin.call('CLIENT', 'KILL', 'ID', id));
+      t.ok(killed >= 1, `round ${round}: killed ${killed} connection(s)`);
+    }
+    try {
+      t.ok(await waitFor(() => sent.every((id) => received.has(id)), 15_000), `every task was received (${received.size}/${sent.length})`);
+    } finally {
+      controller.abort();
+      await loop;
+    }
+  });
+
+  t.test('a consumer of several sources returns at most max, highest priority first, and keeps the rest for the next fetch', async (t) => {
+    const broker = await openBroker(t);
+    const consumer = await broker.consumer({ queues: ['qa', 'qb'], broadcasts: ['ctl'], consumerId: 'w1' });
+    t.teardown(() => consumer.close());
+    const a = Array.from({ length: 3 }, () => makeEnvelope('qa', { priority: 1 }));
+    const b = Array.from({ length: 3 }, () => makeEnvelope('qb', { priority: 5 }));
+    const c = makeEnvelope('broadcast://ctl', { priority: 0 });
+    await broker.publish([...a, ...b, c]);
+    const first = await fetchWithin(consumer, 4, 2_000);
+    t.same(first.map((d) => d.envelope.id), [...b.map((e) => e.id), a[0]!.id]);
+    const rest = await fetchWithin(consumer, 10, 2_000);
+    t.same(rest.map((d) => d.envelope.id).sort(), [a[1]!.id, a[2]!.id, c.id].sort());
+    await broker.ack([...first, ...rest]);
+    t.same(await broker.listQueues(), ['qa', 'qb', 'broadcast://ctl']);
+  });
+
+  t.test('closing a consumer hands back what it read ahead', async (t) => {
+    const broker = await openBroker(t);
+    const first = await broker.consumer({ queues: ['q1', 'q2'], consumerId: 'w1' });
+    await broker.publish([makeEnvelope('q1'), makeEnvelope('q2')]);
+    const one = await fetchWithin(first, 1, 2_000);
+    t.equal(one.length, 1);
+    await first.close();
+    const second = await broker.consumer({ queues: ['q1', 'q2'], consumerId: 'w2' });
+    t.teardown(() => second.close());
+    const other = await fetchWithin(second, 10, 2_000);
+    t.equal(other.length, 1, 'the read-ahead delivery is leased again at once');
+    t.not(other[0]!.envelope.id, one[0]!.envelope.id);
+  });
+
+  t.test('nack puts tasks back, delayed or at once, and pending counts them exactly', async (t) => {
+    const broker = await openBroker(t);
+    const consumer = await broker.consumer({ queues: ['exact'], consumerId: 'w1' });
+    t.teardown(() => consumer.close());
+    await broker.publish([makeEnvelope('exact', { id: uuidv7() }), makeEnvelope('exact')]);
+    const [d1, d2] = await fetchWithin(consumer, 2, 2_000);
+    await broker.nack(d1!, { requeue: true, delayMs: 50 });
+    await broker.nack(d2!, { requeue: true });
+    t.equal(await broker.pending('exact'), 2);
+    t.equal(await broker.inflight('exact'), 0);
+    const back: Delivery[] = [];
+    t.ok(await waitFor(async () => (back.push(...(await fetchWithin(consumer, 2, 500))), back.length === 2), 3_000));
+    await broker.ack(back);
+    t.equal(await broker.pending('exact'), 0);
+  });
+}
+
+function keyTag(key: string): string {
+  const open = key.indexOf('{');
+  const close = key.indexOf('}', open + 1);
+  return key.slice(open + 1, close);
+}
+
+/** The ids of this namespace's consumer connections (blocking ones, and the command connection when asked). */
+async function clientIds(admin: Awaited<ReturnType<typeof adminClient>>, namespace: string, withCommand: boolean): Promise<string[]> {
+  const list = (await admin.call('CLIENT', 'LIST')) as string;
+  const ids: string[] = [];
+  for (const line of list.split('\n')) {
+    const name = /name=(\S*)/.exec(line)?.[1] ?? '';
+    const id = /id=(\d+)/.exec(line)?.[1];
+    if (id === undefined) continue;
+    if (name.startsWith(`stem:${namespace}:consumer:`) || (withCommand && name === `stem:${namespace}`)) ids.push(id);
+  }
+  return ids;
+}

@@ -1,0 +1,67 @@
+import t from 'tap';
+import { Stem, defineTask } from '../../sdk/index.js';
+import { ServiceUnavailableError } from '../../sdk/errors.js';
+import {
+  RedisBroker,
+  RedisLockStore,
+  RedisRateLimiter,
+  RedisResultBackend,
+  RedisRevokeStore,
+  RedisScheduleStore,
+  redis,
+  redisBroker,
+  redisLockStore,
+  redisRateLimiter,
+  redisResultBackend,
+  redisRevokeStore,
+  redisScheduleStore,
+} from '../../plugins/redis/index.js';
+import { REDIS_URL, adminClient, deleteNamespace, requireRedis, testNamespace } from './redis-test-support.js';
+
+t.test('a plugin whose server is unreachable fails Stem.create with ServiceUnavailableError', async (t) => {
+  const error = await Stem.create({ plugins: [redis({ url: 'redis://:pw@127.0.0.1:1', connectTimeoutMs: 2_000 })] }).catch((e: unknown) => e);
+  t.type(error, ServiceUnavailableError);
+  t.notMatch((error as Error).message, /:pw@/);
+});
+
+if (await requireRedis(t)) {
+  t.test('redis() provides all six services over one command connection, and stem.close() closes them', async (t) => {
+    const namespace = testNamespace('plugin');
+    t.teardown(() => deleteNamespace(namespace));
+    const stem = await Stem.create({ plugins: [redis({ url: REDIS_URL, namespace })] });
+    t.type(stem.service('broker'), RedisBroker);
+    t.type(stem.service('backend'), RedisResultBackend);
+    t.type(stem.service('revokeStore'), RedisRevokeStore);
+    t.type(stem.service('rateLimiter'), RedisRateLimiter);
+    t.type(stem.service('scheduleStore'), RedisScheduleStore);
+    t.type(stem.service('lockStore'), RedisLockStore);
+    const connections = new Set(
+      [stem.service('broker'), stem.service('backend'), stem.service('lockStore')].map((service) => (service as RedisBroker).connection),
+    );
+    t.equal(connections.size, 1, 'one shared connection');
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    const count = async () => ((await admin.call('CLIENT', 'LIST')) as string).split('\n').filter((line) => line.includes(`name=stem:${namespace}`)).length;
+    t.equal(await count(), 1, 'one connection to Redis before any consumer or watch');
+    await stem.close();
+    t.equal(await count(), 0, 'closed with the plugin');
+  });
+
+  t.test('the single-service factories each provide their service, and a task runs end to end', async (t) => {
+    const namespace = testNamespace('factories');
+    t.teardown(() => deleteNamespace(namespace));
+    const options = { url: REDIS_URL, namespace };
+    const add = defineTask({ name: 'plugin.add', handler: async (args: { a: number; b: number }) => args.a + args.b });
+    const stem = await Stem.create({
+      plugins: [redisBroker(options), redisResultBackend(options), redisRevokeStore(options), redisRateLimiter(options), redisScheduleStore(options), redisLockStore(options)],
+      tasks: [add],
+    });
+    t.ok(['broker', 'backend', 'revokeStore', 'rateLimiter', 'scheduleStore', 'lockStore'].every((name) => stem.provides(name as 'broker')));
+    const worker = stem.worker({ queues: ['sums'], concurrency: 2 });
+    await worker.start();
+    const handle = await stem.enqueue(add, { a: 2, b: 3 }, { queue: 'sums' });
+    t.equal(await handle.result({ timeoutMs: 10_000 }), 5);
+    await worker.stop();
+    await stem.close();
+  });
+}
