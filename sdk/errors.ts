@@ -169,3 +169,51 @@ export class ClosedError extends StemError {
     super('closed', `${what} is closed; create a new one`);
   }
 }
+
+/** Where a schedule definition came from, for error messages. */
+export interface DefinitionSource {
+  /** The file, when it came from one. */
+  file?: string;
+  /** Its position in the list (0-based). */
+  index?: number;
+}
+
+/** A schedule spec or entry is invalid; the message names the file, the entry and the field. */
+export class InvalidScheduleError extends StemError {
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+    readonly entryId?: string,
+    readonly source: DefinitionSource = {},
+    readonly others: readonly InvalidScheduleError[] = [],
+  ) {
+    const file = source.file === undefined ? '' : `${source.file}: `;
+    const entry = entryId !== undefined ? `entry "${entryId}": ` : source.index !== undefined ? `entry #${source.index + 1}: ` : '';
+    const more = others.length === 0 ? '' : ` (and ${others.length} more problem${others.length === 1 ? '' : 's'}: ${others.map((error) => error.entryLabel()).join(', ')})`;
+    super('invalid-schedule', `${file}${entry}${field}: ${problem}${more}`, { exitCode: ExitCode.usage });
+  }
+
+  /** The same problem, placed in an entry of a file. */
+  at(entryId: string | undefined, source: DefinitionSource): InvalidScheduleError {
+    return new InvalidScheduleError(this.field, this.problem, entryId ?? this.entryId, { ...this.source, ...source });
+  }
+
+  /** The first problem, with the others counted in its message. */
+  static combine(errors: readonly InvalidScheduleError[]): InvalidScheduleError {
+    const [first, ...others] = errors;
+    if (first === undefined) throw new RangeError('combine() needs at least one error');
+    return new InvalidScheduleError(first.field, first.problem, first.entryId, first.source, others);
+  }
+
+  private entryLabel(): string {
+    const entry = this.entryId !== undefined ? `"${this.entryId}"` : this.source.index !== undefined ? `#${this.source.index + 1}` : 'entry';
+    return `${entry} ${this.field}`;
+  }
+}
+
+/** No schedule entry has this id. */
+export class UnknownScheduleError extends StemError {
+  constructor(readonly scheduleId: string) {
+    super('unknown-schedule', `no schedule entry "${scheduleId}"; \`stem schedule list\` shows the ids`, { exitCode: ExitCode.usage });
+  }
+}

@@ -39,6 +39,27 @@ export interface Outcome {
   durationMs: number;
 }
 
+/**
+ * An `enqueueShortCircuit` tap's answer: publish nothing for this envelope and hand the caller the
+ * existing task `id` instead (a duplicate of a unique task, an idempotent re-enqueue).
+ */
+export interface EnqueueShortCircuit {
+  /** The id of the task the caller gets instead of a new one. */
+  id: string;
+  /** Merged into the returned handle's envelope meta, to say why (e.g. `{ 'unique.duplicateOf': id }`). */
+  meta?: Record<string, unknown>;
+}
+
+/** A remote-control command as a worker receives it (transported by plugins/control). */
+export interface ControlCommand {
+  /** The command, e.g. `ping`, `revoke`, `rate-limit`. */
+  name: string;
+  /** Its JSON arguments. */
+  args: Record<string, unknown>;
+  /** The id of the request, shared by every worker's reply. */
+  requestId: string;
+}
+
 /** A due schedule entry about to be enqueued by Beat. Set `skip` to drop this firing. */
 export interface Firing {
   /** The schedule entry id. */
@@ -63,6 +84,8 @@ export class StemHooks {
   // enqueue phase (producer)
   /** Each envelope before it is published: route, clamp, sign, inject trace context, or throw to refuse. */
   readonly enqueue = new AsyncSeriesWaterfallHook<[Envelope]>(['envelope']);
+  /** After the enqueue hook: return an existing task to publish nothing and hand that task back instead. */
+  readonly enqueueShortCircuit = new AsyncSeriesBailHook<[Envelope], EnqueueShortCircuit | undefined>(['envelope']);
   /** After a batch was published. */
   readonly published = new AsyncSeriesHook<[readonly Envelope[]]>(['envelopes']);
 
@@ -82,6 +105,10 @@ export class StemHooks {
   /** A schedule entry is due: adjust the firing or set `skip`. */
   readonly schedule = new AsyncSeriesWaterfallHook<[Firing]>(['firing']);
 
+  // instance lifecycle
+  /** Every plugin has been applied and every service provided: start background work here. */
+  readonly ready = new AsyncSeriesHook<[]>([]);
+
   // worker lifecycle
   /** A worker is being created: adjust its options (routing adds broadcast subscriptions). */
   readonly workerOptions = new SyncWaterfallHook<[WorkerOptions]>(['options']);
@@ -89,4 +116,6 @@ export class StemHooks {
   readonly workerStart = new AsyncSeriesHook<[WorkerInfo]>(['worker']);
   /** A worker stopped. */
   readonly workerStop = new AsyncSeriesHook<[WorkerInfo]>(['worker']);
+  /** A remote-control command reached a worker: return its JSON reply, or undefined when it is not yours. */
+  readonly control = new AsyncSeriesBailHook<[ControlCommand, WorkerInfo], unknown>(['command', 'worker']);
 }

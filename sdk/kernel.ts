@@ -88,6 +88,14 @@ export class Stem {
       }
       stem.applied.push(plugin);
     }
+    if (stem.hooks.ready.isUsed()) {
+      try {
+        await stem.hooks.ready.promise();
+      } catch (error) {
+        await stem.close();
+        throw error;
+      }
+    }
     return stem;
   }
 

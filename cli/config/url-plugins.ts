@@ -3,7 +3,25 @@ import { UsageError } from '../../sdk/errors.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import { maskUrl, urlScheme } from '../../sdk/url.js';
 
-type PluginFactory = (options: { url: string; namespace?: string }) => StemPlugin;
+type PluginFactory = (options: { url: string; namespace?: string; schema?: string }) => StemPlugin;
+
+/** Query parameters of a service URL that become plugin options: `?namespace=billing&schema=jobs`. */
+const URL_OPTIONS = ['namespace', 'schema'] as const;
+
+/** Splits plugin options out of a URL's query string; the URL handed to the driver keeps the rest. */
+export function splitUrlOptions(url: string): { url: string; options: Partial<Record<(typeof URL_OPTIONS)[number], string>> } {
+  const queryAt = url.indexOf('?');
+  if (queryAt < 0) return { url, options: {} };
+  const params = new URLSearchParams(url.slice(queryAt + 1));
+  const options: Partial<Record<(typeof URL_OPTIONS)[number], string>> = {};
+  for (const key of URL_OPTIONS) {
+    const value = params.get(key);
+    if (value !== null) options[key] = value;
+    params.delete(key);
+  }
+  const rest = params.toString();
+  return { url: url.slice(0, queryAt) + (rest ? `?${rest}` : ''), options };
+}
 type FactoryModule = Record<string, unknown>;
 
 /** Which plugin module serves a URL scheme; `memory` needs none (the kernel's default). */
@@ -53,7 +71,8 @@ export const SUPPORTED_SCHEMES = Object.keys(SCHEME_MODULES);
  * The plugin that provides `service` at `url`, chosen by the URL's scheme; undefined for
  * `memory://` (the kernel's in-memory default). `variable` names where the URL came from.
  */
-export async function pluginForUrl(service: ServiceName, url: string, variable: string, namespace?: string): Promise<StemPlugin | undefined> {
+export async function pluginForUrl(service: ServiceName, fullUrl: string, variable: string): Promise<StemPlugin | undefined> {
+  const { url, options } = splitUrlOptions(fullUrl);
   const scheme = urlScheme(url);
   if (!(scheme in SCHEME_MODULES)) {
     throw new UsageError(`${variable}: "${maskUrl(url)}" has an unknown scheme; use one of ${SUPPORTED_SCHEMES.map((s) => `${s}://`).join(', ')}`);
@@ -66,7 +85,10 @@ export async function pluginForUrl(service: ServiceName, url: string, variable: 
   if (typeof factory !== 'function') {
     throw new UsageError(`${variable}: the ${moduleName} plugin cannot provide the ${service} service`);
   }
-  const plugin = factory(namespace === undefined ? { url } : { url, namespace });
+  if (options.schema !== undefined && moduleName !== 'postgres') {
+    throw new UsageError(`${variable}: "?schema=" applies to postgres:// URLs only`);
+  }
+  const plugin = factory({ url, ...options });
   // The same service may come from several variables (broker URL also serves locks); keep names unique.
   return { ...plugin, name: `${plugin.name}:${service}`, apply: plugin.apply.bind(plugin), close: plugin.close?.bind(plugin) };
 }

@@ -115,3 +115,14 @@ t.test('the workerOptions hook adjusts workers before they start', async (t) => 
   t.teardown(() => stem.close());
   t.same(stem.worker().broadcasts, ['maintenance']);
 });
+
+t.test('the ready hook runs once every plugin is applied, whatever the order', async (t) => {
+  const seen: string[] = [];
+  const early: StemPlugin = { name: 'early', apply: (stem) => stem.hooks.ready.tap('early', () => {
+    seen.push(stem.provides('backend') ? 'ready with the backend' : 'ready without the backend');
+  }) };
+  const late: StemPlugin = { name: 'late', apply: (stem) => stem.provide('backend', new MemoryResultBackend()) };
+  const stem = await Stem.create({ plugins: [early, late] });
+  t.teardown(() => stem.close());
+  t.same(seen, ['ready with the backend']);
+});
