@@ -7,19 +7,30 @@ import { colourEnabled } from './output/table.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-function configFileFlag(argv: readonly string[]): string | undefined {
+/**
+ * Takes the global `--config FILE` out of the arguments: it applies to every command (built-in,
+ * plugin or project ones, and --help), so it travels as STEM_CONFIG, which loadConfig reads.
+ */
+function extractConfigFlag(argv: readonly string[]): { args: string[]; configFile?: string } {
+  const args: string[] = [];
+  let configFile: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--config') return argv[i + 1];
-    if (arg.startsWith('--config=')) return arg.slice('--config='.length);
+    if (arg === '--') {
+      args.push(...argv.slice(i));
+      break;
+    }
+    if (arg === '--config' && i + 1 < argv.length) configFile = argv[++i];
+    else if (arg.startsWith('--config=')) configFile = arg.slice('--config='.length);
+    else args.push(arg);
   }
-  return undefined;
+  return configFile === undefined ? { args } : { args, configFile };
 }
 
 /** Commands contributed by the configured plugins and by stem.config.ts itself. */
-async function configuredCommands(argv: readonly string[]): Promise<CommandClass<BaseContext>[]> {
+async function configuredCommands(): Promise<CommandClass<BaseContext>[]> {
   try {
-    const config = await loadConfig({ configFile: configFileFlag(argv) });
+    const config = await loadConfig();
     const fromPlugins = (config.plugins ?? []).flatMap((plugin) => plugin.commands ?? []);
     return [...fromPlugins, ...(config.commands ?? [])] as CommandClass<BaseContext>[];
   } catch {
@@ -29,12 +40,12 @@ async function configuredCommands(argv: readonly string[]): Promise<CommandClass
 }
 
 /** Builds the CLI with the built-in commands and those the config contributes. */
-export async function buildCli(argv: readonly string[]): Promise<Cli> {
+export async function buildCli(): Promise<Cli> {
   const cli = new Cli({ binaryName: 'stem', binaryLabel: 'Stem: a distributed task queue for Node.js', binaryVersion: packageJson.version, enableColors: colourEnabled(process.stdout) });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   const registered = new Set<unknown>();
-  for (const command of [...builtinCommands, ...(await configuredCommands(argv))]) {
+  for (const command of [...builtinCommands, ...(await configuredCommands())]) {
     if (registered.has(command)) continue;
     registered.add(command);
     cli.register(command);
@@ -44,8 +55,10 @@ export async function buildCli(argv: readonly string[]): Promise<Cli> {
 
 /** Runs the stem CLI with `argv` (without node and the script); resolves to the exit status. */
 export async function main(argv: string[], context: BaseContext = Cli.defaultContext): Promise<number> {
-  const args = argv.length === 0 ? ['--help'] : argv;
-  const cli = await buildCli(args);
+  const { args: rest, configFile } = extractConfigFlag(argv);
+  if (configFile !== undefined) process.env.STEM_CONFIG = configFile;
+  const args = rest.length === 0 ? ['--help'] : rest;
+  const cli = await buildCli();
   let command;
   try {
     command = cli.process(args, context);

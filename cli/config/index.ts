@@ -27,7 +27,7 @@ export interface ConfigOverrides {
 
 /** Where loadConfig looks and what it reads. */
 export interface LoadConfigOptions {
-  /** A config file to use instead of searching. */
+  /** A config file to use instead of searching (default: STEM_CONFIG, set by the binary's --config). */
   configFile?: string;
   /** The directory to search from (default: process.cwd()). */
   cwd?: string;
@@ -77,7 +77,7 @@ async function readConfigFile(configFile: string | undefined, cwd: string): Prom
   });
   if (configFile !== undefined) {
     const file = resolve(cwd, configFile);
-    if (!existsSync(file)) throw new UsageError(`--config: ${configFile} does not exist (resolved to ${file})`);
+    if (!existsSync(file)) throw new UsageError(`config file ${configFile} does not exist (resolved to ${file}); check --config or STEM_CONFIG`);
     try {
       const found = await explorer.load(file);
       return { config: (found?.config ?? {}) as StemConfig, path: file };
@@ -116,7 +116,9 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
   const flags = options.overrides ?? {};
-  const { config: fileConfig, path } = await readConfigFile(options.configFile, cwd);
+  // The stem binary turns --config into STEM_CONFIG, so project commands calling loadConfig() see it too.
+  const configFile = options.configFile ?? (env.STEM_CONFIG || undefined);
+  const { config: fileConfig, path } = await readConfigFile(configFile, cwd);
   if (typeof fileConfig !== 'object' || fileConfig === null) {
     throw new ConfigError(`${path ?? 'the config'} must export an object: export default defineConfig({ ... })`);
   }

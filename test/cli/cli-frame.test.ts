@@ -27,7 +27,7 @@ t.test('an unknown flag is a usage error: one line, exit 64', async (t) => {
 t.test('a missing config file named by --config is a usage error', async (t) => {
   const run = await runStem(['demo', '--config', 'nope/stem.config.ts']);
   t.equal(run.code, 64);
-  t.match(run.stderr, /^stem: --config: nope\/stem\.config\.ts does not exist/);
+  t.match(run.stderr, /^stem: config file nope\/stem\.config\.ts does not exist .*check --config or STEM_CONFIG/);
   t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
 });
 
