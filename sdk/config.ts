@@ -19,6 +19,8 @@ export interface StemConfig {
   worker?: WorkerOptions;
   /** Record the `queued` state at enqueue (default true); off saves a write per task. */
   trackQueued?: boolean;
+  /** The control namespace workers and `stem worker …` commands share (default `stem`). */
+  namespace?: string;
   /** Extra CLI commands (clipanion Command classes) the project contributes. */
   commands?: ReadonlyArray<new () => unknown>;
 }

@@ -10,7 +10,7 @@ export { TaskHandle, pendingStatus, waitForTerminalStatus, resultOf } from './ta
 export { Producer, META, type EnqueueRequest } from './producer.js';
 export { Worker, type WorkerState, type WorkerStats } from './worker.js';
 export type { WorkerOptions, WorkerInfo } from './worker-options.js';
-export { StemHooks, type Verdict, type Runner, type Outcome, type Firing } from './hooks.js';
+export { StemHooks, type Verdict, type Runner, type Outcome, type Firing, type EnqueueShortCircuit, type ControlCommand } from './hooks.js';
 export type { StemPlugin } from './plugin.js';
 export { Signals, type SignalName, type SignalPayloads } from './signals.js';
 export { installShutdownHandlers } from './shutdown.js';

@@ -105,9 +105,22 @@ export class Producer {
       envelopes[i] = runHook ? await hooks.enqueue.promise(built) : built;
     }
     const backend = this.stem.backend;
+    let handles: Array<TaskHandle | undefined> | undefined;
+    let publishing = envelopes;
+    if (hooks.enqueueShortCircuit.isUsed()) {
+      handles = new Array(requests.length);
+      publishing = [];
+      for (let i = 0; i < envelopes.length; i++) {
+        const envelope = envelopes[i]!;
+        const existing = await hooks.enqueueShortCircuit.promise(envelope);
+        if (existing === undefined) publishing.push(envelope);
+        else handles[i] = new TaskHandle(backend, { ...envelope, id: existing.id, meta: { ...envelope.meta, ...existing.meta } });
+      }
+      if (publishing.length === 0) return handles as TaskHandle[];
+    }
     const writes: Promise<void>[] = [];
     if (this.stem.settings.trackQueued) {
-      const statuses: TaskStatus[] = envelopes.map((envelope) => ({
+      const statuses: TaskStatus[] = publishing.map((envelope) => ({
         id: envelope.id,
         state: 'queued',
         name: envelope.name,
@@ -118,9 +131,9 @@ export class Producer {
       // Issued before the publish, in the same tick: on a shared connection both go in one round trip.
       writes.push(backend.set(statuses, { ttlMs: this.stem.settings.resultTtlMs }));
     }
-    writes.push(this.stem.broker.publish(envelopes));
+    writes.push(this.stem.broker.publish(publishing));
     await Promise.all(writes);
-    if (hooks.published.isUsed()) await hooks.published.promise(envelopes);
-    return envelopes.map((envelope) => new TaskHandle(backend, envelope));
+    if (hooks.published.isUsed()) await hooks.published.promise(publishing);
+    return envelopes.map((envelope, i) => handles?.[i] ?? new TaskHandle(backend, envelope));
   }
 }

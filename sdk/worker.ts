@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { hostname as osHostname } from 'node:os';
 import type { BrokerConsumer, Delivery } from './contracts/broker.js';
 import type { TaskStatus } from './contracts/result-backend.js';
@@ -53,6 +54,8 @@ export class Worker implements WorkerInfo, TaskRunHost {
   private reserved: Delivery[] = [];
   private lifecycle: WorkerState = 'idle';
   private consumer: BrokerConsumer | undefined;
+  private readonly paused = new Set<string>();
+  private consumerStale = false;
   private fetchAbort = new AbortController();
   private loopDone: Promise<void> = Promise.resolve();
   private roomWaiter: (() => void) | undefined;
@@ -131,6 +134,36 @@ export class Worker implements WorkerInfo, TaskRunHost {
     return stats;
   }
 
+  /** The queues this worker consumes but has paused (see `pauseQueue`). */
+  pausedQueues(): string[] {
+    return this.queues.filter((queue) => this.paused.has(queue));
+  }
+
+  /**
+   * Stops fetching from `queue` (one this worker consumes) until `resumeQueue`: deliveries of it
+   * already reserved go back to the queue; running ones finish. False when not consumed here.
+   */
+  pauseQueue(queue: string): boolean {
+    if (!this.queues.includes(queue)) return false;
+    if (!this.paused.has(queue)) {
+      this.paused.add(queue);
+      this.refreshConsumer();
+    }
+    return true;
+  }
+
+  /** Fetches from a paused queue again. False when `queue` is not consumed here. */
+  resumeQueue(queue: string): boolean {
+    if (!this.queues.includes(queue)) return false;
+    if (this.paused.delete(queue)) this.refreshConsumer();
+    return true;
+  }
+
+  /** The deliveries fetched but not started yet. */
+  reservedTasks(): Array<{ id: string; name: string; queue: string; attempt: number }> {
+    return this.reserved.map(({ envelope, queue }) => ({ id: envelope.id, name: envelope.name, queue, attempt: envelope.attempt }));
+  }
+
   /** The envelopes of the tasks running now. */
   activeTasks(): Array<{ id: string; name: string; startedAt: number; attempt: number }> {
     return [...this.active].map((run) => ({ id: run.id, name: run.name, startedAt: run.startedAt, attempt: run.attempt }));
@@ -203,9 +236,17 @@ export class Worker implements WorkerInfo, TaskRunHost {
   // The consume loop
 
   private async consumeLoop(): Promise<void> {
-    const consumer = this.consumer!;
-    const signal = this.fetchAbort.signal;
+    let consumer = this.consumer;
     while (this.lifecycle === 'running') {
+      if (this.consumerStale) {
+        consumer = await this.reopenConsumer();
+        continue;
+      }
+      if (consumer === undefined) {
+        // Every queue is paused and there is no broadcast to read: sleep until a resume or a stop.
+        await new Promise<void>((resolve) => (this.roomWaiter = resolve));
+        continue;
+      }
       const room = this.concurrencyLimit * this.prefetchMultiplier - this.active.size - this.reserved.length;
       if (room <= 0) {
         await new Promise<void>((resolve) => (this.roomWaiter = resolve));
@@ -213,9 +254,10 @@ export class Worker implements WorkerInfo, TaskRunHost {
       }
       let deliveries: Delivery[];
       try {
-        deliveries = await consumer.fetch(room, signal);
+        deliveries = await consumer.fetch(room, this.fetchAbort.signal);
       } catch (error) {
         if (this.lifecycle !== 'running') break;
+        if (this.consumerStale) continue;
         process.emitWarning(`worker ${this.id}: fetch failed (${(error as Error).message}); retrying`, 'StemWorkerWarning');
         await new Promise((resolve) => setTimeout(resolve, FETCH_RETRY_MS));
         continue;
@@ -226,6 +268,34 @@ export class Worker implements WorkerInfo, TaskRunHost {
       }
       this.pump();
     }
+  }
+
+  /** Makes the loop swap its consumer for one without the paused queues. */
+  private refreshConsumer(): void {
+    if (this.lifecycle !== 'running' && this.lifecycle !== 'idle') return;
+    this.consumerStale = true;
+    this.fetchAbort.abort();
+    this.wakeLoop();
+  }
+
+  private async reopenConsumer(): Promise<BrokerConsumer | undefined> {
+    this.consumerStale = false;
+    // A fresh signal before any await: a stop that comes meanwhile aborts this one.
+    this.fetchAbort = new AbortController();
+    const old = this.consumer;
+    this.consumer = undefined;
+    await old?.close().catch(() => undefined);
+    const held = this.reserved.filter((delivery) => this.paused.has(delivery.queue));
+    if (held.length > 0) {
+      this.reserved = this.reserved.filter((delivery) => !this.paused.has(delivery.queue));
+      for (const delivery of held) this.leases.release(delivery);
+      await Promise.all(held.map((delivery) => this.stem.broker.nack(delivery, { requeue: true }).catch(() => undefined)));
+    }
+    const queues = this.queues.filter((queue) => !this.paused.has(queue));
+    if (queues.length === 0 && this.broadcasts.length === 0) return undefined;
+    if (this.lifecycle !== 'running') return undefined;
+    this.consumer = await this.stem.broker.consumer({ queues, broadcasts: this.broadcasts, consumerId: this.id });
+    return this.consumer;
   }
 
   private wakeLoop(): void {
@@ -309,15 +379,23 @@ export class Worker implements WorkerInfo, TaskRunHost {
     if (signals.has('task-started')) signals.emit('task-started', { envelope, workerId: this.id });
 
     const handler = definition.handler;
-    const base: Runner = async (ctx: TaskContext) => handler(envelope.args, ctx);
-    const runner = hooks.execute.isUsed() ? hooks.execute.call(base, run) : base;
+    let runner: Runner = async (ctx: TaskContext) => handler(envelope.args, ctx);
+    // With execute taps, the result phase runs in the async context the handler ran in, so a
+    // context an execute tap set (a trace span, a logger's store) also covers what result taps do.
+    let handlerScope: AsyncResource | undefined;
+    if (hooks.execute.isUsed()) {
+      runner = hooks.execute.call(async (ctx: TaskContext) => {
+        handlerScope = new AsyncResource('StemTaskHandler');
+        return handler(envelope.args, ctx);
+      }, run);
+    }
     const settled = await run.execute(runner, {
       hardMs,
       softMs,
       hardReason: hardMs === undefined ? undefined : () => new TimeLimitExceededError(hardMs),
       softReason: softMs === undefined ? undefined : () => new SoftTimeLimitExceededError(softMs),
     });
-    await this.conclude(run, definition, settled);
+    await (handlerScope === undefined ? this.conclude(run, definition, settled) : handlerScope.runInAsyncScope(() => this.conclude(run, definition, settled)));
   }
 
   private async conclude(run: TaskRun, definition: TaskDefinition, settled: Settled): Promise<void> {

@@ -4,6 +4,7 @@ import { ExitCode } from '../../sdk/errors.js';
 import type { EnqueueOptions } from '../../sdk/task.js';
 import { waitForTerminalStatus } from '../../sdk/task-handle.js';
 import { parseDurationFlag, parseHeadersFlag, parseIntegerFlag, parseJsonFlag } from '../parse-input.js';
+import { duplicateOf } from '../../plugins/unique/index.js';
 import { ServiceCommand } from '../service-command.js';
 
 /** `stem enqueue`: publish a task (or a broadcast) from the command line. */
@@ -53,8 +54,8 @@ export class EnqueueCommand extends ServiceCommand {
       const handles = await stem.enqueueMany(Array.from({ length: count }, () => ({ task: this.task, args, options })));
       const out = this.context.stdout;
       if (!this.wait) {
-        if (this.json) this.printJson(handles.map((h) => ({ id: h.id, task: h.name, queue: h.queue, priority: h.envelope?.priority, notBefore: h.envelope?.notBefore ?? null })));
-        else for (const h of handles) out.write(`${h.id} ${h.name} -> ${h.queue} (priority ${h.envelope?.priority})\n`);
+        if (this.json) this.printJson(handles.map((h) => ({ id: h.id, task: h.name, queue: h.queue, priority: h.envelope?.priority, notBefore: h.envelope?.notBefore ?? null, duplicateOf: duplicateOf(h) ?? null })));
+        else for (const h of handles) out.write(duplicateOf(h) ? `${h.id} ${h.name}: a duplicate of a task enqueued earlier; not enqueued again\n` : `${h.id} ${h.name} -> ${h.queue} (priority ${h.envelope?.priority})\n`);
         return ExitCode.ok;
       }
       const statuses = await Promise.all(handles.map((h) => waitForTerminalStatus(stem.backend, h.id, { timeoutMs })));

@@ -8,6 +8,7 @@ import { ConfigError, UsageError } from '../../sdk/errors.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import type { TaskDefinition } from '../../sdk/task.js';
 import { loadRegistryModule } from './load-registry.js';
+import { defaultOperationsPlugins } from './operations-plugins.js';
 import { pluginForUrl } from './url-plugins.js';
 
 /** Values from command-line flags; they beat STEM_* variables, which beat the config file. */
@@ -43,7 +44,7 @@ export interface ResolvedConfig extends StemConfig {
   configPath?: string;
   /** The resolved service URLs (unmasked; mask before printing). */
   urls: Partial<Record<'broker' | 'backend' | 'scheduleStore' | 'revokeStore', string>>;
-  /** The control namespace (STEM_CONTROL_NAMESPACE, default `stem`). */
+  /** The control namespace (STEM_CONTROL_NAMESPACE, else the file's, else `stem`). */
   namespace: string;
   /** The routing file, if any. */
   routingConfig?: string;
@@ -123,7 +124,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     throw new ConfigError(`${path ?? 'the config'} must export an object: export default defineConfig({ ... })`);
   }
 
-  const namespace = flags.namespace ?? env.STEM_CONTROL_NAMESPACE ?? 'stem';
+  const namespace = flags.namespace ?? env.STEM_CONTROL_NAMESPACE ?? fileConfig.namespace ?? 'stem';
   const urls: ResolvedConfig['urls'] = {};
   const pick = (flag: string | undefined, variable: string): [string, string] | undefined => {
     if (flag !== undefined) return [flag, `--${variable.replace(/^STEM_/, '').toLowerCase().replace(/_/g, '-')}`];
@@ -166,7 +167,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
 
   const resolved: ResolvedConfig = {
     ...fileConfig,
-    plugins: [...(fileConfig.plugins ?? []), ...urlPlugins],
+    plugins: [...(fileConfig.plugins ?? []), ...urlPlugins, ...defaultOperationsPlugins(fileConfig.plugins ?? [])],
     tasks,
     worker,
     urls,

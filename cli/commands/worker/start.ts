@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../../sdk/errors.js';
+import { Stem } from '../../../sdk/kernel.js';
 import { installShutdownHandlers } from '../../../sdk/shutdown.js';
 import type { WorkerOptions } from '../../../sdk/worker-options.js';
 import { logTaskSignals, type LogFormat } from '../../output/task-log.js';
@@ -31,6 +32,7 @@ export class WorkerStartCommand extends ServiceCommand {
   hostname = Option.String('--hostname', { description: 'Host name to report (default: os.hostname())' });
   grace = Option.String('--shutdown-grace', { description: 'How long running tasks get on shutdown (default 30s)' });
   logFormat = Option.String('--log-format', 'text', { description: 'text or json' });
+  otel = Option.Boolean('--otel', false, { description: 'Export traces and metrics over OTLP with the OpenTelemetry SDK you installed (or STEM_OTEL=1); see docs/telemetry.md' });
 
   async run(): Promise<number> {
     if (this.logFormat !== 'text' && this.logFormat !== 'json') throw new UsageError(`--log-format: "${this.logFormat}" must be text or json`);
@@ -53,7 +55,10 @@ export class WorkerStartCommand extends ServiceCommand {
     const broadcasts = parseListFlag(this.broadcasts);
     if (broadcasts) overrides.broadcasts = broadcasts;
 
-    const stem = await this.createStem(overrides);
+    const config = await this.loadConfig(overrides);
+    // Started before the Stem exists: telemetry() reads the OpenTelemetry providers when it is applied.
+    const otel = this.otel || process.env.STEM_OTEL ? await (await import('../../../plugins/telemetry/index.js')).startOtelExport(config, { flag: this.otel }) : undefined;
+    const stem = await Stem.create(config);
     const stopLogging = logTaskSignals(stem.signals, this.context.stdout, this.logFormat as LogFormat);
     const worker = stem.worker(options);
     const stopped = new Promise<void>((resolve) => worker.onStopped(resolve));
@@ -64,6 +69,7 @@ export class WorkerStartCommand extends ServiceCommand {
     } finally {
       stopLogging();
       await stem.close();
+      await otel?.shutdown();
     }
     return 0;
   }

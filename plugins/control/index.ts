@@ -1,0 +1,51 @@
+import type { StemPlugin } from '../../sdk/plugin.js';
+import { Worker } from '../../sdk/worker.js';
+import { checkNamespace, configuredNamespace } from './control-protocol.js';
+import { QueuePauses } from './queue-pauses.js';
+import { WorkerControl } from './worker-control.js';
+
+export { ControlClient, type ControlRequestOptions } from './control-client.js';
+export type { ControlReply } from './control-protocol.js';
+export { BUILTIN_COMMANDS } from './worker-control.js';
+
+/** Options of `control()`. */
+export interface ControlOptions {
+  /** The control namespace (default: the CLI's `--namespace` / STEM_CONTROL_NAMESPACE, else `stem`). */
+  namespace?: string;
+}
+
+/**
+ * Remote control: every worker answers `ping`, `stats`, `inspect`, `pause`, `resume` and
+ * `shutdown` requests on `broadcast://<namespace>.control`, and hands any other command to the
+ * `control` hook (revoke and rate-limit tap it). Paused queues persist in the revoke store.
+ *
+ * @example Stem.create({ plugins: [redis({ url }), control()] })
+ */
+export function control(options: ControlOptions = {}): StemPlugin {
+  const fixed = options.namespace === undefined ? undefined : checkNamespace(options.namespace, 'control');
+  const running = new Map<Worker, WorkerControl>();
+  return {
+    name: 'control',
+    apply(stem) {
+      const namespace = fixed ?? configuredNamespace(stem);
+      stem.hooks.workerStart.tapPromise('control', async (info) => {
+        if (!(info instanceof Worker)) return;
+        const pauses = new QueuePauses(stem.service('revokeStore'), namespace);
+        await pauses.prune().catch(() => undefined);
+        const endpoint = new WorkerControl(stem, info, namespace, pauses);
+        await endpoint.start();
+        running.set(info, endpoint);
+      });
+      stem.hooks.workerStop.tapPromise('control', async (info) => {
+        const endpoint = running.get(info as Worker);
+        running.delete(info as Worker);
+        await endpoint?.stop();
+      });
+    },
+    async close() {
+      const endpoints = [...running.values()];
+      running.clear();
+      await Promise.all(endpoints.map((endpoint) => endpoint.stop()));
+    },
+  };
+}
