@@ -1,0 +1,80 @@
+import { parseArgs } from 'node:util';
+
+/** What one `npm run bench` runs, from flags and BENCH_* variables (flags win). */
+export interface BenchConfig {
+  /** Tasks per throughput run (workloads 1, 2, 3, 5, 7). */
+  n: number;
+  /** Measured runs per workload; the median is reported. */
+  runs: number;
+  /** Tasks of the warm-up run that precedes the measured ones (not counted). */
+  warmupN: number;
+  /** Batch size of bulk enqueue. */
+  batch: number;
+  /** Worker concurrency of the throughput workloads. */
+  concurrency: number;
+  /** Latency samples per run (workloads 4 and 5), after `latencyWarmup` uncounted ones. */
+  latencySamples: number;
+  latencyWarmup: number;
+  /** Tasks processed before the worker's resident memory is read (workload 6). */
+  memoryN: number;
+  /** Waiting tasks whose Redis memory is measured (workload 6); reported per 100k. */
+  redisMemoryN: number;
+  /** Single enqueues on Postgres (workload 5; it is the slowest workload per task). */
+  pgSingleN: number;
+  /** Workload numbers to run. */
+  only: Set<number>;
+  redisUrl: string;
+  postgresUrl: string;
+  quick: boolean;
+}
+
+const USAGE = `npm run bench -- [--quick] [--n 20000] [--runs 3] [--only 1,2,3] [--concurrency 100]
+  env: BENCH_N, BENCH_RUNS, BENCH_ONLY, BENCH_REDIS_URL (redis://127.0.0.1:6379/12), BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/test)`;
+
+function positiveInt(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value === '') return fallback;
+  const parsed = Number(value.replace(/_/g, ''));
+  if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`${name} must be a whole number of 1 or more, got ${JSON.stringify(value)}\n${USAGE}`);
+  return parsed;
+}
+
+/** Reads the flags and the environment. */
+export function readBenchConfig(argv: readonly string[], env: NodeJS.ProcessEnv): BenchConfig {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: 'boolean', default: false },
+      n: { type: 'string' },
+      runs: { type: 'string' },
+      only: { type: 'string' },
+      concurrency: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const quick = values.quick === true || env.BENCH_QUICK === '1';
+  const n = positiveInt(values.n ?? env.BENCH_N, quick ? 2_000 : 20_000, 'BENCH_N / --n');
+  const runs = positiveInt(values.runs ?? env.BENCH_RUNS, quick ? 1 : 3, 'BENCH_RUNS / --runs');
+  const onlyText = values.only ?? env.BENCH_ONLY;
+  const only = new Set(onlyText ? onlyText.split(',').map((item) => positiveInt(item.trim(), 0, '--only')) : [1, 2, 3, 4, 5, 6, 7]);
+  return {
+    n,
+    runs,
+    warmupN: Math.max(200, Math.round(n / 10)),
+    batch: 1_000,
+    concurrency: positiveInt(values.concurrency ?? env.BENCH_CONCURRENCY, 100, '--concurrency'),
+    latencySamples: quick ? 100 : 500,
+    latencyWarmup: quick ? 20 : 50,
+    memoryN: quick ? 10_000 : 100_000,
+    redisMemoryN: quick ? 10_000 : 100_000,
+    pgSingleN: Math.min(n, quick ? 1_000 : 2_000),
+    only,
+    redisUrl: env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/12',
+    postgresUrl: env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    quick,
+  };
+}

@@ -1,0 +1,116 @@
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { BULLMQ_PREFIX, GRAPHILE_SCHEMA, STEM_NAMESPACE, STEM_SCHEMA } from './systems/bench-system.js';
+
+/** The key patterns of each system on Redis (Stem's queue keys start with a `{ns:queue}` hash tag). */
+export const REDIS_PATTERNS = {
+  stem: [`${STEM_NAMESPACE}:*`, `{${STEM_NAMESPACE}:*`],
+  bullmq: [`${BULLMQ_PREFIX}:*`],
+} as const;
+
+/** Which system's keys. */
+export type RedisOwner = keyof typeof REDIS_PATTERNS;
+
+/**
+ * The benchmark's view of the servers: removes only the benchmark's keys and schemas, measures
+ * the memory of its keys, and checks that a run left what it should.
+ */
+export class BenchStorage {
+  private constructor(
+    readonly redis: Redis,
+    readonly pool: pg.Pool,
+  ) {}
+
+  static async open(redisUrl: string, postgresUrl: string): Promise<BenchStorage> {
+    const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    await redis.connect();
+    const pool = new pg.Pool({ connectionString: postgresUrl, max: 2 });
+    await pool.query('select 1');
+    return new BenchStorage(redis, pool);
+  }
+
+  /** Every key of `owner` on the benchmark's db. */
+  async keys(owner: RedisOwner): Promise<string[]> {
+    const found: string[] = [];
+    for (const pattern of REDIS_PATTERNS[owner]) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5_000);
+        cursor = next;
+        found.push(...batch);
+      } while (cursor !== '0');
+    }
+    return found;
+  }
+
+  /** Deletes every key of the benchmark (both systems). */
+  async flushRedis(): Promise<void> {
+    for (const owner of Object.keys(REDIS_PATTERNS) as RedisOwner[]) {
+      const keys = await this.keys(owner);
+      for (let i = 0; i < keys.length; i += 1_000) await this.redis.unlink(...keys.slice(i, i + 1_000));
+    }
+  }
+
+  /** Bytes of `owner`'s keys by MEMORY USAGE (SAMPLES 0: every element counted). */
+  async memoryOf(owner: RedisOwner): Promise<{ bytes: number; keys: number }> {
+    const keys = await this.keys(owner);
+    let bytes = 0;
+    for (let i = 0; i < keys.length; i += 1_000) {
+      const pipeline = this.redis.pipeline();
+      for (const key of keys.slice(i, i + 1_000)) pipeline.memory('USAGE', key, 'SAMPLES', 0);
+      for (const [error, reply] of (await pipeline.exec()) ?? []) {
+        if (error) throw error;
+        bytes += Number(reply ?? 0);
+      }
+    }
+    return { bytes, keys: keys.length };
+  }
+
+  /** How many of Stem's task states on Redis read `succeeded`. */
+  async stemRedisSucceeded(): Promise<number> {
+    const keys = (await this.keys('stem')).filter((key) => key.startsWith(`${STEM_NAMESPACE}:task:`));
+    let succeeded = 0;
+    for (let i = 0; i < keys.length; i += 1_000) {
+      const values = await this.redis.mget(...keys.slice(i, i + 1_000));
+      for (const value of values) if (value !== null && (JSON.parse(value) as { state: string }).state === 'succeeded') succeeded++;
+    }
+    return succeeded;
+  }
+
+  /** How many BullMQ jobs are kept as completed. */
+  async bullmqCompleted(): Promise<number> {
+    return this.redis.zcard(`${BULLMQ_PREFIX}:bench:completed`);
+  }
+
+  /** Drops the benchmark's schemas (before a run, to start clean, and after it). */
+  async dropSchemas(): Promise<void> {
+    await this.pool.query(`drop schema if exists ${STEM_SCHEMA} cascade`);
+    await this.pool.query(`drop schema if exists ${GRAPHILE_SCHEMA} cascade`);
+  }
+
+  /** Empties the queue and result tables of both systems. */
+  async flushPostgres(): Promise<void> {
+    await this.pool.query(`delete from ${STEM_SCHEMA}.stem_messages`);
+    await this.pool.query(`delete from ${STEM_SCHEMA}.stem_results`);
+    await this.pool.query(`delete from ${GRAPHILE_SCHEMA}._private_jobs`);
+  }
+
+  /** How many of Stem's task states on Postgres read `succeeded`. */
+  async stemPostgresSucceeded(): Promise<number> {
+    const { rows } = await this.pool.query<{ count: string }>(`select count(*) from ${STEM_SCHEMA}.stem_results where state = 'succeeded'`);
+    return Number(rows[0]?.count ?? 0);
+  }
+
+  /** Server versions, for the report. */
+  async versions(): Promise<{ redis: string; postgres: string }> {
+    const info = await this.redis.info('server');
+    const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
+    const { rows } = await this.pool.query<{ server_version: string }>('show server_version');
+    return { redis: redisVersion, postgres: rows[0]?.server_version ?? '?' };
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+    await this.pool.end();
+  }
+}

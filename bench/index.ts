@@ -1,0 +1,347 @@
+/**
+ * `npm run bench`: Stem side by side with BullMQ (same Redis) and graphile-worker (same Postgres),
+ * in one run of one process tree. This process only orchestrates: each producer and each worker
+ * runs in a child process of its own (bench/child.ts), the same way for every system. See
+ * docs/benchmarks.md for what each workload measures and the fairness rules.
+ */
+import { cpus, loadavg, totalmem } from 'node:os';
+import { readBenchConfig, type BenchConfig } from './bench-config.js';
+import { jsonLine, table, type ResultRow } from './bench-report.js';
+import { BenchStorage } from './bench-storage.js';
+import { ChildLink } from './child-link.js';
+import { median, percentile } from './stats.js';
+import type { Servers, SystemId } from './systems/bench-system.js';
+
+const config: BenchConfig = readBenchConfig(process.argv.slice(2), process.env);
+const servers: Servers = { redisUrl: config.redisUrl, postgresUrl: config.postgresUrl };
+const rows: ResultRow[] = [];
+const children = new Map<string, ChildLink>();
+const began = Date.now();
+
+function log(message: string): void {
+  const seconds = ((Date.now() - began) / 1000).toFixed(0).padStart(4);
+  process.stderr.write(`[${seconds}s] ${message}\n`);
+}
+
+function rate(n: number, ms: number): number {
+  return (n / ms) * 1_000;
+}
+
+/** The long-lived child for one role of one system (spawned on first use). */
+async function child(role: 'producer' | 'worker', system: SystemId, tag = ''): Promise<ChildLink> {
+  const key = `${role}:${system}${tag}`;
+  let link = children.get(key);
+  if (link === undefined) {
+    link = await ChildLink.spawn(role, system, servers);
+    children.set(key, link);
+  }
+  return link;
+}
+
+async function closeChildren(filter: (key: string) => boolean): Promise<void> {
+  for (const [key, link] of [...children]) {
+    if (!filter(key)) continue;
+    children.delete(key);
+    await link.close();
+  }
+}
+
+/** A contender in an A/B measurement. */
+interface Contender {
+  label: string;
+  system: SystemId;
+}
+
+/**
+ * Runs a warm-up pass (not counted) and `config.runs` measured passes; each pass measures both
+ * contenders, alternating who goes first. Returns each contender's measured values.
+ */
+async function abPasses(
+  title: string,
+  contenders: readonly [Contender, Contender],
+  measure: (contender: Contender, n: number) => Promise<number>,
+  options: { warmup?: boolean; n?: number; unit?: string } = {},
+): Promise<[number[], number[]]> {
+  const values: [number[], number[]] = [[], []];
+  const n = options.n ?? config.n;
+  const first = options.warmup === false ? 1 : 0;
+  for (let pass = first; pass <= config.runs; pass++) {
+    const order = pass % 2 === 0 ? [0, 1] : [1, 0];
+    for (const index of order) {
+      const contender = contenders[index]!;
+      const value = await measure(contender, pass === 0 ? Math.min(n, config.warmupN) : n);
+      const what = pass === 0 ? 'warm-up' : `run ${pass}/${config.runs}`;
+      log(`${title}, ${what}, ${contender.label}: ${Math.round(value).toLocaleString('en-US')} ${options.unit ?? 'tasks/s'}`);
+      if (pass > 0) values[index]!.push(value);
+    }
+  }
+  return values;
+}
+
+/** Pushes a row from the measured values (medians), or an error row when the workload failed. */
+function pushRow(row: Omit<ResultRow, 'stem' | 'peer' | 'runs'>, stem: number[], peer: number[]): void {
+  rows.push({ ...row, stem: median(stem), peer: median(peer), runs: Math.min(stem.length, peer.length) });
+}
+
+async function guarded(title: string, failedRows: Array<Omit<ResultRow, 'stem' | 'peer' | 'runs'>>, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0] ?? String(error);
+    log(`${title} FAILED: ${(error as Error).stack ?? message}`);
+    for (const row of failedRows) rows.push({ ...row, stem: Number.NaN, peer: Number.NaN, runs: 0, error: message });
+  }
+}
+
+// ---- Redis: Stem vs BullMQ ---------------------------------------------------------------------
+
+const STEM: Contender = { label: 'stem', system: 'stem-redis' };
+const BULLMQ: Contender = { label: 'bullmq', system: 'bullmq' };
+
+async function verifyRedisDrain(system: SystemId, n: number, storage: BenchStorage): Promise<void> {
+  const stored = system === 'bullmq' ? await storage.bullmqCompleted() : await storage.stemRedisSucceeded();
+  if (stored < n) throw new Error(`${system}: ${n} tasks drained but only ${stored} results stored`);
+}
+
+/** Fills the queue with `n` tasks (bulk) and drains it with a worker; returns tasks/s. */
+async function drainRate(system: SystemId, producerSystem: SystemId, n: number, storage: BenchStorage, workerTag = ''): Promise<number> {
+  await storage.flushRedis();
+  const producer = await child('producer', producerSystem);
+  await producer.enqueueBulk(n, config.batch);
+  const worker = await child('worker', system, workerTag);
+  const report = await worker.drain(n, config.concurrency);
+  await verifyRedisDrain(system, n, storage);
+  return rate(n, report.elapsedMs);
+}
+
+async function redisWorkloads(storage: BenchStorage): Promise<void> {
+  const peer = { peerName: 'bullmq' };
+  if (config.only.has(1)) {
+    const base = { workload: '1 enqueue one at a time (redis)', metric: 'throughput', unit: 'tasks/s', better: 'higher' as const, target: { op: '>=' as const, value: 1.2 }, ...peer };
+    await guarded('workload 1', [base], async () => {
+      const [stem, bull] = await abPasses('1 single enqueue', [STEM, BULLMQ], async (contender, n) => {
+        await storage.flushRedis();
+        const ms = await (await child('producer', contender.system)).enqueueOne(n);
+        return rate(n, ms);
+      });
+      pushRow(base, stem, bull);
+    });
+  }
+  if (config.only.has(2)) {
+    const base = { workload: '2 enqueue in bulk of 1,000 (redis)', metric: 'throughput', unit: 'tasks/s', better: 'higher' as const, target: { op: '>=' as const, value: 2 }, ...peer };
+    await guarded('workload 2', [base], async () => {
+      const [stem, bull] = await abPasses('2 bulk enqueue', [STEM, BULLMQ], async (contender, n) => {
+        await storage.flushRedis();
+        const ms = await (await child('producer', contender.system)).enqueueBulk(n, config.batch);
+        return rate(n, ms);
+      });
+      pushRow(base, stem, bull);
+    });
+  }
+  if (config.only.has(3)) {
+    const base = { workload: `3 process pre-filled queue, concurrency ${config.concurrency} (redis)`, metric: 'throughput', unit: 'tasks/s', better: 'higher' as const, target: { op: '>=' as const, value: 2 }, ...peer };
+    await guarded('workload 3', [base], async () => {
+      const [stem, bull] = await abPasses('3 process', [STEM, BULLMQ], (contender, n) => drainRate(contender.system, contender.system, n, storage));
+      pushRow(base, stem, bull);
+    });
+  }
+  if (config.only.has(4)) {
+    const workload = '4 latency, concurrency 1 (redis)';
+    const lower = { unit: 'ms', better: 'lower' as const, ...peer };
+    const resultRows = [
+      { workload, metric: 'enqueue → result visible p50', target: { op: '<=' as const, value: 1 }, ...lower },
+      { workload, metric: 'enqueue → result visible p99', target: { op: '<=' as const, value: 1 }, ...lower },
+      { workload, metric: 'enqueue → handler start p50', ...lower },
+      { workload, metric: 'enqueue → handler start p99', ...lower },
+    ];
+    await guarded('workload 4', resultRows, async () => {
+      const perRun = await latencyRuns('4 latency', [STEM, BULLMQ], () => storage.flushRedis());
+      for (let k = 0; k < resultRows.length; k++) pushRow(resultRows[k]!, perRun[0].map((run) => run[k]!), perRun[1].map((run) => run[k]!));
+    });
+  }
+  if (config.only.has(7)) {
+    const base = {
+      workload: `7 telemetry on (no SDK) vs off, workload 3 (redis)`,
+      metric: 'throughput, on vs off',
+      unit: 'tasks/s',
+      better: 'higher' as const,
+      target: { op: '>=' as const, value: 0.95 },
+      peerName: 'stem, telemetry off',
+    };
+    await guarded('workload 7', [base], async () => {
+      const on: Contender = { label: 'stem telemetry on', system: 'stem-redis-telemetry' };
+      const off: Contender = { label: 'stem telemetry off', system: 'stem-redis' };
+      const [withTelemetry, without] = await abPasses('7 telemetry', [on, off], (contender, n) =>
+        // Both variants in worker processes of their own, started for this workload.
+        drainRate(contender.system, 'stem-redis', n, storage, ':telemetry-workload'),
+      );
+      pushRow(base, withTelemetry, without);
+    });
+  }
+  if (config.only.has(6)) {
+    const n = config.memoryN;
+    const per = 100_000;
+    const rssRow = { workload: `6 memory`, metric: `worker RSS after ${n.toLocaleString('en-US')} tasks`, unit: 'MB', better: 'lower' as const, ...peer };
+    const redisRow = { workload: `6 memory`, metric: `Redis memory per 100k waiting tasks (measured at ${n.toLocaleString('en-US')})`, unit: 'MB', better: 'lower' as const, ...peer };
+    await guarded('workload 6', [rssRow, redisRow], async () => {
+      const rss: [number[], number[]] = [[], []];
+      const redisBytes: [number[], number[]] = [[], []];
+      for (const [index, contender] of [STEM, BULLMQ].entries()) {
+        await storage.flushRedis();
+        await (await child('producer', contender.system)).enqueueBulk(n, config.batch);
+        const memory = await storage.memoryOf(contender === STEM ? 'stem' : 'bullmq');
+        redisBytes[index]!.push((memory.bytes / n) * per);
+        // A fresh worker process, so its memory is that of one worker that processed n tasks.
+        const worker = await ChildLink.spawn('worker', contender.system, servers);
+        try {
+          const report = await worker.drain(n, config.concurrency);
+          rss[index]!.push(report.rssBytes);
+          log(`6 memory, ${contender.label}: ${(memory.bytes / 2 ** 20).toFixed(1)} MB in ${memory.keys} keys for ${n} waiting tasks; worker RSS ${(report.rssBytes / 2 ** 20).toFixed(1)} MB after ${n} tasks (${Math.round(rate(n, report.elapsedMs))} tasks/s)`);
+        } finally {
+          await worker.close();
+        }
+        await verifyRedisDrain(contender.system, n, storage);
+      }
+      const mb = (values: number[]): number[] => values.map((bytes) => bytes / 2 ** 20);
+      pushRow(rssRow, mb(rss[0]), mb(rss[1]));
+      pushRow(redisRow, mb(redisBytes[0]), mb(redisBytes[1]));
+    });
+  }
+}
+
+/**
+ * Latency runs: a concurrency-1 worker serves while the producer does sequential round trips.
+ * Returns per contender, per run: [result p50, result p99, start p50, start p99].
+ */
+async function latencyRuns(title: string, contenders: readonly [Contender, Contender], flush: () => Promise<void>): Promise<[number[][], number[][]]> {
+  const out: [number[][], number[][]] = [[], []];
+  for (let pass = 1; pass <= config.runs; pass++) {
+    const order = pass % 2 === 1 ? [0, 1] : [1, 0];
+    for (const index of order) {
+      const contender = contenders[index]!;
+      await flush();
+      const worker = await child('worker', contender.system);
+      const producer = await child('producer', contender.system);
+      await worker.serve(1);
+      let done: number[];
+      let starts: number[];
+      try {
+        done = await producer.roundTrips(config.latencyWarmup, config.latencySamples);
+      } finally {
+        starts = await worker.stopServing();
+      }
+      const run = [percentile(done, 50), percentile(done, 99), percentile(starts, 50), percentile(starts, 99)];
+      out[index]!.push(run);
+      log(`${title}, run ${pass}/${config.runs}, ${contender.label}: result p50 ${run[0]!.toFixed(2)} ms, p99 ${run[1]!.toFixed(2)} ms; start p50 ${run[2]!.toFixed(2)} ms, p99 ${run[3]!.toFixed(2)} ms (${done.length} samples)`);
+    }
+  }
+  return out;
+}
+
+// ---- Postgres: Stem vs graphile-worker ---------------------------------------------------------
+
+const STEM_PG: Contender = { label: 'stem', system: 'stem-postgres' };
+const GRAPHILE: Contender = { label: 'graphile-worker', system: 'graphile-worker' };
+
+async function postgresWorkloads(storage: BenchStorage): Promise<void> {
+  const peer = { peerName: 'graphile-worker' };
+  const higher = { unit: 'tasks/s', better: 'higher' as const, metric: 'throughput', ...peer };
+  const single = { workload: `5a enqueue one at a time (postgres, n=${config.pgSingleN.toLocaleString('en-US')})`, ...higher };
+  await guarded('workload 5a', [single], async () => {
+    const [stem, graphile] = await abPasses(
+      '5a single enqueue (postgres)',
+      [STEM_PG, GRAPHILE],
+      async (contender, n) => {
+        await storage.flushPostgres();
+        return rate(n, await (await child('producer', contender.system)).enqueueOne(n));
+      },
+      { n: config.pgSingleN },
+    );
+    pushRow(single, stem, graphile);
+  });
+  const bulk = { workload: '5b enqueue in bulk of 1,000 (postgres)', ...higher };
+  await guarded('workload 5b', [bulk], async () => {
+    const [stem, graphile] = await abPasses('5b bulk enqueue (postgres)', [STEM_PG, GRAPHILE], async (contender, n) => {
+      await storage.flushPostgres();
+      return rate(n, await (await child('producer', contender.system)).enqueueBulk(n, config.batch));
+    });
+    pushRow(bulk, stem, graphile);
+  });
+  const processing = { workload: `5c process pre-filled queue, concurrency ${config.concurrency} (postgres)`, ...higher, target: { op: '>=' as const, value: 1.5 } };
+  await guarded('workload 5c', [processing], async () => {
+    const [stem, graphile] = await abPasses('5c process (postgres)', [STEM_PG, GRAPHILE], async (contender, n) => {
+      await storage.flushPostgres();
+      await (await child('producer', contender.system)).enqueueBulk(n, config.batch);
+      const report = await (await child('worker', contender.system)).drain(n, config.concurrency);
+      if (contender === STEM_PG) {
+        const stored = await storage.stemPostgresSucceeded();
+        if (stored < n) throw new Error(`stem-postgres: ${n} tasks drained but only ${stored} results stored`);
+      }
+      return rate(n, report.elapsedMs);
+    });
+    pushRow(processing, stem, graphile);
+  });
+  const workload = '5d latency, concurrency 1 (postgres)';
+  const lower = { workload, unit: 'ms', better: 'lower' as const, ...peer };
+  const latencyRows = [
+    { metric: 'enqueue → outcome visible p50', ...lower },
+    { metric: 'enqueue → outcome visible p99', ...lower },
+    { metric: 'enqueue → handler start p50', ...lower },
+    { metric: 'enqueue → handler start p99', ...lower },
+  ];
+  await guarded('workload 5d', latencyRows, async () => {
+    const perRun = await latencyRuns('5d latency (postgres)', [STEM_PG, GRAPHILE], () => storage.flushPostgres());
+    for (let k = 0; k < latencyRows.length; k++) pushRow(latencyRows[k]!, perRun[0].map((run) => run[k]!), perRun[1].map((run) => run[k]!));
+  });
+}
+
+let loadAtStart = '';
+
+/** The 1, 5 and 15 minute load averages (other work on the machine shows here). */
+function loadNow(): string {
+  return loadavg()
+    .map((value) => value.toFixed(1))
+    .join(' / ');
+}
+
+// ---- main ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const storage = await BenchStorage.open(config.redisUrl, config.postgresUrl);
+  const versions = await storage.versions();
+  const cpu = cpus();
+  const machine = `${cpu.length} cores (${cpu[0]?.model.trim() ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}, Redis ${versions.redis}, Postgres ${versions.postgres}`;
+  log(`stem bench: n=${config.n}, runs=${config.runs} (+1 warm-up of ${config.warmupN}), concurrency=${config.concurrency}${config.quick ? ', --quick' : ''}`);
+  loadAtStart = loadNow();
+  log(`machine: ${machine}; load average ${loadAtStart}`);
+  try {
+    await storage.flushRedis();
+    if ([1, 2, 3, 4, 6, 7].some((w) => config.only.has(w))) {
+      await redisWorkloads(storage);
+      await closeChildren(() => true);
+      await storage.flushRedis();
+    }
+    if (config.only.has(5)) {
+      await storage.dropSchemas();
+      // Producers first: they run the migrations of both systems before anything else touches the schemas.
+      await child('producer', 'stem-postgres');
+      await child('producer', 'graphile-worker');
+      await postgresWorkloads(storage);
+    }
+  } finally {
+    await closeChildren(() => true);
+    await storage.flushRedis().catch(() => undefined);
+    await storage.dropSchemas().catch(() => undefined);
+    await storage.close();
+  }
+  const elapsed = Math.round((Date.now() - began) / 1000);
+  const load = `load average at start ${loadAtStart}, at end ${loadNow()}`;
+  console.log(`\nStem vs peers — ${machine}`);
+  console.log(`n=${config.n} tasks per throughput run, median of ${config.runs} run(s) after a warm-up, concurrency ${config.concurrency}; took ${elapsed}s; ${load}\n`);
+  console.log(table(rows));
+  console.log('');
+  for (const row of rows) console.log(jsonLine(row));
+  if (rows.some((row) => row.error !== undefined)) process.exitCode = 1;
+}
+
+await main();
