@@ -61,6 +61,15 @@ export class CompletionBatch {
     this.statuses = new Map();
     this.statusTtl = new Map();
     this.acks = [];
+    if (statuses.size > 0 && acks.length > 0 && ttls.size === 0 && this.broker.ackWithStates) {
+      // One round trip for both, where the broker and the backend share a server.
+      const ackWithStates = this.broker.ackWithStates.bind(this.broker);
+      let settled = false;
+      const done = await this.retrying('write task states and acknowledge', async () => {
+        settled = await ackWithStates(this.backend, [...statuses.values()], this.defaultTtlMs, acks);
+      });
+      if (!done || settled) return;
+    }
     if (statuses.size > 0) {
       const written = await this.retrying('write task states', () => this.writeStatuses(statuses, ttls));
       // Without their states written, acking would lose results: leave them to be redelivered.

@@ -9,11 +9,13 @@ import type {
   NackOptions,
   ReplayOptions,
 } from '../../sdk/contracts/broker.js';
+import type { ResultBackend, TaskStatus } from '../../sdk/contracts/result-backend.js';
 import { broadcastAddress, broadcastChannel, encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
 import { ConfigError } from '../../sdk/errors.js';
 import { clampPriority, DEFAULT_VISIBILITY_MS, epochMs, insertMessages, parseReceipt } from './message-rows.js';
 import type { PostgresConnection } from './postgres-connection.js';
 import { PostgresConsumer } from './postgres-consumer.js';
+import { PostgresResultBackend } from './postgres-result-backend.js';
 import { PostgresService } from './postgres-service.js';
 
 /** A dead letter row as read back. */
@@ -91,6 +93,27 @@ export class PostgresBroker extends PostgresService implements Broker {
   }
 
   /** Deletes acked rows in one statement; stale receipts (the row was claimed again since) are ignored. */
+  /**
+   * Writes the states and acks in one statement when `backend` is a Postgres backend on this
+   * broker's connection (the `postgres()` plugin): the worker's flush is one round trip.
+   */
+  async ackWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], ttlMs: number, deliveries: readonly Delivery[]): Promise<boolean> {
+    if (!(backend instanceof PostgresResultBackend) || !backend.sharesConnection(this.connection)) return false;
+    this.assertOpen();
+    const { ids, leases } = receiptsOf(deliveries);
+    const { written, notify } = backend.upsertParts(statuses, { ttlMs });
+    // Data-modifying CTEs all run, whether or not the final select reads them.
+    await this.connection.run(() =>
+      sql`with acked as (
+          delete from ${this.table('stem_messages')} m using unnest(${ids}::bigint[], ${leases}::int[]) as r(id, lease)
+          where m.id = r.id and m.lease = r.lease
+        ),
+        written as (${written})
+        ${notify}`.execute(this.connection.db),
+    );
+    return true;
+  }
+
   async ack(deliveries: readonly Delivery[]): Promise<void> {
     this.assertOpen();
     const { ids, leases } = receiptsOf(deliveries);

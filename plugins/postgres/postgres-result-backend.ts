@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type {
   GroupStatus,
   ResultBackend,
@@ -48,6 +48,16 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
   async set(statuses: readonly TaskStatus[], options: SetOptions = {}): Promise<void> {
     this.assertOpen();
     if (statuses.length === 0) return;
+    const { written, notify } = this.upsertParts(statuses, options);
+    await this.connection.run(() => sql`with written as (${written}) ${notify}`.execute(this.connection.db));
+  }
+
+  /**
+   * The two halves of `set`'s statement: `written`, the upsert (the last state of an id wins)
+   * to use as the CTE `written`, and `notify`, the select that NOTIFYs each write. The broker
+   * embeds them next to its ack when both share a connection (see PostgresBroker.ackWithStates).
+   */
+  upsertParts(statuses: readonly TaskStatus[], options: SetOptions = {}): { written: RawBuilder<unknown>; notify: RawBuilder<unknown> } {
     // ON CONFLICT cannot touch a row twice in one statement: the last state of an id wins.
     const latest = new Map<string, TaskStatus>();
     for (const status of statuses) latest.set(status.id, status);
@@ -59,19 +69,22 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
       states.push(status.state);
       encoded.push(JSON.stringify(status));
     }
-    await this.connection.run(() =>
-      sql`with written as (
-          insert into ${this.table('stem_results')} (namespace, id, state, status, expires_at)
-          select ${this.namespace}, u.id, u.state, u.status::json, now() + ${this.ttlOf(options)} * interval '1 millisecond'
-          from unnest(${ids}::text[], ${states}::text[], ${encoded}::text[]) with ordinality as u(id, state, status, ord)
-          order by u.ord
-          on conflict (namespace, id) do update set state = excluded.state, status = excluded.status, expires_at = excluded.expires_at
-          returning id, status::text as status
-        )
-        select pg_notify(${this.channel},
-          case when octet_length(w.status) + octet_length(w.id) < ${MAX_NOTIFY_BYTES} then w.id || E'\\n' || w.status else w.id end)
-        from written w`.execute(this.connection.db),
-    );
+    return {
+      written: sql`insert into ${this.table('stem_results')} (namespace, id, state, status, expires_at)
+        select ${this.namespace}, u.id, u.state, u.status::json, now() + ${this.ttlOf(options)} * interval '1 millisecond'
+        from unnest(${ids}::text[], ${states}::text[], ${encoded}::text[]) with ordinality as u(id, state, status, ord)
+        order by u.ord
+        on conflict (namespace, id) do update set state = excluded.state, status = excluded.status, expires_at = excluded.expires_at
+        returning id, status::text as status`,
+      notify: sql`select pg_notify(${this.channel},
+        case when octet_length(w.status) + octet_length(w.id) < ${MAX_NOTIFY_BYTES} then w.id || E'\\n' || w.status else w.id end)
+        from written w`,
+    };
+  }
+
+  /** True when this backend uses `connection` (the broker may then settle in one statement). */
+  sharesConnection(connection: PostgresConnection): boolean {
+    return this.connection === connection;
   }
 
   /** The stored state, or null when unknown or expired. */

@@ -1,4 +1,5 @@
 import type { Envelope } from '../envelope.js';
+import type { ResultBackend, TaskStatus } from './result-backend.js';
 
 /** One message handed to a consumer, with the lease that keeps others from taking it. */
 export interface Delivery {
@@ -95,6 +96,12 @@ export interface Broker {
   ack(deliveries: readonly Delivery[]): Promise<void>;
   /** Gives a delivery back: requeued (maybe delayed, maybe with a new envelope) or dropped. */
   nack(delivery: Delivery, options: NackOptions): Promise<void>;
+  /**
+   * Optional: writes `statuses` to `backend` and acks `deliveries` in one round trip, the states
+   * first (a failure leaves both undone). Returns false when it cannot for this backend (another
+   * server or connection): the worker then calls `backend.set` and `ack` itself.
+   */
+  ackWithStates?(backend: ResultBackend, statuses: readonly TaskStatus[], ttlMs: number, deliveries: readonly Delivery[]): Promise<boolean>;
   /** Extends the leases of deliveries still being worked on to `leaseMs` from now. */
   extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void>;
   /** Removes a delivery from its queue and keeps it as a dead letter (atomically where possible). */
