@@ -72,6 +72,15 @@ export class StemWorker implements WorkerSide {
       await ack(deliveries);
       this.onAcked?.(deliveries.length);
     };
+    // Where the broker settles states and acks in one call, count those acks too.
+    const ackWithStates = broker.ackWithStates?.bind(broker);
+    if (ackWithStates) {
+      broker.ackWithStates = async (backend, statuses, ttlMs, deliveries) => {
+        const settled = await ackWithStates(backend, statuses, ttlMs, deliveries);
+        if (settled) this.onAcked?.(deliveries.length);
+        return settled;
+      };
+    }
   }
 
   static async open(store: StemStore, servers: Servers, withTelemetry: boolean): Promise<StemWorker> {
