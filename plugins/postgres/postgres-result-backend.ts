@@ -76,7 +76,7 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
         order by u.ord
         on conflict (namespace, id) do update set state = excluded.state, status = excluded.status, expires_at = excluded.expires_at
         returning id, status::text as status`,
-      notify: sql`select pg_notify(${this.channel},
+      notify: options.quiet === true ? sql`select count(*) from written` : sql`select pg_notify(${this.channel},
         case when octet_length(w.status) + octet_length(w.id) < ${MAX_NOTIFY_BYTES} then w.id || E'\\n' || w.status else w.id end)
         from written w`,
     };

@@ -55,7 +55,8 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
     const pipeline = this.client.pipeline();
     for (const status of statuses) {
       const json = JSON.stringify(status);
-      pipeline.set(this.taskKey(status.id), json, 'PX', ttl).publish(this.taskChannel(status.id), json);
+      pipeline.set(this.taskKey(status.id), json, 'PX', ttl);
+      if (options.quiet !== true) pipeline.publish(this.taskChannel(status.id), json);
     }
     await execPipeline(pipeline);
   }

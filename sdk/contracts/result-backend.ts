@@ -86,6 +86,11 @@ export type Unsubscribe = () => Promise<void>;
 export interface SetOptions {
   /** How long the record is kept after this write (default: the backend's). */
   ttlMs?: number;
+  /**
+   * The caller knows nobody can be watching these ids yet (ids it just generated): the backend
+   * may skip notifying watchers. The producer sets it for `queued` states.
+   */
+  quiet?: boolean;
 }
 
 /**
