@@ -19,6 +19,10 @@ export interface StemConfig {
   worker?: WorkerOptions;
   /** Record the `queued` state at enqueue (default true); off saves a write per task. */
   trackQueued?: boolean;
+  /** Largest task arguments accepted at enqueue, in bytes of their JSON (default 1 MiB); larger ones are refused. */
+  maxArgsBytes?: number;
+  /** Redeliveries (worker died, lease ran out) a task survives before it is dead-lettered as `redelivery-limit` (default 5; `Infinity`: no limit). */
+  maxRedeliveries?: number;
   /** The control namespace workers and `stem worker …` commands share (default `stem`). */
   namespace?: string;
   /** Extra CLI commands (clipanion Command classes) the project contributes. */

@@ -102,20 +102,22 @@ export function checkEnvelope(value: unknown): Envelope {
 /**
  * Throws InvalidArgumentsError naming the first path in `value` that JSON cannot carry faithfully:
  * functions, symbols, bigints, undefined, non-finite numbers, Maps, Sets, class instances without
- * toJSON, and cycles.
+ * toJSON, and cycles. Returns the size of its JSON in UTF-8 bytes (escape characters not counted),
+ * measured in the same walk so that a size limit costs no second encoding.
  */
-export function assertJsonSerialisable(value: unknown, path = 'args'): void {
-  checkJson(value, path, new Set());
+export function assertJsonSerialisable(value: unknown, path = 'args'): number {
+  return checkJson(value, path, new Set());
 }
 
-function checkJson(value: unknown, path: string, ancestors: Set<object>): void {
+function checkJson(value: unknown, path: string, ancestors: Set<object>): number {
   switch (typeof value) {
     case 'string':
+      return Buffer.byteLength(value) + 2;
     case 'boolean':
-      return;
+      return value ? 4 : 5;
     case 'number':
       if (!Number.isFinite(value)) throw new InvalidArgumentsError(path, `${value} is not a finite number`);
-      return;
+      return Number.isInteger(value) && value >= 0 && value < 10 ? 1 : String(value).length;
     case 'undefined':
       throw new InvalidArgumentsError(path, 'undefined is not JSON (use null or leave the key out)');
     case 'function':
@@ -125,26 +127,32 @@ function checkJson(value: unknown, path: string, ancestors: Set<object>): void {
     case 'bigint':
       throw new InvalidArgumentsError(path, 'a bigint is not JSON (send it as a string)');
   }
-  if (value === null) return;
+  if (value === null) return 4;
   const object = value as object;
   if (ancestors.has(object)) throw new InvalidArgumentsError(path, 'circular reference');
   if (Array.isArray(object)) {
     ancestors.add(object);
-    for (let i = 0; i < object.length; i++) checkJson(object[i], `${path}[${i}]`, ancestors);
+    let size = object.length > 0 ? object.length + 1 : 2;
+    for (let i = 0; i < object.length; i++) size += checkJson(object[i], `${path}[${i}]`, ancestors);
     ancestors.delete(object);
-    return;
+    return size;
   }
   const proto = Object.getPrototypeOf(object);
   if (proto !== Object.prototype && proto !== null) {
-    if (typeof (object as { toJSON?: unknown }).toJSON === 'function') return;
+    // Rare (a Date, a class with toJSON): its own encoding is the only faithful measure.
+    if (typeof (object as { toJSON?: unknown }).toJSON === 'function') return Buffer.byteLength(JSON.stringify(object) ?? '');
     const kind = (object as { constructor?: { name?: string } }).constructor?.name ?? 'object';
     throw new InvalidArgumentsError(path, `a ${kind} instance would not survive JSON (convert it to a plain object or array)`);
   }
   ancestors.add(object);
+  let size = 2;
+  let members = 0;
   for (const key of Object.keys(object)) {
     const child = (object as Record<string, unknown>)[key];
     if (child === undefined) continue;
-    checkJson(child, /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, ancestors);
+    size += key.length + 3 + checkJson(child, /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, ancestors);
+    members++;
   }
   ancestors.delete(object);
+  return members > 1 ? size + members - 1 : size;
 }

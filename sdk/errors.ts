@@ -1,3 +1,5 @@
+import { maskUrl } from './url.js';
+
 /**
  * Every error Stem throws on purpose is a StemError with a stable `code`, and a message that says
  * what was wrong, where, and what to do. The CLI maps `exitCode` to the process exit status.
@@ -79,12 +81,16 @@ export class MissingServiceError extends StemError {
 
 /** A server (Redis, Postgres) could not be reached. */
 export class ServiceUnavailableError extends StemError {
-  constructor(readonly url: string, cause?: unknown) {
+  readonly url: string;
+  constructor(url: string, cause?: unknown) {
     const reason = cause instanceof Error ? cause.message : cause === undefined ? 'no answer' : String(cause);
-    super('service-unavailable', `cannot reach ${url}: ${reason}; check that the server runs and the URL is right`, {
+    // Masked here too, so that a caller that forgot to cannot print a password.
+    const shown = maskUrl(url);
+    super('service-unavailable', `cannot reach ${shown}: ${reason}; check that the server runs and the URL is right`, {
       cause,
       exitCode: ExitCode.unavailable,
     });
+    this.url = shown;
   }
 }
 
@@ -160,6 +166,29 @@ export class WorkerShutdownError extends StemError {
 export class MalformedEnvelopeError extends StemError {
   constructor(reason: string) {
     super('malformed-envelope', `malformed task envelope: ${reason}`);
+  }
+}
+
+/** Task arguments are larger than the configured `maxArgsBytes`: refused at enqueue. */
+export class ArgsTooLargeError extends StemError {
+  constructor(readonly taskName: string, readonly sizeBytes: number, readonly limitBytes: number) {
+    super(
+      'args-too-large',
+      `task "${taskName}": its arguments are ${sizeBytes} bytes as JSON, over the limit of ${limitBytes} bytes (maxArgsBytes); ` +
+        'send a reference instead (an object-store key, a URL, a row id) or raise maxArgsBytes in the Stem config',
+      { exitCode: ExitCode.usage },
+    );
+  }
+}
+
+/** A delivery came back more often than `maxRedeliveries` allows: the dead-letter error of reason `redelivery-limit`. */
+export class RedeliveryLimitError extends StemError {
+  constructor(readonly taskId: string, readonly redeliveries: number, readonly limit: number) {
+    super(
+      'redelivery-limit',
+      `task ${taskId} was delivered again ${redeliveries} times without finishing (its worker died or lost the lease each time), ` +
+        `over maxRedeliveries ${limit}; it is set aside instead of taking down more workers: inspect it with \`stem dlq show\``,
+    );
   }
 }
 

@@ -2,7 +2,7 @@ import type { Stem } from './kernel.js';
 import type { TaskStatus } from './contracts/result-backend.js';
 import { parseDuration, resolveWhen } from './duration.js';
 import { assertJsonSerialisable, broadcastChannel, type Envelope } from './envelope.js';
-import { UsageError } from './errors.js';
+import { ArgsTooLargeError, ConfigError, UsageError } from './errors.js';
 import { uuidv7 } from './id.js';
 import type { EnqueueOptions, TaskDefinition } from './task.js';
 import { TaskHandle } from './task-handle.js';
@@ -29,6 +29,16 @@ export const META = {
 
 const DEFAULT_PRIORITY = 5;
 
+/** The default of `maxArgsBytes`: 1 MiB. */
+export const DEFAULT_MAX_ARGS_BYTES = 1024 * 1024;
+
+/** Validates `maxArgsBytes` from the config; throws ConfigError naming it. */
+export function resolveMaxArgsBytes(value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_ARGS_BYTES;
+  if (value === Infinity || (typeof value === 'number' && Number.isInteger(value) && value > 0)) return value;
+  throw new ConfigError(`maxArgsBytes ${JSON.stringify(value)} must be a whole number of bytes above 0 (default ${DEFAULT_MAX_ARGS_BYTES}, 1 MiB) or Infinity`);
+}
+
 function checkPriority(priority: number): number {
   if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
     throw new UsageError(`priority ${JSON.stringify(priority)} is out of range: use a whole number from 0 (lowest) to 9 (highest)`);
@@ -42,6 +52,9 @@ function checkPriority(priority: number): number {
  * broker and backend allow.
  */
 export class Producer {
+  // Read on first use: the kernel makes its producer before it has stored its config.
+  private maxArgsBytes: number | undefined;
+
   constructor(private readonly stem: Stem) {}
 
   /** Builds the envelope for one request, before the enqueue hook. */
@@ -60,7 +73,9 @@ export class Producer {
       const registry = this.stem.registry;
       definition = registry.size > 0 ? registry.get(task) : undefined;
     }
-    assertJsonSerialisable(request.args);
+    const argsBytes = assertJsonSerialisable(request.args);
+    const maxArgsBytes = (this.maxArgsBytes ??= resolveMaxArgsBytes(this.stem.config.maxArgsBytes));
+    if (argsBytes > maxArgsBytes) throw new ArgsTooLargeError(name, argsBytes, maxArgsBytes);
     const defaults = definition?.options ?? {};
     const retryPolicy = options.retryPolicy ?? defaults.retryPolicy;
     const meta: Record<string, unknown> = { ...options.meta };
@@ -129,7 +144,9 @@ export class Producer {
         updatedAt: now,
       }));
       // Issued before the publish, in the same tick: on a shared connection both go in one round trip.
-      writes.push(backend.set(statuses, { ttlMs: this.stem.settings.resultTtlMs }));
+      // Generated ids cannot be watched yet, so nobody needs notifying; a caller's own id might be.
+      const quiet = requests.every((request) => request.options?.id === undefined);
+      writes.push(backend.set(statuses, { ttlMs: this.stem.settings.resultTtlMs, quiet }));
     }
     writes.push(this.stem.broker.publish(publishing));
     await Promise.all(writes);

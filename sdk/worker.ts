@@ -5,7 +5,7 @@ import type { TaskStatus } from './contracts/result-backend.js';
 import { Autoscaler } from './autoscaler.js';
 import { CompletionBatch } from './completion-batch.js';
 import { parseDuration } from './duration.js';
-import { ConfigError, SoftTimeLimitExceededError, TaskCancelledError, TimeLimitExceededError, UnknownTaskError, WorkerShutdownError } from './errors.js';
+import { ConfigError, RedeliveryLimitError, SoftTimeLimitExceededError, TaskCancelledError, TimeLimitExceededError, UnknownTaskError, WorkerShutdownError } from './errors.js';
 import type { Outcome, Runner, Verdict } from './hooks.js';
 import type { Stem } from './kernel.js';
 import { LeaseKeeper } from './lease-keeper.js';
@@ -36,6 +36,16 @@ export interface WorkerStats {
 
 const FETCH_RETRY_MS = 500;
 
+/** The default of `maxRedeliveries`. */
+export const DEFAULT_MAX_REDELIVERIES = 5;
+
+/** Validates `maxRedeliveries` from the config; throws ConfigError naming it. */
+export function resolveMaxRedeliveries(value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_REDELIVERIES;
+  if (value === Infinity || (typeof value === 'number' && Number.isInteger(value) && value >= 0)) return value;
+  throw new ConfigError(`maxRedeliveries ${JSON.stringify(value)} must be a whole number of 0 or more (default ${DEFAULT_MAX_REDELIVERIES}) or Infinity`);
+}
+
 /**
  * Consumes queues and runs tasks: fetches batches sized to its free slots, renews leases while
  * tasks run, retries with backoff, dead-letters what cannot run, and on stop returns unfinished
@@ -50,6 +60,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
   private readonly prefetchMultiplier: number;
   private readonly shutdownGraceMs: number;
   private readonly heartbeatIntervalMs: number;
+  private readonly maxRedeliveries: number;
   private readonly active = new Set<TaskRun>();
   private reserved: Delivery[] = [];
   private lifecycle: WorkerState = 'idle';
@@ -89,6 +100,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
     }
     this.shutdownGraceMs = parseDuration(options.shutdownGrace ?? '30s', 'shutdownGrace');
     this.heartbeatIntervalMs = parseDuration(options.heartbeatInterval ?? '10s', 'heartbeatInterval');
+    this.maxRedeliveries = resolveMaxRedeliveries(stem.config.maxRedeliveries);
     const warn = (message: string): void => process.emitWarning(`worker ${this.id}: ${message}`, 'StemWorkerWarning');
     this.batch = new CompletionBatch(stem.broker, stem.backend, stem.settings.resultTtlMs, warn);
     this.leases = new LeaseKeeper(stem.broker, warn);
@@ -289,7 +301,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
     if (held.length > 0) {
       this.reserved = this.reserved.filter((delivery) => !this.paused.has(delivery.queue));
       for (const delivery of held) this.leases.release(delivery);
-      await Promise.all(held.map((delivery) => this.stem.broker.nack(delivery, { requeue: true }).catch(() => undefined)));
+      await Promise.all(held.map((delivery) => this.giveBack(delivery)));
     }
     const queues = this.queues.filter((queue) => !this.paused.has(queue));
     if (queues.length === 0 && this.broadcasts.length === 0) return undefined;
@@ -331,6 +343,12 @@ export class Worker implements WorkerInfo, TaskRunHost {
     const signals = this.stem.signals;
     if (signals.has('task-received')) signals.emit('task-received', { envelope, workerId: this.id });
     try {
+      // A message that keeps killing its worker (or losing its lease) is set aside before it runs again.
+      if (delivery.redeliveries > this.maxRedeliveries) {
+        const error = toTaskError(new RedeliveryLimitError(envelope.id, delivery.redeliveries, this.maxRedeliveries));
+        await this.deadLetter(run, 'redelivery-limit', error, 0, { redeliveries: delivery.redeliveries, maxRedeliveries: this.maxRedeliveries });
+        return;
+      }
       const definition = this.stem.registry.find(envelope.name);
       if (definition === undefined) {
         await this.deadLetter(run, 'unregistered-task', toTaskError(new UnknownTaskError(envelope.name, this.stem.registry.names())), 0);
@@ -357,7 +375,8 @@ export class Worker implements WorkerInfo, TaskRunHost {
   private async applyVerdict(run: TaskRun, verdict: Exclude<Verdict, { action: 'run' }>): Promise<void> {
     switch (verdict.action) {
       case 'defer':
-        await this.stem.broker.nack(run.delivery, { requeue: true, delayMs: verdict.delayMs });
+        // Sent again as a new message: a deferral is not a redelivery and never counts toward maxRedeliveries.
+        await this.stem.broker.nack(run.delivery, { requeue: true, delayMs: verdict.delayMs, envelope: run.envelope });
         return;
       case 'cancel':
         await this.cancel(run, verdict.reason);
@@ -453,7 +472,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
       await this.stem.hooks.result.promise(this.outcome(run, 'retried', durationMs, { error, retryDelayMs: delayMs }));
     }
     // Written before the requeue, so the next attempt's `running` cannot be overwritten by it.
-    await this.stem.backend.set([{ id: envelope.id, state: 'retried', name: envelope.name, queue: envelope.queue, error, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now() }], { ttlMs: this.resultTtlOf(run) });
+    await this.writeState(run, { id: envelope.id, state: 'retried', name: envelope.name, queue: envelope.queue, error, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now() });
     await this.stem.broker.nack(run.delivery, { requeue: true, delayMs, envelope: { ...envelope, attempt: envelope.attempt + 1 } });
     this.counters.processed++;
     this.counters.retried++;
@@ -466,7 +485,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
     if (this.stem.hooks.result.isUsed()) {
       await this.stem.hooks.result.promise(this.outcome(run, 'failed', durationMs, { error, reason }));
     }
-    await this.stem.backend.set([{ id: envelope.id, state: 'failed', name: envelope.name, queue: envelope.queue, error, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now(), meta: { reason } }], { ttlMs: this.resultTtlOf(run) });
+    await this.writeState(run, { id: envelope.id, state: 'failed', name: envelope.name, queue: envelope.queue, error, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now(), meta: { reason } });
     await this.stem.broker.deadLetter(run.delivery, reason, { ...meta, error, attempt: envelope.attempt, workerId: this.id });
     this.counters.processed++;
     this.counters.failed++;
@@ -492,6 +511,20 @@ export class Worker implements WorkerInfo, TaskRunHost {
     this.batch.record({ id: envelope.id, state: 'queued', name: envelope.name, queue: envelope.queue, attempt: envelope.attempt, updatedAt: Date.now() }, this.resultTtlOf(run));
     await this.batch.flush();
     await this.stem.broker.nack(run.delivery, { requeue: true });
+  }
+
+  /**
+   * Writes a state now, through the batch: it replaces this attempt's `running` still waiting
+   * there, which would otherwise be written after it and leave a failed task reading as running.
+   */
+  private async writeState(run: TaskRun, status: TaskStatus): Promise<void> {
+    this.batch.record(status, this.resultTtlOf(run));
+    await this.batch.flush();
+  }
+
+  /** Returns a delivery that never started; as a new message, so that it does not count as a redelivery. */
+  private giveBack(delivery: Delivery): Promise<void> {
+    return this.stem.broker.nack(delivery, { requeue: true, envelope: delivery.envelope }).catch(() => undefined);
   }
 
   private outcome(run: TaskRun, state: Outcome['state'], durationMs: number, extra: Partial<Outcome>): Outcome {
@@ -537,7 +570,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
     await this.loopDone;
     const unstarted = this.reserved;
     this.reserved = [];
-    await Promise.all(unstarted.map((delivery) => this.stem.broker.nack(delivery, { requeue: true }).catch(() => undefined)));
+    await Promise.all(unstarted.map((delivery) => this.giveBack(delivery)));
     if (this.active.size > 0) {
       const drained = new Promise<void>((resolve) => (this.drainWaiter = resolve));
       let timer: NodeJS.Timeout | undefined;

@@ -101,6 +101,13 @@ async function routingPluginFor(file: string): Promise<StemPlugin> {
   return routing({ file });
 }
 
+/** The signing plugin for STEM_SIGNING_KEYS (with STEM_SIGNING_ACTIVE_KEY, STEM_SIGNING_ALGORITHM), when it is set. */
+async function signingPluginFromEnv(env: NodeJS.ProcessEnv): Promise<StemPlugin | undefined> {
+  if (!env.STEM_SIGNING_KEYS?.trim()) return undefined;
+  const { signing, signingOptionsFromEnv } = await import('../../plugins/signing/index.js');
+  return signing(signingOptionsFromEnv(env)!);
+}
+
 function splitList(value: string | undefined): string[] | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   return value.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
@@ -173,6 +180,8 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     urls,
     namespace,
   };
+  const signingPlugin = await signingPluginFromEnv(env);
+  if (signingPlugin) resolved.plugins = [...resolved.plugins!.filter((plugin) => plugin.name !== 'signing'), signingPlugin];
   const defaultQueue = flags.defaultQueue ?? env.STEM_DEFAULT_QUEUE;
   if (defaultQueue) resolved.defaultQueue = defaultQueue;
   const routingConfig = flags.routingConfig ?? env.STEM_ROUTING_CONFIG;

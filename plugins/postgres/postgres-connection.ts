@@ -42,11 +42,7 @@ export class PostgresConnection {
     private readonly root: Kysely<Database>,
   ) {
     this.db = root.withSchema(options.schema);
-    this.listener = new NotificationListener({
-      connectionString: options.url,
-      connectionTimeoutMillis: options.connectTimeoutMs,
-      application_name: `${options.applicationName}:listen`.slice(0, 63),
-    });
+    this.listener = new NotificationListener(listenerClientConfig(options));
     this.safeUrl = maskUrl(options.url);
   }
 
@@ -55,12 +51,7 @@ export class PostgresConnection {
    * otherwise) and runs the migrations unless `migrate` is false.
    */
   static async open(options: ResolvedPostgresOptions): Promise<PostgresConnection> {
-    const pool = new pg.Pool({
-      connectionString: options.url,
-      max: options.poolSize,
-      connectionTimeoutMillis: options.connectTimeoutMs,
-      application_name: options.applicationName,
-    });
+    const pool = new pg.Pool(poolConfig(options));
     ignoreDroppedConnections(pool);
     const root = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const connection = new PostgresConnection(options, pool, root);
@@ -141,6 +132,32 @@ export class PostgresConnection {
     await this.listener.close();
     await this.root.destroy();
   }
+}
+
+/**
+ * The pg pool's settings. pg reads the URL itself (user, password, `sslmode`, `sslrootcert`, …);
+ * the `ssl` option is passed as it is (options refuse it together with URL ssl parameters).
+ */
+export function poolConfig(options: ResolvedPostgresOptions): pg.PoolConfig {
+  const config: pg.PoolConfig = {
+    connectionString: options.url,
+    max: options.poolSize,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    application_name: options.applicationName,
+  };
+  if (options.ssl !== undefined) config.ssl = options.ssl;
+  return config;
+}
+
+/** The LISTEN connection's settings: the pool's URL and TLS, its own application name. */
+export function listenerClientConfig(options: ResolvedPostgresOptions): pg.ClientConfig {
+  const config: pg.ClientConfig = {
+    connectionString: options.url,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    application_name: `${options.applicationName}:listen`.slice(0, 63),
+  };
+  if (options.ssl !== undefined) config.ssl = options.ssl;
+  return config;
 }
 
 /**

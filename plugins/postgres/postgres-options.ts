@@ -1,3 +1,4 @@
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { ConfigError } from '../../sdk/errors.js';
 import { maskUrl } from '../../sdk/url.js';
 
@@ -21,6 +22,8 @@ export interface PostgresOptions {
   migrate?: boolean;
   /** `application_name` of every connection, as pg_stat_activity shows it (default `stem`). */
   applicationName?: string;
+  /** TLS for every connection: `true` or node tls options (ca, cert, key, rejectUnauthorized). Not together with `?sslmode=` in the URL. */
+  ssl?: boolean | TlsOptions;
 }
 
 /** Options with every default applied. */
@@ -34,7 +37,12 @@ export interface ResolvedPostgresOptions {
   resultTtlMs: number;
   migrate: boolean;
   applicationName: string;
+  /** The `ssl` option, when given (the URL's sslmode is read by pg itself). */
+  ssl?: boolean | TlsOptions;
 }
+
+/** The `sslmode` values the pg driver understands (`no-verify` is its own: encrypt, verify nothing). */
+export const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'] as const;
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -47,10 +55,22 @@ export function resolvePostgresOptions(options: PostgresOptions, where = 'postgr
   if (typeof url !== 'string' || !/^postgres(ql)?:\/\/./.test(url)) {
     throw new ConfigError(`${where}: option "url" must be a postgres:// or postgresql:// URL, got ${JSON.stringify(url)}`);
   }
+  let parsed: URL;
   try {
-    new URL(url);
+    parsed = new URL(url);
   } catch {
     throw new ConfigError(`${where}: option "url" is not a valid URL: ${maskUrl(url)}`);
+  }
+  const sslmode = parsed.searchParams.get('sslmode');
+  if (sslmode !== null && !(SSL_MODES as readonly string[]).includes(sslmode)) {
+    throw new ConfigError(`${where}: the URL's sslmode=${sslmode} is not one of ${SSL_MODES.join(', ')}`);
+  }
+  const { ssl } = options;
+  if (ssl !== undefined && typeof ssl !== 'boolean' && (typeof ssl !== 'object' || ssl === null)) {
+    throw new ConfigError(`${where}: option "ssl" must be true, false or an object of node tls options like { ca, rejectUnauthorized }`);
+  }
+  if (ssl !== undefined && (sslmode !== null || /[?&](ssl|sslcert|sslkey|sslrootcert)=/.test(url))) {
+    throw new ConfigError(`${where}: TLS is set twice, by option "ssl" and by the URL's ssl parameters (the URL would win); keep one`);
   }
   const schema = options.schema ?? 'stem';
   if (typeof schema !== 'string' || !IDENTIFIER.test(schema)) {
@@ -70,6 +90,7 @@ export function resolvePostgresOptions(options: PostgresOptions, where = 'postgr
     resultTtlMs: positiveInteger(options.resultTtlMs ?? 86_400_000, 'resultTtlMs', where),
     migrate: booleanOption(options.migrate ?? true, 'migrate', where),
     applicationName: applicationName(options.applicationName ?? 'stem', where),
+    ...(ssl === undefined ? {} : { ssl }),
   };
 }
 

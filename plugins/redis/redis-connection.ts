@@ -32,12 +32,7 @@ export class RedisConnection {
    * not answer. The caller holds the first use: services retain it, then the caller releases it.
    */
   static async open(options: ResolvedConnectionOptions): Promise<RedisConnection> {
-    const client = new Redis(options.url, {
-      lazyConnect: true,
-      enableAutoPipelining: true,
-      connectTimeout: options.connectTimeoutMs,
-      connectionName: `stem:${options.namespace}`,
-    });
+    const client = new Redis(options.url, redisClientOptions(options));
     const connection = new RedisConnection(client, options);
     client.on('error', (error: Error) => {
       connection.lastError = error;
@@ -116,6 +111,24 @@ export class RedisConnection {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * The ioredis options of the command connection (duplicates inherit them). ioredis reads the host,
+ * port, db, ACL user and password from the URL itself, and those win over `username`/`password`
+ * given here; `tls` is passed as it is.
+ */
+export function redisClientOptions(options: ResolvedConnectionOptions): RedisOptions {
+  const clientOptions: RedisOptions = {
+    lazyConnect: true,
+    enableAutoPipelining: true,
+    connectTimeout: options.connectTimeoutMs,
+    connectionName: `stem:${options.namespace}`,
+  };
+  if (options.username !== undefined) clientOptions.username = options.username;
+  if (options.password !== undefined) clientOptions.password = options.password;
+  if (options.tls !== undefined) clientOptions.tls = options.tls;
+  return clientOptions;
 }
 
 /** Runs a pipeline (or MULTI) and returns its replies; throws the first command error. */

@@ -1,3 +1,4 @@
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { ConfigError } from '../../sdk/errors.js';
 import { maskUrl } from '../../sdk/url.js';
 
@@ -9,6 +10,12 @@ export interface RedisConnectionOptions {
   namespace?: string;
   /** How long the first connection may take before startup fails (ms). Default 5000. */
   connectTimeoutMs?: number;
+  /** ACL user, when it is not in the URL (`redis://user:pass@host`); keeps the secret out of URLs. */
+  username?: string;
+  /** Password (AUTH), when it is not in the URL. */
+  password?: string;
+  /** TLS: `true`, or node `tls.connect` options (ca, cert, key, servername, rejectUnauthorized). `rediss://` turns it on by itself. */
+  tls?: boolean | TlsOptions;
 }
 
 /** Options of the Streams broker. */
@@ -40,6 +47,12 @@ export interface ResolvedConnectionOptions {
   namespace: string;
   /** Startup connect timeout (ms). */
   connectTimeoutMs: number;
+  /** ACL user given as an option (the URL's wins when both are given). */
+  username?: string;
+  /** Password given as an option. */
+  password?: string;
+  /** TLS options: set for `rediss://` URLs and the `tls` option; undefined means plain TCP. */
+  tls?: TlsOptions;
 }
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
@@ -68,7 +81,26 @@ export function resolveConnectionOptions(options: RedisConnectionOptions | undef
   if (typeof namespace !== 'string' || namespace === '' || /[{}\s]/.test(namespace)) {
     throw new ConfigError(`${plugin}: option "namespace" must be a non-empty string without braces or spaces (got ${JSON.stringify(namespace)})`);
   }
-  return { url, namespace, connectTimeoutMs: positiveInteger(options?.connectTimeoutMs, 5_000, 'connectTimeoutMs', plugin) };
+  const resolved: ResolvedConnectionOptions = { url, namespace, connectTimeoutMs: positiveInteger(options?.connectTimeoutMs, 5_000, 'connectTimeoutMs', plugin) };
+  for (const key of ['username', 'password'] as const) {
+    const value = options?.[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value === '') throw new ConfigError(`${plugin}: option "${key}" must be a non-empty string`);
+    if ((key === 'username' ? parsed.username : parsed.password) !== '') {
+      throw new ConfigError(`${plugin}: the ${key} is given twice, in option "${key}" and in the URL (${maskUrl(url)}); keep one`);
+    }
+    resolved[key] = value;
+  }
+  const tls = options?.tls;
+  if (tls !== undefined && typeof tls !== 'boolean' && (typeof tls !== 'object' || tls === null)) {
+    throw new ConfigError(`${plugin}: option "tls" must be true, false or an object of node tls options like { ca, servername }`);
+  }
+  if (tls === false && parsed.protocol === 'rediss:') {
+    throw new ConfigError(`${plugin}: option "tls" is false but the URL is rediss:// (always TLS); use redis:// for plain TCP`);
+  }
+  if (typeof tls === 'object') resolved.tls = { ...tls };
+  else if (tls === true || parsed.protocol === 'rediss:') resolved.tls = {};
+  return resolved;
 }
 
 /** Reads an optional positive integer option, or throws ConfigError naming it. */

@@ -45,3 +45,10 @@ t.test('retry decisions follow attempts, jitter and the error kind', async (t) =
   t.same(decideRetry(Object.assign(new Error('x'), { code: 'ECONNRESET' }), 0, 3, { retryOn: ['ECONNRESET'], jitter: false, delayMs: 1 }), { retry: true, delayMs: 1 });
   t.same(decideRetry(new Error('x'), 0, 3, { retryOn: (error) => (error as Error).message === 'y' }), { retry: false, reason: 'unrecoverable' });
 });
+
+t.test('maskUrl hides passwords in the user part and in the query string', async (t) => {
+  const { maskUrl } = await import('../../sdk/index.js');
+  t.equal(maskUrl('redis://user:secret@host:6379/1'), 'redis://user:***@host:6379/1');
+  t.equal(maskUrl('postgres://db/app?password=secret&sslmode=require'), 'postgres://db/app?password=***&sslmode=require');
+  t.equal(maskUrl('redis://host:6379'), 'redis://host:6379');
+});
