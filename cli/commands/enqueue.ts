@@ -5,7 +5,11 @@ import type { EnqueueOptions } from '../../sdk/task.js';
 import { waitForTerminalStatus } from '../../sdk/task-handle.js';
 import { parseDurationFlag, parseHeadersFlag, parseIntegerFlag, parseJsonFlag } from '../parse-input.js';
 import { duplicateOf } from '../../plugins/unique/index.js';
+import { TtyProgress } from '../output/progress.js';
 import { ServiceCommand } from '../service-command.js';
+
+/** Tasks per enqueueMany call of `--count`. */
+const ENQUEUE_BATCH = 1_000;
 
 /** `stem enqueue`: publish a task (or a broadcast) from the command line. */
 export class EnqueueCommand extends ServiceCommand {
@@ -51,14 +55,30 @@ export class EnqueueCommand extends ServiceCommand {
     const timeoutMs = parseDurationFlag('--timeout', this.timeout)!;
 
     return this.withStem(async (stem) => {
-      const handles = await stem.enqueueMany(Array.from({ length: count }, () => ({ task: this.task, args, options })));
+      const progress = new TtyProgress(this.context.stderr, `enqueue ${this.task}`);
+      const handles = [];
+      for (let sent = 0; sent < count; sent += ENQUEUE_BATCH) {
+        const size = Math.min(ENQUEUE_BATCH, count - sent);
+        handles.push(...(await stem.enqueueMany(Array.from({ length: size }, () => ({ task: this.task, args, options })))));
+        progress.update(`${sent + size} of ${count}`);
+      }
+      progress.done();
       const out = this.context.stdout;
       if (!this.wait) {
         if (this.json) this.printJson(handles.map((h) => ({ id: h.id, task: h.name, queue: h.queue, priority: h.envelope?.priority, notBefore: h.envelope?.notBefore ?? null, duplicateOf: duplicateOf(h) ?? null })));
         else for (const h of handles) out.write(duplicateOf(h) ? `${h.id} ${h.name}: a duplicate of a task enqueued earlier; not enqueued again\n` : `${h.id} ${h.name} -> ${h.queue} (priority ${h.envelope?.priority})\n`);
         return ExitCode.ok;
       }
-      const statuses = await Promise.all(handles.map((h) => waitForTerminalStatus(stem.backend, h.id, { timeoutMs })));
+      const waiting = new TtyProgress(this.context.stderr, 'waiting');
+      let finished = 0;
+      waiting.update(`0 of ${handles.length} finished`);
+      const statuses = await Promise.all(
+        handles.map(async (h) => {
+          const status = await waitForTerminalStatus(stem.backend, h.id, { timeoutMs });
+          waiting.update(`${++finished} of ${handles.length} finished`);
+          return status;
+        }),
+      ).finally(() => waiting.done());
       if (this.json) this.printJson(statuses);
       else for (const status of statuses) out.write(`${status.id} ${status.state} ${status.state === 'succeeded' ? JSON.stringify(status.result) : status.error?.message ?? ''}\n`);
       return statuses.every((status) => isTerminal(status.state) && status.state === 'succeeded') ? ExitCode.ok : ExitCode.failure;

@@ -1,4 +1,5 @@
 import type { TaskContext } from '../../sdk/task.js';
+import type { StepSpec } from './compose.js';
 import type { SignatureSpec } from './signature.js';
 
 /** Envelope meta keys the canvas writes; all under `stem.` so other plugins can read them. */
@@ -31,9 +32,14 @@ export interface ChainLink {
   index: number;
   /** Every step of the chain, in order. */
   steps: ChainStepRef[];
-  /** The steps after this one, enqueued one by one by the worker that finishes the previous step. */
-  rest: SignatureSpec[];
+  /** The steps after this one (tasks or chords), sent one by one by the worker that finishes the previous step. */
+  rest: StepSpec[];
+  /** When the chain is a group or chord member: where its end is recorded. */
+  memberOf?: MemberOf;
 }
+
+/** Where a nested chain reports its end: the group it belongs to, or its chord membership. */
+export type MemberOf = { group: string } | { chord: ChordMembership };
 
 /** What `onError` a chord was created with. */
 export type ChordErrorPolicy = 'fail' | 'continue';

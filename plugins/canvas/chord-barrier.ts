@@ -4,8 +4,8 @@ import type { Stem } from '../../sdk/kernel.js';
 import type { EnqueueRequest } from '../../sdk/producer.js';
 import { toTaskError } from '../../sdk/task-error.js';
 import { CanvasHandoffError, ChordMemberFailedError } from './canvas-errors.js';
-import { CANVAS_META, type ChordFailure, type ChordMembership } from './canvas-meta.js';
-import { briefError, storedError, terminalStatus, type TerminalOutcome } from './canvas-status.js';
+import { CANVAS_META, type ChainLink, type ChordFailure, type ChordMembership } from './canvas-meta.js';
+import { briefError, storedError } from './canvas-status.js';
 import { withParent, type SignatureSpec } from './signature.js';
 
 /** The enqueue of a chord's callback: under the chord id, with the ordered results as its parent result. */
@@ -25,16 +25,19 @@ export function callbackRequest(chordId: string, callback: SignatureSpec, result
  * once cannot both fire it, and neither can miss it (the later record always sees the full count).
  */
 export class ChordBarrier {
-  constructor(private readonly stem: Stem) {}
+  constructor(
+    private readonly stem: Stem,
+    /** Moves on the chain a chord is a step of, when the chord fails without running its callback. */
+    private readonly chainStepEnded: (link: ChainLink, status: TaskStatus) => Promise<void>,
+  ) {}
 
   /** Records a plain group member's terminal state. */
-  async recordGroupMember(groupId: string, outcome: TerminalOutcome): Promise<void> {
-    await this.record(groupId, terminalStatus(outcome));
+  async recordGroupMember(groupId: string, status: TaskStatus): Promise<void> {
+    await this.record(groupId, status);
   }
 
   /** Records a chord member's terminal state and, if this caller closes the barrier, settles the chord. */
-  async arrive(membership: ChordMembership, outcome: TerminalOutcome): Promise<void> {
-    const status = terminalStatus(outcome);
+  async arrive(membership: ChordMembership, status: TaskStatus): Promise<void> {
     const counts = await this.record(membership.id, status);
     if (counts === null) return;
     const failsChord = status.state !== 'succeeded' && membership.onError === 'fail';
@@ -85,6 +88,9 @@ export class ChordBarrier {
     const status: TaskStatus = { id: chordId, state: 'failed', name: callback.name, attempt: 0, updatedAt: Date.now(), error, meta: { [CANVAS_META.chord]: detail } };
     if (callback.options.queue !== undefined) status.queue = callback.options.queue;
     await this.stem.backend.set([status], { ttlMs: this.stem.settings.resultTtlMs });
+    // A chord that is a chain step: its callback will not run to carry the chain on, so end the chain here.
+    const link = callback.options.meta?.[CANVAS_META.chain] as ChainLink | undefined;
+    if (link !== undefined) await this.chainStepEnded(link, status);
   }
 
   /** Records in the group; null (with a warning) when the group expired or never knew this member. */

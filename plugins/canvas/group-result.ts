@@ -12,6 +12,8 @@ export interface GroupResult<Result = unknown> {
   completed: number;
   /** True when every member is terminal. */
   done: boolean;
+  /** Each member's task name, when known (a member that is a chain reads `stem.chain`). */
+  names: Array<string | undefined>;
   /** Each member's state: its terminal state once recorded, else its live state (queued, running, retried, pending). */
   states: TaskState[];
   /** Each member's result; undefined until it succeeded (and for members that failed). */
@@ -33,6 +35,7 @@ export async function readGroupResult<Result = unknown>(backend: ResultBackend, 
     expected: group.expected,
     completed: group.completed,
     done: group.completed >= group.expected,
+    names: statuses.map((status) => status?.name),
     states: statuses.map((status) => status?.state ?? 'pending'),
     results: statuses.map((status) => (status?.state === 'succeeded' ? (status.result as Result) : undefined)),
     errors: statuses.map((status) => (status?.state === 'failed' || status?.state === 'cancelled' ? status.error : undefined)),

@@ -5,9 +5,10 @@ import { Canvas } from './canvas.js';
 import { CANVAS_META, type ChainLink, type ChordMembership } from './canvas-meta.js';
 import { ChainHandoff } from './chain-handoff.js';
 import { ChordBarrier } from './chord-barrier.js';
-import type { TerminalOutcome } from './canvas-status.js';
+import { terminalStatus, type TerminalOutcome } from './canvas-status.js';
 
-export type { Canvas, ChainOptions, ChordSpec, EnqueuedGroup, GroupOptions } from './canvas.js';
+export type { Canvas, ChainOptions, EnqueuedGroup, GroupOptions } from './canvas.js';
+export { chain, chord, type ChainSignature, type ChordSignature, type ChordSpec, type Member, type Step } from './compose.js';
 export { CANVAS_META, chordFailures, parentResult, type ChordErrorPolicy, type ChordFailure } from './canvas-meta.js';
 export type { GroupResult } from './group-result.js';
 export { task, type Signature, type SignatureOptions } from './signature.js';
@@ -24,12 +25,14 @@ export function canvas(): StemPlugin {
   return {
     name: 'canvas',
     apply(stem) {
-      const chains = new ChainHandoff(stem);
-      const chords = new ChordBarrier(stem);
+      // Each needs the other: a nested chain ends in a chord, a chord in a chain moves the chain on.
+      const chords: ChordBarrier = new ChordBarrier(stem, (link, status) => chains.advance(link, status));
+      const chains: ChainHandoff = new ChainHandoff(stem, (memberOf, status) =>
+        'group' in memberOf ? chords.recordGroupMember(memberOf.group, status) : chords.arrive(memberOf.chord, status));
       stem.hooks.result.tapPromise('canvas', async (outcome) => {
         // Retries are not terminal: the member or step has another attempt coming.
         if (outcome.state === 'retried') return;
-        const terminal = outcome as TerminalOutcome;
+        const terminal = terminalStatus(outcome as TerminalOutcome);
         const meta = outcome.envelope.meta;
         const chain = meta[CANVAS_META.chain] as ChainLink | undefined;
         const groupId = meta[CANVAS_META.group] as string | undefined;

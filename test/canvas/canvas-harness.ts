@@ -24,6 +24,8 @@ export interface Cluster {
   backend: BackendName;
   /** The producer. */
   stem: Stem;
+  /** On Redis: the service URL of this cluster (with its `?namespace=`), for the CLI and child processes. */
+  redisUrl: string;
   /** Another process on the same broker and backend: a fresh Stem on Redis or Postgres; on memory, the producer itself (memory is one process). */
   another(): Promise<Stem>;
   /** Starts a worker in another process (see `another`). */
@@ -56,6 +58,7 @@ export async function openCluster(t: Test, backend: BackendName, tasks: TaskDefi
   return {
     backend,
     stem,
+    redisUrl: `${REDIS_URL}${REDIS_URL.includes('?') ? '&' : '?'}namespace=${namespace}`,
     another,
     async startWorker(options = {}) {
       const worker = (await another()).worker({ concurrency: 8, ...options });

@@ -101,7 +101,10 @@ t.test('bad input to enqueue is one line with exit 64', async (t) => {
   const badDelay = await runStem(['enqueue', 'cli.add', '--not-before', 'soon', '--registry', 'fixtures/cli-tasks.ts'], { env });
   t.equal(badDelay.code, 64);
   t.match(badDelay.stderr, /notBefore: "soon" is not a duration/);
-  for (const run of [badJson, unknown, badPriority, badDelay]) t.equal(run.stderr.trim().split('\n').length, 1, 'one line, no stack');
+  const unreachable = await runStem(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--registry', 'fixtures/cli-tasks.ts', '--broker', 'redis://user:pw@127.0.0.1:1/0'], { env });
+  t.equal(unreachable.code, 69, 'an unreachable broker exits 69');
+  t.match(unreachable.stderr, /^stem: cannot reach redis:\/\/user:\*\*\*@127\.0\.0\.1:1\/0/);
+  for (const run of [badJson, unknown, badPriority, badDelay, unreachable]) t.equal(run.stderr.trim().split('\n').length, 1, 'one line, no stack');
 });
 
 t.test('tasks list and config print show the resolved setup, passwords masked', async (t) => {

@@ -2,6 +2,7 @@ import { Command, Option } from 'clipanion';
 import { ExitCode } from '../../../sdk/errors.js';
 import { confirmDestructive } from '../../output/confirm.js';
 import { parseListFlag } from '../../parse-input.js';
+import { TtyProgress } from '../../output/progress.js';
 import { ServiceCommand } from '../../service-command.js';
 
 /** `stem dlq purge`: delete dead letters. */
@@ -21,7 +22,9 @@ export class DlqPurgeCommand extends ServiceCommand {
     if (!(await confirmDestructive(this.context, this.yes, `Delete the dead letters of queue ${this.queue}?`))) return ExitCode.failure;
     const ids = parseListFlag(this.ids);
     return this.withStem(async (stem) => {
-      const purged = await stem.broker.purgeDeadLetters(this.queue, ids ? { ids } : {});
+      const progress = new TtyProgress(this.context.stderr, `dlq ${this.queue}`);
+      progress.update('purging dead letters…');
+      const purged = await stem.broker.purgeDeadLetters(this.queue, ids ? { ids } : {}).finally(() => progress.done());
       this.context.stdout.write(`purged ${purged} dead letter(s) of ${this.queue}\n`);
       return 0;
     });

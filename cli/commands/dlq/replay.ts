@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import type { ReplayOptions } from '../../../sdk/contracts/broker.js';
 import { parseDurationFlag, parseIntegerFlag, parseListFlag } from '../../parse-input.js';
+import { TtyProgress } from '../../output/progress.js';
 import { ServiceCommand } from '../../service-command.js';
 
 /** `stem dlq replay`: put dead letters back on their queue. */
@@ -31,7 +32,9 @@ export class DlqReplayCommand extends ServiceCommand {
     const delayMs = parseDurationFlag('--delay', this.delay);
     if (delayMs !== undefined) options.delayMs = delayMs;
     return this.withStem(async (stem) => {
-      const replayed = await stem.broker.replayDeadLetters(this.queue, options);
+      const progress = new TtyProgress(this.context.stderr, `dlq ${this.queue}`);
+      progress.update(this.dryRun ? 'reading dead letters…' : 'replaying dead letters…');
+      const replayed = await stem.broker.replayDeadLetters(this.queue, options).finally(() => progress.done());
       if (this.json) this.printJson({ dryRun: this.dryRun, replayed: replayed.map((entry) => ({ id: entry.id, task: entry.envelope?.name, reason: entry.reason })) });
       else this.context.stdout.write(`${this.dryRun ? 'would replay' : 'replayed'} ${replayed.length} dead letter(s) of ${this.queue}${replayed.length > 0 ? `: ${replayed.map((entry) => entry.id).join(', ')}` : ''}\n`);
       return 0;

@@ -1,9 +1,36 @@
 import type { TaskStatus } from '../../../sdk/contracts/result-backend.js';
+import type { GroupResult } from '../../../plugins/canvas/group-result.js';
 
-/** Prints a task status as `key: value` lines or as JSON. */
-export function printStatus(out: NodeJS.WritableStream, status: TaskStatus, json: boolean): void {
+/** One member of a group or chord, as `stem result get` shows it. */
+export interface MemberLine {
+  /** The member's task id (a chain's id for a member that is a chain). */
+  id: string;
+  /** Its task name, when known. */
+  task?: string;
+  /** Its state. */
+  state: string;
+}
+
+/** The members of group `group`, in order, as `stem result get` prints them. */
+export function memberLines(group: GroupResult): MemberLine[] {
+  return group.taskIds.map((id, i) => {
+    const line: MemberLine = { id, state: group.states[i] ?? 'pending' };
+    const name = group.names[i];
+    if (name !== undefined) line.task = name;
+    return line;
+  });
+}
+
+/**
+ * Prints a task status as `key: value` lines or as JSON. With `group` (the id is also a group or a
+ * chord's body), adds the group's counts and each member's id, task and state (`group` and
+ * `members` in JSON).
+ */
+export function printStatus(out: NodeJS.WritableStream, status: TaskStatus, json: boolean, group?: GroupResult | null): void {
+  const members = group ? memberLines(group) : undefined;
   if (json) {
-    out.write(`${JSON.stringify(status, null, 2)}\n`);
+    const document = group ? { ...status, group: { id: group.id, expected: group.expected, completed: group.completed, done: group.done }, members } : status;
+    out.write(`${JSON.stringify(document, null, 2)}\n`);
     return;
   }
   const lines: Array<[string, unknown]> = [
@@ -17,6 +44,10 @@ export function printStatus(out: NodeJS.WritableStream, status: TaskStatus, json
     ['progress', status.progress === undefined ? undefined : JSON.stringify(status.progress)],
     ['worker', status.workerId],
     ['updated', status.updatedAt ? new Date(status.updatedAt).toISOString() : undefined],
+    ['group', group ? `${group.completed} of ${group.expected} members finished` : undefined],
   ];
   for (const [key, value] of lines) if (value !== undefined) out.write(`${key.padEnd(9)}${String(value)}\n`);
+  if (members === undefined || members.length === 0) return;
+  out.write('members\n');
+  members.forEach((member, i) => out.write(`  ${String(i).padEnd(4)}${member.id}  ${(member.task ?? '?').padEnd(24)} ${member.state}\n`));
 }

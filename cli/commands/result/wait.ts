@@ -2,6 +2,7 @@ import { Command, Option } from 'clipanion';
 import { ExitCode } from '../../../sdk/errors.js';
 import { waitForTerminalStatus } from '../../../sdk/task-handle.js';
 import { parseDurationFlag } from '../../parse-input.js';
+import { TtyProgress } from '../../output/progress.js';
 import { ServiceCommand } from '../../service-command.js';
 import { printStatus } from './print-status.js';
 
@@ -21,7 +22,13 @@ export class ResultWaitCommand extends ServiceCommand {
   async run(): Promise<number> {
     const timeoutMs = parseDurationFlag('--timeout', this.timeout)!;
     return this.withStem(async (stem) => {
-      const status = await waitForTerminalStatus(stem.backend, this.id, { timeoutMs });
+      const progress = new TtyProgress(this.context.stderr, `waiting for ${this.id}`);
+      const started = Date.now();
+      const ticker = setInterval(() => progress.update(`${((Date.now() - started) / 1000).toFixed(0)}s of ${(timeoutMs / 1000).toFixed(0)}s`), 250);
+      const status = await waitForTerminalStatus(stem.backend, this.id, { timeoutMs }).finally(() => {
+        clearInterval(ticker);
+        progress.done();
+      });
       printStatus(this.context.stdout, status, this.json);
       return status.state === 'succeeded' ? ExitCode.ok : ExitCode.failure;
     });
