@@ -34,3 +34,4 @@ export * from './errors.js';
 export * from './contracts/index.js';
 export * from './memory/index.js';
 export { maskUrl, urlScheme } from './url.js';
+export { TaskWatchers, type TaskStatusListener } from './task-watchers.js';

@@ -9,6 +9,7 @@ import type {
 } from '../../sdk/contracts/result-backend.js';
 import type { PostgresConnection } from './postgres-connection.js';
 import { PostgresService } from './postgres-service.js';
+import { TaskWatchers } from '../../sdk/task-watchers.js';
 
 /** NOTIFY payloads must stay under 8000 bytes; a larger state is sent as its id and read back. */
 const MAX_NOTIFY_BYTES = 7_900;
@@ -16,7 +17,6 @@ const MAX_NOTIFY_BYTES = 7_900;
 /** Expired states, groups, chord claims and heartbeats are deleted this often. */
 const PRUNE_INTERVAL_MS = 60_000;
 
-type Listener = (status: TaskStatus) => void;
 
 /**
  * The Postgres result backend. `set` writes any number of states in one
@@ -25,7 +25,7 @@ type Listener = (status: TaskStatus) => void;
  * chord claim are single statements that serialise on their row.
  */
 export class PostgresResultBackend extends PostgresService implements ResultBackend {
-  private readonly watchers = new Map<string, Set<Listener>>();
+  private readonly watchers = new TaskWatchers();
   /** The last state each watched id was seen in (JSON), so a catch-up after a reconnect skips repeats. */
   private readonly lastSeen = new Map<string, string>();
   private readonly channel: string;
@@ -106,23 +106,7 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
   async watch(id: string, listener: (status: TaskStatus) => void): Promise<Unsubscribe> {
     this.assertOpen();
     await this.ensureListening();
-    // A wrapper per watch, so that the same function watched twice is unsubscribed once per watch.
-    const wrapped: Listener = (status) => listener(status);
-    let listeners = this.watchers.get(id);
-    if (listeners === undefined) {
-      listeners = new Set();
-      this.watchers.set(id, listeners);
-    }
-    listeners.add(wrapped);
-    return async () => {
-      const current = this.watchers.get(id);
-      if (current === undefined) return;
-      current.delete(wrapped);
-      if (current.size === 0) {
-        this.watchers.delete(id);
-        this.lastSeen.delete(id);
-      }
-    };
+    return this.watchers.add(id, listener, (unwatched) => this.lastSeen.delete(unwatched));
   }
 
   /** Creates the group, or starts it over with no results, in one statement. */
@@ -303,7 +287,7 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
 
   /** After the LISTEN connection came back: states written meanwhile are read and reported once. */
   private async catchUp(): Promise<void> {
-    for (const id of [...this.watchers.keys()]) {
+    for (const id of this.watchers.ids()) {
       const status = await this.get(id).catch(() => null);
       if (status === null) continue;
       const json = JSON.stringify(status);

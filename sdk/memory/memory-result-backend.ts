@@ -7,6 +7,7 @@ import type {
   WorkerHeartbeat,
 } from '../contracts/result-backend.js';
 import { ClosedError } from '../errors.js';
+import { TaskWatchers } from '../task-watchers.js';
 
 /** Options of {@link MemoryResultBackend}. */
 export interface MemoryResultBackendOptions {
@@ -55,7 +56,7 @@ export class MemoryResultBackend implements ResultBackend {
   private readonly groups = new Map<string, Expiring<StoredGroup>>();
   private readonly chordClaims = new Map<string, Expiring<true>>();
   private readonly workers = new Map<string, Expiring<WorkerHeartbeat>>();
-  private readonly watchers = new Map<string, Set<(status: TaskStatus) => void>>();
+  private readonly watchers = new TaskWatchers();
   private readonly defaultTtlMs: number;
   private nextSweepAt = 0;
   private closed = false;
@@ -94,20 +95,7 @@ export class MemoryResultBackend implements ResultBackend {
   /** Calls `listener` on each later write of `id` until unsubscribed. */
   async watch(id: string, listener: (status: TaskStatus) => void): Promise<Unsubscribe> {
     this.assertOpen();
-    // A wrapper per watch, so that the same function watched twice is unsubscribed once per watch.
-    const wrapped = (status: TaskStatus): void => listener(status);
-    let listeners = this.watchers.get(id);
-    if (listeners === undefined) {
-      listeners = new Set();
-      this.watchers.set(id, listeners);
-    }
-    listeners.add(wrapped);
-    return async () => {
-      const current = this.watchers.get(id);
-      if (current === undefined) return;
-      current.delete(wrapped);
-      if (current.size === 0) this.watchers.delete(id);
-    };
+    return this.watchers.add(id, listener);
   }
 
   /** Creates the group, or starts it over with no results. */
