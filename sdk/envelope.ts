@@ -37,6 +37,12 @@ export interface Envelope {
   meta: Record<string, unknown>;
 }
 
+/**
+ * A header listing W3C traceparents (comma-separated) that a task's spans should link to: a chord
+ * callback carries its members' here. Canvas writes it, telemetry reads it.
+ */
+export const LINKS_HEADER = 'stem-links';
+
 /** The prefix that marks a task address as a broadcast channel. */
 export const BROADCAST_PREFIX = 'broadcast://';
 

@@ -22,6 +22,7 @@ export {
   type Envelope,
   type JsonValue,
   BROADCAST_PREFIX,
+  LINKS_HEADER,
   isBroadcastAddress,
   broadcastChannel,
   broadcastAddress,

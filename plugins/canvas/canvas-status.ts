@@ -6,6 +6,10 @@ import type { StemError } from '../../sdk/errors.js';
 export type TerminalOutcome = Outcome & { state: Exclude<Outcome['state'], 'retried'> };
 
 /** The terminal status of an attempt, as a group records it (the worker writes the same state right after). */
+/** Where a member's status keeps its envelope's W3C traceparent. */
+export const TRACEPARENT_META = 'stem.traceparent';
+
+/** A terminal outcome as the status canvas records in groups and chains. */
 export function terminalStatus(outcome: TerminalOutcome): TaskStatus {
   const { envelope } = outcome;
   const status: TaskStatus = {
@@ -19,6 +23,9 @@ export function terminalStatus(outcome: TerminalOutcome): TaskStatus {
   };
   if (outcome.state === 'succeeded') status.result = outcome.result ?? null;
   if (outcome.error !== undefined) status.error = outcome.error;
+  // Kept so that a chord's callback can link its spans to its members' (see LINKS_HEADER in sdk/envelope.ts).
+  const traceparent = envelope.headers.traceparent;
+  if (traceparent !== undefined) status.meta = { [TRACEPARENT_META]: traceparent };
   return status;
 }
 

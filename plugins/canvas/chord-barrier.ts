@@ -5,16 +5,19 @@ import type { EnqueueRequest } from '../../sdk/producer.js';
 import { toTaskError } from '../../sdk/task-error.js';
 import { CanvasHandoffError, ChordMemberFailedError } from './canvas-errors.js';
 import { CANVAS_META, type ChainLink, type ChordFailure, type ChordMembership } from './canvas-meta.js';
-import { briefError, storedError } from './canvas-status.js';
+import { briefError, storedError, TRACEPARENT_META } from './canvas-status.js';
+import { LINKS_HEADER } from '../../sdk/envelope.js';
 import { withParent, type SignatureSpec } from './signature.js';
 
 /** The enqueue of a chord's callback: under the chord id, with the ordered results as its parent result. */
-export function callbackRequest(chordId: string, callback: SignatureSpec, results: unknown[], failures: ChordFailure[]): EnqueueRequest & { task: string } {
+export function callbackRequest(chordId: string, callback: SignatureSpec, results: unknown[], failures: ChordFailure[], memberTraceparents: string[] = []): EnqueueRequest & { task: string } {
   const meta: Record<string, unknown> = { ...callback.options.meta };
   if (!callback.immutable) meta[CANVAS_META.parentResult] = results;
   if (failures.length > 0) meta[CANVAS_META.chordFailures] = failures;
   const args = callback.immutable ? callback.args : withParent(callback.args, results);
-  return { task: callback.name, args, options: { ...callback.options, id: chordId, meta } };
+  const options = { ...callback.options, id: chordId, meta };
+  if (memberTraceparents.length > 0) options.headers = { ...callback.options.headers, [LINKS_HEADER]: memberTraceparents.join(',') };
+  return { task: callback.name, args, options };
 }
 
 /**
@@ -55,7 +58,11 @@ export class ChordBarrier {
       if (member !== null) failures.push({ index, id: member.id, name: member.name ?? '', state: member.state, error: briefError(member.error) });
       return null;
     });
-    await this.fire(membership.id, membership.callback, results, failures);
+    const traceparents = members.flatMap((member) => {
+      const traceparent = member?.meta?.[TRACEPARENT_META];
+      return typeof traceparent === 'string' ? [traceparent] : [];
+    });
+    await this.fire(membership.id, membership.callback, results, failures, traceparents);
   }
 
   /** Claims the chord: true for exactly one caller per chord id. */
@@ -68,8 +75,8 @@ export class ChordBarrier {
    * refuses (e.g. the callback task is not registered here) fails the chord instead: the claim is
    * spent, so no other worker would fire it.
    */
-  private async fire(chordId: string, callback: SignatureSpec, results: unknown[], failures: ChordFailure[]): Promise<void> {
-    const request = callbackRequest(chordId, callback, results, failures);
+  private async fire(chordId: string, callback: SignatureSpec, results: unknown[], failures: ChordFailure[], traceparents: string[] = []): Promise<void> {
+    const request = callbackRequest(chordId, callback, results, failures, traceparents);
     try {
       await this.stem.enqueue(request.task, request.args, request.options);
     } catch (error) {

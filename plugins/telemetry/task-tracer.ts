@@ -7,11 +7,12 @@ import {
   SpanStatusCode,
   trace,
   type Context,
+  type Link,
   type Span,
   type SpanOptions,
   type Tracer,
 } from '@opentelemetry/api';
-import { isBroadcastAddress, type Envelope } from '../../sdk/envelope.js';
+import { isBroadcastAddress, LINKS_HEADER, type Envelope } from '../../sdk/envelope.js';
 import type { Outcome, Runner } from '../../sdk/hooks.js';
 import type { TaskContext } from '../../sdk/task.js';
 import { ATTR, DestinationCache, MESSAGING_SYSTEM, SPAN_EVENT } from './messaging-attributes.js';
@@ -167,7 +168,17 @@ export class TaskTracer {
         [ATTR.taskAttempt]: envelope.attempt,
       },
     };
-    if (creationSpan !== undefined && isSpanContextValid(creationSpan)) options.links = [{ context: creationSpan }];
+    const links: Link[] = [];
+    if (creationSpan !== undefined && isSpanContextValid(creationSpan)) links.push({ context: creationSpan });
+    // A chord callback lists its members' traceparents: link to each member's trace.
+    const linked = envelope.headers[LINKS_HEADER];
+    if (linked !== undefined) {
+      for (const traceparent of linked.split(',')) {
+        const member = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent }));
+        if (member !== undefined && isSpanContextValid(member)) links.push({ context: member });
+      }
+    }
+    if (links.length > 0) options.links = links;
     const parent = this.parentOnCreation ? creation : ROOT_CONTEXT;
     return { span: this.tracer.startSpan(this.processNames.get(queue), options, parent), parent };
   }

@@ -227,3 +227,18 @@ t.test('telemetry() checks its options when created, naming the one that is wron
   t.throws(() => telemetry({ meterProvider: { getTracer() {} } as never }), /meterProvider must be an OpenTelemetry MeterProvider/);
   t.throws(() => telemetry({ parentOnCreation: 'yes' as never }), /parentOnCreation must be true or false, got "yes"/);
 });
+
+t.test("a chord callback's process span links to the traces of its members", async (t) => {
+  const member = defineTask({ name: 'telemetry.member', handler: async (args: { n: number }) => args.n });
+  const total = defineTask({ name: 'telemetry.total', handler: async (args: { parent?: number[] }) => (args.parent ?? []).reduce((a, b) => a + b, 0) });
+  const { stem, recorder } = await tracedStem(t, [member, total], { extraPlugins: [canvas()] });
+  const chordId = await canvasOf(stem).chord({ body: [task(member, { n: 1 }), task(member, { n: 2 }), task(member, { n: 3 })], callback: task(total, {}) });
+  t.equal(await stem.handle<number>(chordId).result(RESULT), 6);
+  await waitFor(() => recorder.named('process jobs').length === 4, 'four process spans');
+  const processes = recorder.named('process jobs');
+  const callback = processes.find((span) => span.attributes['messaging.message.id'] === chordId)!;
+  const memberSends = recorder.named('send jobs').filter((span) => span.attributes['messaging.message.id'] !== chordId);
+  t.equal(memberSends.length, 3);
+  const linked = new Set(callback.links.map((link) => link.context.spanId));
+  for (const send of memberSends) t.ok(linked.has(spanId(send)), `the callback links to member ${send.attributes['messaging.message.id']}`);
+});
