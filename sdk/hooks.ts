@@ -88,6 +88,11 @@ export class StemHooks {
   readonly enqueueShortCircuit = new AsyncSeriesBailHook<[Envelope], EnqueueShortCircuit | undefined>(['envelope']);
   /** After a batch was published. */
   readonly published = new AsyncSeriesHook<[readonly Envelope[]]>(['envelopes']);
+  /**
+   * Envelopes that went through the enqueue hook but were not published: a short-circuit answered
+   * for them (error undefined) or the publish failed (the error). Ends what `enqueue` taps began.
+   */
+  readonly notPublished = new AsyncSeriesHook<[readonly Envelope[], unknown]>(['envelopes', 'error']);
 
   // dispatch phase (worker, before run)
   /** A delivery arrived: return a Verdict to defer, cancel or reject it; undefined to let it run. */

@@ -131,6 +131,9 @@ export class Producer {
         if (existing === undefined) publishing.push(envelope);
         else handles[i] = new TaskHandle(backend, { ...envelope, id: existing.id, meta: { ...envelope.meta, ...existing.meta } });
       }
+      if (hooks.notPublished.isUsed() && publishing.length < envelopes.length) {
+        await hooks.notPublished.promise(envelopes.filter((_, i) => handles![i] !== undefined), undefined);
+      }
       if (publishing.length === 0) return handles as TaskHandle[];
     }
     const writes: Promise<void>[] = [];
@@ -149,7 +152,12 @@ export class Producer {
       writes.push(backend.set(statuses, { ttlMs: this.stem.settings.resultTtlMs, quiet }));
     }
     writes.push(this.stem.broker.publish(publishing));
-    await Promise.all(writes);
+    try {
+      await Promise.all(writes);
+    } catch (error) {
+      if (hooks.notPublished.isUsed()) await hooks.notPublished.promise(publishing, error);
+      throw error;
+    }
     if (hooks.published.isUsed()) await hooks.published.promise(publishing);
     return envelopes.map((envelope, i) => handles?.[i] ?? new TaskHandle(backend, envelope));
   }

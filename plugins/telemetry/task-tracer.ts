@@ -79,6 +79,21 @@ export class TaskTracer {
     }
   }
 
+  /** Ends the send spans of envelopes that were not published: as errors when the publish failed. */
+  unsent(envelopes: readonly Envelope[], error: unknown): void {
+    for (const envelope of envelopes) {
+      const span = this.sending.get(envelope);
+      if (span === undefined) continue;
+      this.sending.delete(envelope);
+      if (error !== undefined) {
+        span.recordException(error instanceof Error ? error : new Error(String(error)));
+        span.setAttribute(ATTR.errorType, error instanceof Error ? error.name : 'Error');
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      }
+      span.end();
+    }
+  }
+
   /** Starts the process span of an attempt and returns a runner that runs the handler with it active. */
   process(runner: Runner, ctx: TaskContext): Runner {
     const { span, parent } = this.startProcessSpan(ctx.envelope, ctx.queue, ctx.workerId);

@@ -49,6 +49,7 @@ export function telemetry(options: TelemetryOptions = {}): StemPlugin {
           return envelope;
         });
         hooks.execute.tap('telemetry', (runner, ctx) => spans.process(runner, ctx));
+        hooks.notPublished.tap('telemetry', (envelopes, error) => spans.unsent(envelopes, error));
       }
       if (spans === undefined && counts === undefined) return;
       hooks.published.tap('telemetry', (envelopes) => {

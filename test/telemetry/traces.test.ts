@@ -242,3 +242,31 @@ t.test("a chord callback's process span links to the traces of its members", asy
   const linked = new Set(callback.links.map((link) => link.context.spanId));
   for (const send of memberSends) t.ok(linked.has(spanId(send)), `the callback links to member ${send.attributes['messaging.message.id']}`);
 });
+
+t.test('a send span whose publish failed ends with the error', async (t) => {
+  const { MemoryBroker } = await import('../../sdk/index.js');
+  const broker = new MemoryBroker();
+  broker.publish = async () => {
+    throw new Error('broker down');
+  };
+  const failing: StemPlugin = { name: 'failing-broker', apply: (s) => s.provide('broker', broker), close: () => broker.close() };
+  const { stem, recorder } = await tracedStem(t, [echo], { extraPlugins: [failing] });
+  await t.rejects(stem.enqueue(echo, { text: 'lost?' }), /broker down/);
+  const [send] = recorder.named('send jobs');
+  t.ok(send, 'the send span ended');
+  t.equal(send!.status.code, SpanStatusCode.ERROR);
+  t.equal(send!.attributes['error.type'], 'Error');
+  t.match(send!.events.map((event) => event.name), ['exception']);
+});
+
+t.test('the send span of a duplicate that uniqueness answered for ends too', async (t) => {
+  const { unique } = await import('../../plugins/unique/index.js');
+  const once = defineTask({ name: 'telemetry.once', options: { unique: true, uniqueFor: '1m' }, handler: async () => 'done' });
+  const { stem, recorder } = await tracedStem(t, [once], { extraPlugins: [unique()] });
+  const first = await stem.enqueue(once, {});
+  const second = await stem.enqueue(once, {});
+  t.not(second.envelope?.id, undefined);
+  await first.result(RESULT);
+  await waitFor(() => recorder.named('send jobs').length === 2, 'two ended send spans');
+  t.equal(recorder.named('send jobs').filter((span) => span.status.code === SpanStatusCode.ERROR).length, 0, 'neither is an error');
+});
