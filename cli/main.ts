@@ -41,7 +41,7 @@ async function configuredCommands(): Promise<CommandClass<BaseContext>[]> {
 
 /** Builds the CLI with the built-in commands and those the config contributes. */
 export async function buildCli(): Promise<Cli> {
-  const cli = new Cli({ binaryName: 'stem', binaryLabel: 'Stem: a distributed task queue for Node.js', binaryVersion: packageJson.version, enableColors: colourEnabled(process.stdout) });
+  const cli = new Cli({ binaryName: 'stem', binaryLabel: 'Stem: a distributed task queue for Node.js (every command takes --config FILE)', binaryVersion: packageJson.version, enableColors: colourEnabled(process.stdout) });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   const registered = new Set<unknown>();

@@ -4,12 +4,11 @@ import { loadConfig, type ConfigOverrides, type ResolvedConfig } from './config/
 import { reportError } from './report-error.js';
 
 /**
- * The base of every stem command: `--config` and `--verbose`, config loading, and error
+ * The base of every stem command: `--verbose`, config loading (the global `--config FILE` reaches
+ * it as STEM_CONFIG, see cli/main.ts), and error
  * reporting as one line with the right exit code. Subclasses implement `run()`.
  */
 export abstract class StemCommand extends Command {
-  /** The config file to use instead of the one cosmiconfig finds. */
-  configFile = Option.String('--config', { description: 'Use this config file instead of searching for stem.config.ts' });
   /** Print stack traces. */
   verbose = Option.Boolean('--verbose', false, { description: 'Print stack traces of errors' });
 
@@ -18,7 +17,7 @@ export abstract class StemCommand extends Command {
 
   /** Loads the config as the CLI resolves it: file, then STEM_* variables, then this command's flags. */
   protected loadConfig(overrides: ConfigOverrides = {}): Promise<ResolvedConfig> {
-    return loadConfig({ configFile: this.configFile, env: process.env, overrides });
+    return loadConfig({ env: process.env, overrides });
   }
 
   /** Loads the config and creates a Stem from it. */

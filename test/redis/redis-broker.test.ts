@@ -3,18 +3,8 @@ import type { Delivery } from '../../sdk/contracts/index.js';
 import { ConfigError, ServiceUnavailableError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
 import { RedisBroker, redis, redisBroker } from '../../plugins/redis/index.js';
-import { makeEnvelope, waitFor } from '../contract/support.js';
+import { fetchWithin, makeEnvelope, waitFor } from '../contract/support.js';
 import { REDIS_URL, adminClient, deleteNamespace, requireRedis, testNamespace } from './redis-test-support.js';
-
-async function fetchWithin(consumer: { fetch(max: number, signal: AbortSignal): Promise<Delivery[]> }, max: number, ms: number): Promise<Delivery[]> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), ms);
-  try {
-    return await consumer.fetch(max, controller.signal);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A broker in a fresh namespace whose keys are deleted when the test ends. */
 async function openBroker(t: Test, options: Parameters<typeof RedisBroker.connect>[1] = {}): Promise<RedisBroker> {
