@@ -44,7 +44,9 @@ export async function waitForTerminalStatus(
     return status;
   } finally {
     for (const timer of timers) clearTimeout(timer);
-    await unsubscribe();
+    // Housekeeping, not part of the answer: the caller has its status without waiting for the
+    // backend to confirm (on Redis an UNSUBSCRIBE round trip).
+    unsubscribe().catch(() => undefined);
   }
 }
 
