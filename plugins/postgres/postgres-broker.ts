@@ -104,12 +104,12 @@ export class PostgresBroker extends PostgresService implements Broker {
     const { written, notify } = backend.upsertParts(statuses, { ttlMs });
     // Data-modifying CTEs all run, whether or not the final select reads them.
     await this.connection.run(() =>
-      sql`with acked as (
+      this.connection.prepared(sql`with acked as (
           delete from ${this.table('stem_messages')} m using unnest(${ids}::bigint[], ${leases}::int[]) as r(id, lease)
           where m.id = r.id and m.lease = r.lease
         ),
         written as (${written})
-        ${notify}`.execute(this.connection.db),
+        ${notify}`),
     );
     return true;
   }

@@ -30,8 +30,8 @@ const MIN_SLEEP_MS = 5;
 /**
  * A consumer of the Postgres broker. `fetch` claims up to `max` rows in one statement
  * (`FOR UPDATE SKIP LOCKED`, priority then age, expired leases included); when nothing is ready
- * it sleeps until a NOTIFY for one of its queues, the next delayed row or lease falls due, or the
- * poll interval passes, whichever comes first.
+ * it sleeps until a NOTIFY for one of its queues, the next delayed row falls due, or the poll
+ * interval passes (when expired leases are picked up), whichever comes first.
  */
 export class PostgresConsumer implements BrokerConsumer {
   private closed = false;
@@ -131,14 +131,16 @@ export class PostgresConsumer implements BrokerConsumer {
   }
 
   /**
-   * Claims up to `max` rows in one statement. When it claims nothing, the same statement also
-   * says how long until the next delayed row or lease of its queues falls due, so that an idle
-   * consumer costs one round trip per wake-up.
+   * Claims up to `max` rows in one statement (expired leases included: the claim index yields
+   * them in order). When it claims nothing, the same statement also says how long until the next
+   * delayed row of its queues falls due, so that an idle consumer costs one round trip per
+   * wake-up; a lease running out is noticed by the next poll (the lease columns have no index, so
+   * that a claim updates its row in place).
    */
   private async claim(max: number): Promise<{ rows: ClaimedRow[]; dueInMs: number }> {
     const messages = sql.table(`${this.connection.options.schema}.stem_messages`);
     const namespace = this.connection.options.namespace;
-    const { rows } = await sql<ClaimedRow | DueRow>`with claimable as (
+    const rows = await this.connection.prepared(sql<ClaimedRow | DueRow>`with claimable as (
         select id from ${messages}
         where namespace = ${namespace} and ${this.filter}
           and not_before <= now() and (locked_until is null or locked_until <= now())
@@ -155,11 +157,9 @@ export class PostgresConsumer implements BrokerConsumer {
       )
       select id, queue, task_id, priority, payload, deliveries, lease, lease_expires_at, null::float8 as due_in_ms from claimed
       union all
-      select null, null, null, null, null, null, null, null, ${epochMs(sql`least(
-          (select min(not_before) from ${messages} where namespace = ${namespace} and ${this.filter} and locked_until is null),
-          (select min(locked_until) from ${messages} where namespace = ${namespace} and ${this.filter} and locked_until is not null)
-        ) - now()`)}
-      where not exists (select 1 from claimed)`.execute(this.connection.db);
+      select null, null, null, null, null, null, null, null, ${epochMs(sql`(select min(not_before) from ${messages}
+          where namespace = ${namespace} and ${this.filter} and not_before > created_at and not_before > now()) - now()`)}
+      where not exists (select 1 from claimed)`);
     const claimed: ClaimedRow[] = [];
     let dueInMs = Infinity;
     for (const row of rows) {

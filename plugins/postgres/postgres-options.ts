@@ -14,7 +14,7 @@ export interface PostgresOptions {
   poolSize?: number;
   /** How long to wait for a connection before the server counts as unreachable (default 5000 ms). */
   connectTimeoutMs?: number;
-  /** Idle consumers poll this often when no notification came (default 1000 ms). */
+  /** Idle consumers poll this often when no notification came, and pick up expired leases then (default 1000 ms). */
   pollIntervalMs?: number;
   /** How long results, groups and chord claims are kept when a write names no TTL (default 1 day). */
   resultTtlMs?: number;
