@@ -8,6 +8,8 @@ import type {
   Delivery,
   NackOptions,
   ReplayOptions,
+  ResultBackend,
+  TaskStatus,
 } from '../../sdk/contracts/index.js';
 import { encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
 import { LeaseReceipt } from './lease-receipt.js';
@@ -15,6 +17,7 @@ import { LuaScripts } from './lua-scripts.js';
 import { QueueKeys } from './queue-keys.js';
 import { execPipeline, type RedisConnection } from './redis-connection.js';
 import { RedisConsumer } from './redis-consumer.js';
+import { RedisResultBackend } from './redis-result-backend.js';
 import { resolveBrokerOptions, type RedisBrokerOptions, type ResolvedBrokerOptions } from './redis-options.js';
 import { RedisService } from './redis-service.js';
 
@@ -89,6 +92,33 @@ export class RedisBroker extends RedisService implements Broker {
   async ack(deliveries: readonly Delivery[]): Promise<void> {
     this.assertOpen();
     if (deliveries.length === 0) return;
+    const sources = this.sourcesOf(deliveries);
+    if (sources.length === 1) {
+      const [source] = sources;
+      await this.settle(this.client, source!.keys, source!.consumerId, source!.members);
+      return;
+    }
+    const pipeline = this.client.pipeline();
+    for (const source of sources) this.settle(pipeline, source.keys, source.consumerId, source.members);
+    await execPipeline(pipeline);
+  }
+
+  /**
+   * Writes the states (SET and PUBLISH) and acknowledges the deliveries in one pipeline, states
+   * first, when the backend is a Redis backend on this broker's connection; false otherwise.
+   */
+  async ackWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], ttlMs: number, deliveries: readonly Delivery[]): Promise<boolean> {
+    if (!(backend instanceof RedisResultBackend) || backend.connection !== this.connection) return false;
+    this.assertOpen();
+    const pipeline = this.client.pipeline();
+    backend.queueSet(pipeline, statuses, { ttlMs });
+    for (const source of this.sourcesOf(deliveries)) this.settle(pipeline, source.keys, source.consumerId, source.members);
+    await execPipeline(pipeline);
+    return true;
+  }
+
+  /** Deliveries grouped by queue and consumer: one settle script call each. */
+  private sourcesOf(deliveries: readonly Delivery[]): Array<{ keys: QueueKeys; consumerId: string; members: string[] }> {
     const bySource = new Map<string, { keys: QueueKeys; consumerId: string; members: string[] }>();
     for (const delivery of deliveries) {
       const receipt = LeaseReceipt.parse(delivery.receipt);
@@ -100,14 +130,7 @@ export class RedisBroker extends RedisService implements Broker {
       }
       source.members.push(receipt.member);
     }
-    if (bySource.size === 1) {
-      const [source] = bySource.values();
-      await this.settle(this.client, source!.keys, source!.consumerId, source!.members);
-      return;
-    }
-    const pipeline = this.client.pipeline();
-    for (const source of bySource.values()) this.settle(pipeline, source.keys, source.consumerId, source.members);
-    await execPipeline(pipeline);
+    return [...bySource.values()];
   }
 
   async nack(delivery: Delivery, options: NackOptions): Promise<void> {

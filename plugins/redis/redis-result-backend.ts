@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis';
 import type {
   GroupStatus,
   ResultBackend,
@@ -51,14 +52,19 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
   async set(statuses: readonly TaskStatus[], options: SetOptions = {}): Promise<void> {
     this.assertOpen();
     if (statuses.length === 0) return;
-    const ttl = this.ttl(options);
     const pipeline = this.client.pipeline();
+    this.queueSet(pipeline, statuses, options);
+    await execPipeline(pipeline);
+  }
+
+  /** Adds `set`'s commands to `pipeline` (the broker settles states and acks in one round trip). */
+  queueSet(pipeline: ChainableCommander, statuses: readonly TaskStatus[], options: SetOptions = {}): void {
+    const ttl = this.ttl(options);
     for (const status of statuses) {
       const json = JSON.stringify(status);
       pipeline.set(this.taskKey(status.id), json, 'PX', ttl);
       if (options.quiet !== true) pipeline.publish(this.taskChannel(status.id), json);
     }
-    await execPipeline(pipeline);
   }
 
   async get(id: string): Promise<TaskStatus | null> {

@@ -16,6 +16,8 @@ import {
   redisRevokeStore,
   redisScheduleStore,
 } from '../../plugins/redis/index.js';
+import type { TaskStatus } from '../../sdk/contracts/index.js';
+import { fetchWithin, makeEnvelope, waitFor } from '../contract/support.js';
 import { REDIS_URL, adminClient, deleteNamespace, requireRedis, testNamespace } from './redis-test-support.js';
 
 t.test('a plugin whose server is unreachable fails Stem.create with ServiceUnavailableError', async (t) => {
@@ -63,5 +65,36 @@ if (await requireRedis(t)) {
     t.equal(await handle.result({ timeoutMs: 10_000 }), 5);
     await worker.stop();
     await stem.close();
+  });
+
+  t.test('a broker and backend on one connection write states and acks in one call; on separate ones they decline', async (t) => {
+    const namespace = testNamespace('settle');
+    t.teardown(() => deleteNamespace(namespace));
+    const stem = await Stem.create({ plugins: [redis({ url: REDIS_URL, namespace })] });
+    t.teardown(() => stem.close());
+    const broker = stem.service('broker') as RedisBroker;
+    const backend = stem.service('backend') as RedisResultBackend;
+    const consumer = await broker.consumer({ queues: ['settle'], consumerId: 'w1' });
+    t.teardown(() => consumer.close());
+    const envelope = makeEnvelope('settle');
+    await broker.publish([envelope]);
+    const [delivery] = await fetchWithin(consumer, 1, 2_000);
+    t.equal(delivery?.envelope.id, envelope.id);
+    const heard: TaskStatus[] = [];
+    const unwatch = await backend.watch(envelope.id, (status) => heard.push(status));
+    t.teardown(unwatch);
+    const status: TaskStatus = { id: envelope.id, state: 'succeeded', result: 42, attempt: 0, updatedAt: Date.now() };
+
+    const elsewhere = await RedisResultBackend.connect(REDIS_URL, { namespace });
+    t.teardown(() => elsewhere.close());
+    t.equal(await broker.ackWithStates(elsewhere, [status], 60_000, [delivery!]), false, 'a backend on another connection is declined');
+    t.equal(await backend.get(envelope.id), null, 'and nothing was written');
+    t.equal(await broker.inflight('settle'), 1, 'nor acknowledged');
+
+    t.equal(await broker.ackWithStates(backend, [status], 60_000, [delivery!]), true);
+    t.same(await backend.get(envelope.id), status, 'the state is stored');
+    t.ok(await waitFor(() => heard.length === 1), 'and published to watchers');
+    t.equal(await broker.inflight('settle'), 0, 'the delivery is acknowledged');
+    t.equal(await broker.pending('settle'), 0, 'and not queued again');
   });
 }
