@@ -18,6 +18,15 @@ export class MigrationError extends StemError {
   }
 }
 
+/** How often a migration is tried when another schema vanished under Kysely's introspection. */
+const INTROSPECTION_ATTEMPTS = 5;
+
+/** True when `error` says a schema other than `schema` does not exist (SQLSTATE 3F000). */
+function isOtherSchemaGone(error: unknown, schema: string): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === '3F000' && typeof message === 'string' && !message.includes(`"${schema}"`);
+}
+
 /**
  * Brings `schema` to the latest migration. A session-level advisory lock, held on a connection of
  * its own, makes concurrent callers (two workers starting at once) wait for each other; the
@@ -31,7 +40,12 @@ export async function migrateSchema(db: Kysely<any>, pool: pg.Pool, schema: stri
     try {
       await lock.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`);
       const migrator = new Migrator({ db, provider: new SchemaMigrations(schema), migrationTableSchema: schema });
-      const { error, results } = await migrator.migrateToLatest();
+      let { error, results } = await migrator.migrateToLatest();
+      // Kysely's migrator introspects every schema of the database; one dropped meanwhile by
+      // someone else (another app, a test's cleanup) fails that look-up, not our migration.
+      for (let attempt = 1; attempt < INTROSPECTION_ATTEMPTS && isOtherSchemaGone(error, schema); attempt++) {
+        ({ error, results } = await migrator.migrateToLatest());
+      }
       if (error !== undefined) {
         const failed = results?.find((result: MigrationResult) => result.status === 'Error');
         throw new MigrationError(schema, failed?.migrationName, error);
