@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ChainableCommander, Redis } from 'ioredis';
 
@@ -5,6 +6,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 export type ScriptName =
   | 'fetch'
   | 'settle'
+  | 'set-states'
   | 'requeue'
   | 'dead-letter'
   | 'queue-counts'
@@ -19,49 +21,94 @@ export type ScriptName =
   | 'schedule-remove';
 
 const NAMES: readonly ScriptName[] = [
-  'fetch', 'settle', 'requeue', 'dead-letter', 'queue-counts', 'purge', 'group-record', 'lock-renew',
+  'fetch', 'settle', 'set-states', 'requeue', 'dead-letter', 'queue-counts', 'purge', 'group-record', 'lock-renew',
   'lock-release', 'rate-acquire', 'revoke-upsert', 'revoke-prune', 'schedule-upsert', 'schedule-remove',
 ];
 
-type ScriptCall = (numberOfKeys: number, ...keysAndArgs: Array<string | number>) => unknown;
+/** A script's source and its SHA1 (the name the server caches it under). */
+interface ScriptSource {
+  lua: string;
+  sha: string;
+}
 
 /**
- * The plugin's Lua scripts, read from disk once per process and installed on every connection
- * with ioredis `defineCommand`: each call is an EVALSHA, with a transparent EVAL when the server
- * lost its script cache (restart, SCRIPT FLUSH).
+ * The plugin's Lua scripts, read from disk once per process. A call is an EVALSHA, with an EVAL
+ * when the server does not know the script (restart, SCRIPT FLUSH); a pipeline loads a script
+ * with SCRIPT LOAD just before its first EVALSHA on a connection. Not ioredis `defineCommand`:
+ * ioredis copies every defined command onto each pipeline it makes (one per event-loop turn with
+ * auto-pipelining), which made a pipeline cost kilobytes of garbage.
  */
 export class LuaScripts {
-  private static sources: Map<ScriptName, string> | undefined;
+  private static sources: Map<ScriptName, ScriptSource> | undefined;
+  /** The scripts each connection has loaded since it last connected. */
+  private static readonly loaded = new WeakMap<Redis, Set<string>>();
+  /** The positions of the SCRIPT LOAD commands queue() added to a pipeline (their replies are not the caller's). */
+  private static readonly loadsOf = new WeakMap<ChainableCommander, Set<number>>();
+  /** The connection of each pipeline a script was queued on. */
+  private static readonly clientOf = new WeakMap<ChainableCommander, Redis>();
 
-  /** Defines every script as a command of `client` (idempotent per client). */
+  /** Prepares `client` for script calls: what it has loaded is forgotten whenever it (re)connects. */
   static install(client: Redis): void {
-    const sources = (LuaScripts.sources ??= new Map(
-      NAMES.map((name) => [name, readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8')]),
-    ));
-    for (const [name, lua] of sources) {
-      if (typeof (client as unknown as Record<string, unknown>)[commandName(name)] !== 'function') {
-        client.defineCommand(commandName(name), { lua });
-      }
-    }
+    if (LuaScripts.loaded.has(client)) return;
+    const loaded = new Set<string>();
+    LuaScripts.loaded.set(client, loaded);
+    client.on('ready', () => loaded.clear());
   }
 
   /** Runs a script on `client` and resolves with its reply. */
-  static call(client: Redis, name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
-    return LuaScripts.command(client, name)(keys.length, ...keys, ...args) as Promise<unknown>;
+  static async call(client: Redis, name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+    const script = LuaScripts.source(name);
+    try {
+      return await client.evalsha(script.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!isNoScript(error)) throw error;
+      LuaScripts.loaded.get(client)?.delete(script.sha);
+      return client.eval(script.lua, keys.length, ...keys, ...args);
+    }
   }
 
-  /** Queues a script call on a pipeline or transaction. */
-  static queue(pipeline: ChainableCommander, name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | number>): void {
-    LuaScripts.command(pipeline, name)(keys.length, ...keys, ...args);
+  /**
+   * Queues a script call on a pipeline or transaction of `client`. Should the server have lost
+   * the script anyway (SCRIPT FLUSH without a reconnect), the pipeline fails with NOSCRIPT; the
+   * next one loads it again.
+   */
+  static queue(client: Redis, pipeline: ChainableCommander, name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | number>): void {
+    const script = LuaScripts.source(name);
+    const loaded = LuaScripts.loaded.get(client);
+    if (loaded !== undefined && !loaded.has(script.sha)) {
+      let loads = LuaScripts.loadsOf.get(pipeline);
+      if (loads === undefined) LuaScripts.loadsOf.set(pipeline, (loads = new Set()));
+      loads.add(pipeline.length);
+      pipeline.script('LOAD', script.lua);
+      loaded.add(script.sha);
+    }
+    LuaScripts.clientOf.set(pipeline, client);
+    pipeline.evalsha(script.sha, keys.length, ...keys, ...args);
   }
 
-  private static command(target: Redis | ChainableCommander, name: ScriptName): ScriptCall {
-    const call = (target as unknown as Record<string, ScriptCall | undefined>)[commandName(name)];
-    if (call === undefined) throw new Error(`Lua script ${name} is not installed on this connection`);
-    return call.bind(target);
+  /** The positions of the replies to SCRIPT LOAD commands queue() added to `pipeline`, if any. */
+  static loadReplies(pipeline: ChainableCommander): ReadonlySet<number> | undefined {
+    return LuaScripts.loadsOf.get(pipeline);
+  }
+
+  /** After a NOSCRIPT reply in `pipeline`: its connection loads its scripts again in the next one. */
+  static lost(pipeline: ChainableCommander): void {
+    const client = LuaScripts.clientOf.get(pipeline);
+    if (client !== undefined) LuaScripts.loaded.get(client)?.clear();
+  }
+
+  private static source(name: ScriptName): ScriptSource {
+    const sources = (LuaScripts.sources ??= new Map(
+      NAMES.map((script) => {
+        const lua = readFileSync(new URL(`./lua/${script}.lua`, import.meta.url), 'utf8');
+        return [script, { lua, sha: createHash('sha1').update(lua).digest('hex') }];
+      }),
+    ));
+    return sources.get(name)!;
   }
 }
 
-function commandName(name: ScriptName): string {
-  return `stem_${name.replace(/-/g, '_')}`;
+/** True for the server's "no script by that SHA1" reply. */
+export function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }

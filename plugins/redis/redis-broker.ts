@@ -191,7 +191,7 @@ export class RedisBroker extends RedisService implements Broker {
     const scriptKeys = [keys.leases(receipt.consumerId), stream, keys.deadLetters, keys.deadLetterIndex];
     return target instanceof Redis
       ? LuaScripts.call(target, 'dead-letter', scriptKeys, args)
-      : LuaScripts.queue(target, 'dead-letter', scriptKeys, args);
+      : LuaScripts.queue(this.client, target, 'dead-letter', scriptKeys, args);
   }
 
   async listDeadLetters(queue: string, options: { limit?: number; offset?: number } = {}): Promise<DeadLetterPage> {
@@ -286,7 +286,7 @@ export class RedisBroker extends RedisService implements Broker {
   settle(target: Redis | ChainableCommander, keys: QueueKeys, consumerId: string, members: readonly string[]): Promise<unknown> | void {
     const scriptKeys = [keys.leases(consumerId), ...keys.streams];
     const args = [keys.group(consumerId), keys.broadcast ? '0' : '1', keys.streams.length, ...keys.bands, ...members];
-    return target instanceof Redis ? LuaScripts.call(target, 'settle', scriptKeys, args) : LuaScripts.queue(target, 'settle', scriptKeys, args);
+    return target instanceof Redis ? LuaScripts.call(target, 'settle', scriptKeys, args) : LuaScripts.queue(this.client, target, 'settle', scriptKeys, args);
   }
 
   private async counts(queue: string): Promise<[number, number]> {

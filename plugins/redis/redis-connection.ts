@@ -1,6 +1,6 @@
 import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { ClosedError, ServiceUnavailableError } from '../../sdk/errors.js';
-import { LuaScripts } from './lua-scripts.js';
+import { LuaScripts, isNoScript } from './lua-scripts.js';
 import { maskUrl } from '../../sdk/url.js';
 import type { ResolvedConnectionOptions } from './redis-options.js';
 
@@ -134,9 +134,15 @@ export function redisClientOptions(options: ResolvedConnectionOptions): RedisOpt
 /** Runs a pipeline (or MULTI) and returns its replies; throws the first command error. */
 export async function execPipeline(pipeline: ChainableCommander): Promise<unknown[]> {
   const results = (await pipeline.exec()) ?? [];
+  const loads = LuaScripts.loadReplies(pipeline);
   const replies: unknown[] = [];
-  for (const [error, reply] of results) {
-    if (error) throw error;
+  for (let i = 0; i < results.length; i++) {
+    const [error, reply] = results[i]!;
+    if (error) {
+      if (isNoScript(error)) LuaScripts.lost(pipeline);
+      throw error;
+    }
+    if (loads?.has(i)) continue;
     replies.push(reply);
   }
   return replies;

@@ -34,8 +34,8 @@ interface MalformedEntry {
 
 type FetchReply = [Array<string | number | string[]>, Array<string>?];
 
-/** ioredis connection problems (as opposed to script or command errors) are retried by fetch. */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)/;
+/** ioredis connection problems (as opposed to script or command errors) are retried by fetch; so is a script the server lost (the retry loads it again). */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOSCRIPT)/;
 
 /**
  * A consumer of the Redis broker. fetch runs the fetch script (one EVALSHA per source: promote due
@@ -131,7 +131,7 @@ export class RedisConsumer implements BrokerConsumer {
       replies = [(await LuaScripts.call(client, 'fetch', source.scriptKeys, argsOf(source))) as FetchReply];
     } else {
       const pipeline = client.pipeline();
-      for (const source of this.sources) LuaScripts.queue(pipeline, 'fetch', source.scriptKeys, argsOf(source));
+      for (const source of this.sources) LuaScripts.queue(client, pipeline, 'fetch', source.scriptKeys, argsOf(source));
       replies = (await execPipeline(pipeline)) as FetchReply[];
     }
 

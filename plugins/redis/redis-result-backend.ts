@@ -14,6 +14,11 @@ import { resolveResultTtl, type RedisResultBackendOptions } from './redis-option
 import { RedisService } from './redis-service.js';
 import { TaskWatchHub } from './task-watch-hub.js';
 
+/** States per set-states call: Redis runs a script without interleaving, so a batch is cut into slices. */
+const SET_STATES_CHUNK = 500;
+/** From this many states on, one script call is cheaper than a command (or two) per state. */
+const SET_STATES_SCRIPT_FROM = 4;
+
 /**
  * The ResultBackend contract on Redis: each task state a JSON string with a TTL, published on a
  * per-task channel for watchers; groups as a member list and a results hash (Lua for the count);
@@ -57,13 +62,32 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
     await execPipeline(pipeline);
   }
 
-  /** Adds `set`'s commands to `pipeline` (the broker settles states and acks in one round trip). */
+  /**
+   * Adds `set`'s commands to `pipeline` (the broker settles states and acks in one round trip).
+   * A few states are plain SET and PUBLISH commands (cheapest for the server); more go as one
+   * set-states script call per chunk, since a command per state bounded a busy worker's throughput.
+   */
   queueSet(pipeline: ChainableCommander, statuses: readonly TaskStatus[], options: SetOptions = {}): void {
-    const ttl = this.ttl(options);
-    for (const status of statuses) {
-      const json = JSON.stringify(status);
-      pipeline.set(this.taskKey(status.id), json, 'PX', ttl);
-      if (options.quiet !== true) pipeline.publish(this.taskChannel(status.id), json);
+    if (statuses.length < SET_STATES_SCRIPT_FROM) {
+      const ttl = this.ttl(options);
+      for (const status of statuses) {
+        const json = JSON.stringify(status);
+        pipeline.set(this.taskKey(status.id), json, 'PX', ttl);
+        if (options.quiet !== true) pipeline.publish(this.taskChannel(status.id), json);
+      }
+      return;
+    }
+    const head = [this.ttl(options), options.quiet === true ? '1' : '0', this.taskChannel('')];
+    for (let first = 0; first < statuses.length; first += SET_STATES_CHUNK) {
+      const chunk = statuses.slice(first, first + SET_STATES_CHUNK);
+      const keys: string[] = new Array(chunk.length);
+      const args: Array<string | number> = head.slice();
+      for (let i = 0; i < chunk.length; i++) {
+        const status = chunk[i]!;
+        keys[i] = this.taskKey(status.id);
+        args.push(status.id, JSON.stringify(status));
+      }
+      LuaScripts.queue(this.client, pipeline, 'set-states', keys, args);
     }
   }
 

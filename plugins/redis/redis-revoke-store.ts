@@ -31,7 +31,7 @@ export class RedisRevokeStore extends RedisService implements RevokeStore {
     const pipeline = this.client.pipeline();
     for (const [namespace, list] of groups) {
       const args = list.flatMap((entry) => [entry.taskId, entry.version, JSON.stringify(entry), entry.expiresAt ?? '']);
-      LuaScripts.queue(pipeline, 'revoke-upsert', this.keys(namespace), args);
+      LuaScripts.queue(this.client, pipeline, 'revoke-upsert', this.keys(namespace), args);
     }
     const replies = (await execPipeline(pipeline)) as number[][];
     const applied = new Set<RevokeEntry>();
