@@ -5,7 +5,7 @@ import { MalformedEnvelopeError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
 import { LeaseReceipt } from './lease-receipt.js';
 import { LuaScripts } from './lua-scripts.js';
-import type { QueueKeys } from './queue-keys.js';
+import { QUEUE_GROUP, type QueueKeys } from './queue-keys.js';
 import type { RedisBroker } from './redis-broker.js';
 import { execPipeline } from './redis-connection.js';
 
@@ -34,15 +34,34 @@ interface MalformedEntry {
 
 type FetchReply = [Array<string | number | string[]>, Array<string>?];
 
+/** An XREADGROUP reply: per stream, its entries as [id, flat field list]. */
+type ReadReply = Array<[string, Array<[string, string[]]>]>;
+
+/**
+ * The streams of an XREAD/XREADGROUP reply: RESP2 sends a list of [stream, entries] pairs, RESP3
+ * a map, which ioredis flattens to stream, entries, stream, entries…; null (timed out) is none.
+ */
+function streamsOf(reply: unknown): ReadReply {
+  if (!Array.isArray(reply) || reply.length === 0) return [];
+  if (Array.isArray(reply[0])) return reply as ReadReply;
+  const pairs: ReadReply = [];
+  for (let i = 0; i + 1 < reply.length; i += 2) pairs.push([reply[i] as string, reply[i + 1] as Array<[string, string[]]>]);
+  return pairs;
+}
+
 /** ioredis connection problems (as opposed to script or command errors) are retried by fetch; so is a script the server lost (the retry loads it again). */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOSCRIPT)/;
 
 /**
  * A consumer of the Redis broker. fetch runs the fetch script (one EVALSHA per source: promote due
  * delayed tasks, re-lease expired leases, read new entries highest band first); only when every
- * source is empty does it block, on its own connection, in XREAD COUNT 1 on the streams' newest
- * ids: a wake-up that leases nothing, so an aborted wait can never strand entries in the pending
- * list. The wait is also cut short when a delayed task falls due or a lease runs out.
+ * source is empty does it block, on its own connection. A consumer of plain queues blocks in
+ * XREADGROUP itself, so a task that arrives is leased by the same reply that wakes it (its lease
+ * is recorded right after; should the consumer die in between, the fetch script's sweep takes the
+ * entry over once it has been pending without a lease for the default visibility timeout). A
+ * consumer with broadcast subscriptions (one group per subscriber) blocks in XREAD COUNT 1 on the
+ * streams' newest ids instead: a wake-up that leases nothing. The wait is also cut short when a
+ * delayed task falls due or a lease runs out.
  */
 export class RedisConsumer implements BrokerConsumer {
   private readonly sources: Source[];
@@ -51,6 +70,12 @@ export class RedisConsumer implements BrokerConsumer {
   private waiting: Promise<unknown> | undefined;
   private buffer: Delivery[] = [];
   private closed = false;
+  /** The group of every source when they all share one (plain queues): the idle wait then leases. */
+  private readonly sharedGroup: string | undefined;
+  /** Each stream's source and band tag, to read a blocking XREADGROUP reply. */
+  private readonly streamSources = new Map<string, { source: Source; band: string }>();
+  /** When the next fetch sweeps for pending entries without a lease (epoch ms). */
+  private nextSweepAt = 0;
 
   /** Made by RedisBroker.consumer(); call open() before fetch. */
   constructor(
@@ -66,6 +91,10 @@ export class RedisConsumer implements BrokerConsumer {
       consumerId: queueKeys.broadcast ? consumerId : '',
       scriptKeys: [queueKeys.leases(consumerId), queueKeys.delayed, ...queueKeys.streams],
     }));
+    for (const source of this.sources) {
+      source.keys.streams.forEach((stream, i) => this.streamSources.set(stream, { source, band: source.keys.bands[i]! }));
+    }
+    this.sharedGroup = this.sources.length > 0 && this.sources.every((source) => !source.keys.broadcast) ? QUEUE_GROUP : undefined;
   }
 
   /** Creates the consumer groups (a broadcast subscription starts at the channel's end) and the blocking connection. */
@@ -91,7 +120,11 @@ export class RedisConsumer implements BrokerConsumer {
         const batch = await this.take(max);
         failures = 0;
         if (batch.deliveries.length > 0) return batch.deliveries;
-        if (batch.wake !== undefined) await this.wait(batch.wake, signal);
+        if (batch.wake !== undefined) {
+          await this.wait(batch.wake, max, signal);
+          // what a blocking XREADGROUP leased is handed out at once, without another fetch script call
+          if (this.buffer.length > 0 && !signal.aborted && !this.closed) return this.buffer.splice(0, max);
+        }
       } catch (error) {
         if (this.closed || signal.aborted) break;
         const reply = (error as Error).name === 'ReplyError' && !TRANSIENT_REPLY.test((error as Error).message);
@@ -122,8 +155,13 @@ export class RedisConsumer implements BrokerConsumer {
     const now = Date.now();
     const client = this.broker.connection.client;
     const options = this.broker.options;
+    let sweepIdle = 0;
+    if (now >= this.nextSweepAt) {
+      sweepIdle = options.defaultVisibilityTimeoutMs;
+      this.nextSweepAt = now + Math.max(1_000, Math.floor(options.defaultVisibilityTimeoutMs / 2));
+    }
     const argsOf = (source: Source): Array<string | number> => [
-      source.group, this.consumerId, now, wanted, options.defaultVisibilityTimeoutMs, options.promoteBatch, ...source.keys.bands,
+      source.group, this.consumerId, now, wanted, options.defaultVisibilityTimeoutMs, options.promoteBatch, sweepIdle, ...source.keys.bands,
     ];
     let replies: FetchReply[];
     if (this.sources.length === 1) {
@@ -175,7 +213,12 @@ export class RedisConsumer implements BrokerConsumer {
     return idle && deliveries.length === 0 && malformed.length === 0 ? { deliveries, wake } : { deliveries };
   }
 
-  private async wait(plan: WakePlan, signal: AbortSignal): Promise<void> {
+  /**
+   * Blocks until the plan's streams have news (or its time comes). Plain queues are read with a
+   * blocking XREADGROUP whose entries are leased and put in the buffer; otherwise XREAD wakes the
+   * caller to run the fetch script again.
+   */
+  private async wait(plan: WakePlan, max: number, signal: AbortSignal): Promise<void> {
     const timeout = Math.max(1, Math.min(this.broker.options.blockMs, Math.ceil(plan.until - Date.now())));
     if (this.waiting !== undefined) {
       // an earlier wait is still blocked on the connection (it was aborted): let it finish first
@@ -183,8 +226,13 @@ export class RedisConsumer implements BrokerConsumer {
       return;
     }
     const blocking = this.blocking!;
-    const read = blocking
-      .call('XREAD', 'COUNT', 1, 'BLOCK', timeout, 'STREAMS', ...plan.streams, ...plan.ids)
+    const command =
+      this.sharedGroup === undefined
+        ? blocking.call('XREAD', 'COUNT', 1, 'BLOCK', timeout, 'STREAMS', ...plan.streams, ...plan.ids)
+        : blocking
+            .call('XREADGROUP', 'GROUP', this.sharedGroup, this.consumerId, 'COUNT', max, 'BLOCK', timeout, 'STREAMS', ...plan.streams, ...plan.streams.map(() => '>'))
+            .then((reply) => this.leaseRead(streamsOf(reply)));
+    const read = command
       .catch(() => undefined)
       .finally(() => {
         if (this.waiting === read) this.waiting = undefined;
@@ -194,6 +242,49 @@ export class RedisConsumer implements BrokerConsumer {
     if (aborted && this.blockingId !== undefined) {
       this.broker.connection.client.client('UNBLOCK', this.blockingId).catch(() => undefined);
     }
+  }
+
+  /**
+   * Records the leases of entries a blocking XREADGROUP delivered (not awaited: the settle of each
+   * entry goes out later on the same connection) and buffers them, highest priority first. A
+   * consumer closed meanwhile leases them for no time, so that any consumer takes them at once.
+   */
+  private async leaseRead(reply: ReadReply): Promise<void> {
+    if (reply.length === 0) return;
+    const now = Date.now();
+    const { defaultVisibilityTimeoutMs } = this.broker.options;
+    const read: Delivery[] = [];
+    const malformed: MalformedEntry[] = [];
+    const leaseArgs = new Map<string, Array<string | number>>();
+    for (const [stream, entries] of reply) {
+      const origin = this.streamSources.get(stream);
+      if (origin === undefined) continue;
+      const { source, band } = origin;
+      const leaseKey = source.scriptKeys[0]!;
+      let args = leaseArgs.get(leaseKey);
+      if (args === undefined) leaseArgs.set(leaseKey, (args = []));
+      for (const [entryId, fields] of entries) {
+        const expires = this.closed ? now : now + visibilityOf(fields, defaultVisibilityTimeoutMs);
+        args.push(expires, `${band}:${entryId}`);
+        const receipt = LeaseReceipt.format(band, entryId, 1, source.consumerId);
+        const raw = payloadOf(fields);
+        try {
+          if (typeof raw !== 'string') throw new MalformedEnvelopeError('the stream entry has no "e" field');
+          read.push({ envelope: decodeEnvelope(raw), queue: source.keys.address, receipt, leaseExpiresAt: expires, redeliveries: 0 });
+        } catch (error) {
+          if (!(error instanceof MalformedEnvelopeError)) throw error;
+          malformed.push({ source, receipt: LeaseReceipt.parse(receipt), raw, error: error.message });
+        }
+      }
+    }
+    const pipeline = this.broker.connection.client.pipeline();
+    for (const [leaseKey, args] of leaseArgs) if (args.length > 0) pipeline.zadd(leaseKey, ...args);
+    void execPipeline(pipeline).catch(() => undefined);
+    if (malformed.length > 0) await this.deadLetterMalformed(malformed).catch(() => undefined);
+    if (read.length === 0 || this.closed) return;
+    const merged = this.buffer.concat(read);
+    sortDeliveries(merged);
+    this.buffer = merged;
   }
 
   private async deadLetterMalformed(entries: readonly MalformedEntry[]): Promise<void> {
@@ -219,6 +310,17 @@ export class RedisConsumer implements BrokerConsumer {
       this.blockingId = undefined;
     }
   }
+}
+
+/** The lease of an entry: its "v" field (ms), or the default. */
+function visibilityOf(fields: readonly string[], fallback: number): number {
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === 'v') {
+      const parsed = Number(fields[i + 1]);
+      return Number.isFinite(parsed) ? parsed : fallback;
+    }
+  }
+  return fallback;
 }
 
 /** The `e` field of a stream entry, or (for a hand-written entry without one) all its fields. */

@@ -122,6 +122,50 @@ if (await requireRedis(t)) {
     await broker.ack([again!]);
   });
 
+  t.test('an entry read by a consumer that died before recording its lease is taken over by the sweep', async (t) => {
+    const broker = await openBroker(t, { defaultVisibilityTimeoutMs: 300 });
+    const queue = 'swept';
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    const keys = broker.keys(queue);
+    const setup = await broker.consumer({ queues: [queue], consumerId: 'setup' });
+    await setup.close();
+    const envelope = makeEnvelope(queue);
+    await broker.publish([envelope]);
+    // What an idle consumer's blocking XREADGROUP does, without the lease it records next.
+    const read = await admin.call('XREADGROUP', 'GROUP', keys.group(''), 'ghost', 'COUNT', 1, 'STREAMS', keys.stream('0'), '>');
+    t.ok(read, 'the ghost read the entry');
+    t.equal(await admin.zcard(keys.leases('')), 0, 'and recorded no lease');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const rescuer = await broker.consumer({ queues: [queue], consumerId: 'rescuer' });
+    t.teardown(() => rescuer.close());
+    const [delivery] = await fetchWithin(rescuer, 1, 5_000);
+    t.equal(delivery?.envelope.id, envelope.id, 'the entry is delivered again');
+    t.equal(delivery?.redeliveries, 1, 'as a redelivery');
+    await broker.ack([delivery!]);
+    t.equal(await broker.inflight(queue), 0);
+  });
+
+  t.test('an idle consumer of plain queues leases what wakes it, and the lease is settled with the ack', async (t) => {
+    const broker = await openBroker(t);
+    const queue = 'woken';
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    const consumer = await broker.consumer({ queues: [queue, 'woken-too'], consumerId: 'w1' });
+    t.teardown(() => consumer.close());
+    const waiting = fetchWithin(consumer, 5, 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const envelope = makeEnvelope(queue, { priority: 3 });
+    await broker.publish([envelope]);
+    const [delivery] = await waiting;
+    t.equal(delivery?.envelope.id, envelope.id);
+    t.ok(await waitFor(async () => (await admin.zcard(broker.keys(queue).leases(''))) === 1), 'its lease is recorded');
+    t.equal(await broker.inflight(queue), 1);
+    await broker.ack([delivery!]);
+    t.equal(await admin.zcard(broker.keys(queue).leases('')), 0, 'the ack removes the lease');
+    t.equal(await broker.inflight(queue), 0);
+  });
+
   t.test('a consumer whose connections are killed mid-fetch reconnects and keeps receiving', async (t) => {
     const broker = await openBroker(t, { blockMs: 1_000 });
     const queue = 'killed';

@@ -1,7 +1,9 @@
 --[[
   fetch: leases up to ARGV[4] entries of one queue (or one broadcast subscription) to a consumer.
   In order: moves due delayed tasks to their stream, re-leases entries whose lease ran out
-  (XCLAIM: their holder died or stopped renewing), then reads new entries, highest band first.
+  (XCLAIM: their holder died or stopped renewing), takes over pending entries that have had no
+  lease for ARGV[7] ms (read by an idle consumer's blocking XREADGROUP that died before it
+  recorded the lease; 0 skips this sweep), then reads new entries, highest band first.
 
   KEYS[1]    lease zset (member "<band>:<entry id>", score = lease expiry, epoch ms)
   KEYS[2]    delayed zset (member "<band>:<visibility ms>:<envelope json>", score = notBefore)
@@ -9,7 +11,8 @@
   ARGV[1] consumer group       ARGV[2] consumer name       ARGV[3] now (epoch ms)
   ARGV[4] max entries          ARGV[5] visibility (ms) of entries without a "v" field
   ARGV[6] max delayed tasks to promote
-  ARGV[7..] the band tag of each stream of KEYS[3..n], in the same order
+  ARGV[7] sweep: pending entries idle this long (ms) without a lease are taken over; 0 = no sweep
+  ARGV[8..] the band tag of each stream of KEYS[3..n], in the same order
 
   Returns { entries } or, when nothing was leased, { {}, wake } where
     entries = flat list of: band, entry id, delivery count, lease expiry, field list
@@ -21,7 +24,8 @@ local now = tonumber(ARGV[3])
 local max = tonumber(ARGV[4])
 local defaultVisibility = tonumber(ARGV[5])
 local streamOf = {}
-for i = 3, #KEYS do streamOf[ARGV[i + 4]] = KEYS[i] end
+local sweepIdle = tonumber(ARGV[7])
+for i = 3, #KEYS do streamOf[ARGV[i + 5]] = KEYS[i] end
 
 local function visibility(fields)
   for i = 1, #fields, 2 do
@@ -65,10 +69,38 @@ for _, member in ipairs(expired) do
   end
 end
 
+if sweepIdle > 0 then
+  for i = 3, #KEYS do
+    if taken >= max then break end
+    local key, band = KEYS[i], ARGV[i + 5]
+    local pending = redis.pcall('XPENDING', key, group, 'IDLE', sweepIdle, '-', '+', max - taken)
+    if type(pending) == 'table' and not pending.err then
+      for _, info in ipairs(pending) do
+        local id = info[1]
+        local member = band .. ':' .. id
+        if not redis.call('ZSCORE', leases, member) then
+          local claimed = redis.call('XCLAIM', key, group, consumer, 0, id)
+          local entry = claimed[1]
+          if entry and entry[2] then
+            local expires = now + visibility(entry[2])
+            redis.call('ZADD', leases, expires, member)
+            out[#out + 1] = band
+            out[#out + 1] = id
+            out[#out + 1] = info[4] + 1
+            out[#out + 1] = expires
+            out[#out + 1] = entry[2]
+            taken = taken + 1
+          end
+        end
+      end
+    end
+  end
+end
+
 local leaseArgs = {}
 for i = 3, #KEYS do
   if taken >= max then break end
-  local key, band = KEYS[i], ARGV[i + 4]
+  local key, band = KEYS[i], ARGV[i + 5]
   local read = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', max - taken, 'STREAMS', key, '>')
   if type(read) == 'table' and read.err then
     if not string.find(read.err, 'NOGROUP', 1, true) then return redis.error_reply(read.err) end
