@@ -1,4 +1,4 @@
-import type { ResultBackend, TaskStatus } from './contracts/result-backend.js';
+import type { ResultBackend, TaskStatus, Unsubscribe } from './contracts/result-backend.js';
 import { isTerminal } from './contracts/result-backend.js';
 import { parseDuration, type Duration } from './duration.js';
 import type { Envelope } from './envelope.js';
@@ -31,10 +31,20 @@ export async function waitForTerminalStatus(
     last = status;
     if (isTerminal(status.state)) settle(status);
   };
-  const unsubscribe = await backend.watch(id, consider);
+  let unsubscribe: Unsubscribe;
+  let current: TaskStatus | null;
+  if (backend.watchCurrent !== undefined) {
+    ({ unsubscribe, current } = await backend.watchCurrent(id, consider));
+  } else {
+    unsubscribe = await backend.watch(id, consider);
+    current = await backend.get(id).catch(async (error: unknown) => {
+      await unsubscribe().catch(() => undefined);
+      throw error;
+    });
+  }
   const timers: NodeJS.Timeout[] = [];
   try {
-    consider(await backend.get(id));
+    consider(current);
     const poll = setInterval(() => void backend.get(id).then(consider, () => undefined), Math.min(SAFETY_POLL_MS, timeoutMs));
     timers.push(poll);
     const timedOut = new Promise<null>((resolve) => timers.push(setTimeout(() => resolve(null), timeoutMs)));

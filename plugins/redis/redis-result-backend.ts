@@ -102,6 +102,12 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
     return this.hub.watch(this.taskChannel(id), listener);
   }
 
+  async watchCurrent(id: string, listener: (status: TaskStatus) => void): Promise<{ unsubscribe: Unsubscribe; current: TaskStatus | null }> {
+    this.assertOpen();
+    const { unsubscribe, raw } = await this.hub.watchAndRead(this.taskChannel(id), listener, this.taskKey(id), this.client);
+    return { unsubscribe, current: raw === null ? null : (JSON.parse(raw) as TaskStatus) };
+  }
+
   async initGroup(groupId: string, memberIds: readonly string[], options: SetOptions = {}): Promise<void> {
     this.assertOpen();
     const [members, results] = this.groupKeys(groupId);

@@ -104,6 +104,12 @@ export interface ResultBackend {
   get(id: string): Promise<TaskStatus | null>;
   /** Calls `listener` on every later write of `id`, from any process, until unsubscribed. */
   watch(id: string, listener: (status: TaskStatus) => void): Promise<Unsubscribe>;
+  /**
+   * Optional: `watch`, then `get`, in one step (on Redis one round trip: SUBSCRIBE and GET go
+   * together on the watching connection). Resolves once the watch is active, with the state
+   * stored at that moment. `waitForTerminalStatus` uses it where a backend has it.
+   */
+  watchCurrent?(id: string, listener: (status: TaskStatus) => void): Promise<{ unsubscribe: Unsubscribe; current: TaskStatus | null }>;
   /** Creates (or re-creates, clearing results) a group of ordered member ids. */
   initGroup(groupId: string, memberIds: readonly string[], options?: SetOptions): Promise<void>;
   /** Records a member's terminal state (idempotent per member); returns the counts after it. */

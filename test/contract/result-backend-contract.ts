@@ -95,6 +95,28 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
     },
   ],
   [
+    'watchCurrent (where a backend has it) answers the stored state and hears the later writes',
+    async (t, backend) => {
+      if (backend.watchCurrent === undefined) {
+        t.pass('this backend has no watchCurrent: waitForTerminalStatus uses watch and get');
+        return;
+      }
+      const unknown = await backend.watchCurrent(uuidv7(), () => undefined);
+      t.equal(unknown.current, null, 'an unknown id answers null');
+      await unknown.unsubscribe();
+      const id = uuidv7();
+      const running = makeStatus({ id, state: 'running' });
+      await backend.set([running]);
+      const seen: TaskStatus[] = [];
+      const { unsubscribe, current } = await backend.watchCurrent(id, (status) => seen.push(status));
+      t.same(current, running, 'the state stored when the watch began');
+      await backend.set([makeStatus({ id, state: 'succeeded', result: 'done' })]);
+      t.ok(await waitFor(() => seen.length >= 1), 'a later write arrives');
+      t.equal(seen[0]?.state, 'succeeded');
+      await unsubscribe();
+    },
+  ],
+  [
     'a status written with ttlMs is gone after it',
     async (t, backend) => {
       const status = makeStatus();

@@ -98,3 +98,33 @@ if (await requireRedis(t)) {
     t.equal(await broker.pending('settle'), 0, 'and not queued again');
   });
 }
+
+if (await requireRedis(t)) {
+  t.test('on a RESP2 connection, which takes no GET while subscribed, watchAndRead reads on the command connection', async (t) => {
+    const { TaskWatchHub } = await import('../../plugins/redis/task-watch-hub.js');
+    const { Redis } = await import('ioredis');
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    const key = `${testNamespace('resp2')}:task`;
+    t.teardown(() => admin.del(key));
+    await admin.set(key, JSON.stringify({ id: 'x', state: 'running', attempt: 0, updatedAt: 1 }));
+    const subscribers: InstanceType<typeof Redis>[] = [];
+    const connection = {
+      duplicate: async () => {
+        const client = new Redis(REDIS_URL, { protocol: 2 });
+        subscribers.push(client);
+        return client;
+      },
+      closeDuplicate: (client: InstanceType<typeof Redis>) => client.disconnect(),
+    };
+    const hub = new TaskWatchHub(connection as never);
+    t.teardown(() => hub.close());
+    const heard: string[] = [];
+    const { unsubscribe, raw } = await hub.watchAndRead(`${key}:events`, (status) => heard.push(status.state), key, admin);
+    t.match(raw, /"running"/, 'the stored state, read on the fallback connection');
+    await admin.publish(`${key}:events`, JSON.stringify({ id: 'x', state: 'succeeded', attempt: 0, updatedAt: 2 }));
+    t.ok(await waitFor(() => heard.length === 1), 'and the watch is active');
+    t.same(heard, ['succeeded']);
+    await unsubscribe();
+  });
+}
