@@ -46,7 +46,7 @@ export class ChildLink {
   /** Forks `child.ts <role> <system>` under tsx and waits until it has connected. */
   static async spawn(role: 'producer' | 'worker', system: SystemId, servers: Servers): Promise<ChildLink> {
     const child = fork(CHILD, [role, system], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', ...(process.env.BENCH_CHILD_FLAGS ? process.env.BENCH_CHILD_FLAGS.split(' ') : [])],
       env: { ...process.env, BENCH_CHILD_SERVERS: JSON.stringify(servers) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -284,8 +284,13 @@ export class RedisBroker extends RedisService implements Broker {
 
   /** Queues the settle script of one source's lease members on a connection or pipeline. */
   settle(target: Redis | ChainableCommander, keys: QueueKeys, consumerId: string, members: readonly string[]): Promise<unknown> | void {
-    const scriptKeys = [keys.leases(consumerId), ...keys.streams];
-    const args = [keys.group(consumerId), keys.broadcast ? '0' : '1', keys.streams.length, ...keys.bands, ...members];
+    // Only the streams of the bands these members are in (usually one): fewer arguments to send.
+    const bands = new Set<string>();
+    for (const member of members) bands.add(member.slice(0, member.indexOf(':')));
+    const streams: string[] = [];
+    for (const band of bands) streams.push(keys.stream(band));
+    const scriptKeys = [keys.leases(consumerId), ...streams];
+    const args = [keys.group(consumerId), keys.broadcast ? '0' : '1', streams.length, ...bands, ...members];
     return target instanceof Redis ? LuaScripts.call(target, 'settle', scriptKeys, args) : LuaScripts.queue(this.client, target, 'settle', scriptKeys, args);
   }
 

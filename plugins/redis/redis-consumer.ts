@@ -49,6 +49,9 @@ function streamsOf(reply: unknown): ReadReply {
   return pairs;
 }
 
+/** How long after the fetch script found a consumer idle it may block again without running it. */
+const REBLOCK_WITHIN_MS = 100;
+
 /** ioredis connection problems (as opposed to script or command errors) are retried by fetch; so is a script the server lost (the retry loads it again). */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOSCRIPT)/;
 
@@ -76,6 +79,8 @@ export class RedisConsumer implements BrokerConsumer {
   private readonly streamSources = new Map<string, { source: Source; band: string }>();
   /** When the next fetch sweeps for pending entries without a lease (epoch ms). */
   private nextSweepAt = 0;
+  /** The fetch script's last "all idle" answer, while a blocking read is all that happened since. */
+  private idleSince: { plan: WakePlan; at: number } | undefined;
 
   /** Made by RedisBroker.consumer(); call open() before fetch. */
   constructor(
@@ -117,15 +122,22 @@ export class RedisConsumer implements BrokerConsumer {
     let failures = 0;
     while (!signal.aborted && !this.closed) {
       try {
-        const batch = await this.take(max);
-        failures = 0;
-        if (batch.deliveries.length > 0) return batch.deliveries;
-        if (batch.wake !== undefined) {
-          await this.wait(batch.wake, max, signal);
+        let wake = this.recentWake();
+        if (wake === undefined) {
+          const batch = await this.take(max);
+          failures = 0;
+          if (batch.deliveries.length > 0) return batch.deliveries;
+          wake = batch.wake;
+          if (wake !== undefined && this.sharedGroup !== undefined) this.idleSince = { plan: wake, at: Date.now() };
+        }
+        if (wake !== undefined) {
+          await this.wait(wake, max, signal);
           // what a blocking XREADGROUP leased is handed out at once, without another fetch script call
           if (this.buffer.length > 0 && !signal.aborted && !this.closed) return this.buffer.splice(0, max);
+          this.idleSince = undefined;
         }
       } catch (error) {
+        this.idleSince = undefined;
         if (this.closed || signal.aborted) break;
         const reply = (error as Error).name === 'ReplyError' && !TRANSIENT_REPLY.test((error as Error).message);
         if (reply) throw error;
@@ -135,6 +147,23 @@ export class RedisConsumer implements BrokerConsumer {
       }
     }
     return [];
+  }
+
+  /**
+   * A consumer of plain queues that the fetch script found idle, and that has since only been
+   * woken by its blocking read, blocks again at once instead of running the script after every
+   * task: for up to {@link REBLOCK_WITHIN_MS} after that script run and before the plan's own
+   * deadline. Due delayed tasks and expired leases are then picked up that much later at most.
+   */
+  private recentWake(): WakePlan | undefined {
+    const idle = this.idleSince;
+    if (idle === undefined || this.buffer.length > 0) return undefined;
+    const now = Date.now();
+    if (now - idle.at >= REBLOCK_WITHIN_MS || now >= idle.plan.until) {
+      this.idleSince = undefined;
+      return undefined;
+    }
+    return idle.plan;
   }
 
   async close(): Promise<void> {

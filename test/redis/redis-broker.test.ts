@@ -166,6 +166,50 @@ if (await requireRedis(t)) {
     t.equal(await broker.inflight(queue), 0);
   });
 
+  t.test('a consumer kept busy by its blocking reads skips the fetch script, yet still promotes a due delayed task', async (t) => {
+    const broker = await openBroker(t);
+    const queue = 'reblock';
+    const consumer = await broker.consumer({ queues: [queue], consumerId: 'w1' });
+    t.teardown(() => consumer.close());
+    const { LuaScripts } = await import('../../plugins/redis/lua-scripts.js');
+    const call = LuaScripts.call;
+    let fetchScripts = 0;
+    LuaScripts.call = (client, name, keys, args) => {
+      if (name === 'fetch' && keys[0] === broker.keys(queue).leases('')) fetchScripts++;
+      return call.call(LuaScripts, client, name, keys, args);
+    };
+    t.teardown(() => {
+      LuaScripts.call = call;
+    });
+    // Let the consumer go idle: its fetch script finds nothing and it blocks.
+    const first = fetchWithin(consumer, 1, 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await broker.publish([makeEnvelope(queue)]);
+    await broker.ack(await first);
+    const delayed = makeEnvelope(queue, { notBefore: Date.now() + 300 });
+    await broker.publish([delayed]);
+    let seenDelayed = false;
+    let immediates = 0;
+    const deadline = Date.now() + 4_000;
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    const name = `stem:${broker.connection.namespace}:consumer:w1`;
+    const blocked = async (): Promise<boolean> =>
+      ((await admin.call('CLIENT', 'LIST')) as string).split('\n').some((line) => line.includes(`name=${name} `) && / flags=b /.test(line));
+    while (!seenDelayed && Date.now() < deadline) {
+      const fetching = fetchWithin(consumer, 1, 2_000);
+      // publish only once the consumer is blocked, as a task arriving for an idle worker does
+      await waitFor(blocked, 2_000, 1);
+      await broker.publish([makeEnvelope(queue)]);
+      immediates++;
+      const deliveries = await fetching;
+      if (deliveries.some((delivery) => delivery.envelope.id === delayed.id)) seenDelayed = true;
+      await broker.ack(deliveries);
+    }
+    t.ok(seenDelayed, 'the delayed task was delivered while immediate tasks kept waking the consumer');
+    t.ok(fetchScripts < immediates, `fewer fetch script runs (${fetchScripts}) than tasks that woke the consumer (${immediates})`);
+  });
+
   t.test('a consumer whose connections are killed mid-fetch reconnects and keeps receiving', async (t) => {
     const broker = await openBroker(t, { blockMs: 1_000 });
     const queue = 'killed';
