@@ -60,6 +60,13 @@ export class RedisBroker extends RedisService implements Broker {
   async publish(envelopes: readonly Envelope[]): Promise<void> {
     this.assertOpen();
     if (envelopes.length === 0) return;
+    const only = envelopes.length === 1 ? envelopes[0]! : undefined;
+    if (only !== undefined && this.registered.has(only.queue)) {
+      // One command, straight on the client: auto-pipelining sends it in the same write as the
+      // producer's state write of this tick, and no pipeline object is built for it.
+      await this.enqueueWrite(this.client, this.keys(only.queue), only, encodeEnvelope(only), Date.now());
+      return;
+    }
     const pipeline = this.client.pipeline();
     const now = Date.now();
     const fresh: string[] = [];
@@ -300,14 +307,14 @@ export class RedisBroker extends RedisService implements Broker {
     return (await LuaScripts.call(this.client, 'queue-counts', [keys.leases(''), keys.delayed, ...keys.streams], [])) as [number, number];
   }
 
-  private enqueueWrite(target: ChainableCommander, keys: QueueKeys, envelope: Envelope, json: string, now: number): void {
+  /** Queues an envelope's write on a pipeline, or sends it on the client (then await the result). */
+  private enqueueWrite(target: ChainableCommander | Redis, keys: QueueKeys, envelope: Envelope, json: string, now: number): unknown {
     if (envelope.notBefore !== undefined && envelope.notBefore > now) {
-      target.zadd(keys.delayed, envelope.notBefore, this.delayedMember(keys, envelope, json));
+      return target.zadd(keys.delayed, envelope.notBefore, this.delayedMember(keys, envelope, json));
     } else if (keys.broadcast) {
-      target.xadd(keys.streams[0]!, 'MAXLEN', '~', this.options.broadcastMaxLen, '*', 'v', this.visibility(envelope), 'e', json);
-    } else {
-      target.xadd(keys.stream(keys.bandOf(envelope.priority)), '*', 'v', this.visibility(envelope), 'e', json);
+      return target.xadd(keys.streams[0]!, 'MAXLEN', '~', this.options.broadcastMaxLen, '*', 'v', this.visibility(envelope), 'e', json);
     }
+    return target.xadd(keys.stream(keys.bandOf(envelope.priority)), '*', 'v', this.visibility(envelope), 'e', json);
   }
 
   private delayedMember(keys: QueueKeys, envelope: Envelope, json: string): string {

@@ -57,6 +57,15 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
   async set(statuses: readonly TaskStatus[], options: SetOptions = {}): Promise<void> {
     this.assertOpen();
     if (statuses.length === 0) return;
+    if (statuses.length === 1) {
+      // Straight on the client: auto-pipelining sends it with the rest of this tick (an enqueue's XADD).
+      const status = statuses[0]!;
+      const json = JSON.stringify(status);
+      const written = this.client.set(this.taskKey(status.id), json, 'PX', this.ttl(options));
+      if (options.quiet === true) await written;
+      else await Promise.all([written, this.client.publish(this.taskChannel(status.id), json)]);
+      return;
+    }
     const pipeline = this.client.pipeline();
     this.queueSet(pipeline, statuses, options);
     await execPipeline(pipeline);
