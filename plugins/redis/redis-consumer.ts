@@ -262,7 +262,10 @@ export class RedisConsumer implements BrokerConsumer {
             .call('XREADGROUP', 'GROUP', this.sharedGroup, this.consumerId, 'COUNT', max, 'BLOCK', timeout, 'STREAMS', ...plan.streams, ...plan.streams.map(() => '>'))
             .then((reply) => this.leaseRead(streamsOf(reply)));
     const read = command
-      .catch(() => undefined)
+      .catch(() => {
+        // a failed read (the connection dropped, the group is gone after a restart): run the fetch script next
+        this.idleSince = undefined;
+      })
       .finally(() => {
         if (this.waiting === read) this.waiting = undefined;
       });
