@@ -309,9 +309,9 @@ export class RedisConsumer implements BrokerConsumer {
         }
       }
     }
-    const pipeline = this.broker.connection.client.pipeline();
-    for (const [leaseKey, args] of leaseArgs) if (args.length > 0) pipeline.zadd(leaseKey, ...args);
-    void execPipeline(pipeline).catch(() => undefined);
+    // Straight on the command connection (auto-pipelined), ahead of any settle of these entries.
+    const client = this.broker.connection.client;
+    for (const [leaseKey, args] of leaseArgs) if (args.length > 0) client.zadd(leaseKey, ...args).catch(() => undefined);
     if (malformed.length > 0) await this.deadLetterMalformed(malformed).catch(() => undefined);
     if (read.length === 0 || this.closed) return;
     const merged = this.buffer.concat(read);

@@ -1,4 +1,4 @@
-import type { ChainableCommander } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type {
   GroupStatus,
   ResultBackend,
@@ -57,13 +57,9 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
   async set(statuses: readonly TaskStatus[], options: SetOptions = {}): Promise<void> {
     this.assertOpen();
     if (statuses.length === 0) return;
-    if (statuses.length === 1) {
-      // Straight on the client: auto-pipelining sends it with the rest of this tick (an enqueue's XADD).
-      const status = statuses[0]!;
-      const json = JSON.stringify(status);
-      const written = this.client.set(this.taskKey(status.id), json, 'PX', this.ttl(options));
-      if (options.quiet === true) await written;
-      else await Promise.all([written, this.client.publish(this.taskChannel(status.id), json)]);
+    if (statuses.length < SET_STATES_SCRIPT_FROM) {
+      // Straight on the client: auto-pipelining sends them with the rest of this tick (an enqueue's XADD).
+      await Promise.all(this.plainWrites(this.client, statuses, options));
       return;
     }
     const pipeline = this.client.pipeline();
@@ -78,12 +74,7 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
    */
   queueSet(pipeline: ChainableCommander, statuses: readonly TaskStatus[], options: SetOptions = {}): void {
     if (statuses.length < SET_STATES_SCRIPT_FROM) {
-      const ttl = this.ttl(options);
-      for (const status of statuses) {
-        const json = JSON.stringify(status);
-        pipeline.set(this.taskKey(status.id), json, 'PX', ttl);
-        if (options.quiet !== true) pipeline.publish(this.taskChannel(status.id), json);
-      }
+      this.plainWrites(pipeline, statuses, options);
       return;
     }
     const head = [this.ttl(options), options.quiet === true ? '1' : '0', this.taskChannel('')];
@@ -98,6 +89,18 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
       }
       LuaScripts.queue(this.client, pipeline, 'set-states', keys, args);
     }
+  }
+
+  /** SET PX (and, unless quiet, PUBLISH) per state on a client (their promises) or a pipeline. */
+  private plainWrites(target: Redis | ChainableCommander, statuses: readonly TaskStatus[], options: SetOptions): unknown[] {
+    const ttl = this.ttl(options);
+    const writes: unknown[] = [];
+    for (const status of statuses) {
+      const json = JSON.stringify(status);
+      writes.push(target.set(this.taskKey(status.id), json, 'PX', ttl));
+      if (options.quiet !== true) writes.push(target.publish(this.taskChannel(status.id), json));
+    }
+    return writes;
   }
 
   async get(id: string): Promise<TaskStatus | null> {
