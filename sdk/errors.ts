@@ -246,3 +246,42 @@ export class UnknownScheduleError extends StemError {
     super('unknown-schedule', `no schedule entry "${scheduleId}"; \`stem schedule list\` shows the ids`, { exitCode: ExitCode.usage });
   }
 }
+
+/** A handler returned a value JSON cannot encode (a BigInt, a cycle, a throwing toJSON): that task fails, never its batch. */
+export class ResultNotSerializableError extends StemError {
+  constructor(readonly taskId: string, readonly taskName: string, reason: string, options: { cause?: unknown } = {}) {
+    super(
+      'result-not-serializable',
+      `task ${taskId} ("${taskName}") returned a value that cannot be stored as JSON (${reason}); ` +
+        'return plain objects, arrays, strings, numbers, booleans or null: convert a BigInt to a string, drop cycles, and make toJSON() not throw',
+      options,
+    );
+  }
+}
+
+/** `ctx.progress(value)` was given a value JSON cannot encode; the handler sees it as the rejection of that call. */
+export class ProgressNotSerializableError extends StemError {
+  constructor(readonly taskId: string, reason: string, options: { cause?: unknown } = {}) {
+    super('progress-not-serializable', `task ${taskId}: ctx.progress() was given a value that cannot be stored as JSON (${reason}); report plain data (numbers, strings, plain objects)`, options);
+  }
+}
+
+/** The result backend refused one task's state (alone, after its batch was split down to it): that task fails. */
+export class StateNotWritableError extends StemError {
+  constructor(readonly taskId: string, readonly state: string, reason: string, options: { cause?: unknown } = {}) {
+    super('state-not-writable', `the result backend refused the "${state}" state of task ${taskId} (${reason}); the other states of its batch were written. Check the value the task returned or reported`, options);
+  }
+}
+
+/**
+ * A handler threw outside the promise it returned (a rejection nobody awaited, a throw in a timer
+ * callback): the worker caught it at process level, failed that task, and kept running.
+ */
+export class TaskAsyncError extends StemError {
+  constructor(readonly taskId: string, readonly origin: 'uncaughtException' | 'unhandledRejection', cause: unknown) {
+    const what = origin === 'unhandledRejection' ? 'a promise it started rejected and nothing awaited it' : 'a callback it scheduled (a timer, an event) threw';
+    const message = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    super('task-async-error', `task ${taskId} failed outside its awaited code: ${what}: ${message}; await every promise the handler starts and catch errors inside callbacks`, { cause });
+    if (cause instanceof Error && cause.stack) this.stack = `${this.name}: ${this.message}\n    caused by ${cause.stack}`;
+  }
+}
