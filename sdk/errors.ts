@@ -94,6 +94,19 @@ export class ServiceUnavailableError extends StemError {
   }
 }
 
+/**
+ * A server answers, but the database its URL names cannot be used (a Redis db index the server
+ * does not have): refused rather than writing somewhere else. Exit status 69, like an unreachable server.
+ */
+export class DatabaseUnavailableError extends StemError {
+  readonly url: string;
+  constructor(url: string, problem: string, fix: string, cause?: unknown) {
+    const shown = maskUrl(url);
+    super('database-unavailable', `${shown}: ${problem}; ${fix}`, { cause, exitCode: ExitCode.unavailable });
+    this.url = shown;
+  }
+}
+
 /** Waiting for a task's result took longer than the caller allowed. */
 export class ResultTimeoutError extends StemError {
   constructor(readonly taskId: string, readonly timeoutMs: number, readonly lastState: string) {
