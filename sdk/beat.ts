@@ -3,6 +3,7 @@
  * what a valid schedule definition is, and the Firing Beat hands to the `schedule` hook. The Beat
  * loop (store, locks, enqueue) lives in plugins/beat.
  */
+import { createHash } from 'node:crypto';
 import { CronExpressionParser } from 'cron-parser';
 import type { ScheduleEntry, ScheduleSpec } from './contracts/schedule-store.js';
 import { formatDuration, parseDuration } from './duration.js';
@@ -342,9 +343,25 @@ export function scheduleEntryFor(definition: ScheduleDefinition, now: number): S
   return entry;
 }
 
-/** The Firing of `entry` for the slot `scheduledFor`: headers set, jitter as a delay. */
+/**
+ * The task id of the firing of schedule `scheduleId` for the slot `scheduledFor`: the same for every
+ * Beat and every attempt, so that a slot fired again after a crash is the same task, not a second one.
+ * UUID-shaped (version 8, RFC 9562 "custom"): the first 48 bits are the slot's epoch ms, as in a
+ * UUIDv7 (ids sort by slot and `uuidv7Time` reads the slot back); the other 74 bits come from
+ * SHA-256 of the schedule id and the slot.
+ */
+export function firingTaskId(scheduleId: string, scheduledFor: number): string {
+  const hash = createHash('sha256').update(`${scheduleId}\n${scheduledFor}`).digest();
+  const hex = (from: number, to: number): string => hash.subarray(from, to).toString('hex');
+  const ms = Math.max(0, Math.min(Math.floor(scheduledFor), 0xffff_ffff_ffff)).toString(16).padStart(12, '0');
+  const variant = ((hash[2]! & 0x3f) | 0x80).toString(16).padStart(2, '0');
+  return `${ms.slice(0, 8)}-${ms.slice(8)}-8${hex(0, 2).slice(1)}-${variant}${hex(3, 4)}-${hex(4, 10)}`;
+}
+
+/** The Firing of `entry` for the slot `scheduledFor`: its deterministic task id, headers set, jitter as a delay. */
 export function firingFor(entry: ScheduleEntry, scheduledFor: number, jitterDelayMs = 0): Firing {
   const options: EnqueueOptions = {
+    id: firingTaskId(entry.id, scheduledFor),
     headers: { ...entry.headers, [SCHEDULE_ID_HEADER]: entry.id, [SCHEDULED_FOR_HEADER]: new Date(scheduledFor).toISOString() },
   };
   if (entry.queue !== undefined) options.queue = entry.queue;

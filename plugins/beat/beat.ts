@@ -4,6 +4,7 @@ import type { ScheduleEntry } from '../../sdk/contracts/schedule-store.js';
 import { parseDuration, type Duration } from '../../sdk/duration.js';
 import { ConfigError, ExitCode, StaleVersionError, StemError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
+import type { Firing } from '../../sdk/hooks.js';
 import type { Stem } from '../../sdk/kernel.js';
 import { ScheduleEditor } from './schedule-editor.js';
 
@@ -95,6 +96,9 @@ export function firingLockKey(scheduleId: string, scheduledFor: number): string 
   return `beat:${scheduleId}:${scheduledFor}`;
 }
 
+/** How often a record is re-applied on top of edits that keep landing meanwhile. */
+const RECORD_ATTEMPTS = 5;
+
 /** A bad request (unknown task, bad arguments) fails the same way on every retry. */
 function isPermanent(error: unknown): boolean {
   return error instanceof StemError && error.exitCode === ExitCode.usage;
@@ -102,10 +106,12 @@ function isPermanent(error: unknown): boolean {
 
 /**
  * The Beat scheduler: each tick it reads the due entries of the schedule store and, for each,
- * takes the firing's lock, runs the firing through the `schedule` hook, records the run with a
- * versioned upsert and enqueues the task with `stem-schedule-id` and `stem-scheduled-for` headers.
- * Any number of Beats may share a store: the lock and the versioned write let one of them fire
- * each slot. Slots missed while no Beat ran collapse into one catch-up firing.
+ * takes the firing's lock, runs the firing through the `schedule` hook, enqueues the task under the
+ * slot's deterministic id (`firingTaskId`) with `stem-schedule-id` and `stem-scheduled-for` headers,
+ * then records the run with a versioned upsert. Any number of Beats may share a store: the lock and
+ * the re-read under it let one of them fire each slot, and a Beat that dies mid-firing leaves the
+ * slot due, to be fired again as the same task. Slots missed while no Beat ran collapse into one
+ * catch-up firing.
  */
 export class Beat {
   /** The resolved tick (ms). */
@@ -171,7 +177,15 @@ export class Beat {
     return reports;
   }
 
-  /** Fires one due entry, once across every Beat sharing the store. */
+  /**
+   * Fires one due entry, once across every Beat sharing the store.
+   *
+   * The order makes a crash at any point harmless: lock, read again, enqueue under the slot's
+   * deterministic task id, and only then record the run. A Beat that dies before the enqueue has
+   * recorded nothing, so the slot is still due when its lock runs out; one that dies between the
+   * enqueue and the record leaves the slot due too, and the Beat that fires it again enqueues the
+   * same task id (at least once: see docs/beat.md). Recording first would lose the firing instead.
+   */
   private async fire(due: ScheduleEntry, now: number): Promise<FiringReport> {
     const scheduledFor = due.nextRunAt!;
     const base = { scheduleId: due.id, task: due.task, scheduledFor };
@@ -187,41 +201,28 @@ export class Beat {
       // Read again under the lock: another Beat may have fired this slot and released its lock.
       const entry = await store.get(due.id);
       if (entry === null || !entry.enabled || entry.nextRunAt !== scheduledFor) return { ...base, outcome: 'taken' };
-      const nextRunAt = nextRunAfterFiring(scheduleRuleOf(entry), scheduledFor, now, entry);
       const jitterMs = entry.jitterMs !== undefined && entry.jitterMs > 0 ? Math.floor(this.random() * entry.jitterMs) : 0;
       let firing = firingFor(entry, scheduledFor, jitterMs);
       if (this.stem.hooks.schedule.isUsed()) firing = await this.stem.hooks.schedule.promise(firing);
 
-      // Claim the slot before enqueueing: if another Beat (or an edit) wrote first, the versioned
-      // write fails and this Beat enqueues nothing, so a slot is never enqueued twice.
-      const claimed: ScheduleEntry = { ...entry };
-      if (nextRunAt === undefined) delete claimed.nextRunAt;
-      else claimed.nextRunAt = nextRunAt;
-      if (!firing.skip) {
-        claimed.lastRunAt = now;
-        claimed.totalRuns = (entry.totalRuns ?? 0) + 1;
-      }
-      let recorded: ScheduleEntry;
-      try {
-        recorded = await store.upsert(claimed);
-      } catch (error) {
-        if (error instanceof StaleVersionError) return { ...base, outcome: 'taken' };
-        throw error;
-      }
       const report: FiringReport = { ...base, outcome: firing.skip ? 'skipped' : 'enqueued' };
-      if (nextRunAt !== undefined) report.nextRunAt = nextRunAt;
-      if (firing.skip) return report;
-      try {
-        const handle = await this.stem.enqueue(firing.task, firing.args, firing.options);
-        report.taskId = handle.id;
-        if (jitterMs > 0) report.delayMs = jitterMs;
-        return report;
-      } catch (error) {
-        // A passing failure (the broker is away) gives the slot back for the next tick to retry;
-        // a bad request would fail again, so the slot stays consumed and the error is reported.
-        if (!isPermanent(error)) await this.giveBack(recorded, entry).catch(() => undefined);
-        return { ...base, outcome: 'failed', error };
+      if (!firing.skip) {
+        try {
+          report.taskId = await this.enqueueOnce(firing);
+          if (jitterMs > 0) report.delayMs = jitterMs;
+        } catch (error) {
+          // A passing failure (the broker is away) leaves the slot due, for the next tick to retry;
+          // a bad request would fail again, so the slot is recorded as consumed and the error reported.
+          if (!isPermanent(error)) return { ...base, outcome: 'failed', error };
+          const nextRunAt = await this.record(entry, scheduledFor, now, false);
+          return nextRunAt === undefined || nextRunAt === null ? { ...base, outcome: 'failed', error } : { ...base, outcome: 'failed', error, nextRunAt };
+        }
       }
+      const nextRunAt = await this.record(entry, scheduledFor, now, !firing.skip);
+      // A skip whose slot moved meanwhile was another writer's; an enqueue happened either way.
+      if (nextRunAt === null) return firing.skip ? { ...base, outcome: 'taken' } : report;
+      if (nextRunAt !== undefined) report.nextRunAt = nextRunAt;
+      return report;
     } catch (error) {
       return { ...base, outcome: 'failed', error };
     } finally {
@@ -229,13 +230,50 @@ export class Beat {
     }
   }
 
-  /** Undoes a claim whose enqueue failed, so that the slot is due again. */
-  private async giveBack(recorded: ScheduleEntry, before: ScheduleEntry): Promise<void> {
-    const restored: ScheduleEntry = { ...recorded, nextRunAt: before.nextRunAt! };
-    if (before.lastRunAt === undefined) delete restored.lastRunAt;
-    else restored.lastRunAt = before.lastRunAt;
-    restored.totalRuns = before.totalRuns ?? 0;
-    await this.stem.service('scheduleStore').upsert(restored);
+  /**
+   * Enqueues a firing; returns its task id. A firing enqueued before whose task a worker has
+   * already received (its state is past `queued`) is not published again: that is what a Beat
+   * that died between enqueueing and recording leaves behind, and so its task does not run twice.
+   */
+  private async enqueueOnce(firing: Firing): Promise<string> {
+    const id = firing.options.id;
+    if (id !== undefined) {
+      const status = await this.stem.backend.get(id);
+      if (status !== null && status.state !== 'queued' && status.state !== 'pending') return id;
+    }
+    const handle = await this.stem.enqueue(firing.task, firing.args, firing.options);
+    return handle.id;
+  }
+
+  /**
+   * Records that the slot `scheduledFor` was fired (or consumed without a run): moves nextRunAt on
+   * with a versioned write. An edit that landed since the entry was read (a header changed) is kept
+   * and the record applied on top of it; an entry whose slot moved meanwhile (another Beat recorded
+   * it, or it was re-planned, disabled or removed) is left alone. Returns the new nextRunAt, or null
+   * when the slot was no longer this Beat's to record.
+   */
+  private async record(read: ScheduleEntry, scheduledFor: number, now: number, ran: boolean): Promise<number | undefined | null> {
+    const store = this.stem.service('scheduleStore');
+    let entry: ScheduleEntry | null = read;
+    for (let attempt = 0; attempt < RECORD_ATTEMPTS; attempt++) {
+      if (entry === null || !entry.enabled || entry.nextRunAt !== scheduledFor) return null;
+      const nextRunAt = nextRunAfterFiring(scheduleRuleOf(entry), scheduledFor, now, entry);
+      const recorded: ScheduleEntry = { ...entry };
+      if (nextRunAt === undefined) delete recorded.nextRunAt;
+      else recorded.nextRunAt = nextRunAt;
+      if (ran) {
+        recorded.lastRunAt = now;
+        recorded.totalRuns = (entry.totalRuns ?? 0) + 1;
+      }
+      try {
+        await store.upsert(recorded);
+        return nextRunAt;
+      } catch (error) {
+        if (!(error instanceof StaleVersionError)) throw error;
+      }
+      entry = await store.get(read.id);
+    }
+    return null;
   }
 
   /** The next tick, aligned to whole ticks of the clock so that every:Ns slots fire promptly. */

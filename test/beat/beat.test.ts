@@ -153,33 +153,60 @@ t.test('jitter delays the enqueue by a random amount up to jitterMs', async (t) 
   t.ok(envelope.notBefore !== undefined && envelope.notBefore - envelope.createdAt === 2_500, 'notBefore is the enqueue time plus the drawn delay');
 });
 
-t.test('a firing whose lock another Beat holds, or whose entry was written meanwhile, is not enqueued', async (t) => {
+t.test('a firing whose lock another Beat holds is not enqueued', async (t) => {
   let now = at('2030-01-01T00:00:00Z');
-  const { stem, store, locks, published } = await harness(t);
+  const { stem, locks, store, published } = await harness(t);
   const entry = await store.upsert(scheduleEntryFor({ id: 'guarded', task: 'beat.count', schedule: 'every:1m' }, now));
   now = at('2030-01-01T00:01:00Z');
 
   await locks.acquire(firingLockKey('guarded', entry.nextRunAt!), 'another-beat', 60_000);
   t.match(await new Beat(stem, { now: () => now }).tick(), [{ outcome: 'taken' }], 'the lock is held elsewhere');
+  t.equal(published.length, 0, 'nothing was enqueued');
   await locks.release(firingLockKey('guarded', entry.nextRunAt!), 'another-beat');
+  t.match(await new Beat(stem, { now: () => now }).tick(), [{ outcome: 'enqueued' }], 'the next tick fires the slot');
+  t.equal(published.length, 1);
+});
 
-  // Someone writes the entry between the Beat's read and its write: the versioned upsert refuses.
+t.test('an edit written between the enqueue and the record is kept, and the slot is recorded once', async (t) => {
+  let now = at('2030-01-01T00:00:00Z');
+  const { store, locks, published } = await harness(t);
+  await store.upsert(scheduleEntryFor({ id: 'edited', task: 'beat.count', schedule: 'every:1m' }, now));
+  now = at('2030-01-01T00:01:00Z');
+
+  // Someone edits the entry after the Beat read it, just before its record: the versioned upsert
+  // refuses the record once, and the Beat records again on top of the edit.
   const racing: ScheduleStore = Object.create(store) as ScheduleStore;
+  let edits = 0;
   racing.upsert = async (written) => {
-    const current = await store.get(written.id);
-    await store.upsert({ ...current!, headers: { edited: 'yes' } });
+    if (edits++ === 0) {
+      const current = await store.get(written.id);
+      await store.upsert({ ...current!, headers: { edited: 'yes' } });
+    }
     return store.upsert(written);
   };
   const racingStem = await Stem.create({ plugins: [shared({ scheduleStore: racing, lockStore: locks })] });
   t.teardown(() => racingStem.close());
   recordPublished(racingStem, published);
-  t.match(await new Beat(racingStem, { now: () => now }).tick(), [{ outcome: 'taken' }], 'a stale write means another writer won');
-  t.equal(published.length, 0, 'nothing was enqueued');
-  await t.rejects(store.upsert(entry), StaleVersionError, 'the store rejects a stale version');
-  await t.rejects(store.upsert(entry), /schedule entry "guarded" was changed by someone else/);
-
-  t.match(await new Beat(stem, { now: () => now }).tick(), [{ outcome: 'enqueued' }], 'the next tick fires the slot');
+  t.match(await new Beat(racingStem, { now: () => now }).tick(), [{ outcome: 'enqueued', nextRunAt: at('2030-01-01T00:02:00Z') }]);
+  t.equal(published.length, 1, 'enqueued once');
+  t.match(await store.get('edited'), { headers: { edited: 'yes' }, nextRunAt: at('2030-01-01T00:02:00Z'), totalRuns: 1 }, 'the edit is kept and the run recorded');
+  t.same(await new Beat(racingStem, { now: () => now }).tick(), [], 'nothing is due any more');
   t.equal(published.length, 1);
+});
+
+t.test('an entry disabled while its firing was being enqueued keeps its state; the task stays enqueued', async (t) => {
+  let now = at('2030-01-01T00:00:00Z');
+  const { stem, store, published } = await harness(t);
+  await store.upsert(scheduleEntryFor({ id: 'disabled', task: 'beat.count', schedule: 'every:1m' }, now));
+  now = at('2030-01-01T00:01:00Z');
+  stem.hooks.enqueue.tapPromise('disable', async (envelope) => {
+    const current = await store.get('disabled');
+    await store.upsert({ ...current!, enabled: false });
+    return envelope;
+  });
+  t.match(await new Beat(stem, { now: () => now }).tick(), [{ outcome: 'enqueued' }]);
+  t.equal(published.length, 1);
+  t.match(await store.get('disabled'), { enabled: false, totalRuns: 0 }, 'the disabling edit is not overwritten');
 });
 
 t.test('an enqueue that fails on a passing error gives the slot back for the next tick', async (t) => {

@@ -1,6 +1,7 @@
 import t from 'tap';
 import {
   firingFor,
+  firingTaskId,
   firstRunAt,
   InvalidScheduleError,
   nextRunAfter,
@@ -11,6 +12,7 @@ import {
   validateScheduleDefinition,
   validateScheduleDefinitions,
 } from '../../sdk/beat.js';
+import { uuidv7Time } from '../../sdk/id.js';
 
 const at = (iso: string): number => Date.parse(iso);
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -83,9 +85,21 @@ t.test('a firing carries the schedule headers, the entry options, and jitter as 
     task: 'reports.generate',
     args: { customerId: 1 },
     scheduledFor: entry.nextRunAt,
-    options: { headers: { tenant: 'acme', 'stem-schedule-id': 'nightly', 'stem-scheduled-for': '2030-01-01T02:00:00.000Z' }, queue: 'reports', priority: 7, notBefore: 1_234 },
+    options: { id: firingTaskId('nightly', entry.nextRunAt!), headers: { tenant: 'acme', 'stem-schedule-id': 'nightly', 'stem-scheduled-for': '2030-01-01T02:00:00.000Z' }, queue: 'reports', priority: 7, notBefore: 1_234 },
   });
   t.notOk('notBefore' in firingFor(entry, entry.nextRunAt!, 0).options, 'no jitter, no delay');
+});
+
+t.test('a firing\'s task id derives from the schedule id and the slot, UUID-shaped and sorted by slot', async (t) => {
+  const slot = at('2030-01-01T02:00:00Z');
+  const id = firingTaskId('nightly', slot);
+  t.equal(id, firingTaskId('nightly', slot), 'the same slot gives the same id, in any process');
+  t.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a version-8 UUID');
+  t.equal(uuidv7Time(id), slot, 'its first 48 bits are the slot');
+  t.not(firingTaskId('nightly', slot + 60_000), id, 'another slot is another task');
+  t.not(firingTaskId('nightly-2', slot), id, 'another schedule is another task');
+  t.ok(firingTaskId('nightly', slot) < firingTaskId('nightly', slot + 1), 'ids sort by slot');
+  t.equal(firingFor(scheduleEntryFor({ id: 'nightly', task: 'x', schedule: '0 2 * * *' }, 0), slot).options.id, id, 'a firing carries it');
 });
 
 t.test('bad definitions are refused with the entry and the field named', async (t) => {
