@@ -1,4 +1,5 @@
 import { isBroadcastAddress } from '../../sdk/envelope.js';
+import { tagPart } from './key-part.js';
 
 /** Band tags of a queue's streams, highest priority first: one stream per priority 9…0. */
 export const QUEUE_BANDS: readonly string[] = ['9', '8', '7', '6', '5', '4', '3', '2', '1', '0'];
@@ -9,11 +10,12 @@ export const QUEUE_GROUP = 'stem:workers';
 
 /**
  * The Redis keys of one queue or broadcast channel. Every key starts with the hash tag
- * `{<namespace>:<address>}`, so all of them live in one Redis Cluster slot and the multi-key
- * scripts stay legal on a cluster.
+ * `{<prefix>:<address>}`, so all of them live in one Redis Cluster slot and the multi-key
+ * scripts stay legal on a cluster. The prefix is the encoded namespace (key-part.ts) and the
+ * address is encoded by {@link tagPart}, so no two (namespace, address) pairs share a key.
  */
 export class QueueKeys {
-  /** `{namespace:address}`: the prefix (and cluster hash tag) of every key here. */
+  /** `{prefix:address}`: the start (and cluster hash tag) of every key here. */
   readonly tag: string;
   /** True for a `broadcast://` address. */
   readonly broadcast: boolean;
@@ -29,8 +31,9 @@ export class QueueKeys {
   readonly deadLetterIndex: string;
   private readonly leasePrefix: string;
 
-  constructor(namespace: string, readonly address: string) {
-    this.tag = `{${namespace}:${address}}`;
+  /** `prefix` is the connection's key prefix (already encoded); `address` is the queue as named. */
+  constructor(prefix: string, readonly address: string) {
+    this.tag = `{${prefix}:${tagPart(address)}}`;
     this.broadcast = isBroadcastAddress(address);
     this.bands = this.broadcast ? [BROADCAST_BAND] : QUEUE_BANDS;
     this.streams = this.bands.map((band) => `${this.tag}:s:${band}`);

@@ -1,5 +1,6 @@
 import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
-import { ClosedError, ServiceUnavailableError } from '../../sdk/errors.js';
+import { ClosedError, DatabaseUnavailableError, ServiceUnavailableError } from '../../sdk/errors.js';
+import { keyPrefix } from './key-part.js';
 import { LuaScripts, isNoScript } from './lua-scripts.js';
 import { maskUrl } from '../../sdk/url.js';
 import type { ResolvedConnectionOptions } from './redis-options.js';
@@ -12,7 +13,7 @@ import type { ResolvedConnectionOptions } from './redis-options.js';
 export class RedisConnection {
   /** The command connection (auto-pipelined: commands issued in the same tick share one write). */
   readonly client: Redis;
-  /** The key prefix of every service on this connection. */
+  /** The key prefix of every service on this connection: the namespace, encoded by {@link keyPrefix}. */
   readonly namespace: string;
   /** The URL with the password masked. */
   readonly displayUrl: string;
@@ -23,7 +24,7 @@ export class RedisConnection {
 
   private constructor(client: Redis, private readonly options: ResolvedConnectionOptions) {
     this.client = client;
-    this.namespace = options.namespace;
+    this.namespace = keyPrefix(options.namespace);
     this.displayUrl = maskUrl(options.url);
   }
 
@@ -34,9 +35,7 @@ export class RedisConnection {
   static async open(options: ResolvedConnectionOptions): Promise<RedisConnection> {
     const client = new Redis(options.url, redisClientOptions(options));
     const connection = new RedisConnection(client, options);
-    client.on('error', (error: Error) => {
-      connection.lastError = error;
-    });
+    connection.watch(client);
     await connection.connect(client);
     LuaScripts.install(client);
     connection.users = 1;
@@ -74,9 +73,7 @@ export class RedisConnection {
       connectionName: `stem:${this.namespace}:${role}`,
       ...overrides,
     });
-    client.on('error', (error: Error) => {
-      this.lastError = error;
-    });
+    this.watch(client);
     this.duplicates.add(client);
     await this.connect(client);
     LuaScripts.install(client);
@@ -94,23 +91,64 @@ export class RedisConnection {
     return this.lastError;
   }
 
+  /**
+   * Records the client's errors, and never lets it run on a database it was not told to use.
+   * ioredis sends `SELECT <db>` on every (re)connect but only reports a refusal as an 'error'
+   * event and goes on to 'ready' on db 0. It reports it before 'ready' (its handshake finishes
+   * before the queued commands are let through), so dropping the connection here, with a
+   * reconnect, keeps every command queued: they wait, or fail after `maxRetriesPerRequest`, and
+   * none lands on db 0.
+   */
+  private watch(client: Redis): void {
+    client.on('error', (error: Error) => {
+      if (isSelectRefusal(error)) {
+        this.lastError = this.databaseError(client, error);
+        client.disconnect(true);
+        return;
+      }
+      this.lastError = error;
+    });
+  }
+
+  private databaseError(client: Redis, refusal: Error): DatabaseUnavailableError {
+    const db = client.options.db ?? 0;
+    return new DatabaseUnavailableError(
+      this.displayUrl,
+      `the server refused database ${db} (${refusal.message})`,
+      `use a db index the server has (0 to its "databases" setting minus one, 0-15 by default) or raise "databases" in its redis.conf`,
+      refusal,
+    );
+  }
+
   private async connect(client: Redis): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
+    let onError: ((error: Error) => void) | undefined;
     try {
       await Promise.race([
         client.connect(),
         new Promise<never>((_resolve, reject) => {
           timer = setTimeout(() => reject(new Error(`no answer within ${this.options.connectTimeoutMs}ms`)), this.options.connectTimeoutMs);
+          // A refused SELECT at startup is a wrong URL, not an outage: fail now, without retrying.
+          onError = (error) => {
+            if (isSelectRefusal(error)) reject(this.databaseError(client, error));
+          };
+          client.on('error', onError);
         }),
       ]);
     } catch (error) {
-      const cause = this.lastError ?? error;
       client.disconnect();
-      throw new ServiceUnavailableError(this.displayUrl, cause);
+      if (error instanceof DatabaseUnavailableError) throw error;
+      throw new ServiceUnavailableError(this.displayUrl, this.lastError ?? error);
     } finally {
       clearTimeout(timer);
+      if (onError !== undefined) client.off('error', onError);
     }
   }
+}
+
+/** True for the server's refusal of the `SELECT` ioredis sends on connect (db index out of range, or SELECT not allowed). */
+function isSelectRefusal(error: Error): boolean {
+  return (error as Error & { command?: { name?: string } }).command?.name === 'select';
 }
 
 /**
@@ -123,7 +161,7 @@ export function redisClientOptions(options: ResolvedConnectionOptions): RedisOpt
     lazyConnect: true,
     enableAutoPipelining: true,
     connectTimeout: options.connectTimeoutMs,
-    connectionName: `stem:${options.namespace}`,
+    connectionName: `stem:${keyPrefix(options.namespace)}`,
   };
   if (options.username !== undefined) clientOptions.username = options.username;
   if (options.password !== undefined) clientOptions.password = options.password;

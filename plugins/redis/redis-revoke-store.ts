@@ -1,4 +1,5 @@
 import type { RevokeEntry, RevokeStore } from '../../sdk/contracts/index.js';
+import { tagPart } from './key-part.js';
 import { LuaScripts } from './lua-scripts.js';
 import { execPipeline, type RedisConnection } from './redis-connection.js';
 import type { RedisConnectionOptions } from './redis-options.js';
@@ -63,8 +64,9 @@ export class RedisRevokeStore extends RedisService implements RevokeStore {
   }
 
 
+  /** The control namespace closes the hash tag, so it is encoded like a queue name there. */
   private keys(namespace: string): [string, string, string] {
-    const tag = `{${this.connection.namespace}:revokes:${namespace}}`;
+    const tag = `{${this.connection.namespace}:revokes:${tagPart(namespace)}}`;
     return [`${tag}:entries`, `${tag}:versions`, `${tag}:expiry`];
   }
 }
