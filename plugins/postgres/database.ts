@@ -65,6 +65,9 @@ export interface ResultTable {
   state: string;
   status: Json<unknown>;
   expires_at: Timestamp;
+  /** The state's generation and attempt: with `state`, its position in the task's order. */
+  generation: Generated<number>;
+  attempt: Generated<number>;
 }
 
 /** Groups: ordered members and how many have recorded a result. */

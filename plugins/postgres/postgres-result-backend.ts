@@ -10,6 +10,13 @@ import type {
 import type { PostgresConnection } from './postgres-connection.js';
 import { PostgresService } from './postgres-service.js';
 import { TaskWatchers } from '../../sdk/task-watchers.js';
+import { FINAL_PHASE, STATE_PHASE, statePosition, supersedes } from '../../sdk/state-order.js';
+
+/** The phase of a state column in SQL, as STATE_PHASE gives it. */
+function phaseOf(state: RawBuilder<unknown>): RawBuilder<number> {
+  return sql<number>`(case ${state} when 'queued' then ${sql.lit(STATE_PHASE.queued)} when 'running' then ${sql.lit(STATE_PHASE.running)}
+    when 'retried' then ${sql.lit(STATE_PHASE.retried)} else ${sql.lit(FINAL_PHASE)} end)`;
+}
 
 /** NOTIFY payloads must stay under 8000 bytes; a larger state is sent as its id and read back. */
 const MAX_NOTIFY_BYTES = 7_900;
@@ -58,24 +65,40 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
    * embeds them next to its ack when both share a connection (see PostgresBroker.ackWithStates).
    */
   upsertParts(statuses: readonly TaskStatus[], options: SetOptions = {}): { written: RawBuilder<unknown>; notify: RawBuilder<unknown> } {
-    // ON CONFLICT cannot touch a row twice in one statement: the last state of an id wins.
-    const latest = new Map<string, TaskStatus>();
-    for (const status of statuses) latest.set(status.id, status);
+    // ON CONFLICT cannot touch a row twice in one statement: of an id's states, the newest goes.
+    const newest = new Map<string, TaskStatus>();
+    for (const status of statuses) {
+      if (supersedes(status, newest.get(status.id))) newest.set(status.id, status);
+    }
     const ids: string[] = [];
     const states: string[] = [];
-    for (const status of latest.values()) {
+    const generations: number[] = [];
+    const attempts: number[] = [];
+    for (const status of newest.values()) {
+      const [generation, attempt] = statePosition(status);
       ids.push(status.id);
       states.push(status.state);
+      generations.push(generation);
+      attempts.push(attempt);
     }
     // The statuses travel as one JSON array, not a text[] of JSON: pg would escape every quote of
     // every status into an array literal, which costs more than the rest of the write.
-    const encoded = JSON.stringify([...latest.values()]);
+    const encoded = JSON.stringify([...newest.values()]);
+    const stored = this.table('stem_results');
+    // The order of sdk/state-order.ts: an expired row, or an older position, gives way; an equal
+    // position gives way unless it is final.
     return {
-      written: sql`insert into ${this.table('stem_results')} (namespace, id, state, status, expires_at)
-        select ${this.namespace}, u.id, u.state, u.status, now() + ${this.ttlOf(options)} * interval '1 millisecond'
-        from rows from (unnest(${ids}::text[]), unnest(${states}::text[]), json_array_elements(${encoded}::json)) with ordinality as u(id, state, status, ord)
+      written: sql`insert into ${stored} (namespace, id, state, status, expires_at, generation, attempt)
+        select ${this.namespace}, u.id, u.state, u.status, now() + ${this.ttlOf(options)} * interval '1 millisecond', u.generation, u.attempt
+        from rows from (unnest(${ids}::text[]), unnest(${states}::text[]), json_array_elements(${encoded}::json),
+          unnest(${generations}::int[]), unnest(${attempts}::int[])) with ordinality as u(id, state, status, generation, attempt, ord)
         order by u.ord
-        on conflict (namespace, id) do update set state = excluded.state, status = excluded.status, expires_at = excluded.expires_at
+        on conflict (namespace, id) do update
+          set state = excluded.state, status = excluded.status, expires_at = excluded.expires_at, generation = excluded.generation, attempt = excluded.attempt
+          where ${stored}.expires_at <= now()
+            or (excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) > (${stored}.generation, ${stored}.attempt, ${phaseOf(sql`${stored}.state`)})
+            or ((excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) = (${stored}.generation, ${stored}.attempt, ${phaseOf(sql`${stored}.state`)})
+              and ${phaseOf(sql`${stored}.state`)} < ${sql.lit(FINAL_PHASE)})
         returning id, status::text as status`,
       notify: options.quiet === true ? sql`select count(*) from written` : sql`select pg_notify(${this.channel},
         case when octet_length(w.status) + octet_length(w.id) < ${MAX_NOTIFY_BYTES} then w.id || E'\\n' || w.status else w.id end)

@@ -1,4 +1,4 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import { Redis, type ChainableCommander } from 'ioredis';
 import type {
   GroupStatus,
   ResultBackend,
@@ -8,6 +8,7 @@ import type {
   WorkerHeartbeat,
 } from '../../sdk/contracts/index.js';
 import { StemError } from '../../sdk/errors.js';
+import { statePosition } from '../../sdk/state-order.js';
 import { LuaScripts } from './lua-scripts.js';
 import { execPipeline, type RedisConnection } from './redis-connection.js';
 import { resolveResultTtl, type RedisResultBackendOptions } from './redis-options.js';
@@ -16,8 +17,19 @@ import { TaskWatchHub } from './task-watch-hub.js';
 
 /** States per set-states call: Redis runs a script without interleaving, so a batch is cut into slices. */
 const SET_STATES_CHUNK = 500;
-/** From this many states on, one script call is cheaper than a command (or two) per state. */
+/** From this many states on, one script call for all is cheaper than a call per state. */
 const SET_STATES_SCRIPT_FROM = 4;
+
+/** A task's first state: nothing stored for it can be older. */
+function isFirstState(status: TaskStatus): boolean {
+  return status.state === 'queued' && status.attempt === 0 && (status.generation ?? 0) === 0;
+}
+
+/** Appends a state's set-states arguments: id, generation, attempt, phase, JSON. */
+function pushScriptArgs(args: Array<string | number>, status: TaskStatus): void {
+  const [generation, attempt, phase] = statePosition(status);
+  args.push(status.id, generation, attempt, phase, JSON.stringify(status));
+}
 
 /**
  * The ResultBackend contract on Redis: each task state a JSON string with a TTL, published on a
@@ -59,7 +71,7 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
     if (statuses.length === 0) return;
     if (statuses.length < SET_STATES_SCRIPT_FROM) {
       // Straight on the client: auto-pipelining sends them with the rest of this tick (an enqueue's XADD).
-      await Promise.all(this.plainWrites(this.client, statuses, options));
+      await Promise.all(this.singleWrites(this.client, statuses, options));
       return;
     }
     const pipeline = this.client.pipeline();
@@ -69,15 +81,16 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
 
   /**
    * Adds `set`'s commands to `pipeline` (the broker settles states and acks in one round trip).
-   * A few states are plain SET and PUBLISH commands (cheapest for the server); more go as one
-   * set-states script call per chunk, since a command per state bounded a busy worker's throughput.
+   * Every write goes through the set-states script, which applies it only when it is not older
+   * than the stored state; a few states are a call each, more one call per chunk, since a
+   * command per state bounded a busy worker's throughput.
    */
   queueSet(pipeline: ChainableCommander, statuses: readonly TaskStatus[], options: SetOptions = {}): void {
     if (statuses.length < SET_STATES_SCRIPT_FROM) {
-      this.plainWrites(pipeline, statuses, options);
+      this.singleWrites(pipeline, statuses, options);
       return;
     }
-    const head = [this.ttl(options), options.quiet === true ? '1' : '0', this.taskChannel('')];
+    const head = this.scriptHead(options);
     for (let first = 0; first < statuses.length; first += SET_STATES_CHUNK) {
       const chunk = statuses.slice(first, first + SET_STATES_CHUNK);
       const keys: string[] = new Array(chunk.length);
@@ -85,22 +98,35 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
       for (let i = 0; i < chunk.length; i++) {
         const status = chunk[i]!;
         keys[i] = this.taskKey(status.id);
-        args.push(status.id, JSON.stringify(status));
+        pushScriptArgs(args, status);
       }
       LuaScripts.queue(this.client, pipeline, 'set-states', keys, args);
     }
   }
 
-  /** SET PX (and, unless quiet, PUBLISH) per state on a client (their promises) or a pipeline. */
-  private plainWrites(target: Redis | ChainableCommander, statuses: readonly TaskStatus[], options: SetOptions): unknown[] {
+  /**
+   * One command per state on a client (their promises) or a pipeline. A task's first state (the
+   * producer's quiet `queued` of attempt 0) is a plain SET NX: anything already stored is newer.
+   */
+  private singleWrites(target: Redis | ChainableCommander, statuses: readonly TaskStatus[], options: SetOptions): unknown[] {
     const ttl = this.ttl(options);
     const writes: unknown[] = [];
     for (const status of statuses) {
-      const json = JSON.stringify(status);
-      writes.push(target.set(this.taskKey(status.id), json, 'PX', ttl));
-      if (options.quiet !== true) writes.push(target.publish(this.taskChannel(status.id), json));
+      const key = this.taskKey(status.id);
+      if (options.quiet === true && isFirstState(status)) {
+        writes.push(target.set(key, JSON.stringify(status), 'PX', ttl, 'NX'));
+        continue;
+      }
+      const args = this.scriptHead(options);
+      pushScriptArgs(args, status);
+      writes.push(target instanceof Redis ? LuaScripts.call(target, 'set-states', [key], args) : LuaScripts.queue(this.client, target, 'set-states', [key], args));
     }
     return writes;
+  }
+
+  /** The set-states arguments before the per-state ones. */
+  private scriptHead(options: SetOptions): Array<string | number> {
+    return [this.ttl(options), options.quiet === true ? '1' : '0', this.taskChannel('')];
   }
 
   async get(id: string): Promise<TaskStatus | null> {

@@ -37,6 +37,11 @@ export interface TaskStatus {
   error?: TaskError;
   /** The attempt this state belongs to (0 for the first). */
   attempt: number;
+  /**
+   * How many times the task was started over on purpose (a dead-letter replay); absent means 0.
+   * With `attempt` and the state it orders the writes: see `supersedes` in sdk/state-order.ts.
+   */
+  generation?: number;
   /** The last `ctx.progress()` value. */
   progress?: unknown;
   /** The worker that ran it. */
@@ -98,7 +103,13 @@ export interface SetOptions {
  * any process. Implementations: sdk/memory, plugins/redis, plugins/postgres.
  */
 export interface ResultBackend {
-  /** Writes task states (one round trip where the transport allows); each replaces the stored one. */
+  /**
+   * Writes task states (one round trip where the transport allows). Each write is applied only
+   * when it is not older than the stored state (the order of `supersedes` in sdk/state-order.ts:
+   * generation, then attempt, then queued < running < retried < final; a final state is not
+   * replaced within its attempt), atomically, so writes may arrive on any connection in any
+   * order. A write that is not applied is dropped silently and notifies no watcher.
+   */
   set(statuses: readonly TaskStatus[], options?: SetOptions): Promise<void>;
   /** The stored state, or null for an unknown (or expired) id. */
   get(id: string): Promise<TaskStatus | null>;

@@ -7,6 +7,7 @@ import type {
   WorkerHeartbeat,
 } from '../contracts/result-backend.js';
 import { ClosedError } from '../errors.js';
+import { supersedes } from '../state-order.js';
 import { TaskWatchers } from '../task-watchers.js';
 
 /** Options of {@link MemoryResultBackend}. */
@@ -65,13 +66,17 @@ export class MemoryResultBackend implements ResultBackend {
     this.defaultTtlMs = options.defaultTtlMs ?? 86_400_000;
   }
 
-  /** Stores each state (replacing the previous one) and tells its watchers in a microtask. */
+  /**
+   * Stores each state that is not older than the stored one (see `supersedes`) and tells its
+   * watchers in a microtask.
+   */
   async set(statuses: readonly TaskStatus[], options: SetOptions = {}): Promise<void> {
     this.assertOpen();
     const now = Date.now();
     this.sweepNowAndThen(now);
     const expiresAt = now + (options.ttlMs ?? this.defaultTtlMs);
     for (const status of statuses) {
+      if (!supersedes(status, live(this.statuses, status.id, now))) continue;
       this.statuses.set(status.id, { value: copyStatus(status), expiresAt });
       const listeners = this.watchers.get(status.id);
       if (listeners === undefined) continue;

@@ -78,6 +78,77 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
     },
   ],
   [
+    'a state older than the stored one is never written, whatever order the writes arrive in',
+    async (t, backend) => {
+      // [what is stored, what arrives late, what must be read]: by generation, attempt, then phase.
+      const orders: Array<[Partial<TaskStatus>, Partial<TaskStatus>, 'stored' | 'late']> = [
+        [{ state: 'succeeded', result: 'kept' }, { state: 'queued' }, 'stored'],
+        [{ state: 'succeeded', result: 'kept' }, { state: 'running' }, 'stored'],
+        [{ state: 'running' }, { state: 'queued' }, 'stored'],
+        [{ state: 'retried' }, { state: 'running' }, 'stored'],
+        [{ state: 'running', attempt: 1 }, { state: 'retried', attempt: 0 }, 'stored'],
+        [{ state: 'failed', attempt: 2 }, { state: 'succeeded', attempt: 1 }, 'stored'],
+        [{ state: 'failed', result: 'first' }, { state: 'succeeded', result: 'second' }, 'stored'],
+        [{ state: 'running', generation: 1 }, { state: 'failed', generation: 0, attempt: 3 }, 'stored'],
+        [{ state: 'queued' }, { state: 'succeeded', result: 'new' }, 'late'],
+        [{ state: 'running', progress: 1 }, { state: 'running', progress: 2 }, 'late'],
+        [{ state: 'retried' }, { state: 'running', attempt: 1 }, 'late'],
+        [{ state: 'failed' }, { state: 'queued', generation: 1 }, 'late'],
+      ];
+      for (const [first, second, winner] of orders) {
+        const id = uuidv7();
+        const stored = makeStatus({ id, ...first });
+        const late = makeStatus({ id, ...second });
+        await backend.set([stored]);
+        await backend.set([late]);
+        const label = `${JSON.stringify(first)} then ${JSON.stringify(second)}`;
+        t.same(await backend.get(id), winner === 'stored' ? stored : late, `${label}: reads the ${winner === 'stored' ? 'first' : 'second'}`);
+      }
+    },
+  ],
+  [
+    'the order holds within one batch of writes, large or small, and across batches',
+    async (t, backend) => {
+      for (const size of [1, 3, 12]) {
+        const ids = Array.from({ length: size }, () => uuidv7());
+        const succeeded = ids.map((id) => makeStatus({ id, state: 'succeeded', result: id }));
+        // A batch holding both writes of each id, the newer first.
+        await backend.set(ids.flatMap((id, i) => [succeeded[i]!, makeStatus({ id, state: 'queued' })]));
+        t.same(await Promise.all(ids.map((id) => backend.get(id))), succeeded, `${size}: the newer write of one batch stands`);
+        await backend.set(ids.map((id) => makeStatus({ id, state: 'running' })), { quiet: true });
+        await backend.set(ids.map((id) => makeStatus({ id, state: 'queued' })), { quiet: true });
+        t.same(await Promise.all(ids.map((id) => backend.get(id))), succeeded, `${size}: later batches of older states change nothing`);
+      }
+    },
+  ],
+  [
+    'a write that is not applied notifies no watcher',
+    async (t, backend) => {
+      const id = uuidv7();
+      const seen: TaskStatus[] = [];
+      const unsubscribe = await backend.watch(id, (status) => seen.push(status));
+      await backend.set([makeStatus({ id, state: 'succeeded', result: 'done' })]);
+      await backend.set([makeStatus({ id, state: 'running' })]);
+      await backend.set([makeStatus({ id, state: 'queued' })]);
+      await backend.set([makeStatus({ id, state: 'failed', attempt: 1 })]);
+      t.ok(await waitFor(() => seen.length >= 2), 'the applied writes arrive');
+      await sleep(200);
+      t.same(seen.map((status) => status.state), ['succeeded', 'failed'], 'only the applied writes were heard');
+      await unsubscribe();
+    },
+  ],
+  [
+    'an expired state does not hold back a new write',
+    async (t, backend) => {
+      const id = uuidv7();
+      await backend.set([makeStatus({ id, state: 'succeeded' })], { ttlMs: 200 });
+      await sleep(600);
+      const queued = makeStatus({ id, state: 'queued' });
+      await backend.set([queued]);
+      t.same(await backend.get(id), queued);
+    },
+  ],
+  [
     'a watcher sees each later write, and nothing after it unsubscribes',
     async (t, backend) => {
       const id = uuidv7();
@@ -89,7 +160,7 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
       t.same(seen.map((status) => status.state), ['running', 'succeeded'], 'in order');
       t.equal(seen[1]?.result, 'done');
       await unsubscribe();
-      await backend.set([makeStatus({ id, state: 'failed' })]);
+      await backend.set([makeStatus({ id, state: 'failed', attempt: 1 })]);
       await sleep(300);
       t.equal(seen.length, 2, 'no call after unsubscribe');
     },

@@ -3,6 +3,7 @@ import { brokerTables } from './2025-11-29-01-broker.js';
 import { resultBackendTables } from './2025-11-29-02-result-backend.js';
 import { storeTables } from './2025-11-29-03-stores.js';
 import { hotUpdates } from './2026-11-29-04-hot-updates.js';
+import { stateOrder } from './2026-11-30-05-state-order.js';
 
 /**
  * The plugin's migrations in order, bound to a schema. An object provider rather than Kysely's
@@ -18,6 +19,7 @@ export class SchemaMigrations implements MigrationProvider {
       '2025-11-29-02-result-backend': resultBackendTables(this.schema),
       '2025-11-29-03-stores': storeTables(this.schema),
       '2026-11-29-04-hot-updates': hotUpdates(this.schema),
+      '2026-11-30-05-state-order': stateOrder(this.schema),
     };
   }
 }
