@@ -1,4 +1,5 @@
 import type { TaskState, TaskStatus } from './contracts/result-backend.js';
+import type { Envelope } from './envelope.js';
 
 /**
  * The order of a task's states, which every result backend enforces when it writes one: a write
@@ -63,9 +64,9 @@ export function generationOf(meta: Readonly<Record<string, unknown>>): number {
 }
 
 /**
- * The meta of a task started over on purpose (a dead-letter replay): the next generation, so its
- * states pass the ones the old run left.
+ * A task started over on purpose (a dead-letter replay) on `queue`: attempt 0 of the next
+ * generation, so its states pass the ones the old run left.
  */
-export function nextGenerationMeta(meta: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return { ...meta, [GENERATION_META]: generationOf(meta) + 1 };
+export function startedOver(envelope: Envelope, queue: string): Envelope {
+  return { ...envelope, queue, attempt: 0, meta: { ...envelope.meta, [GENERATION_META]: generationOf(envelope.meta) + 1 } };
 }

@@ -1,7 +1,8 @@
 import { AsyncResource } from 'node:async_hooks';
 import { hostname as osHostname } from 'node:os';
 import type { BrokerConsumer, Delivery } from './contracts/broker.js';
-import type { TaskStatus } from './contracts/result-backend.js';
+import type { TaskState, TaskStatus } from './contracts/result-backend.js';
+import { generationOf } from './state-order.js';
 import { Autoscaler } from './autoscaler.js';
 import { CompletionBatch } from './completion-batch.js';
 import { parseDuration } from './duration.js';
@@ -447,16 +448,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
     if (this.stem.hooks.result.isUsed()) {
       await this.stem.hooks.result.promise(this.outcome(run, 'succeeded', durationMs, { result }));
     }
-    const status: TaskStatus = {
-      id: envelope.id,
-      state: 'succeeded',
-      name: envelope.name,
-      queue: envelope.queue,
-      result,
-      attempt: envelope.attempt,
-      workerId: this.id,
-      updatedAt: Date.now(),
-    };
+    const status = this.statusOf(run, 'succeeded', { result });
     if (run.lastProgress !== undefined) status.progress = run.lastProgress;
     this.batch.record(status, this.resultTtlOf(run));
     this.batch.ack(run.delivery);
@@ -472,7 +464,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
       await this.stem.hooks.result.promise(this.outcome(run, 'retried', durationMs, { error, retryDelayMs: delayMs }));
     }
     // Written before the requeue, so the next attempt's `running` cannot be overwritten by it.
-    await this.writeState(run, { id: envelope.id, state: 'retried', name: envelope.name, queue: envelope.queue, error, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now() });
+    await this.writeState(run, this.statusOf(run, 'retried', { error }));
     await this.stem.broker.nack(run.delivery, { requeue: true, delayMs, envelope: { ...envelope, attempt: envelope.attempt + 1 } });
     this.counters.processed++;
     this.counters.retried++;
@@ -485,7 +477,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
     if (this.stem.hooks.result.isUsed()) {
       await this.stem.hooks.result.promise(this.outcome(run, 'failed', durationMs, { error, reason }));
     }
-    await this.writeState(run, { id: envelope.id, state: 'failed', name: envelope.name, queue: envelope.queue, error, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now(), meta: { reason } });
+    await this.writeState(run, this.statusOf(run, 'failed', { error, meta: { reason } }));
     await this.stem.broker.deadLetter(run.delivery, reason, { ...meta, error, attempt: envelope.attempt, workerId: this.id });
     this.counters.processed++;
     this.counters.failed++;
@@ -499,7 +491,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
     if (this.stem.hooks.result.isUsed()) {
       await this.stem.hooks.result.promise(this.outcome(run, 'cancelled', run.startedAt ? Date.now() - run.startedAt : 0, { error, reason }));
     }
-    this.batch.record({ id: envelope.id, state: 'cancelled', name: envelope.name, queue: envelope.queue, error, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now() }, this.resultTtlOf(run));
+    this.batch.record(this.statusOf(run, 'cancelled', { error }), this.resultTtlOf(run));
     this.batch.ack(run.delivery);
     this.counters.cancelled++;
     const signals = this.stem.signals;
@@ -507,8 +499,8 @@ export class Worker implements WorkerInfo, TaskRunHost {
   }
 
   private async returnToQueue(run: TaskRun): Promise<void> {
-    const envelope = run.envelope;
-    this.batch.record({ id: envelope.id, state: 'queued', name: envelope.name, queue: envelope.queue, attempt: envelope.attempt, updatedAt: Date.now() }, this.resultTtlOf(run));
+    // No `queued` state: it would be older than this attempt's `running`, which stands until a
+    // worker starts the task again (same attempt: its `running` replaces this one).
     await this.batch.flush();
     await this.stem.broker.nack(run.delivery, { requeue: true });
   }
@@ -532,9 +524,17 @@ export class Worker implements WorkerInfo, TaskRunHost {
   }
 
   private runningStatus(run: TaskRun, progress: unknown): TaskStatus {
-    const envelope = run.envelope;
-    const status: TaskStatus = { id: envelope.id, state: 'running', name: envelope.name, queue: envelope.queue, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now() };
+    const status = this.statusOf(run, 'running');
     if (progress !== undefined) status.progress = progress;
+    return status;
+  }
+
+  /** A state of this run's attempt (and generation), written by this worker now. */
+  private statusOf(run: TaskRun, state: TaskState, fields: Partial<TaskStatus> = {}): TaskStatus {
+    const envelope = run.envelope;
+    const status: TaskStatus = { id: envelope.id, state, name: envelope.name, queue: envelope.queue, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now(), ...fields };
+    const generation = generationOf(envelope.meta);
+    if (generation > 0) status.generation = generation;
     return status;
   }
 

@@ -17,6 +17,7 @@ import type { PostgresConnection } from './postgres-connection.js';
 import { PostgresConsumer } from './postgres-consumer.js';
 import { PostgresResultBackend } from './postgres-result-backend.js';
 import { PostgresService } from './postgres-service.js';
+import { startedOver } from '../../sdk/state-order.js';
 
 /** A dead letter row as read back. */
 interface DeadLetterRow {
@@ -273,7 +274,7 @@ export class PostgresBroker extends PostgresService implements Broker {
         const entries = rows.map(toDeadLetter);
         const now = Date.now();
         const envelopes = entries.map((letter) => {
-          const envelope: Envelope = { ...letter.envelope!, queue: letter.queue, attempt: 0 };
+          const envelope: Envelope = startedOver(letter.envelope!, letter.queue);
           delete envelope.notBefore;
           if (options.delayMs !== undefined && options.delayMs > 0) envelope.notBefore = now + options.delayMs;
           return envelope;

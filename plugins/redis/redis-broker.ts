@@ -20,6 +20,7 @@ import { RedisConsumer } from './redis-consumer.js';
 import { RedisResultBackend } from './redis-result-backend.js';
 import { resolveBrokerOptions, type RedisBrokerOptions, type ResolvedBrokerOptions } from './redis-options.js';
 import { RedisService } from './redis-service.js';
+import { startedOver } from '../../sdk/state-order.js';
 
 const PURGE_BATCH = 10_000;
 
@@ -232,7 +233,7 @@ export class RedisBroker extends RedisService implements Broker {
     const now = Date.now();
     const transaction = this.client.multi();
     for (const letter of letters) {
-      const envelope: Envelope = { ...letter.envelope!, queue, attempt: 0 };
+      const envelope: Envelope = startedOver(letter.envelope!, queue);
       if (options.delayMs !== undefined && options.delayMs > 0) envelope.notBefore = now + options.delayMs;
       else delete envelope.notBefore;
       this.enqueueWrite(transaction, keys, envelope, encodeEnvelope(envelope), now);

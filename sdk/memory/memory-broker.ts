@@ -12,6 +12,7 @@ import { broadcastAddress, broadcastChannel, type Envelope } from '../envelope.j
 import { ClosedError, ConfigError } from '../errors.js';
 import { MemoryConsumer } from './memory-consumer.js';
 import { MessageQueue, copyEnvelope, type StoredMessage } from './message-queue.js';
+import { startedOver } from '../state-order.js';
 
 /** One subscriber's copy of a broadcast channel, shared by its consumers with the same consumerId. */
 interface Subscription {
@@ -162,7 +163,7 @@ export class MemoryBroker implements Broker {
       const now = Date.now();
       for (const letter of chosen) {
         letters.delete(letter.id);
-        const envelope: Envelope = { ...letter.envelope!, queue: letter.queue, attempt: 0 };
+        const envelope: Envelope = startedOver(letter.envelope!, letter.queue);
         delete envelope.notBefore;
         if (options.delayMs !== undefined && options.delayMs > 0) envelope.notBefore = now + options.delayMs;
         this.route(envelope, now);

@@ -3,6 +3,7 @@ import type { Broker, BrokerConsumer, ConsumerOptions, Delivery } from '../../sd
 import { broadcastAddress, type Envelope } from '../../sdk/envelope.js';
 import { uuidv7 } from '../../sdk/id.js';
 import { CLOCK_SLACK_MS, type CaseBody, type ContractFactory, type Defer, fetchWithin, makeEnvelope, runContract, sleep, uniqueName } from './support.js';
+import { generationOf } from '../../sdk/state-order.js';
 
 /** How long a fetch that must come back empty is given; several times the short leases used here. */
 const QUIET_MS = 500;
@@ -243,6 +244,7 @@ const cases: ReadonlyArray<readonly [string, CaseBody<Broker>]> = [
       const replayed = await collectOne(t, consumer);
       t.equal(replayed.envelope.id, e0!.id);
       t.equal(replayed.envelope.attempt, 0, 'attempt reset');
+      t.equal(generationOf(replayed.envelope.meta), generationOf(e0!.meta) + 1, 'a new generation, so its states pass the old run\'s final one');
       t.same(replayed.envelope.args, e0!.args);
       await broker.ack([replayed]);
 
