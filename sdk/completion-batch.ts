@@ -4,6 +4,25 @@ import type { ResultBackend, TaskStatus } from './contracts/result-backend.js';
 const FLUSH_ATTEMPTS = 5;
 const RETRY_BASE_MS = 200;
 
+/** One attempt of a split write: whether anything landed, the groups to try again, the last error. */
+interface Round {
+  landed: boolean;
+  failed: Array<{ ttlMs: number; group: TaskStatus[]; error?: Error }>;
+  lastError: Error | undefined;
+}
+
+/** Why JSON cannot encode `value` (the message of JSON.stringify's error), or undefined when it can. */
+export function encodingProblem(value: unknown): string | undefined {
+  // Strings, numbers, booleans, null and undefined always encode: the hot path stops here.
+  if ((typeof value !== 'object' && typeof value !== 'bigint') || value === null) return undefined;
+  try {
+    JSON.stringify(value);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
 /**
  * Collects the state writes and acks of one worker and flushes them together once per event-loop
  * turn: one backend write and one ack call for every task that finished since the last flush,
@@ -22,6 +41,11 @@ export class CompletionBatch {
     private readonly backend: ResultBackend,
     private readonly defaultTtlMs: number,
     private readonly warn: (message: string) => void,
+    /**
+     * Told of each state the backend refused alone (its batch split down to it) while it took
+     * others, with the delivery whose ack was withheld for it when there was one.
+     */
+    private readonly refused: (status: TaskStatus, error: Error, delivery: Delivery | undefined) => void = () => undefined,
   ) {}
 
   /** Queues a state write. */
@@ -57,40 +81,126 @@ export class CompletionBatch {
     if (this.statuses.size === 0 && this.acks.length === 0) return;
     const statuses = this.statuses;
     const ttls = this.statusTtl;
-    const acks = this.acks;
+    let acks = this.acks;
     this.statuses = new Map();
     this.statusTtl = new Map();
     this.acks = [];
     if (statuses.size > 0 && acks.length > 0 && ttls.size === 0 && this.broker.ackWithStates) {
-      // One round trip for both, where the broker and the backend share a server.
-      const ackWithStates = this.broker.ackWithStates.bind(this.broker);
-      let settled = false;
-      const done = await this.retrying('write task states and acknowledge', async () => {
-        settled = await ackWithStates(this.backend, [...statuses.values()], this.defaultTtlMs, acks);
-      });
-      if (!done || settled) return;
+      // One round trip for both, where the broker and the backend share a server. When it fails,
+      // the states go alone below (split down to any the backend refuses), then the acks.
+      try {
+        if (await this.broker.ackWithStates(this.backend, [...statuses.values()], this.defaultTtlMs, acks)) return;
+      } catch {
+        // fall through to the separate writes
+      }
     }
     if (statuses.size > 0) {
-      const written = await this.retrying('write task states', () => this.writeStatuses(statuses, ttls));
+      const refused = await this.writeStatuses(statuses, ttls);
       // Without their states written, acking would lose results: leave them to be redelivered.
-      if (!written) return;
+      if (refused === undefined) return;
+      if (refused.size > 0) acks = this.withhold(acks, statuses, refused);
     }
     if (acks.length > 0) await this.retrying('acknowledge deliveries', () => this.broker.ack(acks));
   }
 
-  private async writeStatuses(statuses: Map<string, TaskStatus>, ttls: Map<string, number>): Promise<void> {
+  /** Takes the acks of refused states out, and hands each refused state (with its delivery) to the worker. */
+  private withhold(acks: Delivery[], statuses: Map<string, TaskStatus>, refused: Map<string, Error>): Delivery[] {
+    const kept: Delivery[] = [];
+    const withheld = new Map<string, Delivery>();
+    for (const delivery of acks) {
+      if (refused.has(delivery.envelope.id)) withheld.set(delivery.envelope.id, delivery);
+      else kept.push(delivery);
+    }
+    for (const [id, error] of refused) this.refused(statuses.get(id)!, error, withheld.get(id));
+    return kept;
+  }
+
+  /**
+   * Writes the states, grouped by TTL. A write that fails is split in halves, each written on
+   * its own, so that one state the backend refuses (or cannot encode) never holds back the others.
+   * While nothing has landed yet (maybe the backend is down) a group whose halves both fail waits
+   * for the next attempt instead of being split further, so an outage costs a few calls per
+   * attempt, not one per state. Returns the states refused alone (with their errors) once some
+   * write landed, or undefined when nothing could be written at all after every attempt.
+   */
+  private async writeStatuses(statuses: Map<string, TaskStatus>, ttls: Map<string, number>): Promise<Map<string, Error> | undefined> {
+    let pending: Array<{ ttlMs: number; group: TaskStatus[] }>;
     if (ttls.size === 0) {
-      await this.backend.set([...statuses.values()], { ttlMs: this.defaultTtlMs });
+      pending = [{ ttlMs: this.defaultTtlMs, group: [...statuses.values()] }];
+    } else {
+      const byTtl = new Map<number, TaskStatus[]>();
+      for (const status of statuses.values()) {
+        const ttl = ttls.get(status.id) ?? this.defaultTtlMs;
+        const group = byTtl.get(ttl) ?? [];
+        group.push(status);
+        byTtl.set(ttl, group);
+      }
+      pending = [...byTtl].map(([ttlMs, group]) => ({ ttlMs, group }));
+    }
+    const refused = new Map<string, Error>();
+    const round: Round = { landed: false, failed: [], lastError: undefined };
+    for (let attempt = 1; ; attempt++) {
+      round.failed = [];
+      await Promise.all(pending.map(({ ttlMs, group }) => this.split(group, ttlMs, round, refused, false)));
+      if (round.failed.length > 0 && attempt >= FLUSH_ATTEMPTS && round.landed && round.failed.some(({ group }) => group.length > 1)) {
+        // The backend came back during the last attempt: split what is left down to single states.
+        const left = round.failed;
+        round.failed = [];
+        await Promise.all(left.map(({ ttlMs, group }) => this.split(group, ttlMs, round, refused, true)));
+      }
+      if (round.failed.length === 0) return refused;
+      if (attempt >= FLUSH_ATTEMPTS) {
+        if (!round.landed) {
+          this.warn(`could not write task states after ${attempt} attempts (${round.lastError?.message}); the tasks will be redelivered when their leases run out`);
+          return undefined;
+        }
+        // The backend took other states meanwhile, and these alone it refused every time.
+        for (const { group, error } of round.failed) for (const status of group) refused.set(status.id, error ?? round.lastError ?? new Error('the write failed'));
+        return refused;
+      }
+      pending = round.failed;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_BASE_MS * 2 ** (attempt - 1)));
+    }
+  }
+
+  /**
+   * Writes `group`, or its halves when that fails (see writeStatuses); `full` splits down to single
+   * states whatever happens; `failedJustNow` skips the first write (the caller's probe just failed).
+   */
+  private async split(group: TaskStatus[], ttlMs: number, round: Round, refused: Map<string, Error>, full: boolean, failedJustNow = false): Promise<void> {
+    if (!failedJustNow && (await this.trySet(group, ttlMs, round))) return;
+    if (group.length === 1) {
+      const status = group[0]!;
+      // A state JSON cannot encode fails the same way every time: no point in retrying it.
+      const problem = encodingProblem(status);
+      if (problem !== undefined) refused.set(status.id, new TypeError(problem));
+      else round.failed.push({ ttlMs, group, error: round.lastError });
       return;
     }
-    const byTtl = new Map<number, TaskStatus[]>();
-    for (const status of statuses.values()) {
-      const ttl = ttls.get(status.id) ?? this.defaultTtlMs;
-      const group = byTtl.get(ttl) ?? [];
-      group.push(status);
-      byTtl.set(ttl, group);
+    const middle = group.length >>> 1;
+    const halves = [group.slice(0, middle), group.slice(middle)];
+    if (!round.landed && !full) {
+      // Probe: write both halves; only when one lands is the other worth splitting further now.
+      const results = await Promise.all(halves.map((half) => this.trySet(half, ttlMs, round)));
+      if (results.every((ok) => !ok) && !round.landed) {
+        round.failed.push({ ttlMs, group: halves[0]! }, { ttlMs, group: halves[1]! });
+        return;
+      }
+      await Promise.all(halves.filter((_, i) => !results[i]).map((half) => this.split(half, ttlMs, round, refused, full, true)));
+      return;
     }
-    await Promise.all([...byTtl].map(([ttlMs, group]) => this.backend.set(group, { ttlMs })));
+    await Promise.all(halves.map((half) => this.split(half, ttlMs, round, refused, full)));
+  }
+
+  private async trySet(group: TaskStatus[], ttlMs: number, round: Round): Promise<boolean> {
+    try {
+      await this.backend.set(group, { ttlMs });
+      round.landed = true;
+      return true;
+    } catch (error) {
+      round.lastError = error instanceof Error ? error : new Error(String(error));
+      return false;
+    }
   }
 
   private async retrying(what: string, action: () => Promise<void>): Promise<boolean> {

@@ -2,6 +2,7 @@ import type { Delivery } from './contracts/broker.js';
 import type { Envelope } from './envelope.js';
 import type { EnqueueOptions, TaskContext, TaskDefinition } from './task.js';
 import type { TaskHandle } from './task-handle.js';
+import { taskScope } from './task-fault-trap.js';
 
 /** What a TaskRun needs from its worker. */
 export interface TaskRunHost {
@@ -98,7 +99,8 @@ export class TaskRun implements TaskContext {
       this.startedAt = Date.now();
       let running: Promise<unknown>;
       try {
-        running = runner(this);
+        // In the task's async context: an error escaping a callback it scheduled names this run.
+        running = taskScope.run(this, runner, this);
       } catch (error) {
         running = Promise.reject(error);
       }
@@ -114,6 +116,18 @@ export class TaskRun implements TaskContext {
     if (this.resolveSettled === undefined) return;
     (this.controller ??= new AbortController()).abort(reason);
     this.settle({ ok: false, error: reason, aborted: true });
+  }
+
+  /**
+   * Fails the run with an error its code raised outside the promise it returned (caught at
+   * process level): `ctx.signal` fires so the handler can stop, and the run settles as failed.
+   * False when the run had already settled.
+   */
+  fault(error: Error): boolean {
+    if (this.resolveSettled === undefined) return false;
+    (this.controller ??= new AbortController()).abort(error);
+    this.settle({ ok: false, error, aborted: false });
+    return true;
   }
 
   private settle(settled: Settled): void {

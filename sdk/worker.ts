@@ -4,9 +4,21 @@ import type { BrokerConsumer, Delivery } from './contracts/broker.js';
 import type { TaskState, TaskStatus } from './contracts/result-backend.js';
 import { generationOf } from './state-order.js';
 import { Autoscaler } from './autoscaler.js';
-import { CompletionBatch } from './completion-batch.js';
+import { CompletionBatch, encodingProblem } from './completion-batch.js';
 import { parseDuration } from './duration.js';
-import { ConfigError, RedeliveryLimitError, SoftTimeLimitExceededError, TaskCancelledError, TimeLimitExceededError, UnknownTaskError, WorkerShutdownError } from './errors.js';
+import {
+  ConfigError,
+  ProgressNotSerializableError,
+  RedeliveryLimitError,
+  ResultNotSerializableError,
+  SoftTimeLimitExceededError,
+  StateNotWritableError,
+  TaskAsyncError,
+  TaskCancelledError,
+  TimeLimitExceededError,
+  UnknownTaskError,
+  WorkerShutdownError,
+} from './errors.js';
 import type { Outcome, Runner, Verdict } from './hooks.js';
 import type { Stem } from './kernel.js';
 import { LeaseKeeper } from './lease-keeper.js';
@@ -16,6 +28,7 @@ import type { EnqueueOptions, TaskContext, TaskDefinition } from './task.js';
 import type { TaskHandle } from './task-handle.js';
 import { toTaskError } from './task-error.js';
 import { TaskRun, type Settled, type TaskRunHost } from './task-run.js';
+import { faultTrap, type FaultTrapHost } from './task-fault-trap.js';
 import { uuidv7 } from './id.js';
 import type { WorkerInfo, WorkerOptions } from './worker-options.js';
 
@@ -37,6 +50,12 @@ export interface WorkerStats {
 
 const FETCH_RETRY_MS = 500;
 
+/**
+ * Envelope meta of a task that was running when its process died of an error no task could be
+ * blamed for: how many times that happened. Such a suspect runs alone (see `pump`).
+ */
+const SHARED_CRASHES = 'stem.sharedCrashes';
+
 /** The default of `maxRedeliveries`. */
 export const DEFAULT_MAX_REDELIVERIES = 5;
 
@@ -52,7 +71,7 @@ export function resolveMaxRedeliveries(value: unknown): number {
  * tasks run, retries with backoff, dead-letters what cannot run, and on stop returns unfinished
  * work to the queue so nothing is lost.
  */
-export class Worker implements WorkerInfo, TaskRunHost {
+export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
   readonly id: string;
   readonly hostname: string;
   readonly queues: readonly string[];
@@ -82,6 +101,12 @@ export class Worker implements WorkerInfo, TaskRunHost {
   readonly autoscaler: Autoscaler | undefined;
   private readonly counters = { processed: 0, succeeded: 0, failed: 0, retried: 0, cancelled: 0 };
   private startedAt = 0;
+  /** A suspect running alone: nothing else starts until it ends. */
+  private soloRun: TaskRun | undefined;
+  /** The process is dying: tasks given back now are marked as suspects. */
+  private crashing = false;
+  /** Failures of tasks whose state the backend refused, still being written. */
+  private readonly refusals = new Set<Promise<void>>();
 
   constructor(
     private readonly stem: Stem,
@@ -103,7 +128,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
     this.heartbeatIntervalMs = parseDuration(options.heartbeatInterval ?? '10s', 'heartbeatInterval');
     this.maxRedeliveries = resolveMaxRedeliveries(stem.config.maxRedeliveries);
     const warn = (message: string): void => process.emitWarning(`worker ${this.id}: ${message}`, 'StemWorkerWarning');
-    this.batch = new CompletionBatch(stem.broker, stem.backend, stem.settings.resultTtlMs, warn);
+    this.batch = new CompletionBatch(stem.broker, stem.backend, stem.settings.resultTtlMs, warn, (status, error, delivery) => this.stateRefused(status, error, delivery));
     this.leases = new LeaseKeeper(stem.broker, warn);
     if (options.autoscale) {
       this.autoscaler = new Autoscaler(options.autoscale, stem.broker, this, (decision) => {
@@ -188,6 +213,8 @@ export class Worker implements WorkerInfo, TaskRunHost {
     this.lifecycle = 'running';
     this.startedAt = Date.now();
     this.consumer = await this.stem.broker.consumer({ queues: this.queues, broadcasts: this.broadcasts, consumerId: this.id });
+    // Only while a worker runs: an error a handler throws asynchronously fails its task, not the process.
+    faultTrap.attach(this);
     if (this.stem.hooks.workerStart.isUsed()) await this.stem.hooks.workerStart.promise(this);
     this.loopDone = this.consumeLoop();
     this.startHeartbeats();
@@ -229,10 +256,39 @@ export class Worker implements WorkerInfo, TaskRunHost {
     return found;
   }
 
+  // FaultTrapHost
+
+  /** @internal */
+  soleSuspect(): TaskRun | undefined {
+    return this.soloRun !== undefined && this.active.size === 1 ? this.soloRun : undefined;
+  }
+
+  /**
+   * @internal The process must die (an error no task can be blamed for): stops fetching and
+   * gives every task back as a new message at once, so that none counts it as a redelivery.
+   */
+  async abandon(): Promise<void> {
+    if (this.lifecycle !== 'running' && this.lifecycle !== 'stopping') return;
+    this.crashing = true;
+    this.lifecycle = 'stopping';
+    clearInterval(this.heartbeatTimer);
+    this.autoscaler?.stop();
+    this.fetchAbort.abort();
+    this.wakeLoop();
+    const unstarted = this.reserved;
+    this.reserved = [];
+    const drained = this.active.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.drainWaiter = resolve));
+    for (const run of this.active) run.abort(new WorkerShutdownError());
+    await Promise.all([...unstarted.map((delivery) => this.giveBack(delivery)), drained]);
+    await this.batch.flush();
+  }
+
   // TaskRunHost
 
   /** @internal */
   async reportProgress(run: TaskRun, value: unknown): Promise<void> {
+    const problem = encodingProblem(value);
+    if (problem !== undefined) throw new ProgressNotSerializableError(run.id, problem);
     this.batch.record(this.runningStatus(run, value), this.resultTtlOf(run));
   }
 
@@ -320,9 +376,14 @@ export class Worker implements WorkerInfo, TaskRunHost {
   }
 
   private pump(): void {
-    while (this.active.size < this.concurrencyLimit && this.reserved.length > 0 && this.lifecycle === 'running') {
+    while (this.active.size < this.concurrencyLimit && this.reserved.length > 0 && this.lifecycle === 'running' && this.soloRun === undefined) {
+      const suspect = this.reserved[0]!.envelope.meta[SHARED_CRASHES] !== undefined;
+      // A suspect waits for the running tasks to end and then runs alone, so that an error no
+      // task context names can be laid at its door rather than kill the process again.
+      if (suspect && this.active.size > 0) return;
       const delivery = this.reserved.shift()!;
       const run = new TaskRun(delivery, this);
+      if (suspect) this.soloRun = run;
       this.active.add(run);
       void this.process(run).finally(() => this.finished(run));
     }
@@ -330,6 +391,7 @@ export class Worker implements WorkerInfo, TaskRunHost {
 
   private finished(run: TaskRun): void {
     this.active.delete(run);
+    if (this.soloRun === run) this.soloRun = undefined;
     this.leases.release(run.delivery);
     if (this.active.size === 0 && this.drainWaiter) this.drainWaiter();
     this.pump();
@@ -419,10 +481,16 @@ export class Worker implements WorkerInfo, TaskRunHost {
   }
 
   private async conclude(run: TaskRun, definition: TaskDefinition, settled: Settled): Promise<void> {
-    const durationMs = Date.now() - run.startedAt;
+    const durationMs = run.startedAt > 0 ? Date.now() - run.startedAt : 0;
     if (settled.ok) {
-      await this.succeed(run, settled.value, durationMs);
-      return;
+      // Checked before the result enters the batch: a value JSON cannot encode fails this task
+      // alone, where it would otherwise fail the state write of every task flushed with it.
+      const problem = encodingProblem(settled.value);
+      if (problem === undefined) {
+        await this.succeed(run, settled.value, durationMs);
+        return;
+      }
+      settled = { ok: false, error: new ResultNotSerializableError(run.id, run.name, problem), aborted: false };
     }
     const error = settled.error;
     if (settled.aborted && error instanceof WorkerShutdownError) {
@@ -434,12 +502,15 @@ export class Worker implements WorkerInfo, TaskRunHost {
       return;
     }
     const policy = (run.meta[META.retryPolicy] as RetryPolicy | undefined) ?? definition.options.retryPolicy;
-    const decision = decideRetry(error, run.attempt, run.maxRetries, policy);
+    // The policy judges what the handler threw, also when it escaped asynchronously.
+    const decision = decideRetry(error instanceof TaskAsyncError ? error.cause : error, run.attempt, run.maxRetries, policy);
     const taskError = toTaskError(error);
     if (decision.retry) {
       await this.retry(run, taskError, decision.delayMs, durationMs);
     } else {
-      await this.deadLetter(run, decision.reason, taskError, durationMs);
+      // A result the worker could not store is named as the reason, not as a run of exhausted retries.
+      const reason = error instanceof ResultNotSerializableError || error instanceof StateNotWritableError ? error.code : decision.reason;
+      await this.deadLetter(run, reason, taskError, durationMs);
     }
   }
 
@@ -499,10 +570,37 @@ export class Worker implements WorkerInfo, TaskRunHost {
   }
 
   private async returnToQueue(run: TaskRun): Promise<void> {
+    const envelope = run.envelope;
     // No `queued` state: it would be older than this attempt's `running`, which stands until a
     // worker starts the task again (same attempt: its `running` replaces this one).
     await this.batch.flush();
+    if (this.crashing) {
+      // It was running when the process had to die of an error nobody could be blamed for: it
+      // goes back as a new message (not a redelivery), marked as a suspect that will run alone.
+      const shared = Number(envelope.meta[SHARED_CRASHES] ?? 0) + 1;
+      await this.stem.broker.nack(run.delivery, { requeue: true, envelope: { ...envelope, meta: { ...envelope.meta, [SHARED_CRASHES]: shared } } });
+      return;
+    }
     await this.stem.broker.nack(run.delivery, { requeue: true });
+  }
+
+  /** A state the backend refused alone: a final one whose ack was withheld fails its task; others are only reported. */
+  private stateRefused(status: TaskStatus, error: Error, delivery: Delivery | undefined): void {
+    if (delivery === undefined) {
+      process.emitWarning(`worker ${this.id}: the result backend refused the "${status.state}" state of task ${status.id} (${error.message}); the task goes on`, 'StemWorkerWarning');
+      return;
+    }
+    const problem = encodingProblem(status);
+    const failure =
+      problem !== undefined
+        ? new ResultNotSerializableError(status.id, status.name ?? delivery.envelope.name, problem, { cause: error })
+        : new StateNotWritableError(status.id, status.state, error.message, { cause: error });
+    const run = new TaskRun(delivery, this);
+    const definition = this.stem.registry.find(delivery.envelope.name);
+    const failing = (definition === undefined ? this.deadLetter(run, failure.code, toTaskError(failure), 0) : this.conclude(run, definition, { ok: false, error: failure, aborted: false }))
+      .catch((cause: Error) => process.emitWarning(`worker ${this.id}: task ${status.id} could not be failed (${cause.message}); it will be redelivered`, 'StemWorkerWarning'))
+      .finally(() => this.refusals.delete(failing));
+    this.refusals.add(failing);
   }
 
   /**
@@ -587,8 +685,11 @@ export class Worker implements WorkerInfo, TaskRunHost {
       }
     }
     await this.batch.flush();
+    while (this.refusals.size > 0) await Promise.all([...this.refusals]);
+    await this.batch.flush();
     this.leases.stop();
     await this.consumer?.close().catch(() => undefined);
+    faultTrap.detach(this);
     if (this.stem.hooks.workerStop.isUsed()) await this.stem.hooks.workerStop.promise(this);
     this.lifecycle = 'stopped';
     this.stem.signals.emit('worker-shutdown', { workerId: this.id });
