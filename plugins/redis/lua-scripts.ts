@@ -8,10 +8,12 @@ export type ScriptName =
   | 'settle'
   | 'set-states'
   | 'requeue'
+  | 'delay'
   | 'dead-letter'
   | 'queue-counts'
   | 'purge'
   | 'group-record'
+  | 'chord-claim'
   | 'lock-renew'
   | 'lock-release'
   | 'rate-acquire'
@@ -21,8 +23,8 @@ export type ScriptName =
   | 'schedule-remove';
 
 const NAMES: readonly ScriptName[] = [
-  'fetch', 'settle', 'set-states', 'requeue', 'dead-letter', 'queue-counts', 'purge', 'group-record', 'lock-renew',
-  'lock-release', 'rate-acquire', 'revoke-upsert', 'revoke-prune', 'schedule-upsert', 'schedule-remove',
+  'fetch', 'settle', 'set-states', 'requeue', 'delay', 'dead-letter', 'queue-counts', 'purge', 'group-record', 'chord-claim',
+  'lock-renew', 'lock-release', 'rate-acquire', 'revoke-upsert', 'revoke-prune', 'schedule-upsert', 'schedule-remove',
 ];
 
 /** A script's source and its SHA1 (the name the server caches it under). */

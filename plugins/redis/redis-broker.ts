@@ -12,6 +12,7 @@ import type {
   TaskStatus,
 } from '../../sdk/contracts/index.js';
 import { encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
+import { DueSignal, wakeChannel } from './due-signal.js';
 import { LeaseReceipt } from './lease-receipt.js';
 import { LuaScripts } from './lua-scripts.js';
 import { QueueKeys } from './queue-keys.js';
@@ -35,11 +36,14 @@ export class RedisBroker extends RedisService implements Broker {
   private readonly keyCache = new Map<string, QueueKeys>();
   private readonly registered = new Set<string>();
   private readonly consumers = new Set<RedisConsumer>();
+  /** Tells idle consumers of this process when delayed work falls due earlier than they planned. */
+  readonly dueSignal: DueSignal;
 
   /** Wraps an open connection (retained until close). */
   constructor(connection: RedisConnection, options: RedisBrokerOptions = {}) {
     super(connection, 'RedisBroker');
     this.options = resolveBrokerOptions(options);
+    this.dueSignal = new DueSignal(connection);
   }
 
   /** Connects to `url` and returns a broker that owns its connection. */
@@ -155,10 +159,12 @@ export class RedisBroker extends RedisService implements Broker {
       await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'drop', '', '', receipt.deliveryCount]);
     } else if (keys.broadcast) {
       // a broadcast stays in this subscriber's pending list and is re-leased to it when due
-      await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'lease', now + delay, '', receipt.deliveryCount]);
+      await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'lease', now + delay, '', receipt.deliveryCount, wakeChannel(keys)]);
     } else if (delay > 0) {
       const member = this.delayedMember(keys, envelope, encodeEnvelope(envelope));
-      await LuaScripts.call(this.client, 'requeue', [leases, stream, keys.delayed], [...head, 'delay', member, now + delay, receipt.deliveryCount]);
+      await LuaScripts.call(this.client, 'requeue', [leases, stream, keys.delayed], [
+        ...head, 'delay', member, now + delay, receipt.deliveryCount, wakeChannel(keys),
+      ]);
     } else {
       const target = keys.stream(keys.bandOf(envelope.priority));
       await LuaScripts.call(this.client, 'requeue', [leases, stream, target], [...head, 'stream', this.visibility(envelope), encodeEnvelope(envelope), receipt.deliveryCount]);
@@ -288,6 +294,7 @@ export class RedisBroker extends RedisService implements Broker {
 
   protected override async closeResources(): Promise<void> {
     await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+    this.dueSignal.close();
   }
 
   /** Queues the settle script of one source's lease members on a connection or pipeline. */
@@ -311,7 +318,9 @@ export class RedisBroker extends RedisService implements Broker {
   /** Queues an envelope's write on a pipeline, or sends it on the client (then await the result). */
   private enqueueWrite(target: ChainableCommander | Redis, keys: QueueKeys, envelope: Envelope, json: string, now: number): unknown {
     if (envelope.notBefore !== undefined && envelope.notBefore > now) {
-      return target.zadd(keys.delayed, envelope.notBefore, this.delayedMember(keys, envelope, json));
+      // a script, so that a task due before every other one wakes the idle consumers (delay.lua)
+      const args = [envelope.notBefore, this.delayedMember(keys, envelope, json), wakeChannel(keys)];
+      return target instanceof Redis ? LuaScripts.call(target, 'delay', [keys.delayed], args) : LuaScripts.queue(this.client, target, 'delay', [keys.delayed], args);
     } else if (keys.broadcast) {
       return target.xadd(keys.streams[0]!, 'MAXLEN', '~', this.options.broadcastMaxLen, '*', 'v', this.visibility(envelope), 'e', json);
     }

@@ -3,6 +3,7 @@ import type { BrokerConsumer, DeadLetter, Delivery } from '../../sdk/contracts/i
 import { decodeEnvelope } from '../../sdk/envelope.js';
 import { MalformedEnvelopeError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
+import { wakeChannel } from './due-signal.js';
 import { LeaseReceipt } from './lease-receipt.js';
 import { LuaScripts } from './lua-scripts.js';
 import { QUEUE_GROUP, type QueueKeys } from './queue-keys.js';
@@ -52,6 +53,14 @@ function streamsOf(reply: unknown): ReadReply {
 /** How long after the fetch script found a consumer idle it may block again without running it. */
 const REBLOCK_WITHIN_MS = 100;
 
+/**
+ * How much longer than its deadline a blocking read is told to wait when a local timer ends it
+ * (CLIENT UNBLOCK) at the deadline: the server checks BLOCK timeouts only on its cron (10 times a
+ * second by default), up to 100 ms late, while a timer is on time. The server's own timeout then
+ * only matters when the unblock could not be sent.
+ */
+const SERVER_TIMEOUT_SLACK_MS = 250;
+
 /** ioredis connection problems (as opposed to script or command errors) are retried by fetch; so is a script the server lost (the retry loads it again). */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOSCRIPT)/;
 
@@ -63,8 +72,10 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY
  * is recorded right after; should the consumer die in between, the fetch script's sweep takes the
  * entry over once it has been pending without a lease for the default visibility timeout). A
  * consumer with broadcast subscriptions (one group per subscriber) blocks in XREAD COUNT 1 on the
- * streams' newest ids instead: a wake-up that leases nothing. The wait is also cut short when a
- * delayed task falls due or a lease runs out.
+ * streams' newest ids instead: a wake-up that leases nothing. The wait is also cut short, by a
+ * local timer and CLIENT UNBLOCK, when a delayed task falls due or a lease runs out: the earliest
+ * the fetch script saw, or an earlier one announced on the queue's wake channel since (a delayed
+ * enqueue, a retry backoff, a rate-limit deferral: see DueSignal).
  */
 export class RedisConsumer implements BrokerConsumer {
   private readonly sources: Source[];
@@ -81,6 +92,13 @@ export class RedisConsumer implements BrokerConsumer {
   private nextSweepAt = 0;
   /** The fetch script's last "all idle" answer, while a blocking read is all that happened since. */
   private idleSince: { plan: WakePlan; at: number } | undefined;
+  /** The earliest due time announced on a wake channel since the fetch script last ran (epoch ms). */
+  private announcedDue = Infinity;
+  /** When the blocking read under way is to end (epoch ms); undefined when none is. */
+  private waitDeadline: number | undefined;
+  /** Ends the blocking read under way at its deadline. */
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private stopListening: (() => void) | undefined;
 
   /** Made by RedisBroker.consumer(); call open() before fetch. */
   constructor(
@@ -115,6 +133,34 @@ export class RedisConsumer implements BrokerConsumer {
     this.blocking = blocking;
     blocking.on('ready', () => void this.identify(blocking));
     await this.identify(blocking);
+    // subscribed before the first fetch script run: whatever falls due after it is announced
+    this.stopListening = await this.broker.dueSignal.listen(
+      this.sources.map((source) => wakeChannel(source.keys)),
+      (dueAt) => this.announce(dueAt),
+    );
+  }
+
+  /**
+   * Work falls due at `dueAt` (0: at once): a blocking read that would last longer is ended then,
+   * and a wait not yet begun is planned with it.
+   */
+  private announce(dueAt: number): void {
+    if (this.closed) return;
+    if (dueAt < this.announcedDue) this.announcedDue = dueAt;
+    if (this.waitDeadline !== undefined && dueAt < this.waitDeadline) this.endWaitAt(dueAt);
+  }
+
+  /** Sets the timer that unblocks the blocking connection at `deadline`. */
+  private endWaitAt(deadline: number): void {
+    this.waitDeadline = deadline;
+    clearTimeout(this.deadlineTimer);
+    // +1: a timer may fire within the millisecond before Date.now() reaches the deadline
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = undefined;
+      if (this.waiting !== undefined && this.blockingId !== undefined) {
+        this.broker.connection.client.client('UNBLOCK', this.blockingId).catch(() => undefined);
+      }
+    }, Math.max(0, deadline - Date.now()) + 1);
   }
 
   async fetch(max: number, signal: AbortSignal): Promise<Delivery[]> {
@@ -159,7 +205,7 @@ export class RedisConsumer implements BrokerConsumer {
     const idle = this.idleSince;
     if (idle === undefined || this.buffer.length > 0) return undefined;
     const now = Date.now();
-    if (now - idle.at >= REBLOCK_WITHIN_MS || now >= idle.plan.until) {
+    if (now - idle.at >= REBLOCK_WITHIN_MS || now >= idle.plan.until || now >= this.announcedDue) {
       this.idleSince = undefined;
       return undefined;
     }
@@ -170,6 +216,8 @@ export class RedisConsumer implements BrokerConsumer {
     if (this.closed) return;
     this.closed = true;
     this.onClose();
+    this.stopListening?.();
+    clearTimeout(this.deadlineTimer);
     const held = this.buffer;
     this.buffer = [];
     // entries read ahead but never handed out: lease them back to anyone at once
@@ -182,6 +230,8 @@ export class RedisConsumer implements BrokerConsumer {
     if (deliveries.length >= max) return { deliveries };
     const wanted = max - deliveries.length;
     const now = Date.now();
+    // the script sees every delayed task added so far; announcements from now on are news
+    this.announcedDue = Infinity;
     const client = this.broker.connection.client;
     const options = this.broker.options;
     let sweepIdle = 0;
@@ -248,7 +298,13 @@ export class RedisConsumer implements BrokerConsumer {
    * caller to run the fetch script again.
    */
   private async wait(plan: WakePlan, max: number, signal: AbortSignal): Promise<void> {
-    const timeout = Math.max(1, Math.min(this.broker.options.blockMs, Math.ceil(plan.until - Date.now())));
+    const { blockMs } = this.broker.options;
+    const deadline = Math.min(plan.until, this.announcedDue);
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return;
+    // a deadline within blockMs is kept by a local timer (precise); the server's timeout is the fallback
+    const timed = remaining < blockMs && this.blockingId !== undefined;
+    const timeout = Math.max(1, Math.min(blockMs, Math.ceil(remaining) + (timed ? SERVER_TIMEOUT_SLACK_MS : 0)));
     if (this.waiting !== undefined) {
       // an earlier wait is still blocked on the connection (it was aborted): let it finish first
       await settleWithin(this.waiting, signal, timeout + 1_000);
@@ -270,9 +326,17 @@ export class RedisConsumer implements BrokerConsumer {
         if (this.waiting === read) this.waiting = undefined;
       });
     this.waiting = read;
-    const aborted = await settleWithin(read, signal, timeout + 1_000);
-    if (aborted && this.blockingId !== undefined) {
-      this.broker.connection.client.client('UNBLOCK', this.blockingId).catch(() => undefined);
+    if (timed) this.endWaitAt(deadline);
+    else this.waitDeadline = deadline;
+    try {
+      const aborted = await settleWithin(read, signal, timeout + 1_000);
+      if (aborted && this.blockingId !== undefined) {
+        this.broker.connection.client.client('UNBLOCK', this.blockingId).catch(() => undefined);
+      }
+    } finally {
+      this.waitDeadline = undefined;
+      clearTimeout(this.deadlineTimer);
+      this.deadlineTimer = undefined;
     }
   }
 

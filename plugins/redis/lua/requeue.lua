@@ -10,6 +10,11 @@
   ARGV[6] visibility ms ('stream'), delayed member ('delay') or new lease expiry ('lease')
   ARGV[7] envelope json ('stream') or notBefore ('delay')
   ARGV[8] the delivery count of the caller's receipt
+  ARGV[9] the wake channel of the queue ('delay', 'lease'), or absent
+
+  A delayed task that falls due before every one already waiting, and a broadcast re-leased for
+  later, PUBLISH their due time on the wake channel: a consumer blocked on the streams then
+  shortens its wait to that time (see delay.lua).
 
   Mode 'lease' keeps the entry pending and only moves its lease expiry (a broadcast redelivered
   to the same subscriber). A stale receipt (the entry is no longer pending, or was delivered
@@ -19,7 +24,9 @@ local group, member, id, mode = ARGV[1], ARGV[3], ARGV[4], ARGV[5]
 local pending = redis.pcall('XPENDING', KEYS[2], group, id, id, 1)
 if pending.err or not pending[1] or tostring(pending[1][4]) ~= ARGV[8] then return 0 end
 if mode == 'lease' then
-  return redis.call('ZADD', KEYS[1], 'XX', 'CH', tonumber(ARGV[6]), member)
+  local changed = redis.call('ZADD', KEYS[1], 'XX', 'CH', tonumber(ARGV[6]), member)
+  if ARGV[9] and changed > 0 then redis.call('PUBLISH', ARGV[9], ARGV[6]) end
+  return changed
 end
 local acked = redis.call('XACK', KEYS[2], group, id)
 if ARGV[2] == '1' then redis.call('XDEL', KEYS[2], id) end
@@ -27,6 +34,9 @@ redis.call('ZREM', KEYS[1], member)
 if mode == 'stream' then
   redis.call('XADD', KEYS[3], '*', 'v', ARGV[6], 'e', ARGV[7])
 elseif mode == 'delay' then
-  redis.call('ZADD', KEYS[3], tonumber(ARGV[7]), ARGV[6])
+  local due = tonumber(ARGV[7])
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  redis.call('ZADD', KEYS[3], due, ARGV[6])
+  if ARGV[9] and (first[2] == nil or due < tonumber(first[2])) then redis.call('PUBLISH', ARGV[9], ARGV[7]) end
 end
 return acked
