@@ -13,7 +13,6 @@ export type ScriptName =
   | 'queue-counts'
   | 'purge'
   | 'group-record'
-  | 'chord-claim'
   | 'lock-renew'
   | 'lock-release'
   | 'rate-acquire'
@@ -23,7 +22,7 @@ export type ScriptName =
   | 'schedule-remove';
 
 const NAMES: readonly ScriptName[] = [
-  'fetch', 'settle', 'set-states', 'requeue', 'delay', 'dead-letter', 'queue-counts', 'purge', 'group-record', 'chord-claim',
+  'fetch', 'settle', 'set-states', 'requeue', 'delay', 'dead-letter', 'queue-counts', 'purge', 'group-record',
   'lock-renew', 'lock-release', 'rate-acquire', 'revoke-upsert', 'revoke-prune', 'schedule-upsert', 'schedule-remove',
 ];
 
