@@ -146,9 +146,12 @@ export class RedisConnection {
   }
 }
 
-/** True for the server's refusal of the `SELECT` ioredis sends on connect (db index out of range, or SELECT not allowed). */
+/**
+ * True for the server's refusal of the `SELECT` ioredis sends on connect (db index out of range,
+ * SELECT not allowed); a NOAUTH there is the failed login's echo, reported as that.
+ */
 function isSelectRefusal(error: Error): boolean {
-  return (error as Error & { command?: { name?: string } }).command?.name === 'select';
+  return (error as Error & { command?: { name?: string } }).command?.name === 'select' && !error.message.startsWith('NOAUTH');
 }
 
 /**
