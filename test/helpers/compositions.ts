@@ -223,13 +223,15 @@ export function openComposition(leg: Leg, form: Form, params: CompositionParams 
 
 /** A probe: does a consumer of this namespace sit in a blocking read on the broker's Redis? */
 function redisConsumerBlocked(params: CompositionParams): () => Promise<boolean> {
+  const consumerName = new RegExp(`^stem:${params.namespace.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:consumer:[^:]+$`);
   return async () => {
     const client = await plainRedis(params.redisUrl);
     try {
       const list = (await client.call('CLIENT', 'LIST')) as string;
       return list.split('\n').some((line) => {
         const fields = Object.fromEntries(line.split(' ').map((pair) => pair.split('=', 2) as [string, string]));
-        return fields.name?.startsWith(`stem:${params.namespace}:`) === true && (fields.cmd === 'xreadgroup' || fields.cmd === 'xread') && (fields.flags ?? '').includes('b');
+        // The task consumer's own connection (`…:consumer:<worker>`), not the control plugin's broadcast one (`…:control`).
+        return consumerName.test(fields.name ?? '') && (fields.cmd === 'xreadgroup' || fields.cmd === 'xread') && (fields.flags ?? '').includes('b');
       });
     } finally {
       client.disconnect();
