@@ -1,8 +1,10 @@
 import pg from 'pg';
+import { isConnectionError } from './connection-errors.js';
 
 /** Receives the payload of one NOTIFY on a channel. */
 export type NotificationHandler = (payload: string) => void;
 
+const MIN_RECONNECT_DELAY_MS = 50;
 const MAX_RECONNECT_DELAY_MS = 2_000;
 
 /**
@@ -18,12 +20,18 @@ export class NotificationListener {
   private readonly channels = new Map<string, Set<NotificationHandler>>();
   private readonly reconnectCallbacks = new Set<() => void>();
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private reconnectDelayMs = 50;
+  private reconnectDelayMs = MIN_RECONNECT_DELAY_MS;
   private closed = false;
 
   constructor(private readonly config: pg.ClientConfig) {}
 
-  /** LISTENs on `channel` (once per connection) and calls `handler` for each notification; resolves when listening. */
+  /**
+   * Registers `handler` for `channel` and LISTENs on it; resolves once it listens, or once the
+   * connection died trying (killed, server restarting): the channel then stays registered, the
+   * reconnection LISTENs on it with backoff and calls the `onReconnect` callbacks, exactly as when
+   * the connection dies after LISTEN. Rejects only for what no retry mends (closed, bad
+   * credentials), with the handler removed.
+   */
   async listen(channel: string, handler: NotificationHandler): Promise<() => Promise<void>> {
     let handlers = this.channels.get(channel);
     const first = handlers === undefined;
@@ -33,13 +41,19 @@ export class NotificationListener {
     }
     handlers.add(handler);
     if (first || this.client === undefined) {
+      let client: pg.Client | undefined;
       try {
-        const client = await this.connect();
+        client = await this.connect();
         if (first) await client.query(`LISTEN ${quoteIdentifier(channel)}`);
       } catch (error) {
-        handlers.delete(handler);
-        if (handlers.size === 0) this.channels.delete(channel);
-        throw error;
+        if (this.closed || !isConnectionError(error)) {
+          handlers.delete(handler);
+          if (handlers.size === 0 && this.channels.get(channel) === handlers) this.channels.delete(channel);
+          throw error;
+        }
+        // The LISTEN connection may not have reported its death yet: stop using it now.
+        if (client !== undefined) this.discard(client);
+        this.scheduleReconnect();
       }
     }
     return async () => {
@@ -78,12 +92,13 @@ export class NotificationListener {
 
   private async open(): Promise<pg.Client> {
     const client = new pg.Client(this.config);
-    let dropped = false;
+    // Every 'error' and 'end' is handled for the client's whole life: an 'error' without a
+    // listener would end the process. A drop after start-up schedules the reconnection.
+    let started = false;
     const onDrop = (): void => {
-      if (dropped) return;
-      dropped = true;
-      if (this.client === client) this.client = undefined;
-      client.end().catch(() => undefined);
+      if (!started) return;
+      started = false;
+      this.discard(client);
       this.scheduleReconnect();
     };
     client.on('error', onDrop);
@@ -91,13 +106,19 @@ export class NotificationListener {
     client.on('notification', (message) => {
       const handlers = this.channels.get(message.channel);
       if (handlers === undefined) return;
-      for (const handler of handlers) handler(message.payload ?? '');
+      for (const handler of handlers) {
+        // One handler that throws must not keep the others from their wake-up, nor break the connection.
+        try {
+          handler(message.payload ?? '');
+        } catch {
+          continue;
+        }
+      }
     });
     try {
       await client.connect();
       for (const channel of this.channels.keys()) await client.query(`LISTEN ${quoteIdentifier(channel)}`);
     } catch (error) {
-      dropped = true;
       await client.end().catch(() => undefined);
       throw error;
     }
@@ -105,9 +126,16 @@ export class NotificationListener {
       await client.end().catch(() => undefined);
       throw new Error('the notification listener is closed');
     }
+    started = true;
     this.client = client;
-    this.reconnectDelayMs = 50;
+    this.reconnectDelayMs = MIN_RECONNECT_DELAY_MS;
     return client;
+  }
+
+  /** Stops using `client` (dead or dying) and ends it. */
+  private discard(client: pg.Client): void {
+    if (this.client === client) this.client = undefined;
+    client.end().catch(() => undefined);
   }
 
   private scheduleReconnect(): void {
@@ -116,7 +144,14 @@ export class NotificationListener {
       this.reconnectTimer = undefined;
       this.connect().then(
         () => {
-          for (const callback of this.reconnectCallbacks) callback();
+          for (const callback of this.reconnectCallbacks) {
+            // Inside a promise callback a throw would be an unhandled rejection: each catches up alone.
+            try {
+              callback();
+            } catch {
+              continue;
+            }
+          }
         },
         () => {
           this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, MAX_RECONNECT_DELAY_MS);

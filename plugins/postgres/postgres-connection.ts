@@ -3,23 +3,16 @@ import { Kysely, PostgresDialect, type RawBuilder } from 'kysely';
 import pg from 'pg';
 import { ServiceUnavailableError } from '../../sdk/errors.js';
 import type { Database } from './database.js';
+import { isConnectionError } from './connection-errors.js';
 import { NotificationListener } from './notification-listener.js';
 import { maskUrl } from '../../sdk/url.js';
 import type { ResolvedPostgresOptions } from './postgres-options.js';
 import { migrateSchema } from './schema-migrator.js';
 
-const RETRY_DELAYS_MS = [0, 50, 200, 500, 1_000];
+/** Re-exported where the pool's users (consumer, services) have always found it. */
+export { isConnectionError };
 
-/** True for errors that mean "the connection went away" (SQLSTATE 08*, 57P0*, socket errors), not "the statement is wrong". */
-export function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code === 'string') {
-    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true;
-    if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === 'ENOTFOUND') return true;
-  }
-  const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|terminating connection/i.test(message);
-}
+const RETRY_DELAYS_MS = [0, 50, 200, 500, 1_000];
 
 /**
  * What every Postgres service of one plugin shares: the pool, the Kysely instance, the LISTEN
