@@ -19,6 +19,10 @@ export interface BenchConfig {
   memoryN: number;
   /** Waiting tasks whose Redis memory is measured (workload 6); reported per 100k. */
   redisMemoryN: number;
+  /** Delayed tasks per run of workload 8, due over `delayedSpreadMs` after a lead of `delayedLeadMs`. */
+  delayedN: number;
+  delayedLeadMs: number;
+  delayedSpreadMs: number;
   /** Single enqueues on Postgres (workload 5; it is the slowest workload per task). */
   pgSingleN: number;
   /** Workload numbers to run. */
@@ -60,7 +64,7 @@ export function readBenchConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const n = positiveInt(values.n ?? env.BENCH_N, quick ? 2_000 : 20_000, 'BENCH_N / --n');
   const runs = positiveInt(values.runs ?? env.BENCH_RUNS, quick ? 1 : 3, 'BENCH_RUNS / --runs');
   const onlyText = values.only ?? env.BENCH_ONLY;
-  const only = new Set(onlyText ? onlyText.split(',').map((item) => positiveInt(item.trim(), 0, '--only')) : [1, 2, 3, 4, 5, 6, 7]);
+  const only = new Set(onlyText ? onlyText.split(',').map((item) => positiveInt(item.trim(), 0, '--only')) : [1, 2, 3, 4, 5, 6, 7, 8]);
   return {
     n,
     runs,
@@ -72,6 +76,9 @@ export function readBenchConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     memoryN: quick ? 10_000 : 100_000,
     redisMemoryN: quick ? 10_000 : 100_000,
     pgSingleN: Math.min(n, quick ? 1_000 : 2_000),
+    delayedN: 200,
+    delayedLeadMs: 500,
+    delayedSpreadMs: quick ? 1_500 : 2_500,
     only,
     redisUrl: env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/12',
     postgresUrl: env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test',

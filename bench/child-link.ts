@@ -7,6 +7,8 @@ export type ChildRequest =
   | { id: number; op: 'enqueueOne'; n: number; from: number }
   | { id: number; op: 'enqueueBulk'; n: number; from: number; batch: number }
   | { id: number; op: 'roundTrips'; warmup: number; samples: number }
+  | { id: number; op: 'enqueueDelayed'; n: number; leadMs: number; spreadMs: number; measured: boolean }
+  | { id: number; op: 'startedCount' }
   | { id: number; op: 'drain'; n: number; concurrency: number }
   | { id: number; op: 'serve'; concurrency: number }
   | { id: number; op: 'stopServing' }
@@ -84,6 +86,20 @@ export class ChildLink {
   /** Sequential enqueue → outcome round trips; resolves with the measured ones (ms). */
   roundTrips(warmup: number, samples: number): Promise<number[]> {
     return this.request({ op: 'roundTrips', warmup, samples });
+  }
+
+  /**
+   * Enqueues n delayed tasks in one bulk call, due from `leadMs` to `leadMs + spreadMs` from now
+   * in a shuffled order; each payload's t0 is its due time, so the worker's start latency is its
+   * lateness. Unmeasured ones (warm-up) get negative indexes. Resolves with the epoch ms the last is due.
+   */
+  enqueueDelayed(n: number, leadMs: number, spreadMs: number, measured: boolean): Promise<number> {
+    return this.request({ op: 'enqueueDelayed', n, leadMs, spreadMs, measured });
+  }
+
+  /** How many measured tasks a serving worker has started so far. */
+  startedCount(): Promise<number> {
+    return this.request({ op: 'startedCount' });
   }
 
   /** Processes a pre-filled queue of n tasks. */

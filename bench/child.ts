@@ -79,6 +79,20 @@ async function produce(side: ProducerSide, request: ChildRequest): Promise<unkno
       }
       return done;
     }
+    case 'enqueueDelayed': {
+      if (side.enqueueDelayed === undefined) throw new Error('this system has no delayed enqueue in the bench');
+      const { n, leadMs, spreadMs, measured } = request;
+      const base = Date.now() + leadMs;
+      const out: BenchPayload[] = new Array(n);
+      // due times spread evenly, enqueued in a scrambled order (k·7919 mod n visits each slot once
+      // when n is not a multiple of 7919): a task due before those already waiting comes up often
+      for (let k = 0; k < n; k++) {
+        const slot = (k * 7919) % n;
+        out[k] = { i: measured ? k : -1 - k, t0: base + Math.round((slot * spreadMs) / Math.max(1, n - 1)) };
+      }
+      await side.enqueueDelayed(out);
+      return base + spreadMs;
+    }
     default:
       throw new Error(`a producer cannot ${request.op}`);
   }
@@ -95,6 +109,8 @@ async function work(side: WorkerSide, request: ChildRequest): Promise<unknown> {
     case 'stopServing':
       await side.stopServing();
       return startRecorder.end();
+    case 'startedCount':
+      return startRecorder.count();
     default:
       throw new Error(`a worker cannot ${request.op}`);
   }

@@ -178,6 +178,18 @@ async function redisWorkloads(storage: BenchStorage): Promise<void> {
       pushRow(base, withTelemetry, without);
     });
   }
+  if (config.only.has(8)) {
+    const workload = `8 delayed-task lateness, ${config.delayedN} due over ${(config.delayedSpreadMs / 1_000).toFixed(1)} s, idle worker (redis)`;
+    const lower = { workload, unit: 'ms', better: 'lower' as const, ...peer };
+    const latenessRows = [
+      { metric: 'delayed-task lateness p50 (start − due)', ...lower },
+      { metric: 'delayed-task lateness p99 (start − due)', ...lower },
+    ];
+    await guarded('workload 8', latenessRows, async () => {
+      const perRun = await latenessRuns('8 delayed lateness', [STEM, BULLMQ], () => storage.flushRedis());
+      for (let k = 0; k < latenessRows.length; k++) pushRow(latenessRows[k]!, perRun[0].map((run) => run[k]!), perRun[1].map((run) => run[k]!));
+    });
+  }
   if (config.only.has(6)) {
     const n = config.memoryN;
     const per = 100_000;
@@ -233,6 +245,51 @@ async function latencyRuns(title: string, contenders: readonly [Contender, Conte
       const run = [percentile(done, 50), percentile(done, 99), percentile(starts, 50), percentile(starts, 99)];
       out[index]!.push(run);
       log(`${title}, run ${pass}/${config.runs}, ${contender.label}: result p50 ${run[0]!.toFixed(2)} ms, p99 ${run[1]!.toFixed(2)} ms; start p50 ${run[2]!.toFixed(2)} ms, p99 ${run[3]!.toFixed(2)} ms (${done.length} samples)`);
+    }
+  }
+  return out;
+}
+
+/** The concurrency of the idle worker of workload 8: a few free slots, nothing else to do. */
+const DELAYED_CONCURRENCY = 10;
+
+/**
+ * Delayed-task lateness runs: a worker serves and goes idle, the producer enqueues
+ * `config.delayedN` tasks due at staggered times (one bulk call, in a scrambled order), and each
+ * handler start is compared with its task's due time. A warm-up of 20 (not counted) goes first.
+ * Returns per contender, per run: [p50, p99].
+ */
+async function latenessRuns(title: string, contenders: readonly [Contender, Contender], flush: () => Promise<void>): Promise<[number[][], number[][]]> {
+  const out: [number[][], number[][]] = [[], []];
+  for (let pass = 0; pass <= config.runs; pass++) {
+    const order = pass % 2 === 1 ? [0, 1] : [1, 0];
+    for (const index of order) {
+      const contender = contenders[index]!;
+      const measured = pass > 0;
+      const n = measured ? config.delayedN : 20;
+      await flush();
+      const worker = await child('worker', contender.system);
+      const producer = await child('producer', contender.system);
+      await worker.serve(DELAYED_CONCURRENCY);
+      let lateness: number[];
+      try {
+        // idle first: the worker has found nothing and waits, as a worker between bursts does
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const lastDue = await producer.enqueueDelayed(n, config.delayedLeadMs, measured ? config.delayedSpreadMs : 300, measured);
+        const deadline = lastDue + 30_000;
+        // warm-up tasks are not counted by the recorder: wait for their time instead
+        if (!measured) await new Promise((resolve) => setTimeout(resolve, Math.max(0, lastDue - Date.now()) + 200));
+        while (measured && (await worker.startedCount()) < n) {
+          if (Date.now() > deadline) throw new Error(`${contender.label}: delayed tasks still not started 30 s after the last was due`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      } finally {
+        lateness = await worker.stopServing();
+      }
+      if (!measured) continue;
+      const run = [percentile(lateness, 50), percentile(lateness, 99)];
+      out[index]!.push(run);
+      log(`${title}, run ${pass}/${config.runs}, ${contender.label}: lateness p50 ${run[0]!.toFixed(2)} ms, p99 ${run[1]!.toFixed(2)} ms, max ${Math.max(...lateness).toFixed(2)} ms (${lateness.length} tasks)`);
     }
   }
   return out;
@@ -316,7 +373,7 @@ async function main(): Promise<void> {
   log(`machine: ${machine}; load average ${loadAtStart}`);
   try {
     await storage.flushRedis();
-    if ([1, 2, 3, 4, 6, 7].some((w) => config.only.has(w))) {
+    if ([1, 2, 3, 4, 6, 7, 8].some((w) => config.only.has(w))) {
       await redisWorkloads(storage);
       await closeChildren(() => true);
       await storage.flushRedis();

@@ -37,6 +37,8 @@ export interface ProducerSide {
   enqueueBulk(payloads: BenchPayload[]): Promise<void>;
   /** Enqueues one task and resolves once its outcome is visible to the producer. */
   roundTrip(payload: BenchPayload): Promise<void>;
+  /** Enqueues a batch of delayed tasks in the bulk call, each due at its payload's `t0` (integer epoch ms). */
+  enqueueDelayed?(payloads: BenchPayload[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -67,6 +69,11 @@ export class StartRecorder {
   /** Starts collecting enqueue → handler start latencies. */
   begin(): void {
     this.samples = [];
+  }
+
+  /** How many measured tasks started since begin(). */
+  count(): number {
+    return this.samples?.length ?? 0;
   }
 
   /** Stops collecting and returns what was collected. */

@@ -42,6 +42,12 @@ export class BullmqProducer implements ProducerSide {
     await this.queue.addBulk(payloads.map((data) => ({ name: JOB_NAME, data })));
   }
 
+  async enqueueDelayed(payloads: BenchPayload[]): Promise<void> {
+    // BullMQ's due time is the job's timestamp (taken as it is built) plus its delay
+    const now = Date.now();
+    await this.queue.addBulk(payloads.map((data) => ({ name: JOB_NAME, data, opts: { delay: Math.max(0, data.t0 - now) } })));
+  }
+
   async roundTrip(payload: BenchPayload): Promise<void> {
     const job = await this.queue.add(JOB_NAME, payload);
     await job.waitUntilFinished(this.events, 30_000);

@@ -47,6 +47,10 @@ export class StemProducer implements ProducerSide {
     await this.stem.enqueueMany(payloads.map((args) => ({ task: noop, args })));
   }
 
+  async enqueueDelayed(payloads: BenchPayload[]): Promise<void> {
+    await this.stem.enqueueMany(payloads.map((args) => ({ task: noop, args, options: { notBefore: new Date(args.t0) } })));
+  }
+
   async roundTrip(payload: BenchPayload): Promise<void> {
     const handle = await this.stem.enqueue(noop, payload);
     await handle.result({ timeoutMs: 30_000 });
