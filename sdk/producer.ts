@@ -1,5 +1,5 @@
 import type { Stem } from './kernel.js';
-import type { TaskStatus } from './contracts/result-backend.js';
+import type { SetOptions, TaskStatus } from './contracts/result-backend.js';
 import { parseDuration, resolveWhen } from './duration.js';
 import { assertJsonSerialisable, broadcastChannel, type Envelope } from './envelope.js';
 import { ArgsTooLargeError, ConfigError, UsageError } from './errors.js';
@@ -109,7 +109,7 @@ export class Producer {
     return envelope;
   }
 
-  /** Enqueues many tasks with one publish and one state write. */
+  /** Enqueues many tasks: one publish and one state write, or one write of both where the broker can. */
   async enqueueMany(requests: readonly EnqueueRequest[]): Promise<TaskHandle[]> {
     const now = Date.now();
     const hooks = this.stem.hooks;
@@ -136,9 +136,11 @@ export class Producer {
       }
       if (publishing.length === 0) return handles as TaskHandle[];
     }
-    const writes: Promise<void>[] = [];
+    const broker = this.stem.broker;
+    let statuses: TaskStatus[] | undefined;
+    let stateOptions: SetOptions | undefined;
     if (this.stem.settings.trackQueued) {
-      const statuses: TaskStatus[] = publishing.map((envelope) => ({
+      statuses = publishing.map((envelope) => ({
         id: envelope.id,
         state: 'queued',
         name: envelope.name,
@@ -146,17 +148,31 @@ export class Producer {
         attempt: 0,
         updatedAt: now,
       }));
-      // Issued before the publish, in the same tick: on a shared connection both go in one round trip.
       // Generated ids cannot be watched yet, so nobody needs notifying; a caller's own id might be.
-      const quiet = requests.every((request) => request.options?.id === undefined);
-      writes.push(backend.set(statuses, { ttlMs: this.stem.settings.resultTtlMs, quiet }));
+      stateOptions = { ttlMs: this.stem.settings.resultTtlMs, quiet: requests.every((request) => request.options?.id === undefined) };
     }
-    writes.push(this.stem.broker.publish(publishing));
+    let combined = false;
     try {
-      await Promise.all(writes);
+      // Where the broker can, the messages and their states are one atomic write.
+      if (statuses !== undefined && broker.publishWithStates !== undefined) {
+        combined = await broker.publishWithStates(backend, statuses, stateOptions!, publishing);
+      }
+      if (!combined) await broker.publish(publishing);
     } catch (error) {
       if (hooks.notPublished.isUsed()) await hooks.notPublished.promise(publishing, error);
       throw error;
+    }
+    if (statuses !== undefined && !combined) {
+      // Published first, so that a publish that fails leaves no `queued` state of a task that does
+      // not exist. Written after, it cannot hide a later state: every backend keeps the newest state
+      // of an attempt, whichever write arrives last. If it fails, the task is still on its way and
+      // its worker writes its states: the enqueue succeeded, and throwing would invite a duplicate.
+      await backend.set(statuses, stateOptions).catch((error: unknown) =>
+        process.emitWarning(
+          `the queued state of ${publishing.length === 1 ? `task ${publishing[0]!.id}` : `${publishing.length} tasks`} could not be written (${(error as Error)?.message ?? String(error)}); the task${publishing.length === 1 ? ' is' : 's are'} published and will report from the worker`,
+          'StemProducerWarning',
+        ),
+      );
     }
     if (hooks.published.isUsed()) await hooks.published.promise(publishing);
     return envelopes.map((envelope, i) => handles?.[i] ?? new TaskHandle(backend, envelope));

@@ -27,10 +27,20 @@ export function epochMs(expression: RawBuilder<unknown>): RawBuilder<number> {
   return sql<number>`(extract(epoch from ${expression}) * 1000)::float8`;
 }
 
+/** What a publish writes beside its message rows, in the same statement. */
+export interface PublishExtras {
+  /** Queue names to record in `stem_queues` (for listQueues), first seen by this process. */
+  newQueues?: readonly string[];
+  /** The result backend's upsert of the `queued` states and its NOTIFY (PostgresResultBackend.upsertParts). */
+  states?: { written: RawBuilder<unknown>; notify: RawBuilder<unknown> };
+}
+
 /**
  * Inserts envelopes as message rows in ONE statement, whatever their number (arrays through
  * unnest, so the parameter count stays fixed), fans broadcast addresses out to one row per live
- * subscriber, and NOTIFYs each distinct queue so that idle consumers wake at once.
+ * subscriber, and NOTIFYs each distinct queue so that idle consumers wake at once. `extras` ride
+ * in the same statement, so a publish that fails (a NOTIFY payload too long, a dropped
+ * connection) leaves no message, no queue name and no state behind.
  */
 export async function insertMessages(
   db: Kysely<Database>,
@@ -38,6 +48,7 @@ export async function insertMessages(
   namespace: string,
   channel: string,
   envelopes: readonly Envelope[],
+  extras: PublishExtras = {},
 ): Promise<void> {
   if (envelopes.length === 0) return;
   const n = envelopes.length;
@@ -70,10 +81,31 @@ export async function insertMessages(
         where i.queue not like 'broadcast://%' or s.consumer_id is not null
         order by i.ord, s.consumer_id`
     : sql`select ${namespace}, i.queue, '', i.task_id, i.priority, i.payload, i.visibility_ms, ${notBefore} from ${input} order by i.ord`;
+  const wake = sql`select pg_notify(${channel}, q.queue) from (select distinct queue from inserted) q`;
+  const { newQueues = [], states } = extras;
+  if (newQueues.length === 0 && states === undefined) {
+    await sql`with inserted as (
+        insert into ${messages} (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before)
+        ${rows}
+        returning queue
+      )
+      ${wake}`.execute(db);
+    return;
+  }
+  // Data-modifying CTEs all run; a plain select runs only where read, hence the counts below.
+  const known =
+    newQueues.length === 0
+      ? sql``
+      : sql`, known as (
+          insert into ${sql.table(`${schema}.stem_queues`)} (namespace, queue)
+          select ${namespace}, unnest(${[...newQueues]}::text[]) on conflict do nothing
+        )`;
+  const written = states === undefined ? sql`` : sql`, written as (${states.written})`;
+  const notified = states === undefined ? sql`` : sql`, (select count(*) from (${states.notify}) s) as states`;
   await sql`with inserted as (
       insert into ${messages} (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before)
       ${rows}
       returning queue
-    )
-    select pg_notify(${channel}, q.queue) from (select distinct queue from inserted) q`.execute(db);
+    )${known}${written}
+    select (select count(*) from (${wake}) w) as messages${notified}`.execute(db);
 }

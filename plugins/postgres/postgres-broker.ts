@@ -9,10 +9,10 @@ import type {
   NackOptions,
   ReplayOptions,
 } from '../../sdk/contracts/broker.js';
-import type { ResultBackend, TaskStatus } from '../../sdk/contracts/result-backend.js';
+import type { ResultBackend, SetOptions, TaskStatus } from '../../sdk/contracts/result-backend.js';
 import { broadcastAddress, broadcastChannel, encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
 import { ConfigError } from '../../sdk/errors.js';
-import { clampPriority, DEFAULT_VISIBILITY_MS, epochMs, insertMessages, parseReceipt } from './message-rows.js';
+import { clampPriority, DEFAULT_VISIBILITY_MS, epochMs, insertMessages, parseReceipt, type PublishExtras } from './message-rows.js';
 import type { PostgresConnection } from './postgres-connection.js';
 import { PostgresConsumer } from './postgres-consumer.js';
 import { PostgresResultBackend } from './postgres-result-backend.js';
@@ -56,12 +56,33 @@ export class PostgresBroker extends PostgresService implements Broker {
     return this.connection.options.schema;
   }
 
-  /** Inserts every envelope in one statement and NOTIFYs their queues. */
+  /**
+   * Inserts every envelope, records new queue names and NOTIFYs their queues, in one statement:
+   * a publish that fails leaves nothing behind.
+   */
   async publish(envelopes: readonly Envelope[]): Promise<void> {
     this.assertOpen();
     if (envelopes.length === 0) return;
-    await this.remember(envelopes.map((envelope) => envelope.queue));
-    await this.connection.run(() => insertMessages(this.connection.db, this.schema, this.namespace, this.channel, envelopes));
+    await this.insert(envelopes, undefined);
+  }
+
+  /**
+   * Publishes and writes the `queued` states in one statement when `backend` is a Postgres
+   * backend on this broker's connection (the `postgres()` plugin): an enqueue is one round trip,
+   * and one that fails leaves neither a message nor a state. False for any other backend.
+   */
+  async publishWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], options: SetOptions, envelopes: readonly Envelope[]): Promise<boolean> {
+    if (!(backend instanceof PostgresResultBackend) || !backend.sharesConnection(this.connection)) return false;
+    this.assertOpen();
+    if (envelopes.length === 0) return true;
+    await this.insert(envelopes, statuses.length === 0 ? undefined : backend.upsertParts(statuses, options));
+    return true;
+  }
+
+  private async insert(envelopes: readonly Envelope[], states: PublishExtras['states']): Promise<void> {
+    const newQueues = [...new Set(envelopes.map((envelope) => envelope.queue))].filter((queue) => !this.knownQueues.has(queue));
+    await this.connection.run(() => insertMessages(this.connection.db, this.schema, this.namespace, this.channel, envelopes, { newQueues, states }));
+    for (const queue of newQueues) this.knownQueues.add(queue);
   }
 
   /** Registers a consumer; its broadcast subscriptions are in place before this resolves. */
@@ -353,7 +374,7 @@ export class PostgresBroker extends PostgresService implements Broker {
     return Number(rows[0]?.count ?? 0);
   }
 
-  /** Records queue names once per process (listQueues), off the hot path after the first publish. */
+  /** Records consumed queue names once per process (listQueues); a publish records its own in its statement. */
   private async remember(queues: readonly string[]): Promise<void> {
     const fresh = [...new Set(queues)].filter((queue) => !this.knownQueues.has(queue));
     if (fresh.length === 0) return;

@@ -1,5 +1,5 @@
 import type { Envelope } from '../envelope.js';
-import type { ResultBackend, TaskStatus } from './result-backend.js';
+import type { ResultBackend, SetOptions, TaskStatus } from './result-backend.js';
 
 /** One message handed to a consumer, with the lease that keeps others from taking it. */
 export interface Delivery {
@@ -102,6 +102,13 @@ export interface Broker {
    * server or connection): the worker then calls `backend.set` and `ack` itself.
    */
   ackWithStates?(backend: ResultBackend, statuses: readonly TaskStatus[], ttlMs: number, deliveries: readonly Delivery[]): Promise<boolean>;
+  /**
+   * Optional: publishes `envelopes` and writes their `queued` `statuses` to `backend` in one
+   * atomic step (one statement or transaction): when it fails, neither is written. Returns false
+   * when it cannot for this backend (another server or connection): the producer then publishes
+   * and writes the states itself, in that order.
+   */
+  publishWithStates?(backend: ResultBackend, statuses: readonly TaskStatus[], options: SetOptions, envelopes: readonly Envelope[]): Promise<boolean>;
   /** Extends the leases of deliveries still being worked on to `leaseMs` from now. */
   extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void>;
   /** Removes a delivery from its queue and keeps it as a dead letter (atomically where possible). */
