@@ -26,3 +26,17 @@ export class CanvasHandoffError extends StemError {
     super('canvas-handoff-failed', `${what} could not be enqueued: ${cause.type}: ${cause.message}; register the task on every worker that runs the step before it`);
   }
 }
+
+/**
+ * A chord's claim is held by another worker that has neither fired the callback nor let its lease
+ * end while this one waited: this member's delivery is left to be redelivered, and tries again.
+ */
+export class ChordClaimPendingError extends StemError {
+  constructor(chordId: string, claimer: string, waitedMs: number) {
+    super(
+      'chord-claim-pending',
+      `chord ${chordId}: its callback is claimed by ${claimer === '' ? 'another worker' : `worker ${claimer}`}, which neither fired it nor let its lease end ` +
+        `within ${waitedMs}ms; this member will be redelivered and claim again (a claim whose lease ended unfired is taken over)`,
+    );
+  }
+}

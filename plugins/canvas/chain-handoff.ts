@@ -5,11 +5,12 @@ import { toTaskError } from '../../sdk/task-error.js';
 import { CanvasHandoffError, ChainStepFailedError } from './canvas-errors.js';
 import type { ChainLink, MemberOf } from './canvas-meta.js';
 import { storedError } from './canvas-status.js';
+import type { Arrival } from './chord-barrier.js';
 import { specId } from './compose.js';
 import { Launch, chainRecord } from './launch.js';
 
-/** Records a nested chain's end in the group or chord it belongs to. */
-export type SettleMember = (memberOf: MemberOf, status: TaskStatus) => Promise<void>;
+/** Records a nested chain's end in the group or chord it belongs to, as reached by `arrival`. */
+export type SettleMember = (memberOf: MemberOf, status: TaskStatus, arrival: Arrival) => Promise<void>;
 
 /**
  * Moves a chain on from the worker that finished one of its steps, so no client has to stay
@@ -23,19 +24,19 @@ export class ChainHandoff {
     private readonly settle: SettleMember,
   ) {}
 
-  /** Handles the terminal status of step `link.index` (a task's, or a chord step's callback or failure). */
-  async advance(link: ChainLink, status: TaskStatus): Promise<void> {
+  /** Handles the terminal status of step `link.index` (a task's, or a chord step's callback or failure), reached by `arrival`. */
+  async advance(link: ChainLink, status: TaskStatus, arrival: Arrival): Promise<void> {
     const step = { id: status.id, name: status.name ?? '' };
     const total = link.steps.length;
     if (status.state === 'failed' || status.state === 'cancelled') {
       const error = new ChainStepFailedError(link.id, link.index, total, step, status.state, status.error ?? { type: 'Error', message: 'unknown error' });
-      await this.end(link, chainRecord(link, status.state, { error: storedError(error) }, { failedStep: link.index, failedTaskId: step.id }));
+      await this.end(link, chainRecord(link, status.state, { error: storedError(error) }, { failedStep: link.index, failedTaskId: step.id }), arrival);
       return;
     }
     const result = status.result ?? null;
     const [next, ...rest] = link.rest;
     if (next === undefined) {
-      await this.end(link, chainRecord(link, 'succeeded', { result }));
+      await this.end(link, chainRecord(link, 'succeeded', { result }), arrival);
       return;
     }
     const index = link.index + 1;
@@ -51,13 +52,13 @@ export class ChainHandoff {
       const name = 'kind' in next ? `chord ${next.id}` : next.name;
       const handoff = new CanvasHandoffError(`chain ${link.id}: step ${index + 1} of ${total} (${name})`, toTaskError(error));
       process.emitWarning(`canvas: ${handoff.message}`, 'StemCanvasWarning');
-      await this.end(link, chainRecord(link, 'failed', { error: storedError(handoff) }, { failedStep: index, failedTaskId: specId(next) }));
+      await this.end(link, chainRecord(link, 'failed', { error: storedError(handoff) }, { failedStep: index, failedTaskId: specId(next) }), arrival);
     }
   }
 
   /** Writes the chain's final record and, for a nested chain, records its end in its group or chord. */
-  private async end(link: ChainLink, record: TaskStatus): Promise<void> {
+  private async end(link: ChainLink, record: TaskStatus, arrival: Arrival): Promise<void> {
     await this.stem.backend.set([record], { ttlMs: this.stem.settings.resultTtlMs });
-    if (link.memberOf !== undefined) await this.settle(link.memberOf, record);
+    if (link.memberOf !== undefined) await this.settle(link.memberOf, record, arrival);
   }
 }

@@ -26,9 +26,9 @@ export function canvas(): StemPlugin {
     name: 'canvas',
     apply(stem) {
       // Each needs the other: a nested chain ends in a chord, a chord in a chain moves the chain on.
-      const chords: ChordBarrier = new ChordBarrier(stem, (link, status) => chains.advance(link, status));
-      const chains: ChainHandoff = new ChainHandoff(stem, (memberOf, status) =>
-        'group' in memberOf ? chords.recordGroupMember(memberOf.group, status) : chords.arrive(memberOf.chord, status));
+      const chords: ChordBarrier = new ChordBarrier(stem, (link, status, arrival) => chains.advance(link, status, arrival));
+      const chains: ChainHandoff = new ChainHandoff(stem, (memberOf, status, arrival) =>
+        'group' in memberOf ? chords.recordGroupMember(memberOf.group, status) : chords.arrive(memberOf.chord, status, arrival));
       stem.hooks.result.tapPromise('canvas', async (outcome) => {
         // Retries are not terminal: the member or step has another attempt coming.
         if (outcome.state === 'retried') return;
@@ -37,9 +37,10 @@ export function canvas(): StemPlugin {
         const chain = meta[CANVAS_META.chain] as ChainLink | undefined;
         const groupId = meta[CANVAS_META.group] as string | undefined;
         const chord = meta[CANVAS_META.chord] as ChordMembership | undefined;
-        if (chain !== undefined) await chains.advance(chain, terminal);
+        const arrival = { workerId: outcome.worker.id, leaseMs: outcome.envelope.visibilityTimeoutMs };
+        if (chain !== undefined) await chains.advance(chain, terminal, arrival);
         if (groupId !== undefined) await chords.recordGroupMember(groupId, terminal);
-        if (chord !== undefined) await chords.arrive(chord, terminal);
+        if (chord !== undefined) await chords.arrive(chord, terminal, arrival);
       });
       canvases.set(stem, new Canvas(stem));
       applied = stem;

@@ -94,6 +94,12 @@ export interface ChordTable {
   id: string;
   claimed_at: Timestamp;
   expires_at: Timestamp;
+  /** The worker that claimed it ('' when unnamed). */
+  claimer: Generated<string>;
+  /** When the claimer's lease ends; null: no lease, the claim holds until it expires. */
+  lease_ends_at: Timestamp | null;
+  /** The callback was fired (or the chord's failure written): never taken over. */
+  fired: Generated<boolean>;
 }
 
 /** Worker heartbeats. */

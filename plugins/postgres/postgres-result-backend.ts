@@ -1,5 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import type {
+  ChordClaim,
+  ChordClaimOptions,
   GroupStatus,
   ResultBackend,
   SetOptions,
@@ -14,7 +16,7 @@ import { FINAL_PHASE, STATE_PHASE, statePosition, supersedes } from '../../sdk/s
 
 /** The phase of a state column in SQL, as STATE_PHASE gives it. */
 function phaseOf(state: RawBuilder<unknown>): RawBuilder<number> {
-  return sql<number>`(case ${state} when 'queued' then ${sql.lit(STATE_PHASE.queued)} when 'running' then ${sql.lit(STATE_PHASE.running)}
+  return sql<number>`(case ${state} when 'pending' then ${sql.lit(STATE_PHASE.pending)} when 'queued' then ${sql.lit(STATE_PHASE.queued)} when 'running' then ${sql.lit(STATE_PHASE.running)}
     when 'retried' then ${sql.lit(STATE_PHASE.retried)} else ${sql.lit(FINAL_PHASE)} end)`;
 }
 
@@ -200,18 +202,52 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
     };
   }
 
-  /** True for exactly one caller until the claim expires: one INSERT … ON CONFLICT. */
-  async claimChord(chordId: string, options: SetOptions = {}): Promise<boolean> {
+  /**
+   * One INSERT … ON CONFLICT that wins on a missing or expired row, or takes over a row whose lease
+   * ended unfired; concurrent claims serialise on the row, so exactly one wins. A loser reads what
+   * holds the claim in a second statement (losing is rare: a duplicate arrival).
+   */
+  async claimChord(chordId: string, options: ChordClaimOptions = {}): Promise<ChordClaim> {
     this.assertOpen();
     const chords = this.table('stem_chords');
+    const leaseEndsAt = options.leaseMs === undefined ? sql`null::timestamptz` : sql`now() + ${Math.max(1, Math.ceil(options.leaseMs))} * interval '1 millisecond'`;
     const { rows } = await this.connection.run(() =>
-      sql`insert into ${chords} as c (namespace, id, claimed_at, expires_at)
-        values (${this.namespace}, ${chordId}, now(), now() + ${this.ttlOf(options)} * interval '1 millisecond')
-        on conflict (namespace, id) do update set claimed_at = excluded.claimed_at, expires_at = excluded.expires_at
-          where c.expires_at <= now()
-        returning 1`.execute(this.connection.db),
+      sql<{ won: boolean; previous: string | null }>`with prior as (
+          select claimer from ${chords} where namespace = ${this.namespace} and id = ${chordId} and expires_at > now()),
+        claimed as (
+          insert into ${chords} as c (namespace, id, claimer, claimed_at, lease_ends_at, fired, expires_at)
+          values (${this.namespace}, ${chordId}, ${options.claimer ?? ''}, now(), ${leaseEndsAt}, false,
+            now() + ${this.ttlOf(options)} * interval '1 millisecond')
+          on conflict (namespace, id) do update set claimer = excluded.claimer, claimed_at = excluded.claimed_at,
+              lease_ends_at = excluded.lease_ends_at, fired = false, expires_at = excluded.expires_at
+            where c.expires_at <= now() or (not c.fired and c.lease_ends_at <= now())
+          returning 1)
+        select exists (select 1 from claimed) as won, (select claimer from prior) as previous`.execute(this.connection.db),
     );
-    return rows.length === 1;
+    const { won, previous } = rows[0]!;
+    if (won) return previous === null ? { won: true } : { won: true, takenOverFrom: previous };
+    const held = await this.connection.run(() =>
+      sql<{ claimer: string; fired: boolean; lease_ends_at: number | null }>`select claimer, fired,
+          floor(extract(epoch from lease_ends_at) * 1000)::float8 as lease_ends_at
+        from ${chords} where namespace = ${this.namespace} and id = ${chordId} and expires_at > now()`.execute(this.connection.db),
+    );
+    const row = held.rows[0];
+    // Gone since the claim (expired in between): nothing to wait for; the next arrival claims afresh.
+    if (row === undefined) return { won: false, fired: false };
+    const lost: ChordClaim = { won: false, fired: row.fired, claimer: row.claimer };
+    if (!row.fired && row.lease_ends_at !== null) lost.leaseEndsAt = row.lease_ends_at;
+    return lost;
+  }
+
+  /** Marks the claim fired (creating it if it expired), so it is never taken over. */
+  async chordFired(chordId: string, options: SetOptions = {}): Promise<void> {
+    this.assertOpen();
+    const chords = this.table('stem_chords');
+    await this.connection.run(() =>
+      sql`insert into ${chords} as c (namespace, id, claimed_at, fired, expires_at)
+        values (${this.namespace}, ${chordId}, now(), true, now() + ${this.ttlOf(options)} * interval '1 millisecond')
+        on conflict (namespace, id) do update set fired = true, expires_at = excluded.expires_at`.execute(this.connection.db),
+    );
   }
 
   /** Records the worker's beat, replacing its previous one. */

@@ -13,6 +13,7 @@ export type ScriptName =
   | 'queue-counts'
   | 'purge'
   | 'group-record'
+  | 'chord-claim'
   | 'lock-renew'
   | 'lock-release'
   | 'rate-acquire'
@@ -22,7 +23,7 @@ export type ScriptName =
   | 'schedule-remove';
 
 const NAMES: readonly ScriptName[] = [
-  'fetch', 'settle', 'set-states', 'requeue', 'delay', 'dead-letter', 'queue-counts', 'purge', 'group-record',
+  'fetch', 'settle', 'set-states', 'requeue', 'delay', 'dead-letter', 'queue-counts', 'purge', 'group-record', 'chord-claim',
   'lock-renew', 'lock-release', 'rate-acquire', 'revoke-upsert', 'revoke-prune', 'schedule-upsert', 'schedule-remove',
 ];
 

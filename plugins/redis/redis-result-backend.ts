@@ -1,5 +1,7 @@
 import { Redis, type ChainableCommander } from 'ioredis';
 import type {
+  ChordClaim,
+  ChordClaimOptions,
   GroupStatus,
   ResultBackend,
   SetOptions,
@@ -34,7 +36,7 @@ function pushScriptArgs(args: Array<string | number>, status: TaskStatus): void 
 /**
  * The ResultBackend contract on Redis: each task state a JSON string with a TTL, published on a
  * per-task channel for watchers; groups as a member list and a results hash (Lua for the count);
- * the chord claim as SET NX; heartbeats as keys with a TTL indexed by a zset.
+ * the chord claim as a hash with a lease (Lua); heartbeats as keys with a TTL indexed by a zset.
  */
 export class RedisResultBackend extends RedisService implements ResultBackend {
   /** How long records are kept when a write names no TTL (ms). */
@@ -177,9 +179,23 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
     return { id: groupId, memberIds, expected: memberIds.length, completed: results.filter((r) => r !== null).length, results };
   }
 
-  async claimChord(chordId: string, options: SetOptions = {}): Promise<boolean> {
+  async claimChord(chordId: string, options: ChordClaimOptions = {}): Promise<ChordClaim> {
     this.assertOpen();
-    return (await this.client.set(`${this.prefix}:chord:${chordId}`, '1', 'PX', this.ttl(options), 'NX')) === 'OK';
+    const leaseMs = options.leaseMs === undefined ? 0 : Math.max(1, Math.ceil(options.leaseMs));
+    const reply = (await LuaScripts.call(this.client, 'chord-claim', [this.chordKey(chordId)], [options.claimer ?? '', leaseMs, this.ttl(options)])) as
+      | [1, string | null]
+      | [0, 0 | 1, string, number];
+    if (reply[0] === 1) return reply[1] === null ? { won: true } : { won: true, takenOverFrom: reply[1] };
+    const [, fired, claimer, leaseEndsAt] = reply;
+    const lost: ChordClaim = { won: false, fired: fired === 1, claimer };
+    if (leaseEndsAt >= 0) lost.leaseEndsAt = leaseEndsAt;
+    return lost;
+  }
+
+  async chordFired(chordId: string, options: SetOptions = {}): Promise<void> {
+    this.assertOpen();
+    const key = this.chordKey(chordId);
+    await execPipeline(this.client.multi().hset(key, 'fired', '1').pexpire(key, this.ttl(options)));
   }
 
   async heartbeat(beat: WorkerHeartbeat, ttlMs: number): Promise<void> {
@@ -206,6 +222,10 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
 
   protected override async closeResources(): Promise<void> {
     this.hub.close();
+  }
+
+  private chordKey(chordId: string): string {
+    return `${this.prefix}:chord:${chordId}`;
   }
 
   private groupKeys(groupId: string): [string, string] {

@@ -98,6 +98,38 @@ export interface SetOptions {
   quiet?: boolean;
 }
 
+/** Options of a chord claim. */
+export interface ChordClaimOptions extends SetOptions {
+  /**
+   * How long the claimer has to fire the callback (ms). A claim not marked fired by then counts as
+   * abandoned (its claimer died) and the next caller takes it over. Absent: the claim holds until
+   * it expires (`ttlMs`), fired or not.
+   */
+  leaseMs?: number;
+  /** Who claims (a worker id): stored with the claim, reported to the callers that lose it. */
+  claimer?: string;
+}
+
+/**
+ * The answer to `claimChord`. A loser learns whether the callback was fired and, while it was
+ * not, when the holder's lease ends (epoch ms by the store's clock), so it can wait and try again.
+ */
+export type ChordClaim =
+  | {
+      won: true;
+      /** Present when this claim took over one whose lease ended unfired: that claim's claimer ('' when it named none). */
+      takenOverFrom?: string;
+    }
+  | {
+      won: false;
+      /** The holder marked the claim fired (`chordFired`): nothing is left to do. */
+      fired: boolean;
+      /** The holder, when it named itself. */
+      claimer?: string;
+      /** When the holder's lease ends; absent for a claim without a lease (it is never taken over). */
+      leaseEndsAt?: number;
+    };
+
 /**
  * Stores task states, group membership, the chord barrier and worker heartbeats, readable from
  * any process. Implementations: sdk/memory, plugins/redis, plugins/postgres.
@@ -127,8 +159,18 @@ export interface ResultBackend {
   recordGroupResult(groupId: string, status: TaskStatus): Promise<{ completed: number; expected: number }>;
   /** The group with results in member order, or null for an unknown group. */
   getGroup(groupId: string): Promise<GroupStatus | null>;
-  /** Atomically claims the right to fire a chord's callback: true for exactly one caller. */
-  claimChord(chordId: string, options?: SetOptions): Promise<boolean>;
+  /**
+   * Atomically claims the right to fire a chord's callback, kept for `ttlMs`. Won by exactly one
+   * caller when there is no claim, and again by exactly one caller once a claim made with
+   * `leaseMs` has outlived its lease without being marked fired (a takeover). Every other caller
+   * loses and is told what it lost to.
+   */
+  claimChord(chordId: string, options?: ChordClaimOptions): Promise<ChordClaim>;
+  /**
+   * Marks a chord's claim fired (the callback is enqueued, or the chord's failure written): it is
+   * never taken over, and later claims lose with `fired: true`. Kept for `ttlMs`.
+   */
+  chordFired(chordId: string, options?: SetOptions): Promise<void>;
   /** Records a worker heartbeat, kept for `ttlMs`. */
   heartbeat(beat: WorkerHeartbeat, ttlMs: number): Promise<void>;
   /** Workers whose last heartbeat has not expired. */

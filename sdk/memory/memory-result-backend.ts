@@ -1,4 +1,6 @@
 import type {
+  ChordClaim,
+  ChordClaimOptions,
   GroupStatus,
   ResultBackend,
   SetOptions,
@@ -19,6 +21,13 @@ export interface MemoryResultBackendOptions {
 interface Expiring<T> {
   value: T;
   expiresAt: number;
+}
+
+/** A chord's claim: who holds it, until when (absent: for good), and whether it has fired. */
+interface StoredChordClaim {
+  claimer: string;
+  leaseEndsAt?: number;
+  fired: boolean;
 }
 
 interface StoredGroup {
@@ -55,7 +64,7 @@ function live<T>(records: Map<string, Expiring<T>>, key: string, now: number): T
 export class MemoryResultBackend implements ResultBackend {
   private readonly statuses = new Map<string, Expiring<TaskStatus>>();
   private readonly groups = new Map<string, Expiring<StoredGroup>>();
-  private readonly chordClaims = new Map<string, Expiring<true>>();
+  private readonly chordClaims = new Map<string, Expiring<StoredChordClaim>>();
   private readonly workers = new Map<string, Expiring<WorkerHeartbeat>>();
   private readonly watchers = new TaskWatchers();
   private readonly defaultTtlMs: number;
@@ -143,13 +152,28 @@ export class MemoryResultBackend implements ResultBackend {
     };
   }
 
-  /** True for the first claim of `chordId` (until the claim expires). */
-  async claimChord(chordId: string, options: SetOptions = {}): Promise<boolean> {
+  /** Wins when there is no claim, or the one there outlived its lease unfired (a takeover). */
+  async claimChord(chordId: string, options: ChordClaimOptions = {}): Promise<ChordClaim> {
     this.assertOpen();
     const now = Date.now();
-    if (live(this.chordClaims, chordId, now) !== undefined) return false;
-    this.chordClaims.set(chordId, { value: true, expiresAt: now + (options.ttlMs ?? this.defaultTtlMs) });
-    return true;
+    const held = live(this.chordClaims, chordId, now);
+    if (held !== undefined && (held.fired || held.leaseEndsAt === undefined || held.leaseEndsAt > now)) {
+      const lost: ChordClaim = { won: false, fired: held.fired, claimer: held.claimer };
+      if (!held.fired && held.leaseEndsAt !== undefined) lost.leaseEndsAt = held.leaseEndsAt;
+      return lost;
+    }
+    const claim: StoredChordClaim = { claimer: options.claimer ?? '', fired: false };
+    if (options.leaseMs !== undefined) claim.leaseEndsAt = now + options.leaseMs;
+    this.chordClaims.set(chordId, { value: claim, expiresAt: now + (options.ttlMs ?? this.defaultTtlMs) });
+    return held === undefined ? { won: true } : { won: true, takenOverFrom: held.claimer };
+  }
+
+  /** Marks the claim fired, so it is never taken over. */
+  async chordFired(chordId: string, options: SetOptions = {}): Promise<void> {
+    this.assertOpen();
+    const now = Date.now();
+    const held = live(this.chordClaims, chordId, now);
+    this.chordClaims.set(chordId, { value: { claimer: held?.claimer ?? '', fired: true }, expiresAt: now + (options.ttlMs ?? this.defaultTtlMs) });
   }
 
   /** Records the worker's beat, replacing its previous one. */

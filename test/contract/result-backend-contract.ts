@@ -231,15 +231,62 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
     },
   ],
   [
+    "a chord's pending record gives way to its callback's states and to the chord's failure",
+    async (t, backend) => {
+      const fired = uuidv7();
+      await backend.set([makeStatus({ id: fired, state: 'pending' })]);
+      await backend.set([makeStatus({ id: fired, state: 'queued' })]);
+      t.equal((await backend.get(fired))?.state, 'queued', 'the callback enqueued');
+      const failed = uuidv7();
+      await backend.set([makeStatus({ id: failed, state: 'pending' })]);
+      await backend.set([makeStatus({ id: failed, state: 'failed', error: { type: 'ChordMemberFailedError', message: 'member 2 of 3 failed' } })]);
+      t.equal((await backend.get(failed))?.state, 'failed', 'the chord failed without its callback');
+    },
+  ],
+  [
     'a chord is claimed exactly once, even by concurrent callers',
     async (t, backend) => {
       const chordId = uniqueName('chord');
-      t.equal(await backend.claimChord(chordId), true, 'the first claim wins');
-      t.equal(await backend.claimChord(chordId), false, 'the second loses');
-      t.equal(await backend.claimChord(chordId), false, 'and so does every later one');
+      t.same(await backend.claimChord(chordId, { claimer: 'first' }), { won: true }, 'the first claim wins');
+      t.same(await backend.claimChord(chordId, { claimer: 'second' }), { won: false, fired: false, claimer: 'first' }, 'the second loses, told who holds it');
+      t.same(await backend.claimChord(chordId), { won: false, fired: false, claimer: 'first' }, 'and so does every later one: without a lease, for good');
       const contested = uniqueName('chord');
-      const claims = await Promise.all(Array.from({ length: 10 }, () => backend.claimChord(contested)));
-      t.equal(claims.filter(Boolean).length, 1, 'one of ten concurrent claims wins');
+      const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => backend.claimChord(contested, { leaseMs: 60_000, claimer: `c${i}` })));
+      t.equal(claims.filter((claim) => claim.won).length, 1, 'one of ten concurrent claims wins');
+    },
+  ],
+  [
+    'a chord claim whose lease ended unfired is taken over, once',
+    async (t, backend) => {
+      const chordId = uniqueName('chord');
+      const before = Date.now();
+      t.same(await backend.claimChord(chordId, { leaseMs: 300, claimer: 'dead' }), { won: true });
+      const lost = await backend.claimChord(chordId, { leaseMs: 300, claimer: 'waiting' });
+      t.match(lost, { won: false, fired: false, claimer: 'dead' }, 'a live lease holds');
+      const leaseEndsAt = lost.won ? 0 : (lost.leaseEndsAt ?? 0);
+      // Dated by the store's clock, which is this machine's in the tests.
+      t.ok(leaseEndsAt >= before + 300 - 1_000 && leaseEndsAt <= Date.now() + 300 + 1_000, `the loser learns when the lease ends (${leaseEndsAt - before}ms after the claim)`);
+      await sleep(Math.max(0, leaseEndsAt - Date.now()) + 50);
+      const takeovers = await Promise.all(Array.from({ length: 10 }, (_, i) => backend.claimChord(chordId, { leaseMs: 60_000, claimer: `rescuer${i}` })));
+      const won = takeovers.filter((claim) => claim.won);
+      t.equal(won.length, 1, 'one of ten concurrent callers takes it over');
+      t.same(won[0], { won: true, takenOverFrom: 'dead' }, 'naming the claimer it took over from');
+      const winner = takeovers.indexOf(won[0]!);
+      t.match(await backend.claimChord(chordId, { leaseMs: 300 }), { won: false, fired: false, claimer: `rescuer${winner}` }, 'the new holder has a lease of its own');
+    },
+  ],
+  [
+    'a fired chord claim is never taken over',
+    async (t, backend) => {
+      const chordId = uniqueName('chord');
+      t.same(await backend.claimChord(chordId, { leaseMs: 100, claimer: 'firer' }), { won: true });
+      await backend.chordFired(chordId);
+      t.same(await backend.claimChord(chordId, { leaseMs: 100, claimer: 'early' }), { won: false, fired: true, claimer: 'firer' }, 'fired: nothing to wait for');
+      await sleep(250);
+      t.same(await backend.claimChord(chordId, { leaseMs: 100, claimer: 'late' }), { won: false, fired: true, claimer: 'firer' }, 'nor taken over once the lease has ended');
+      const unclaimed = uniqueName('chord');
+      await backend.chordFired(unclaimed);
+      t.match(await backend.claimChord(unclaimed, { leaseMs: 100 }), { won: false, fired: true }, 'marking fired also holds a chord nobody claimed (an expired claim)');
     },
   ],
   [

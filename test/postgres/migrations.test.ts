@@ -33,6 +33,16 @@ const EXPECTED_TABLES = [
   'stem_workers',
 ];
 
+/** Every migration, in the order they run. */
+const MIGRATIONS = [
+  '2025-11-29-01-broker',
+  '2025-11-29-02-result-backend',
+  '2025-11-29-03-stores',
+  '2026-11-29-04-hot-updates',
+  '2026-11-30-05-state-order',
+  '2026-11-30-06-chord-leases',
+];
+
 const pluginIndex = fileURLToPath(new URL('../../plugins/postgres/index.ts', import.meta.url));
 
 /** Runs runMigrations in a child process (node --import tsx), resolving to its exit code and output. */
@@ -63,12 +73,12 @@ if (await requirePostgres(t)) {
     t.equal(first.code, 0, first.output);
     t.equal(second.code, 0, second.output);
     const applied = [JSON.parse(first.output.trim()) as string[], JSON.parse(second.output.trim()) as string[]];
-    t.same(applied.map((names) => names.length).sort(), [0, 4], 'one applied all four migrations, the other found nothing to do');
+    t.same(applied.map((names) => names.length).sort(), [0, MIGRATIONS.length], 'one applied every migration, the other found nothing to do');
     t.same(await tablesOf(schema), EXPECTED_TABLES);
     const { rows } = await adminQuery<{ name: string }>(`select name from "${schema}".kysely_migration order by name`);
     t.same(
       rows.map((row) => row.name),
-      ['2025-11-29-01-broker', '2025-11-29-02-result-backend', '2025-11-29-03-stores', '2026-11-29-04-hot-updates'],
+      MIGRATIONS,
       'each migration recorded once',
     );
   });
@@ -76,7 +86,7 @@ if (await requirePostgres(t)) {
   t.test('migrations are idempotent: a second run applies nothing and changes nothing', async (t) => {
     const schema = uniqueSchema('again');
     t.teardown(() => dropSchema(schema));
-    t.equal((await runMigrations(testUrl, schema)).length, 4);
+    t.equal((await runMigrations(testUrl, schema)).length, MIGRATIONS.length);
     t.same(await runMigrations(testUrl, schema), []);
     t.same(await tablesOf(schema), EXPECTED_TABLES);
   });
@@ -120,7 +130,7 @@ if (await requirePostgres(t)) {
     };
     const first = await run(['migrate', '--url', testUrl, '--schema', schema]);
     t.equal(first.code, 0, first.out);
-    t.match(first.out, /applied 2025-11-29-01-broker, 2025-11-29-02-result-backend, 2025-11-29-03-stores, 2026-11-29-04-hot-updates/);
+    t.match(first.out, `applied ${MIGRATIONS.join(', ')}`);
     const second = await run(['migrate', '--url', testUrl, '--schema', schema]);
     t.equal(second.code, 0);
     t.match(second.out, /already up to date/);

@@ -4,6 +4,7 @@ import { resultBackendTables } from './2025-11-29-02-result-backend.js';
 import { storeTables } from './2025-11-29-03-stores.js';
 import { hotUpdates } from './2026-11-29-04-hot-updates.js';
 import { stateOrder } from './2026-11-30-05-state-order.js';
+import { chordLeases } from './2026-11-30-06-chord-leases.js';
 
 /**
  * The plugin's migrations in order, bound to a schema. An object provider rather than Kysely's
@@ -20,6 +21,7 @@ export class SchemaMigrations implements MigrationProvider {
       '2025-11-29-03-stores': storeTables(this.schema),
       '2026-11-29-04-hot-updates': hotUpdates(this.schema),
       '2026-11-30-05-state-order': stateOrder(this.schema),
+      '2026-11-30-06-chord-leases': chordLeases(this.schema),
     };
   }
 }
