@@ -6,7 +6,7 @@ import { maskUrl } from '../../sdk/url.js';
 export interface RedisConnectionOptions {
   /** `redis://[:password@]host:port[/db]` or `rediss://…` for TLS. Default `redis://127.0.0.1:6379`. */
   url?: string;
-  /** Prefix of every key and channel, so several apps (or tests) share one Redis. Default `stem`. */
+  /** Prefix of every key and channel, so several apps (or tests) share one Redis; `:` and `%` in it are percent-encoded in keys. Default `stem`. */
   namespace?: string;
   /** How long the first connection may take before startup fails (ms). Default 5000. */
   connectTimeoutMs?: number;
