@@ -1,9 +1,20 @@
 import { Stem } from '../../sdk/index.js';
-import { PostgresChaosTarget, RedisChaosTarget, type ChaosTarget } from './chaos-targets.js';
+import { PostgresChaosTarget, RedisChaosTarget, type ChaosTarget, type RecordedRun, type RestartHow } from './chaos-targets.js';
 import { WorkerPool } from './worker-pool.js';
 
-/** The faults the harness can inject. */
-export type FaultName = 'kill-9' | 'client-kill' | 'pg-terminate' | 'redis-restart' | 'sigterm';
+/**
+ * The faults the harness can inject. `redis-restart` (SIGTERM: Redis shuts down cleanly) and
+ * `redis-kill` (SIGKILL) restart a Redis that persists with AOF mid-burst; `pg-restart` restarts a
+ * Postgres cluster of the harness's own with `pg_ctl restart -m immediate` mid-burst; `redis-wipe`
+ * restarts a Redis without persistence while the workers are idle (it comes back empty).
+ */
+export type FaultName = 'kill-9' | 'client-kill' | 'pg-terminate' | 'redis-restart' | 'redis-kill' | 'redis-wipe' | 'pg-restart' | 'sigterm';
+
+/** The server restarts done mid-burst, and how each takes its server down. */
+const MID_BURST_RESTARTS: Partial<Record<FaultName, RestartHow>> = { 'redis-restart': 'sigterm', 'redis-kill': 'sigkill', 'pg-restart': 'immediate' };
+
+/** The AOF fsync policies of Redis (`appendfsync`). */
+export type AppendFsync = 'always' | 'everysec' | 'no';
 /** Where the workers run. */
 export type Backend = 'redis' | 'postgres';
 
@@ -18,9 +29,12 @@ export const ALL_SCENARIOS: readonly Scenario[] = [
   { fault: 'kill-9', backend: 'redis' },
   { fault: 'client-kill', backend: 'redis' },
   { fault: 'redis-restart', backend: 'redis' },
+  { fault: 'redis-kill', backend: 'redis' },
+  { fault: 'redis-wipe', backend: 'redis' },
   { fault: 'sigterm', backend: 'redis' },
   { fault: 'kill-9', backend: 'postgres' },
   { fault: 'pg-terminate', backend: 'postgres' },
+  { fault: 'pg-restart', backend: 'postgres' },
   { fault: 'sigterm', backend: 'postgres' },
 ];
 
@@ -40,8 +54,12 @@ export interface ChaosOptions {
   leaseMs: number;
   /** At most this many strikes of a repeated fault (default: no limit, strike while work is in flight). */
   maxStrikes: number;
-  /** How long Redis stays down in redis-restart (default 1500 ms). */
+  /** How long Redis stays down in redis-restart, redis-kill and redis-wipe (default 1500 ms). */
   downMs: number;
+  /** The share of the tasks finished when a mid-burst restart strikes (default 0.25: 1,250 of 5,000). */
+  restartAt: number;
+  /** The AOF fsync policy of the Redis that redis-restart and redis-kill restart (default `always`). */
+  appendfsync: AppendFsync;
   /** A scenario that has not finished by then counts what it has (default 180 s). */
   timeoutMs: number;
   /** The owned Redis server's port (default: a free one). */
@@ -57,8 +75,14 @@ export interface ChaosSummary extends Scenario {
   lost: number;
   /** Tasks whose handler ran to the end more than once. */
   duplicated: number;
-  /** Duplicates the fault does not explain (kill-9: none of their runs was on a killed worker; sigterm: any). */
+  /**
+   * Duplicates the fault does not explain. kill-9: none of their runs was on a killed worker;
+   * a mid-burst restart: the task was not in flight (delivered, not acknowledged) at the restart;
+   * sigterm: any.
+   */
   unexplained: number;
+  /** Mid-burst restarts: how many tasks were in flight at the restart (the bound on duplicates). */
+  inFlight?: number;
   deadLetters: number;
   /** What was injected, e.g. "6 workers killed". */
   injected: string;
@@ -77,6 +101,8 @@ export const DEFAULT_CHAOS_OPTIONS: ChaosOptions = {
   maxStrikes: Infinity,
   leaseMs: 2_000,
   downMs: 1_500,
+  restartAt: 0.25,
+  appendfsync: 'always',
   timeoutMs: 180_000,
   log: () => undefined,
 };
@@ -100,11 +126,15 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export async function runChaos(scenario: Scenario, options: Partial<ChaosOptions> = {}): Promise<ChaosSummary> {
   const opts: ChaosOptions = { ...DEFAULT_CHAOS_OPTIONS, ...options };
   const started = Date.now();
-  const target: ChaosTarget = scenario.backend === 'redis' ? await RedisChaosTarget.open(opts.redisPort) : await PostgresChaosTarget.open();
+  const restart = MID_BURST_RESTARTS[scenario.fault];
+  const target: ChaosTarget = scenario.backend === 'redis'
+    ? await RedisChaosTarget.open(opts.redisPort, restart === undefined ? 'none' : `aof-${opts.appendfsync}`)
+    : await PostgresChaosTarget.open(scenario.fault === 'pg-restart');
   const pool = new WorkerPool({ ...target.workerEnv(), CHAOS_CONCURRENCY: String(opts.concurrency) });
   const deadline = started + opts.timeoutMs;
   const ids: string[] = [];
   let injected = '';
+  let inFlight: Set<string> | undefined;
   try {
     await pool.start(opts.workers);
     opts.log(`${scenario.fault}/${scenario.backend}: ${opts.workers} workers ready`);
@@ -138,14 +168,31 @@ export async function runChaos(scenario: Scenario, options: Partial<ChaosOptions
     };
 
     switch (scenario.fault) {
-      case 'redis-restart': {
-        if (target.restartServer === undefined) throw new Error('redis-restart needs the Redis backend');
+      case 'redis-restart':
+      case 'redis-kill':
+      case 'pg-restart': {
+        if (target.restartServer === undefined || restart === undefined) throw new Error(`${scenario.fault} needs a server of the harness's own`);
+        await enqueue(opts.tasks);
+        await reached(opts.restartAt);
+        const done = await completed();
+        // What was delivered and not acknowledged when the server went down, read from the restarted
+        // server before any worker reaches it: the only tasks the restart may run twice.
+        const downAt = Date.now();
+        inFlight = new Set(await target.restartServer(restart, opts.downMs));
+        opts.log(`${scenario.fault}/${scenario.backend}: down at ${downAt}, up at ${Date.now()}, ${inFlight.size} in flight`);
+        const settings = scenario.backend === 'redis' ? `AOF appendfsync ${opts.appendfsync}, down ${opts.downMs}ms` : 'pg_ctl restart -m immediate';
+        injected = `${restart} restart after ${done} of ${ids.length} tasks, ${inFlight.size} in flight (${settings})`;
+        await allDone();
+        break;
+      }
+      case 'redis-wipe': {
+        if (target.restartServer === undefined) throw new Error('redis-wipe needs the Redis backend');
         const first = Math.floor(opts.tasks / 2);
         await enqueue(first);
         await allDone();
         // The workers are idle, blocked in XREAD: the server goes away under them and comes back empty.
-        await target.restartServer(opts.downMs);
-        injected = `restarted after ${first} tasks, down ${opts.downMs}ms`;
+        await target.restartServer('sigkill', opts.downMs);
+        injected = `restarted without persistence after ${first} tasks, down ${opts.downMs}ms`;
         await enqueue(opts.tasks - first);
         await allDone();
         break;
@@ -192,31 +239,45 @@ export async function runChaos(scenario: Scenario, options: Partial<ChaosOptions
       }
     }
     await pool.stop();
-    return await summarise(scenario, target, ids, pool.killed, injected, started);
+    return await summarise(scenario, target, ids, pool.killed, inFlight, injected, started, opts.log);
   } finally {
     pool.killAllNow();
     await target.cleanup();
   }
 }
 
-async function summarise(scenario: Scenario, target: ChaosTarget, ids: readonly string[], killed: ReadonlySet<number>, injected: string, started: number): Promise<ChaosSummary> {
-  const runsById = new Map<string, number[]>();
+async function summarise(
+  scenario: Scenario,
+  target: ChaosTarget,
+  ids: readonly string[],
+  killed: ReadonlySet<number>,
+  inFlight: ReadonlySet<string> | undefined,
+  injected: string,
+  started: number,
+  log: (line: string) => void,
+): Promise<ChaosSummary> {
+  const runsById = new Map<string, RecordedRun[]>();
   for (const run of await target.runs()) {
-    const pids = runsById.get(run.taskId);
-    if (pids) pids.push(run.pid);
-    else runsById.set(run.taskId, [run.pid]);
+    const runs = runsById.get(run.taskId);
+    if (runs) runs.push(run);
+    else runsById.set(run.taskId, [run]);
   }
   let completed = 0;
   let duplicated = 0;
   let unexplained = 0;
   for (const id of ids) {
-    const pids = runsById.get(id);
-    if (pids === undefined) continue;
+    const runs = runsById.get(id);
+    if (runs === undefined) continue;
     completed++;
-    if (pids.length < 2) continue;
+    if (runs.length < 2) continue;
+    const pids = runs.map((run) => run.pid);
     duplicated++;
-    // kill -9: a second run is explained only by a first one on a worker that was killed.
-    if (scenario.fault === 'sigterm' || (scenario.fault === 'kill-9' && !pids.some((pid) => killed.has(pid)))) unexplained++;
+    // kill -9: a second run is explained only by a first one on a worker that was killed; a
+    // restart only by the task being in flight (delivered, not acknowledged) when the server went.
+    if (scenario.fault === 'sigterm' || (scenario.fault === 'kill-9' && !pids.some((pid) => killed.has(pid))) || (inFlight !== undefined && !inFlight.has(id))) {
+      unexplained++;
+      log(`${scenario.fault}/${scenario.backend}: unexplained duplicate ${id}: ${runs.map((run) => `pid ${run.pid} ran ${run.startedAt}-${run.doneAt}`).join(', ')}`);
+    }
   }
   const lost = ids.length - completed;
   return {
@@ -226,6 +287,7 @@ async function summarise(scenario: Scenario, target: ChaosTarget, ids: readonly 
     lost,
     duplicated,
     unexplained,
+    ...(inFlight === undefined ? {} : { inFlight: inFlight.size }),
     deadLetters: await target.deadLetters().catch(() => -1),
     injected,
     elapsedMs: Date.now() - started,

@@ -1,5 +1,5 @@
 // One worker process of the chaos harness: a Stem worker on Redis or Postgres whose handler
-// sleeps a little and then records "<task id> <pid>" in a side table the faults do not touch.
+// sleeps a little and then records "<task id> <pid> <started> <done>" in a side table the faults do not touch.
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Stem, defineTask, installShutdownHandlers, type StemPlugin } from '../../sdk/index.js';
@@ -10,24 +10,26 @@ const env = process.env;
 const backend = env.CHAOS_BACKEND;
 const queue = env.CHAOS_QUEUE ?? 'chaos';
 
-let record: (taskId: string) => Promise<void>;
+let record: (taskId: string, startedAt: number) => Promise<void>;
 let plugin: StemPlugin;
 let closeRecorder: () => Promise<void>;
 if (backend === 'redis') {
   const recorder = new Redis(env.CHAOS_RECORD_URL!, { connectionName: 'chaos-recorder' });
   recorder.on('error', () => undefined);
   const [runsKey, doneKey] = [env.CHAOS_RUNS_KEY!, env.CHAOS_DONE_KEY!];
-  record = async (taskId) => {
-    const replies = await recorder.multi().rpush(runsKey, `${taskId} ${process.pid}`).hincrby(doneKey, taskId, 1).exec();
+  record = async (taskId, startedAt) => {
+    const replies = await recorder.multi().rpush(runsKey, `${taskId} ${process.pid} ${startedAt} ${Date.now()}`).hincrby(doneKey, taskId, 1).exec();
     for (const [error] of replies ?? []) if (error) throw error;
   };
   closeRecorder = async () => void recorder.disconnect();
   plugin = redis({ url: env.CHAOS_URL!, namespace: env.CHAOS_NAMESPACE!, blockMs: 1_000 });
 } else if (backend === 'postgres') {
   const schema = env.CHAOS_SCHEMA!;
-  const recorder = new pg.Pool({ connectionString: env.CHAOS_URL!, max: 4, application_name: `recorder-${env.CHAOS_APP}` });
+  // The side table is on the shared test database even when the queue's server is one the harness restarts.
+  const recorder = new pg.Pool({ connectionString: env.CHAOS_RECORD_URL ?? env.CHAOS_URL!, max: 4, application_name: `recorder-${env.CHAOS_APP}` });
   recorder.on('error', () => undefined);
-  record = async (taskId) => void (await recorder.query(`insert into "${schema}".chaos_runs (task_id, pid) values ($1, $2)`, [taskId, process.pid]));
+  record = async (taskId, startedAt) =>
+    void (await recorder.query(`insert into "${schema}".chaos_runs (task_id, pid, started_at, done_at) values ($1, $2, $3, $4)`, [taskId, process.pid, startedAt, Date.now()]));
   closeRecorder = () => recorder.end();
   plugin = postgres({ url: env.CHAOS_URL!, schema, applicationName: env.CHAOS_APP!, pollIntervalMs: 250, migrate: false });
 } else {
@@ -39,8 +41,9 @@ const work = defineTask({
   // A failed side-table write (a fault hit it) is retried quickly; the queue's own retries are what is under test.
   options: { maxRetries: 50, retryPolicy: { backoff: 'fixed', delayMs: 50, jitter: false } },
   handler: async (args: { n: number; ms: number }, ctx) => {
+    const startedAt = Date.now();
     await new Promise((resolve) => setTimeout(resolve, args.ms));
-    await record(ctx.id);
+    await record(ctx.id, startedAt);
     return args.n;
   },
 });

@@ -1,8 +1,9 @@
 // `npm run test:chaos`: every fault against real worker processes, one summary line each.
 // Options: --tasks N, --workers N, --concurrency N, --fault-every MS, --max-strikes N, --redis-port PORT,
-// --only kill-9,sigterm (faults), --backend redis|postgres. Exits 1 on any loss.
+// --appendfsync always|everysec|no (the AOF of redis-restart / redis-kill), --only kill-9,sigterm (faults),
+// --backend redis|postgres. Exits 1 on any loss or unexplained duplicate.
 import { parseArgs } from 'node:util';
-import { ALL_SCENARIOS, formatSummary, runChaos, type ChaosOptions } from './chaos-harness.js';
+import { ALL_SCENARIOS, formatSummary, runChaos, type AppendFsync, type ChaosOptions } from './chaos-harness.js';
 import { redisServerInstalled } from './owned-redis-server.js';
 
 const { values } = parseArgs({
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     'redis-port': { type: 'string' },
     only: { type: 'string' },
     backend: { type: 'string' },
+    appendfsync: { type: 'string' },
     quiet: { type: 'boolean', default: false },
   },
 });
@@ -34,10 +36,17 @@ for (const [flag, key] of [['tasks', 'tasks'], ['workers', 'workers'], ['concurr
   const parsed = number(values[flag], flag);
   if (parsed !== undefined) (options as Record<string, unknown>)[key] = parsed;
 }
+if (values.appendfsync !== undefined) {
+  if (!['always', 'everysec', 'no'].includes(values.appendfsync)) {
+    process.stderr.write(`chaos: --appendfsync must be always, everysec or no, got ${JSON.stringify(values.appendfsync)}\n`);
+    process.exit(64);
+  }
+  options.appendfsync = values.appendfsync as AppendFsync;
+}
 const only = values.only?.split(',').map((fault) => fault.trim());
 let scenarios = ALL_SCENARIOS.filter((scenario) => (only === undefined || only.includes(scenario.fault)) && (values.backend === undefined || scenario.backend === values.backend));
 if (scenarios.length === 0) {
-  process.stderr.write(`chaos: no scenario matches --only ${values.only ?? ''} --backend ${values.backend ?? ''}; faults: kill-9, client-kill, redis-restart, sigterm, pg-terminate\n`);
+  process.stderr.write(`chaos: no scenario matches --only ${values.only ?? ''} --backend ${values.backend ?? ''}; faults: ${[...new Set(ALL_SCENARIOS.map((scenario) => scenario.fault))].join(', ')}\n`);
   process.exit(64);
 }
 if (scenarios.some((scenario) => scenario.backend === 'redis') && !(await redisServerInstalled())) {
