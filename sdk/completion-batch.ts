@@ -11,6 +11,18 @@ interface Round {
   lastError: Error | undefined;
 }
 
+/** The states by the TTL they are written with. */
+function groupByTtl(statuses: Map<string, TaskStatus>, ttls: Map<string, number>, defaultTtlMs: number): Map<number, TaskStatus[]> {
+  const byTtl = new Map<number, TaskStatus[]>();
+  for (const status of statuses.values()) {
+    const ttl = ttls.get(status.id) ?? defaultTtlMs;
+    const group = byTtl.get(ttl);
+    if (group === undefined) byTtl.set(ttl, [status]);
+    else group.push(status);
+  }
+  return byTtl;
+}
+
 /** Why JSON cannot encode `value` (the message of JSON.stringify's error), or undefined when it can. */
 export function encodingProblem(value: unknown): string | undefined {
   // Strings, numbers, booleans, null and undefined always encode: the hot path stops here.
@@ -95,12 +107,25 @@ export class CompletionBatch {
       }
     }
     if (statuses.size > 0) {
-      const refused = await this.writeStatuses(statuses, ttls);
-      // Without their states written, acking would lose results: leave them to be redelivered.
-      if (refused === undefined) return;
-      if (refused.size > 0) acks = this.withhold(acks, statuses, refused);
+      try {
+        await this.setAll(statuses, ttls);
+      } catch (error) {
+        const refused = await this.writeStatuses(statuses, ttls, error instanceof Error ? error : new Error(String(error)));
+        // Without their states written, acking would lose results: leave them to be redelivered.
+        if (refused === undefined) return;
+        if (refused.size > 0) acks = this.withhold(acks, statuses, refused);
+      }
     }
     if (acks.length > 0) await this.retrying('acknowledge deliveries', () => this.broker.ack(acks));
+  }
+
+  /** The usual case: every state in one write (one per TTL). */
+  private async setAll(statuses: Map<string, TaskStatus>, ttls: Map<string, number>): Promise<void> {
+    if (ttls.size === 0) {
+      await this.backend.set([...statuses.values()], { ttlMs: this.defaultTtlMs });
+      return;
+    }
+    await Promise.all([...groupByTtl(statuses, ttls, this.defaultTtlMs)].map(([ttlMs, group]) => this.backend.set(group, { ttlMs })));
   }
 
   /** Takes the acks of refused states out, and hands each refused state (with its delivery) to the worker. */
@@ -123,25 +148,17 @@ export class CompletionBatch {
    * attempt, not one per state. Returns the states refused alone (with their errors) once some
    * write landed, or undefined when nothing could be written at all after every attempt.
    */
-  private async writeStatuses(statuses: Map<string, TaskStatus>, ttls: Map<string, number>): Promise<Map<string, Error> | undefined> {
-    let pending: Array<{ ttlMs: number; group: TaskStatus[] }>;
-    if (ttls.size === 0) {
-      pending = [{ ttlMs: this.defaultTtlMs, group: [...statuses.values()] }];
-    } else {
-      const byTtl = new Map<number, TaskStatus[]>();
-      for (const status of statuses.values()) {
-        const ttl = ttls.get(status.id) ?? this.defaultTtlMs;
-        const group = byTtl.get(ttl) ?? [];
-        group.push(status);
-        byTtl.set(ttl, group);
-      }
-      pending = [...byTtl].map(([ttlMs, group]) => ({ ttlMs, group }));
-    }
+  private async writeStatuses(statuses: Map<string, TaskStatus>, ttls: Map<string, number>, firstError: Error): Promise<Map<string, Error> | undefined> {
+    let pending = [...groupByTtl(statuses, ttls, this.defaultTtlMs)].map(([ttlMs, group]) => ({ ttlMs, group }));
     const refused = new Map<string, Error>();
-    const round: Round = { landed: false, failed: [], lastError: undefined };
+    const round: Round = { landed: false, failed: [], lastError: firstError };
+    // With one group, the caller's write of it just failed: start with its halves.
+    let failedJustNow = pending.length === 1;
     for (let attempt = 1; ; attempt++) {
       round.failed = [];
-      await Promise.all(pending.map(({ ttlMs, group }) => this.split(group, ttlMs, round, refused, false)));
+      const skipFirst = failedJustNow;
+      failedJustNow = false;
+      await Promise.all(pending.map(({ ttlMs, group }) => this.split(group, ttlMs, round, refused, false, skipFirst)));
       if (round.failed.length > 0 && attempt >= FLUSH_ATTEMPTS && round.landed && round.failed.some(({ group }) => group.length > 1)) {
         // The backend came back during the last attempt: split what is left down to single states.
         const left = round.failed;
