@@ -4,7 +4,7 @@ import { requirePostgres } from '../postgres/postgres-harness.js';
 import { postgresBinDir } from './owned-postgres-server.js';
 import { chaosTests } from './chaos-tap.js';
 
-t.setTimeout(360_000);
+t.setTimeout(600_000);
 if (await requirePostgres(t)) {
   chaosTests(t, 'postgres', [
     ['kill-9', 'kill -9 of a random worker while tasks are in flight loses nothing; any duplicate ran on a killed worker'],

@@ -4,7 +4,7 @@ import { requireRedis } from '../redis/redis-test-support.js';
 import { redisServerInstalled } from './owned-redis-server.js';
 import { chaosTests } from './chaos-tap.js';
 
-t.setTimeout(360_000);
+t.setTimeout(600_000);
 
 // Measured: after a mid-burst restart, now and then a task that was not in flight at the restart runs
 // twice, on two workers at once, within a second of the server coming back (see docs/reliability.md).

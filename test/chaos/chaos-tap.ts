@@ -2,7 +2,7 @@ import type { Test } from 'tap';
 import { formatSummary, runChaos, type Backend, type ChaosOptions, type FaultName } from './chaos-harness.js';
 
 /** The CI configuration: small, a few strikes, bounded. `npm run test:chaos` runs the full one. */
-export const SMALL_CHAOS: Partial<ChaosOptions> = { tasks: 200, workers: 2, concurrency: 4, faultEveryMs: 700, maxStrikes: 3, timeoutMs: 60_000 };
+export const SMALL_CHAOS: Partial<ChaosOptions> = { tasks: 200, workers: 2, concurrency: 4, faultEveryMs: 700, maxStrikes: 3, timeoutMs: 120_000 };
 
 /** A known gap: the check of unexplained duplicates is reported as a todo with this reason, not a failure. */
 export interface KnownGap {
