@@ -1,4 +1,4 @@
-import { InvalidArgumentsError, MalformedEnvelopeError } from './errors.js';
+import { InvalidArgumentsError, InvalidNameError, MalformedEnvelopeError } from './errors.js';
 
 /** JSON values: what task arguments and results are made of. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -59,6 +59,74 @@ export function broadcastChannel(address: string): string | undefined {
 /** The broadcast address of a channel: `broadcast://<channel>`. */
 export function broadcastAddress(channel: string): string {
   return BROADCAST_PREFIX + channel;
+}
+
+/**
+ * The longest task id, task name, queue name or broadcast channel accepted at enqueue, in UTF-8
+ * bytes: far above a UUID or a business key, far below what any store or NOTIFY payload allows.
+ */
+export const MAX_NAME_BYTES = 256;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** What each checked field is called in errors, and how to mend it. */
+const NAME_FIELDS = {
+  id: ['task id', `pass an id of 1 to ${MAX_NAME_BYTES} bytes of printable characters, or leave the \`id\` option out for a generated UUIDv7`],
+  name: ['task name', `register and enqueue the task under a name of 1 to ${MAX_NAME_BYTES} bytes of printable characters`],
+  queue: ['queue name', `name the queue with 1 to ${MAX_NAME_BYTES} bytes of printable characters, or leave the \`queue\` option out for the default queue`],
+  channel: ['broadcast channel', `address it as broadcast://<channel>, a channel of 1 to ${MAX_NAME_BYTES} bytes of printable characters`],
+} as const;
+
+/** Why `value` cannot be a name or id on every store (Postgres text refuses NUL, keys must not be empty, …), or undefined. */
+export function nameProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string') return `it is ${value === null ? 'null' : `a ${typeof value}`}, not a string`;
+  if (value === '') return 'it is empty';
+  const bytes = Buffer.byteLength(value);
+  if (bytes > MAX_NAME_BYTES) return `it is ${bytes} bytes long, over the limit of ${MAX_NAME_BYTES} bytes`;
+  // C0 controls (NUL included), DEL and C1 controls: invisible, and NUL is refused by Postgres text.
+  const control = /[\u0000-\u001f\u007f-\u009f]/.exec(value);
+  if (control !== null) {
+    const code = control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+    return `it contains the control character U+${code} at index ${control.index}`;
+  }
+  // A lone surrogate is not UTF-8: a store would keep U+FFFD, another id than the one given.
+  if (LONE_SURROGATE.test(value)) return 'it contains a lone UTF-16 surrogate (not valid Unicode)';
+  return undefined;
+}
+
+/**
+ * Throws InvalidNameError unless the envelope's id, task name and queue (or broadcast channel)
+ * are non-empty, at most MAX_NAME_BYTES, and free of control characters.
+ */
+export function assertValidNames(envelope: Pick<Envelope, 'id' | 'name' | 'queue'>): void {
+  const channel = typeof envelope.queue === 'string' ? broadcastChannel(envelope.queue) : undefined;
+  const checks: Array<[keyof typeof NAME_FIELDS, unknown]> =
+    channel === undefined
+      ? [
+          ['id', envelope.id],
+          ['name', envelope.name],
+          ['queue', envelope.queue],
+        ]
+      : [
+          ['id', envelope.id],
+          ['channel', channel],
+        ];
+  for (const [field, value] of checks) assertValidName(field, value);
+}
+
+/** Throws InvalidNameError naming `field` unless `value` is a usable id or name (see nameProblem). */
+export function assertValidName(field: keyof typeof NAME_FIELDS, value: unknown): void {
+  const problem = nameProblem(value);
+  if (problem === undefined) return;
+  const [label, fix] = NAME_FIELDS[field];
+  throw new InvalidNameError(label, `${preview(value)} ${problem}`.trimStart(), fix);
+}
+
+/** The start of a value for an error message, one line whatever it holds. */
+function preview(value: unknown): string {
+  if (typeof value !== 'string' || value === '') return '';
+  const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  return `${shown}:`;
 }
 
 /** Encodes an envelope for the wire (JSON). */

@@ -35,6 +35,16 @@ export class UsageError extends StemError {
   }
 }
 
+/**
+ * A task id, task name, queue name or broadcast channel given at enqueue cannot be stored as it
+ * is on every store (empty, too long, control characters): refused before anything is written.
+ */
+export class InvalidNameError extends UsageError {
+  constructor(readonly field: string, reason: string, fix: string) {
+    super(`invalid ${field}: ${reason}; ${fix}`);
+  }
+}
+
 /** A configuration value (plugin option, config file entry) is invalid. */
 export class ConfigError extends StemError {
   constructor(message: string, options: { cause?: unknown } = {}) {

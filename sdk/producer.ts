@@ -1,7 +1,7 @@
 import type { Stem } from './kernel.js';
 import type { SetOptions, TaskStatus } from './contracts/result-backend.js';
 import { parseDuration, resolveWhen } from './duration.js';
-import { assertJsonSerialisable, broadcastChannel, type Envelope } from './envelope.js';
+import { assertJsonSerialisable, assertValidName, assertValidNames, broadcastChannel, type Envelope } from './envelope.js';
 import { ArgsTooLargeError, ConfigError, UsageError } from './errors.js';
 import { uuidv7 } from './id.js';
 import type { EnqueueOptions, TaskDefinition } from './task.js';
@@ -70,6 +70,8 @@ export class Producer {
       name = channel;
     } else {
       name = task;
+      // Before the registry: a name no task could have is a bad name, not an unknown task.
+      assertValidName('name', name);
       const registry = this.stem.registry;
       definition = registry.size > 0 ? registry.get(task) : undefined;
     }
@@ -106,6 +108,7 @@ export class Producer {
     else if (options.expires !== undefined || defaults.expires !== undefined) {
       envelope.expiresAt = now + parseDuration((options.expires ?? defaults.expires)!, 'expires');
     }
+    assertValidNames(envelope);
     return envelope;
   }
 
@@ -114,10 +117,20 @@ export class Producer {
     const now = Date.now();
     const hooks = this.stem.hooks;
     const runHook = hooks.enqueue.isUsed();
+    // Every request is checked before any hook sees one: a bad one in a batch stops it whole.
     const envelopes: Envelope[] = new Array(requests.length);
-    for (let i = 0; i < requests.length; i++) {
-      const built = this.buildEnvelope(requests[i]!, now);
-      envelopes[i] = runHook ? await hooks.enqueue.promise(built) : built;
+    for (let i = 0; i < requests.length; i++) envelopes[i] = this.buildEnvelope(requests[i]!, now);
+    if (runHook) {
+      for (let i = 0; i < envelopes.length; i++) {
+        envelopes[i] = await hooks.enqueue.promise(envelopes[i]!);
+        try {
+          // A hook may route to another queue: what is published must be as valid as what was asked.
+          assertValidNames(envelopes[i]!);
+        } catch (error) {
+          if (hooks.notPublished.isUsed()) await hooks.notPublished.promise(envelopes.slice(0, i + 1), error);
+          throw error;
+        }
+      }
     }
     const backend = this.stem.backend;
     let handles: Array<TaskHandle | undefined> | undefined;
