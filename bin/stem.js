@@ -1,15 +1,32 @@
 #!/usr/bin/env node
-// The stem binary: registers tsx so that stem.config.ts, --registry modules and the CLI itself
-// load as TypeScript without a build step, then runs the CLI.
-import { register } from 'tsx/esm/api';
+// The stem binary. Installed (under node_modules) it runs the compiled CLI in dist/ and loads no
+// TypeScript tooling: cli/config/typescript-loader.ts registers tsx only when a user's file is
+// TypeScript. In a source checkout it runs cli/main.ts through tsx instead, so development never
+// runs a stale build; STEM_CLI_FROM=dist|source overrides the choice (the start-up bench uses dist).
+import { sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-register();
 // A closed pipe (`stem queues list | head`) ends the command quietly.
 process.stdout.on('error', (error) => {
   if (error.code === 'EPIPE') process.exit(0);
   throw error;
 });
-const { main } = await import('../cli/main.ts');
+
+const installed = fileURLToPath(import.meta.url).split(sep).includes('node_modules');
+const from = process.env.STEM_CLI_FROM || (installed ? 'dist' : 'source');
+let main;
+if (from === 'source') {
+  const { register } = await import('node:module');
+  // `import 'stem'` in the checkout's own configs and fixtures resolves to the sources, not dist/.
+  register('./source-condition.js', import.meta.url);
+  const tsx = await import('tsx/esm/api');
+  tsx.register();
+  // The symbol cli/config/typescript-loader.ts checks: tsx is already there for TypeScript configs.
+  globalThis[Symbol.for('stem.typescript-loader')] = Promise.resolve();
+  ({ main } = await import('../cli/main.ts'));
+} else {
+  ({ main } = await import('../dist/cli/main.js'));
+}
 const code = await main(process.argv.slice(2));
 process.exitCode = code;
 // Long-lived handles (a Redis socket a plugin forgot to close) must not keep a finished command alive.

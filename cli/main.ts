@@ -1,11 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Builtins, Cli, type BaseContext, type CommandClass } from 'clipanion';
 import { ExitCode } from '../sdk/errors.js';
 import { builtinCommands } from './commands/index.js';
 import { loadConfig } from './config/index.js';
 import { colourEnabled } from './output/table.js';
 
-const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+// By the package's own name: this file runs from cli/ in a checkout and from dist/cli/ when installed.
+const packageJson = createRequire(import.meta.url)('stem/package.json') as { version: string };
 
 /**
  * Takes the global `--config FILE` out of the arguments: it applies to every command (built-in,

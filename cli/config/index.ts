@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, resolve } from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
 import type { StemConfig } from '../../sdk/config.js';
 import type { ServiceName } from '../../sdk/contracts/index.js';
@@ -9,6 +8,7 @@ import type { StemPlugin } from '../../sdk/plugin.js';
 import type { TaskDefinition } from '../../sdk/task.js';
 import { loadRegistryModule } from './load-registry.js';
 import { defaultOperationsPlugins } from './operations-plugins.js';
+import { importUserModule } from './typescript-loader.js';
 import { pluginForUrl } from './url-plugins.js';
 
 /** Values from command-line flags; they beat STEM_* variables, which beat the config file. */
@@ -65,7 +65,7 @@ const SEARCH_PLACES = [
 ];
 
 async function importModule(file: string): Promise<unknown> {
-  const loaded = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  const loaded = await importUserModule(file, dirname(file));
   return loaded.default ?? loaded;
 }
 
@@ -73,7 +73,7 @@ async function readConfigFile(configFile: string | undefined, cwd: string): Prom
   const explorer = cosmiconfig('stem', {
     searchPlaces: SEARCH_PLACES,
     searchStrategy: 'none',
-    // TypeScript and ESM configs load through tsx (registered by the stem binary), not cosmiconfig's own TS compiler.
+    // TypeScript configs load through tsx, registered only for them (typescript-loader.ts), not cosmiconfig's own TS compiler.
     loaders: { '.ts': importModule, '.mts': importModule, '.js': importModule, '.mjs': importModule },
   });
   if (configFile !== undefined) {

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { UsageError } from '../../sdk/errors.js';
 import { isTaskDefinition, type TaskDefinition } from '../../sdk/task.js';
+import { importUserModule } from './typescript-loader.js';
 
 /**
  * Loads the tasks of a registry module (`--registry lib/tasks.ts`): its default export (a task,
@@ -13,7 +13,7 @@ export async function loadRegistryModule(path: string, cwd: string = process.cwd
   if (!existsSync(file)) throw new UsageError(`--registry: ${path} does not exist (resolved to ${file})`);
   let loaded: Record<string, unknown>;
   try {
-    loaded = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    loaded = await importUserModule(file, cwd);
   } catch (error) {
     throw new UsageError(`--registry: ${path} could not be loaded: ${(error as Error).message}`, { cause: error });
   }
