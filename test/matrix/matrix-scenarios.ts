@@ -1,12 +1,12 @@
-// The end-to-end scenarios every composition of the matrix runs (one test file per leg, so tap runs
-// the legs in parallel). The producer and the worker are always separate Stems with connections of
+// The end-to-end scenarios every composition of the matrix runs (one test file per leg and form,
+// so tap runs them in parallel). The producer and the worker are always separate Stems with connections of
 // their own, and the worker is idle, blocked waiting for work, before each enqueue: issue 16 lost
 // results only in that setup (a late `queued` write from the producer's connection landed after the
 // worker's `succeeded` from another).
 import type { Test } from 'tap';
 import { canvasOf, task } from '../../plugins/canvas/index.js';
 import { TaskFailedError, type Stem, type TaskStatus } from '../../sdk/index.js';
-import { compositionsOf, type Composition, type Leg } from '../helpers/compositions.js';
+import { compositionsOf, type Composition, type Form, type Leg } from '../helpers/compositions.js';
 import { runStem, startStem } from '../helpers/run-stem.js';
 import { add, broken, flaky, greet, total } from './fixtures/matrix-tasks.js';
 
@@ -45,9 +45,9 @@ async function describeStatus(stem: Stem, id: string): Promise<string> {
   return `state ${status.state}${status.attempt === undefined ? '' : `, attempt ${status.attempt}`}${status.result === undefined ? '' : `, result ${JSON.stringify(status.result)}`}`;
 }
 
-/** Registers the matrix scenarios of `leg` on `t`, for each form of the leg. */
-export async function matrixScenarios(t: Test, leg: Leg): Promise<void> {
-  for (const composition of await compositionsOf(t, leg)) {
+/** Registers the matrix scenarios of `leg` written in `form` on `t` (one file per leg and form, so that tap runs them in parallel). */
+export async function matrixScenarios(t: Test, leg: Leg, form: Form): Promise<void> {
+  for (const composition of await compositionsOf(t, leg, [form])) {
     const { label } = composition;
 
     t.test(`${label}: ${ROUND_TRIPS} round trips to an idle worker each return their result, and it stays stored`, async (t) => {
@@ -115,7 +115,8 @@ export async function matrixScenarios(t: Test, leg: Leg): Promise<void> {
     t.test(`${label}: stem enqueue --wait against an idle stem worker start prints each result`, async (t) => {
       const worker = await startStem(['worker', 'start'], { env: composition.cliEnv });
       t.teardown(() => worker.stop('SIGKILL'));
-      await worker.waitForOutput(/ready on/, 60_000);
+      // Generous: a worker process starting (tsx, config, migrations) on a loaded 2-core machine is slow.
+      await worker.waitForOutput(/ready on/, 180_000);
       for (let i = 0; i < CLI_ROUND_TRIPS; i++) {
         await composition.waitForIdleConsumer();
         const who = `bob-${i}`;

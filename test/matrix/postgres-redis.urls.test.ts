@@ -1,0 +1,6 @@
+// The composition matrix, leg "postgres-redis" (a Postgres broker and a Redis backend), written as STEM_BROKER_URL / STEM_RESULT_BACKEND_URL, as the CLI reads them (one connection per service).
+// The scenarios are in matrix-scenarios.ts; one file per leg and form lets tap run them in parallel.
+import t from 'tap';
+import { matrixScenarios } from './matrix-scenarios.js';
+
+await matrixScenarios(t, 'postgres-redis', 'urls');

@@ -1,6 +1,0 @@
-// The composition matrix, leg "postgres": one postgres() plugin; in URL form the same Postgres URL for broker and backend.
-// The scenarios are in matrix-scenarios.ts; one file per leg lets tap run the legs in parallel.
-import t from 'tap';
-import { matrixScenarios } from './matrix-scenarios.js';
-
-await matrixScenarios(t, 'postgres');
