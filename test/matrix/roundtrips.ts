@@ -47,7 +47,8 @@ async function roundTrips(composition: Composition): Promise<Summary> {
   const started = Date.now();
   const worker = await startStem(['worker', 'start'], { env: composition.cliEnv });
   try {
-    await worker.waitForOutput(/ready on/, 60_000);
+    // Generous: a worker process starting (tsx, config, migrations) on a loaded machine is slow.
+    await worker.waitForOutput(/ready on/, 180_000);
     for (let i = 0; i < count && summary.lost < maxLost; i++) {
       await composition.waitForIdleConsumer();
       const who = `bob-${i}`;
@@ -57,12 +58,14 @@ async function roundTrips(composition: Composition): Promise<Summary> {
         continue;
       }
       summary.lost++;
-      const why = (run.stderr.trim() || run.stdout.trim() || `exit ${run.code}`).split('\n')[0]!.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, '<id>');
+      const printed = (run.stderr.trim() || run.stdout.trim() || 'nothing').split('\n')[0]!.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, '<id>');
+      const why = `exit ${run.code}: ${printed}`;
       summary.lostAs.set(why, (summary.lostAs.get(why) ?? 0) + 1);
       console.log(`${composition.label}: round trip ${i + 1} lost: ${why}`);
     }
   } catch (error) {
     summary.error = (error as Error).message.split('\n')[0];
+    console.log(`${composition.label}: stopped: ${(error as Error).message.slice(0, 2_000)}`);
   } finally {
     await worker.stop('SIGTERM');
     await composition.close();
