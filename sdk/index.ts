@@ -16,7 +16,7 @@ export { Signals, type SignalName, type SignalPayloads } from './signals.js';
 export { installShutdownHandlers } from './shutdown.js';
 export { decideRetry, backoffDelay, type RetryPolicy, type RetryDecision, type ErrorMatcher } from './retry-policy.js';
 export { toTaskError } from './task-error.js';
-export { supersedes, statePosition, generationOf, startedOver, GENERATION_META, STATE_PHASE, FINAL_PHASE, type StatePosition } from './state-order.js';
+export { supersedes, statePosition, generationOf, startedOver, nextGeneration, GENERATION_META, STATE_PHASE, FINAL_PHASE, type StatePosition } from './state-order.js';
 export { parseDuration, resolveWhen, formatDuration, type Duration, type When } from './duration.js';
 export { uuidv7, uuidv7Time } from './id.js';
 export {

@@ -8,8 +8,8 @@ import type { Envelope } from './envelope.js';
  * and the newest still wins.
  *
  * A state's position is (generation, attempt, phase), compared in that order:
- * - generation counts deliberate restarts (a dead-letter replay): a new generation starts over
- *   at attempt 0 and passes everything the old one wrote;
+ * - generation counts deliberate restarts (a dead-letter replay starts over at attempt 0, a
+ *   worker's return at shutdown keeps the attempt): a new generation passes all the old one wrote;
  * - attempt counts retries;
  * - phase: queued < running < retried < a final state (succeeded, failed, cancelled).
  * Equal positions replace each other (progress updates of a running task), except that a final
@@ -64,9 +64,17 @@ export function generationOf(meta: Readonly<Record<string, unknown>>): number {
 }
 
 /**
+ * The same attempt of a task, sent back on purpose (a worker returning it at shutdown): the next
+ * generation, so its `queued` passes the `running` the interrupted run wrote.
+ */
+export function nextGeneration(envelope: Envelope): Envelope {
+  return { ...envelope, meta: { ...envelope.meta, [GENERATION_META]: generationOf(envelope.meta) + 1 } };
+}
+
+/**
  * A task started over on purpose (a dead-letter replay) on `queue`: attempt 0 of the next
  * generation, so its states pass the ones the old run left.
  */
 export function startedOver(envelope: Envelope, queue: string): Envelope {
-  return { ...envelope, queue, attempt: 0, meta: { ...envelope.meta, [GENERATION_META]: generationOf(envelope.meta) + 1 } };
+  return { ...nextGeneration(envelope), queue, attempt: 0 };
 }

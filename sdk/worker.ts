@@ -2,7 +2,7 @@ import { AsyncResource } from 'node:async_hooks';
 import { hostname as osHostname } from 'node:os';
 import type { BrokerConsumer, Delivery } from './contracts/broker.js';
 import type { TaskState, TaskStatus } from './contracts/result-backend.js';
-import { generationOf } from './state-order.js';
+import { generationOf, nextGeneration } from './state-order.js';
 import { Autoscaler } from './autoscaler.js';
 import { CompletionBatch, encodingProblem } from './completion-batch.js';
 import { parseDuration } from './duration.js';
@@ -570,18 +570,20 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
   }
 
   private async returnToQueue(run: TaskRun): Promise<void> {
-    const envelope = run.envelope;
-    // No `queued` state: it would be older than this attempt's `running`, which stands until a
-    // worker starts the task again (same attempt: its `running` replaces this one).
+    // Sent back on purpose: the next generation of the same attempt, so its `queued` passes the
+    // `running` this attempt wrote, and as a new message, so the return is not a redelivery.
+    const returned = nextGeneration(run.envelope);
+    const { workerId: _worker, ...queued } = this.statusOf(run, 'queued');
+    queued.generation = generationOf(returned.meta);
+    this.batch.record(queued, this.resultTtlOf(run));
     await this.batch.flush();
     if (this.crashing) {
       // It was running when the process had to die of an error nobody could be blamed for: it
-      // goes back as a new message (not a redelivery), marked as a suspect that will run alone.
-      const shared = Number(envelope.meta[SHARED_CRASHES] ?? 0) + 1;
-      await this.stem.broker.nack(run.delivery, { requeue: true, envelope: { ...envelope, meta: { ...envelope.meta, [SHARED_CRASHES]: shared } } });
-      return;
+      // goes back marked as a suspect that will run alone.
+      const shared = Number(returned.meta[SHARED_CRASHES] ?? 0) + 1;
+      returned.meta = { ...returned.meta, [SHARED_CRASHES]: shared };
     }
-    await this.stem.broker.nack(run.delivery, { requeue: true });
+    await this.stem.broker.nack(run.delivery, { requeue: true, envelope: returned });
   }
 
   /** A state the backend refused alone: a final one whose ack was withheld fails its task; others are only reported. */

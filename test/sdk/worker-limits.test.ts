@@ -153,7 +153,9 @@ t.test('a stop past the grace period aborts running tasks and returns them to th
   const handle = await stem.enqueue(long, {});
   await waitFor(() => runs === 1, 'the task to start');
   await first.stop({ graceMs: 20 });
-  t.equal((await stem.status(handle.id)).state, 'queued', 'back to queued');
+  const returned = await stem.status(handle.id);
+  t.equal(returned.state, 'queued', 'back to queued');
+  t.equal(returned.generation, 1, 'the return is a new generation, so its queued passes the running it replaces');
   t.equal(await stem.broker.pending('default'), 1, 'back in the queue');
   await stem.worker().start();
   t.equal(await handle.result({ timeoutMs: 5_000 }), 'run 2');
