@@ -36,9 +36,8 @@ export function parseDurationFlag(flag: string, text: string | undefined): numbe
   return text === undefined ? undefined : parseDuration(text, flag);
 }
 
-/** Splits a comma-separated list flag (`a,b`). */
+/** Splits a comma-separated list flag (`a,b`); an explicitly empty value is an empty list (none), never "all". */
 export function parseListFlag(text: string | undefined): string[] | undefined {
   if (text === undefined) return undefined;
-  const list = text.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
-  return list.length > 0 ? list : undefined;
+  return text.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
 }

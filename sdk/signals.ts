@@ -10,7 +10,7 @@ export interface SignalPayloads {
   'task-retried': { envelope: Envelope; workerId: string; error: TaskError; delayMs: number };
   'task-cancelled': { envelope: Envelope; workerId: string; reason: string };
   'task-revoked': { taskId: string; workerId: string; terminate: boolean; envelope?: Envelope };
-  'worker-ready': { workerId: string; hostname: string; queues: readonly string[] };
+  'worker-ready': { workerId: string; hostname: string; queues: readonly string[]; broadcasts: readonly string[] };
   'worker-stopping': { workerId: string; inflight: number };
   'worker-shutdown': { workerId: string };
   'worker-heartbeat': { workerId: string; stats: Record<string, number> };

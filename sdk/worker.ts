@@ -219,7 +219,7 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
     this.loopDone = this.consumeLoop();
     this.startHeartbeats();
     this.autoscaler?.start();
-    this.stem.signals.emit('worker-ready', { workerId: this.id, hostname: this.hostname, queues: this.queues });
+    this.stem.signals.emit('worker-ready', { workerId: this.id, hostname: this.hostname, queues: this.queues, broadcasts: this.broadcasts });
   }
 
   /** Calls `listener` once the worker has stopped. */

@@ -13,7 +13,9 @@ export function logTaskSignals(signals: Signals, out: NodeJS.WritableStream, for
     else out.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${text}\n`);
   };
   const offs = [
-    signals.on('worker-ready', ({ workerId, hostname, queues }) => write('info', 'worker-ready', { workerId, hostname, queues }, `worker ${workerId} ready on ${hostname}, consuming ${queues.join(', ')}`)),
+    signals.on('worker-ready', ({ workerId, hostname, queues, broadcasts }) =>
+      write('info', 'worker-ready', { workerId, hostname, queues, broadcasts }, `worker ${workerId} ready on ${hostname}, consuming ${queues.join(', ')}${broadcasts.length > 0 ? `; broadcasts ${broadcasts.join(', ')}` : ''}`),
+    ),
     signals.on('task-succeeded', ({ envelope, durationMs }) =>
       write('info', 'task-succeeded', { id: envelope.id, task: envelope.name, queue: envelope.queue, attempt: envelope.attempt, durationMs }, `${envelope.name}[${envelope.id}] succeeded in ${durationMs}ms`)),
     signals.on('task-failed', ({ envelope, error, reason, durationMs }) =>

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { runStem } from '../helpers/run-stem.js';
+import { runStem, startStem } from '../helpers/run-stem.js';
 
 const FIXTURE = 'fixtures/routing.yaml';
 /** No routing file from the environment unless a test gives one. */
@@ -106,4 +106,20 @@ t.test('stem routing --help lists both commands with examples', async (t) => {
   const test = await runStem(['routing', 'test', '--help']);
   t.match(test.stdout, /\$ stem routing test <task>/);
   t.match(test.stdout, /--headers/);
+});
+
+t.test('stem worker start --broadcasts "" subscribes to no channel; without the flag it takes the routing file\'s', async (t) => {
+  const none = await startStem(['worker', 'start', '--routing-config', FIXTURE, '--broadcasts', ''], { env: clean });
+  await none.waitForOutput(/ready on .*consuming critical\n/);
+  t.notMatch(none.output(), /broadcasts maintenance/, 'the explicit empty list means none');
+  t.equal(await none.stop('SIGTERM'), 0);
+  const every = await startStem(['worker', 'start', '--routing-config', FIXTURE], { env: clean });
+  await every.waitForOutput(/ready on .*consuming critical; broadcasts maintenance\n/);
+  t.equal(await every.stop('SIGTERM'), 0);
+});
+
+t.test('stem worker start --queues "" is a usage error, not the default queue in disguise', async (t) => {
+  const run = await runStem(['worker', 'start', '--queues', ''], { env: clean });
+  t.equal(run.code, 64);
+  t.match(run.stderr, /--queues names no queue/);
 });

@@ -51,6 +51,7 @@ export class WorkerStartCommand extends ServiceCommand {
     const prefetch = parseIntegerFlag('--prefetch-multiplier', this.prefetchMultiplier, 1);
     const overrides = this.serviceOverrides({ ...(prefetch !== undefined ? { prefetchMultiplier: prefetch } : {}) });
     const queues = parseListFlag(this.queues);
+    if (queues?.length === 0) throw new UsageError('--queues names no queue; name at least one (e.g. --queues default,reports), or leave the flag out to consume the default queue');
     if (queues) overrides.queues = queues;
     const broadcasts = parseListFlag(this.broadcasts);
     if (broadcasts) overrides.broadcasts = broadcasts;
