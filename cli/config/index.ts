@@ -108,6 +108,19 @@ async function signingPluginFromEnv(env: NodeJS.ProcessEnv): Promise<StemPlugin 
   return signing(signingOptionsFromEnv(env)!);
 }
 
+/** The tasks of one source, each once; two different definitions of one name are a ConfigError naming the source. */
+function distinctTasks(tasks: readonly TaskDefinition[], source: string): TaskDefinition[] {
+  const byName = new Map<string, TaskDefinition>();
+  for (const task of tasks) {
+    const seen = byName.get(task.name);
+    if (seen !== undefined && seen !== task) {
+      throw new ConfigError(`${source} defines the task "${task.name}" twice with different handlers; keep one definition of each name`);
+    }
+    byName.set(task.name, task);
+  }
+  return [...byName.values()];
+}
+
 function splitList(value: string | undefined): string[] | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   return value.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
@@ -155,10 +168,12 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     }
   }
 
-  const tasks: TaskDefinition[] = [...(fileConfig.tasks ?? [])];
+  let tasks: TaskDefinition[] = [...(fileConfig.tasks ?? [])];
   if (flags.registry !== undefined) {
-    const known = new Set(tasks.map((task) => task.name));
-    for (const task of await loadRegistryModule(flags.registry, cwd)) if (!known.has(task.name)) tasks.push(task);
+    // The flag wins: its tasks replace the file's tasks of the same name.
+    const fromFlag = distinctTasks(await loadRegistryModule(flags.registry, cwd), `--registry ${flags.registry}`);
+    const replaced = new Set(fromFlag.map((task) => task.name));
+    tasks = [...tasks.filter((task) => !replaced.has(task.name)), ...fromFlag];
   }
 
   const worker = { ...fileConfig.worker };
