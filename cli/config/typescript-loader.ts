@@ -40,8 +40,8 @@ function registerTypeScript(file: string, cwd: string): Promise<void> {
     (error: unknown) => {
       delete registry[REGISTERED];
       throw new ConfigError(
-        `${file} is TypeScript, and stem loads TypeScript with tsx, which is not installed here (${(error as Error).message.split('\n')[0]}). ` +
-          'Run `npm install --save-dev tsx` in the project, or write the file as .js/.mjs',
+        `${file} is TypeScript, and stem loads TypeScript files with tsx, which this project does not have: ` +
+          'run `npm install --save-dev tsx`, or write the file as .js or .mjs',
         { cause: error },
       );
     },
