@@ -8,6 +8,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { readBenchConfig, type BenchConfig } from './bench-config.js';
 import { jsonLine, table, type ResultRow } from './bench-report.js';
 import { BenchStorage } from './bench-storage.js';
+import { cliStartupRowShapes, cliStartupRows } from './cli-startup.js';
 import { ChildLink } from './child-link.js';
 import { median, percentile } from './stats.js';
 import type { Servers, SystemId } from './systems/bench-system.js';
@@ -377,6 +378,11 @@ async function main(): Promise<void> {
       await redisWorkloads(storage);
       await closeChildren(() => true);
       await storage.flushRedis();
+    }
+    if (config.only.has(9)) {
+      await guarded('workload 9', cliStartupRowShapes(), async () => {
+        rows.push(...(await cliStartupRows({ runs: config.runs, redisUrl: config.redisUrl, log })));
+      });
     }
     if (config.only.has(5)) {
       await storage.dropSchemas();
