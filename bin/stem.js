@@ -25,6 +25,9 @@ if (from === 'source') {
   globalThis[Symbol.for('stem.typescript-loader')] = Promise.resolve();
   ({ main } = await import('../cli/main.ts'));
 } else {
+  // Node 22.1+ keeps compiled code of the CLI's modules in a disk cache between runs (a no-op on 20).
+  const { enableCompileCache } = await import('node:module');
+  enableCompileCache?.();
   ({ main } = await import('../dist/cli/main.js'));
 }
 const code = await main(process.argv.slice(2));
