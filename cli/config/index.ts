@@ -151,11 +151,14 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     const fromEnv = env[variable];
     return fromEnv !== undefined && fromEnv !== '' ? [fromEnv, variable] : undefined;
   };
+  const broker = pick(flags.brokerUrl, 'STEM_BROKER_URL');
+  // As in Celery, revokes (and schedules) live with the broker unless given a URL of their own:
+  // every worker of the broker then sees them, and they outlive a restart.
   const sources: Array<[keyof ResolvedConfig['urls'], ServiceName[], [string, string] | undefined]> = [
-    ['broker', ['broker', 'lockStore', 'rateLimiter'], pick(flags.brokerUrl, 'STEM_BROKER_URL')],
+    ['broker', ['broker', 'lockStore', 'rateLimiter'], broker],
     ['backend', ['backend'], pick(flags.backendUrl, 'STEM_RESULT_BACKEND_URL')],
-    ['scheduleStore', ['scheduleStore'], pick(flags.scheduleStoreUrl, 'STEM_SCHEDULE_STORE_URL')],
-    ['revokeStore', ['revokeStore'], pick(flags.revokeStoreUrl, 'STEM_REVOKE_STORE_URL')],
+    ['scheduleStore', ['scheduleStore'], pick(flags.scheduleStoreUrl, 'STEM_SCHEDULE_STORE_URL') ?? broker],
+    ['revokeStore', ['revokeStore'], pick(flags.revokeStoreUrl, 'STEM_REVOKE_STORE_URL') ?? broker],
   ];
   const urlPlugins: StemPlugin[] = [];
   for (const [key, services, source] of sources) {

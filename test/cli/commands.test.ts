@@ -117,9 +117,13 @@ t.test('tasks list and config print show the resolved setup, passwords masked', 
   const view = JSON.parse(printed.stdout);
   t.equal(view.urls.broker, 'redis://user:***@cache.internal:6379/0');
   t.equal(view.urls.backend, 'memory');
+  t.equal(view.urls.revokeStore, 'redis://user:***@cache.internal:6379/0', 'revokes live with the broker when given no URL of their own');
+  t.equal(view.urls.scheduleStore, 'redis://user:***@cache.internal:6379/0', 'and so do schedules');
   t.same(view.worker.queues, ['a', 'b']);
   t.equal(view.defaultQueue, 'critical');
   t.match(view.configFile, /stem\.config\.ts$/);
   const flagWins = await runStem(['config', 'print', '--json', '--broker', 'memory://'], { env: { STEM_BROKER_URL: 'redis://127.0.0.1:6379' } });
   t.equal(JSON.parse(flagWins.stdout).urls.broker, 'memory://', 'a flag beats a variable');
+  const own = await runStem(['config', 'print', '--json'], { env: { STEM_BROKER_URL: 'redis://127.0.0.1:6379', STEM_REVOKE_STORE_URL: 'memory://' } });
+  t.equal(JSON.parse(own.stdout).urls.revokeStore, 'memory://', 'a revoke store URL of its own wins over the broker');
 });

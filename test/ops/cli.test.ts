@@ -144,3 +144,17 @@ t.test('with no worker alive, ping says why and exits 1; a revoke is stored for 
   t.equal(JSON.parse(state.stdout).state, 'cancelled');
   t.equal(await worker.stop(), 0);
 });
+
+t.test('with only a broker URL, a pause is stored with the broker for workers that start later, with no warning', async (t) => {
+  if (!(await redisAvailable(t))) return;
+  const id = uniqueName('pausebroker');
+  t.teardown(() => deleteKeysOf(id));
+  const brokerOnly = { STEM_BROKER_URL: TEST_REDIS_URL, STEM_RESULT_BACKEND_URL: '', STEM_REVOKE_STORE_URL: '', STEM_CONTROL_NAMESPACE: id };
+  const paused = await runStem(['worker', 'pause', '--queue', id, ...config], { env: brokerOnly });
+  t.equal(paused.code, 0, paused.stderr);
+  t.match(paused.stdout, /stored for workers that start later/);
+  t.notMatch(paused.stderr, /no revoke store/, 'the broker\'s Redis keeps it');
+  const resumed = await runStem(['worker', 'resume', '--queue', id, ...config], { env: brokerOnly });
+  t.equal(resumed.code, 0, resumed.stderr);
+  t.notMatch(resumed.stderr, /no revoke store/);
+});

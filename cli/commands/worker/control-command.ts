@@ -49,7 +49,7 @@ export abstract class WorkerControlCommand extends ServiceCommand {
   /** Warns when revokes and pauses cannot outlive this process: no revoke store is configured. */
   protected warnIfNotPersisted(stem: Stem, what: string): void {
     if (!stem.provides('revokeStore')) {
-      this.context.stderr.write(`stem: warning: no revoke store is configured (STEM_REVOKE_STORE_URL or --revoke-store); ${what} reaches the live workers only and is forgotten when they restart\n`);
+      this.context.stderr.write(`stem: warning: no revoke store is configured (STEM_REVOKE_STORE_URL, --revoke-store, or a broker URL it can share); ${what} reaches the live workers only and is forgotten when they restart\n`);
     }
   }
 }
