@@ -6,6 +6,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 export type ScriptName =
   | 'fetch'
   | 'settle'
+  | 'lease'
   | 'set-states'
   | 'requeue'
   | 'delay'
@@ -23,7 +24,7 @@ export type ScriptName =
   | 'schedule-remove';
 
 const NAMES: readonly ScriptName[] = [
-  'fetch', 'settle', 'set-states', 'requeue', 'delay', 'dead-letter', 'queue-counts', 'purge', 'group-record', 'chord-claim',
+  'fetch', 'settle', 'lease', 'set-states', 'requeue', 'delay', 'dead-letter', 'queue-counts', 'purge', 'group-record', 'chord-claim',
   'lock-renew', 'lock-release', 'rate-acquire', 'revoke-upsert', 'revoke-prune', 'schedule-upsert', 'schedule-remove',
 ];
 

@@ -9,6 +9,7 @@ import type {
   NackOptions,
   ReplayOptions,
   ResultBackend,
+  SetOptions,
   TaskStatus,
 } from '../../sdk/contracts/index.js';
 import { encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
@@ -64,12 +65,35 @@ export class RedisBroker extends RedisService implements Broker {
 
   async publish(envelopes: readonly Envelope[]): Promise<void> {
     this.assertOpen();
+    await this.publishAlong(envelopes, undefined);
+  }
+
+  /**
+   * Publishes and writes the `queued` states in one round trip when the backend is on this
+   * broker's connection (the `redis()` plugin): the messages' commands go first, then the states,
+   * in one write, so a publish Redis refuses (out of memory, a lost connection) takes its states
+   * with it. False for any other backend.
+   */
+  async publishWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], options: SetOptions, envelopes: readonly Envelope[]): Promise<boolean> {
+    if (!(backend instanceof RedisResultBackend) || backend.connection !== this.connection) return false;
+    this.assertOpen();
+    await this.publishAlong(envelopes, statuses.length === 0 ? undefined : { backend, statuses, options });
+    return true;
+  }
+
+  /** The commands of `publish`, followed by a backend's state writes when given. */
+  private async publishAlong(envelopes: readonly Envelope[], states: { backend: RedisResultBackend; statuses: readonly TaskStatus[]; options: SetOptions } | undefined): Promise<void> {
     if (envelopes.length === 0) return;
     const only = envelopes.length === 1 ? envelopes[0]! : undefined;
     if (only !== undefined && this.registered.has(only.queue)) {
-      // One command, straight on the client: auto-pipelining sends it in the same write as the
-      // producer's state write of this tick, and no pipeline object is built for it.
-      await this.enqueueWrite(this.client, this.keys(only.queue), only, encodeEnvelope(only), Date.now());
+      // Straight on the client: auto-pipelining sends the publish and the state write of this tick
+      // in one write, in that order, and no pipeline object is built for them.
+      const published = this.enqueueWrite(this.client, this.keys(only.queue), only, encodeEnvelope(only), Date.now());
+      if (states === undefined) {
+        await published;
+        return;
+      }
+      await Promise.all([published, states.backend.set(states.statuses, states.options)]);
       return;
     }
     const pipeline = this.client.pipeline();
@@ -83,6 +107,7 @@ export class RedisBroker extends RedisService implements Broker {
       }
       this.enqueueWrite(pipeline, keys, envelope, encodeEnvelope(envelope), now);
     }
+    if (states !== undefined) states.backend.queueSet(pipeline, states.statuses, states.options);
     await execPipeline(pipeline);
     for (const queue of fresh) this.registered.add(queue);
   }
@@ -159,7 +184,7 @@ export class RedisBroker extends RedisService implements Broker {
       await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'drop', '', '', receipt.deliveryCount]);
     } else if (keys.broadcast) {
       // a broadcast stays in this subscriber's pending list and is re-leased to it when due
-      await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'lease', now + delay, '', receipt.deliveryCount, wakeChannel(keys)]);
+      await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'lease', delay, now + delay, receipt.deliveryCount, wakeChannel(keys)]);
     } else if (delay > 0) {
       const member = this.delayedMember(keys, envelope, encodeEnvelope(envelope));
       await LuaScripts.call(this.client, 'requeue', [leases, stream, keys.delayed], [
@@ -174,18 +199,20 @@ export class RedisBroker extends RedisService implements Broker {
   async extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
     this.assertOpen();
     if (deliveries.length === 0) return;
+    // The server adds leaseMs to its own clock when the renewal lands (lease.lua): a renewal held up
+    // by an outage still grants the whole lease. Locally the lease counts from now, which is sooner.
     const expiresAt = Date.now() + leaseMs;
     const byLeaseKey = new Map<string, Array<string | number>>();
     for (const delivery of deliveries) {
       const receipt = LeaseReceipt.parse(delivery.receipt);
       const key = this.keys(delivery.queue).leases(receipt.consumerId);
       let args = byLeaseKey.get(key);
-      if (args === undefined) byLeaseKey.set(key, (args = []));
-      args.push(expiresAt, receipt.member);
+      if (args === undefined) byLeaseKey.set(key, (args = ['XX']));
+      args.push(leaseMs, receipt.member);
       (delivery as { leaseExpiresAt: number }).leaseExpiresAt = expiresAt;
     }
     const pipeline = this.client.pipeline();
-    for (const [key, args] of byLeaseKey) pipeline.zadd(key, 'XX', ...args);
+    for (const [key, args] of byLeaseKey) LuaScripts.queue(this.client, pipeline, 'lease', [key], args);
     await execPipeline(pipeline);
   }
 

@@ -269,7 +269,8 @@ export class RedisConsumer implements BrokerConsumer {
         try {
           if (typeof raw !== 'string') throw new MalformedEnvelopeError('the stream entry has no "e" field');
           const envelope = decodeEnvelope(raw);
-          deliveries.push({ envelope, queue: source.keys.address, receipt, leaseExpiresAt: Number(entries[i + 3]), redeliveries: count - 1 });
+          // the script ran at `now` or later, so the lease it started ends no sooner than this
+          deliveries.push({ envelope, queue: source.keys.address, receipt, leaseExpiresAt: now + Number(entries[i + 3]), redeliveries: count - 1 });
           if (count > 1) sort = true;
         } catch (error) {
           if (!(error instanceof MalformedEnvelopeError)) throw error;
@@ -282,7 +283,8 @@ export class RedisConsumer implements BrokerConsumer {
       }
       const [nextDue, nextLease, ...ids] = wakeInfo;
       if (nextDue) wake.until = Math.min(wake.until, Number(nextDue));
-      if (nextLease) wake.until = Math.min(wake.until, Number(nextLease));
+      // ms on the server's clock (leases run on it): from `now`, the wait ends no later than the lease
+      if (nextLease !== '' && nextLease !== undefined) wake.until = Math.min(wake.until, now + Number(nextLease));
       wake.streams.push(...source.keys.streams);
       wake.ids.push(...ids);
     }
@@ -358,10 +360,11 @@ export class RedisConsumer implements BrokerConsumer {
       const { source, band } = origin;
       const leaseKey = source.scriptKeys[0]!;
       let args = leaseArgs.get(leaseKey);
-      if (args === undefined) leaseArgs.set(leaseKey, (args = []));
+      if (args === undefined) leaseArgs.set(leaseKey, (args = ['NEW']));
       for (const [entryId, fields] of entries) {
-        const expires = this.closed ? now : now + visibilityOf(fields, defaultVisibilityTimeoutMs);
-        args.push(expires, `${band}:${entryId}`);
+        const leaseMs = this.closed ? 0 : visibilityOf(fields, defaultVisibilityTimeoutMs);
+        const expires = now + leaseMs;
+        args.push(leaseMs, `${band}:${entryId}`);
         const receipt = LeaseReceipt.format(band, entryId, 1, source.consumerId);
         const raw = payloadOf(fields);
         try {
@@ -373,9 +376,10 @@ export class RedisConsumer implements BrokerConsumer {
         }
       }
     }
-    // Straight on the command connection (auto-pipelined), ahead of any settle of these entries.
+    // Straight on the command connection (auto-pipelined), ahead of any settle of these entries;
+    // a script, so that the lease starts when the server writes it (lease.lua), however late that is.
     const client = this.broker.connection.client;
-    for (const [leaseKey, args] of leaseArgs) if (args.length > 0) client.zadd(leaseKey, ...args).catch(() => undefined);
+    for (const [leaseKey, args] of leaseArgs) if (args.length > 1) LuaScripts.call(client, 'lease', [leaseKey], args).catch(() => undefined);
     if (malformed.length > 0) await this.deadLetterMalformed(malformed).catch(() => undefined);
     if (read.length === 0 || this.closed) return;
     const merged = this.buffer.concat(read);

@@ -5,18 +5,25 @@
   lease for ARGV[7] ms (read by an idle consumer's blocking XREADGROUP that died before it
   recorded the lease; 0 skips this sweep), then reads new entries, highest band first.
 
+  Leases run on the server's clock (TIME), never on ARGV[3]: a call can reach the server long
+  after the client made it (it waited in ioredis' offline queue while Redis was down, or was
+  re-sent after a reconnect), and a lease measured from the client's stale "now" would be born
+  expired, so the next fetch anywhere would lease the entry again while its first holder runs it.
+
   KEYS[1]    lease zset (member "<band>:<entry id>", score = lease expiry, epoch ms)
   KEYS[2]    delayed zset (member "<band>:<visibility ms>:<envelope json>", score = notBefore)
   KEYS[3..n] the streams to read, highest priority first
-  ARGV[1] consumer group       ARGV[2] consumer name       ARGV[3] now (epoch ms)
+  ARGV[1] consumer group       ARGV[2] consumer name
+  ARGV[3] the client's now (epoch ms): only for the delayed zset, whose scores are producers' clocks
   ARGV[4] max entries          ARGV[5] visibility (ms) of entries without a "v" field
   ARGV[6] max delayed tasks to promote
   ARGV[7] sweep: pending entries idle this long (ms) without a lease are taken over; 0 = no sweep
   ARGV[8..] the band tag of each stream of KEYS[3..n], in the same order
 
   Returns { entries } or, when nothing was leased, { {}, wake } where
-    entries = flat list of: band, entry id, delivery count, lease expiry, field list
-    wake    = { next delayed due or '', next lease expiry or '', newest id of each stream or '0-0' }
+    entries = flat list of: band, entry id, delivery count, lease length (ms, from now on), field list
+    wake    = { next delayed due (client clock) or '', ms until the next lease expiry or '',
+                newest id of each stream or '0-0' }
 ]]
 local leases, delayed = KEYS[1], KEYS[2]
 local group, consumer = ARGV[1], ARGV[2]
@@ -25,6 +32,8 @@ local max = tonumber(ARGV[4])
 local defaultVisibility = tonumber(ARGV[5])
 local streamOf = {}
 local sweepIdle = tonumber(ARGV[7])
+local clock = redis.call('TIME')
+local leaseNow = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 for i = 3, #KEYS do streamOf[ARGV[i + 5]] = KEYS[i] end
 
 local function visibility(fields)
@@ -47,7 +56,7 @@ end
 
 local out = {}
 local taken = 0
-local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, max)
+local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', leaseNow, 'LIMIT', 0, max)
 for _, member in ipairs(expired) do
   local band, id = string.match(member, '^(%w):(.+)$')
   local key = band and streamOf[band]
@@ -56,12 +65,12 @@ for _, member in ipairs(expired) do
   if entry and entry[2] then
     local pending = redis.call('XPENDING', key, group, id, id, 1)
     local count = pending[1] and pending[1][4] or 1
-    local expires = now + visibility(entry[2])
-    redis.call('ZADD', leases, expires, member)
+    local lease = visibility(entry[2])
+    redis.call('ZADD', leases, leaseNow + lease, member)
     out[#out + 1] = band
     out[#out + 1] = id
     out[#out + 1] = count
-    out[#out + 1] = expires
+    out[#out + 1] = lease
     out[#out + 1] = entry[2]
     taken = taken + 1
   else
@@ -82,12 +91,12 @@ if sweepIdle > 0 then
           local claimed = redis.call('XCLAIM', key, group, consumer, 0, id)
           local entry = claimed[1]
           if entry and entry[2] then
-            local expires = now + visibility(entry[2])
-            redis.call('ZADD', leases, expires, member)
+            local lease = visibility(entry[2])
+            redis.call('ZADD', leases, leaseNow + lease, member)
             out[#out + 1] = band
             out[#out + 1] = id
             out[#out + 1] = info[4] + 1
-            out[#out + 1] = expires
+            out[#out + 1] = lease
             out[#out + 1] = entry[2]
             taken = taken + 1
           end
@@ -109,13 +118,13 @@ for i = 3, #KEYS do
   end
   if read then
     for _, entry in ipairs(read[1][2]) do
-      local expires = now + visibility(entry[2])
+      local lease = visibility(entry[2])
       out[#out + 1] = band
       out[#out + 1] = entry[1]
       out[#out + 1] = 1
-      out[#out + 1] = expires
+      out[#out + 1] = lease
       out[#out + 1] = entry[2]
-      leaseArgs[#leaseArgs + 1] = expires
+      leaseArgs[#leaseArgs + 1] = leaseNow + lease
       leaseArgs[#leaseArgs + 1] = band .. ':' .. entry[1]
       taken = taken + 1
       if #leaseArgs >= 1000 then
@@ -133,7 +142,7 @@ local wake = {}
 local nextDue = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
 wake[1] = nextDue[2] or ''
 local nextLease = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
-wake[2] = nextLease[2] or ''
+wake[2] = nextLease[2] and string.format('%d', math.max(0, tonumber(nextLease[2]) - leaseNow)) or ''
 for i = 3, #KEYS do
   local newest = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
   wake[i] = newest[1] and newest[1][1] or '0-0'
