@@ -184,7 +184,7 @@ export class RedisBroker extends RedisService implements Broker {
       await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'drop', '', '', receipt.deliveryCount]);
     } else if (keys.broadcast) {
       // a broadcast stays in this subscriber's pending list and is re-leased to it when due
-      await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'lease', now + delay, '', receipt.deliveryCount, wakeChannel(keys)]);
+      await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'lease', delay, now + delay, receipt.deliveryCount, wakeChannel(keys)]);
     } else if (delay > 0) {
       const member = this.delayedMember(keys, envelope, encodeEnvelope(envelope));
       await LuaScripts.call(this.client, 'requeue', [leases, stream, keys.delayed], [
@@ -199,18 +199,20 @@ export class RedisBroker extends RedisService implements Broker {
   async extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
     this.assertOpen();
     if (deliveries.length === 0) return;
+    // The server adds leaseMs to its own clock when the renewal lands (lease.lua): a renewal held up
+    // by an outage still grants the whole lease. Locally the lease counts from now, which is sooner.
     const expiresAt = Date.now() + leaseMs;
     const byLeaseKey = new Map<string, Array<string | number>>();
     for (const delivery of deliveries) {
       const receipt = LeaseReceipt.parse(delivery.receipt);
       const key = this.keys(delivery.queue).leases(receipt.consumerId);
       let args = byLeaseKey.get(key);
-      if (args === undefined) byLeaseKey.set(key, (args = []));
-      args.push(expiresAt, receipt.member);
+      if (args === undefined) byLeaseKey.set(key, (args = ['XX']));
+      args.push(leaseMs, receipt.member);
       (delivery as { leaseExpiresAt: number }).leaseExpiresAt = expiresAt;
     }
     const pipeline = this.client.pipeline();
-    for (const [key, args] of byLeaseKey) pipeline.zadd(key, 'XX', ...args);
+    for (const [key, args] of byLeaseKey) LuaScripts.queue(this.client, pipeline, 'lease', [key], args);
     await execPipeline(pipeline);
   }
 
