@@ -4,24 +4,18 @@ import { formatSummary, runChaos, type Backend, type ChaosOptions, type FaultNam
 /** The CI configuration: small, a few strikes, bounded. `npm run test:chaos` runs the full one. */
 export const SMALL_CHAOS: Partial<ChaosOptions> = { tasks: 200, workers: 2, concurrency: 4, faultEveryMs: 700, maxStrikes: 3, timeoutMs: 120_000 };
 
-/** A known gap: the check of unexplained duplicates is reported as a todo with this reason, not a failure. */
-export interface KnownGap {
-  unexplainedTodo: string;
-}
-
 /** One tap test per fault, each asserting the guarantees on the scenario's summary. */
-export function chaosTests(t: Test, backend: Backend, faults: ReadonlyArray<[FaultName, string, KnownGap?]>): void {
-  for (const [fault, name, gap] of faults) {
+export function chaosTests(t: Test, backend: Backend, faults: ReadonlyArray<[FaultName, string]>): void {
+  for (const [fault, name] of faults) {
     t.test(name, async (t) => {
       const summary = await runChaos({ fault, backend }, SMALL_CHAOS);
       t.comment(formatSummary(summary));
       t.equal(summary.lost, 0, 'no task lost');
       t.equal(summary.completed, summary.enqueued, 'every task completed');
-      if (gap === undefined) t.equal(summary.unexplained, 0, 'no duplicate the fault does not explain');
-      else t.equal(summary.unexplained, 0, 'no duplicate the fault does not explain', { todo: gap.unexplainedTodo });
+      t.equal(summary.unexplained, 0, 'no duplicate the fault does not explain');
       t.equal(summary.deadLetters, 0, 'no dead letter');
       if (fault === 'sigterm') t.equal(summary.duplicated, 0, 'a graceful stop runs nothing twice');
-      if (summary.inFlight !== undefined && gap === undefined) t.ok(summary.duplicated <= summary.inFlight, `duplicates (${summary.duplicated}) only among the ${summary.inFlight} tasks in flight at the restart`);
+      if (summary.inFlight !== undefined) t.ok(summary.duplicated <= summary.inFlight, `duplicates (${summary.duplicated}) only among the ${summary.inFlight} tasks in flight at the restart`);
     });
   }
 }
