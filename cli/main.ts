@@ -4,6 +4,7 @@ import { ExitCode } from '../sdk/errors.js';
 import { builtinCommands } from './commands/index.js';
 import { loadConfig } from './config/index.js';
 import { colourEnabled } from './output/table.js';
+import { StemCli } from './stem-cli.js';
 
 // By the package's own name: this file runs from cli/ in a checkout and from dist/cli/ when installed.
 const packageJson = createRequire(import.meta.url)('stem/package.json') as { version: string };
@@ -42,7 +43,7 @@ async function configuredCommands(): Promise<CommandClass<BaseContext>[]> {
 
 /** Builds the CLI with the built-in commands and those the config contributes. */
 export async function buildCli(): Promise<Cli> {
-  const cli = new Cli({ binaryName: 'stem', binaryLabel: 'Stem: a distributed task queue for Node.js (every command takes --config FILE)', binaryVersion: packageJson.version, enableColors: colourEnabled(process.stdout) });
+  const cli = new StemCli({ binaryName: 'stem', binaryLabel: 'Stem: a distributed task queue for Node.js (every command takes --config FILE)', binaryVersion: packageJson.version, enableColors: colourEnabled(process.stdout) });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   const registered = new Set<unknown>();

@@ -1,15 +1,39 @@
 import { Command, Option } from 'clipanion';
 import { isTerminal } from '../../sdk/contracts/result-backend.js';
-import { ExitCode } from '../../sdk/errors.js';
+import { ExitCode, UsageError } from '../../sdk/errors.js';
+import { Stem } from '../../sdk/kernel.js';
 import type { EnqueueOptions } from '../../sdk/task.js';
 import { waitForTerminalStatus } from '../../sdk/task-handle.js';
-import { parseDurationFlag, parseHeadersFlag, parseIntegerFlag, parseJsonFlag } from '../parse-input.js';
+import { parseDurationFlag, parseHeadersFlag, parseIntegerFlag, readArgsFlag } from '../parse-input.js';
 import { duplicateOf } from '../../plugins/unique/index.js';
+import { CLAMPED_META } from '../../plugins/routing/index.js';
+import type { PriorityClamp } from '../../plugins/routing/routing-table.js';
+import type { TaskHandle } from '../../sdk/task-handle.js';
+import { printable } from '../output/printable.js';
 import { TtyProgress } from '../output/progress.js';
 import { ServiceCommand } from '../service-command.js';
 
 /** Tasks per enqueueMany call of `--count`. */
 const ENQUEUE_BATCH = 1_000;
+
+/** The most copies one `--count` publishes: past it, a typo (1e9) would flood the broker. */
+export const MAX_COUNT = 1_000_000;
+
+/** What the routing did to the priority asked for, if it clamped it. */
+function clampOf(handle: TaskHandle): PriorityClamp | null {
+  return (handle.envelope?.meta?.[CLAMPED_META] as PriorityClamp | undefined) ?? null;
+}
+
+/** One enqueued task as text: id, name, queue, priority (and its clamp), not-before time. */
+function describe(handle: TaskHandle): string {
+  const name = printable(handle.name);
+  if (duplicateOf(handle)) return `${handle.id} ${name}: a duplicate of a task enqueued earlier; not enqueued again`;
+  const clamp = clampOf(handle);
+  const notBefore = handle.envelope?.notBefore;
+  const details = [`priority ${handle.envelope?.priority}${clamp ? `, clamped from ${clamp.from} by the queue's priority range` : ''}`];
+  if (notBefore !== undefined) details.push(`not before ${new Date(notBefore).toISOString()}`);
+  return `${handle.id} ${name} -> ${printable(handle.queue)} (${details.join('; ')})`;
+}
 
 /** `stem enqueue`: publish a task (or a broadcast) from the command line. */
 export class EnqueueCommand extends ServiceCommand {
@@ -18,30 +42,34 @@ export class EnqueueCommand extends ServiceCommand {
     category: 'Tasks',
     description: 'Enqueue a task, or a broadcast with broadcast://CHANNEL',
     details: `
-      Publishes TASK with --args (JSON). With --registry, the task name is checked against the
-      module's tasks. With --wait, waits for the result and exits 1 if the task failed.
+      Publishes TASK with --args (a JSON object; \`--args -\` or \`--args-file FILE\` for large ones).
+      With --registry, the task name is checked against the module's tasks. With --wait, waits for
+      the result and exits 1 if the task failed. A broker is required (--broker or STEM_BROKER_URL,
+      or a broker plugin in the config): an in-memory one would end with this command.
     `,
     examples: [
-      ['Enqueue a report in 5 minutes with priority 8', `$0 enqueue reports.generate --args '{"customerId":42}' --not-before 5m --priority 8 --registry fixtures/tasks.ts`],
-      ['Broadcast to every subscribed worker', `$0 enqueue broadcast://maintenance --args '{"action":"restart"}' --routing-config fixtures/routing.yaml`],
+      ['Enqueue a report in 5 minutes with priority 8', `$0 enqueue reports.generate --args '{"customerId":42}' --not-before 5m --priority 8 --registry tasks.ts`],
+      ['Broadcast to every subscribed worker', `$0 enqueue broadcast://maintenance --args '{"action":"restart"}' --routing-config routing.yaml`],
       ['Enqueue and wait for the result', `$0 enqueue math.add --args '{"a":1,"b":2}' --wait --timeout 30s`],
+      ['Large arguments from a file, or from stdin', `$0 enqueue reports.generate --args-file args.json; cat args.json | $0 enqueue reports.generate --args -`],
     ],
   });
 
   task = Option.String({ name: 'TASK' });
-  args = Option.String('--args', { description: 'Arguments as JSON (default {})' });
+  args = Option.String('--args', { description: 'Arguments as a JSON object (default {}); - reads stdin' });
+  argsFile = Option.String('--args-file', { description: 'Read the arguments from a JSON file (- for stdin)' });
   headers = Option.String('--headers', { description: 'Headers as a JSON object of strings' });
   queue = Option.String('--queue', { description: 'Queue (beats routing unless the route forces)' });
   priority = Option.String('--priority', { description: '0-9, higher runs first' });
   notBefore = Option.String('--not-before', { description: 'Delay (5m) or ISO time' });
   maxRetries = Option.String('--max-retries', { description: 'Retries after the first attempt' });
-  count = Option.String('--count', { description: 'Enqueue this many copies (one batch)' });
+  count = Option.String('--count', { description: `Enqueue this many copies (1 to ${MAX_COUNT.toLocaleString('en')})` });
   wait = Option.Boolean('--wait', false, { description: 'Wait for the result' });
   timeout = Option.String('--timeout', '30s', { description: 'How long --wait waits' });
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
 
   async run(): Promise<number> {
-    const args = parseJsonFlag('--args', this.args) ?? {};
+    const args = await readArgsFlag(this.args, this.argsFile, this.context.stdin);
     const options: EnqueueOptions = {};
     const headers = parseHeadersFlag('--headers', this.headers);
     if (headers) options.headers = headers;
@@ -51,10 +79,16 @@ export class EnqueueCommand extends ServiceCommand {
     if (this.notBefore !== undefined) options.notBefore = this.notBefore;
     const maxRetries = parseIntegerFlag('--max-retries', this.maxRetries, 0);
     if (maxRetries !== undefined) options.maxRetries = maxRetries;
-    const count = parseIntegerFlag('--count', this.count, 1) ?? 1;
+    const count = parseIntegerFlag('--count', this.count, 1, MAX_COUNT) ?? 1;
     const timeoutMs = parseDurationFlag('--timeout', this.timeout)!;
 
-    return this.withStem(async (stem) => {
+    const config = await this.loadConfig(this.serviceOverrides());
+    const stem = await Stem.create(config);
+    try {
+      const inMemory = !stem.provides('broker');
+      if (inMemory && config.urls.broker === undefined) {
+        throw new UsageError('no broker configured: the task would go to an in-memory broker that ends with this command; pass --broker redis://… (or postgres://…), set STEM_BROKER_URL, or add a broker plugin to stem.config.ts');
+      }
       const progress = new TtyProgress(this.context.stderr, `enqueue ${this.task}`);
       const handles = [];
       for (let sent = 0; sent < count; sent += ENQUEUE_BATCH) {
@@ -65,8 +99,9 @@ export class EnqueueCommand extends ServiceCommand {
       progress.done();
       const out = this.context.stdout;
       if (!this.wait) {
-        if (this.json) this.printJson(handles.map((h) => ({ id: h.id, task: h.name, queue: h.queue, priority: h.envelope?.priority, notBefore: h.envelope?.notBefore ?? null, duplicateOf: duplicateOf(h) ?? null })));
-        else for (const h of handles) out.write(duplicateOf(h) ? `${h.id} ${h.name}: a duplicate of a task enqueued earlier; not enqueued again\n` : `${h.id} ${h.name} -> ${h.queue} (priority ${h.envelope?.priority})\n`);
+        if (this.json) this.printJson(handles.map((h) => ({ id: h.id, task: h.name, queue: h.queue, priority: h.envelope?.priority, clamped: clampOf(h), notBefore: h.envelope?.notBefore ?? null, duplicateOf: duplicateOf(h) ?? null })));
+        else for (const h of handles) out.write(`${describe(h)}\n`);
+        if (inMemory) this.context.stderr.write('stem: note: the broker is memory://, which ends with this command: no worker will run these tasks\n');
         return ExitCode.ok;
       }
       const waiting = new TtyProgress(this.context.stderr, 'waiting');
@@ -80,8 +115,10 @@ export class EnqueueCommand extends ServiceCommand {
         }),
       ).finally(() => waiting.done());
       if (this.json) this.printJson(statuses);
-      else for (const status of statuses) out.write(`${status.id} ${status.state} ${status.state === 'succeeded' ? JSON.stringify(status.result) : status.error?.message ?? ''}\n`);
+      else for (const status of statuses) out.write(`${status.id} ${status.state} ${printable(status.state === 'succeeded' ? JSON.stringify(status.result) : status.error?.message ?? '')}\n`);
       return statuses.every((status) => isTerminal(status.state) && status.state === 'succeeded') ? ExitCode.ok : ExitCode.failure;
-    });
+    } finally {
+      await stem.close();
+    }
   }
 }

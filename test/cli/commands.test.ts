@@ -92,13 +92,13 @@ t.test('bad input to enqueue is one line with exit 64', async (t) => {
   const badJson = await runStem(['enqueue', 'cli.add', '--args', '{a:1}', '--registry', 'fixtures/cli-tasks.ts'], { env });
   t.equal(badJson.code, 64);
   t.match(badJson.stderr, /^stem: --args: not valid JSON/);
-  const unknown = await runStem(['enqueue', 'cli.nope', '--args', '{}', '--registry', 'fixtures/cli-tasks.ts'], { env });
+  const unknown = await runStem(['enqueue', 'cli.nope', '--args', '{}', '--registry', 'fixtures/cli-tasks.ts', '--broker', 'memory://'], { env });
   t.equal(unknown.code, 64);
   t.match(unknown.stderr, /^stem: unknown task "cli\.nope".*registered tasks: .*cli\.add/);
   const badPriority = await runStem(['enqueue', 'cli.add', '--priority', '12', '--registry', 'fixtures/cli-tasks.ts'], { env });
   t.equal(badPriority.code, 64);
   t.match(badPriority.stderr, /--priority: "12" must be a whole number from 0 to 9/);
-  const badDelay = await runStem(['enqueue', 'cli.add', '--not-before', 'soon', '--registry', 'fixtures/cli-tasks.ts'], { env });
+  const badDelay = await runStem(['enqueue', 'cli.add', '--not-before', 'soon', '--registry', 'fixtures/cli-tasks.ts', '--broker', 'memory://'], { env });
   t.equal(badDelay.code, 64);
   t.match(badDelay.stderr, /notBefore: "soon" is not a duration/);
   const unreachable = await runStem(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--registry', 'fixtures/cli-tasks.ts', '--broker', 'redis://user:pw@127.0.0.1:1/0'], { env });

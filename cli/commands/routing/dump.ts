@@ -47,9 +47,9 @@ export class RoutingDumpCommand extends RoutingCommand {
       a registered task. Exits 64 when the file is missing or invalid.
     `,
     examples: [
-      ['Print the table of a routing file', '$0 routing dump --routing-config fixtures/routing.yaml'],
-      ['Print it as JSON for a script', 'STEM_ROUTING_CONFIG=fixtures/routing.yaml $0 routing dump --json'],
-      ['Check every glob against the tasks of a module', '$0 routing dump --routing-config fixtures/routing.yaml --registry fixtures/tasks.ts'],
+      ['Print the table of a routing file', '$0 routing dump --routing-config routing.yaml'],
+      ['Print it as JSON for a script', 'STEM_ROUTING_CONFIG=routing.yaml $0 routing dump --json'],
+      ['Check every glob against the tasks of a module', '$0 routing dump --routing-config routing.yaml --registry tasks.ts'],
     ],
   });
 

@@ -54,7 +54,7 @@ export class RoutingTestCommand extends RoutingCommand {
       beats it); a task registered in the config brings its own queue and priority.
     `,
     examples: [
-      ['Route a task by its name', '$0 routing test reports.generate --routing-config fixtures/routing.yaml'],
+      ['Route a task by its name', '$0 routing test reports.generate --routing-config routing.yaml'],
       ['With headers and a priority', `$0 routing test reports.generate --headers '{"tenant":"acme"}' --priority 9`],
       ['As if the caller named a queue, as JSON', '$0 routing test billing.email-receipt --queue critical --json'],
     ],

@@ -36,7 +36,7 @@ export class ScheduleApplyCommand extends ScheduleStoreCommand {
       (added, changed, removed) and writes nothing.
     `,
     examples: [
-      ['Preview the changes of a file', '$0 schedule apply fixtures/schedules.json --dry-run --store redis://127.0.0.1:6379'],
+      ['Preview the changes of a file', '$0 schedule apply schedules.json --dry-run --store redis://127.0.0.1:6379'],
       ['Apply it, removing entries the file no longer has', '$0 schedule apply config/schedules.yaml --prune --store redis://127.0.0.1:6379'],
     ],
   });

@@ -8,7 +8,7 @@ export class TasksListCommand extends ServiceCommand {
   static override usage = Command.Usage({
     category: 'Tasks',
     description: 'List the tasks of the config and --registry with their options',
-    examples: [['Tasks of a registry module', '$0 tasks list --registry fixtures/tasks.ts']],
+    examples: [['Tasks of a registry module', '$0 tasks list --registry tasks.ts']],
   });
 
   json = Option.Boolean('--json', false, { description: 'Print JSON' });

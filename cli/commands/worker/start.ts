@@ -19,7 +19,7 @@ export class WorkerStartCommand extends ServiceCommand {
       running tasks finish within the grace period, and returns the rest to their queue.
     `,
     examples: [
-      ['Consume three queues with up to 16 tasks at once', '$0 worker start --registry fixtures/tasks.ts --queues default,reports,emails --concurrency 16'],
+      ['Consume three queues with up to 16 tasks at once', '$0 worker start --registry tasks.ts --queues default,reports,emails --concurrency 16'],
       ['Subscribe to a broadcast channel, log JSON', '$0 worker start --broadcasts maintenance --log-format json'],
     ],
   });
