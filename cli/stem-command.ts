@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { Stem } from '../sdk/kernel.js';
 import { loadConfig, type ConfigOverrides, type ResolvedConfig } from './config/index.js';
-import { reportError } from './report-error.js';
+import { reportError, reportErrorAsJson } from './report-error.js';
 
 /**
  * The base of every stem command: `--verbose`, config loading (the global `--config FILE` reaches
@@ -33,6 +33,8 @@ export abstract class StemCommand extends Command {
     try {
       return await super.validateAndExecute();
     } catch (error) {
+      // A command's --json output is JSON, its errors included.
+      if ((this as { json?: unknown }).json === true) return reportErrorAsJson(error, this.context.stdout, this.verbose);
       return reportError(error, this.context.stderr, this.verbose);
     }
   }

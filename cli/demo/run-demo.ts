@@ -31,11 +31,20 @@ export interface DemoReport {
 const DELAY_MS = 1_000;
 
 /**
- * Runs the demo on `stem` in one process: enqueues a mix of tasks on a fresh queue before the
+ * The demo's queue. One fixed name, emptied before and after each run: a broker keeps the names of
+ * the queues it saw (`stem queues list`) and the contract has no way to forget one, so a fresh
+ * name per run would leave one more empty queue behind on Redis or Postgres every time.
+ */
+export const DEMO_QUEUE = 'stem-demo';
+
+/**
+ * Runs the demo on `stem` in one process: enqueues a mix of tasks on the demo queue before the
  * worker starts (so priorities show), runs one worker with concurrency 1, and reports per task.
  */
 export async function runDemo(stem: Stem, options: { timeoutMs?: number } = {}): Promise<DemoReport> {
-  const queue = `stem-demo-${Date.now().toString(36)}`;
+  const queue = DEMO_QUEUE;
+  // What an interrupted run left would run first and spoil the order this run shows.
+  await stem.broker.purge(queue);
   const firstStart = new Map<string, number>();
   const lastStart = new Map<string, number>();
   const attempts = new Map<string, number>();
@@ -73,6 +82,7 @@ export async function runDemo(stem: Stem, options: { timeoutMs?: number } = {}):
     offStarted();
     await worker.stop();
     await stem.broker.purge(queue).catch(() => 0);
+    await stem.broker.purgeDeadLetters(queue).catch(() => 0);
   }
   const totalMs = Date.now() - began;
 

@@ -1,4 +1,5 @@
 import type { Signals } from '../../sdk/signals.js';
+import { printable } from './printable.js';
 
 /** How `stem worker start` logs: a readable line, or one JSON object per line. */
 export type LogFormat = 'text' | 'json';
@@ -10,7 +11,8 @@ export type LogFormat = 'text' | 'json';
 export function logTaskSignals(signals: Signals, out: NodeJS.WritableStream, format: LogFormat): () => void {
   const write = (level: string, event: string, fields: Record<string, unknown>, text: string): void => {
     if (format === 'json') out.write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`);
-    else out.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${text}\n`);
+    // Names and messages come from producers: escaped, one event stays one line (no forged log lines).
+    else out.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${printable(text)}\n`);
   };
   const offs = [
     signals.on('worker-ready', ({ workerId, hostname, queues, broadcasts }) =>

@@ -1,6 +1,33 @@
 import { Command, Option } from 'clipanion';
+import type { StemPlugin } from '../../../sdk/plugin.js';
 import { maskUrl } from '../../../sdk/url.js';
 import { ServiceCommand } from '../../service-command.js';
+
+type PrintedService = 'broker' | 'backend' | 'scheduleStore' | 'revokeStore';
+
+/**
+ * The services of the plugins Stem ships, by plugin name: a plugin provides its services when
+ * applied, which opens connections, and printing the config must not connect to anything.
+ */
+const SHIPPED_PLUGIN_SERVICES: Record<string, readonly PrintedService[]> = {
+  redis: ['broker', 'backend', 'scheduleStore', 'revokeStore'],
+  postgres: ['broker', 'backend', 'scheduleStore', 'revokeStore'],
+  'redis-broker': ['broker'],
+  'postgres-broker': ['broker'],
+  'redis-result-backend': ['backend'],
+  'postgres-result-backend': ['backend'],
+  'redis-schedule-store': ['scheduleStore'],
+  'postgres-schedule-store': ['scheduleStore'],
+  'redis-revoke-store': ['revokeStore'],
+  'postgres-revoke-store': ['revokeStore'],
+};
+
+/** Where each service comes from when no URL names it: the last config plugin that provides it, else memory. */
+function pluginServices(plugins: readonly StemPlugin[]): Record<PrintedService, string> {
+  const where: Record<PrintedService, string> = { broker: 'memory', backend: 'memory', scheduleStore: 'memory', revokeStore: 'memory' };
+  for (const plugin of plugins) for (const service of SHIPPED_PLUGIN_SERVICES[plugin?.name] ?? []) where[service] = `plugin ${plugin.name}`;
+  return where;
+}
 
 /** `stem config print`: the resolved configuration, passwords masked. */
 export class ConfigPrintCommand extends ServiceCommand {
@@ -18,7 +45,8 @@ export class ConfigPrintCommand extends ServiceCommand {
     const urls = Object.fromEntries(Object.entries(config.urls).map(([key, url]) => [key, maskUrl(url!)]));
     const view = {
       configFile: config.configPath ?? null,
-      urls: { broker: 'memory', backend: 'memory', scheduleStore: 'memory', revokeStore: 'memory', ...urls },
+      // A URL (flag or STEM_* variable) beats the file's plugins, as loadConfig applies it after them.
+      urls: { ...pluginServices(config.plugins ?? []), ...urls },
       namespace: config.namespace,
       defaultQueue: config.defaultQueue ?? 'default',
       routingConfig: config.routingConfig ?? null,

@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { describeSchedule } from '../../../sdk/beat.js';
 import type { ScheduleEntry } from '../../../sdk/contracts/schedule-store.js';
+import { printable } from '../../output/printable.js';
 import { renderTable } from '../../output/table.js';
 import { ScheduleStoreCommand } from './schedule-store-command.js';
 
@@ -41,6 +42,8 @@ export class ScheduleListCommand extends ScheduleStoreCommand {
 
   async run(): Promise<number> {
     return this.withStem(async (stem) => {
+      // A memory store is always empty here: say why, or "no entries" would read as the truth.
+      this.warnIfMemory(stem);
       const entries = await stem.service('scheduleStore').list();
       if (this.json) {
         this.context.stdout.write(`${JSON.stringify(entries.map(entryJson), null, 2)}\n`);
@@ -51,8 +54,8 @@ export class ScheduleListCommand extends ScheduleStoreCommand {
         return 0;
       }
       const rows = entries.map((entry) => [
-        entry.id,
-        entry.task,
+        printable(entry.id),
+        printable(entry.task),
         describeSchedule(entry.schedule, entry.timezone),
         entry.enabled ? iso(entry.nextRunAt) ?? '-' : '-',
         iso(entry.lastRunAt) ?? '-',

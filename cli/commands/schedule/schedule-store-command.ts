@@ -40,6 +40,6 @@ export abstract class ScheduleStoreCommand extends StemCommand {
   /** Warns on stderr that a memory store forgets everything when the command ends. */
   protected warnIfMemory(stem: Stem): void {
     if (stem.provides('scheduleStore')) return;
-    this.context.stderr.write('stem: note: the schedule store is in memory and ends with this command; pass --store redis://… or postgres://…, or set STEM_SCHEDULE_STORE_URL\n');
+    this.context.stderr.write('stem: note: the schedule store is in memory and ends with this command; pass --store redis://… or postgres://…, or set STEM_SCHEDULE_STORE_URL (or STEM_BROKER_URL: schedules live with the broker)\n');
   }
 }
