@@ -5,11 +5,12 @@ import type { StemConfig } from '../../sdk/config.js';
 import type { ServiceName } from '../../sdk/contracts/index.js';
 import { ConfigError, UsageError } from '../../sdk/errors.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
-import type { TaskDefinition } from '../../sdk/task.js';
+import { isTaskDefinition, type TaskDefinition } from '../../sdk/task.js';
 import { loadRegistryModule } from './load-registry.js';
 import { defaultOperationsPlugins } from './operations-plugins.js';
 import { importUserModule } from './typescript-loader.js';
 import { pluginForUrl } from './url-plugins.js';
+import { loadFailure, settledOrExplained } from './user-module-errors.js';
 
 /** Values from command-line flags; they beat STEM_* variables, which beat the config file. */
 export interface ConfigOverrides {
@@ -65,8 +66,45 @@ const SEARCH_PLACES = [
 ];
 
 async function importModule(file: string): Promise<unknown> {
-  const loaded = await importUserModule(file, dirname(file));
+  let loaded: Record<string, unknown>;
+  try {
+    loaded = await settledOrExplained(importUserModule(file, dirname(file)), file);
+  } catch (error) {
+    // cosmiconfig annotates what it catches, which fails on a thrown string; say it here.
+    if (error instanceof Error) throw error;
+    throw new ConfigError(`${file} could not be loaded: ${loadFailure(error)}`);
+  }
+  if (loaded.default === undefined && Object.keys(loaded).length === 0) {
+    throw new ConfigError(`${file} exports nothing; end it with export default defineConfig({ ... })`);
+  }
   return loaded.default ?? loaded;
+}
+
+/** Checks the shape of what a config file exported, naming the field and the fix. */
+function validateConfigShape(config: StemConfig, where: string): void {
+  const { plugins, tasks } = config as { plugins?: unknown; tasks?: unknown };
+  if (plugins !== undefined) {
+    if (!Array.isArray(plugins)) throw new ConfigError(`${where}: plugins must be an array of plugins, e.g. plugins: [redis({ url })]; got ${describeValue(plugins)}`);
+    plugins.forEach((plugin, i) => {
+      const shaped = typeof plugin === 'object' && plugin !== null && typeof (plugin as StemPlugin).name === 'string' && typeof (plugin as StemPlugin).apply === 'function';
+      if (!shaped) throw new ConfigError(`${where}: plugins[${i}] is ${describeValue(plugin)}, not a plugin (an object with name and apply(stem)); call the factory, e.g. redis({ url })`);
+    });
+  }
+  if (tasks !== undefined) {
+    if (!Array.isArray(tasks)) throw new ConfigError(`${where}: tasks must be an array of defineTask(...) results; got ${describeValue(tasks)}`);
+    tasks.forEach((task, i) => {
+      if (!isTaskDefinition(task)) throw new ConfigError(`${where}: tasks[${i}] is ${describeValue(task)}, not a task; use defineTask({ name, handler })`);
+    });
+  }
+}
+
+/** A short description of a bad value for an error message. */
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value} ${String(value)}`;
 }
 
 async function readConfigFile(configFile: string | undefined, cwd: string): Promise<{ config: StemConfig; path?: string }> {
@@ -83,14 +121,16 @@ async function readConfigFile(configFile: string | undefined, cwd: string): Prom
       const found = await explorer.load(file);
       return { config: (found?.config ?? {}) as StemConfig, path: file };
     } catch (error) {
-      throw new ConfigError(`${configFile} could not be loaded: ${(error as Error).message}`, { cause: error });
+      if (error instanceof ConfigError) throw error;
+      throw new ConfigError(`${configFile} could not be loaded: ${loadFailure(error)}`, { cause: error });
     }
   }
   let found;
   try {
     found = await explorer.search(cwd);
   } catch (error) {
-    throw new ConfigError(`the config file could not be loaded: ${(error as Error).message}`, { cause: error });
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`the config file could not be loaded: ${loadFailure(error)}`, { cause: error });
   }
   return found ? { config: (found.config ?? {}) as StemConfig, path: found.filepath } : { config: {} };
 }
@@ -143,6 +183,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   if (typeof fileConfig !== 'object' || fileConfig === null) {
     throw new ConfigError(`${path ?? 'the config'} must export an object: export default defineConfig({ ... })`);
   }
+  validateConfigShape(fileConfig, path ?? 'the config');
 
   const namespace = flags.namespace ?? env.STEM_CONTROL_NAMESPACE ?? fileConfig.namespace ?? 'stem';
   const urls: ResolvedConfig['urls'] = {};

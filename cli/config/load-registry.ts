@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../../sdk/errors.js';
 import { isTaskDefinition, type TaskDefinition } from '../../sdk/task.js';
+import { loadFailure, settledOrExplained } from './user-module-errors.js';
 import { importUserModule } from './typescript-loader.js';
 
 /**
@@ -13,9 +14,9 @@ export async function loadRegistryModule(path: string, cwd: string = process.cwd
   if (!existsSync(file)) throw new UsageError(`--registry: ${path} does not exist (resolved to ${file})`);
   let loaded: Record<string, unknown>;
   try {
-    loaded = await importUserModule(file, cwd);
+    loaded = await settledOrExplained(importUserModule(file, cwd), file);
   } catch (error) {
-    throw new UsageError(`--registry: ${path} could not be loaded: ${(error as Error).message}`, { cause: error });
+    throw new UsageError(`--registry: ${path} could not be loaded: ${loadFailure(error)}`, { cause: error });
   }
   const fromDefault = collectTasks(loaded.default);
   const tasks = fromDefault.length > 0 ? fromDefault : collectTasks(Object.values(loaded));

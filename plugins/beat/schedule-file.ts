@@ -31,7 +31,12 @@ function parseYaml(text: string, file: string): unknown {
     const reason = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new UsageError(`${file}: ${where}not valid YAML (${reason})`);
   }
-  return document.toJS();
+  try {
+    return document.toJS();
+  } catch (error) {
+    // yaml refuses to expand an alias bomb ("Excessive alias count…") only here, in toJS().
+    throw new UsageError(`${file}: not valid YAML (${(error as Error).message}); write each entry out instead of nesting aliases`);
+  }
 }
 
 /**
