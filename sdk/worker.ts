@@ -209,7 +209,11 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
 
   /** Registers a consumer and starts fetching. */
   async start(): Promise<void> {
-    if (this.lifecycle !== 'idle') throw new ConfigError(`worker ${this.id} was already started; create a new worker with stem.worker()`);
+    if (this.lifecycle !== 'idle') {
+      // stop() first is kept, not undone by a later start(): a shutdown that came during setup wins.
+      const why = this.startedAt === 0 ? 'was stopped before it started' : 'was already started';
+      throw new ConfigError(`worker ${this.id} ${why}; create a new worker with stem.worker()`);
+    }
     this.lifecycle = 'running';
     this.startedAt = Date.now();
     this.consumer = await this.stem.broker.consumer({ queues: this.queues, broadcasts: this.broadcasts, consumerId: this.id });
