@@ -108,6 +108,12 @@ t.test('--count is a whole number up to 1,000,000; --priority -1 names the range
   }
 });
 
+t.test('the empty queue name is refused at enqueue', async (t) => {
+  const run = await runInProcess(['enqueue', 'cli.add', '--queue', '', ...cliTasks, ...memory]);
+  t.equal(run.code, 64);
+  t.match(run.stderr, /^stem: invalid queue name: it is empty/);
+});
+
 t.test('enqueue shows the priority clamp and the not-before time', async (t) => {
   const run = await runInProcess(['enqueue', 'reports.generate', '--args', '{"customerId":42}', '--priority', '8', '--not-before', '5m', '--routing-config', 'fixtures/routing.yaml', '--registry', 'fixtures/tasks.ts', ...memory]);
   t.equal(run.code, 0, run.stderr);
