@@ -11,6 +11,7 @@ import type {
 } from '../../sdk/contracts/index.js';
 import { StemError } from '../../sdk/errors.js';
 import { statePosition } from '../../sdk/state-order.js';
+import { tagPart } from './key-part.js';
 import { LuaScripts } from './lua-scripts.js';
 import { execPipeline, type RedisConnection } from './redis-connection.js';
 import { resolveResultTtl, type RedisResultBackendOptions } from './redis-options.js';
@@ -229,7 +230,8 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
   }
 
   private groupKeys(groupId: string): [string, string] {
-    const tag = `${this.prefix}:{group:${groupId}}`;
+    // The id is escaped inside the hash tag, so a `}` in it cannot split a group's keys over two slots.
+    const tag = `${this.prefix}:{group:${tagPart(groupId)}}`;
     return [`${tag}:members`, `${tag}:results`];
   }
 
