@@ -13,7 +13,7 @@ import { sleep, uniqueName, waitFor } from '../helpers/wait.js';
 import { deleteNamespace, REDIS_URL, requireRedis, testNamespace } from '../redis/redis-test-support.js';
 
 // Chained CLI processes and Beats running for seconds: more than the default per-file limit.
-t.setTimeout(240_000);
+t.setTimeout(600_000);
 
 /** A stem.config.ts putting every service on the test Redis under `namespace`, with the fixture tasks. */
 async function redisConfig(namespace: string): Promise<string> {

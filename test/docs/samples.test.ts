@@ -57,7 +57,7 @@ t.test('samples that show a repository file match that file, comments and layout
 });
 
 t.test('every sample type-checks and every complete one runs', async (t) => {
-  t.setTimeout(240_000);
+  t.setTimeout(600_000);
   mkdirSync(dir, { recursive: true });
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   // What samples import relatively, as a reader's project would have it: its tasks, the example broker.

@@ -8,7 +8,7 @@ import { runWalkthrough } from './walkthrough-runner.js';
 t.test('a reader following the developer-environment walkthrough sees what it shows, results in Postgres', async (t) => {
   if (!(await requireRedis(t))) return;
   if (!(await requirePostgres(t))) return;
-  t.setTimeout(280_000);
+  t.setTimeout(600_000);
   // Other dbs than the Redis variant's, so that both files can run at once.
   await runWalkthrough(t, { alternatives: true, redisDbs: [9, 10, 11] });
 });

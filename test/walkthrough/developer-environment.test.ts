@@ -8,7 +8,7 @@ import { runWalkthrough } from './walkthrough-runner.js';
 
 t.test('a reader following the developer-environment walkthrough sees what it shows, results on Redis', async (t) => {
   if (!(await requireRedis(t))) return;
-  t.setTimeout(280_000);
+  t.setTimeout(600_000);
   // Free test dbs standing for the page's db 0, 1 and 2 (the suite uses 15 and 14, the bench 12).
   await runWalkthrough(t, { alternatives: false, redisDbs: [6, 7, 8] });
 });
