@@ -21,10 +21,14 @@ export class MigrationError extends StemError {
 /** How often a migration is tried when another schema vanished under Kysely's introspection. */
 const INTROSPECTION_ATTEMPTS = 5;
 
-/** True when `error` says a schema other than `schema` does not exist (SQLSTATE 3F000). */
+/**
+ * True when `error` says a schema other than `schema`, or a table in one, does not exist
+ * (SQLSTATE 3F000, or 42P01 naming `"other.table"`): it vanished under the introspection.
+ */
 function isOtherSchemaGone(error: unknown, schema: string): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  return code === '3F000' && typeof message === 'string' && !message.includes(`"${schema}"`);
+  if (typeof message !== 'string' || message.includes(`"${schema}"`) || message.includes(`"${schema}.`)) return false;
+  return code === '3F000' || (code === '42P01' && /relation "[^"]+\.[^"]+" does not exist/.test(message));
 }
 
 /**

@@ -89,7 +89,7 @@ export function chordCrashTests(t: Test, backend: CrashBackend): void {
     t.same(body.states, ['succeeded', 'succeeded', 'succeeded'], 'the body is intact');
   });
 
-  t.test(`${backend}: a worker killed after publishing a chord's callback, before marking the claim fired: the callback runs, at most once more`, async (t) => {
+  t.test(`${backend}: a worker killed after publishing a chord's callback, before marking the claim fired: the callback runs, and may run again`, async (t) => {
     const { stem, workers, doomed, rescuer, chordId } = await crashed(t, 'published');
     t.match(doomed.output(), `crashing after publishing ${chordId}`);
 
@@ -99,7 +99,9 @@ export function chordCrashTests(t: Test, backend: CrashBackend): void {
     t.equal(await rescuer.stop('SIGTERM'), 0, 'the second worker stopped cleanly');
     // The dead worker's member is redelivered and re-fires under the same id: at-least-once, never lost.
     const runs = callbackRuns(workers);
-    t.ok(runs >= 1 && runs <= 2, `the callback ran once or twice (${runs}): the crash can repeat it, not lose it`);
+    // At most twice more than once: the takeover re-fires it, and the dead worker may already have
+    // leased the published callback itself, which is redelivered when that lease runs out.
+    t.ok(runs >= 1 && runs <= 3, `the callback ran 1 to 3 times (${runs}): the crash can repeat it, not lose it`);
     t.equal((await stem.status(chordId)).state, 'succeeded');
   });
 }

@@ -181,7 +181,7 @@ t.test('a bad stem.config or registry is one line naming the file and the fault,
     ['null-plugin.mjs', 'export default { plugins: [null] };', /null-plugin\.mjs: plugins\[0\] is null, not a plugin/],
     ['string-tasks.mjs', "export default { tasks: 'x' };", /string-tasks\.mjs: tasks must be an array of defineTask\(\.\.\.\) results; got the string "x"/],
     ['not-a-task.mjs', 'export default { tasks: [{ name: 1 }] };', /not-a-task\.mjs: tasks\[0\] is an object, not a task/],
-    ['syntax.ts', 'export default { tasks: [ };', /syntax\.ts could not be loaded: .*syntax\.ts:1:\d+: ERROR: Unexpected "}"/],
+    ['syntax.ts', 'export default { tasks: [ };', /syntax\.ts could not be loaded: .*syntax\.ts(:1:\d+: ERROR: Unexpected "}"|\(1,\d+\): error TS\d+)/],
     ['empty.mjs', 'export {};', /empty\.mjs exports nothing; end it with export default defineConfig/],
     ['throws.mjs', 'throw "nope";', /throws\.mjs could not be loaded: it threw "nope"/],
   ];
