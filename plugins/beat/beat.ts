@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { firingFor, nextRunAfterFiring, scheduleRuleOf, validateScheduleDefinitions, type ScheduleDefinition } from '../../sdk/beat.js';
+import { firingFor, nextRunAfterFiring, scheduleRuleOf, validateScheduleDefinitions, type ScheduleDefinition } from './schedule-rules.js';
 import type { ScheduleEntry } from '../../sdk/contracts/schedule-store.js';
 import { parseDuration, type Duration } from '../../sdk/duration.js';
 import { ConfigError, ExitCode, StaleVersionError, StemError } from '../../sdk/errors.js';

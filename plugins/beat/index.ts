@@ -4,7 +4,7 @@ import type { StemPlugin } from '../../sdk/plugin.js';
 import { Beat, resolveBeatOptions, type BeatOptions } from './beat.js';
 
 export { Beat, firingLockKey, resolveBeatOptions, type BeatOptions, type FiringOutcome, type FiringReport } from './beat.js';
-export { firingTaskId } from '../../sdk/beat.js';
+export { firingTaskId } from './schedule-rules.js';
 export { ScheduleEditor, type ScheduleChange, type SchedulePlan } from './schedule-editor.js';
 export { parseScheduleFile, readScheduleFile } from './schedule-file.js';
 

@@ -6,7 +6,7 @@ import {
   scheduleRuleOf,
   UnknownScheduleError,
   type ScheduleDefinition,
-} from '../../sdk/beat.js';
+} from './schedule-rules.js';
 import type { ScheduleEntry, ScheduleStore } from '../../sdk/contracts/schedule-store.js';
 import { StaleVersionError } from '../../sdk/errors.js';
 

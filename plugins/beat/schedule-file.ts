@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseDocument } from 'yaml';
-import { validateScheduleDefinitions, type ScheduleDefinition } from '../../sdk/beat.js';
+import { validateScheduleDefinitions, type ScheduleDefinition } from './schedule-rules.js';
 import { UsageError } from '../../sdk/errors.js';
 
 /** The 1-based line and column of a character offset. */

@@ -6,7 +6,7 @@ import type { Test } from 'tap';
 import { firingTaskId } from '../../plugins/beat/index.js';
 import { postgres, runMigrations } from '../../plugins/postgres/index.js';
 import { redis } from '../../plugins/redis/index.js';
-import { scheduleEntryFor } from '../../sdk/beat.js';
+import { scheduleEntryFor } from '../../plugins/beat/schedule-rules.js';
 import { defineTask, Stem, type StemPlugin } from '../../sdk/index.js';
 import { dropSchema, testUrl, uniqueSchema } from '../postgres/postgres-harness.js';
 import { deleteNamespace, REDIS_URL, testNamespace } from '../redis/redis-test-support.js';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { beat, Beat, readScheduleFile, ScheduleEditor } from '../../plugins/beat/index.js';
 import { redis } from '../../plugins/redis/index.js';
-import { SCHEDULE_ID_HEADER, SCHEDULED_FOR_HEADER, scheduleEntryFor } from '../../sdk/beat.js';
+import { SCHEDULE_ID_HEADER, SCHEDULED_FOR_HEADER, scheduleEntryFor } from '../../plugins/beat/schedule-rules.js';
 import type { Envelope } from '../../sdk/envelope.js';
 import { Stem } from '../../sdk/index.js';
 import tasks from '../../fixtures/tasks.js';

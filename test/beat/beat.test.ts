@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { beat, Beat, firingLockKey, type FiringReport } from '../../plugins/beat/index.js';
-import { SCHEDULE_ID_HEADER, SCHEDULED_FOR_HEADER, scheduleEntryFor } from '../../sdk/beat.js';
+import { SCHEDULE_ID_HEADER, SCHEDULED_FOR_HEADER, scheduleEntryFor } from '../../plugins/beat/schedule-rules.js';
 import type { ScheduleStore } from '../../sdk/contracts/schedule-store.js';
 import type { Envelope } from '../../sdk/envelope.js';
 import { ConfigError, StaleVersionError } from '../../sdk/errors.js';

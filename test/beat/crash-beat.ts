@@ -5,7 +5,7 @@
 import { beat } from '../../plugins/beat/index.js';
 import { postgres } from '../../plugins/postgres/index.js';
 import { redis } from '../../plugins/redis/index.js';
-import { SCHEDULE_ID_HEADER } from '../../sdk/beat.js';
+import { SCHEDULE_ID_HEADER } from '../../plugins/beat/schedule-rules.js';
 import { Stem, type StemPlugin } from '../../sdk/index.js';
 
 const env = process.env;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { redis } from '../../plugins/redis/index.js';
-import { SCHEDULED_FOR_HEADER } from '../../sdk/beat.js';
+import { SCHEDULED_FOR_HEADER } from '../../plugins/beat/schedule-rules.js';
 import { Stem } from '../../sdk/index.js';
 import tasks from '../../fixtures/tasks.js';
 import { repoRoot, runStem, type StemRun } from '../helpers/run-stem.js';

@@ -11,7 +11,7 @@ import {
   upcomingRuns,
   validateScheduleDefinition,
   validateScheduleDefinitions,
-} from '../../sdk/beat.js';
+} from '../../plugins/beat/schedule-rules.js';
 import { uuidv7Time } from '../../sdk/id.js';
 
 const at = (iso: string): number => Date.parse(iso);

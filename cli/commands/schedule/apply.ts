@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
-import { describeSchedule } from '../../../sdk/beat.js';
+import { describeSchedule } from '../../../plugins/beat/schedule-rules.js';
 import { readScheduleFile, ScheduleEditor, type SchedulePlan } from '../../../plugins/beat/index.js';
 import { ScheduleStoreCommand } from './schedule-store-command.js';
 

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { InvalidScheduleError, parseScheduleSpec, parseScheduleTime, upcomingRuns } from '../../../sdk/beat.js';
+import { InvalidScheduleError, parseScheduleSpec, parseScheduleTime, upcomingRuns } from '../../../plugins/beat/schedule-rules.js';
 import { UsageError } from '../../../sdk/errors.js';
 import { StemCommand } from '../../stem-command.js';
 

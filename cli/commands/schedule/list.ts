@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { describeSchedule } from '../../../sdk/beat.js';
+import { describeSchedule } from '../../../plugins/beat/schedule-rules.js';
 import type { ScheduleEntry } from '../../../sdk/contracts/schedule-store.js';
 import { printable } from '../../output/printable.js';
 import { renderTable } from '../../output/table.js';

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { Command, Option } from 'clipanion';
-import { describeSchedule } from '../../../sdk/beat.js';
+import { describeSchedule } from '../../../plugins/beat/schedule-rules.js';
 import { UsageError } from '../../../sdk/errors.js';
 import { ScheduleEditor } from '../../../plugins/beat/index.js';
 import { ScheduleStoreCommand } from './schedule-store-command.js';

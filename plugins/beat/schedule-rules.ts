@@ -1,16 +1,17 @@
 /**
  * The schedule phase's rules, with no I/O: what a schedule spec means, when an entry fires next,
  * what a valid schedule definition is, and the Firing Beat hands to the `schedule` hook. The Beat
- * loop (store, locks, enqueue) lives in plugins/beat.
+ * loop (store, locks, enqueue) lives in beat.ts beside it; the CLI's schedule commands use these
+ * rules too.
  */
 import { createHash } from 'node:crypto';
 import { CronExpressionParser } from 'cron-parser';
-import type { ScheduleEntry, ScheduleSpec } from './contracts/schedule-store.js';
-import { formatDuration, parseDuration } from './duration.js';
-import { assertJsonSerialisable } from './envelope.js';
-import { InvalidScheduleError, type DefinitionSource } from './errors.js';
-import type { Firing } from './hooks.js';
-import type { EnqueueOptions } from './task.js';
+import type { ScheduleEntry, ScheduleSpec } from '../../sdk/contracts/schedule-store.js';
+import { formatDuration, parseDuration } from '../../sdk/duration.js';
+import { assertJsonSerialisable } from '../../sdk/envelope.js';
+import { InvalidScheduleError, type DefinitionSource } from '../../sdk/errors.js';
+import type { Firing } from '../../sdk/hooks.js';
+import type { EnqueueOptions } from '../../sdk/task.js';
 
 /** Header naming the schedule entry a task was enqueued for. */
 export const SCHEDULE_ID_HEADER = 'stem-schedule-id';
@@ -44,7 +45,7 @@ export const SCHEDULE_DEFINITION_KEYS: readonly (keyof ScheduleDefinition)[] = [
   'id', 'task', 'schedule', 'args', 'headers', 'queue', 'priority', 'enabled', 'jitterMs', 'timezone', 'startAt', 'endAt',
 ];
 
-export { InvalidScheduleError, UnknownScheduleError, type DefinitionSource } from './errors.js';
+export { InvalidScheduleError, UnknownScheduleError, type DefinitionSource } from '../../sdk/errors.js';
 
 const EVERY_PREFIX = 'every:';
 
