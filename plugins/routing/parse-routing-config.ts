@@ -14,6 +14,7 @@ import type {
   RoutingConfig,
 } from './routing-config.js';
 import { RoutingSource } from './routing-source.js';
+import { GlobIndex } from './glob-index.js';
 import { TaskGlob } from './task-glob.js';
 
 const TOP_LEVEL_KEYS = ['default_queue', 'queues', 'broadcasts', 'routes'];
@@ -24,6 +25,11 @@ const ROUTE_KEYS = ['match', 'queue', 'broadcast', 'priority', 'force'];
 const MATCH_KEYS = ['task', 'headers'];
 const RANGE_KEYS = ['min', 'max'];
 const IMPLICIT_ALIAS = 'default';
+const ANY_TASK = new TaskGlob('*');
+
+function headerKey(name: string, value: string): string {
+  return JSON.stringify([name, value]);
+}
 
 /** One key of a mapping, with its nodes for positions. */
 interface Entry {
@@ -54,6 +60,10 @@ class RoutingConfigReader {
   private readonly declaredQueues = new Map<string, Node | undefined>();
   private readonly aliases = new Map<string, string>();
   private readonly broadcastNames = new Set<string>();
+  /** The task globs of the routes read so far, for the reachability check. */
+  private readonly routeGlobs = new GlobIndex<RouteRule>();
+  /** The routes read so far that match by headers alone, by one of their headers ('' for none). */
+  private readonly anyTaskRoutes = new Map<string, RouteRule[]>();
 
   constructor(private readonly source: RoutingSource) {}
 
@@ -152,7 +162,7 @@ class RoutingConfigReader {
       const node = item as Node;
       if (!isMap(node)) throw this.source.error(node, path, `must be a mapping with match and queue or broadcast, not ${kindOf(node)}`);
       const route = this.readRoute(node, path, index);
-      this.checkRouteReachable(route, routes, node);
+      this.checkRouteReachable(route, node);
       routes.push(route);
     });
     return routes;
@@ -213,31 +223,50 @@ class RoutingConfigReader {
   // "A glob that matches nothing": a rule placed after one that takes every task it would take.
 
   private checkRoutingKeysReachable(queues: readonly QueueDeclaration[]): void {
-    const earlier: Array<LocatedGlob & { queue: string }> = [];
+    const earlier = new GlobIndex<LocatedGlob & { queue: string }>();
     for (const queue of queues) {
       for (const key of queue.routingKeys) {
-        const shadow = earlier.find((before) => before.queue !== queue.name && before.glob.covers(key.glob));
+        const shadow = earlier.coverersOf(key.glob).find((before) => before.queue !== queue.name);
         if (shadow !== undefined) {
           throw new ConfigError(
             `${key.where}: ${key.key}: "${key.glob}" can never match: ${shadow.key} "${shadow.glob}" (${shadow.where}) takes every task it matches first; remove it or declare queue ${queue.name} above ${shadow.queue}`,
           );
         }
       }
-      for (const key of queue.routingKeys) earlier.push({ ...key, queue: queue.name });
+      for (const key of queue.routingKeys) earlier.add(key.glob, { ...key, queue: queue.name });
     }
   }
 
-  private checkRouteReachable(route: RouteRule, before: readonly RouteRule[], node: Node): void {
-    const anyTask = [new TaskGlob('*')];
-    const globsOf = (rule: RouteRule): TaskGlob[] => (rule.tasks.length > 0 ? rule.tasks.map((task) => task.glob) : anyTask);
-    const shadow = before.find(
-      (earlier) =>
+  /**
+   * Throws when an earlier route takes every task `route` matches. The earlier routes that could
+   * are looked up (by glob, or for routes without task globs by one of their headers) instead of
+   * compared one by one, so that a file of thousands of routes is checked in linear time.
+   */
+  private checkRouteReachable(route: RouteRule, node: Node): void {
+    const globs = route.tasks.length > 0 ? route.tasks.map((task) => task.glob) : [ANY_TASK];
+    const candidates = new Set<RouteRule>(this.routeGlobs.coverersOf(globs[0]!));
+    for (const rule of this.anyTaskRoutes.get('') ?? []) candidates.add(rule);
+    for (const [name, value] of Object.entries(route.headers)) for (const rule of this.anyTaskRoutes.get(headerKey(name, value)) ?? []) candidates.add(rule);
+    let shadow: RouteRule | undefined;
+    for (const earlier of candidates) {
+      if (shadow !== undefined && shadow.index < earlier.index) continue;
+      const covers =
         (earlier.force || !route.force) &&
         Object.entries(earlier.headers).every(([name, value]) => route.headers[name] === value) &&
-        globsOf(route).every((glob) => globsOf(earlier).some((outer) => outer.covers(glob))),
-    );
+        (earlier.tasks.length === 0 || globs.every((glob) => earlier.tasks.some((outer) => outer.glob.covers(glob))));
+      if (covers) shadow = earlier;
+    }
     if (shadow !== undefined) {
       throw this.source.error(node, `routes[${route.index}]`, `can never match: routes[${shadow.index}] takes every task it matches first; put the narrower route before the wider one`);
+    }
+    if (route.tasks.length > 0) for (const task of route.tasks) this.routeGlobs.add(task.glob, route);
+    else {
+      // Filed under one of its headers: only a route with that same header can be shadowed by it.
+      const first = Object.entries(route.headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))[0];
+      const key = first === undefined ? '' : headerKey(first[0], first[1]);
+      const bucket = this.anyTaskRoutes.get(key);
+      if (bucket === undefined) this.anyTaskRoutes.set(key, [route]);
+      else bucket.push(route);
     }
   }
 
