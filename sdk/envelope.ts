@@ -43,6 +43,16 @@ export interface Envelope {
  */
 export const LINKS_HEADER = 'stem-links';
 
+/** Meta keys the producer writes for per-enqueue overrides the worker must honour. */
+export const META = {
+  retryPolicy: 'stem.retryPolicy',
+  timeLimitMs: 'stem.timeLimitMs',
+  softTimeLimitMs: 'stem.softTimeLimitMs',
+  resultTtlMs: 'stem.resultTtlMs',
+  /** Set when the caller named the queue at enqueue: routing lets it win over routes. */
+  queueExplicit: 'stem.queueExplicit',
+} as const;
+
 /** The prefix that marks a task address as a broadcast channel. */
 export const BROADCAST_PREFIX = 'broadcast://';
 

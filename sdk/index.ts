@@ -2,12 +2,13 @@
  * Stem: a distributed task queue for Node.js. The kernel: tasks, the producer, the worker, the
  * hooks plugins tap, the service contracts and their in-memory defaults.
  */
-export { Stem, type StemSettings } from './kernel.js';
+export { Stem } from './kernel.js';
+export { DEFAULT_MAX_ARGS_BYTES, DEFAULT_MAX_REDELIVERIES, DEFAULT_NAMESPACE, type StemSettings } from './settings.js';
 export { defineConfig, type StemConfig } from './config.js';
 export { defineTask, isTaskDefinition, type TaskDefinition, type TaskOptions, type TaskContext, type TaskHandler, type EnqueueOptions } from './task.js';
 export { TaskRegistry } from './registry.js';
 export { TaskHandle, pendingStatus, waitForTerminalStatus, resultOf } from './task-handle.js';
-export { Producer, META, type EnqueueRequest } from './producer.js';
+export { Producer, type EnqueueRequest } from './producer.js';
 export { Worker, type WorkerState, type WorkerStats } from './worker.js';
 export type { WorkerOptions, WorkerInfo } from './worker-options.js';
 export { StemHooks, type Verdict, type Runner, type Outcome, type Firing, type EnqueueShortCircuit, type ControlCommand } from './hooks.js';
@@ -22,6 +23,7 @@ export { uuidv7, uuidv7Time } from './id.js';
 export {
   type Envelope,
   type JsonValue,
+  META,
   BROADCAST_PREFIX,
   LINKS_HEADER,
   isBroadcastAddress,

@@ -2,32 +2,18 @@ import type { ResultBackend, TaskStatus } from './contracts/result-backend.js';
 import type { Broker } from './contracts/broker.js';
 import type { ServiceName, Services } from './contracts/index.js';
 import type { StemConfig } from './config.js';
-import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
 import { StemHooks } from './hooks.js';
 import { createMemoryService } from './memory-defaults.js';
 import type { StemPlugin } from './plugin.js';
 import { Producer, type EnqueueRequest } from './producer.js';
 import { TaskRegistry } from './registry.js';
+import { resolveSettings, type StemSettings } from './settings.js';
 import { Signals } from './signals.js';
 import type { EnqueueOptions, TaskDefinition } from './task.js';
 import { pendingStatus, TaskHandle } from './task-handle.js';
 import { Worker } from './worker.js';
 import type { WorkerOptions } from './worker-options.js';
-
-/** Settings resolved from the config, with defaults applied. */
-export interface StemSettings {
-  /** Queue of tasks that name none. */
-  defaultQueue: string;
-  /** Result TTL in ms. */
-  resultTtlMs: number;
-  /** Default delivery lease in ms. */
-  visibilityTimeoutMs: number;
-  /** Whether enqueue records the queued state. */
-  trackQueued: boolean;
-  /** Worker defaults. */
-  worker: WorkerOptions;
-}
 
 interface ProvidedService {
   impl: Services[ServiceName];
@@ -61,13 +47,7 @@ export class Stem {
   private constructor(config: StemConfig) {
     this.config = config;
     this.registry = new TaskRegistry(config.tasks ?? []);
-    this.settings = {
-      defaultQueue: config.defaultQueue ?? 'default',
-      resultTtlMs: parseDuration(config.resultTtl ?? '1d', 'resultTtl'),
-      visibilityTimeoutMs: parseDuration(config.visibilityTimeout ?? '30s', 'visibilityTimeout'),
-      trackQueued: config.trackQueued ?? true,
-      worker: config.worker ?? {},
-    };
+    this.settings = resolveSettings(config);
   }
 
   /** Creates an instance and applies the config's plugins in order (async applies awaited). */

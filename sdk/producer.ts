@@ -1,8 +1,8 @@
 import type { Stem } from './kernel.js';
 import type { SetOptions, TaskStatus } from './contracts/result-backend.js';
 import { parseDuration, resolveWhen } from './duration.js';
-import { assertJsonSerialisable, assertValidName, assertValidNames, broadcastChannel, type Envelope } from './envelope.js';
-import { ArgsTooLargeError, ConfigError, UsageError } from './errors.js';
+import { assertJsonSerialisable, assertValidName, assertValidNames, broadcastChannel, META, type Envelope } from './envelope.js';
+import { ArgsTooLargeError, UsageError } from './errors.js';
 import { uuidv7 } from './id.js';
 import type { EnqueueOptions, TaskDefinition } from './task.js';
 import { TaskHandle } from './task-handle.js';
@@ -17,27 +17,7 @@ export interface EnqueueRequest {
   options?: EnqueueOptions;
 }
 
-/** Meta keys the producer writes for per-enqueue overrides the worker must honour. */
-export const META = {
-  retryPolicy: 'stem.retryPolicy',
-  timeLimitMs: 'stem.timeLimitMs',
-  softTimeLimitMs: 'stem.softTimeLimitMs',
-  resultTtlMs: 'stem.resultTtlMs',
-  /** Set when the caller named the queue at enqueue: routing lets it win over routes. */
-  queueExplicit: 'stem.queueExplicit',
-} as const;
-
 const DEFAULT_PRIORITY = 5;
-
-/** The default of `maxArgsBytes`: 1 MiB. */
-export const DEFAULT_MAX_ARGS_BYTES = 1024 * 1024;
-
-/** Validates `maxArgsBytes` from the config; throws ConfigError naming it. */
-export function resolveMaxArgsBytes(value: unknown): number {
-  if (value === undefined) return DEFAULT_MAX_ARGS_BYTES;
-  if (value === Infinity || (typeof value === 'number' && Number.isInteger(value) && value > 0)) return value;
-  throw new ConfigError(`maxArgsBytes ${JSON.stringify(value)} must be a whole number of bytes above 0 (default ${DEFAULT_MAX_ARGS_BYTES}, 1 MiB) or Infinity`);
-}
 
 function checkPriority(priority: number): number {
   if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
@@ -52,9 +32,6 @@ function checkPriority(priority: number): number {
  * broker and backend allow.
  */
 export class Producer {
-  // Read on first use: the kernel makes its producer before it has stored its config.
-  private maxArgsBytes: number | undefined;
-
   constructor(private readonly stem: Stem) {}
 
   /** Builds the envelope for one request, before the enqueue hook. */
@@ -76,7 +53,7 @@ export class Producer {
       definition = registry.size > 0 ? registry.get(task) : undefined;
     }
     const argsBytes = assertJsonSerialisable(request.args);
-    const maxArgsBytes = (this.maxArgsBytes ??= resolveMaxArgsBytes(this.stem.config.maxArgsBytes));
+    const maxArgsBytes = this.stem.settings.maxArgsBytes;
     if (argsBytes > maxArgsBytes) throw new ArgsTooLargeError(name, argsBytes, maxArgsBytes);
     const defaults = definition?.options ?? {};
     const retryPolicy = options.retryPolicy ?? defaults.retryPolicy;

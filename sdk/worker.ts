@@ -5,6 +5,7 @@ import type { TaskState, TaskStatus } from './contracts/result-backend.js';
 import { generationOf, nextGeneration } from './state-order.js';
 import { Autoscaler } from './autoscaler.js';
 import { CompletionBatch, encodingProblem } from './completion-batch.js';
+import { META } from './envelope.js';
 import { parseDuration } from './duration.js';
 import {
   ConfigError,
@@ -22,7 +23,6 @@ import {
 import type { Outcome, Runner, Verdict } from './hooks.js';
 import type { Stem } from './kernel.js';
 import { LeaseKeeper } from './lease-keeper.js';
-import { META } from './producer.js';
 import { decideRetry, type RetryPolicy } from './retry-policy.js';
 import type { EnqueueOptions, TaskContext, TaskDefinition } from './task.js';
 import type { TaskHandle } from './task-handle.js';
@@ -55,16 +55,6 @@ const FETCH_RETRY_MS = 500;
  * blamed for: how many times that happened. Such a suspect runs alone (see `pump`).
  */
 const SHARED_CRASHES = 'stem.sharedCrashes';
-
-/** The default of `maxRedeliveries`. */
-export const DEFAULT_MAX_REDELIVERIES = 5;
-
-/** Validates `maxRedeliveries` from the config; throws ConfigError naming it. */
-export function resolveMaxRedeliveries(value: unknown): number {
-  if (value === undefined) return DEFAULT_MAX_REDELIVERIES;
-  if (value === Infinity || (typeof value === 'number' && Number.isInteger(value) && value >= 0)) return value;
-  throw new ConfigError(`maxRedeliveries ${JSON.stringify(value)} must be a whole number of 0 or more (default ${DEFAULT_MAX_REDELIVERIES}) or Infinity`);
-}
 
 /**
  * Consumes queues and runs tasks: fetches batches sized to its free slots, renews leases while
@@ -126,7 +116,7 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
     }
     this.shutdownGraceMs = parseDuration(options.shutdownGrace ?? '30s', 'shutdownGrace');
     this.heartbeatIntervalMs = parseDuration(options.heartbeatInterval ?? '10s', 'heartbeatInterval');
-    this.maxRedeliveries = resolveMaxRedeliveries(stem.config.maxRedeliveries);
+    this.maxRedeliveries = stem.settings.maxRedeliveries;
     const warn = (message: string): void => process.emitWarning(`worker ${this.id}: ${message}`, 'StemWorkerWarning');
     this.batch = new CompletionBatch(stem.broker, stem.backend, stem.settings.resultTtlMs, warn, (status, error, delivery) => this.stateRefused(status, error, delivery));
     this.leases = new LeaseKeeper(stem.broker, warn);

@@ -2,7 +2,7 @@ import type { Delivery } from '../../sdk/contracts/broker.js';
 import { parseDuration, type Duration } from '../../sdk/duration.js';
 import { uuidv7 } from '../../sdk/id.js';
 import type { Stem } from '../../sdk/kernel.js';
-import { CONTROL_REQUEST, checkNamespace, configuredNamespace, controlEnvelope, readReply, replyChannel, requestChannel, type ControlReply, type ControlRequest } from './control-protocol.js';
+import { CONTROL_REQUEST, checkNamespace, controlEnvelope, readReply, replyChannel, requestChannel, type ControlReply, type ControlRequest } from './control-protocol.js';
 import { QueuePauses } from './queue-pauses.js';
 
 /** How a request is sent and how long replies are awaited. */
@@ -30,7 +30,7 @@ export class ControlClient {
     private readonly stem: Stem,
     options: { namespace?: string } = {},
   ) {
-    this.namespace = checkNamespace(options.namespace ?? configuredNamespace(stem), 'ControlClient');
+    this.namespace = checkNamespace(options.namespace ?? stem.settings.namespace, 'ControlClient');
   }
 
   /** Sends `command` and returns the replies gathered before the timeout, in arrival order. */

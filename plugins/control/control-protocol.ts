@@ -1,7 +1,6 @@
 import { broadcastAddress, type Envelope } from '../../sdk/envelope.js';
 import { ConfigError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
-import type { Stem } from '../../sdk/kernel.js';
 
 /** The envelope name of a control request; it never reaches a task handler. */
 export const CONTROL_REQUEST = 'stem.control.request';
@@ -54,12 +53,6 @@ export function checkNamespace(namespace: unknown, where: string): string {
     throw new ConfigError(`${where}: option "namespace" must be letters, digits, '.', ':', '_' or '-' (got ${JSON.stringify(namespace)})`);
   }
   return namespace;
-}
-
-/** The control namespace the CLI resolved (`--namespace`, STEM_CONTROL_NAMESPACE), else `stem`. */
-export function configuredNamespace(stem: Stem): string {
-  const namespace = stem.config.namespace;
-  return namespace !== undefined && namespace !== '' ? namespace : 'stem';
 }
 
 /** Wraps a request or reply into an envelope addressed to a broadcast channel; it expires after `ttlMs`. */

@@ -1,6 +1,6 @@
 import type { StemPlugin } from '../../sdk/plugin.js';
 import { Worker } from '../../sdk/worker.js';
-import { checkNamespace, configuredNamespace } from './control-protocol.js';
+import { checkNamespace } from './control-protocol.js';
 import { QueuePauses } from './queue-pauses.js';
 import { WorkerControl } from './worker-control.js';
 
@@ -27,7 +27,7 @@ export function control(options: ControlOptions = {}): StemPlugin {
   return {
     name: 'control',
     apply(stem) {
-      const namespace = fixed ?? configuredNamespace(stem);
+      const namespace = fixed ?? stem.settings.namespace;
       stem.hooks.workerStart.tapPromise('control', async (info) => {
         if (!(info instanceof Worker)) return;
         const pauses = new QueuePauses(stem.service('revokeStore'), namespace);

@@ -36,12 +36,6 @@ export interface RateLimitReply {
 /** Deferred deliveries of one bucket are spread over its coming tokens; this many buckets at most are tracked. */
 const MAX_TRACKED_BUCKETS = 10_000;
 
-function namespaceOf(stem: Stem, option: string | undefined): string {
-  if (option !== undefined) return option;
-  const configured = (stem.config as { namespace?: unknown }).namespace;
-  return typeof configured === 'string' && configured !== '' ? configured : 'stem';
-}
-
 /**
  * Sets a task's rate for every worker at run time, stored in the revoke store so that workers
  * starting later use it too: a rate, null for "no limit", undefined to go back to the task's
@@ -53,7 +47,7 @@ function namespaceOf(stem: Stem, option: string | undefined): string {
 export async function setRateLimit(stem: Stem, task: string, spec: RateLimitSpec | null | undefined, options: { namespace?: string } = {}): Promise<void> {
   if (typeof task !== 'string' || task === '') throw new UsageError('setRateLimit: give a task name');
   if (spec !== undefined && spec !== null) parseRateLimit(spec, `rate limit of "${task}"`);
-  await new RateLimitOverrides(namespaceOf(stem, options.namespace)).store(stem.service('revokeStore'), task, spec);
+  await new RateLimitOverrides(options.namespace ?? stem.settings.namespace).store(stem.service('revokeStore'), task, spec);
 }
 
 /**
@@ -73,7 +67,7 @@ export function rateLimit(options: RateLimitOptions = {}): StemPlugin {
   return {
     name: 'rate-limit',
     apply(stem) {
-      const namespace = namespaceOf(stem, options.namespace);
+      const namespace = options.namespace ?? stem.settings.namespace;
       const overrides = new RateLimitOverrides(namespace);
       const rates = new Map<string, Rate>();
       const rateOf = (spec: string, where: string): Rate => {

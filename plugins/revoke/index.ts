@@ -39,12 +39,6 @@ export interface RevokeReply {
   terminated: string[];
 }
 
-function namespaceOf(stem: Stem, option: string | undefined): string {
-  if (option !== undefined) return option;
-  const configured = (stem.config as { namespace?: unknown }).namespace;
-  return typeof configured === 'string' && configured !== '' ? configured : 'stem';
-}
-
 /**
  * Revokes tasks: persists the revokes in the revoke store (so they survive restarts and reach
  * workers that start later) and marks those still queued as cancelled. Workers with the revoke
@@ -58,7 +52,7 @@ export async function revokeTask(stem: Stem, taskIds: string | readonly string[]
   if (ids.length === 0 || ids.some((id) => typeof id !== 'string' || id === '')) throw new UsageError('revokeTask: give one or more task ids');
   const now = Date.now();
   const retentionMs = parseDuration(options.retention ?? '7d', 'retention');
-  const namespace = namespaceOf(stem, options.namespace);
+  const namespace = options.namespace ?? stem.settings.namespace;
   const entries: RevokeEntry[] = ids.map((taskId) => ({
     namespace,
     taskId,
@@ -101,7 +95,7 @@ export function revoke(options: RevokePluginOptions = {}): StemPlugin {
   return {
     name: 'revoke',
     apply(stem) {
-      const list = new RevokeList(() => stem.service('revokeStore'), namespaceOf(stem, options.namespace));
+      const list = new RevokeList(() => stem.service('revokeStore'), options.namespace ?? stem.settings.namespace);
       const signals = stem.signals;
       const terminate = (entries: readonly RevokeEntry[]): void => {
         for (const entry of entries) {

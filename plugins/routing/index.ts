@@ -1,7 +1,6 @@
-import type { Envelope } from '../../sdk/envelope.js';
+import { META, type Envelope } from '../../sdk/envelope.js';
 import { ConfigError } from '../../sdk/errors.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
-import { META } from '../../sdk/producer.js';
 import type { WorkerOptions } from '../../sdk/worker-options.js';
 import { RoutingTable } from './routing-table.js';
 
