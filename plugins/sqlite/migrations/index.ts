@@ -1,0 +1,19 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import { brokerTables } from './2026-12-01-01-broker.js';
+import { resultBackendTables } from './2026-12-01-02-result-backend.js';
+import { storeTables } from './2026-12-01-03-stores.js';
+
+/**
+ * The plugin's migrations in order. An object provider rather than Kysely's FileMigrationProvider:
+ * it needs no directory scan, so it runs the same under tsx and compiled.
+ */
+export class SqliteMigrations implements MigrationProvider {
+  /** The migrations by name; names sort in the order they must run. */
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return {
+      '2026-12-01-01-broker': brokerTables,
+      '2026-12-01-02-result-backend': resultBackendTables,
+      '2026-12-01-03-stores': storeTables,
+    };
+  }
+}

@@ -1,0 +1,365 @@
+import type {
+  Broker,
+  BrokerConsumer,
+  ConsumerOptions,
+  DeadLetter,
+  DeadLetterPage,
+  Delivery,
+  NackOptions,
+  ReplayOptions,
+} from '../../sdk/contracts/broker.js';
+import type { ResultBackend, SetOptions, TaskStatus } from '../../sdk/contracts/result-backend.js';
+import { broadcastAddress, broadcastChannel, encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
+import { ConfigError } from '../../sdk/errors.js';
+import { startedOver } from '../../sdk/state-order.js';
+import { clampPriority, insertMessages, parseReceipt, visibilityOf } from './message-rows.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+import { SqliteConsumer } from './sqlite-consumer.js';
+import { SqliteResultBackend } from './sqlite-result-backend.js';
+import { SqliteService, type SqliteServiceSettings } from './sqlite-service.js';
+
+/** A dead letter row as read back. */
+interface DeadLetterRow {
+  seq: number;
+  id: string;
+  queue: string;
+  reason: string;
+  meta: string;
+  envelope: string | null;
+  dead_at: number;
+}
+
+/** How long a broadcast subscription may go unrefreshed before its copies are dropped. */
+const STALE_SUBSCRIPTION_MS = 60 * 60_000;
+
+const DEAD_LETTER_COLUMNS = 'seq, id, queue, reason, meta, envelope, dead_at';
+
+/**
+ * The SQLite broker: one row per message (per subscriber for a broadcast), claimed in
+ * `BEGIN IMMEDIATE` transactions and leased with `locked_until`; every write is one short
+ * transaction (a batch of publishes or acks included), and wakes idle consumers of this process at
+ * once and of other processes through the connection's change monitor.
+ */
+export class SqliteBroker extends SqliteService implements Broker {
+  private readonly consumers = new Set<SqliteConsumer>();
+  private readonly knownQueues = new Set<string>();
+  private readonly stopPrune: () => void;
+
+  /** Uses a shared connection (retained until close). */
+  constructor(connection: SqliteConnection, settings: SqliteServiceSettings) {
+    super(connection, settings, 'sqlite broker');
+    this.stopPrune = connection.every(60_000, () => this.pruneSubscriptions());
+  }
+
+  /** Inserts every envelope in one transaction: a publish that fails leaves nothing behind. */
+  async publish(envelopes: readonly Envelope[]): Promise<void> {
+    this.assertOpen();
+    if (envelopes.length === 0) return;
+    const fresh = this.connection.immediate(() => insertMessages(this.connection, this.namespace, envelopes, this.knownQueues));
+    this.published(fresh);
+  }
+
+  /**
+   * Publishes and writes the `queued` states in one transaction when `backend` is a SQLite backend
+   * on this broker's connection: an enqueue that fails leaves neither a message nor a state.
+   */
+  async publishWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], options: SetOptions, envelopes: readonly Envelope[]): Promise<boolean> {
+    if (!(backend instanceof SqliteResultBackend) || !backend.sharesConnection(this.connection)) return false;
+    this.assertOpen();
+    if (envelopes.length === 0) return true;
+    const ttl = backend.ttlFor(options);
+    const { fresh, applied } = this.connection.immediate(() => ({
+      applied: backend.writeStates(statuses, ttl),
+      fresh: insertMessages(this.connection, this.namespace, envelopes, this.knownQueues),
+    }));
+    this.published(fresh);
+    backend.announce(applied, options);
+    return true;
+  }
+
+  private published(fresh: readonly string[]): void {
+    for (const queue of fresh) this.knownQueues.add(queue);
+    this.connection.monitor.announce();
+  }
+
+  /** Registers a consumer; its broadcast subscriptions are in place before this resolves. */
+  async consumer(options: ConsumerOptions): Promise<BrokerConsumer> {
+    this.assertOpen();
+    if (typeof options.consumerId !== 'string' || options.consumerId === '') {
+      throw new ConfigError('sqlite broker consumer: consumerId must be a non-empty string (the worker id)');
+    }
+    const queues = new Set<string>();
+    const broadcasts = new Set<string>((options.broadcasts ?? []).map(broadcastAddress));
+    for (const queue of options.queues) {
+      // A broadcast address among the queues means a subscription, not a queue of that name.
+      if (broadcastChannel(queue) === undefined) queues.add(queue);
+      else broadcasts.add(queue);
+    }
+    const now = Date.now();
+    this.connection.immediate(() => {
+      const remember = this.connection.prepare('insert into stem_queues (namespace, queue) values (?, ?) on conflict do nothing');
+      for (const queue of [...queues, ...broadcasts]) if (!this.knownQueues.has(queue)) remember.run(this.namespace, queue);
+      const subscribe = this.connection.prepare(
+        `insert into stem_subscriptions (namespace, queue, consumer_id, seen_at) values (?, ?, ?, ?)
+        on conflict (namespace, queue, consumer_id) do update set seen_at = excluded.seen_at`,
+      );
+      for (const queue of broadcasts) subscribe.run(this.namespace, queue, options.consumerId, now);
+    });
+    for (const queue of [...queues, ...broadcasts]) this.knownQueues.add(queue);
+    const consumer = new SqliteConsumer(this.connection, this.namespace, queues, broadcasts, options.consumerId, (closed) => this.unsubscribe(closed));
+    this.consumers.add(consumer);
+    return consumer;
+  }
+
+  /**
+   * Writes the states and acks in one transaction when `backend` is a SQLite backend on this
+   * broker's connection: the worker's flush is one commit.
+   */
+  async ackWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], ttlMs: number, deliveries: readonly Delivery[]): Promise<boolean> {
+    if (!(backend instanceof SqliteResultBackend) || !backend.sharesConnection(this.connection)) return false;
+    this.assertOpen();
+    const applied = this.connection.immediate(() => {
+      const written = backend.writeStates(statuses, ttlMs);
+      this.deleteDelivered(deliveries);
+      return written;
+    });
+    backend.announce(applied);
+    return true;
+  }
+
+  /** Deletes acked rows in one transaction; stale receipts (the row was claimed again since) are ignored. */
+  async ack(deliveries: readonly Delivery[]): Promise<void> {
+    this.assertOpen();
+    if (deliveries.length === 0) return;
+    this.connection.immediate(() => this.deleteDelivered(deliveries));
+  }
+
+  private deleteDelivered(deliveries: readonly Delivery[]): void {
+    const remove = this.connection.prepare('delete from stem_messages where id = ? and lease = ?');
+    for (const delivery of deliveries) {
+      const receipt = parseReceipt(delivery.receipt);
+      if (receipt !== undefined) remove.run(receipt.id, receipt.lease);
+    }
+  }
+
+  /**
+   * Requeues at its old place (or later with delayMs), or, with a replacement envelope, as a new
+   * message behind those waiting; or drops it. A stale receipt does nothing.
+   */
+  async nack(delivery: Delivery, options: NackOptions): Promise<void> {
+    this.assertOpen();
+    const receipt = parseReceipt(delivery.receipt);
+    if (receipt === undefined) return;
+    const connection = this.connection;
+    if (!options.requeue) {
+      connection.prepare('delete from stem_messages where id = ? and lease = ?').run(receipt.id, receipt.lease);
+      return;
+    }
+    const now = Date.now();
+    const delayMs = options.delayMs !== undefined && options.delayMs > 0 ? options.delayMs : undefined;
+    const { envelope } = options;
+    if (envelope === undefined) {
+      const original = delivery.envelope.notBefore;
+      const notBefore = delayMs !== undefined ? now + delayMs : typeof original === 'number' && Number.isFinite(original) ? original : now;
+      connection
+        .prepare('update stem_messages set locked_until = null, locked_by = null, not_before = ? where id = ? and lease = ?')
+        .run(notBefore, receipt.id, receipt.lease);
+    } else {
+      // A replacement is a new message (a retry): a new row, so that it queues behind the waiting ones.
+      const notBefore = delayMs !== undefined ? now + delayMs : envelope.notBefore !== undefined && Number.isFinite(envelope.notBefore) ? envelope.notBefore : now;
+      connection.immediate(() => {
+        const gone = connection.prepare('delete from stem_messages where id = ? and lease = ? returning queue, subscriber').get(receipt.id, receipt.lease) as
+          | { queue: string; subscriber: string }
+          | undefined;
+        if (gone === undefined) return;
+        connection
+          .prepare(
+            `insert into stem_messages (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before, created_at)
+            values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(this.namespace, gone.queue, gone.subscriber, envelope.id, clampPriority(envelope.priority), encodeEnvelope(envelope), visibilityOf(envelope), notBefore, now);
+      });
+    }
+    connection.monitor.announce();
+  }
+
+  /** Moves every lease still held to `leaseMs` from now, in one transaction; updates `leaseExpiresAt`. */
+  async extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
+    this.assertOpen();
+    if (deliveries.length === 0) return;
+    const connection = this.connection;
+    connection.immediate(() => {
+      const lockedUntil = Date.now() + Math.max(0, Math.round(leaseMs));
+      const extend = connection.prepare('update stem_messages set locked_until = ? where id = ? and lease = ? and locked_until is not null');
+      for (const delivery of deliveries) {
+        const receipt = parseReceipt(delivery.receipt);
+        if (receipt === undefined) continue;
+        if (extend.run(lockedUntil, receipt.id, receipt.lease).changes > 0) delivery.leaseExpiresAt = lockedUntil;
+      }
+    });
+  }
+
+  /** Deletes the row and stores the dead letter in one transaction; a stale receipt does nothing. */
+  async deadLetter(delivery: Delivery, reason: string, meta: Record<string, unknown> = {}): Promise<void> {
+    this.assertOpen();
+    const receipt = parseReceipt(delivery.receipt);
+    if (receipt === undefined) return;
+    const connection = this.connection;
+    connection.immediate(() => {
+      const gone = connection.prepare('delete from stem_messages where id = ? and lease = ? returning payload').get(receipt.id, receipt.lease) as
+        | { payload: string }
+        | undefined;
+      if (gone === undefined) return;
+      // Replacing an older letter of the same id gives it a new seq: it is now the youngest.
+      connection
+        .prepare('insert or replace into stem_dead_letters (namespace, queue, id, reason, meta, envelope, dead_at) values (?, ?, ?, ?, ?, ?, ?)')
+        .run(this.namespace, delivery.queue, delivery.envelope.id, reason, JSON.stringify(meta), gone.payload, Date.now());
+    });
+  }
+
+  /** A page of a queue's dead letters, oldest first. */
+  async listDeadLetters(queue: string, options: { limit?: number; offset?: number } = {}): Promise<DeadLetterPage> {
+    this.assertOpen();
+    const offset = Math.max(0, Math.floor(options.offset ?? 0));
+    const limit = options.limit === undefined ? -1 : Math.max(0, Math.floor(options.limit));
+    const rows = this.connection
+      .prepare(`select ${DEAD_LETTER_COLUMNS} from stem_dead_letters where namespace = ? and queue = ? order by seq limit ? offset ?`)
+      .all(this.namespace, queue, limit, offset) as DeadLetterRow[];
+    const total = this.connection.prepare('select count(*) from stem_dead_letters where namespace = ? and queue = ?').pluck().get(this.namespace, queue) as number;
+    return { entries: rows.map(toDeadLetter), total };
+  }
+
+  /** One dead letter, or null. */
+  async getDeadLetter(queue: string, id: string): Promise<DeadLetter | null> {
+    this.assertOpen();
+    const row = this.connection
+      .prepare(`select ${DEAD_LETTER_COLUMNS} from stem_dead_letters where namespace = ? and queue = ? and id = ?`)
+      .get(this.namespace, queue, id) as DeadLetterRow | undefined;
+    return row === undefined ? null : toDeadLetter(row);
+  }
+
+  /**
+   * Publishes dead letters back to their queue with attempt 0 of a new generation, oldest first,
+   * in one transaction (delete the letters, insert the messages); letters with no envelope stay.
+   */
+  async replayDeadLetters(queue: string, options: ReplayOptions = {}): Promise<DeadLetter[]> {
+    this.assertOpen();
+    const connection = this.connection;
+    const choose = (): DeadLetterRow[] => {
+      let rows = connection
+        .prepare(`select ${DEAD_LETTER_COLUMNS} from stem_dead_letters where namespace = ? and queue = ? and envelope is not null order by seq`)
+        .all(this.namespace, queue) as DeadLetterRow[];
+      if (options.ids !== undefined) {
+        const wanted = new Set(options.ids);
+        rows = rows.filter((row) => wanted.has(row.id));
+      }
+      return options.limit === undefined ? rows : rows.slice(0, Math.max(0, Math.floor(options.limit)));
+    };
+    if (options.dryRun === true) return choose().map(toDeadLetter);
+    const { entries, fresh } = connection.immediate(() => {
+      const rows = choose();
+      const remove = connection.prepare('delete from stem_dead_letters where seq = ?');
+      for (const row of rows) remove.run(row.seq);
+      const entries = rows.map(toDeadLetter);
+      const now = Date.now();
+      const envelopes = entries.map((letter) => {
+        const envelope: Envelope = startedOver(letter.envelope!, letter.queue);
+        delete envelope.notBefore;
+        if (options.delayMs !== undefined && options.delayMs > 0) envelope.notBefore = now + options.delayMs;
+        return envelope;
+      });
+      return { entries, fresh: insertMessages(connection, this.namespace, envelopes, this.knownQueues) };
+    });
+    this.published(fresh);
+    return entries;
+  }
+
+  /** Deletes dead letters (all, or only `ids`); returns how many. */
+  async purgeDeadLetters(queue: string, options: { ids?: readonly string[] } = {}): Promise<number> {
+    this.assertOpen();
+    const { ids } = options;
+    if (ids === undefined) {
+      return this.connection.prepare('delete from stem_dead_letters where namespace = ? and queue = ?').run(this.namespace, queue).changes;
+    }
+    const remove = this.connection.prepare('delete from stem_dead_letters where namespace = ? and queue = ? and id = ?');
+    return this.connection.immediate(() => ids.reduce((count, id) => count + remove.run(this.namespace, queue, id).changes, 0));
+  }
+
+  /** Waiting rows (ready, delayed, or whose lease ran out); summed over subscribers for a broadcast address. */
+  async pending(queue: string): Promise<number> {
+    this.assertOpen();
+    return this.connection
+      .prepare('select count(*) from stem_messages where namespace = ? and queue = ? and (locked_until is null or locked_until <= ?)')
+      .pluck()
+      .get(this.namespace, queue, Date.now()) as number;
+  }
+
+  /** Rows leased right now. */
+  async inflight(queue: string): Promise<number> {
+    this.assertOpen();
+    return this.connection
+      .prepare('select count(*) from stem_messages where namespace = ? and queue = ? and locked_until > ?')
+      .pluck()
+      .get(this.namespace, queue, Date.now()) as number;
+  }
+
+  /** Deletes the waiting rows, expired leases included; leased ones stay. */
+  async purge(queue: string): Promise<number> {
+    this.assertOpen();
+    return this.connection
+      .prepare('delete from stem_messages where namespace = ? and queue = ? and (locked_until is null or locked_until <= ?)')
+      .run(this.namespace, queue, Date.now()).changes;
+  }
+
+  /** Plain queues published to or consumed from, then broadcast addresses, each sorted. */
+  async listQueues(): Promise<string[]> {
+    this.assertOpen();
+    const names = this.connection.prepare('select queue from stem_queues where namespace = ?').pluck().all(this.namespace) as string[];
+    const plain = names.filter((name) => broadcastChannel(name) === undefined).sort();
+    const broadcasts = names.filter((name) => broadcastChannel(name) !== undefined).sort();
+    return [...plain, ...broadcasts];
+  }
+
+  /** Closes its consumers (waiting fetches return []) and stops its timers. */
+  protected override async dispose(): Promise<void> {
+    for (const consumer of this.consumers) consumer.shutdown();
+    this.consumers.clear();
+    this.stopPrune();
+  }
+
+  private async unsubscribe(consumer: SqliteConsumer): Promise<void> {
+    this.consumers.delete(consumer);
+    if (consumer.broadcasts.size === 0 || this.isClosed) return;
+    // The subscription ends with its consumer, and so do the copies waiting for it.
+    const connection = this.connection;
+    connection.immediate(() => {
+      for (const queue of consumer.broadcasts) {
+        connection.prepare('delete from stem_subscriptions where namespace = ? and consumer_id = ? and queue = ?').run(this.namespace, consumer.consumerId, queue);
+        connection.prepare('delete from stem_messages where namespace = ? and subscriber = ? and queue = ?').run(this.namespace, consumer.consumerId, queue);
+      }
+    });
+  }
+
+  /** Drops subscriptions whose consumer stopped refreshing them (it died), with their copies. */
+  private pruneSubscriptions(): void {
+    const connection = this.connection;
+    connection.immediate(() => {
+      const stale = connection
+        .prepare('delete from stem_subscriptions where namespace = ? and seen_at < ? returning queue, consumer_id')
+        .all(this.namespace, Date.now() - STALE_SUBSCRIPTION_MS) as Array<{ queue: string; consumer_id: string }>;
+      for (const row of stale) connection.prepare('delete from stem_messages where namespace = ? and subscriber = ? and queue = ?').run(this.namespace, row.consumer_id, row.queue);
+    });
+  }
+}
+
+function toDeadLetter(row: DeadLetterRow): DeadLetter {
+  const letter: DeadLetter = { id: row.id, queue: row.queue, reason: row.reason, meta: JSON.parse(row.meta) as Record<string, unknown>, deadAt: row.dead_at };
+  if (row.envelope !== null) {
+    try {
+      letter.envelope = JSON.parse(row.envelope) as Envelope;
+    } catch {
+      // A payload that was never JSON stays without an envelope (it cannot be replayed).
+    }
+  }
+  return letter;
+}

@@ -1,0 +1,307 @@
+import type {
+  ChordClaim,
+  ChordClaimOptions,
+  GroupStatus,
+  ResultBackend,
+  SetOptions,
+  TaskStatus,
+  Unsubscribe,
+  WorkerHeartbeat,
+} from '../../sdk/contracts/result-backend.js';
+import { FINAL_PHASE, statePosition } from '../../sdk/state-order.js';
+import { TaskWatchers } from '../../sdk/task-watchers.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+import { SqliteService, type SqliteServiceSettings } from './sqlite-service.js';
+
+/** Expired states, groups, chord claims and heartbeats are deleted this often. */
+const PRUNE_INTERVAL_MS = 60_000;
+/** Watched ids read back per statement after a change (SQLite's parameter limit is far above). */
+const READ_BATCH = 500;
+
+/**
+ * The write of one state, in one statement: inserted, or replacing the stored state only when it is
+ * not older (sdk/state-order.ts: generation, attempt, phase; an equal position replaces a state that
+ * is not final; an expired row always gives way). RETURNING yields a row only when it was applied.
+ */
+const UPSERT_STATE = `insert into stem_results (namespace, id, state, generation, attempt, phase, status, expires_at)
+  values (@namespace, @id, @state, @generation, @attempt, @phase, @status, @expiresAt)
+  on conflict (namespace, id) do update set state = excluded.state, generation = excluded.generation, attempt = excluded.attempt,
+    phase = excluded.phase, status = excluded.status, expires_at = excluded.expires_at
+  where stem_results.expires_at <= @now
+    or (excluded.generation, excluded.attempt, excluded.phase) > (stem_results.generation, stem_results.attempt, stem_results.phase)
+    or ((excluded.generation, excluded.attempt, excluded.phase) = (stem_results.generation, stem_results.attempt, stem_results.phase)
+      and stem_results.phase < ${FINAL_PHASE})
+  returning id`;
+
+/**
+ * The SQLite result backend. `set` writes each state with one upsert that enforces the order of
+ * states; a batch is one transaction. `watch` hears this process's writes at once and other
+ * processes' through the connection's change monitor (the watched ids are read back after each
+ * change, so a watcher in another process sees the latest state, not necessarily each one). The
+ * group counter and the chord claim are `BEGIN IMMEDIATE` transactions: one process at a time.
+ */
+export class SqliteResultBackend extends SqliteService implements ResultBackend {
+  private readonly watchers = new TaskWatchers();
+  /** The last state each watched id was reported in (JSON), so a read-back reports only news. */
+  private readonly lastSeen = new Map<string, string>();
+  private unsubscribeChanges: (() => void) | undefined;
+  private readonly stopPrune: () => void;
+
+  /** Uses a shared connection (retained until close). */
+  constructor(connection: SqliteConnection, settings: SqliteServiceSettings) {
+    super(connection, settings, 'sqlite result backend');
+    this.stopPrune = connection.every(PRUNE_INTERVAL_MS, () => this.prune());
+  }
+
+  private ttlOf(options: SetOptions): number {
+    return Math.max(0, Math.round(options.ttlMs ?? this.settings.resultTtlMs));
+  }
+
+  /** Writes every state in one transaction (each only if not older than the stored one) and tells watchers. */
+  async set(statuses: readonly TaskStatus[], options: SetOptions = {}): Promise<void> {
+    this.assertOpen();
+    if (statuses.length === 0) return;
+    const applied = this.connection.immediate(() => this.writeStates(statuses, this.ttlOf(options)));
+    this.announce(applied, options);
+  }
+
+  /**
+   * Writes states inside the caller's transaction and returns those applied (the broker calls it
+   * in its own transaction when both share a connection). Call `announce` after the commit.
+   */
+  writeStates(statuses: readonly TaskStatus[], ttlMs: number): TaskStatus[] {
+    const upsert = this.connection.prepare(UPSERT_STATE);
+    const now = Date.now();
+    const expiresAt = now + ttlMs;
+    const applied: TaskStatus[] = [];
+    for (const status of statuses) {
+      const [generation, attempt, phase] = statePosition(status);
+      const row = upsert.get({ namespace: this.namespace, id: status.id, state: status.state, generation, attempt, phase, status: JSON.stringify(status), expiresAt, now });
+      if (row !== undefined) applied.push(status);
+    }
+    return applied;
+  }
+
+  /** After a commit of `applied` states: this backend's watchers hear them now, other services of the process after this job. */
+  announce(applied: readonly TaskStatus[], options: SetOptions = {}): void {
+    if (applied.length === 0) return;
+    if (options.quiet !== true) {
+      for (const status of applied) if (this.watchers.has(status.id)) this.emit(status.id, JSON.stringify(status));
+    }
+    this.connection.monitor.announce();
+  }
+
+  /** The TTL a write with these options keeps its states for. */
+  ttlFor(options: SetOptions): number {
+    return this.ttlOf(options);
+  }
+
+  /** The stored state, or null when unknown or expired. */
+  async get(id: string): Promise<TaskStatus | null> {
+    this.assertOpen();
+    const row = this.connection
+      .prepare('select status from stem_results where namespace = ? and id = ? and expires_at > ?')
+      .get(this.namespace, id, Date.now()) as { status: string } | undefined;
+    return row === undefined ? null : (JSON.parse(row.status) as TaskStatus);
+  }
+
+  /** Calls `listener` on each later write of `id` from any process. */
+  async watch(id: string, listener: (status: TaskStatus) => void): Promise<Unsubscribe> {
+    this.assertOpen();
+    this.unsubscribeChanges ??= this.connection.monitor.subscribe(() => this.readBack());
+    // What is stored now is not news: a read-back reports only later writes.
+    if (!this.lastSeen.has(id)) {
+      const stored = this.connection.prepare('select status from stem_results where namespace = ? and id = ? and expires_at > ?').pluck().get(this.namespace, id, Date.now()) as
+        | string
+        | undefined;
+      if (stored !== undefined) this.lastSeen.set(id, stored);
+    }
+    return this.watchers.add(id, listener, (unwatched) => {
+      this.lastSeen.delete(unwatched);
+      if (this.watchers.ids().length === 0) {
+        this.unsubscribeChanges?.();
+        this.unsubscribeChanges = undefined;
+      }
+    });
+  }
+
+  /** `watch`, then `get`, in one step: a write between the two cannot be missed. */
+  async watchCurrent(id: string, listener: (status: TaskStatus) => void): Promise<{ unsubscribe: Unsubscribe; current: TaskStatus | null }> {
+    const unsubscribe = await this.watch(id, listener);
+    const current = await this.get(id);
+    if (current !== null) this.lastSeen.set(id, JSON.stringify(current));
+    return { unsubscribe, current };
+  }
+
+  /** Creates the group, or starts it over with no results, in one transaction. */
+  async initGroup(groupId: string, memberIds: readonly string[], options: SetOptions = {}): Promise<void> {
+    this.assertOpen();
+    const expiresAt = Date.now() + this.ttlOf(options);
+    this.connection.immediate(() => {
+      this.connection.prepare('delete from stem_group_results where namespace = ? and group_id = ?').run(this.namespace, groupId);
+      this.connection
+        .prepare(
+          `insert into stem_groups (namespace, id, member_ids, expected, completed, expires_at) values (?, ?, ?, ?, 0, ?)
+          on conflict (namespace, id) do update set member_ids = excluded.member_ids, expected = excluded.expected, completed = 0, expires_at = excluded.expires_at`,
+        )
+        .run(this.namespace, groupId, JSON.stringify([...memberIds]), memberIds.length, expiresAt);
+    });
+  }
+
+  /**
+   * Records a member's result (the first record of a member wins) and returns the counts, in one
+   * `BEGIN IMMEDIATE` transaction: concurrent members, in any process, each see the count including
+   * every earlier one, so exactly one sees completed = expected.
+   */
+  async recordGroupResult(groupId: string, status: TaskStatus): Promise<{ completed: number; expected: number }> {
+    this.assertOpen();
+    return this.connection.immediate(() => {
+      const group = this.connection
+        .prepare('select member_ids, expected, completed from stem_groups where namespace = ? and id = ? and expires_at > ?')
+        .get(this.namespace, groupId, Date.now()) as { member_ids: string; expected: number; completed: number } | undefined;
+      if (group === undefined) return { completed: 0, expected: 0 };
+      if (!(JSON.parse(group.member_ids) as string[]).includes(status.id)) return { completed: group.completed, expected: group.expected };
+      const recorded = this.connection
+        .prepare('insert into stem_group_results (namespace, group_id, member_id, status) values (?, ?, ?, ?) on conflict do nothing')
+        .run(this.namespace, groupId, status.id, JSON.stringify(status));
+      if (recorded.changes === 0) return { completed: group.completed, expected: group.expected };
+      this.connection.prepare('update stem_groups set completed = completed + 1 where namespace = ? and id = ?').run(this.namespace, groupId);
+      return { completed: group.completed + 1, expected: group.expected };
+    });
+  }
+
+  /** The group with results in member order, or null. */
+  async getGroup(groupId: string): Promise<GroupStatus | null> {
+    this.assertOpen();
+    const group = this.connection
+      .prepare('select member_ids from stem_groups where namespace = ? and id = ? and expires_at > ?')
+      .get(this.namespace, groupId, Date.now()) as { member_ids: string } | undefined;
+    if (group === undefined) return null;
+    const rows = this.connection.prepare('select member_id, status from stem_group_results where namespace = ? and group_id = ?').all(this.namespace, groupId) as Array<{
+      member_id: string;
+      status: string;
+    }>;
+    const results = new Map(rows.map((row) => [row.member_id, JSON.parse(row.status) as TaskStatus]));
+    const memberIds = JSON.parse(group.member_ids) as string[];
+    const ordered = memberIds.map((id) => results.get(id) ?? null);
+    return { id: groupId, memberIds, expected: memberIds.length, completed: ordered.filter((status) => status !== null).length, results: ordered };
+  }
+
+  /**
+   * Wins on a missing or expired claim, or takes over one whose lease ended unfired; one
+   * `BEGIN IMMEDIATE` transaction, so exactly one caller of any process wins. A loser is told what
+   * holds the claim.
+   */
+  async claimChord(chordId: string, options: ChordClaimOptions = {}): Promise<ChordClaim> {
+    this.assertOpen();
+    return this.connection.immediate((): ChordClaim => {
+      const now = Date.now();
+      const prior = this.connection
+        .prepare('select claimer, fired, lease_ends_at, expires_at from stem_chords where namespace = ? and id = ?')
+        .get(this.namespace, chordId) as { claimer: string; fired: number; lease_ends_at: number | null; expires_at: number } | undefined;
+      const live = prior !== undefined && prior.expires_at > now;
+      const abandoned = live && prior.fired === 0 && prior.lease_ends_at !== null && prior.lease_ends_at <= now;
+      if (!live || abandoned) {
+        const leaseEndsAt = options.leaseMs === undefined ? null : now + Math.max(1, Math.ceil(options.leaseMs));
+        this.connection
+          .prepare(
+            `insert into stem_chords (namespace, id, claimer, claimed_at, lease_ends_at, fired, expires_at) values (?, ?, ?, ?, ?, 0, ?)
+            on conflict (namespace, id) do update set claimer = excluded.claimer, claimed_at = excluded.claimed_at,
+              lease_ends_at = excluded.lease_ends_at, fired = 0, expires_at = excluded.expires_at`,
+          )
+          .run(this.namespace, chordId, options.claimer ?? '', now, leaseEndsAt, now + this.ttlOf(options));
+        return abandoned ? { won: true, takenOverFrom: prior!.claimer } : { won: true };
+      }
+      const lost: ChordClaim = { won: false, fired: prior.fired === 1, claimer: prior.claimer };
+      if (prior.fired === 0 && prior.lease_ends_at !== null) lost.leaseEndsAt = prior.lease_ends_at;
+      return lost;
+    });
+  }
+
+  /** Marks the claim fired (creating it if it expired), so it is never taken over. */
+  async chordFired(chordId: string, options: SetOptions = {}): Promise<void> {
+    this.assertOpen();
+    const now = Date.now();
+    this.connection
+      .prepare(
+        `insert into stem_chords (namespace, id, claimer, claimed_at, fired, expires_at) values (?, ?, '', ?, 1, ?)
+        on conflict (namespace, id) do update set fired = 1, expires_at = excluded.expires_at`,
+      )
+      .run(this.namespace, chordId, now, now + this.ttlOf(options));
+  }
+
+  /** Records the worker's beat, replacing its previous one. */
+  async heartbeat(beat: WorkerHeartbeat, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    this.connection
+      .prepare(
+        `insert into stem_workers (namespace, worker_id, beat, expires_at) values (?, ?, ?, ?)
+        on conflict (namespace, worker_id) do update set beat = excluded.beat, expires_at = excluded.expires_at`,
+      )
+      .run(this.namespace, beat.workerId, JSON.stringify(beat), Date.now() + Math.max(0, Math.round(ttlMs)));
+  }
+
+  /** Workers with a live heartbeat, by worker id. */
+  async listWorkers(): Promise<WorkerHeartbeat[]> {
+    this.assertOpen();
+    const rows = this.connection
+      .prepare('select beat from stem_workers where namespace = ? and expires_at > ? order by worker_id')
+      .pluck()
+      .all(this.namespace, Date.now()) as string[];
+    return rows.map((beat) => JSON.parse(beat) as WorkerHeartbeat);
+  }
+
+  /** Deletes expired states, groups (with their results), chord claims and heartbeats. */
+  prune(): void {
+    const now = Date.now();
+    const ns = this.namespace;
+    this.connection.immediate(() => {
+      this.connection.prepare('delete from stem_results where expires_at <= ? and namespace = ?').run(now, ns);
+      this.connection
+        .prepare(
+          `delete from stem_group_results where namespace = ? and group_id in (select id from stem_groups where namespace = ? and expires_at <= ?)`,
+        )
+        .run(ns, ns, now);
+      this.connection.prepare('delete from stem_groups where expires_at <= ? and namespace = ?').run(now, ns);
+      this.connection.prepare('delete from stem_chords where expires_at <= ? and namespace = ?').run(now, ns);
+      this.connection.prepare('delete from stem_workers where expires_at <= ? and namespace = ?').run(now, ns);
+    });
+  }
+
+  /** Stops watching and the pruning timer. */
+  protected override async dispose(): Promise<void> {
+    this.watchers.clear();
+    this.lastSeen.clear();
+    this.unsubscribeChanges?.();
+    this.unsubscribeChanges = undefined;
+    this.stopPrune();
+  }
+
+  /** After a change (another process's commit, or this process's): reads the watched ids back and reports what is new. */
+  private readBack(): void {
+    if (this.isClosed) return;
+    const ids = this.watchers.ids();
+    const now = Date.now();
+    for (let start = 0; start < ids.length; start += READ_BATCH) {
+      const batch = ids.slice(start, start + READ_BATCH);
+      let rows: Array<{ id: string; status: string }>;
+      try {
+        rows = this.connection
+          .prepare(`select id, status from stem_results where namespace = ? and expires_at > ? and id in (${batch.map(() => '?').join(', ')})`)
+          .all(this.namespace, now, ...batch) as Array<{ id: string; status: string }>;
+      } catch {
+        // Busy: the next change (or the monitor's next look) reads again.
+        return;
+      }
+      for (const row of rows) if (this.lastSeen.get(row.id) !== row.status) this.emit(row.id, row.status);
+    }
+  }
+
+  private emit(id: string, json: string): void {
+    const listeners = this.watchers.get(id);
+    if (listeners === undefined) return;
+    this.lastSeen.set(id, json);
+    const status = JSON.parse(json) as TaskStatus;
+    for (const listener of [...listeners]) listener(status);
+  }
+}
