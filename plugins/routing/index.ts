@@ -1,12 +1,14 @@
-import { META, type Envelope } from '../../sdk/envelope.js';
+import { broadcastChannel, META, type Envelope } from '../../sdk/envelope.js';
 import { ConfigError } from '../../sdk/errors.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import type { WorkerOptions } from '../../sdk/worker-options.js';
 import { RoutingTable } from './routing-table.js';
+import { UndeclaredBroadcasts } from './undeclared-broadcasts.js';
 
 export { RoutingTable } from './routing-table.js';
 export type { EnqueueRequestView, PriorityClamp, RouteDecision, RoutingTableDump } from './routing-table.js';
 export type { PriorityRange } from './routing-config.js';
+export { ROUTING_WARNING } from './undeclared-broadcasts.js';
 
 /** The envelope meta key that records a priority moved into its queue's range: `{ from, to }`. */
 export const CLAMPED_META = 'routing.clamped';
@@ -27,7 +29,9 @@ export interface RoutingPlugin extends StemPlugin {
   readonly table: RoutingTable;
 }
 
-function routeEnvelope(table: RoutingTable, envelope: Envelope, kernelDefaultQueue: string): Envelope {
+function routeEnvelope(table: RoutingTable, envelope: Envelope, kernelDefaultQueue: string, undeclared: UndeclaredBroadcasts): Envelope {
+  const channel = broadcastChannel(envelope.queue);
+  if (channel !== undefined) undeclared.published(channel);
   const decision = table.resolveEnqueue(
     { task: envelope.name, headers: envelope.headers, queue: envelope.queue, queueExplicit: envelope.meta[META.queueExplicit] === true, priority: envelope.priority },
     kernelDefaultQueue,
@@ -38,7 +42,8 @@ function routeEnvelope(table: RoutingTable, envelope: Envelope, kernelDefaultQue
   return envelope;
 }
 
-function subscribeWorker(table: RoutingTable, options: WorkerOptions): WorkerOptions {
+function subscribeWorker(table: RoutingTable, options: WorkerOptions, undeclared: UndeclaredBroadcasts): WorkerOptions {
+  if (options.broadcasts !== undefined) undeclared.subscribed(options.broadcasts);
   const named = options.queues !== undefined && options.queues.length > 0;
   const queues = named ? options.queues!.map((queue) => table.queueFor(queue)) : table.defaultWorkerQueues ?? options.queues;
   return {
@@ -66,8 +71,9 @@ export function routing(options: RoutingOptions): RoutingPlugin {
     apply(stem) {
       if (options.checkTasks === true) table.checkTasks(stem.registry.names());
       const kernelDefaultQueue = stem.settings.defaultQueue;
-      stem.hooks.enqueue.tap('routing', (envelope) => routeEnvelope(table, envelope, kernelDefaultQueue));
-      stem.hooks.workerOptions.tap('routing', (worker) => subscribeWorker(table, worker));
+      const undeclared = new UndeclaredBroadcasts(table);
+      stem.hooks.enqueue.tap('routing', (envelope) => routeEnvelope(table, envelope, kernelDefaultQueue, undeclared));
+      stem.hooks.workerOptions.tap('routing', (worker) => subscribeWorker(table, worker, undeclared));
     },
   };
 }
