@@ -1,7 +1,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import { hostname as osHostname } from 'node:os';
 import type { BrokerConsumer, Delivery } from './contracts/broker.js';
-import type { TaskState, TaskStatus } from './contracts/result-backend.js';
+import type { TaskStatus } from './contracts/result-backend.js';
 import { generationOf, nextGeneration } from './state-order.js';
 import { Autoscaler } from './autoscaler.js';
 import { CompletionBatch, encodingProblem } from './completion-batch.js';
@@ -20,13 +20,14 @@ import {
   UnknownTaskError,
   WorkerShutdownError,
 } from './errors.js';
-import type { Outcome, Runner, Verdict } from './hooks.js';
+import type { Runner, Verdict } from './hooks.js';
 import type { Stem } from './kernel.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { decideRetry, type RetryPolicy } from './retry-policy.js';
 import type { EnqueueOptions, TaskContext, TaskDefinition } from './task.js';
 import type { TaskHandle } from './task-handle.js';
 import { toTaskError } from './task-error.js';
+import { TaskOutcomes } from './task-outcomes.js';
 import { TaskRun, type Settled, type TaskRunHost } from './task-run.js';
 import { faultTrap, type FaultTrapHost } from './task-fault-trap.js';
 import { uuidv7 } from './id.js';
@@ -89,7 +90,7 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
   private readonly leases: LeaseKeeper;
   /** The autoscaler, when the worker was given `autoscale`. */
   readonly autoscaler: Autoscaler | undefined;
-  private readonly counters = { processed: 0, succeeded: 0, failed: 0, retried: 0, cancelled: 0 };
+  private readonly outcomes: TaskOutcomes;
   private startedAt = 0;
   /** A suspect running alone: nothing else starts until it ends. */
   private soloRun: TaskRun | undefined;
@@ -120,6 +121,17 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
     const warn = (message: string): void => process.emitWarning(`worker ${this.id}: ${message}`, 'StemWorkerWarning');
     this.batch = new CompletionBatch(stem.broker, stem.backend, stem.settings.resultTtlMs, warn, (status, error, delivery) => this.stateRefused(status, error, delivery));
     this.leases = new LeaseKeeper(stem.broker, warn);
+    this.outcomes = new TaskOutcomes({
+      hooks: stem.hooks,
+      signals: stem.signals,
+      registry: stem.registry,
+      get broker() {
+        return stem.broker;
+      },
+      batch: this.batch,
+      worker: this,
+      resultTtlMs: stem.settings.resultTtlMs,
+    });
     if (options.autoscale) {
       this.autoscaler = new Autoscaler(options.autoscale, stem.broker, this, (decision) => {
         if (stem.signals.has('worker-scaled')) stem.signals.emit('worker-scaled', { workerId: this.id, from: decision.from, to: decision.to, reason: decision.reason });
@@ -153,7 +165,7 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
 
   /** Counters and gauges. */
   stats(): WorkerStats {
-    const stats: WorkerStats = { ...this.counters, inflight: this.active.size, reserved: this.reserved.length, concurrency: this.concurrencyLimit, uptimeMs: this.startedAt ? Date.now() - this.startedAt : 0 };
+    const stats: WorkerStats = { ...this.outcomes.counters, inflight: this.active.size, reserved: this.reserved.length, concurrency: this.concurrencyLimit, uptimeMs: this.startedAt ? Date.now() - this.startedAt : 0 };
     if (this.autoscaler) {
       const { min, max } = this.autoscaler.state();
       stats.autoscaleMin = min;
@@ -283,7 +295,7 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
   async reportProgress(run: TaskRun, value: unknown): Promise<void> {
     const problem = encodingProblem(value);
     if (problem !== undefined) throw new ProgressNotSerializableError(run.id, problem);
-    this.batch.record(this.runningStatus(run, value), this.resultTtlOf(run));
+    this.batch.record(this.runningStatus(run, value), this.outcomes.resultTtlOf(run));
   }
 
   /** @internal */
@@ -403,16 +415,16 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
       // A message that keeps killing its worker (or losing its lease) is set aside before it runs again.
       if (delivery.redeliveries > this.maxRedeliveries) {
         const error = toTaskError(new RedeliveryLimitError(envelope.id, delivery.redeliveries, this.maxRedeliveries));
-        await this.deadLetter(run, 'redelivery-limit', error, 0, { redeliveries: delivery.redeliveries, maxRedeliveries: this.maxRedeliveries });
+        await this.outcomes.failed(run, 'redelivery-limit', error, 0, { redeliveries: delivery.redeliveries, maxRedeliveries: this.maxRedeliveries });
         return;
       }
       const definition = this.stem.registry.find(envelope.name);
       if (definition === undefined) {
-        await this.deadLetter(run, 'unregistered-task', toTaskError(new UnknownTaskError(envelope.name, this.stem.registry.names())), 0);
+        await this.outcomes.failed(run, 'unregistered-task', toTaskError(new UnknownTaskError(envelope.name, this.stem.registry.names())), 0);
         return;
       }
       if (envelope.expiresAt !== undefined && envelope.expiresAt <= Date.now()) {
-        await this.cancel(run, 'expired: not started before its expiresAt');
+        await this.outcomes.cancelled(run, 'expired: not started before its expiresAt');
         return;
       }
       if (this.stem.hooks.dispatch.isUsed()) {
@@ -436,10 +448,10 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
         await this.stem.broker.nack(run.delivery, { requeue: true, delayMs: verdict.delayMs, envelope: run.envelope });
         return;
       case 'cancel':
-        await this.cancel(run, verdict.reason);
+        await this.outcomes.cancelled(run, verdict.reason);
         return;
       case 'reject':
-        await this.deadLetter(run, verdict.reason, { type: 'Rejected', message: verdict.reason }, 0, verdict.meta);
+        await this.outcomes.failed(run, verdict.reason, { type: 'Rejected', message: verdict.reason }, 0, verdict.meta);
         return;
     }
   }
@@ -451,7 +463,7 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
     const signals = this.stem.signals;
     const hardMs = (meta[META.timeLimitMs] as number | undefined) ?? optionalDuration(definition.options.timeLimit, 'timeLimit');
     const softMs = (meta[META.softTimeLimitMs] as number | undefined) ?? optionalDuration(definition.options.softTimeLimit, 'softTimeLimit');
-    this.batch.record(this.runningStatus(run, undefined), this.resultTtlOf(run));
+    this.batch.record(this.runningStatus(run, undefined), this.outcomes.resultTtlOf(run));
     if (signals.has('task-started')) signals.emit('task-started', { envelope, workerId: this.id });
 
     const handler = definition.handler;
@@ -481,7 +493,7 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
       // alone, where it would otherwise fail the state write of every task flushed with it.
       const problem = encodingProblem(settled.value);
       if (problem === undefined) {
-        await this.succeed(run, settled.value, durationMs);
+        await this.outcomes.succeeded(run, settled.value, durationMs);
         return;
       }
       settled = { ok: false, error: new ResultNotSerializableError(run.id, run.name, problem), aborted: false };
@@ -492,7 +504,7 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
       return;
     }
     if (settled.aborted && error instanceof TaskCancelledError) {
-      await this.cancel(run, error.reason);
+      await this.outcomes.cancelled(run, error.reason);
       return;
     }
     const policy = (run.meta[META.retryPolicy] as RetryPolicy | undefined) ?? definition.options.retryPolicy;
@@ -500,76 +512,21 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
     const decision = decideRetry(error instanceof TaskAsyncError ? error.cause : error, run.attempt, run.maxRetries, policy);
     const taskError = toTaskError(error);
     if (decision.retry) {
-      await this.retry(run, taskError, decision.delayMs, durationMs);
+      await this.outcomes.retried(run, taskError, decision.delayMs, durationMs);
     } else {
       // A result the worker could not store is named as the reason, not as a run of exhausted retries.
       const reason = error instanceof ResultNotSerializableError || error instanceof StateNotWritableError ? error.code : decision.reason;
-      await this.deadLetter(run, reason, taskError, durationMs);
+      await this.outcomes.failed(run, reason, taskError, durationMs);
     }
-  }
-
-  private async succeed(run: TaskRun, result: unknown, durationMs: number): Promise<void> {
-    const envelope = run.envelope;
-    if (this.stem.hooks.result.isUsed()) {
-      await this.stem.hooks.result.promise(this.outcome(run, 'succeeded', durationMs, { result }));
-    }
-    const status = this.statusOf(run, 'succeeded', { result });
-    if (run.lastProgress !== undefined) status.progress = run.lastProgress;
-    this.batch.record(status, this.resultTtlOf(run));
-    this.batch.ack(run.delivery);
-    this.counters.processed++;
-    this.counters.succeeded++;
-    const signals = this.stem.signals;
-    if (signals.has('task-succeeded')) signals.emit('task-succeeded', { envelope, workerId: this.id, result, durationMs });
-  }
-
-  private async retry(run: TaskRun, error: ReturnType<typeof toTaskError>, delayMs: number, durationMs: number): Promise<void> {
-    const envelope = run.envelope;
-    if (this.stem.hooks.result.isUsed()) {
-      await this.stem.hooks.result.promise(this.outcome(run, 'retried', durationMs, { error, retryDelayMs: delayMs }));
-    }
-    // Written before the requeue, so the next attempt's `running` cannot be overwritten by it.
-    await this.writeState(run, this.statusOf(run, 'retried', { error }));
-    await this.stem.broker.nack(run.delivery, { requeue: true, delayMs, envelope: { ...envelope, attempt: envelope.attempt + 1 } });
-    this.counters.processed++;
-    this.counters.retried++;
-    const signals = this.stem.signals;
-    if (signals.has('task-retried')) signals.emit('task-retried', { envelope, workerId: this.id, error, delayMs });
-  }
-
-  private async deadLetter(run: TaskRun, reason: string, error: ReturnType<typeof toTaskError>, durationMs: number, meta: Record<string, unknown> = {}): Promise<void> {
-    const envelope = run.envelope;
-    if (this.stem.hooks.result.isUsed()) {
-      await this.stem.hooks.result.promise(this.outcome(run, 'failed', durationMs, { error, reason }));
-    }
-    await this.writeState(run, this.statusOf(run, 'failed', { error, meta: { reason } }));
-    await this.stem.broker.deadLetter(run.delivery, reason, { ...meta, error, attempt: envelope.attempt, workerId: this.id });
-    this.counters.processed++;
-    this.counters.failed++;
-    const signals = this.stem.signals;
-    if (signals.has('task-failed')) signals.emit('task-failed', { envelope, workerId: this.id, error, reason, durationMs });
-  }
-
-  private async cancel(run: TaskRun, reason: string): Promise<void> {
-    const envelope = run.envelope;
-    const error = { type: 'TaskCancelledError', message: reason };
-    if (this.stem.hooks.result.isUsed()) {
-      await this.stem.hooks.result.promise(this.outcome(run, 'cancelled', run.startedAt ? Date.now() - run.startedAt : 0, { error, reason }));
-    }
-    this.batch.record(this.statusOf(run, 'cancelled', { error }), this.resultTtlOf(run));
-    this.batch.ack(run.delivery);
-    this.counters.cancelled++;
-    const signals = this.stem.signals;
-    if (signals.has('task-cancelled')) signals.emit('task-cancelled', { envelope, workerId: this.id, reason });
   }
 
   private async returnToQueue(run: TaskRun): Promise<void> {
     // Sent back on purpose: the next generation of the same attempt, so its `queued` passes the
     // `running` this attempt wrote, and as a new message, so the return is not a redelivery.
     const returned = nextGeneration(run.envelope);
-    const { workerId: _worker, ...queued } = this.statusOf(run, 'queued');
+    const { workerId: _worker, ...queued } = this.outcomes.statusOf(run, 'queued');
     queued.generation = generationOf(returned.meta);
-    this.batch.record(queued, this.resultTtlOf(run));
+    this.batch.record(queued, this.outcomes.resultTtlOf(run));
     await this.batch.flush();
     if (this.crashing) {
       // It was running when the process had to die of an error nobody could be blamed for: it
@@ -593,19 +550,10 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
         : new StateNotWritableError(status.id, status.state, error.message, { cause: error });
     const run = new TaskRun(delivery, this);
     const definition = this.stem.registry.find(delivery.envelope.name);
-    const failing = (definition === undefined ? this.deadLetter(run, failure.code, toTaskError(failure), 0) : this.conclude(run, definition, { ok: false, error: failure, aborted: false }))
+    const failing = (definition === undefined ? this.outcomes.failed(run, failure.code, toTaskError(failure), 0) : this.conclude(run, definition, { ok: false, error: failure, aborted: false }))
       .catch((cause: Error) => process.emitWarning(`worker ${this.id}: task ${status.id} could not be failed (${cause.message}); it will be redelivered`, 'StemWorkerWarning'))
       .finally(() => this.refusals.delete(failing));
     this.refusals.add(failing);
-  }
-
-  /**
-   * Writes a state now, through the batch: it replaces this attempt's `running` still waiting
-   * there, which would otherwise be written after it and leave a failed task reading as running.
-   */
-  private async writeState(run: TaskRun, status: TaskStatus): Promise<void> {
-    this.batch.record(status, this.resultTtlOf(run));
-    await this.batch.flush();
   }
 
   /** Returns a delivery that never started; as a new message, so that it does not count as a redelivery. */
@@ -613,30 +561,10 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
     return this.stem.broker.nack(delivery, { requeue: true, envelope: delivery.envelope }).catch(() => undefined);
   }
 
-  private outcome(run: TaskRun, state: Outcome['state'], durationMs: number, extra: Partial<Outcome>): Outcome {
-    return { envelope: run.envelope, delivery: run.delivery, worker: this, state, startedAt: run.startedAt, durationMs, ...extra };
-  }
-
   private runningStatus(run: TaskRun, progress: unknown): TaskStatus {
-    const status = this.statusOf(run, 'running');
+    const status = this.outcomes.statusOf(run, 'running');
     if (progress !== undefined) status.progress = progress;
     return status;
-  }
-
-  /** A state of this run's attempt (and generation), written by this worker now. */
-  private statusOf(run: TaskRun, state: TaskState, fields: Partial<TaskStatus> = {}): TaskStatus {
-    const envelope = run.envelope;
-    const status: TaskStatus = { id: envelope.id, state, name: envelope.name, queue: envelope.queue, attempt: envelope.attempt, workerId: this.id, updatedAt: Date.now(), ...fields };
-    const generation = generationOf(envelope.meta);
-    if (generation > 0) status.generation = generation;
-    return status;
-  }
-
-  private resultTtlOf(run: TaskRun): number {
-    const override = run.meta[META.resultTtlMs] as number | undefined;
-    if (override !== undefined) return override;
-    const ttl = this.stem.registry.find(run.name)?.options.resultTtl;
-    return ttl === undefined ? this.stem.settings.resultTtlMs : parseDuration(ttl, 'resultTtl');
   }
 
   // Heartbeats and shutdown
