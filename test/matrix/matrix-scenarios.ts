@@ -8,7 +8,7 @@ import { canvasOf, task } from '../../plugins/canvas/index.js';
 import { TaskFailedError, type Stem, type TaskStatus } from '../../sdk/index.js';
 import { compositionsOf, type Composition, type Form, type Leg } from '../helpers/compositions.js';
 import { runStem, startStem } from '../helpers/run-stem.js';
-import { add, broken, flaky, greet, total } from './fixtures/matrix-tasks.js';
+import { add, broken, flaky, greet, slow, total } from './fixtures/matrix-tasks.js';
 
 /**
  * In-process round trips per composition, so 50 per leg over its two forms (MATRIX_ROUNDTRIPS
@@ -22,6 +22,8 @@ const CLI_ROUND_TRIPS = Number(process.env.MATRIX_CLI_ROUNDTRIPS ?? 3);
 const RESULT_TIMEOUT_MS = 20_000;
 /** A loop stops after this many lost results: the verdict is clear and each loss costs a full timeout (MATRIX_STOP_AFTER_LOST overrides, to measure). */
 const STOP_AFTER_LOST = Number(process.env.MATRIX_STOP_AFTER_LOST ?? 3);
+/** Tasks of the light chaos scenario (MATRIX_CHAOS_TASKS overrides). */
+const CHAOS_TASKS = Number(process.env.MATRIX_CHAOS_TASKS ?? 40);
 /** How long one in-process round trip may wait (MATRIX_RESULT_TIMEOUT_MS overrides, to measure losses faster). */
 const ROUND_TRIP_TIMEOUT_MS = Number(process.env.MATRIX_RESULT_TIMEOUT_MS ?? RESULT_TIMEOUT_MS);
 
@@ -129,6 +131,29 @@ export async function matrixScenarios(t: Test, leg: Leg, form: Form): Promise<vo
       }
       t.equal(await worker.stop('SIGTERM'), 0, 'the worker stops cleanly');
       t.equal((worker.output().match(/greet\[[0-9a-f-]+\] succeeded/g) ?? []).length, CLI_ROUND_TRIPS, 'the worker ran each task once');
+    });
+
+    t.test(`${label}: a stem worker process killed -9 mid-burst loses nothing; another worker finishes its tasks`, async (t) => {
+      const doomed = await startStem(['worker', 'start', '--concurrency', '4'], { env: composition.cliEnv });
+      t.teardown(() => doomed.stop('SIGKILL'));
+      const survivor = await startStem(['worker', 'start', '--concurrency', '4'], { env: composition.cliEnv });
+      t.teardown(() => survivor.stop('SIGKILL'));
+      await Promise.all([doomed.waitForOutput(/ready on/, 180_000), survivor.waitForOutput(/ready on/, 180_000)]);
+      const producer = await stemOf(t, composition);
+      const handles = await producer.enqueueMany(Array.from({ length: CHAOS_TASKS }, (_, n) => ({ task: slow, args: { n, ms: 150 } })));
+      // Killed once it has finished a task and so, with 4 slots and work left, holds others in flight.
+      const succeeded = /matrix\.slow\[[0-9a-f-]+\] succeeded/g;
+      await doomed.waitForOutput(new RegExp(succeeded.source), 120_000);
+      const killedAfter = (doomed.output().match(succeeded) ?? []).length;
+      await doomed.stop('SIGKILL');
+      const missing: string[] = [];
+      for (const [n, handle] of handles.entries()) {
+        const result = await handle.result({ timeoutMs: 60_000 }).catch((error: unknown) => `${(error as Error).message} (${handle.id})`);
+        if (result !== n) missing.push(`task ${n}: ${JSON.stringify(result)}`);
+      }
+      t.same(missing, [], `every one of ${CHAOS_TASKS} tasks returned its result (the killed worker had finished ${killedAfter})`);
+      const runs = (doomed.output().match(succeeded) ?? []).length + (survivor.output().match(succeeded) ?? []).length;
+      t.ok(runs >= CHAOS_TASKS && runs <= CHAOS_TASKS + 8, `runs beyond one a task are only the killed worker's in-flight and reserved ones (${runs} runs of ${CHAOS_TASKS})`);
     });
   }
 }
