@@ -5,6 +5,7 @@ import { Stem } from '../../sdk/kernel.js';
 import { maskUrl } from '../../sdk/url.js';
 import { demoTasks } from '../demo/demo-tasks.js';
 import { runDemo } from '../demo/run-demo.js';
+import { withoutDefaultBroker } from '../config/default-broker.js';
 import { renderTable } from '../output/table.js';
 import { StemCommand } from '../stem-command.js';
 
@@ -27,6 +28,8 @@ export class DemoCommand extends StemCommand {
 
   async run(): Promise<number> {
     const config = await this.loadConfig();
+    // The demo runs in one process: in memory unless a broker is configured, never in the CLI's SQLite default.
+    config.plugins = withoutDefaultBroker(config.plugins);
     const known = new Set((config.tasks ?? []).map((task) => task.name));
     config.tasks = [...(config.tasks ?? []), ...demoTasks.filter((task) => !known.has(task.name))];
     const stem = await Stem.create(config);

@@ -6,6 +6,7 @@ import type { ServiceName } from '../../sdk/contracts/index.js';
 import { ConfigError, UsageError } from '../../sdk/errors.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import { isTaskDefinition, type TaskDefinition } from '../../sdk/task.js';
+import { defaultBrokerPlugin } from './default-broker.js';
 import { loadRegistryModule } from './load-registry.js';
 import { defaultOperationsPlugins } from './operations-plugins.js';
 import { importUserModule } from './typescript-loader.js';
@@ -233,7 +234,13 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
 
   const resolved: ResolvedConfig = {
     ...fileConfig,
-    plugins: [...(fileConfig.plugins ?? []), ...urlPlugins, ...defaultOperationsPlugins(fileConfig.plugins ?? [])],
+    // No broker URL: the zero-server default (SQLite in .stem/ of the project), unless a plugin of the file provides a broker.
+    plugins: [
+      ...(fileConfig.plugins ?? []),
+      ...urlPlugins,
+      ...(broker === undefined ? [defaultBrokerPlugin(path === undefined ? cwd : dirname(path))] : []),
+      ...defaultOperationsPlugins(fileConfig.plugins ?? []),
+    ],
     tasks,
     worker,
     urls,

@@ -31,6 +31,7 @@ const SCHEME_MODULES: Record<string, string | null> = {
   rediss: 'redis',
   postgres: 'postgres',
   postgresql: 'postgres',
+  sqlite: 'sqlite',
 };
 
 /** The factory export of each plugin module for each service. */
@@ -50,6 +51,14 @@ const FACTORY_NAMES: Record<string, Partial<Record<ServiceName, string>>> = {
     rateLimiter: 'postgresRateLimiter',
     scheduleStore: 'postgresScheduleStore',
     lockStore: 'postgresLockStore',
+  },
+  sqlite: {
+    broker: 'sqliteBroker',
+    backend: 'sqliteResultBackend',
+    revokeStore: 'sqliteRevokeStore',
+    rateLimiter: 'sqliteRateLimiter',
+    scheduleStore: 'sqliteScheduleStore',
+    lockStore: 'sqliteLockStore',
   },
 };
 

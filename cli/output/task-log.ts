@@ -6,9 +6,10 @@ export type LogFormat = 'text' | 'json';
 
 /**
  * Logs one line per task outcome and per worker milestone at info level, from the signals.
+ * `defaultBroker`, when the CLI's zero-server default is in use, is named in the ready line.
  * Returns a function that stops logging.
  */
-export function logTaskSignals(signals: Signals, out: NodeJS.WritableStream, format: LogFormat): () => void {
+export function logTaskSignals(signals: Signals, out: NodeJS.WritableStream, format: LogFormat, defaultBroker?: string): () => void {
   const write = (level: string, event: string, fields: Record<string, unknown>, text: string): void => {
     if (format === 'json') out.write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`);
     // Names and messages come from producers: escaped, one event stays one line (no forged log lines).
@@ -16,7 +17,12 @@ export function logTaskSignals(signals: Signals, out: NodeJS.WritableStream, for
   };
   const offs = [
     signals.on('worker-ready', ({ workerId, hostname, queues, broadcasts }) =>
-      write('info', 'worker-ready', { workerId, hostname, queues, broadcasts }, `worker ${workerId} ready on ${hostname}, consuming ${queues.join(', ')}${broadcasts.length > 0 ? `; broadcasts ${broadcasts.join(', ')}` : ''}`),
+      write(
+        'info',
+        'worker-ready',
+        { workerId, hostname, queues, broadcasts, ...(defaultBroker === undefined ? {} : { broker: defaultBroker }) },
+        `worker ${workerId} ready on ${hostname}, consuming ${queues.join(', ')}${broadcasts.length > 0 ? `; broadcasts ${broadcasts.join(', ')}` : ''}${defaultBroker === undefined ? '' : ` (broker ${defaultBroker}: the default, no broker configured)`}`,
+      ),
     ),
     signals.on('task-succeeded', ({ envelope, durationMs }) =>
       write('info', 'task-succeeded', { id: envelope.id, task: envelope.name, queue: envelope.queue, attempt: envelope.attempt, durationMs }, `${envelope.name}[${envelope.id}] succeeded in ${durationMs}ms`)),

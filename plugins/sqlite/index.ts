@@ -92,12 +92,13 @@ export function sqlite(options: SqliteOptions): StemPlugin {
 }
 
 /**
- * The SQLite services `services` (default all), each only where no earlier plugin provided one,
- * and none at all unless `when(stem)` holds: the stem CLI's zero-server default
- * (`sqlite://.stem/stem.db` when no broker is configured). The file is opened only when used.
+ * The SQLite services no earlier plugin provided, and none at all when one already provides a
+ * broker: the stem CLI's zero-server default (`sqlite://.stem/stem.db` when no broker is
+ * configured). The file is opened only when it is used.
  */
-export function sqliteFallback(options: SqliteOptions, when: (stem: Stem) => boolean, services: readonly ServiceName[] = Object.keys(SERVICES) as ServiceName[]): StemPlugin {
-  return connectionPlugin('sqlite-default', options, services, (stem) => (when(stem) ? services.filter((service) => !stem.provides(service)) : []));
+export function sqliteFallback(options: SqliteOptions): StemPlugin {
+  const services = Object.keys(SERVICES) as ServiceName[];
+  return connectionPlugin('sqlite-default', options, services, (stem) => (stem.provides('broker') ? [] : services.filter((service) => !stem.provides(service))));
 }
 
 /** Builds the plugin that provides one service over the file's (shared) connection. */

@@ -127,7 +127,10 @@ export class SqliteConnection {
     return this.closed;
   }
 
-  /** A prepared statement, compiled once per connection. */
+  /**
+   * A prepared statement, compiled once per connection. Shared: a caller that plucks must pluck
+   * every time it uses the same text (better-sqlite3's pluck() changes the statement).
+   */
   prepare(source: string): Statement {
     let statement = this.statements.get(source);
     if (statement === undefined) {

@@ -99,10 +99,11 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend 
   /** The stored state, or null when unknown or expired. */
   async get(id: string): Promise<TaskStatus | null> {
     this.assertOpen();
-    const row = this.connection
+    const status = this.connection
       .prepare('select status from stem_results where namespace = ? and id = ? and expires_at > ?')
-      .get(this.namespace, id, Date.now()) as { status: string } | undefined;
-    return row === undefined ? null : (JSON.parse(row.status) as TaskStatus);
+      .pluck()
+      .get(this.namespace, id, Date.now()) as string | undefined;
+    return status === undefined ? null : (JSON.parse(status) as TaskStatus);
   }
 
   /** Calls `listener` on each later write of `id` from any process. */

@@ -2,6 +2,7 @@ import { Command, Option } from 'clipanion';
 import type { StemPlugin } from '../../../sdk/plugin.js';
 import { maskUrl } from '../../../sdk/url.js';
 import { ServiceCommand } from '../../service-command.js';
+import { DEFAULT_BROKER_URL, findDefaultBroker } from '../../config/default-broker.js';
 
 type PrintedService = 'broker' | 'backend' | 'scheduleStore' | 'revokeStore';
 
@@ -20,12 +21,22 @@ const SHIPPED_PLUGIN_SERVICES: Record<string, readonly PrintedService[]> = {
   'postgres-schedule-store': ['scheduleStore'],
   'redis-revoke-store': ['revokeStore'],
   'postgres-revoke-store': ['revokeStore'],
+  sqlite: ['broker', 'backend', 'scheduleStore', 'revokeStore'],
+  'sqlite-broker': ['broker'],
+  'sqlite-result-backend': ['backend'],
+  'sqlite-schedule-store': ['scheduleStore'],
+  'sqlite-revoke-store': ['revokeStore'],
 };
 
 /** Where each service comes from when no URL names it: the last config plugin that provides it, else memory. */
 function pluginServices(plugins: readonly StemPlugin[]): Record<PrintedService, string> {
   const where: Record<PrintedService, string> = { broker: 'memory', backend: 'memory', scheduleStore: 'memory', revokeStore: 'memory' };
   for (const plugin of plugins) for (const service of SHIPPED_PLUGIN_SERVICES[plugin?.name] ?? []) where[service] = `plugin ${plugin.name}`;
+  // No broker configured: the CLI's zero-server default serves what nothing else does.
+  const fallback = findDefaultBroker(plugins);
+  if (fallback !== undefined && where.broker === 'memory') {
+    for (const service of Object.keys(where) as PrintedService[]) if (where[service] === 'memory') where[service] = `${DEFAULT_BROKER_URL} (default, ${fallback.file})`;
+  }
   return where;
 }
 

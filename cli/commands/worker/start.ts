@@ -3,6 +3,7 @@ import { UsageError } from '../../../sdk/errors.js';
 import { Stem } from '../../../sdk/kernel.js';
 import { installShutdownHandlers } from '../../../sdk/shutdown.js';
 import type { WorkerOptions } from '../../../sdk/worker-options.js';
+import { DEFAULT_BROKER_URL, findDefaultBroker } from '../../config/default-broker.js';
 import { logTaskSignals, type LogFormat } from '../../output/task-log.js';
 import { parseIntegerFlag, parseListFlag } from '../../parse-input.js';
 import { ServiceCommand } from '../../service-command.js';
@@ -60,7 +61,11 @@ export class WorkerStartCommand extends ServiceCommand {
     // Started before the Stem exists: telemetry() reads the OpenTelemetry providers when it is applied.
     const otel = this.otel || process.env.STEM_OTEL ? await (await import('../../../plugins/telemetry/index.js')).startOtelExport(config, { flag: this.otel }) : undefined;
     const stem = await Stem.create(config);
-    const stopLogging = logTaskSignals(stem.signals, this.context.stdout, this.logFormat as LogFormat);
+    const fallback = findDefaultBroker(config.plugins);
+    if (!stem.provides('broker')) {
+      this.context.stderr.write('stem: note: the broker is memory://, which only this process sees: tasks enqueued by other stem commands never reach this worker; unset STEM_BROKER_URL for the SQLite default, or use redis:// or postgres://\n');
+    }
+    const stopLogging = logTaskSignals(stem.signals, this.context.stdout, this.logFormat as LogFormat, fallback?.used ? `${DEFAULT_BROKER_URL} (${fallback.file})` : undefined);
     const worker = stem.worker(options);
     const stopped = new Promise<void>((resolve) => worker.onStopped(resolve));
     installShutdownHandlers(worker);
