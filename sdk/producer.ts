@@ -19,6 +19,28 @@ export interface EnqueueRequest {
 
 const DEFAULT_PRIORITY = 5;
 
+/**
+ * Meta keys of a task's `queued` state, written only when they apply: what the enqueue decided
+ * about when and how the task runs, which the state shows nowhere else (`stem result get`).
+ */
+export const QUEUED_META = {
+  /** Epoch ms before which the task does not start. */
+  notBefore: 'stem.notBefore',
+  /** Epoch ms after which it is cancelled if it has not started. */
+  expiresAt: 'stem.expiresAt',
+  /** `{ asked, enqueued }`: an enqueue hook moved the priority (routing clamps it into a queue's range). */
+  priority: 'stem.priority',
+} as const;
+
+function queuedMeta(envelope: Envelope, askedPriority: number | undefined): Record<string, unknown> | undefined {
+  if (envelope.notBefore === undefined && envelope.expiresAt === undefined && askedPriority === undefined) return undefined;
+  const meta: Record<string, unknown> = {};
+  if (envelope.notBefore !== undefined) meta[QUEUED_META.notBefore] = envelope.notBefore;
+  if (envelope.expiresAt !== undefined) meta[QUEUED_META.expiresAt] = envelope.expiresAt;
+  if (askedPriority !== undefined) meta[QUEUED_META.priority] = { asked: askedPriority, enqueued: envelope.priority };
+  return meta;
+}
+
 function checkPriority(priority: number): number {
   if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
     throw new UsageError(`priority ${JSON.stringify(priority)} is out of range: use a whole number from 0 (lowest) to 9 (highest)`);
@@ -97,9 +119,12 @@ export class Producer {
     // Every request is checked before any hook sees one: a bad one in a batch stops it whole.
     const envelopes: Envelope[] = new Array(requests.length);
     for (let i = 0; i < requests.length; i++) envelopes[i] = this.buildEnvelope(requests[i]!, now);
+    let askedPriorities: Map<Envelope, number> | undefined;
     if (runHook) {
       for (let i = 0; i < envelopes.length; i++) {
+        const asked = envelopes[i]!.priority;
         envelopes[i] = await hooks.enqueue.promise(envelopes[i]!);
+        if (envelopes[i]!.priority !== asked) (askedPriorities ??= new Map()).set(envelopes[i]!, asked);
         try {
           // A hook may route to another queue: what is published must be as valid as what was asked.
           assertValidNames(envelopes[i]!);
@@ -130,14 +155,12 @@ export class Producer {
     let statuses: TaskStatus[] | undefined;
     let stateOptions: SetOptions | undefined;
     if (this.stem.settings.trackQueued) {
-      statuses = publishing.map((envelope) => ({
-        id: envelope.id,
-        state: 'queued',
-        name: envelope.name,
-        queue: envelope.queue,
-        attempt: 0,
-        updatedAt: now,
-      }));
+      statuses = publishing.map((envelope) => {
+        const status: TaskStatus = { id: envelope.id, state: 'queued', name: envelope.name, queue: envelope.queue, attempt: 0, updatedAt: now };
+        const meta = queuedMeta(envelope, askedPriorities?.get(envelope));
+        if (meta !== undefined) status.meta = meta;
+        return status;
+      });
       // Generated ids cannot be watched yet, so nobody needs notifying; a caller's own id might be.
       stateOptions = { ttlMs: this.stem.settings.resultTtlMs, quiet: requests.every((request) => request.options?.id === undefined) };
     }

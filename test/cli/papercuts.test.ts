@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { Stem } from '../../sdk/kernel.js';
 import { Signals } from '../../sdk/signals.js';
+import { routing } from '../../plugins/routing/index.js';
 import { logTaskSignals } from '../../cli/output/task-log.js';
 import { printable } from '../../cli/output/printable.js';
 import { deleteNamespace, testNamespace } from '../redis/redis-test-support.js';
@@ -120,6 +121,39 @@ t.test('enqueue shows the priority clamp and the not-before time', async (t) => 
   t.match(run.stdout, /^\S+ reports\.generate -> reports \(priority 7, clamped from 8 by the queue's priority range; not before \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\)\n$/);
   const json = await runInProcess(['enqueue', 'reports.generate', '--priority', '8', '--routing-config', 'fixtures/routing.yaml', '--registry', 'fixtures/tasks.ts', '--json', ...memory]);
   t.match(JSON.parse(json.stdout)[0], { queue: 'reports', priority: 7, clamped: { from: 8, to: 7 }, notBefore: null });
+});
+
+t.test('result get shows the clamped priority, the not-before time and the expiry a task was enqueued with', async (t) => {
+  if (!(await redisAvailable(t))) return;
+  const namespace = testNamespace('papercuts-queued');
+  t.teardown(() => deleteNamespace(namespace));
+  const url = `${TEST_REDIS_URL}?namespace=${namespace}`;
+  const services = ['--broker', url, '--backend', url, '--routing-config', 'fixtures/routing.yaml', '--registry', 'fixtures/tasks.ts'];
+  const enqueued = await runInProcess(['enqueue', 'reports.generate', '--args', '{"customerId":42}', '--priority', '8', '--not-before', '5m', '--json', ...services]);
+  t.equal(enqueued.code, 0, enqueued.stderr);
+  const [task] = JSON.parse(enqueued.stdout) as Array<{ id: string; notBefore: number }>;
+  const notBefore = new Date(task!.notBefore).toISOString();
+  const shown = await runInProcess(['result', 'get', task!.id, ...services]);
+  t.equal(shown.code, 0, shown.stderr);
+  t.match(shown.stdout, new RegExp(`^id +${task!.id}\nstate +queued\ntask +reports\\.generate\nqueue +reports\nattempt +0\npriority +7 \\(asked for 8, changed at enqueue\\)\nnot before ${notBefore.replace(/[.]/g, '\\.')}\nupdated `));
+  const json = JSON.parse((await runInProcess(['result', 'get', task!.id, '--json', ...services])).stdout);
+  t.match(json.meta, { 'stem.priority': { asked: 8, enqueued: 7 }, 'stem.notBefore': task!.notBefore });
+
+  const plain = await runInProcess(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--queue', 'work', '--json', '--broker', url, '--backend', url, ...cliTasks]);
+  const plainId = (JSON.parse(plain.stdout) as Array<{ id: string }>)[0]!.id;
+  const plainShown = await runInProcess(['result', 'get', plainId, '--broker', url, '--backend', url]);
+  t.notMatch(plainShown.stdout, /priority|not before|expires/, 'nothing to show for a task enqueued as asked');
+  t.equal(JSON.parse((await runInProcess(['result', 'get', plainId, '--json', '--broker', url, '--backend', url])).stdout).meta, undefined, 'and no meta written');
+});
+
+t.test('the queued state records the expiry and the moved priority in memory too', async (t) => {
+  const stem = await Stem.create({ plugins: [routing({ file: 'fixtures/routing.yaml' })] });
+  t.teardown(() => stem.close());
+  const handle = await stem.enqueue('reports.generate', {}, { priority: 1, expires: '1h' });
+  const status = await handle.status();
+  t.equal(status.state, 'queued');
+  t.match(status.meta, { 'stem.priority': { asked: 1, enqueued: 2 }, 'stem.expiresAt': Number });
+  t.notOk('stem.notBefore' in (status.meta ?? {}));
 });
 
 t.test('queues list leaves broadcast channels out unless --all; the demo leaves no queue of its own behind', async (t) => {

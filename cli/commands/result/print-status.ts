@@ -1,4 +1,5 @@
 import type { TaskStatus } from '../../../sdk/contracts/result-backend.js';
+import { QUEUED_META } from '../../../sdk/producer.js';
 import type { GroupResult } from '../../../plugins/canvas/group-result.js';
 
 /** One member of a group or chord, as `stem result get` shows it. */
@@ -21,6 +22,18 @@ export function memberLines(group: GroupResult): MemberLine[] {
   });
 }
 
+/** What the enqueue decided that a `queued` state records: a changed priority, a not-before time, an expiry. */
+function enqueueLines(status: TaskStatus): Array<[string, unknown]> {
+  const meta = status.meta ?? {};
+  const time = (value: unknown): string | undefined => (typeof value === 'number' ? new Date(value).toISOString() : undefined);
+  const priority = meta[QUEUED_META.priority] as { asked?: unknown; enqueued?: unknown } | undefined;
+  return [
+    ['priority', priority === undefined ? undefined : `${String(priority.enqueued)} (asked for ${String(priority.asked)}, changed at enqueue)`],
+    ['not before', time(meta[QUEUED_META.notBefore])],
+    ['expires', time(meta[QUEUED_META.expiresAt])],
+  ];
+}
+
 /**
  * Prints a task status as `key: value` lines or as JSON. With `group` (the id is also a group or a
  * chord's body), adds the group's counts and each member's id, task and state (`group` and
@@ -39,6 +52,7 @@ export function printStatus(out: NodeJS.WritableStream, status: TaskStatus, json
     ['task', status.name],
     ['queue', status.queue],
     ['attempt', status.attempt],
+    ...enqueueLines(status),
     ['result', status.result === undefined ? undefined : JSON.stringify(status.result)],
     ['error', status.error ? `${status.error.type}: ${status.error.message}` : undefined],
     ['progress', status.progress === undefined ? undefined : JSON.stringify(status.progress)],
@@ -46,7 +60,7 @@ export function printStatus(out: NodeJS.WritableStream, status: TaskStatus, json
     ['updated', status.updatedAt ? new Date(status.updatedAt).toISOString() : undefined],
     ['group', group ? `${group.completed} of ${group.expected} members finished` : undefined],
   ];
-  for (const [key, value] of lines) if (value !== undefined) out.write(`${key.padEnd(9)}${String(value)}\n`);
+  for (const [key, value] of lines) if (value !== undefined) out.write(`${key.length < 9 ? key.padEnd(9) : `${key} `}${String(value)}\n`);
   if (members === undefined || members.length === 0) return;
   out.write('members\n');
   members.forEach((member, i) => out.write(`  ${String(i).padEnd(4)}${member.id}  ${(member.task ?? '?').padEnd(24)} ${member.state}\n`));
