@@ -3,7 +3,8 @@ import type { Delivery } from './contracts/broker.js';
 import type { TaskError } from './contracts/result-backend.js';
 import type { Envelope } from './envelope.js';
 import type { EnqueueOptions, TaskContext } from './task.js';
-import type { WorkerInfo, WorkerOptions } from './worker-options.js';
+import type { WorkerHandle } from './worker-handle.js';
+import type { WorkerOptions } from './worker-options.js';
 
 /** The dispatch phase's answer for one delivery. `undefined` from a tap means "no opinion". */
 export type Verdict =
@@ -22,7 +23,7 @@ export interface Outcome {
   /** The delivery it came in. */
   delivery: Delivery;
   /** The worker that ran it. */
-  worker: WorkerInfo;
+  worker: WorkerHandle;
   /** succeeded, failed (terminal), retried (another attempt is queued), cancelled. */
   state: 'succeeded' | 'failed' | 'retried' | 'cancelled';
   /** The handler's return value, when succeeded. */
@@ -96,7 +97,7 @@ export class StemHooks {
 
   // dispatch phase (worker, before run)
   /** A delivery arrived: return a Verdict to defer, cancel or reject it; undefined to let it run. */
-  readonly dispatch = new AsyncSeriesBailHook<[Delivery, WorkerInfo], Verdict | undefined>(['delivery', 'worker']);
+  readonly dispatch = new AsyncSeriesBailHook<[Delivery, WorkerHandle], Verdict | undefined>(['delivery', 'worker']);
 
   // execute phase (worker, around the handler)
   /** Wraps the runner: return a new runner that calls the given one (middleware). */
@@ -118,9 +119,9 @@ export class StemHooks {
   /** A worker is being created: adjust its options (routing adds broadcast subscriptions). */
   readonly workerOptions = new SyncWaterfallHook<[WorkerOptions]>(['options']);
   /** A worker started consuming. */
-  readonly workerStart = new AsyncSeriesHook<[WorkerInfo]>(['worker']);
+  readonly workerStart = new AsyncSeriesHook<[WorkerHandle]>(['worker']);
   /** A worker stopped. */
-  readonly workerStop = new AsyncSeriesHook<[WorkerInfo]>(['worker']);
+  readonly workerStop = new AsyncSeriesHook<[WorkerHandle]>(['worker']);
   /** A remote-control command reached a worker: return its JSON reply, or undefined when it is not yours. */
-  readonly control = new AsyncSeriesBailHook<[ControlCommand, WorkerInfo], unknown>(['command', 'worker']);
+  readonly control = new AsyncSeriesBailHook<[ControlCommand, WorkerHandle], unknown>(['command', 'worker']);
 }

@@ -8,7 +8,7 @@ import type { TaskRegistry } from './registry.js';
 import type { SignalName, SignalPayloads, Signals } from './signals.js';
 import { generationOf } from './state-order.js';
 import type { TaskRun } from './task-run.js';
-import type { WorkerInfo } from './worker-options.js';
+import type { WorkerHandle } from './worker-handle.js';
 
 /** What the outcomes of a worker's tasks need from it and its instance. */
 export interface OutcomeHost {
@@ -18,7 +18,7 @@ export interface OutcomeHost {
   readonly broker: Broker;
   readonly batch: CompletionBatch;
   /** The worker, as the result hook hands it to plugins. */
-  readonly worker: WorkerInfo;
+  readonly worker: WorkerHandle;
   /** The instance's result TTL in ms. */
   readonly resultTtlMs: number;
 }

@@ -3,6 +3,7 @@ import { hostname as osHostname } from 'node:os';
 import type { BrokerConsumer, Delivery } from './contracts/broker.js';
 import type { TaskStatus } from './contracts/result-backend.js';
 import { generationOf, nextGeneration } from './state-order.js';
+import { claimWorkerId, releaseWorkerId } from './worker-id-guard.js';
 import { Autoscaler } from './autoscaler.js';
 import { CompletionBatch, encodingProblem } from './completion-batch.js';
 import { META } from './envelope.js';
@@ -31,23 +32,8 @@ import { TaskOutcomes } from './task-outcomes.js';
 import { TaskRun, type Settled, type TaskRunHost } from './task-run.js';
 import { faultTrap, type FaultTrapHost } from './task-fault-trap.js';
 import { uuidv7 } from './id.js';
-import type { WorkerInfo, WorkerOptions } from './worker-options.js';
-
-/** A worker's lifecycle. */
-export type WorkerState = 'idle' | 'running' | 'stopping' | 'stopped';
-
-/** Counters a worker reports in heartbeats and `stats()`. */
-export interface WorkerStats {
-  processed: number;
-  succeeded: number;
-  failed: number;
-  retried: number;
-  cancelled: number;
-  inflight: number;
-  reserved: number;
-  concurrency: number;
-  [key: string]: number;
-}
+import type { ActiveTask, ReservedTask, WorkerHandle, WorkerState, WorkerStats } from './worker-handle.js';
+import type { WorkerOptions } from './worker-options.js';
 
 const FETCH_RETRY_MS = 500;
 
@@ -62,7 +48,7 @@ const SHARED_CRASHES = 'stem.sharedCrashes';
  * tasks run, retries with backoff, dead-letters what cannot run, and on stop returns unfinished
  * work to the queue so nothing is lost.
  */
-export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
+export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
   readonly id: string;
   readonly hostname: string;
   readonly queues: readonly string[];
@@ -200,12 +186,12 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
   }
 
   /** The deliveries fetched but not started yet. */
-  reservedTasks(): Array<{ id: string; name: string; queue: string; attempt: number }> {
+  reservedTasks(): ReservedTask[] {
     return this.reserved.map(({ envelope, queue }) => ({ id: envelope.id, name: envelope.name, queue, attempt: envelope.attempt }));
   }
 
   /** The envelopes of the tasks running now. */
-  activeTasks(): Array<{ id: string; name: string; startedAt: number; attempt: number }> {
+  activeTasks(): ActiveTask[] {
     return [...this.active].map((run) => ({ id: run.id, name: run.name, startedAt: run.startedAt, attempt: run.attempt }));
   }
 
@@ -218,6 +204,12 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
     }
     this.lifecycle = 'running';
     this.startedAt = Date.now();
+    // Refused while another worker runs with this id: it would share its consumer id and subscriptions.
+    await claimWorkerId(this.stem.backend, this.id).catch((error: unknown) => {
+      this.lifecycle = 'idle';
+      this.startedAt = 0;
+      throw error;
+    });
     this.consumer = await this.stem.broker.consumer({ queues: this.queues, broadcasts: this.broadcasts, consumerId: this.id });
     // Only while a worker runs: an error a handler throws asynchronously fails its task, not the process.
     faultTrap.attach(this);
@@ -615,6 +607,7 @@ export class Worker implements WorkerInfo, TaskRunHost, FaultTrapHost {
     await this.consumer?.close().catch(() => undefined);
     faultTrap.detach(this);
     if (this.stem.hooks.workerStop.isUsed()) await this.stem.hooks.workerStop.promise(this);
+    await releaseWorkerId(this.stem.backend, this.id);
     this.lifecycle = 'stopped';
     this.stem.signals.emit('worker-shutdown', { workerId: this.id });
     for (const listener of this.stoppedListeners) listener();

@@ -1,5 +1,5 @@
 import type { StemPlugin } from '../../sdk/plugin.js';
-import { Worker } from '../../sdk/worker.js';
+import type { WorkerHandle } from '../../sdk/worker-handle.js';
 import { checkNamespace } from './control-protocol.js';
 import { QueuePauses } from './queue-pauses.js';
 import { WorkerControl } from './worker-control.js';
@@ -23,13 +23,12 @@ export interface ControlOptions {
  */
 export function control(options: ControlOptions = {}): StemPlugin {
   const fixed = options.namespace === undefined ? undefined : checkNamespace(options.namespace, 'control');
-  const running = new Map<Worker, WorkerControl>();
+  const running = new Map<WorkerHandle, WorkerControl>();
   return {
     name: 'control',
     apply(stem) {
       const namespace = fixed ?? stem.settings.namespace;
       stem.hooks.workerStart.tapPromise('control', async (info) => {
-        if (!(info instanceof Worker)) return;
         const pauses = new QueuePauses(stem.service('revokeStore'), namespace);
         await pauses.prune().catch(() => undefined);
         const endpoint = new WorkerControl(stem, info, namespace, pauses);
@@ -37,8 +36,8 @@ export function control(options: ControlOptions = {}): StemPlugin {
         running.set(info, endpoint);
       });
       stem.hooks.workerStop.tapPromise('control', async (info) => {
-        const endpoint = running.get(info as Worker);
-        running.delete(info as Worker);
+        const endpoint = running.get(info);
+        running.delete(info);
         await endpoint?.stop();
       });
     },

@@ -1,7 +1,7 @@
 import type { BrokerConsumer, Delivery } from '../../sdk/contracts/broker.js';
 import { UsageError } from '../../sdk/errors.js';
 import type { Stem } from '../../sdk/kernel.js';
-import type { Worker } from '../../sdk/worker.js';
+import type { WorkerHandle } from '../../sdk/worker-handle.js';
 import { CONTROL_REPLY, controlEnvelope, readRequest, replyChannel, requestChannel, type ControlReply, type ControlRequest } from './control-protocol.js';
 import type { QueuePauses } from './queue-pauses.js';
 
@@ -26,7 +26,7 @@ export class WorkerControl {
 
   constructor(
     private readonly stem: Stem,
-    private readonly worker: Worker,
+    private readonly worker: WorkerHandle,
     private readonly namespace: string,
     private readonly pauses: QueuePauses,
   ) {}

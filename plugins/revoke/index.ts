@@ -3,7 +3,7 @@ import { parseDuration, type Duration } from '../../sdk/duration.js';
 import { ConfigError, UsageError } from '../../sdk/errors.js';
 import type { Stem } from '../../sdk/kernel.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
-import { Worker } from '../../sdk/worker.js';
+import type { WorkerHandle } from '../../sdk/worker-handle.js';
 import { nextRevokeVersion, RevokeList } from './revoke-list.js';
 
 /** The control command that carries new revokes to live workers: `{ entries: RevokeEntry[] }`. */
@@ -89,7 +89,7 @@ function isRevokeEntry(value: unknown): value is RevokeEntry {
 export function revoke(options: RevokePluginOptions = {}): StemPlugin {
   const syncMs = parseDuration(options.syncInterval ?? '1s', 'revoke: option "syncInterval"');
   if (syncMs <= 0) throw new ConfigError('revoke: option "syncInterval" must be above 0, e.g. "1s"');
-  const workers = new Set<Worker>();
+  const workers = new Set<WorkerHandle>();
   const terminatedOn = new Map<string, Set<string>>();
   let timer: NodeJS.Timeout | undefined;
   return {
@@ -117,7 +117,6 @@ export function revoke(options: RevokePluginOptions = {}): StemPlugin {
         return { action: 'cancel', reason: REVOKED_REASON };
       });
       stem.hooks.workerStart.tapPromise('revoke', async (info) => {
-        if (!(info instanceof Worker)) return;
         await sync();
         workers.add(info);
         timer ??= setInterval(() => {
@@ -125,7 +124,7 @@ export function revoke(options: RevokePluginOptions = {}): StemPlugin {
         }, syncMs).unref();
       });
       stem.hooks.workerStop.tapPromise('revoke', async (info) => {
-        workers.delete(info as Worker);
+        workers.delete(info);
         if (workers.size === 0) {
           clearInterval(timer);
           timer = undefined;

@@ -2,8 +2,7 @@ import type { Attributes, Counter, Histogram, Meter, ObservableCallback, Observa
 import type { Broker } from '../../sdk/contracts/broker.js';
 import type { Envelope } from '../../sdk/envelope.js';
 import type { Outcome } from '../../sdk/hooks.js';
-import { Worker } from '../../sdk/worker.js';
-import type { WorkerInfo } from '../../sdk/worker-options.js';
+import type { WorkerHandle } from '../../sdk/worker-handle.js';
 import { ATTR, MESSAGING_SYSTEM } from './messaging-attributes.js';
 import { consumerGroupOf } from './task-tracer.js';
 
@@ -42,7 +41,7 @@ export class TaskMetrics {
   private readonly deadLettered: Counter;
   private readonly queueDepth: ObservableGauge;
   private readonly inflight: ObservableUpDownCounter;
-  private readonly workers = new Set<WorkerInfo>();
+  private readonly workers = new Set<WorkerHandle>();
   private readonly sendAttributes = new AttributeSets();
   private readonly processAttributes = new AttributeSets();
   private readonly observeDepth: ObservableCallback = async (result) => {
@@ -61,7 +60,7 @@ export class TaskMetrics {
   };
   private readonly observeInflight: ObservableCallback = (result) => {
     for (const worker of this.workers) {
-      if (worker instanceof Worker) result.observe(worker.runningCount(), { [ATTR.system]: MESSAGING_SYSTEM, [ATTR.workerId]: worker.id });
+      result.observe(worker.runningCount(), { [ATTR.system]: MESSAGING_SYSTEM, [ATTR.workerId]: worker.id });
     }
   };
 
@@ -108,12 +107,12 @@ export class TaskMetrics {
   }
 
   /** Starts observing a worker's queues and tasks in flight. */
-  workerStarted(worker: WorkerInfo): void {
+  workerStarted(worker: WorkerHandle): void {
     this.workers.add(worker);
   }
 
   /** Stops observing a worker. */
-  workerStopped(worker: WorkerInfo): void {
+  workerStopped(worker: WorkerHandle): void {
     this.workers.delete(worker);
   }
 

@@ -1,6 +1,6 @@
 import { Command } from 'clipanion';
 import type { ScaleDecision } from '../../../sdk/autoscaler.js';
-import type { WorkerStats } from '../../../sdk/worker.js';
+import type { WorkerStats } from '../../../sdk/worker-handle.js';
 import { renderTable } from '../../output/table.js';
 import { WorkerControlCommand } from './control-command.js';
 
