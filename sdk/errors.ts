@@ -308,3 +308,17 @@ export class TaskAsyncError extends StemError {
     if (cause instanceof Error && cause.stack) this.stack = `${this.name}: ${this.message}\n    caused by ${cause.stack}`;
   }
 }
+
+/**
+ * A worker was started with the id of a worker that still runs (its heartbeat is live): refused,
+ * since two consumers with one id share its broadcast subscription and its control replies.
+ */
+export class DuplicateWorkerIdError extends StemError {
+  constructor(readonly workerId: string, holder: string) {
+    super(
+      'duplicate-worker-id',
+      `worker id "${workerId}" is already in use by ${holder}; give each worker its own id (worker.id in stem.config or stem.worker({ id }), or leave it out for <host>-<pid>-<random>), or if that worker has died, start again once its heartbeat expires (three heartbeat intervals, 30s by default)`,
+      { exitCode: ExitCode.usage },
+    );
+  }
+}
