@@ -57,18 +57,13 @@ export async function claimWorkerId(backend: ResultBackend, workerId: string): P
 }
 
 /**
- * Gives `workerId` back when its worker has stopped: another worker may take it at once, here or
- * on another host (its heartbeat is rewritten to expire now). Never throws.
+ * Gives `workerId` back when its worker has stopped: another worker of this process, or one
+ * restarted on this host, may take it at once. (Its heartbeat stays until it expires, so a worker
+ * with that id on another host waits for that.)
  */
-export async function releaseWorkerId(backend: ResultBackend, workerId: string): Promise<void> {
+export function releaseWorkerId(backend: ResultBackend, workerId: string): void {
   if (runningPerBackend.get(backend)?.delete(workerId) !== true) return;
   const count = (runningHere.get(workerId) ?? 1) - 1;
   if (count > 0) runningHere.set(workerId, count);
   else runningHere.delete(workerId);
-  try {
-    const own = (await backend.listWorkers()).find((beat) => beat.workerId === workerId && beat.pid === process.pid);
-    if (own !== undefined) await backend.heartbeat({ ...own, at: Date.now() }, 1);
-  } catch {
-    // Closed or unreachable: the heartbeat expires on its own.
-  }
 }

@@ -607,7 +607,7 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
     await this.consumer?.close().catch(() => undefined);
     faultTrap.detach(this);
     if (this.stem.hooks.workerStop.isUsed()) await this.stem.hooks.workerStop.promise(this);
-    await releaseWorkerId(this.stem.backend, this.id);
+    releaseWorkerId(this.stem.backend, this.id);
     this.lifecycle = 'stopped';
     this.stem.signals.emit('worker-shutdown', { workerId: this.id });
     for (const listener of this.stoppedListeners) listener();
