@@ -39,7 +39,7 @@ export function defaultBrokerPlugin(projectDir: string): DefaultBrokerPlugin {
       used = true;
     },
     async close() {
-      await inner?.close();
+      await inner?.close?.();
     },
   };
 }

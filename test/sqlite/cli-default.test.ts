@@ -38,7 +38,7 @@ t.test('two terminals with no STEM_* variables: the worker and enqueue --wait me
   // A second enqueue without --wait, read back with result wait from a third process.
   const later = await runStem(['enqueue', 'greet', '--args', '{"who":"y"}', '--json'], { cwd: project, env: noStemVariables, timeoutMs: 180_000 });
   t.equal(later.code, 0, later.stderr);
-  const [{ id }] = JSON.parse(later.stdout) as Array<{ id: string }>;
+  const [{ id }] = JSON.parse(later.stdout) as [{ id: string }];
   const waited = await runStem(['result', 'wait', id, '--timeout', '60s'], { cwd: project, env: noStemVariables, timeoutMs: 180_000 });
   t.equal(waited.code, 0, waited.stdout + waited.stderr);
   t.match(waited.stdout, /hello y/);
