@@ -10,7 +10,7 @@ import { terminalStatus, type TerminalOutcome } from './canvas-status.js';
 export type { Canvas, ChainOptions, EnqueuedGroup, GroupOptions } from './canvas.js';
 export { chain, chord, type ChainSignature, type ChordSignature, type ChordSpec, type Member, type Step } from './compose.js';
 export { CANVAS_META, chordFailures, parentResult, type ChordErrorPolicy, type ChordFailure } from './canvas-meta.js';
-export type { GroupResult } from './group-result.js';
+export { readGroupResult, type GroupResult } from './group-result.js';
 export { task, type Signature, type SignatureOptions } from './signature.js';
 
 const canvases = new WeakMap<Stem, Canvas>();

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { broadcastChannel, encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
 import type { Database } from './database.js';
+import type { StateWriteSql } from './postgres-state-writer.js';
 
 /** Lease length for an envelope that carries no usable visibility timeout (as the memory broker). */
 export const DEFAULT_VISIBILITY_MS = 30_000;
@@ -31,8 +32,8 @@ export function epochMs(expression: RawBuilder<unknown>): RawBuilder<number> {
 export interface PublishExtras {
   /** Queue names to record in `stem_queues` (for listQueues), first seen by this process. */
   newQueues?: readonly string[];
-  /** The result backend's upsert of the `queued` states and its NOTIFY (PostgresResultBackend.upsertParts). */
-  states?: { written: RawBuilder<unknown>; notify: RawBuilder<unknown> };
+  /** The result backend's upsert of the `queued` states and its NOTIFY (its state writer's `upsertParts`). */
+  states?: StateWriteSql;
 }
 
 /**

@@ -15,7 +15,6 @@ import { ConfigError } from '../../sdk/errors.js';
 import { clampPriority, DEFAULT_VISIBILITY_MS, epochMs, insertMessages, parseReceipt, type PublishExtras } from './message-rows.js';
 import type { PostgresConnection } from './postgres-connection.js';
 import { PostgresConsumer } from './postgres-consumer.js';
-import { PostgresResultBackend } from './postgres-result-backend.js';
 import { PostgresService } from './postgres-service.js';
 import { startedOver } from '../../sdk/state-order.js';
 
@@ -67,15 +66,16 @@ export class PostgresBroker extends PostgresService implements Broker {
   }
 
   /**
-   * Publishes and writes the `queued` states in one statement when `backend` is a Postgres
-   * backend on this broker's connection (the `postgres()` plugin): an enqueue is one round trip,
+   * Publishes and writes the `queued` states in one statement when `backend` offers a state writer
+   * for this broker's connection (the `postgres()` plugin's does): an enqueue is one round trip,
    * and one that fails leaves neither a message nor a state. False for any other backend.
    */
   async publishWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], options: SetOptions, envelopes: readonly Envelope[]): Promise<boolean> {
-    if (!(backend instanceof PostgresResultBackend) || !backend.sharesConnection(this.connection)) return false;
+    const writer = backend.stateWriter?.(this.connection.stateWrites);
+    if (writer === undefined) return false;
     this.assertOpen();
     if (envelopes.length === 0) return true;
-    await this.insert(envelopes, statuses.length === 0 ? undefined : backend.upsertParts(statuses, options));
+    await this.insert(envelopes, statuses.length === 0 ? undefined : writer.upsertParts(statuses, options));
     return true;
   }
 
@@ -116,14 +116,15 @@ export class PostgresBroker extends PostgresService implements Broker {
 
   /** Deletes acked rows in one statement; stale receipts (the row was claimed again since) are ignored. */
   /**
-   * Writes the states and acks in one statement when `backend` is a Postgres backend on this
-   * broker's connection (the `postgres()` plugin): the worker's flush is one round trip.
+   * Writes the states and acks in one statement when `backend` offers a state writer for this
+   * broker's connection (the `postgres()` plugin's does): the worker's flush is one round trip.
    */
   async ackWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], ttlMs: number, deliveries: readonly Delivery[]): Promise<boolean> {
-    if (!(backend instanceof PostgresResultBackend) || !backend.sharesConnection(this.connection)) return false;
+    const writer = backend.stateWriter?.(this.connection.stateWrites);
+    if (writer === undefined) return false;
     this.assertOpen();
     const { ids, leases } = receiptsOf(deliveries);
-    const { written, notify } = backend.upsertParts(statuses, { ttlMs });
+    const { written, notify } = writer.upsertParts(statuses, { ttlMs });
     // Data-modifying CTEs all run, whether or not the final select reads them.
     await this.connection.run(() =>
       this.connection.prepared(sql`with acked as (

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { Kysely, PostgresDialect, type RawBuilder } from 'kysely';
 import pg from 'pg';
+import { stateWriteKey, type StateWriteKey } from '../../sdk/contracts/index.js';
 import { ServiceUnavailableError } from '../../sdk/errors.js';
 import type { Database } from './database.js';
 import { isConnectionError } from './connection-errors.js';
 import { NotificationListener } from './notification-listener.js';
 import { maskUrl } from '../../sdk/url.js';
 import type { ResolvedPostgresOptions } from './postgres-options.js';
+import type { PostgresStateWriter } from './postgres-state-writer.js';
 import { migrateSchema } from './schema-migrator.js';
 
 /** Re-exported where the pool's users (consumer, services) have always found it. */
@@ -26,6 +28,8 @@ export class PostgresConnection {
   readonly listener: NotificationListener;
   /** The URL with the password masked. */
   readonly safeUrl: string;
+  /** The key a broker and a backend on this connection share to write states in one statement. */
+  readonly stateWrites: StateWriteKey<PostgresStateWriter> = stateWriteKey('postgres');
   private references = 0;
   private ending: Promise<void> | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();

@@ -5,12 +5,14 @@ import type {
   GroupStatus,
   ResultBackend,
   SetOptions,
+  StateWriteKey,
   TaskStatus,
   Unsubscribe,
   WorkerHeartbeat,
 } from '../../sdk/contracts/result-backend.js';
 import type { PostgresConnection } from './postgres-connection.js';
 import { PostgresService } from './postgres-service.js';
+import type { PostgresStateWriter, StateWriteSql } from './postgres-state-writer.js';
 import { TaskWatchers } from '../../sdk/task-watchers.js';
 import { FINAL_PHASE, STATE_PHASE, statePosition, supersedes } from '../../sdk/state-order.js';
 
@@ -33,7 +35,7 @@ const PRUNE_INTERVAL_MS = 60_000;
  * processes; expired rows read as null and are pruned every minute; the group counter and the
  * chord claim are single statements that serialise on their row.
  */
-export class PostgresResultBackend extends PostgresService implements ResultBackend {
+export class PostgresResultBackend extends PostgresService implements ResultBackend, PostgresStateWriter {
   private readonly watchers = new TaskWatchers();
   /** The last state each watched id was seen in (JSON), so a catch-up after a reconnect skips repeats. */
   private readonly lastSeen = new Map<string, string>();
@@ -66,7 +68,7 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
    * to use as the CTE `written`, and `notify`, the select that NOTIFYs each write. The broker
    * embeds them next to its ack when both share a connection (see PostgresBroker.ackWithStates).
    */
-  upsertParts(statuses: readonly TaskStatus[], options: SetOptions = {}): { written: RawBuilder<unknown>; notify: RawBuilder<unknown> } {
+  upsertParts(statuses: readonly TaskStatus[], options: SetOptions = {}): StateWriteSql {
     // ON CONFLICT cannot touch a row twice in one statement: of an id's states, the newest goes.
     const newest = new Map<string, TaskStatus>();
     for (const status of statuses) {
@@ -108,9 +110,10 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
     };
   }
 
-  /** True when this backend uses `connection` (the broker may then settle in one statement). */
-  sharesConnection(connection: PostgresConnection): boolean {
-    return this.connection === connection;
+  /** This backend as the Postgres broker's state writer, when `key` is its connection's. */
+  stateWriter<Writer>(key: StateWriteKey<Writer>): Writer | undefined {
+    const own: StateWriteKey<PostgresStateWriter> = this.connection.stateWrites;
+    return (key as object) === own ? (this as PostgresStateWriter as unknown as Writer) : undefined;
   }
 
   /** The stored state, or null when unknown or expired. */

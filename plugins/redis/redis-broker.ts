@@ -19,9 +19,9 @@ import { LuaScripts } from './lua-scripts.js';
 import { QueueKeys } from './queue-keys.js';
 import { execPipeline, type RedisConnection } from './redis-connection.js';
 import { RedisConsumer } from './redis-consumer.js';
-import { RedisResultBackend } from './redis-result-backend.js';
 import { resolveBrokerOptions, type RedisBrokerOptions, type ResolvedBrokerOptions } from './redis-options.js';
 import { RedisService } from './redis-service.js';
+import type { RedisStateWriter } from './redis-state-writer.js';
 import { startedOver } from '../../sdk/state-order.js';
 
 const PURGE_BATCH = 10_000;
@@ -69,20 +69,21 @@ export class RedisBroker extends RedisService implements Broker {
   }
 
   /**
-   * Publishes and writes the `queued` states in one round trip when the backend is on this
-   * broker's connection (the `redis()` plugin): the messages' commands go first, then the states,
+   * Publishes and writes the `queued` states in one round trip when the backend writes through this
+   * broker's connection (it answers `stateWriter` for its key): the messages' commands go first, then the states,
    * in one write, so a publish Redis refuses (out of memory, a lost connection) takes its states
    * with it. False for any other backend.
    */
   async publishWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], options: SetOptions, envelopes: readonly Envelope[]): Promise<boolean> {
-    if (!(backend instanceof RedisResultBackend) || backend.connection !== this.connection) return false;
+    const writer = backend.stateWriter?.(this.connection.stateWrites);
+    if (writer === undefined) return false;
     this.assertOpen();
-    await this.publishAlong(envelopes, statuses.length === 0 ? undefined : { backend, statuses, options });
+    await this.publishAlong(envelopes, statuses.length === 0 ? undefined : { writer, statuses, options });
     return true;
   }
 
   /** The commands of `publish`, followed by a backend's state writes when given. */
-  private async publishAlong(envelopes: readonly Envelope[], states: { backend: RedisResultBackend; statuses: readonly TaskStatus[]; options: SetOptions } | undefined): Promise<void> {
+  private async publishAlong(envelopes: readonly Envelope[], states: { writer: RedisStateWriter; statuses: readonly TaskStatus[]; options: SetOptions } | undefined): Promise<void> {
     if (envelopes.length === 0) return;
     const only = envelopes.length === 1 ? envelopes[0]! : undefined;
     if (only !== undefined && this.registered.has(only.queue)) {
@@ -93,7 +94,7 @@ export class RedisBroker extends RedisService implements Broker {
         await published;
         return;
       }
-      await Promise.all([published, states.backend.set(states.statuses, states.options)]);
+      await Promise.all([published, states.writer.set(states.statuses, states.options)]);
       return;
     }
     const pipeline = this.client.pipeline();
@@ -107,7 +108,7 @@ export class RedisBroker extends RedisService implements Broker {
       }
       this.enqueueWrite(pipeline, keys, envelope, encodeEnvelope(envelope), now);
     }
-    if (states !== undefined) states.backend.queueSet(pipeline, states.statuses, states.options);
+    if (states !== undefined) states.writer.queueSet(pipeline, states.statuses, states.options);
     await execPipeline(pipeline);
     for (const queue of fresh) this.registered.add(queue);
   }
@@ -142,13 +143,14 @@ export class RedisBroker extends RedisService implements Broker {
 
   /**
    * Writes the states (SET and PUBLISH) and acknowledges the deliveries in one pipeline, states
-   * first, when the backend is a Redis backend on this broker's connection; false otherwise.
+   * first, when the backend offers a state writer for this broker's connection; false otherwise.
    */
   async ackWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], ttlMs: number, deliveries: readonly Delivery[]): Promise<boolean> {
-    if (!(backend instanceof RedisResultBackend) || backend.connection !== this.connection) return false;
+    const writer = backend.stateWriter?.(this.connection.stateWrites);
+    if (writer === undefined) return false;
     this.assertOpen();
     const pipeline = this.client.pipeline();
-    backend.queueSet(pipeline, statuses, { ttlMs });
+    writer.queueSet(pipeline, statuses, { ttlMs });
     for (const source of this.sourcesOf(deliveries)) this.settle(pipeline, source.keys, source.consumerId, source.members);
     await execPipeline(pipeline);
     return true;

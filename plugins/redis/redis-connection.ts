@@ -1,9 +1,11 @@
 import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
+import { stateWriteKey, type StateWriteKey } from '../../sdk/contracts/index.js';
 import { ClosedError, DatabaseUnavailableError, ServiceUnavailableError } from '../../sdk/errors.js';
 import { keyPrefix } from './key-part.js';
 import { LuaScripts, isNoScript } from './lua-scripts.js';
 import { maskUrl } from '../../sdk/url.js';
 import type { ResolvedConnectionOptions } from './redis-options.js';
+import type { RedisStateWriter } from './redis-state-writer.js';
 
 /**
  * One ioredis connection to a Redis server, shared by the services of one plugin: opened (and
@@ -17,6 +19,8 @@ export class RedisConnection {
   readonly namespace: string;
   /** The URL with the password masked. */
   readonly displayUrl: string;
+  /** The key a broker and a backend on this connection share to write states in one round trip. */
+  readonly stateWrites: StateWriteKey<RedisStateWriter> = stateWriteKey('redis');
   private users = 0;
   private closed = false;
   private readonly duplicates = new Set<Redis>();

@@ -5,6 +5,7 @@ import type {
   GroupStatus,
   ResultBackend,
   SetOptions,
+  StateWriteKey,
   TaskStatus,
   Unsubscribe,
   WorkerHeartbeat,
@@ -16,6 +17,7 @@ import { LuaScripts } from './lua-scripts.js';
 import { execPipeline, type RedisConnection } from './redis-connection.js';
 import { resolveResultTtl, type RedisResultBackendOptions } from './redis-options.js';
 import { RedisService } from './redis-service.js';
+import type { RedisStateWriter } from './redis-state-writer.js';
 import { TaskWatchHub } from './task-watch-hub.js';
 
 /** States per set-states call: Redis runs a script without interleaving, so a batch is cut into slices. */
@@ -39,7 +41,7 @@ function pushScriptArgs(args: Array<string | number>, status: TaskStatus): void 
  * per-task channel for watchers; groups as a member list and a results hash (Lua for the count);
  * the chord claim as a hash with a lease (Lua); heartbeats as keys with a TTL indexed by a zset.
  */
-export class RedisResultBackend extends RedisService implements ResultBackend {
+export class RedisResultBackend extends RedisService implements ResultBackend, RedisStateWriter {
   /** How long records are kept when a write names no TTL (ms). */
   readonly resultTtlMs: number;
   private readonly prefix: string;
@@ -80,6 +82,12 @@ export class RedisResultBackend extends RedisService implements ResultBackend {
     const pipeline = this.client.pipeline();
     this.queueSet(pipeline, statuses, options);
     await execPipeline(pipeline);
+  }
+
+  /** This backend as the Redis broker's state writer, when `key` is its connection's. */
+  stateWriter<Writer>(key: StateWriteKey<Writer>): Writer | undefined {
+    const own: StateWriteKey<RedisStateWriter> = this.connection.stateWrites;
+    return (key as object) === own ? (this as RedisStateWriter as unknown as Writer) : undefined;
   }
 
   /**

@@ -99,7 +99,9 @@ export interface Broker {
   /**
    * Optional: writes `statuses` to `backend` and acks `deliveries` in one round trip, the states
    * first (a failure leaves both undone). Returns false when it cannot for this backend (another
-   * server or connection): the worker then calls `backend.set` and `ack` itself.
+   * server or connection): the worker then calls `backend.set` and `ack` itself. The broker
+   * asks the backend for its writer with `backend.stateWriter?.(key)` and the key of its own
+   * connection, never by its class: a third-party pair offers the same through the contract.
    */
   ackWithStates?(backend: ResultBackend, statuses: readonly TaskStatus[], ttlMs: number, deliveries: readonly Delivery[]): Promise<boolean>;
   /**

@@ -131,6 +131,23 @@ export type ChordClaim =
     };
 
 /**
+ * Names one store's way of writing task states inside another service's round trip (a Redis
+ * pipeline, a SQL statement): a broker and a backend on the same connection hold the same key,
+ * and the `Writer` type is theirs to define. See `ResultBackend.stateWriter`.
+ */
+export interface StateWriteKey<Writer> {
+  /** Which store this is, for messages (e.g. `redis`, `postgres`). */
+  readonly store: string;
+  /** Never set at run time: carries the `Writer` type from the key to `stateWriter`'s answer. */
+  readonly writer?: Writer;
+}
+
+/** Makes a key for one connection: compare keys by identity, never by `store`. */
+export function stateWriteKey<Writer>(store: string): StateWriteKey<Writer> {
+  return { store };
+}
+
+/**
  * Stores task states, group membership, the chord barrier and worker heartbeats, readable from
  * any process. Implementations: sdk/memory, plugins/redis, plugins/postgres.
  */
@@ -143,6 +160,13 @@ export interface ResultBackend {
    * order. A write that is not applied is dropped silently and notifies no watcher.
    */
   set(statuses: readonly TaskStatus[], options?: SetOptions): Promise<void>;
+  /**
+   * Optional: the writer a broker uses to put this backend's state writes into its own round trip
+   * (`Broker.ackWithStates`, `Broker.publishWithStates`), when `key` is the key of the connection
+   * this backend writes through; undefined for any other key (another server, another
+   * connection, another kind of store). The broker then falls back to separate writes.
+   */
+  stateWriter?<Writer>(key: StateWriteKey<Writer>): Writer | undefined;
   /** The stored state, or null for an unknown (or expired) id. */
   get(id: string): Promise<TaskStatus | null>;
   /** Calls `listener` on every later write of `id`, from any process, until unsubscribed. */

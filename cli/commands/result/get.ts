@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { ServiceCommand } from '../../service-command.js';
-import { readGroupResult } from '../../../plugins/canvas/group-result.js';
+import { readGroupResult } from '../../../plugins/canvas/index.js';
 import { printStatus } from './print-status.js';
 
 /** `stem result get ID`: a task's current status; for a group or chord id, its members too. */

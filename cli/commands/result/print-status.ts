@@ -1,6 +1,6 @@
 import type { TaskStatus } from '../../../sdk/contracts/result-backend.js';
 import { QUEUED_META } from '../../../sdk/producer.js';
-import type { GroupResult } from '../../../plugins/canvas/group-result.js';
+import type { GroupResult } from '../../../plugins/canvas/index.js';
 
 /** One member of a group or chord, as `stem result get` shows it. */
 export interface MemberLine {
