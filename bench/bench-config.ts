@@ -64,7 +64,7 @@ export function readBenchConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const n = positiveInt(values.n ?? env.BENCH_N, quick ? 2_000 : 20_000, 'BENCH_N / --n');
   const runs = positiveInt(values.runs ?? env.BENCH_RUNS, quick ? 1 : 3, 'BENCH_RUNS / --runs');
   const onlyText = values.only ?? env.BENCH_ONLY;
-  const only = new Set(onlyText ? onlyText.split(',').map((item) => positiveInt(item.trim(), 0, '--only')) : [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const only = new Set(onlyText ? onlyText.split(',').map((item) => positiveInt(item.trim(), 0, '--only')) : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   return {
     n,
     runs,

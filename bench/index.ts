@@ -9,6 +9,7 @@ import { readBenchConfig, type BenchConfig } from './bench-config.js';
 import { jsonLine, table, type ResultRow } from './bench-report.js';
 import { BenchStorage } from './bench-storage.js';
 import { cliStartupRowShapes, cliStartupRows } from './cli-startup.js';
+import { sqliteRowShapes, sqliteRows } from './sqlite-workloads.js';
 import { ChildLink } from './child-link.js';
 import { median, percentile } from './stats.js';
 import type { Servers, SystemId } from './systems/bench-system.js';
@@ -382,6 +383,12 @@ async function main(): Promise<void> {
     if (config.only.has(9)) {
       await guarded('workload 9', cliStartupRowShapes(), async () => {
         rows.push(...(await cliStartupRows({ runs: config.runs, redisUrl: config.redisUrl, log })));
+      });
+    }
+    if (config.only.has(10)) {
+      const sqlite = { runs: config.runs, n: config.n, singleN: config.pgSingleN, latencySamples: config.latencySamples, log };
+      await guarded('workload 10', sqliteRowShapes(sqlite), async () => {
+        rows.push(...(await sqliteRows(sqlite)));
       });
     }
     if (config.only.has(5)) {

@@ -115,10 +115,12 @@ export class ChangeMonitor {
     this.checkQueued = true;
     setImmediate(() => {
       this.checkQueued = false;
-      if (this.listeners.size > 0 && this.check()) {
-        this.interval = MIN_INTERVAL_MS;
-        this.schedule();
-      }
+      if (this.listeners.size === 0) return;
+      // The file moved but the counter may not yet (the event can come between a WAL write and its
+      // commit): look again soon, backing off from the shortest interval.
+      this.check();
+      this.interval = MIN_INTERVAL_MS;
+      this.schedule();
     });
   }
 

@@ -21,17 +21,16 @@ const READ_BATCH = 500;
 /**
  * The write of one state, in one statement: inserted, or replacing the stored state only when it is
  * not older (sdk/state-order.ts: generation, attempt, phase; an equal position replaces a state that
- * is not final; an expired row always gives way). RETURNING yields a row only when it was applied.
+ * is not final; an expired row always gives way). It changes a row only when it was applied.
  */
 const UPSERT_STATE = `insert into stem_results (namespace, id, state, generation, attempt, phase, status, expires_at)
-  values (@namespace, @id, @state, @generation, @attempt, @phase, @status, @expiresAt)
+  values (?, ?, ?, ?, ?, ?, ?, ?)
   on conflict (namespace, id) do update set state = excluded.state, generation = excluded.generation, attempt = excluded.attempt,
     phase = excluded.phase, status = excluded.status, expires_at = excluded.expires_at
-  where stem_results.expires_at <= @now
+  where stem_results.expires_at <= ?
     or (excluded.generation, excluded.attempt, excluded.phase) > (stem_results.generation, stem_results.attempt, stem_results.phase)
     or ((excluded.generation, excluded.attempt, excluded.phase) = (stem_results.generation, stem_results.attempt, stem_results.phase)
-      and stem_results.phase < ${FINAL_PHASE})
-  returning id`;
+      and stem_results.phase < ${FINAL_PHASE})`;
 
 /**
  * The SQLite result backend. `set` writes each state with one upsert that enforces the order of
@@ -76,8 +75,7 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend 
     const applied: TaskStatus[] = [];
     for (const status of statuses) {
       const [generation, attempt, phase] = statePosition(status);
-      const row = upsert.get({ namespace: this.namespace, id: status.id, state: status.state, generation, attempt, phase, status: JSON.stringify(status), expiresAt, now });
-      if (row !== undefined) applied.push(status);
+      if (upsert.run(this.namespace, status.id, status.state, generation, attempt, phase, JSON.stringify(status), expiresAt, now).changes > 0) applied.push(status);
     }
     return applied;
   }
