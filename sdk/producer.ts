@@ -1,11 +1,23 @@
-import type { Stem } from './kernel.js';
-import type { SetOptions, TaskStatus } from './contracts/result-backend.js';
+import type { Broker } from './contracts/broker.js';
+import type { ResultBackend, SetOptions, TaskStatus } from './contracts/result-backend.js';
 import { parseDuration, resolveWhen } from './duration.js';
 import { assertJsonSerialisable, assertValidName, assertValidNames, broadcastChannel, META, type Envelope } from './envelope.js';
 import { ArgsTooLargeError, UsageError } from './errors.js';
+import type { StemHooks } from './hooks.js';
 import { uuidv7 } from './id.js';
+import type { TaskRegistry } from './registry.js';
+import type { StemSettings } from './settings.js';
 import type { EnqueueOptions, TaskDefinition } from './task.js';
 import { TaskHandle } from './task-handle.js';
+
+/** What the producer uses of its Stem instance. */
+export interface ProducerHost {
+  readonly hooks: StemHooks;
+  readonly registry: TaskRegistry;
+  readonly settings: StemSettings;
+  readonly broker: Broker;
+  readonly backend: ResultBackend;
+}
 
 /** One item of `enqueueMany`. */
 export interface EnqueueRequest {
@@ -54,7 +66,7 @@ function checkPriority(priority: number): number {
  * broker and backend allow.
  */
 export class Producer {
-  constructor(private readonly stem: Stem) {}
+  constructor(private readonly stem: ProducerHost) {}
 
   /** Builds the envelope for one request, before the enqueue hook. */
   buildEnvelope(request: EnqueueRequest, now: number): Envelope {

@@ -1,5 +1,4 @@
-import type { StemConfig } from './config.js';
-import { parseDuration } from './duration.js';
+import { parseDuration, type Duration } from './duration.js';
 import { ConfigError } from './errors.js';
 import type { WorkerOptions } from './worker-options.js';
 
@@ -51,12 +50,24 @@ export function resolveNamespace(value: unknown): string {
   return typeof value === 'string' && value !== '' ? value : DEFAULT_NAMESPACE;
 }
 
+/** The fields of a StemConfig the settings come from (see sdk/config.ts for what each means). */
+export interface SettingsSource {
+  defaultQueue?: string;
+  resultTtl?: Duration;
+  visibilityTimeout?: Duration;
+  trackQueued?: boolean;
+  worker?: WorkerOptions;
+  namespace?: string;
+  maxArgsBytes?: number;
+  maxRedeliveries?: number;
+}
+
 /**
  * Resolves the settings of a config once. `maxArgsBytes` and `maxRedeliveries` are checked on
  * first read (and remembered): an invalid one fails the enqueue or `stem.worker()` that needs it,
  * not `Stem.create`, so a producer-only process is not stopped by a worker setting.
  */
-export function resolveSettings(config: StemConfig): StemSettings {
+export function resolveSettings(config: SettingsSource): StemSettings {
   let maxArgsBytes: number | undefined;
   let maxRedeliveries: number | undefined;
   return {

@@ -1,19 +1,26 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { TaskAsyncError } from './errors.js';
-import type { TaskRun } from './task-run.js';
+
+/** What the trap needs of a running task (a TaskRun): fail it with an error that escaped its handler. */
+export interface FaultableRun {
+  readonly id: string;
+  readonly name: string;
+  /** Fails the run with `error`; false when it had already finished. */
+  fault(error: Error): boolean;
+}
 
 /**
  * The async context of a running handler: every callback and promise its code schedules carries
  * the run, so an error that escapes them can be laid at that task's door.
  */
-export const taskScope = new AsyncLocalStorage<TaskRun>();
+export const taskScope = new AsyncLocalStorage<FaultableRun>();
 
 /** What the trap needs from each running worker. */
 export interface FaultTrapHost {
   /** How many tasks run now. */
   runningCount(): number;
   /** The run that runs alone because it was running when a process died before (a suspect), if any. */
-  soleSuspect(): TaskRun | undefined;
+  soleSuspect(): FaultableRun | undefined;
   /** The process must die: give back every task held, as fast as it can. */
   abandon(): Promise<void>;
 }
@@ -83,9 +90,9 @@ class TaskFaultTrap {
   }
 
   /** The one task running in this process, when it is a suspect running alone. */
-  private suspect(): TaskRun | undefined {
+  private suspect(): FaultableRun | undefined {
     let running = 0;
-    let suspect: TaskRun | undefined;
+    let suspect: FaultableRun | undefined;
     for (const host of this.hosts) {
       running += host.runningCount();
       suspect ??= host.soleSuspect();

@@ -1,7 +1,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import { hostname as osHostname } from 'node:os';
-import type { BrokerConsumer, Delivery } from './contracts/broker.js';
-import type { TaskStatus } from './contracts/result-backend.js';
+import type { Broker, BrokerConsumer, Delivery } from './contracts/broker.js';
+import type { ResultBackend, TaskStatus } from './contracts/result-backend.js';
 import { generationOf, nextGeneration } from './state-order.js';
 import { claimWorkerId, releaseWorkerId } from './worker-id-guard.js';
 import { Autoscaler } from './autoscaler.js';
@@ -21,9 +21,11 @@ import {
   UnknownTaskError,
   WorkerShutdownError,
 } from './errors.js';
-import type { Runner, Verdict } from './hooks.js';
-import type { Stem } from './kernel.js';
+import type { Runner, StemHooks, Verdict } from './hooks.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import type { TaskRegistry } from './registry.js';
+import type { StemSettings } from './settings.js';
+import type { Signals } from './signals.js';
 import { decideRetry, type RetryPolicy } from './retry-policy.js';
 import type { EnqueueOptions, TaskContext, TaskDefinition } from './task.js';
 import type { TaskHandle } from './task-handle.js';
@@ -42,6 +44,18 @@ const FETCH_RETRY_MS = 500;
  * blamed for: how many times that happened. Such a suspect runs alone (see `pump`).
  */
 const SHARED_CRASHES = 'stem.sharedCrashes';
+
+/** What a worker uses of its Stem instance. */
+export interface WorkerHost {
+  readonly hooks: StemHooks;
+  readonly signals: Signals;
+  readonly registry: TaskRegistry;
+  readonly settings: StemSettings;
+  readonly broker: Broker;
+  readonly backend: ResultBackend;
+  /** Enqueues a task a handler asked for (`ctx.enqueue`). */
+  enqueue(task: string, args: unknown, options?: EnqueueOptions): Promise<TaskHandle<any>>;
+}
 
 /**
  * Consumes queues and runs tasks: fetches batches sized to its free slots, renews leases while
@@ -86,7 +100,7 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
   private readonly refusals = new Set<Promise<void>>();
 
   constructor(
-    private readonly stem: Stem,
+    private readonly stem: WorkerHost,
     options: WorkerOptions,
   ) {
     this.hostname = options.hostname ?? osHostname();

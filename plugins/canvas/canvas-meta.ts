@@ -1,5 +1,5 @@
 import type { TaskContext } from '../../sdk/task.js';
-import type { StepSpec } from './compose.js';
+import type { ChordErrorPolicy, StepSpec } from './compose.js';
 import type { SignatureSpec } from './signature.js';
 
 /** Envelope meta keys the canvas writes; all under `stem.` so other plugins can read them. */
@@ -40,9 +40,6 @@ export interface ChainLink {
 
 /** Where a nested chain reports its end: the group it belongs to, or its chord membership. */
 export type MemberOf = { group: string } | { chord: ChordMembership };
-
-/** What `onError` a chord was created with. */
-export type ChordErrorPolicy = 'fail' | 'continue';
 
 /** What a chord member carries: enough for the last member's worker to fire the callback. */
 export interface ChordMembership {

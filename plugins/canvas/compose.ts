@@ -1,13 +1,15 @@
 import { UsageError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
 import type { TaskDefinition } from '../../sdk/task.js';
-import type { ChordErrorPolicy } from './canvas-meta.js';
 import { assertSignature, Signature, type SignatureSpec } from './signature.js';
 
 /** A group or chord member: a task, or a chain (the member ends when the chain does, with its last result). */
 export type Member = Signature<any, any> | ChainSignature;
 /** A chain step: a task, or a chord (the step ends when the chord's callback does, with its result). */
 export type Step = Signature<any, any> | ChordSignature;
+
+/** What `onError` a chord was created with. */
+export type ChordErrorPolicy = 'fail' | 'continue';
 
 /** What `chord()` takes. */
 export interface ChordSpec {

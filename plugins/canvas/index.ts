@@ -8,8 +8,8 @@ import { ChordBarrier } from './chord-barrier.js';
 import { terminalStatus, type TerminalOutcome } from './canvas-status.js';
 
 export type { Canvas, ChainOptions, EnqueuedGroup, GroupOptions } from './canvas.js';
-export { chain, chord, type ChainSignature, type ChordSignature, type ChordSpec, type Member, type Step } from './compose.js';
-export { CANVAS_META, chordFailures, parentResult, type ChordErrorPolicy, type ChordFailure } from './canvas-meta.js';
+export { chain, chord, type ChordErrorPolicy, type ChainSignature, type ChordSignature, type ChordSpec, type Member, type Step } from './compose.js';
+export { CANVAS_META, chordFailures, parentResult, type ChordFailure } from './canvas-meta.js';
 export { readGroupResult, type GroupResult } from './group-result.js';
 export { task, type Signature, type SignatureOptions } from './signature.js';
 

@@ -1,3 +1,5 @@
+import type pg from 'pg';
+
 /** True for errors that mean "the connection went away" (SQLSTATE 08*, 57P0*, socket errors), not "the statement is wrong". */
 export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
@@ -7,4 +9,15 @@ export function isConnectionError(error: unknown): boolean {
   }
   const message = error instanceof Error ? error.message : '';
   return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|terminating connection/i.test(message);
+}
+
+/**
+ * A connection the server drops (restart, `pg_terminate_backend`) emits 'error': on the pool when
+ * idle, on the client when checked out. The query in flight fails on its own and is retried by
+ * `run`, and the pool discards the dead client on release; without these listeners node would
+ * crash on the unhandled 'error' event.
+ */
+export function ignoreDroppedConnections(pool: pg.Pool): void {
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
 }

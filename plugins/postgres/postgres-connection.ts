@@ -4,7 +4,7 @@ import pg from 'pg';
 import { stateWriteKey, type StateWriteKey } from '../../sdk/contracts/index.js';
 import { ServiceUnavailableError } from '../../sdk/errors.js';
 import type { Database } from './database.js';
-import { isConnectionError } from './connection-errors.js';
+import { ignoreDroppedConnections, isConnectionError } from './connection-errors.js';
 import { NotificationListener } from './notification-listener.js';
 import { maskUrl } from '../../sdk/url.js';
 import type { ResolvedPostgresOptions } from './postgres-options.js';
@@ -174,17 +174,6 @@ export function listenerClientConfig(options: ResolvedPostgresOptions): pg.Clien
   };
   if (options.ssl !== undefined) config.ssl = options.ssl;
   return config;
-}
-
-/**
- * A connection the server drops (restart, `pg_terminate_backend`) emits 'error': on the pool when
- * idle, on the client when checked out. The query in flight fails on its own and is retried by
- * `run`, and the pool discards the dead client on release; without these listeners node would
- * crash on the unhandled 'error' event.
- */
-export function ignoreDroppedConnections(pool: pg.Pool): void {
-  pool.on('error', () => undefined);
-  pool.on('connect', (client) => client.on('error', () => undefined));
 }
 
 function isUnreachable(error: unknown): boolean {

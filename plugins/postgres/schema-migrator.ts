@@ -5,7 +5,7 @@ import { SchemaMigrations } from './migrations/index.js';
 import { maskUrl } from '../../sdk/url.js';
 import { resolvePostgresOptions } from './postgres-options.js';
 import { quoteIdentifier } from './notification-listener.js';
-import { ignoreDroppedConnections } from './postgres-connection.js';
+import { ignoreDroppedConnections } from './connection-errors.js';
 
 /** The first key of the two-key advisory lock that serialises migrations (the second is the schema's hash). */
 const MIGRATION_LOCK_KEY = 0x5374656d; // "Stem"

@@ -1,14 +1,24 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { BrokerConsumer, DeadLetter, Delivery } from '../../sdk/contracts/index.js';
 import { decodeEnvelope } from '../../sdk/envelope.js';
 import { MalformedEnvelopeError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
-import { wakeChannel } from './due-signal.js';
+import { wakeChannel, type DueSignal } from './due-signal.js';
 import { LeaseReceipt } from './lease-receipt.js';
 import { LuaScripts } from './lua-scripts.js';
 import { QUEUE_GROUP, type QueueKeys } from './queue-keys.js';
-import type { RedisBroker } from './redis-broker.js';
-import { execPipeline } from './redis-connection.js';
+import { execPipeline, type RedisConnection } from './redis-connection.js';
+import type { ResolvedBrokerOptions } from './redis-options.js';
+
+/** What a consumer uses of its broker (a RedisBroker). */
+export interface ConsumerBroker {
+  readonly connection: RedisConnection;
+  readonly options: ResolvedBrokerOptions;
+  readonly dueSignal: DueSignal;
+  readonly isClosed: boolean;
+  extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void>;
+  writeDeadLetter(target: Redis | ChainableCommander, keys: QueueKeys, receipt: LeaseReceipt, letter: DeadLetter): Promise<unknown> | void;
+}
 
 /** One queue or broadcast subscription of a consumer, with its fetch script arguments prepared. */
 interface Source {
@@ -102,7 +112,7 @@ export class RedisConsumer implements BrokerConsumer {
 
   /** Made by RedisBroker.consumer(); call open() before fetch. */
   constructor(
-    private readonly broker: RedisBroker,
+    private readonly broker: ConsumerBroker,
     keys: readonly QueueKeys[],
     /** The worker id: the consumer name in each group, and the group of each broadcast subscription. */
     readonly consumerId: string,
