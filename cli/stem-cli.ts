@@ -1,4 +1,4 @@
-import { Cli, type BaseContext, type Command, type CommandClass } from 'clipanion';
+import { Builtins, Cli, type BaseContext, type Command, type CommandClass } from 'clipanion';
 import { UsageError } from '../sdk/errors.js';
 
 /**
@@ -111,11 +111,30 @@ export class StemCli<Context extends BaseContext = BaseContext> extends Cli<Cont
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   override process(input: string[], context?: any): Command<Context> {
     const args = this.bindNegativeValues(input);
+    if (this.isPlainHelp(args)) {
+      // What clipanion's process() returns for it, without compiling the state machine of every command (a large part of `stem --help`'s time).
+      const help = new Builtins.HelpCommand();
+      help.context = { ...Cli.defaultContext, ...context };
+      help.path = [...args];
+      return help as Command<Context>;
+    }
     try {
       return super.process(args, context);
     } catch (error) {
       throw this.explainUnknownCommand(error, args);
     }
+  }
+
+  /** `stem --help` or `stem -h` alone, with the built-in help command registered and no other command that could take that token. */
+  private isPlainHelp(args: string[]): boolean {
+    if (args.length !== 1 || (args[0] !== '--help' && args[0] !== '-h')) return false;
+    let help = false;
+    for (const command of this.registrations.keys()) {
+      const paths = command.paths ?? [];
+      if (command === (Builtins.HelpCommand as unknown)) help = true;
+      else if (paths.length === 0 || paths.some((path) => path.length === 0 || path[0] === args[0])) return false;
+    }
+    return help;
   }
 
   /** `--priority -1` → `--priority=-1`: clipanion reads any `-…` token as an option of its own. */

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { Stem } from '../sdk/kernel.js';
+import type { Stem } from '../sdk/kernel.js';
 import { loadConfig, type ConfigOverrides, type ResolvedConfig } from './config/index.js';
 import { reportError, reportErrorAsJson } from './report-error.js';
 
@@ -22,7 +22,10 @@ export abstract class StemCommand extends Command {
 
   /** Loads the config and creates a Stem from it. */
   protected async createStem(overrides: ConfigOverrides = {}): Promise<Stem> {
-    return Stem.create(await this.loadConfig(overrides));
+    const config = await this.loadConfig(overrides);
+    // The kernel loads when a command needs it, not when the CLI starts (`stem --help` never does).
+    const { Stem } = await import('../sdk/kernel.js');
+    return Stem.create(config);
   }
 
   async execute(): Promise<number> {

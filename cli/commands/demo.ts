@@ -1,10 +1,8 @@
 import { Command } from 'clipanion';
 import { formatDuration } from '../../sdk/duration.js';
 import { ExitCode } from '../../sdk/errors.js';
-import { Stem } from '../../sdk/kernel.js';
+import type { Stem as StemType } from '../../sdk/kernel.js';
 import { maskUrl } from '../../sdk/url.js';
-import { demoTasks } from '../demo/demo-tasks.js';
-import { runDemo } from '../demo/run-demo.js';
 import { withoutDefaultBroker } from '../config/default-broker.js';
 import { renderTable } from '../output/table.js';
 import { StemCommand } from '../stem-command.js';
@@ -27,12 +25,14 @@ export class DemoCommand extends StemCommand {
   });
 
   async run(): Promise<number> {
+    // Loaded here, not at start-up: `stem --help` and the other commands never pay for them.
+    const [{ Stem }, { demoTasks }, { runDemo }] = await Promise.all([import('../../sdk/kernel.js'), import('../demo/demo-tasks.js'), import('../demo/run-demo.js')]);
     const config = await this.loadConfig();
     // The demo runs in one process: in memory unless a broker is configured, never in the CLI's SQLite default.
     config.plugins = withoutDefaultBroker(config.plugins);
     const known = new Set((config.tasks ?? []).map((task) => task.name));
     config.tasks = [...(config.tasks ?? []), ...demoTasks.filter((task) => !known.has(task.name))];
-    const stem = await Stem.create(config);
+    const stem: StemType = await Stem.create(config);
     const out = this.context.stdout;
     const where = config.urls.broker ? maskUrl(config.urls.broker) : 'memory';
     out.write(`Stem demo: broker ${where}, backend ${config.urls.backend ? maskUrl(config.urls.backend) : config.urls.broker ? 'memory (set STEM_RESULT_BACKEND_URL to share results)' : 'memory'}\n\n`);

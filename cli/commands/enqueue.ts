@@ -1,12 +1,10 @@
 import { Command, Option } from 'clipanion';
 import { isTerminal } from '../../sdk/contracts/result-backend.js';
 import { ExitCode, UsageError } from '../../sdk/errors.js';
-import { Stem } from '../../sdk/kernel.js';
 import type { EnqueueOptions } from '../../sdk/task.js';
 import { waitForTerminalStatus } from '../../sdk/task-handle.js';
 import { parseDurationFlag, parseHeadersFlag, parseIntegerFlag, readArgsFlag } from '../parse-input.js';
 import { duplicateOf } from '../../plugins/unique/index.js';
-import { CLAMPED_META } from '../../plugins/routing/index.js';
 import type { PriorityClamp } from '../../plugins/routing/routing-table.js';
 import type { TaskHandle } from '../../sdk/task-handle.js';
 import { printable } from '../output/printable.js';
@@ -19,16 +17,16 @@ const ENQUEUE_BATCH = 1_000;
 /** The most copies one `--count` publishes: past it, a typo (1e9) would flood the broker. */
 export const MAX_COUNT = 1_000_000;
 
-/** What the routing did to the priority asked for, if it clamped it. */
-function clampOf(handle: TaskHandle): PriorityClamp | null {
-  return (handle.envelope?.meta?.[CLAMPED_META] as PriorityClamp | undefined) ?? null;
+/** What the routing did to the priority asked for, if it clamped it (`clampedMeta`: the routing plugin's CLAMPED_META). */
+function clampOf(handle: TaskHandle, clampedMeta: string): PriorityClamp | null {
+  return (handle.envelope?.meta?.[clampedMeta] as PriorityClamp | undefined) ?? null;
 }
 
 /** One enqueued task as text: id, name, queue, priority (and its clamp), not-before time. */
-function describe(handle: TaskHandle): string {
+function describe(handle: TaskHandle, clampedMeta: string): string {
   const name = printable(handle.name);
   if (duplicateOf(handle)) return `${handle.id} ${name}: a duplicate of a task enqueued earlier; not enqueued again`;
-  const clamp = clampOf(handle);
+  const clamp = clampOf(handle, clampedMeta);
   const notBefore = handle.envelope?.notBefore;
   const details = [`priority ${handle.envelope?.priority}${clamp ? `, clamped from ${clamp.from} by the queue's priority range` : ''}`];
   if (notBefore !== undefined) details.push(`not before ${new Date(notBefore).toISOString()}`);
@@ -83,6 +81,8 @@ export class EnqueueCommand extends ServiceCommand {
     const timeoutMs = parseDurationFlag('--timeout', this.timeout)!;
 
     const config = await this.loadConfig(this.serviceOverrides());
+    // Loaded here, not at start-up (the routing plugin brings the YAML parser).
+    const [{ Stem }, { CLAMPED_META }] = await Promise.all([import('../../sdk/kernel.js'), import('../../plugins/routing/index.js')]);
     const stem = await Stem.create(config);
     try {
       const inMemory = !stem.provides('broker');
@@ -99,8 +99,8 @@ export class EnqueueCommand extends ServiceCommand {
       progress.done();
       const out = this.context.stdout;
       if (!this.wait) {
-        if (this.json) this.printJson(handles.map((h) => ({ id: h.id, task: h.name, queue: h.queue, priority: h.envelope?.priority, clamped: clampOf(h), notBefore: h.envelope?.notBefore ?? null, duplicateOf: duplicateOf(h) ?? null })));
-        else for (const h of handles) out.write(`${describe(h)}\n`);
+        if (this.json) this.printJson(handles.map((h) => ({ id: h.id, task: h.name, queue: h.queue, priority: h.envelope?.priority, clamped: clampOf(h, CLAMPED_META), notBefore: h.envelope?.notBefore ?? null, duplicateOf: duplicateOf(h) ?? null })));
+        else for (const h of handles) out.write(`${describe(h, CLAMPED_META)}\n`);
         if (inMemory) this.context.stderr.write('stem: note: the broker is memory://, which ends with this command: no worker will run these tasks\n');
         return ExitCode.ok;
       }

@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { cosmiconfig } from 'cosmiconfig';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { StemConfig } from '../../sdk/config.js';
 import type { ServiceName } from '../../sdk/contracts/index.js';
 import { ConfigError, UsageError } from '../../sdk/errors.js';
@@ -8,7 +7,6 @@ import type { StemPlugin } from '../../sdk/plugin.js';
 import { isTaskDefinition, type TaskDefinition } from '../../sdk/task.js';
 import { defaultBrokerPlugin } from './default-broker.js';
 import { loadRegistryModule } from './load-registry.js';
-import { defaultOperationsPlugins } from './operations-plugins.js';
 import { importUserModule } from './typescript-loader.js';
 import { pluginForUrl } from './url-plugins.js';
 import { loadFailure, settledOrExplained } from './user-module-errors.js';
@@ -108,7 +106,26 @@ function describeValue(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
+/** Whether `cwd` has a file cosmiconfig could load: any search place, or a package.json with a "stem" key (or one that is not plain JSON, for cosmiconfig to report). */
+function hasConfigCandidate(cwd: string): boolean {
+  return SEARCH_PLACES.some((place) => {
+    const file = join(cwd, place);
+    if (!existsSync(file)) return false;
+    if (place !== 'package.json') return true;
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+      return typeof parsed !== 'object' || parsed === null || 'stem' in parsed;
+    } catch {
+      return true;
+    }
+  });
+}
+
 async function readConfigFile(configFile: string | undefined, cwd: string): Promise<{ config: StemConfig; path?: string }> {
+  // Nothing to find (`stem --help` outside a project, a package.json without "stem"): cosmiconfig is not even loaded.
+  if (configFile === undefined && !hasConfigCandidate(cwd)) return { config: {} };
+  // Imported on first use, not when the CLI starts: every command's module imports this one.
+  const { cosmiconfig } = await import('cosmiconfig');
   const explorer = cosmiconfig('stem', {
     searchPlaces: SEARCH_PLACES,
     searchStrategy: 'none',
@@ -232,6 +249,8 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     worker.prefetchMultiplier = prefetch;
   }
 
+  // The operations plugins import the worker; loaded only once the config is known to be good.
+  const { defaultOperationsPlugins } = await import('./operations-plugins.js');
   const resolved: ResolvedConfig = {
     ...fileConfig,
     // No broker URL: the zero-server default (SQLite in .stem/ of the project), unless a plugin of the file provides a broker.

@@ -1,8 +1,8 @@
 import { Command, Option } from 'clipanion';
-import { Stem } from '../../../sdk/kernel.js';
+import type { Stem } from '../../../sdk/kernel.js';
 import { maskUrl } from '../../../sdk/url.js';
 import { formatDuration } from '../../../sdk/duration.js';
-import { Beat, isBeatPlugin, type FiringReport } from '../../../plugins/beat/index.js';
+import type { Beat, FiringReport } from '../../../plugins/beat/index.js';
 import { pluginForUrl } from '../../config/url-plugins.js';
 import { ScheduleStoreCommand } from '../schedule/schedule-store-command.js';
 
@@ -31,6 +31,7 @@ export class BeatStartCommand extends ScheduleStoreCommand {
   lockTtl = Option.String('--lock-ttl', { description: "Longest a firing's lock is held if this process dies while firing (default 30s)" });
 
   async run(): Promise<number> {
+    const [{ Stem }, { Beat, isBeatPlugin }] = await Promise.all([import('../../../sdk/kernel.js'), import('../../../plugins/beat/index.js')]);
     const config = await this.loadConfig(this.store === undefined ? {} : { scheduleStoreUrl: this.store });
     // A beat() plugin in the config gives its options; this command runs the one Beat itself.
     const fromConfig = (config.plugins ?? []).find(isBeatPlugin)?.options ?? {};

@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { ServiceCommand } from '../../service-command.js';
-import { readGroupResult } from '../../../plugins/canvas/index.js';
 import { printStatus } from './print-status.js';
 
 /** `stem result get ID`: a task's current status; for a group or chord id, its members too. */
@@ -21,6 +20,8 @@ export class ResultGetCommand extends ServiceCommand {
   async run(): Promise<number> {
     return this.withStem(async (stem) => {
       // A chord's id is also its body's group id; a plain group has no status record of its own.
+      // The canvas plugin loads here, not when the CLI starts.
+      const { readGroupResult } = await import('../../../plugins/canvas/index.js');
       const [status, group] = await Promise.all([stem.status(this.id), readGroupResult(stem.backend, this.id)]);
       printStatus(this.context.stdout, status, this.json, group);
       return 0;

@@ -1,7 +1,7 @@
 import { Option } from 'clipanion';
 import { UsageError } from '../../../sdk/errors.js';
 import type { TaskDefinition } from '../../../sdk/task.js';
-import { RoutingTable, type RoutingPlugin } from '../../../plugins/routing/index.js';
+import type { RoutingPlugin, RoutingTable } from '../../../plugins/routing/index.js';
 import type { ResolvedConfig } from '../../config/index.js';
 import { StemCommand } from '../../stem-command.js';
 
@@ -13,7 +13,7 @@ export interface LoadedRouting {
   config: ResolvedConfig;
 }
 
-function isRoutingPlugin(plugin: unknown): plugin is RoutingPlugin {
+function isRoutingPlugin(plugin: unknown, RoutingTable: typeof import('../../../plugins/routing/index.js').RoutingTable): plugin is RoutingPlugin {
   return typeof plugin === 'object' && plugin !== null && (plugin as RoutingPlugin).name === 'routing' && (plugin as RoutingPlugin).table instanceof RoutingTable;
 }
 
@@ -32,7 +32,8 @@ export abstract class RoutingCommand extends StemCommand {
   /** Loads the config and its routing table; a usage error when there is none. */
   protected async loadRouting(): Promise<LoadedRouting> {
     const config = await this.loadConfig({ routingConfig: this.routingConfig, registry: this.registry });
-    const plugin = [...(config.plugins ?? [])].reverse().find(isRoutingPlugin);
+    const { RoutingTable } = await import('../../../plugins/routing/index.js');
+    const plugin = [...(config.plugins ?? [])].reverse().find((candidate) => isRoutingPlugin(candidate, RoutingTable));
     if (plugin === undefined) {
       throw new UsageError('no routing file: pass --routing-config routing.yaml, set STEM_ROUTING_CONFIG, or add routing({ file }) to the plugins of stem.config.ts');
     }

@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
-import { describeSchedule } from '../../../plugins/beat/schedule-rules.js';
-import { readScheduleFile, ScheduleEditor, type SchedulePlan } from '../../../plugins/beat/index.js';
+import type { describeSchedule as DescribeSchedule } from '../../../plugins/beat/schedule-rules.js';
+import type { SchedulePlan } from '../../../plugins/beat/index.js';
 import { ScheduleStoreCommand } from './schedule-store-command.js';
 
 /** The plan as lines for people: one per entry, then a summary. */
-function describePlan(plan: SchedulePlan, dryRun: boolean): string {
+function describePlan(plan: SchedulePlan, dryRun: boolean, describeSchedule: typeof DescribeSchedule): string {
   const lines: string[] = [];
   for (const definition of plan.added) lines.push(`+ added      ${definition.id}  ${definition.task}  ${describeSchedule(definition.schedule, definition.timezone)}`);
   for (const change of plan.changed) {
@@ -51,6 +51,8 @@ export class ScheduleApplyCommand extends ScheduleStoreCommand {
   json = Option.Boolean('--json', false, { description: 'Print the changes as JSON' });
 
   async run(): Promise<number> {
+    // Loaded here, not at start-up: the beat plugin brings cron-parser and the YAML parser.
+    const [{ describeSchedule }, { readScheduleFile, ScheduleEditor }] = await Promise.all([import('../../../plugins/beat/schedule-rules.js'), import('../../../plugins/beat/index.js')]);
     const definitions = await readScheduleFile(resolve(this.file), { displayName: this.file });
     return this.withStem(async (stem) => {
       const registry = stem.registry;
@@ -77,7 +79,7 @@ export class ScheduleApplyCommand extends ScheduleStoreCommand {
           kept: plan.kept,
         }, null, 2)}\n`);
       } else {
-        this.context.stdout.write(describePlan(plan, this.dryRun));
+        this.context.stdout.write(describePlan(plan, this.dryRun, describeSchedule));
       }
       return 0;
     });

@@ -1,5 +1,4 @@
 import { Command, Option } from 'clipanion';
-import { ScheduleEditor } from '../../../plugins/beat/index.js';
 import { ScheduleStoreCommand } from './schedule-store-command.js';
 
 /** `stem schedule disable ID`: the entry is kept but never due. */
@@ -17,6 +16,7 @@ export class ScheduleDisableCommand extends ScheduleStoreCommand {
 
   async run(): Promise<number> {
     return this.withStem(async (stem) => {
+      const { ScheduleEditor } = await import('../../../plugins/beat/index.js');
       const entry = await new ScheduleEditor(stem.service('scheduleStore')).setEnabled(this.id, false);
       this.context.stdout.write(`disabled ${entry.id}\n`);
       return 0;

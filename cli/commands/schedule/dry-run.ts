@@ -1,5 +1,4 @@
 import { Command, Option } from 'clipanion';
-import { InvalidScheduleError, parseScheduleSpec, parseScheduleTime, upcomingRuns } from '../../../plugins/beat/schedule-rules.js';
 import { UsageError } from '../../../sdk/errors.js';
 import { StemCommand } from '../../stem-command.js';
 
@@ -38,6 +37,7 @@ export class ScheduleDryRunCommand extends StemCommand {
   async run(): Promise<number> {
     const count = Number(this.count);
     if (!Number.isInteger(count) || count < 1 || count > 1000) throw new UsageError(`--count: ${JSON.stringify(this.count)} must be a whole number from 1 to 1000`);
+    const { InvalidScheduleError, parseScheduleSpec, parseScheduleTime, upcomingRuns } = await import('../../../plugins/beat/schedule-rules.js');
     const from = this.from === undefined ? Date.now() : parseScheduleTime(this.from, '--from');
     let rule;
     try {

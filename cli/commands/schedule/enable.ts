@@ -1,5 +1,4 @@
 import { Command, Option } from 'clipanion';
-import { ScheduleEditor } from '../../../plugins/beat/index.js';
 import { ScheduleStoreCommand } from './schedule-store-command.js';
 
 /** `stem schedule enable ID`: the entry fires again, from its next slot (missed slots are not caught up). */
@@ -17,6 +16,7 @@ export class ScheduleEnableCommand extends ScheduleStoreCommand {
 
   async run(): Promise<number> {
     return this.withStem(async (stem) => {
+      const { ScheduleEditor } = await import('../../../plugins/beat/index.js');
       const entry = await new ScheduleEditor(stem.service('scheduleStore')).setEnabled(this.id, true);
       const next = entry.nextRunAt === undefined ? 'it will not fire again' : `next run ${new Date(entry.nextRunAt).toISOString()}`;
       this.context.stdout.write(`enabled ${entry.id} (${next})\n`);

@@ -1,5 +1,4 @@
 import { Command, Option } from 'clipanion';
-import { describeSchedule } from '../../../plugins/beat/schedule-rules.js';
 import type { ScheduleEntry } from '../../../sdk/contracts/schedule-store.js';
 import { printable } from '../../output/printable.js';
 import { renderTable } from '../../output/table.js';
@@ -45,6 +44,7 @@ export class ScheduleListCommand extends ScheduleStoreCommand {
       // A memory store is always empty here: say why, or "no entries" would read as the truth.
       this.warnIfMemory(stem);
       const entries = await stem.service('scheduleStore').list();
+      const { describeSchedule } = await import('../../../plugins/beat/schedule-rules.js');
       if (this.json) {
         this.context.stdout.write(`${JSON.stringify(entries.map(entryJson), null, 2)}\n`);
         return 0;

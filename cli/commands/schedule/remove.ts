@@ -1,8 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { Command, Option } from 'clipanion';
-import { describeSchedule } from '../../../plugins/beat/schedule-rules.js';
 import { UsageError } from '../../../sdk/errors.js';
-import { ScheduleEditor } from '../../../plugins/beat/index.js';
 import { ScheduleStoreCommand } from './schedule-store-command.js';
 
 /** `stem schedule remove ID`: deletes an entry, after `--yes` or a confirmation on a terminal. */
@@ -25,6 +23,7 @@ export class ScheduleRemoveCommand extends ScheduleStoreCommand {
 
   async run(): Promise<number> {
     return this.withStem(async (stem) => {
+      const [{ describeSchedule }, { ScheduleEditor }] = await Promise.all([import('../../../plugins/beat/schedule-rules.js'), import('../../../plugins/beat/index.js')]);
       const editor = new ScheduleEditor(stem.service('scheduleStore'));
       const entry = await editor.get(this.id);
       if (!this.yes) {

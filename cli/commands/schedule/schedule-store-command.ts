@@ -1,8 +1,7 @@
 import { Option } from 'clipanion';
 import type { ResolvedConfig } from '../../config/index.js';
-import { Stem } from '../../../sdk/kernel.js';
+import type { Stem } from '../../../sdk/kernel.js';
 import { maskUrl } from '../../../sdk/url.js';
-import { isBeatPlugin } from '../../../plugins/beat/index.js';
 import { StemCommand } from '../../stem-command.js';
 
 /**
@@ -16,6 +15,7 @@ export abstract class ScheduleStoreCommand extends StemCommand {
   /** The config with `--store` applied and any beat() plugin left out (these commands never fire). */
   protected async scheduleConfig(): Promise<ResolvedConfig> {
     const config = await this.loadConfig(this.store === undefined ? {} : { scheduleStoreUrl: this.store });
+    const { isBeatPlugin } = await import('../../../plugins/beat/index.js');
     config.plugins = (config.plugins ?? []).filter((plugin) => !isBeatPlugin(plugin));
     return config;
   }
@@ -23,6 +23,7 @@ export abstract class ScheduleStoreCommand extends StemCommand {
   /** Creates the Stem, runs `work` with it, and closes it. */
   protected async withStem<T>(work: (stem: Stem, config: ResolvedConfig) => Promise<T>): Promise<T> {
     const config = await this.scheduleConfig();
+    const { Stem } = await import('../../../sdk/kernel.js');
     const stem = await Stem.create(config);
     try {
       return await work(stem, config);

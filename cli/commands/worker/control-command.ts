@@ -1,6 +1,6 @@
 import { Option } from 'clipanion';
 import type { Stem } from '../../../sdk/kernel.js';
-import { ControlClient, type ControlReply } from '../../../plugins/control/index.js';
+import type { ControlClient, ControlReply } from '../../../plugins/control/index.js';
 import type { ConfigOverrides } from '../../config/index.js';
 import { ServiceCommand } from '../../service-command.js';
 
@@ -22,7 +22,10 @@ export abstract class WorkerControlCommand extends ServiceCommand {
   /** Creates a Stem with this command's flags, runs `body` with a control client, and closes it. */
   protected withControl<T>(body: (client: ControlClient, stem: Stem) => Promise<T>): Promise<T> {
     const extra: ConfigOverrides = this.revokeStore === undefined ? {} : { revokeStoreUrl: this.revokeStore };
-    return this.withStem((stem) => body(new ControlClient(stem), stem), extra);
+    return this.withStem(async (stem) => {
+      const { ControlClient } = await import('../../../plugins/control/index.js');
+      return body(new ControlClient(stem), stem);
+    }, extra);
   }
 
   /** The request options the flags make. */

@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../../sdk/errors.js';
-import { RATE_LIMIT_COMMAND, setRateLimit, type RateLimitReply, type RateLimitSpec } from '../../../plugins/rate-limit/index.js';
+import type { RateLimitReply, RateLimitSpec } from '../../../plugins/rate-limit/index.js';
 import { WorkerControlCommand } from './control-command.js';
 
 /** `stem worker rate-limit TASK RATE`: change a task's rate at run time. */
@@ -27,6 +27,7 @@ export class WorkerRateLimitCommand extends WorkerControlCommand {
     if (this.workers !== undefined) throw new UsageError('-w: a rate limit is shared by every worker (one bucket); change it for all of them');
     return this.withControl(async (client, stem) => {
       this.warnIfNotPersisted(stem, 'the rate limit');
+      const { RATE_LIMIT_COMMAND, setRateLimit } = await import('../../../plugins/rate-limit/index.js');
       await setRateLimit(stem, this.task, spec);
       const replies = await client.request(RATE_LIMIT_COMMAND, spec === undefined ? { task: this.task } : { task: this.task, rateLimit: spec }, this.requestOptions());
       const applied = replies.filter((reply) => reply.ok).map((reply) => ({ workerId: reply.workerId, rateLimit: (reply.reply as RateLimitReply).rateLimit }));

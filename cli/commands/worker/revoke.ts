@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { REVOKE_COMMAND, revokeTask, type RevokeReply } from '../../../plugins/revoke/index.js';
+import type { RevokeReply } from '../../../plugins/revoke/index.js';
 import { WorkerControlCommand } from './control-command.js';
 
 /** `stem worker revoke TASK_ID…`: never run these tasks; with --terminate, abort them where they run. */
@@ -26,6 +26,7 @@ export class WorkerRevokeCommand extends WorkerControlCommand {
   async run(): Promise<number> {
     return this.withControl(async (client, stem) => {
       this.warnIfNotPersisted(stem, 'the revoke');
+      const { REVOKE_COMMAND, revokeTask } = await import('../../../plugins/revoke/index.js');
       const entries = await revokeTask(stem, this.taskIds, { terminate: this.terminate, ...(this.reason === undefined ? {} : { reason: this.reason }) });
       const replies = await client.request(REVOKE_COMMAND, { entries }, this.requestOptions());
       const terminated = replies.flatMap((reply) => (reply.ok ? (reply.reply as RevokeReply).terminated.map((taskId) => ({ taskId, workerId: reply.workerId })) : []));

@@ -1,7 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../../sdk/errors.js';
-import { Stem } from '../../../sdk/kernel.js';
-import { installShutdownHandlers } from '../../../sdk/shutdown.js';
 import type { WorkerOptions } from '../../../sdk/worker-options.js';
 import { DEFAULT_BROKER_URL, findDefaultBroker } from '../../config/default-broker.js';
 import { logTaskSignals, type LogFormat } from '../../output/task-log.js';
@@ -57,7 +55,7 @@ export class WorkerStartCommand extends ServiceCommand {
     const broadcasts = parseListFlag(this.broadcasts);
     if (broadcasts) overrides.broadcasts = broadcasts;
 
-    const config = await this.loadConfig(overrides);
+    const [config, { Stem }, { installShutdownHandlers }] = await Promise.all([this.loadConfig(overrides), import('../../../sdk/kernel.js'), import('../../../sdk/shutdown.js')]);
     // Started before the Stem exists: telemetry() reads the OpenTelemetry providers when it is applied.
     const otel = this.otel || process.env.STEM_OTEL ? await (await import('../../../plugins/telemetry/index.js')).startOtelExport(config, { flag: this.otel }) : undefined;
     const stem = await Stem.create(config);
