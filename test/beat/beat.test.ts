@@ -3,7 +3,7 @@ import { beat, Beat, firingLockKey, type FiringReport } from '../../plugins/beat
 import { SCHEDULE_ID_HEADER, SCHEDULED_FOR_HEADER, scheduleEntryFor } from '../../plugins/beat/schedule-rules.js';
 import type { ScheduleStore } from '../../sdk/contracts/schedule-store.js';
 import type { Envelope } from '../../sdk/envelope.js';
-import { ConfigError, StaleVersionError } from '../../sdk/errors.js';
+import { ConfigError } from '../../sdk/errors.js';
 import { defineTask, MemoryBroker, MemoryLockStore, MemoryResultBackend, MemoryScheduleStore, Stem, type StemPlugin } from '../../sdk/index.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 

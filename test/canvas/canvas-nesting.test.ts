@@ -23,7 +23,7 @@ for (const backend of await availableBackends(t)) {
     const c = canvasOf(cluster.stem);
     const chainId = await c.chain([task(start, { x: 1 }), chord({ body: [task(add, { n: 10 }), task(add, { n: 20 })], callback: task(sum, {}) }), task(label, {})]);
     t.equal(await cluster.stem.handle(chainId).result(RESULT_TIMEOUT), 'total 32', '(1 + 10) + (1 + 20), then labelled');
-    const steps = ((await cluster.stem.status(chainId)).meta?.['stem.chain'] as { steps: Array<{ id: string; name: string }> }).steps;
+    const steps = ((await cluster.stem.status(chainId)).meta!['stem.chain'] as { steps: Array<{ id: string; name: string }> }).steps;
     t.same(steps.map((s) => s.name), ['nest.start', 'nest.sum', 'nest.label'], 'the chord step is listed by its callback');
     const body = (await c.groupResult(steps[1]!.id))!;
     t.same(body.results, [11, 21], 'the chord step id is its body group id');

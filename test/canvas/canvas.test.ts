@@ -33,7 +33,7 @@ for (const backend of await availableBackends(t)) {
     t.same(seen, [2], 'step 2 read the parent result through parentResult(ctx)');
     const status = await cluster.stem.status(chainId);
     t.equal(status.state, 'succeeded');
-    const steps = (status.meta?.['stem.chain'] as { steps: Array<{ id: string; name: string }> }).steps;
+    const steps = (status.meta!['stem.chain'] as { steps: Array<{ id: string; name: string }> }).steps;
     t.same(steps.map((step) => step.name), ['chain.start', 'chain.double', 'chain.offset'], 'the chain record lists its steps');
     // A step's own state is written just after the hand-off, so the chain may finish first.
     await waitFor(async () => (await cluster.stem.status(steps[1]!.id)).state === 'succeeded', 'step 2 to record its own state');

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Retry, Stem, TaskFailedError, Unrecoverable, defineTask, type TaskDefinition } from '../../sdk/index.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 async function withStem(tasks: TaskDefinition[], body: (stem: Stem) => Promise<void>): Promise<void> {
   const stem = await Stem.create({ tasks });
@@ -70,7 +70,7 @@ t.test('exhausted retries dead-letter the task with reason max-retries-exhausted
     t.equal(status.attempt, 1);
     const dead = await stem.broker.getDeadLetter('default', handle.id);
     t.equal(dead?.reason, 'max-retries-exhausted');
-    t.equal((dead?.meta.error as { message: string }).message, 'bad input');
+    t.equal((dead!.meta.error as { message: string }).message, 'bad input');
   });
 });
 
