@@ -82,13 +82,6 @@ export class InvalidArgumentsError extends StemError {
   }
 }
 
-/** A required service (broker, backend, …) was not provided and has no default. */
-export class MissingServiceError extends StemError {
-  constructor(readonly service: string) {
-    super('missing-service', `no ${service} is configured: add a plugin that provides it (e.g. redis() or postgres()) or use the memory default`);
-  }
-}
-
 /** A server (Redis, Postgres) could not be reached. */
 export class ServiceUnavailableError extends StemError {
   readonly url: string;

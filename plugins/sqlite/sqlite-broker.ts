@@ -15,7 +15,6 @@ import { startedOver } from '../../sdk/state-order.js';
 import { clampPriority, insertMessages, parseReceipt, visibilityOf } from './message-rows.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { SqliteConsumer } from './sqlite-consumer.js';
-import { SqliteResultBackend } from './sqlite-result-backend.js';
 import { SqliteService, type SqliteServiceSettings } from './sqlite-service.js';
 
 /** A dead letter row as read back. */
@@ -60,20 +59,22 @@ export class SqliteBroker extends SqliteService implements Broker {
   }
 
   /**
-   * Publishes and writes the `queued` states in one transaction when `backend` is a SQLite backend
-   * on this broker's connection: an enqueue that fails leaves neither a message nor a state.
+   * Publishes and writes the `queued` states in one transaction when `backend` writes through this
+   * broker's connection (it answers `stateWriter` for its key): an enqueue that fails leaves neither
+   * a message nor a state.
    */
   async publishWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], options: SetOptions, envelopes: readonly Envelope[]): Promise<boolean> {
-    if (!(backend instanceof SqliteResultBackend) || !backend.sharesConnection(this.connection)) return false;
+    const writer = backend.stateWriter?.(this.connection.stateWrites);
+    if (writer === undefined) return false;
     this.assertOpen();
     if (envelopes.length === 0) return true;
-    const ttl = backend.ttlFor(options);
+    const ttl = writer.ttlFor(options);
     const { fresh, applied } = this.connection.immediate(() => ({
-      applied: backend.writeStates(statuses, ttl),
+      applied: writer.writeStates(statuses, ttl),
       fresh: insertMessages(this.connection, this.namespace, envelopes, this.knownQueues),
     }));
     this.published(fresh);
-    backend.announce(applied, options);
+    writer.announce(applied, options);
     return true;
   }
 
@@ -112,18 +113,19 @@ export class SqliteBroker extends SqliteService implements Broker {
   }
 
   /**
-   * Writes the states and acks in one transaction when `backend` is a SQLite backend on this
-   * broker's connection: the worker's flush is one commit.
+   * Writes the states and acks in one transaction when `backend` writes through this broker's
+   * connection (it answers `stateWriter` for its key): the worker's flush is one commit.
    */
   async ackWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], ttlMs: number, deliveries: readonly Delivery[]): Promise<boolean> {
-    if (!(backend instanceof SqliteResultBackend) || !backend.sharesConnection(this.connection)) return false;
+    const writer = backend.stateWriter?.(this.connection.stateWrites);
+    if (writer === undefined) return false;
     this.assertOpen();
     const applied = this.connection.immediate(() => {
-      const written = backend.writeStates(statuses, ttlMs);
+      const written = writer.writeStates(statuses, ttlMs);
       this.deleteDelivered(deliveries);
       return written;
     });
-    backend.announce(applied);
+    writer.announce(applied);
     return true;
   }
 

@@ -2,10 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as SqliteDatabase, type Statement } from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { stateWriteKey, type StateWriteKey } from '../../sdk/contracts/index.js';
 import { DatabaseUnavailableError, StemError } from '../../sdk/errors.js';
 import { ChangeMonitor } from './change-monitor.js';
 import { SqliteMigrations } from './migrations/index.js';
 import { MEMORY, type ResolvedSqliteOptions } from './sqlite-options.js';
+import type { SqliteStateWriter } from './sqlite-state-writer.js';
 
 /** A migration failed; the message names it and the cause. */
 export class SqliteMigrationError extends StemError {
@@ -37,6 +39,8 @@ const openFiles = new Map<string, Promise<SqliteConnection>>();
 export class SqliteConnection {
   /** Change notifications of other processes. */
   readonly monitor: ChangeMonitor;
+  /** The key a result backend on this connection answers `stateWriter` for: the broker then writes states in its own transaction. */
+  readonly stateWrites: StateWriteKey<SqliteStateWriter> = stateWriteKey('sqlite');
   private readonly statements = new Map<string, Statement>();
   private readonly immediateTx: { immediate<T>(body: () => T): T };
   private readonly timers = new Set<NodeJS.Timeout>();

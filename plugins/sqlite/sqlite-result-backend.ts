@@ -4,6 +4,7 @@ import type {
   GroupStatus,
   ResultBackend,
   SetOptions,
+  StateWriteKey,
   TaskStatus,
   Unsubscribe,
   WorkerHeartbeat,
@@ -12,6 +13,7 @@ import { FINAL_PHASE, statePosition } from '../../sdk/state-order.js';
 import { TaskWatchers } from '../../sdk/task-watchers.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { SqliteService, type SqliteServiceSettings } from './sqlite-service.js';
+import type { SqliteStateWriter } from './sqlite-state-writer.js';
 
 /** Expired states, groups, chord claims and heartbeats are deleted this often. */
 const PRUNE_INTERVAL_MS = 60_000;
@@ -39,7 +41,7 @@ const UPSERT_STATE = `insert into stem_results (namespace, id, state, generation
  * change, so a watcher in another process sees the latest state, not necessarily each one). The
  * group counter and the chord claim are `BEGIN IMMEDIATE` transactions: one process at a time.
  */
-export class SqliteResultBackend extends SqliteService implements ResultBackend {
+export class SqliteResultBackend extends SqliteService implements ResultBackend, SqliteStateWriter {
   private readonly watchers = new TaskWatchers();
   /** The last state each watched id was reported in (JSON), so a read-back reports only news. */
   private readonly lastSeen = new Map<string, string>();
@@ -92,6 +94,12 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend 
   /** The TTL a write with these options keeps its states for. */
   ttlFor(options: SetOptions): number {
     return this.ttlOf(options);
+  }
+
+  /** This backend as the SQLite broker's state writer, when `key` is its connection's. */
+  stateWriter<Writer>(key: StateWriteKey<Writer>): Writer | undefined {
+    const own: StateWriteKey<SqliteStateWriter> = this.connection.stateWrites;
+    return (key as object) === own ? (this as SqliteStateWriter as unknown as Writer) : undefined;
   }
 
   /** The stored state, or null when unknown or expired. */

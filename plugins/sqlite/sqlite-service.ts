@@ -47,11 +47,6 @@ export abstract class SqliteService {
     return this.closed;
   }
 
-  /** True when this service uses `connection` (two services may then write in one transaction). */
-  sharesConnection(connection: SqliteConnection): boolean {
-    return this.connection === connection;
-  }
-
   /** Releases what the service holds beyond the connection (subclasses). */
   protected async dispose(): Promise<void> {}
 
