@@ -4,7 +4,7 @@ import type { ServiceName, Services } from './contracts/index.js';
 import type { StemConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { StemHooks } from './hooks.js';
-import { createMemoryService } from './memory-defaults.js';
+import { createMemoryService } from './memory/index.js';
 import type { StemPlugin } from './plugin.js';
 import { Producer, type EnqueueRequest } from './producer.js';
 import { TaskRegistry } from './registry.js';

@@ -1,8 +1,8 @@
-import type { Services } from '../contracts/index.js';
+import type { ServiceName, Services } from '../contracts/index.js';
 import { MemoryBroker } from './memory-broker.js';
 import { MemoryLockStore } from './memory-lock-store.js';
 import { MemoryRateLimiter } from './memory-rate-limiter.js';
-import { MemoryResultBackend, type MemoryResultBackendOptions } from './memory-result-backend.js';
+import { MemoryResultBackend } from './memory-result-backend.js';
 import { MemoryRevokeStore } from './memory-revoke-store.js';
 import { MemoryScheduleStore } from './memory-schedule-store.js';
 
@@ -13,20 +13,15 @@ export { MemoryRateLimiter } from './memory-rate-limiter.js';
 export { MemoryScheduleStore } from './memory-schedule-store.js';
 export { MemoryLockStore } from './memory-lock-store.js';
 
-/** Options of {@link createMemoryServices}. */
-export interface MemoryServicesOptions {
-  /** Options of the result backend. */
-  backend?: MemoryResultBackendOptions;
-}
-
-/** All six services in memory: the embedded default, with no server. */
-export function createMemoryServices(options: MemoryServicesOptions = {}): Services {
-  return {
-    broker: new MemoryBroker(),
-    backend: new MemoryResultBackend(options.backend),
-    revokeStore: new MemoryRevokeStore(),
-    rateLimiter: new MemoryRateLimiter(),
-    scheduleStore: new MemoryScheduleStore(),
-    lockStore: new MemoryLockStore(),
+/** Creates the in-memory implementation of one service: the kernel's default when no plugin provides it. */
+export function createMemoryService<K extends ServiceName>(name: K, options: { resultTtlMs?: number } = {}): Services[K] {
+  const factories: { [N in ServiceName]: () => Services[N] } = {
+    broker: () => new MemoryBroker(),
+    backend: () => new MemoryResultBackend({ defaultTtlMs: options.resultTtlMs }),
+    revokeStore: () => new MemoryRevokeStore(),
+    rateLimiter: () => new MemoryRateLimiter(),
+    scheduleStore: () => new MemoryScheduleStore(),
+    lockStore: () => new MemoryLockStore(),
   };
+  return factories[name]();
 }

@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap';
-import { broadcastAddress } from '../sdk/envelope.js';
-import { ClosedError } from '../sdk/errors.js';
-import { MemoryBroker } from '../sdk/memory/index.js';
-import { fetchWithin, makeEnvelope, sleep, uniqueName } from './contract/support.js';
+import { broadcastAddress } from '../../sdk/envelope.js';
+import { ClosedError } from '../../sdk/errors.js';
+import { MemoryBroker } from '../../sdk/memory/index.js';
+import { fetchWithin, makeEnvelope, sleep, uniqueName } from '../contract/support.js';
 
 /** A broker closed when the test ends. */
 function openBroker(t: Test): MemoryBroker {
