@@ -1,5 +1,6 @@
-import { createRequire } from 'node:module';
-import { extname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire, register } from 'node:module';
+import { dirname, extname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../../sdk/errors.js';
 
@@ -14,6 +15,43 @@ type Registry = typeof globalThis & { [REGISTERED]?: Promise<void> };
 /** Whether `file` is TypeScript, so that importing it needs a loader. */
 export function isTypeScriptFile(file: string): boolean {
   return TYPESCRIPT_EXTENSIONS.has(extname(file).toLowerCase());
+}
+
+/**
+ * Whether tsx would compile `file`, a `.ts`/`.tsx` file, to CommonJS: its nearest package.json has
+ * no `"type": "module"` (one that does not parse is left to Node to report). `.mts` and `.cts` say their format themselves.
+ */
+function isCommonJsScope(file: string): boolean {
+  const extension = extname(file).toLowerCase();
+  if (extension === '.mts' || extension === '.cts') return false;
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const packageJson = join(dir, 'package.json');
+    if (existsSync(packageJson)) {
+      try {
+        return (JSON.parse(readFileSync(packageJson, 'utf8')) as { type?: unknown } | null)?.type !== 'module';
+      } catch {
+        return false;
+      }
+    }
+    if (dirname(dir) === dir) return true;
+  }
+}
+
+/** The files loadAsEsModule registered, once each. */
+const esModuleFiles = new Set<string>();
+
+/**
+ * Makes Node load `url` as an ES module whatever its package.json says. A stem.config.ts or
+ * --registry module of a project without "type": "module" is CommonJS to tsx, and importing that
+ * from the CLI fails ("Cannot require() ES Module … in a cycle"); loaded as an ES module it works,
+ * and the modules it imports keep their own format. tsx's resolve keeps a format already set, and
+ * its load compiles by that format.
+ */
+function loadAsEsModule(url: string): void {
+  if (esModuleFiles.has(url)) return;
+  esModuleFiles.add(url);
+  const hook = `export async function resolve(specifier, context, next) { const resolved = await next(specifier, context); return resolved.url === ${JSON.stringify(url)} ? { ...resolved, format: 'module' } : resolved; }`;
+  register(`data:text/javascript,${encodeURIComponent(hook)}`);
 }
 
 /** tsx's ESM API, from stem's own dependencies first, then from the project in `cwd` (a global stem). */
@@ -49,8 +87,12 @@ function registerTypeScript(file: string, cwd: string): Promise<void> {
   return registry[REGISTERED];
 }
 
-/** Imports a user's module (config, task registry), registering tsx first when it is TypeScript. */
+/** Imports a user's module (config, task registry), registering tsx first when it is TypeScript; a `.ts` one loads as an ES module. */
 export async function importUserModule(file: string, cwd: string = process.cwd()): Promise<Record<string, unknown>> {
-  if (isTypeScriptFile(file)) await registerTypeScript(file, cwd);
-  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  const url = pathToFileURL(file).href;
+  if (isTypeScriptFile(file)) {
+    await registerTypeScript(file, cwd);
+    if (isCommonJsScope(file)) loadAsEsModule(url);
+  }
+  return (await import(url)) as Record<string, unknown>;
 }

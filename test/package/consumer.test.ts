@@ -107,3 +107,43 @@ for (const line of lines) {
     t.match(stdout, / succeeded 42\n/);
   });
 }
+
+// A project without "type": "module": tsx compiles its .ts files to CommonJS. Written here, not in
+// consumer-files/, which the repository's own tsc checks as ES modules.
+project.write('cjs-ts/package.json', `${JSON.stringify({ name: 'stem-consumer-commonjs', private: true }, null, 2)}\n`);
+project.write(
+  'cjs-ts/stem.config.ts',
+  [
+    "import { defineConfig, type StemConfig } from 'stem';",
+    "import { redis } from 'stem/plugins/redis';",
+    "import { power } from './tasks';",
+    "const url: string = process.env.CONSUMER_REDIS_URL ?? 'redis://127.0.0.1:6379/15';",
+    "const config: StemConfig = { plugins: [redis({ url, namespace: process.env.CONSUMER_NAMESPACE ?? 'consumer' })], tasks: [power], defaultQueue: 'default' };",
+    'export default defineConfig(config);',
+    '',
+  ].join('\n'),
+);
+project.write(
+  'cjs-ts/tasks.ts',
+  [
+    "import { defineTask } from 'stem';",
+    'interface Power { base: number; exponent: number }',
+    "export const power = defineTask({ name: 'consumer.power', handler: async ({ base, exponent }: Power): Promise<number> => base ** exponent });",
+    'export const square = defineTask({ name: \'consumer.square\', handler: async (n: { x: number }): Promise<number> => n.x * n.x });',
+    'export default [power, square];',
+    '',
+  ].join('\n'),
+);
+
+for (const line of lines) {
+  await t.test(`Node ${line.label}: in a CommonJS project, stem.config.ts (importing ./tasks without an extension) and --registry tasks.ts load`, async (t) => {
+    const result = await npxStem(line, ['tasks', 'list', '--registry', 'tasks.ts', '--json'], {}, join(project.dir, 'cjs-ts'));
+    t.equal(result.code, 0, result.stderr);
+    t.same((JSON.parse(result.stdout) as Array<{ name: string }>).map((task) => task.name).sort(), ['consumer.power', 'consumer.square']);
+  });
+  if (!withRedis) continue;
+  await t.test(`Node ${line.label}: in a CommonJS project, a stem.config.ts serves npx stem worker start and enqueue --wait`, async (t) => {
+    const stdout = await workerRoundTrip(t, line, join(project.dir, 'cjs-ts'), 'consumer.power', { base: 2, exponent: 10 });
+    t.match(stdout, / succeeded 1024\n/);
+  });
+}
