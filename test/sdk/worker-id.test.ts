@@ -56,7 +56,7 @@ t.test('on a shared backend, a worker of another Stem with a live heartbeat of t
   await again.stop();
 });
 
-t.test('through the CLI: a second `stem worker start` with the same worker.id exits 64 with one line; after a kill -9 the id can be reused', async (t) => {
+t.test('through the CLI: a second `stem worker start` with the same worker.id exits 64 with one line; --id names a worker over the config; after a kill -9 the id can be reused', async (t) => {
   if (!(await requireRedis(t))) return;
   const namespace = testNamespace('worker-id-cli');
   t.teardown(() => deleteNamespace(namespace));
@@ -75,6 +75,10 @@ t.test('through the CLI: a second `stem worker start` with the same worker.id ex
   t.match(second.stderr, /^stem: worker id "billing-1" is already in use by a live worker \(host .+, pid \d+, last heartbeat \d+s ago\); give each worker its own id/);
   t.equal(second.stderr.trim().split('\n').length, 1, 'one line');
   t.notMatch(second.stdout, /ready/);
+  const flagged = await startStem(['worker', 'start', '--id', 'billing-2'], { env });
+  t.teardown(() => flagged.stop('SIGKILL'));
+  await flagged.waitForOutput(/worker billing-2 ready/, 120_000);
+  t.equal(await flagged.stop(), 0, '--id names the worker, over the config\'s worker.id');
 
   await first.stop('SIGKILL');
   const restarted = await startStem(['worker', 'start'], { env });

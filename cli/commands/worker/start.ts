@@ -28,6 +28,7 @@ export class WorkerStartCommand extends ServiceCommand {
   concurrency = Option.String('--concurrency,-c', { description: 'Tasks run at once (default 8)' });
   autoscale = Option.String('--autoscale', { description: 'MIN:MAX concurrency' });
   prefetchMultiplier = Option.String('--prefetch-multiplier', { description: 'Deliveries reserved per slot (default 1)' });
+  id = Option.String('--id', { description: 'The worker id, unique among running workers (default: hostname, pid and a random suffix; or worker.id of the config)' });
   hostname = Option.String('--hostname', { description: 'Host name to report (default: os.hostname())' });
   grace = Option.String('--shutdown-grace', { description: 'How long running tasks get on shutdown (default 30s)' });
   logFormat = Option.String('--log-format', 'text', { description: 'text or json' });
@@ -44,6 +45,10 @@ export class WorkerStartCommand extends ServiceCommand {
       const max = Number(match?.[2]);
       if (!match || min < 1 || max < min) throw new UsageError(`--autoscale: "${this.autoscale}" must be MIN:MAX with 1 <= MIN <= MAX, e.g. 2:16`);
       options.autoscale = { min, max };
+    }
+    if (this.id !== undefined) {
+      if (this.id.trim() === '') throw new UsageError('--id is empty; give the worker a name such as --id billing-1, or leave the flag out for a generated one');
+      options.id = this.id;
     }
     if (this.hostname !== undefined) options.hostname = this.hostname;
     if (this.grace !== undefined) options.shutdownGrace = this.grace;
