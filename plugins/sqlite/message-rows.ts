@@ -26,42 +26,68 @@ export function parseReceipt(receipt: string): { id: number; lease: number } | u
   return Number.isSafeInteger(id) && Number.isInteger(lease) ? { id, lease } : undefined;
 }
 
-const INSERT = `insert into stem_messages (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before, created_at)
-  values (?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+/** Rows per INSERT statement: 9 parameters each, under SQLite's oldest variable limit (999). */
+export const ROWS_PER_STATEMENT = 100;
+
+const INSERT_HEAD = 'insert into stem_messages (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before, created_at) values ';
+const ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?)';
+
+const insertSqls: string[] = [];
+
+/** The INSERT of `rows` rows: built once per size (the same string each time, so the connection's statement cache finds it at once). */
+export function insertSql(rows: number): string {
+  return (insertSqls[rows] ??= INSERT_HEAD + Array.from({ length: rows }, () => ROW).join(', '));
+}
 
 /**
  * Inserts envelopes as message rows (run it inside a transaction): one row per envelope, or per
- * live subscriber for a broadcast address; queue names not in `knownQueues` are recorded for
- * listQueues and returned (add them to `knownQueues` once the transaction committed).
+ * live subscriber for a broadcast address, up to 100 rows per statement; queue names not in
+ * `knownQueues` are recorded for listQueues and returned (add them to `knownQueues` once the
+ * transaction committed).
  */
 export function insertMessages(connection: SqliteConnection, namespace: string, envelopes: readonly Envelope[], knownQueues: ReadonlySet<string>): string[] {
-  const fresh: string[] = [];
-  const insert = connection.prepare(INSERT);
+  let fresh: string[] | undefined;
   const now = Date.now();
+  const values: unknown[] = [];
   let subscribers: Map<string, string[]> | undefined;
   for (const envelope of envelopes) {
+    const { queue } = envelope;
     const notBefore = typeof envelope.notBefore === 'number' && Number.isFinite(envelope.notBefore) ? envelope.notBefore : now;
     const payload = encodeEnvelope(envelope);
     const priority = clampPriority(envelope.priority);
     const visibility = visibilityOf(envelope);
-    if (broadcastChannel(envelope.queue) === undefined) {
-      insert.run(namespace, envelope.queue, '', envelope.id, priority, payload, visibility, notBefore, now);
+    if (broadcastChannel(queue) === undefined) {
+      values.push(namespace, queue, '', envelope.id, priority, payload, visibility, notBefore, now);
     } else {
       subscribers ??= new Map();
-      let live = subscribers.get(envelope.queue);
+      let live = subscribers.get(queue);
       if (live === undefined) {
         live = connection
           .prepare('select consumer_id from stem_subscriptions where namespace = ? and queue = ? and seen_at > ? order by consumer_id')
           .pluck()
-          .all(namespace, envelope.queue, now - SUBSCRIPTION_TTL_MS) as string[];
-        subscribers.set(envelope.queue, live);
+          .all(namespace, queue, now - SUBSCRIPTION_TTL_MS) as string[];
+        subscribers.set(queue, live);
       }
-      for (const consumerId of live) insert.run(namespace, envelope.queue, consumerId, envelope.id, priority, payload, visibility, notBefore, now);
+      for (const consumerId of live) values.push(namespace, queue, consumerId, envelope.id, priority, payload, visibility, notBefore, now);
     }
-    if (!knownQueues.has(envelope.queue) && !fresh.includes(envelope.queue)) {
-      connection.prepare('insert into stem_queues (namespace, queue) values (?, ?) on conflict do nothing').run(namespace, envelope.queue);
-      fresh.push(envelope.queue);
+    if (!knownQueues.has(queue) && !(fresh ??= []).includes(queue)) {
+      connection.prepare('insert into stem_queues (namespace, queue) values (?, ?) on conflict do nothing').run(namespace, queue);
+      fresh.push(queue);
     }
   }
-  return fresh;
+  insertRows(connection, values);
+  return fresh ?? [];
+}
+
+/** Runs the INSERTs of the flat row values (9 a row), a full statement at a time, then one for the rest. */
+function insertRows(connection: SqliteConnection, values: unknown[]): void {
+  const rows = values.length / 9;
+  const full = Math.floor(rows / ROWS_PER_STATEMENT);
+  if (full > 0) {
+    const insert = connection.prepare(insertSql(ROWS_PER_STATEMENT));
+    const width = ROWS_PER_STATEMENT * 9;
+    for (let chunk = 0; chunk < full; chunk++) insert.run(values.slice(chunk * width, (chunk + 1) * width));
+  }
+  const rest = rows - full * ROWS_PER_STATEMENT;
+  if (rest > 0) connection.prepare(insertSql(rest)).run(full === 0 ? values : values.slice(full * ROWS_PER_STATEMENT * 9));
 }

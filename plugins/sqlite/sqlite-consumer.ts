@@ -35,7 +35,12 @@ const BUSY_RETRY_MS = 10;
 const CANDIDATES = `select id, priority from stem_messages
   where namespace = ? and queue = ? and subscriber = ? and not_before <= ? and (locked_until is null or locked_until <= ?)
   order by priority desc, id limit ?`;
-const CLAIM = `update stem_messages set locked_until = ? + visibility_ms, locked_by = ?, deliveries = deliveries + 1, lease = lease + 1
+/**
+ * A claim draws its lease at random (53 bits, exact as a JS number): a receipt `<id>:<lease>` names
+ * this claim only, even when the row id is reused by a later message (ids are rowids, not
+ * AUTOINCREMENT, so that an insert updates no sequence row).
+ */
+const CLAIM = `update stem_messages set locked_until = ? + visibility_ms, locked_by = ?, deliveries = deliveries + 1, lease = (random() & 9007199254740991)
   where id = ? returning id, queue, task_id, priority, payload, deliveries, lease, locked_until`;
 
 /**
@@ -148,7 +153,10 @@ export class SqliteConsumer implements BrokerConsumer {
         return { rows: chosen.map(({ id }) => update.get(now, this.consumerId, id) as ClaimedRow), dueInMs: 0 };
       }
       let due = Infinity;
-      const nextDelayed = connection.prepare('select min(not_before) from stem_messages where namespace = ? and queue = ? and not_before > ?').pluck();
+      // Delayed rows are those due after they were made (the partial index holds only them).
+      const nextDelayed = connection
+        .prepare('select min(not_before) from stem_messages where namespace = ? and queue = ? and not_before > ? and not_before > created_at')
+        .pluck();
       const nextLease = connection.prepare('select min(locked_until) from stem_messages where namespace = ? and queue = ? and locked_until > ?').pluck();
       for (const source of this.sources) {
         const delayed = nextDelayed.get(this.namespace, source.queue, now) as number | null;

@@ -20,19 +20,35 @@ const PRUNE_INTERVAL_MS = 60_000;
 /** Watched ids read back per statement after a change (SQLite's parameter limit is far above). */
 const READ_BATCH = 500;
 
+/** States per upsert statement: 8 parameters each (and one more), under SQLite's oldest variable limit (999). */
+const STATES_PER_STATEMENT = 100;
+
+const UPSERT_HEAD = 'insert into stem_results (namespace, id, state, generation, attempt, phase, status, expires_at) values ';
 /**
- * The write of one state, in one statement: inserted, or replacing the stored state only when it is
- * not older (sdk/state-order.ts: generation, attempt, phase; an equal position replaces a state that
- * is not final; an expired row always gives way). It changes a row only when it was applied.
+ * Each state is inserted, or replaces the stored one only when it is not older (sdk/state-order.ts:
+ * generation, attempt, phase; an equal position replaces a state that is not final; an expired row
+ * always gives way). A row it does not apply is left as it was.
  */
-const UPSERT_STATE = `insert into stem_results (namespace, id, state, generation, attempt, phase, status, expires_at)
-  values (?, ?, ?, ?, ?, ?, ?, ?)
-  on conflict (namespace, id) do update set state = excluded.state, generation = excluded.generation, attempt = excluded.attempt,
+const UPSERT_TAIL = `on conflict (namespace, id) do update set state = excluded.state, generation = excluded.generation, attempt = excluded.attempt,
     phase = excluded.phase, status = excluded.status, expires_at = excluded.expires_at
   where stem_results.expires_at <= ?
     or (excluded.generation, excluded.attempt, excluded.phase) > (stem_results.generation, stem_results.attempt, stem_results.phase)
     or ((excluded.generation, excluded.attempt, excluded.phase) = (stem_results.generation, stem_results.attempt, stem_results.phase)
       and stem_results.phase < ${FINAL_PHASE})`;
+const STATE_ROW = '(?, ?, ?, ?, ?, ?, ?, ?)';
+
+/** One state's write: `changes` says whether it was applied (no RETURNING to materialise). */
+const UPSERT_ONE = `${UPSERT_HEAD}${STATE_ROW} ${UPSERT_TAIL}`;
+
+const upsertSqls: string[] = [];
+
+/** The write of `rows` states in one statement, returning the ids it applied; built once per size. */
+function upsertStatesSql(rows: number): string {
+  return (upsertSqls[rows] ??= `${UPSERT_HEAD}${Array.from({ length: rows }, () => STATE_ROW).join(', ')} ${UPSERT_TAIL} returning id`);
+}
+
+/** Rows the sweep of expired states that are not final reads per prune. */
+const SWEEP_SLICE = 10_000;
 
 /**
  * The SQLite result backend. `set` writes each state with one upsert that enforces the order of
@@ -46,6 +62,8 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
   /** The last state each watched id was reported in (JSON), so a read-back reports only news. */
   private readonly lastSeen = new Map<string, string>();
   private unsubscribeChanges: (() => void) | undefined;
+  /** Where the sweep of expired states that are not final goes on (the last key it read; '' from the start). */
+  private sweptTo = '';
   private readonly stopPrune: () => void;
 
   /** Uses a shared connection (retained until close). */
@@ -71,13 +89,33 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
    * in its own transaction when both share a connection). Call `announce` after the commit.
    */
   writeStates(statuses: readonly TaskStatus[], ttlMs: number): TaskStatus[] {
-    const upsert = this.connection.prepare(UPSERT_STATE);
     const now = Date.now();
     const expiresAt = now + ttlMs;
-    const applied: TaskStatus[] = [];
-    for (const status of statuses) {
+    if (statuses.length === 1) {
+      const status = statuses[0]!;
       const [generation, attempt, phase] = statePosition(status);
-      if (upsert.run(this.namespace, status.id, status.state, generation, attempt, phase, JSON.stringify(status), expiresAt, now).changes > 0) applied.push(status);
+      const changes = this.connection.prepare(UPSERT_ONE).run(this.namespace, status.id, status.state, generation, attempt, phase, JSON.stringify(status), expiresAt, now).changes;
+      return changes > 0 ? [status] : [];
+    }
+    // The same id twice in one statement: which write won is only known row by row.
+    const ids = new Set<string>();
+    for (const status of statuses) ids.add(status.id);
+    const step = ids.size === statuses.length ? STATES_PER_STATEMENT : 1;
+    const applied: TaskStatus[] = [];
+    for (let start = 0; start < statuses.length; start += step) {
+      const slice = statuses.length <= step ? statuses : statuses.slice(start, start + step);
+      const values: unknown[] = [];
+      for (const status of slice) {
+        const [generation, attempt, phase] = statePosition(status);
+        values.push(this.namespace, status.id, status.state, generation, attempt, phase, JSON.stringify(status), expiresAt);
+      }
+      values.push(now);
+      const written = this.connection.prepare(upsertStatesSql(slice.length)).pluck().all(values) as string[];
+      if (written.length === slice.length) applied.push(...slice);
+      else if (written.length > 0) {
+        const wrote = new Set(written);
+        for (const status of slice) if (wrote.has(status.id)) applied.push(status);
+      }
     }
     return applied;
   }
@@ -258,12 +296,23 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
     return rows.map((beat) => JSON.parse(beat) as WorkerHeartbeat);
   }
 
-  /** Deletes expired states, groups (with their results), chord claims and heartbeats. */
+  /**
+   * Deletes expired final states, groups (with their results), chord claims and heartbeats; and
+   * sweeps the next slice of states by key for expired ones that never became final (rare: an
+   * abandoned task), so that the expiry index need only hold final states.
+   */
   prune(): void {
     const now = Date.now();
     const ns = this.namespace;
     this.connection.immediate(() => {
-      this.connection.prepare('delete from stem_results where expires_at <= ? and namespace = ?').run(now, ns);
+      // The index holds final states only: the literal phase lets the planner use it.
+      this.connection.prepare(`delete from stem_results indexed by stem_results_expiry where phase >= ${FINAL_PHASE} and expires_at <= ? and namespace = ?`).run(now, ns);
+      const slice = this.connection
+        .prepare('select id, expires_at from stem_results where namespace = ? and id > ? order by id limit ?')
+        .all(ns, this.sweptTo, SWEEP_SLICE) as Array<{ id: string; expires_at: number }>;
+      const remove = this.connection.prepare('delete from stem_results where namespace = ? and id = ?');
+      for (const row of slice) if (row.expires_at <= now) remove.run(ns, row.id);
+      this.sweptTo = slice.length < SWEEP_SLICE ? '' : slice[slice.length - 1]!.id;
       this.connection
         .prepare(
           `delete from stem_group_results where namespace = ? and group_id in (select id from stem_groups where namespace = ? and expires_at <= ?)`,
