@@ -38,7 +38,8 @@ const USAGE = `npm run bench -- [--quick] [--n 20000] [--runs 3] [--only 1,2,3] 
 function positiveInt(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value === '') return fallback;
   const parsed = Number(value.replace(/_/g, ''));
-  if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`${name} must be a whole number of 1 or more, got ${JSON.stringify(value)}\n${USAGE}`);
+  if (!Number.isInteger(parsed) || parsed < 1)
+    throw new Error(`${name} must be a whole number of 1 or more, got ${JSON.stringify(value)}\n${USAGE}`);
   return parsed;
 }
 
@@ -64,7 +65,9 @@ export function readBenchConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const n = positiveInt(values.n ?? env.BENCH_N, quick ? 2_000 : 20_000, 'BENCH_N / --n');
   const runs = positiveInt(values.runs ?? env.BENCH_RUNS, quick ? 1 : 3, 'BENCH_RUNS / --runs');
   const onlyText = values.only ?? env.BENCH_ONLY;
-  const only = new Set(onlyText ? onlyText.split(',').map((item) => positiveInt(item.trim(), 0, '--only')) : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  const only = new Set(
+    onlyText ? onlyText.split(',').map((item) => positiveInt(item.trim(), 0, '--only')) : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+  );
   return {
     n,
     runs,

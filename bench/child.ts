@@ -3,7 +3,14 @@
  * with the servers in BENCH_CHILD_SERVERS. It answers requests from bench/index.ts over IPC.
  */
 import { preciseNow } from './stats.js';
-import { startRecorder, type BenchPayload, type ProducerSide, type Servers, type SystemId, type WorkerSide } from './systems/bench-system.js';
+import {
+  startRecorder,
+  type BenchPayload,
+  type ProducerSide,
+  type Servers,
+  type SystemId,
+  type WorkerSide,
+} from './systems/bench-system.js';
 import type { ChildReply, ChildRequest } from './child-link.js';
 
 type Role = 'producer' | 'worker';

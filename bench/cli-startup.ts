@@ -75,7 +75,13 @@ function timeProcess(args: string[], cwd: string, env: NodeJS.ProcessEnv, until:
 
 /** The rows of workload 9 before measuring (also the error rows when it fails); the peer is the target. */
 export function cliStartupRowShapes(): Array<Omit<ResultRow, 'stem' | 'peer' | 'runs'>> {
-  const base = { workload: '9 CLI start-up, compiled, as processes', unit: 'ms', better: 'lower' as const, peerName: 'target', target: { op: '<=' as const, value: 1 } };
+  const base = {
+    workload: '9 CLI start-up, compiled, as processes',
+    unit: 'ms',
+    better: 'lower' as const,
+    peerName: 'target',
+    target: { op: '<=' as const, value: 1 },
+  };
   return [
     { ...base, metric: `stem --help, launch → exit (target ${HELP_TARGET_MS} ms)` },
     { ...base, metric: `stem worker start (redis), launch → ready (target ${WORKER_READY_TARGET_MS} ms)` },

@@ -85,7 +85,11 @@ function pushRow(row: Omit<ResultRow, 'stem' | 'peer' | 'runs'>, stem: number[],
   rows.push({ ...row, stem: median(stem), peer: median(peer), runs: Math.min(stem.length, peer.length) });
 }
 
-async function guarded(title: string, failedRows: Array<Omit<ResultRow, 'stem' | 'peer' | 'runs'>>, body: () => Promise<void>): Promise<void> {
+async function guarded(
+  title: string,
+  failedRows: Array<Omit<ResultRow, 'stem' | 'peer' | 'runs'>>,
+  body: () => Promise<void>,
+): Promise<void> {
   try {
     await body();
   } catch (error) {
@@ -119,7 +123,14 @@ async function drainRate(system: SystemId, producerSystem: SystemId, n: number, 
 async function redisWorkloads(storage: BenchStorage): Promise<void> {
   const peer = { peerName: 'bullmq' };
   if (config.only.has(1)) {
-    const base = { workload: '1 enqueue one at a time (redis)', metric: 'throughput', unit: 'tasks/s', better: 'higher' as const, target: { op: '>=' as const, value: 1.2 }, ...peer };
+    const base = {
+      workload: '1 enqueue one at a time (redis)',
+      metric: 'throughput',
+      unit: 'tasks/s',
+      better: 'higher' as const,
+      target: { op: '>=' as const, value: 1.2 },
+      ...peer,
+    };
     await guarded('workload 1', [base], async () => {
       const [stem, bull] = await abPasses('1 single enqueue', [STEM, BULLMQ], async (contender, n) => {
         await storage.flushRedis();
@@ -130,7 +141,14 @@ async function redisWorkloads(storage: BenchStorage): Promise<void> {
     });
   }
   if (config.only.has(2)) {
-    const base = { workload: '2 enqueue in bulk of 1,000 (redis)', metric: 'throughput', unit: 'tasks/s', better: 'higher' as const, target: { op: '>=' as const, value: 2 }, ...peer };
+    const base = {
+      workload: '2 enqueue in bulk of 1,000 (redis)',
+      metric: 'throughput',
+      unit: 'tasks/s',
+      better: 'higher' as const,
+      target: { op: '>=' as const, value: 2 },
+      ...peer,
+    };
     await guarded('workload 2', [base], async () => {
       const [stem, bull] = await abPasses('2 bulk enqueue', [STEM, BULLMQ], async (contender, n) => {
         await storage.flushRedis();
@@ -141,9 +159,18 @@ async function redisWorkloads(storage: BenchStorage): Promise<void> {
     });
   }
   if (config.only.has(3)) {
-    const base = { workload: `3 process pre-filled queue, concurrency ${config.concurrency} (redis)`, metric: 'throughput', unit: 'tasks/s', better: 'higher' as const, target: { op: '>=' as const, value: 2 }, ...peer };
+    const base = {
+      workload: `3 process pre-filled queue, concurrency ${config.concurrency} (redis)`,
+      metric: 'throughput',
+      unit: 'tasks/s',
+      better: 'higher' as const,
+      target: { op: '>=' as const, value: 2 },
+      ...peer,
+    };
     await guarded('workload 3', [base], async () => {
-      const [stem, bull] = await abPasses('3 process', [STEM, BULLMQ], (contender, n) => drainRate(contender.system, contender.system, n, storage));
+      const [stem, bull] = await abPasses('3 process', [STEM, BULLMQ], (contender, n) =>
+        drainRate(contender.system, contender.system, n, storage),
+      );
       pushRow(base, stem, bull);
     });
   }
@@ -158,7 +185,12 @@ async function redisWorkloads(storage: BenchStorage): Promise<void> {
     ];
     await guarded('workload 4', resultRows, async () => {
       const perRun = await latencyRuns('4 latency', [STEM, BULLMQ], () => storage.flushRedis());
-      for (let k = 0; k < resultRows.length; k++) pushRow(resultRows[k]!, perRun[0].map((run) => run[k]!), perRun[1].map((run) => run[k]!));
+      for (let k = 0; k < resultRows.length; k++)
+        pushRow(
+          resultRows[k]!,
+          perRun[0].map((run) => run[k]!),
+          perRun[1].map((run) => run[k]!),
+        );
     });
   }
   if (config.only.has(7)) {
@@ -189,14 +221,31 @@ async function redisWorkloads(storage: BenchStorage): Promise<void> {
     ];
     await guarded('workload 8', latenessRows, async () => {
       const perRun = await latenessRuns('8 delayed lateness', [STEM, BULLMQ], () => storage.flushRedis());
-      for (let k = 0; k < latenessRows.length; k++) pushRow(latenessRows[k]!, perRun[0].map((run) => run[k]!), perRun[1].map((run) => run[k]!));
+      for (let k = 0; k < latenessRows.length; k++)
+        pushRow(
+          latenessRows[k]!,
+          perRun[0].map((run) => run[k]!),
+          perRun[1].map((run) => run[k]!),
+        );
     });
   }
   if (config.only.has(6)) {
     const n = config.memoryN;
     const per = 100_000;
-    const rssRow = { workload: `6 memory`, metric: `worker RSS after ${n.toLocaleString('en-US')} tasks`, unit: 'MB', better: 'lower' as const, ...peer };
-    const redisRow = { workload: `6 memory`, metric: `Redis memory per 100k waiting tasks (measured at ${n.toLocaleString('en-US')})`, unit: 'MB', better: 'lower' as const, ...peer };
+    const rssRow = {
+      workload: `6 memory`,
+      metric: `worker RSS after ${n.toLocaleString('en-US')} tasks`,
+      unit: 'MB',
+      better: 'lower' as const,
+      ...peer,
+    };
+    const redisRow = {
+      workload: `6 memory`,
+      metric: `Redis memory per 100k waiting tasks (measured at ${n.toLocaleString('en-US')})`,
+      unit: 'MB',
+      better: 'lower' as const,
+      ...peer,
+    };
     await guarded('workload 6', [rssRow, redisRow], async () => {
       const rss: [number[], number[]] = [[], []];
       const redisBytes: [number[], number[]] = [[], []];
@@ -210,7 +259,9 @@ async function redisWorkloads(storage: BenchStorage): Promise<void> {
         try {
           const report = await worker.drain(n, config.concurrency);
           rss[index]!.push(report.rssBytes);
-          log(`6 memory, ${contender.label}: ${(memory.bytes / 2 ** 20).toFixed(1)} MB in ${memory.keys} keys for ${n} waiting tasks; worker RSS ${(report.rssBytes / 2 ** 20).toFixed(1)} MB after ${n} tasks (${Math.round(rate(n, report.elapsedMs))} tasks/s)`);
+          log(
+            `6 memory, ${contender.label}: ${(memory.bytes / 2 ** 20).toFixed(1)} MB in ${memory.keys} keys for ${n} waiting tasks; worker RSS ${(report.rssBytes / 2 ** 20).toFixed(1)} MB after ${n} tasks (${Math.round(rate(n, report.elapsedMs))} tasks/s)`,
+          );
         } finally {
           await worker.close();
         }
@@ -227,7 +278,11 @@ async function redisWorkloads(storage: BenchStorage): Promise<void> {
  * Latency runs: a concurrency-1 worker serves while the producer does sequential round trips.
  * Returns per contender, per run: [result p50, result p99, start p50, start p99].
  */
-async function latencyRuns(title: string, contenders: readonly [Contender, Contender], flush: () => Promise<void>): Promise<[number[][], number[][]]> {
+async function latencyRuns(
+  title: string,
+  contenders: readonly [Contender, Contender],
+  flush: () => Promise<void>,
+): Promise<[number[][], number[][]]> {
   const out: [number[][], number[][]] = [[], []];
   for (let pass = 1; pass <= config.runs; pass++) {
     const order = pass % 2 === 1 ? [0, 1] : [1, 0];
@@ -246,7 +301,9 @@ async function latencyRuns(title: string, contenders: readonly [Contender, Conte
       }
       const run = [percentile(done, 50), percentile(done, 99), percentile(starts, 50), percentile(starts, 99)];
       out[index]!.push(run);
-      log(`${title}, run ${pass}/${config.runs}, ${contender.label}: result p50 ${run[0]!.toFixed(2)} ms, p99 ${run[1]!.toFixed(2)} ms; start p50 ${run[2]!.toFixed(2)} ms, p99 ${run[3]!.toFixed(2)} ms (${done.length} samples)`);
+      log(
+        `${title}, run ${pass}/${config.runs}, ${contender.label}: result p50 ${run[0]!.toFixed(2)} ms, p99 ${run[1]!.toFixed(2)} ms; start p50 ${run[2]!.toFixed(2)} ms, p99 ${run[3]!.toFixed(2)} ms (${done.length} samples)`,
+      );
     }
   }
   return out;
@@ -261,7 +318,11 @@ const DELAYED_CONCURRENCY = 10;
  * handler start is compared with its task's due time. A warm-up of 20 (not counted) goes first.
  * Returns per contender, per run: [p50, p99].
  */
-async function latenessRuns(title: string, contenders: readonly [Contender, Contender], flush: () => Promise<void>): Promise<[number[][], number[][]]> {
+async function latenessRuns(
+  title: string,
+  contenders: readonly [Contender, Contender],
+  flush: () => Promise<void>,
+): Promise<[number[][], number[][]]> {
   const out: [number[][], number[][]] = [[], []];
   for (let pass = 0; pass <= config.runs; pass++) {
     const order = pass % 2 === 1 ? [0, 1] : [1, 0];
@@ -291,7 +352,9 @@ async function latenessRuns(title: string, contenders: readonly [Contender, Cont
       if (!measured) continue;
       const run = [percentile(lateness, 50), percentile(lateness, 99)];
       out[index]!.push(run);
-      log(`${title}, run ${pass}/${config.runs}, ${contender.label}: lateness p50 ${run[0]!.toFixed(2)} ms, p99 ${run[1]!.toFixed(2)} ms, max ${Math.max(...lateness).toFixed(2)} ms (${lateness.length} tasks)`);
+      log(
+        `${title}, run ${pass}/${config.runs}, ${contender.label}: lateness p50 ${run[0]!.toFixed(2)} ms, p99 ${run[1]!.toFixed(2)} ms, max ${Math.max(...lateness).toFixed(2)} ms (${lateness.length} tasks)`,
+      );
     }
   }
   return out;
@@ -326,7 +389,11 @@ async function postgresWorkloads(storage: BenchStorage): Promise<void> {
     });
     pushRow(bulk, stem, graphile);
   });
-  const processing = { workload: `5c process pre-filled queue, concurrency ${config.concurrency} (postgres)`, ...higher, target: { op: '>=' as const, value: 1.5 } };
+  const processing = {
+    workload: `5c process pre-filled queue, concurrency ${config.concurrency} (postgres)`,
+    ...higher,
+    target: { op: '>=' as const, value: 1.5 },
+  };
   await guarded('workload 5c', [processing], async () => {
     const [stem, graphile] = await abPasses('5c process (postgres)', [STEM_PG, GRAPHILE], async (contender, n) => {
       await storage.flushPostgres();
@@ -350,7 +417,12 @@ async function postgresWorkloads(storage: BenchStorage): Promise<void> {
   ];
   await guarded('workload 5d', latencyRows, async () => {
     const perRun = await latencyRuns('5d latency (postgres)', [STEM_PG, GRAPHILE], () => storage.flushPostgres());
-    for (let k = 0; k < latencyRows.length; k++) pushRow(latencyRows[k]!, perRun[0].map((run) => run[k]!), perRun[1].map((run) => run[k]!));
+    for (let k = 0; k < latencyRows.length; k++)
+      pushRow(
+        latencyRows[k]!,
+        perRun[0].map((run) => run[k]!),
+        perRun[1].map((run) => run[k]!),
+      );
   });
 }
 
@@ -370,7 +442,9 @@ async function main(): Promise<void> {
   const versions = await storage.versions();
   const cpu = cpus();
   const machine = `${cpu.length} cores (${cpu[0]?.model.trim() ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}, Redis ${versions.redis}, Postgres ${versions.postgres}`;
-  log(`stem bench: n=${config.n}, runs=${config.runs} (+1 warm-up of ${config.warmupN}), concurrency=${config.concurrency}${config.quick ? ', --quick' : ''}`);
+  log(
+    `stem bench: n=${config.n}, runs=${config.runs} (+1 warm-up of ${config.warmupN}), concurrency=${config.concurrency}${config.quick ? ', --quick' : ''}`,
+  );
   loadAtStart = loadNow();
   log(`machine: ${machine}; load average ${loadAtStart}`);
   try {
@@ -407,7 +481,9 @@ async function main(): Promise<void> {
   const elapsed = Math.round((Date.now() - began) / 1000);
   const load = `load average at start ${loadAtStart}, at end ${loadNow()}`;
   console.log(`\nStem vs peers — ${machine}`);
-  console.log(`n=${config.n} tasks per throughput run, median of ${config.runs} run(s) after a warm-up, concurrency ${config.concurrency}; took ${elapsed}s; ${load}\n`);
+  console.log(
+    `n=${config.n} tasks per throughput run, median of ${config.runs} run(s) after a warm-up, concurrency ${config.concurrency}; took ${elapsed}s; ${load}\n`,
+  );
   console.log(table(rows));
   console.log('');
   for (const row of rows) console.log(jsonLine(row));

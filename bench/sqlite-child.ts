@@ -55,7 +55,11 @@ async function open(system: SqliteSystem, file: string): Promise<Client> {
     const status = db.prepare('select status from plainjob_jobs where id = ?').pluck();
     return {
       enqueueOne: async () => queue.add(TYPE, {}).id,
-      enqueueBulk: async (items) => void queue.addMany(TYPE, items.map(() => ({}))),
+      enqueueBulk: async (items) =>
+        void queue.addMany(
+          TYPE,
+          items.map(() => ({})),
+        ),
       finished: (id) => poll(() => status.get(id) === 2),
       backlog: async () => queue.countJobs({ status: 0 as never }) + queue.countJobs({ status: 1 as never }),
       async startWorker(_concurrency, onDone) {
@@ -80,7 +84,11 @@ async function open(system: SqliteSystem, file: string): Promise<Client> {
       return stats.pending + stats.pending_retry + stats.running;
     },
     async startWorker(concurrency, onDone) {
-      void new Runner(queue, { run: async () => undefined, onComplete: async () => onDone() }, { concurrency, pollIntervalMs: PEER_POLL_MS, timeoutSecs: 60 }).run();
+      void new Runner(
+        queue,
+        { run: async () => undefined, onComplete: async () => onDone() },
+        { concurrency, pollIntervalMs: PEER_POLL_MS, timeoutSecs: 60 },
+      ).run();
     },
   };
 }

@@ -24,10 +24,14 @@ if (process.argv[2] === 'child') {
   await new Promise((r) => setTimeout(r, 2000));
   const cpu0 = process.cpuUsage();
   const { readFileSync } = await import('node:fs');
-  const ticks = () => { const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return Number(f[11]) + Number(f[12]); };
-  const t0 = ticks(); const w0 = Date.now();
+  const ticks = () => {
+    const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(f[11]) + Number(f[12]);
+  };
+  const t0 = ticks();
+  const w0 = Date.now();
   await new Promise((r) => setTimeout(r, 10_000));
-  const idle = ((ticks() - t0) / 100) / ((Date.now() - w0) / 1000);
+  const idle = (ticks() - t0) / 100 / ((Date.now() - w0) / 1000);
   console.log(`idle consumer CPU: ${(idle * 100).toFixed(2)}% of one core over 10 s`);
   const lat: number[] = [];
   for (let i = 0; i < 100; i++) {
@@ -38,7 +42,10 @@ if (process.argv[2] === 'child') {
     lat.push((await got).at - sent);
   }
   lat.sort((a, b) => a - b);
-  console.log(`wake latency over 100 publishes (idle consumer, other process): p50 ${lat[50]!.toFixed(2)} ms, p99 ${lat[98]!.toFixed(2)} ms, max ${lat[99]!.toFixed(2)} ms`);
-  child.kill(); void cpu0;
+  console.log(
+    `wake latency over 100 publishes (idle consumer, other process): p50 ${lat[50]!.toFixed(2)} ms, p99 ${lat[98]!.toFixed(2)} ms, max ${lat[99]!.toFixed(2)} ms`,
+  );
+  child.kill();
+  void cpu0;
   process.exit(0);
 }

@@ -57,7 +57,9 @@ class Child {
     if (line !== undefined) return Promise.resolve(line);
     return new Promise((resolve, reject) => {
       this.waiting = resolve;
-      this.process.once('exit', (code) => reject(new Error(`bench/sqlite-child.ts ${this.process.spawnargs.slice(3).join(' ')} exited with ${code}`)));
+      this.process.once('exit', (code) =>
+        reject(new Error(`bench/sqlite-child.ts ${this.process.spawnargs.slice(3).join(' ')} exited with ${code}`)),
+      );
     });
   }
 
@@ -139,7 +141,9 @@ type Measure = (system: SqliteSystem) => Promise<number[]>;
 
 /** The rows of workload 10, before measuring (for error rows). */
 export function sqliteRowShapes(options: Pick<SqliteWorkloadOptions, 'n' | 'singleN'>): Array<Omit<ResultRow, 'stem' | 'peer' | 'runs'>> {
-  return metrics(options).flatMap(({ workload, metric, unit, better }) => PEERS.map((peerName) => ({ workload, metric, unit, better, peerName })));
+  return metrics(options).flatMap(({ workload, metric, unit, better }) =>
+    PEERS.map((peerName) => ({ workload, metric, unit, better, peerName })),
+  );
 }
 
 function metrics(options: Pick<SqliteWorkloadOptions, 'n' | 'singleN'>) {
@@ -181,7 +185,11 @@ export async function sqliteRows(options: SqliteWorkloadOptions): Promise<Result
       }
     }
     for (const system of order) {
-      const ms = (await latency(system, latencySamples).catch((error: Error) => (log(`10e latency, ${system} FAILED: ${error.message}`), [] as number[]))).sort((a, b) => a - b);
+      const ms = (
+        await latency(system, latencySamples).catch(
+          (error: Error) => (log(`10e latency, ${system} FAILED: ${error.message}`), [] as number[]),
+        )
+      ).sort((a, b) => a - b);
       if (ms.length === 0) continue;
       const [p50, p99] = [percentile(ms, 50), percentile(ms, 99)];
       log(`10e latency, run ${run + 1}/${runs}, ${system}: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms`);

@@ -12,7 +12,9 @@ process.stdout.on('error', (error) => {
   throw error;
 });
 
-const installed = fileURLToPath(import.meta.url).split(sep).includes('node_modules');
+const installed = fileURLToPath(import.meta.url)
+  .split(sep)
+  .includes('node_modules');
 const from = process.env.STEM_CLI_FROM || (installed ? 'dist' : 'source');
 let main;
 if (from === 'source') {

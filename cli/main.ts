@@ -43,7 +43,12 @@ async function configuredCommands(): Promise<CommandClass<BaseContext>[]> {
 
 /** Builds the CLI with the built-in commands and those the config contributes. */
 export async function buildCli(): Promise<Cli> {
-  const cli = new StemCli({ binaryName: 'stem', binaryLabel: 'Stem: a distributed task queue for Node.js (every command takes --config FILE)', binaryVersion: packageJson.version, enableColors: colourEnabled(process.stdout) });
+  const cli = new StemCli({
+    binaryName: 'stem',
+    binaryLabel: 'Stem: a distributed task queue for Node.js (every command takes --config FILE)',
+    binaryVersion: packageJson.version,
+    enableColors: colourEnabled(process.stdout),
+  });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   const registered = new Set<unknown>();

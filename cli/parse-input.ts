@@ -28,7 +28,9 @@ export function parseIntegerFlag(flag: string, text: string | undefined, min: nu
   // Digits only: Number() would also take 1e9, 0x10 and ' 7 '.
   const value = /^-?\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`${flag}: ${JSON.stringify(text)} must be a whole number from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}`);
+    throw new UsageError(
+      `${flag}: ${JSON.stringify(text)} must be a whole number from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}`,
+    );
   }
   return value;
 }
@@ -41,7 +43,10 @@ export function parseDurationFlag(flag: string, text: string | undefined): numbe
 /** Splits a comma-separated list flag (`a,b`); an explicitly empty value is an empty list (none), never "all". */
 export function parseListFlag(text: string | undefined): string[] | undefined {
   if (text === undefined) return undefined;
-  return text.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+  return text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
 }
 
 /** Parses task arguments: a JSON object, since a task's arguments are named fields. */
@@ -70,7 +75,11 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
  * The task arguments of `--args JSON`, `--args -` (stdin) or `--args-file FILE` (`-` for stdin):
  * large arguments exceed the OS limit on a command line, a file or a pipe has none.
  */
-export async function readArgsFlag(args: string | undefined, argsFile: string | undefined, stdin: NodeJS.ReadableStream): Promise<Record<string, unknown>> {
+export async function readArgsFlag(
+  args: string | undefined,
+  argsFile: string | undefined,
+  stdin: NodeJS.ReadableStream,
+): Promise<Record<string, unknown>> {
   if (args !== undefined && argsFile !== undefined) throw new UsageError('--args and --args-file: give one of them, not both');
   if (argsFile !== undefined) {
     if (argsFile === '-') return parseArgsObject('--args-file - (stdin)', await readAll(stdin));
@@ -78,7 +87,9 @@ export async function readArgsFlag(args: string | undefined, argsFile: string | 
     try {
       text = await readFile(argsFile, 'utf8');
     } catch (error) {
-      throw new UsageError(`--args-file: cannot read ${argsFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); give a JSON file's path, or - for stdin`);
+      throw new UsageError(
+        `--args-file: cannot read ${argsFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); give a JSON file's path, or - for stdin`,
+      );
     }
     return parseArgsObject(`--args-file ${argsFile}`, text);
   }

@@ -103,7 +103,10 @@ export class StemCli<Context extends BaseContext = BaseContext> extends Cli<Cont
     const usage = builder.usage.bind(builder);
     builder.usage = (opts) => {
       const result = usage(opts);
-      return { usage: withPlaceholders(result.usage, own), options: result.options.map((option) => ({ ...option, definition: withPlaceholders(option.definition, own) })) };
+      return {
+        usage: withPlaceholders(result.usage, own),
+        options: result.options.map((option) => ({ ...option, definition: withPlaceholders(option.definition, own) })),
+      };
     };
   }
 
@@ -168,7 +171,9 @@ export class StemCli<Context extends BaseContext = BaseContext> extends Cli<Cont
     const sub = paths.filter((path) => path[0] === first && path.length > 1).map((path) => path.slice(1).join(' '));
     if (sub.length > 0) {
       const given = typed.slice(1).join(' ');
-      return new UsageError(`${given === '' ? `"stem ${first}" needs a subcommand` : `"stem ${first}" has no subcommand "${given}"`}: ${[...new Set(sub)].sort().join(', ')}`);
+      return new UsageError(
+        `${given === '' ? `"stem ${first}" needs a subcommand` : `"stem ${first}" has no subcommand "${given}"`}: ${[...new Set(sub)].sort().join(', ')}`,
+      );
     }
     const groups = [...new Set(paths.map((path) => path[0]!).filter((name) => !name.startsWith('-')))].sort();
     const near = groups.filter((group) => distance(group, first) <= 2 || group.startsWith(first) || first.startsWith(group));

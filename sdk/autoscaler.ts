@@ -95,10 +95,20 @@ export class Autoscaler {
   private decide(backlog: number, now: number): void {
     const concurrency = this.worker.concurrency;
     const running = this.worker.runningCount();
-    if (backlog > concurrency * this.backlogPerSlot && running >= concurrency && concurrency < this.max && now - this.lastUpAt >= this.upCooldownMs) {
+    if (
+      backlog > concurrency * this.backlogPerSlot &&
+      running >= concurrency &&
+      concurrency < this.max &&
+      now - this.lastUpAt >= this.upCooldownMs
+    ) {
       this.lastUpAt = now;
       this.quietSince = undefined;
-      this.apply({ at: now, from: concurrency, to: Math.min(this.max, concurrency * 2), reason: `backlog ${backlog} over ${concurrency} busy slots` });
+      this.apply({
+        at: now,
+        from: concurrency,
+        to: Math.min(this.max, concurrency * 2),
+        reason: `backlog ${backlog} over ${concurrency} busy slots`,
+      });
       return;
     }
     const quiet = backlog === 0 && running <= concurrency / 2;
@@ -109,7 +119,12 @@ export class Autoscaler {
     this.quietSince ??= now;
     if (concurrency > this.min && now - this.quietSince >= this.idleAfterMs) {
       this.quietSince = now;
-      this.apply({ at: now, from: concurrency, to: Math.max(this.min, Math.floor(concurrency / 2), running), reason: `idle for ${this.idleAfterMs}ms` });
+      this.apply({
+        at: now,
+        from: concurrency,
+        to: Math.max(this.min, Math.floor(concurrency / 2), running),
+        reason: `idle for ${this.idleAfterMs}ms`,
+      });
     }
   }
 

@@ -148,7 +148,11 @@ export class CompletionBatch {
    * attempt, not one per state. Returns the states refused alone (with their errors) once some
    * write landed, or undefined when nothing could be written at all after every attempt.
    */
-  private async writeStatuses(statuses: Map<string, TaskStatus>, ttls: Map<string, number>, firstError: Error): Promise<Map<string, Error> | undefined> {
+  private async writeStatuses(
+    statuses: Map<string, TaskStatus>,
+    ttls: Map<string, number>,
+    firstError: Error,
+  ): Promise<Map<string, Error> | undefined> {
     let pending = [...groupByTtl(statuses, ttls, this.defaultTtlMs)].map(([ttlMs, group]) => ({ ttlMs, group }));
     const refused = new Map<string, Error>();
     const round: Round = { landed: false, failed: [], lastError: firstError };
@@ -168,11 +172,14 @@ export class CompletionBatch {
       if (round.failed.length === 0) return refused;
       if (attempt >= FLUSH_ATTEMPTS) {
         if (!round.landed) {
-          this.warn(`could not write task states after ${attempt} attempts (${round.lastError?.message}); the tasks will be redelivered when their leases run out`);
+          this.warn(
+            `could not write task states after ${attempt} attempts (${round.lastError?.message}); the tasks will be redelivered when their leases run out`,
+          );
           return undefined;
         }
         // The backend took other states meanwhile, and these alone it refused every time.
-        for (const { group, error } of round.failed) for (const status of group) refused.set(status.id, error ?? round.lastError ?? new Error('the write failed'));
+        for (const { group, error } of round.failed)
+          for (const status of group) refused.set(status.id, error ?? round.lastError ?? new Error('the write failed'));
         return refused;
       }
       pending = round.failed;
@@ -184,7 +191,14 @@ export class CompletionBatch {
    * Writes `group`, or its halves when that fails (see writeStatuses); `full` splits down to single
    * states whatever happens; `failedJustNow` skips the first write (the caller's probe just failed).
    */
-  private async split(group: TaskStatus[], ttlMs: number, round: Round, refused: Map<string, Error>, full: boolean, failedJustNow = false): Promise<void> {
+  private async split(
+    group: TaskStatus[],
+    ttlMs: number,
+    round: Round,
+    refused: Map<string, Error>,
+    full: boolean,
+    failedJustNow = false,
+  ): Promise<void> {
     if (!failedJustNow && (await this.trySet(group, ttlMs, round))) return;
     if (group.length === 1) {
       const status = group[0]!;
@@ -227,7 +241,9 @@ export class CompletionBatch {
         return true;
       } catch (error) {
         if (attempt >= FLUSH_ATTEMPTS) {
-          this.warn(`could not ${what} after ${attempt} attempts (${(error as Error).message}); the tasks will be redelivered when their leases run out`);
+          this.warn(
+            `could not ${what} after ${attempt} attempts (${(error as Error).message}); the tasks will be redelivered when their leases run out`,
+          );
           return false;
         }
         await new Promise((resolve) => setTimeout(resolve, RETRY_BASE_MS * 2 ** (attempt - 1)));

@@ -81,9 +81,15 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /** What each checked field is called in errors, and how to mend it. */
 const NAME_FIELDS = {
-  id: ['task id', `pass an id of 1 to ${MAX_NAME_BYTES} bytes of printable characters, or leave the \`id\` option out for a generated UUIDv7`],
+  id: [
+    'task id',
+    `pass an id of 1 to ${MAX_NAME_BYTES} bytes of printable characters, or leave the \`id\` option out for a generated UUIDv7`,
+  ],
   name: ['task name', `register and enqueue the task under a name of 1 to ${MAX_NAME_BYTES} bytes of printable characters`],
-  queue: ['queue name', `name the queue with 1 to ${MAX_NAME_BYTES} bytes of printable characters, or leave the \`queue\` option out for the default queue`],
+  queue: [
+    'queue name',
+    `name the queue with 1 to ${MAX_NAME_BYTES} bytes of printable characters, or leave the \`queue\` option out for the default queue`,
+  ],
   channel: ['broadcast channel', `address it as broadcast://<channel>, a channel of 1 to ${MAX_NAME_BYTES} bytes of printable characters`],
 } as const;
 
@@ -234,7 +240,8 @@ function checkJson(value: unknown, path: string, ancestors: Set<object>): number
   for (const key of Object.keys(object)) {
     const child = (object as Record<string, unknown>)[key];
     if (child === undefined) continue;
-    size += key.length + 3 + checkJson(child, /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, ancestors);
+    size +=
+      key.length + 3 + checkJson(child, /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, ancestors);
     members++;
   }
   ancestors.delete(object);

@@ -40,7 +40,11 @@ export class UsageError extends StemError {
  * is on every store (empty, too long, control characters): refused before anything is written.
  */
 export class InvalidNameError extends UsageError {
-  constructor(readonly field: string, reason: string, fix: string) {
+  constructor(
+    readonly field: string,
+    reason: string,
+    fix: string,
+  ) {
     super(`invalid ${field}: ${reason}; ${fix}`);
   }
 }
@@ -54,7 +58,10 @@ export class ConfigError extends StemError {
 
 /** A duration string such as `5x` could not be parsed. */
 export class InvalidDurationError extends StemError {
-  constructor(readonly input: unknown, where = 'duration') {
+  constructor(
+    readonly input: unknown,
+    where = 'duration',
+  ) {
     super(
       'invalid-duration',
       `${where}: ${JSON.stringify(input)} is not a duration; use milliseconds (1500) or a string like 500ms, 5s, 5m, 1h, 1d`,
@@ -65,7 +72,10 @@ export class InvalidDurationError extends StemError {
 
 /** A task name is not in the registry. */
 export class UnknownTaskError extends StemError {
-  constructor(readonly taskName: string, known: readonly string[] = []) {
+  constructor(
+    readonly taskName: string,
+    known: readonly string[] = [],
+  ) {
     const hint = known.length > 0 ? `; registered tasks: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}` : '';
     super('unknown-task', `unknown task "${taskName}": register it with defineTask() in the config's tasks or a --registry module${hint}`, {
       exitCode: ExitCode.usage,
@@ -75,10 +85,17 @@ export class UnknownTaskError extends StemError {
 
 /** Task arguments cannot be encoded as JSON. */
 export class InvalidArgumentsError extends StemError {
-  constructor(readonly path: string, reason: string) {
-    super('invalid-arguments', `task arguments are not JSON-serialisable at ${path}: ${reason}; pass plain objects, arrays, strings, numbers, booleans or null`, {
-      exitCode: ExitCode.usage,
-    });
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(
+      'invalid-arguments',
+      `task arguments are not JSON-serialisable at ${path}: ${reason}; pass plain objects, arrays, strings, numbers, booleans or null`,
+      {
+        exitCode: ExitCode.usage,
+      },
+    );
   }
 }
 
@@ -112,29 +129,51 @@ export class DatabaseUnavailableError extends StemError {
 
 /** Waiting for a task's result took longer than the caller allowed. */
 export class ResultTimeoutError extends StemError {
-  constructor(readonly taskId: string, readonly timeoutMs: number, readonly lastState: string) {
-    super('result-timeout', `task ${taskId} did not finish within ${timeoutMs}ms (last state: ${lastState}); wait longer or check that a worker consumes its queue`);
+  constructor(
+    readonly taskId: string,
+    readonly timeoutMs: number,
+    readonly lastState: string,
+  ) {
+    super(
+      'result-timeout',
+      `task ${taskId} did not finish within ${timeoutMs}ms (last state: ${lastState}); wait longer or check that a worker consumes its queue`,
+    );
   }
 }
 
 /** The task the caller waited for ended in state `failed`. */
 export class TaskFailedError extends StemError {
-  constructor(readonly taskId: string, readonly errorType: string, readonly errorMessage: string) {
+  constructor(
+    readonly taskId: string,
+    readonly errorType: string,
+    readonly errorMessage: string,
+  ) {
     super('task-failed', `task ${taskId} failed: ${errorType}: ${errorMessage}`);
   }
 }
 
 /** The task the caller waited for was cancelled (revoked, expired or shut down). */
 export class TaskCancelledError extends StemError {
-  constructor(readonly taskId: string, readonly reason: string) {
+  constructor(
+    readonly taskId: string,
+    readonly reason: string,
+  ) {
     super('task-cancelled', `task ${taskId} was cancelled: ${reason}`);
   }
 }
 
 /** A write to a versioned record carried an older version than the stored one. */
 export class StaleVersionError extends StemError {
-  constructor(readonly kind: string, readonly id: string, readonly expected: number, readonly actual: number) {
-    super('stale-version', `${kind} "${id}" was changed by someone else (you wrote version ${expected}, the store has ${actual}); read it again and retry`);
+  constructor(
+    readonly kind: string,
+    readonly id: string,
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(
+      'stale-version',
+      `${kind} "${id}" was changed by someone else (you wrote version ${expected}, the store has ${actual}); read it again and retry`,
+    );
   }
 }
 
@@ -187,7 +226,11 @@ export class MalformedEnvelopeError extends StemError {
 
 /** Task arguments are larger than the configured `maxArgsBytes`: refused at enqueue. */
 export class ArgsTooLargeError extends StemError {
-  constructor(readonly taskName: string, readonly sizeBytes: number, readonly limitBytes: number) {
+  constructor(
+    readonly taskName: string,
+    readonly sizeBytes: number,
+    readonly limitBytes: number,
+  ) {
     super(
       'args-too-large',
       `task "${taskName}": its arguments are ${sizeBytes} bytes as JSON, over the limit of ${limitBytes} bytes (maxArgsBytes); ` +
@@ -199,7 +242,11 @@ export class ArgsTooLargeError extends StemError {
 
 /** A delivery came back more often than `maxRedeliveries` allows: the dead-letter error of reason `redelivery-limit`. */
 export class RedeliveryLimitError extends StemError {
-  constructor(readonly taskId: string, readonly redeliveries: number, readonly limit: number) {
+  constructor(
+    readonly taskId: string,
+    readonly redeliveries: number,
+    readonly limit: number,
+  ) {
     super(
       'redelivery-limit',
       `task ${taskId} was delivered again ${redeliveries} times without finishing (its worker died or lost the lease each time), ` +
@@ -234,7 +281,10 @@ export class InvalidScheduleError extends StemError {
   ) {
     const file = source.file === undefined ? '' : `${source.file}: `;
     const entry = entryId !== undefined ? `entry "${entryId}": ` : source.index !== undefined ? `entry #${source.index + 1}: ` : '';
-    const more = others.length === 0 ? '' : ` (and ${others.length} more problem${others.length === 1 ? '' : 's'}: ${others.map((error) => error.entryLabel()).join(', ')})`;
+    const more =
+      others.length === 0
+        ? ''
+        : ` (and ${others.length} more problem${others.length === 1 ? '' : 's'}: ${others.map((error) => error.entryLabel()).join(', ')})`;
     super('invalid-schedule', `${file}${entry}${field}: ${problem}${more}`, { exitCode: ExitCode.usage });
   }
 
@@ -251,7 +301,8 @@ export class InvalidScheduleError extends StemError {
   }
 
   private entryLabel(): string {
-    const entry = this.entryId !== undefined ? `"${this.entryId}"` : this.source.index !== undefined ? `#${this.source.index + 1}` : 'entry';
+    const entry =
+      this.entryId !== undefined ? `"${this.entryId}"` : this.source.index !== undefined ? `#${this.source.index + 1}` : 'entry';
     return `${entry} ${this.field}`;
   }
 }
@@ -265,7 +316,12 @@ export class UnknownScheduleError extends StemError {
 
 /** A handler returned a value JSON cannot encode (a BigInt, a cycle, a throwing toJSON): that task fails, never its batch. */
 export class ResultNotSerializableError extends StemError {
-  constructor(readonly taskId: string, readonly taskName: string, reason: string, options: { cause?: unknown } = {}) {
+  constructor(
+    readonly taskId: string,
+    readonly taskName: string,
+    reason: string,
+    options: { cause?: unknown } = {},
+  ) {
     super(
       'result-not-serializable',
       `task ${taskId} ("${taskName}") returned a value that cannot be stored as JSON (${reason}); ` +
@@ -277,15 +333,32 @@ export class ResultNotSerializableError extends StemError {
 
 /** `ctx.progress(value)` was given a value JSON cannot encode; the handler sees it as the rejection of that call. */
 export class ProgressNotSerializableError extends StemError {
-  constructor(readonly taskId: string, reason: string, options: { cause?: unknown } = {}) {
-    super('progress-not-serializable', `task ${taskId}: ctx.progress() was given a value that cannot be stored as JSON (${reason}); report plain data (numbers, strings, plain objects)`, options);
+  constructor(
+    readonly taskId: string,
+    reason: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(
+      'progress-not-serializable',
+      `task ${taskId}: ctx.progress() was given a value that cannot be stored as JSON (${reason}); report plain data (numbers, strings, plain objects)`,
+      options,
+    );
   }
 }
 
 /** The result backend refused one task's state (alone, after its batch was split down to it): that task fails. */
 export class StateNotWritableError extends StemError {
-  constructor(readonly taskId: string, readonly state: string, reason: string, options: { cause?: unknown } = {}) {
-    super('state-not-writable', `the result backend refused the "${state}" state of task ${taskId} (${reason}); the other states of its batch were written. Check the value the task returned or reported`, options);
+  constructor(
+    readonly taskId: string,
+    readonly state: string,
+    reason: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(
+      'state-not-writable',
+      `the result backend refused the "${state}" state of task ${taskId} (${reason}); the other states of its batch were written. Check the value the task returned or reported`,
+      options,
+    );
   }
 }
 
@@ -294,10 +367,21 @@ export class StateNotWritableError extends StemError {
  * callback): the worker caught it at process level, failed that task, and kept running.
  */
 export class TaskAsyncError extends StemError {
-  constructor(readonly taskId: string, readonly origin: 'uncaughtException' | 'unhandledRejection', cause: unknown) {
-    const what = origin === 'unhandledRejection' ? 'a promise it started rejected and nothing awaited it' : 'a callback it scheduled (a timer, an event) threw';
+  constructor(
+    readonly taskId: string,
+    readonly origin: 'uncaughtException' | 'unhandledRejection',
+    cause: unknown,
+  ) {
+    const what =
+      origin === 'unhandledRejection'
+        ? 'a promise it started rejected and nothing awaited it'
+        : 'a callback it scheduled (a timer, an event) threw';
     const message = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
-    super('task-async-error', `task ${taskId} failed outside its awaited code: ${what}: ${message}; await every promise the handler starts and catch errors inside callbacks`, { cause });
+    super(
+      'task-async-error',
+      `task ${taskId} failed outside its awaited code: ${what}: ${message}; await every promise the handler starts and catch errors inside callbacks`,
+      { cause },
+    );
     if (cause instanceof Error && cause.stack) this.stack = `${this.name}: ${this.message}\n    caused by ${cause.stack}`;
   }
 }
@@ -307,7 +391,10 @@ export class TaskAsyncError extends StemError {
  * since two consumers with one id share its broadcast subscription and its control replies.
  */
 export class DuplicateWorkerIdError extends StemError {
-  constructor(readonly workerId: string, holder: string) {
+  constructor(
+    readonly workerId: string,
+    holder: string,
+  ) {
     super(
       'duplicate-worker-id',
       `worker id "${workerId}" is already in use by ${holder}; give each worker its own id (worker.id in stem.config or stem.worker({ id }), or leave it out for <host>-<pid>-<random>), or if that worker has died, start again once its heartbeat expires (three heartbeat intervals, 30s by default)`,

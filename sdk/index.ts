@@ -5,7 +5,15 @@
 export { Stem } from './kernel.js';
 export { DEFAULT_MAX_ARGS_BYTES, DEFAULT_MAX_REDELIVERIES, DEFAULT_NAMESPACE, type StemSettings } from './settings.js';
 export { defineConfig, type StemConfig } from './config.js';
-export { defineTask, isTaskDefinition, type TaskDefinition, type TaskOptions, type TaskContext, type TaskHandler, type EnqueueOptions } from './task.js';
+export {
+  defineTask,
+  isTaskDefinition,
+  type TaskDefinition,
+  type TaskOptions,
+  type TaskContext,
+  type TaskHandler,
+  type EnqueueOptions,
+} from './task.js';
 export { TaskRegistry } from './registry.js';
 export { TaskHandle, pendingStatus, waitForTerminalStatus, resultOf } from './task-handle.js';
 export { Producer, type EnqueueRequest } from './producer.js';
@@ -18,7 +26,17 @@ export { Signals, type SignalName, type SignalPayloads } from './signals.js';
 export { installShutdownHandlers } from './shutdown.js';
 export { decideRetry, backoffDelay, type RetryPolicy, type RetryDecision, type ErrorMatcher } from './retry-policy.js';
 export { toTaskError } from './task-error.js';
-export { supersedes, statePosition, generationOf, startedOver, nextGeneration, GENERATION_META, STATE_PHASE, FINAL_PHASE, type StatePosition } from './state-order.js';
+export {
+  supersedes,
+  statePosition,
+  generationOf,
+  startedOver,
+  nextGeneration,
+  GENERATION_META,
+  STATE_PHASE,
+  FINAL_PHASE,
+  type StatePosition,
+} from './state-order.js';
 export { parseDuration, resolveWhen, formatDuration, type Duration, type When } from './duration.js';
 export { uuidv7, uuidv7Time } from './id.js';
 export {

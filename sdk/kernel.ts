@@ -56,7 +56,9 @@ export class Stem {
     const names = new Set<string>();
     for (const plugin of config.plugins ?? []) {
       if (!plugin || typeof plugin.apply !== 'function') {
-        throw new ConfigError(`plugins: ${JSON.stringify((plugin as { name?: string } | undefined)?.name ?? plugin)} is not a plugin (an object with name and apply(stem))`);
+        throw new ConfigError(
+          `plugins: ${JSON.stringify((plugin as { name?: string } | undefined)?.name ?? plugin)} is not a plugin (an object with name and apply(stem))`,
+        );
       }
       if (names.has(plugin.name)) throw new ConfigError(`plugins: "${plugin.name}" is listed twice`);
       names.add(plugin.name);
@@ -140,9 +142,12 @@ export class Stem {
 
   /** Creates a worker (not started): `await worker.start()`. */
   worker(options: WorkerOptions = {}): Worker {
-    const worker = new Worker(this, this.hooks.workerOptions.isUsed()
-      ? this.hooks.workerOptions.call({ ...this.settings.worker, ...options })
-      : { ...this.settings.worker, ...options });
+    const worker = new Worker(
+      this,
+      this.hooks.workerOptions.isUsed()
+        ? this.hooks.workerOptions.call({ ...this.settings.worker, ...options })
+        : { ...this.settings.worker, ...options },
+    );
     this.workers.add(worker);
     worker.onStopped(() => this.workers.delete(worker));
     return worker;

@@ -103,11 +103,14 @@ export class Producer {
       name,
       args: request.args,
       headers: options.headers ? { ...options.headers } : {},
-      queue: channel !== undefined ? (task as string) : options.queue ?? defaults.queue ?? this.stem.settings.defaultQueue,
+      queue: channel !== undefined ? (task as string) : (options.queue ?? defaults.queue ?? this.stem.settings.defaultQueue),
       priority: checkPriority(options.priority ?? defaults.priority ?? DEFAULT_PRIORITY),
       attempt: 0,
       maxRetries: options.maxRetries ?? retryPolicy?.maxRetries ?? defaults.maxRetries ?? 0,
-      visibilityTimeoutMs: parseDuration(options.visibilityTimeout ?? defaults.visibilityTimeout ?? this.stem.settings.visibilityTimeoutMs, 'visibilityTimeout'),
+      visibilityTimeoutMs: parseDuration(
+        options.visibilityTimeout ?? defaults.visibilityTimeout ?? this.stem.settings.visibilityTimeoutMs,
+        'visibilityTimeout',
+      ),
       createdAt: now,
       meta,
     };
@@ -159,7 +162,10 @@ export class Producer {
         else handles[i] = new TaskHandle(backend, { ...envelope, id: existing.id, meta: { ...envelope.meta, ...existing.meta } });
       }
       if (hooks.notPublished.isUsed() && publishing.length < envelopes.length) {
-        await hooks.notPublished.promise(envelopes.filter((_, i) => handles![i] !== undefined), undefined);
+        await hooks.notPublished.promise(
+          envelopes.filter((_, i) => handles![i] !== undefined),
+          undefined,
+        );
       }
       if (publishing.length === 0) return handles as TaskHandle[];
     }
@@ -168,7 +174,14 @@ export class Producer {
     let stateOptions: SetOptions | undefined;
     if (this.stem.settings.trackQueued) {
       statuses = publishing.map((envelope) => {
-        const status: TaskStatus = { id: envelope.id, state: 'queued', name: envelope.name, queue: envelope.queue, attempt: 0, updatedAt: now };
+        const status: TaskStatus = {
+          id: envelope.id,
+          state: 'queued',
+          name: envelope.name,
+          queue: envelope.queue,
+          attempt: 0,
+          updatedAt: now,
+        };
         const meta = queuedMeta(envelope, askedPriorities?.get(envelope));
         if (meta !== undefined) status.meta = meta;
         return status;
@@ -192,12 +205,14 @@ export class Producer {
       // not exist. Written after, it cannot hide a later state: every backend keeps the newest state
       // of an attempt, whichever write arrives last. If it fails, the task is still on its way and
       // its worker writes its states: the enqueue succeeded, and throwing would invite a duplicate.
-      await backend.set(statuses, stateOptions).catch((error: unknown) =>
-        process.emitWarning(
-          `the queued state of ${publishing.length === 1 ? `task ${publishing[0]!.id}` : `${publishing.length} tasks`} could not be written (${(error as Error)?.message ?? String(error)}); the task${publishing.length === 1 ? ' is' : 's are'} published and will report from the worker`,
-          'StemProducerWarning',
-        ),
-      );
+      await backend
+        .set(statuses, stateOptions)
+        .catch((error: unknown) =>
+          process.emitWarning(
+            `the queued state of ${publishing.length === 1 ? `task ${publishing[0]!.id}` : `${publishing.length} tasks`} could not be written (${(error as Error)?.message ?? String(error)}); the task${publishing.length === 1 ? ' is' : 's are'} published and will report from the worker`,
+            'StemProducerWarning',
+          ),
+        );
     }
     if (hooks.published.isUsed()) await hooks.published.promise(publishing);
     return envelopes.map((envelope, i) => handles?.[i] ?? new TaskHandle(backend, envelope));

@@ -23,9 +23,7 @@ export interface RetryPolicy {
 }
 
 /** What to do after a failed attempt. */
-export type RetryDecision =
-  | { retry: true; delayMs: number }
-  | { retry: false; reason: 'max-retries-exhausted' | 'unrecoverable' };
+export type RetryDecision = { retry: true; delayMs: number } | { retry: false; reason: 'max-retries-exhausted' | 'unrecoverable' };
 
 const DEFAULT_DELAY_MS = 1_000;
 const DEFAULT_MAX_DELAY_MS = 600_000;
@@ -54,7 +52,13 @@ export function backoffDelay(policy: RetryPolicy | undefined, retry: number): nu
  * Decides whether a failed attempt is retried and after how long. `attempt` is the attempt that
  * failed (0 for the first); `maxRetries` the envelope's.
  */
-export function decideRetry(error: unknown, attempt: number, maxRetries: number, policy: RetryPolicy | undefined, random = Math.random): RetryDecision {
+export function decideRetry(
+  error: unknown,
+  attempt: number,
+  maxRetries: number,
+  policy: RetryPolicy | undefined,
+  random = Math.random,
+): RetryDecision {
   if (error instanceof Unrecoverable) return { retry: false, reason: 'unrecoverable' };
   if (!(error instanceof Retry)) {
     if (policy?.dontRetryOn && matches(policy.dontRetryOn, error)) return { retry: false, reason: 'unrecoverable' };

@@ -35,14 +35,18 @@ export interface StemSettings {
 export function resolveMaxArgsBytes(value: unknown): number {
   if (value === undefined) return DEFAULT_MAX_ARGS_BYTES;
   if (value === Infinity || (typeof value === 'number' && Number.isInteger(value) && value > 0)) return value;
-  throw new ConfigError(`maxArgsBytes ${JSON.stringify(value)} must be a whole number of bytes above 0 (default ${DEFAULT_MAX_ARGS_BYTES}, 1 MiB) or Infinity`);
+  throw new ConfigError(
+    `maxArgsBytes ${JSON.stringify(value)} must be a whole number of bytes above 0 (default ${DEFAULT_MAX_ARGS_BYTES}, 1 MiB) or Infinity`,
+  );
 }
 
 /** Validates `maxRedeliveries` from the config; throws ConfigError naming it. */
 export function resolveMaxRedeliveries(value: unknown): number {
   if (value === undefined) return DEFAULT_MAX_REDELIVERIES;
   if (value === Infinity || (typeof value === 'number' && Number.isInteger(value) && value >= 0)) return value;
-  throw new ConfigError(`maxRedeliveries ${JSON.stringify(value)} must be a whole number of 0 or more (default ${DEFAULT_MAX_REDELIVERIES}) or Infinity`);
+  throw new ConfigError(
+    `maxRedeliveries ${JSON.stringify(value)} must be a whole number of 0 or more (default ${DEFAULT_MAX_REDELIVERIES}) or Infinity`,
+  );
 }
 
 /** The config's control namespace when it names one, else `stem`. */

@@ -70,7 +70,10 @@ class TaskFaultTrap {
     if (run !== undefined) {
       if (!run.fault(new TaskAsyncError(run.id, origin, error))) {
         // Its result is already recorded: the stray error cannot change it, and must not kill the process.
-        process.emitWarning(`task ${run.id} ("${run.name}") threw after it had finished (${describe(error)}); ignored`, 'StemWorkerWarning');
+        process.emitWarning(
+          `task ${run.id} ("${run.name}") threw after it had finished (${describe(error)}); ignored`,
+          'StemWorkerWarning',
+        );
       }
       return;
     }
@@ -109,7 +112,9 @@ class TaskFaultTrap {
     if (this.dying) return;
     this.dying = true;
     const what = origin === 'unhandledRejection' ? 'an unhandled promise rejection' : 'an uncaught exception';
-    process.stderr.write(`${what} outside any task; the workers give their tasks back, then the process exits:\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `${what} outside any task; the workers give their tasks back, then the process exits:\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, ABANDON_TIMEOUT_MS).unref());
     await Promise.race([Promise.allSettled([...this.hosts].map((host) => host.abandon())), timeout]);
     process.exit(1);

@@ -62,7 +62,8 @@ export async function waitForTerminalStatus(
 
 /** Turns a terminal status into the result, or throws TaskFailedError / TaskCancelledError. */
 export function resultOf<Result>(status: TaskStatus): Result {
-  if (status.state === 'failed') throw new TaskFailedError(status.id, status.error?.type ?? 'Error', status.error?.message ?? 'unknown error');
+  if (status.state === 'failed')
+    throw new TaskFailedError(status.id, status.error?.type ?? 'Error', status.error?.message ?? 'unknown error');
   if (status.state === 'cancelled') throw new TaskCancelledError(status.id, status.error?.message ?? 'cancelled');
   return status.result as Result;
 }

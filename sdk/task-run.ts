@@ -83,7 +83,10 @@ export class TaskRun implements TaskContext {
   }
 
   /** Starts the runner and resolves when it settles or the run is aborted, whichever is first. */
-  execute(runner: (ctx: TaskContext) => Promise<unknown>, limits: { softMs?: number; hardMs?: number; softReason?: () => Error; hardReason?: () => Error }): Promise<Settled> {
+  execute(
+    runner: (ctx: TaskContext) => Promise<unknown>,
+    limits: { softMs?: number; hardMs?: number; softReason?: () => Error; hardReason?: () => Error },
+  ): Promise<Settled> {
     return new Promise<Settled>((resolve) => {
       this.resolveSettled = resolve;
       if (limits.softMs !== undefined && limits.softReason) {

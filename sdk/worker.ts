@@ -119,7 +119,9 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
     this.heartbeatIntervalMs = parseDuration(options.heartbeatInterval ?? '10s', 'heartbeatInterval');
     this.maxRedeliveries = stem.settings.maxRedeliveries;
     const warn = (message: string): void => process.emitWarning(`worker ${this.id}: ${message}`, 'StemWorkerWarning');
-    this.batch = new CompletionBatch(stem.broker, stem.backend, stem.settings.resultTtlMs, warn, (status, error, delivery) => this.stateRefused(status, error, delivery));
+    this.batch = new CompletionBatch(stem.broker, stem.backend, stem.settings.resultTtlMs, warn, (status, error, delivery) =>
+      this.stateRefused(status, error, delivery),
+    );
     this.leases = new LeaseKeeper(stem.broker, warn);
     this.outcomes = new TaskOutcomes({
       hooks: stem.hooks,
@@ -134,7 +136,8 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
     });
     if (options.autoscale) {
       this.autoscaler = new Autoscaler(options.autoscale, stem.broker, this, (decision) => {
-        if (stem.signals.has('worker-scaled')) stem.signals.emit('worker-scaled', { workerId: this.id, from: decision.from, to: decision.to, reason: decision.reason });
+        if (stem.signals.has('worker-scaled'))
+          stem.signals.emit('worker-scaled', { workerId: this.id, from: decision.from, to: decision.to, reason: decision.reason });
       });
       this.concurrencyLimit = this.autoscaler.initialConcurrency;
     }
@@ -157,7 +160,8 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
 
   /** Changes how many tasks run at once (the autoscaler and remote control use this). */
   setConcurrency(concurrency: number): void {
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError(`concurrency ${concurrency} must be a whole number of 1 or more`);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new ConfigError(`concurrency ${concurrency} must be a whole number of 1 or more`);
     this.concurrencyLimit = concurrency;
     this.pump();
     this.wakeLoop();
@@ -165,7 +169,13 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
 
   /** Counters and gauges. */
   stats(): WorkerStats {
-    const stats: WorkerStats = { ...this.outcomes.counters, inflight: this.active.size, reserved: this.reserved.length, concurrency: this.concurrencyLimit, uptimeMs: this.startedAt ? Date.now() - this.startedAt : 0 };
+    const stats: WorkerStats = {
+      ...this.outcomes.counters,
+      inflight: this.active.size,
+      reserved: this.reserved.length,
+      concurrency: this.concurrencyLimit,
+      uptimeMs: this.startedAt ? Date.now() - this.startedAt : 0,
+    };
     if (this.autoscaler) {
       const { min, max } = this.autoscaler.state();
       stats.autoscaleMin = min;
@@ -231,7 +241,12 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
     this.loopDone = this.consumeLoop();
     this.startHeartbeats();
     this.autoscaler?.start();
-    this.stem.signals.emit('worker-ready', { workerId: this.id, hostname: this.hostname, queues: this.queues, broadcasts: this.broadcasts });
+    this.stem.signals.emit('worker-ready', {
+      workerId: this.id,
+      hostname: this.hostname,
+      queues: this.queues,
+      broadcasts: this.broadcasts,
+    });
   }
 
   /** Calls `listener` once the worker has stopped. */
@@ -388,7 +403,12 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
   }
 
   private pump(): void {
-    while (this.active.size < this.concurrencyLimit && this.reserved.length > 0 && this.lifecycle === 'running' && this.soloRun === undefined) {
+    while (
+      this.active.size < this.concurrencyLimit &&
+      this.reserved.length > 0 &&
+      this.lifecycle === 'running' &&
+      this.soloRun === undefined
+    ) {
       const suspect = this.reserved[0]!.envelope.meta[SHARED_CRASHES] !== undefined;
       // A suspect waits for the running tasks to end and then runs alone, so that an error no
       // task context names can be laid at its door rather than kill the process again.
@@ -421,12 +441,20 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
       // A message that keeps killing its worker (or losing its lease) is set aside before it runs again.
       if (delivery.redeliveries > this.maxRedeliveries) {
         const error = toTaskError(new RedeliveryLimitError(envelope.id, delivery.redeliveries, this.maxRedeliveries));
-        await this.outcomes.failed(run, 'redelivery-limit', error, 0, { redeliveries: delivery.redeliveries, maxRedeliveries: this.maxRedeliveries });
+        await this.outcomes.failed(run, 'redelivery-limit', error, 0, {
+          redeliveries: delivery.redeliveries,
+          maxRedeliveries: this.maxRedeliveries,
+        });
         return;
       }
       const definition = this.stem.registry.find(envelope.name);
       if (definition === undefined) {
-        await this.outcomes.failed(run, 'unregistered-task', toTaskError(new UnknownTaskError(envelope.name, this.stem.registry.names())), 0);
+        await this.outcomes.failed(
+          run,
+          'unregistered-task',
+          toTaskError(new UnknownTaskError(envelope.name, this.stem.registry.names())),
+          0,
+        );
         return;
       }
       if (envelope.expiresAt !== undefined && envelope.expiresAt <= Date.now()) {
@@ -443,7 +471,10 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
       await this.execute(run, definition);
     } catch (error) {
       // A broker or backend call failed: leave the delivery to be redelivered when its lease ends.
-      process.emitWarning(`worker ${this.id}: task ${envelope.id} could not be completed (${(error as Error).message}); it will be redelivered`, 'StemWorkerWarning');
+      process.emitWarning(
+        `worker ${this.id}: task ${envelope.id} could not be completed (${(error as Error).message}); it will be redelivered`,
+        'StemWorkerWarning',
+      );
     }
   }
 
@@ -468,7 +499,8 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
     const hooks = this.stem.hooks;
     const signals = this.stem.signals;
     const hardMs = (meta[META.timeLimitMs] as number | undefined) ?? optionalDuration(definition.options.timeLimit, 'timeLimit');
-    const softMs = (meta[META.softTimeLimitMs] as number | undefined) ?? optionalDuration(definition.options.softTimeLimit, 'softTimeLimit');
+    const softMs =
+      (meta[META.softTimeLimitMs] as number | undefined) ?? optionalDuration(definition.options.softTimeLimit, 'softTimeLimit');
     this.batch.record(this.runningStatus(run, undefined), this.outcomes.resultTtlOf(run));
     if (signals.has('task-started')) signals.emit('task-started', { envelope, workerId: this.id });
 
@@ -489,7 +521,9 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
       hardReason: hardMs === undefined ? undefined : () => new TimeLimitExceededError(hardMs),
       softReason: softMs === undefined ? undefined : () => new SoftTimeLimitExceededError(softMs),
     });
-    await (handlerScope === undefined ? this.conclude(run, definition, settled) : handlerScope.runInAsyncScope(() => this.conclude(run, definition, settled)));
+    await (handlerScope === undefined
+      ? this.conclude(run, definition, settled)
+      : handlerScope.runInAsyncScope(() => this.conclude(run, definition, settled)));
   }
 
   private async conclude(run: TaskRun, definition: TaskDefinition, settled: Settled): Promise<void> {
@@ -546,7 +580,10 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
   /** A state the backend refused alone: a final one whose ack was withheld fails its task; others are only reported. */
   private stateRefused(status: TaskStatus, error: Error, delivery: Delivery | undefined): void {
     if (delivery === undefined) {
-      process.emitWarning(`worker ${this.id}: the result backend refused the "${status.state}" state of task ${status.id} (${error.message}); the task goes on`, 'StemWorkerWarning');
+      process.emitWarning(
+        `worker ${this.id}: the result backend refused the "${status.state}" state of task ${status.id} (${error.message}); the task goes on`,
+        'StemWorkerWarning',
+      );
       return;
     }
     const problem = encodingProblem(status);
@@ -556,8 +593,17 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
         : new StateNotWritableError(status.id, status.state, error.message, { cause: error });
     const run = new TaskRun(delivery, this);
     const definition = this.stem.registry.find(delivery.envelope.name);
-    const failing = (definition === undefined ? this.outcomes.failed(run, failure.code, toTaskError(failure), 0) : this.conclude(run, definition, { ok: false, error: failure, aborted: false }))
-      .catch((cause: Error) => process.emitWarning(`worker ${this.id}: task ${status.id} could not be failed (${cause.message}); it will be redelivered`, 'StemWorkerWarning'))
+    const failing = (
+      definition === undefined
+        ? this.outcomes.failed(run, failure.code, toTaskError(failure), 0)
+        : this.conclude(run, definition, { ok: false, error: failure, aborted: false })
+    )
+      .catch((cause: Error) =>
+        process.emitWarning(
+          `worker ${this.id}: task ${status.id} could not be failed (${cause.message}); it will be redelivered`,
+          'StemWorkerWarning',
+        ),
+      )
       .finally(() => this.refusals.delete(failing));
     this.refusals.add(failing);
   }
@@ -579,7 +625,18 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
     const beat = (): void => {
       const stats = this.stats();
       void this.stem.backend
-        .heartbeat({ workerId: this.id, hostname: this.hostname, pid: process.pid, queues: [...this.queues], startedAt: this.startedAt, at: Date.now(), stats }, this.heartbeatIntervalMs * 3)
+        .heartbeat(
+          {
+            workerId: this.id,
+            hostname: this.hostname,
+            pid: process.pid,
+            queues: [...this.queues],
+            startedAt: this.startedAt,
+            at: Date.now(),
+            stats,
+          },
+          this.heartbeatIntervalMs * 3,
+        )
         .catch((error: Error) => process.emitWarning(`worker ${this.id}: heartbeat failed (${error.message})`, 'StemWorkerWarning'));
       if (this.stem.signals.has('worker-heartbeat')) this.stem.signals.emit('worker-heartbeat', { workerId: this.id, stats });
     };

@@ -98,7 +98,11 @@ export const startRecorder = new StartRecorder();
 export function redisConnectionOptions(url: string): { host: string; port: number; db: number; password?: string } {
   const parsed = new URL(url);
   const db = Number(parsed.pathname.replace(/^\//, '') || 0);
-  const options: { host: string; port: number; db: number; password?: string } = { host: parsed.hostname || '127.0.0.1', port: Number(parsed.port || 6379), db };
+  const options: { host: string; port: number; db: number; password?: string } = {
+    host: parsed.hostname || '127.0.0.1',
+    port: Number(parsed.port || 6379),
+    db,
+  };
   if (parsed.password) options.password = decodeURIComponent(parsed.password);
   return options;
 }

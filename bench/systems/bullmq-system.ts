@@ -1,6 +1,16 @@
 import { Queue, QueueEvents, Worker, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { preciseNow } from '../stats.js';
-import { BENCH_QUEUE, BULLMQ_PREFIX, redisConnectionOptions, startRecorder, type BenchPayload, type DrainReport, type ProducerSide, type Servers, type WorkerSide } from './bench-system.js';
+import {
+  BENCH_QUEUE,
+  BULLMQ_PREFIX,
+  redisConnectionOptions,
+  startRecorder,
+  type BenchPayload,
+  type DrainReport,
+  type ProducerSide,
+  type Servers,
+  type WorkerSide,
+} from './bench-system.js';
 
 /** The job name of the no-op task. */
 const JOB_NAME = 'noop';

@@ -2,7 +2,16 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { Logger, makeWorkerUtils, run, type Runner, type WorkerUtils } from 'graphile-worker';
 import { preciseNow } from '../stats.js';
-import { GRAPHILE_SCHEMA, GRAPHILE_TASK, startRecorder, type BenchPayload, type DrainReport, type ProducerSide, type Servers, type WorkerSide } from './bench-system.js';
+import {
+  GRAPHILE_SCHEMA,
+  GRAPHILE_TASK,
+  startRecorder,
+  type BenchPayload,
+  type DrainReport,
+  type ProducerSide,
+  type Servers,
+  type WorkerSide,
+} from './bench-system.js';
 
 /** Connections in graphile-worker's pool: its default, and the same as Stem's Postgres poolSize. */
 export const GRAPHILE_POOL_SIZE = 10;
@@ -33,7 +42,10 @@ const jobsTable = `"${GRAPHILE_SCHEMA}"._private_jobs`;
 /** Resolves once no job row is left (completions are written in batches, after the success event). */
 async function untilNoJobs(pool: pg.Pool, id?: string): Promise<void> {
   for (;;) {
-    const { rowCount } = id === undefined ? await pool.query(`select 1 from ${jobsTable} limit 1`) : await pool.query(`select 1 from ${jobsTable} where id = $1`, [id]);
+    const { rowCount } =
+      id === undefined
+        ? await pool.query(`select 1 from ${jobsTable} limit 1`)
+        : await pool.query(`select 1 from ${jobsTable} where id = $1`, [id]);
     if (!rowCount) return;
   }
 }

@@ -3,7 +3,17 @@ import { Stem, defineTask, type StemPlugin } from '../../sdk/index.js';
 import { postgres } from '../../plugins/postgres/index.js';
 import { redis } from '../../plugins/redis/index.js';
 import { preciseNow } from '../stats.js';
-import { BENCH_QUEUE, STEM_NAMESPACE, STEM_SCHEMA, startRecorder, type BenchPayload, type DrainReport, type ProducerSide, type Servers, type WorkerSide } from './bench-system.js';
+import {
+  BENCH_QUEUE,
+  STEM_NAMESPACE,
+  STEM_SCHEMA,
+  startRecorder,
+  type BenchPayload,
+  type DrainReport,
+  type ProducerSide,
+  type Servers,
+  type WorkerSide,
+} from './bench-system.js';
 
 /** The no-op task: its result (the start time) is stored by the result backend. */
 const noop = defineTask({
@@ -25,7 +35,9 @@ async function telemetryPlugin(): Promise<StemPlugin> {
 
 async function createStem(store: StemStore, servers: Servers, withTelemetry: boolean): Promise<Stem> {
   const plugins: StemPlugin[] = [
-    store === 'redis' ? redis({ url: servers.redisUrl, namespace: STEM_NAMESPACE }) : postgres({ url: servers.postgresUrl, schema: STEM_SCHEMA }),
+    store === 'redis'
+      ? redis({ url: servers.redisUrl, namespace: STEM_NAMESPACE })
+      : postgres({ url: servers.postgresUrl, schema: STEM_SCHEMA }),
   ];
   if (withTelemetry) plugins.push(await telemetryPlugin());
   return Stem.create({ plugins, tasks: [noop] });

@@ -26,7 +26,11 @@ export class DemoCommand extends StemCommand {
 
   async run(): Promise<number> {
     // Loaded here, not at start-up: `stem --help` and the other commands never pay for them.
-    const [{ Stem }, { demoTasks }, { runDemo }] = await Promise.all([import('../../sdk/kernel.js'), import('../demo/demo-tasks.js'), import('../demo/run-demo.js')]);
+    const [{ Stem }, { demoTasks }, { runDemo }] = await Promise.all([
+      import('../../sdk/kernel.js'),
+      import('../demo/demo-tasks.js'),
+      import('../demo/run-demo.js'),
+    ]);
     const config = await this.loadConfig();
     // The demo runs in one process: in memory unless a broker is configured, never in the CLI's SQLite default.
     config.plugins = withoutDefaultBroker(config.plugins);
@@ -35,10 +39,21 @@ export class DemoCommand extends StemCommand {
     const stem: StemType = await Stem.create(config);
     const out = this.context.stdout;
     const where = config.urls.broker ? maskUrl(config.urls.broker) : 'memory';
-    out.write(`Stem demo: broker ${where}, backend ${config.urls.backend ? maskUrl(config.urls.backend) : config.urls.broker ? 'memory (set STEM_RESULT_BACKEND_URL to share results)' : 'memory'}\n\n`);
+    out.write(
+      `Stem demo: broker ${where}, backend ${config.urls.backend ? maskUrl(config.urls.backend) : config.urls.broker ? 'memory (set STEM_RESULT_BACKEND_URL to share results)' : 'memory'}\n\n`,
+    );
     try {
       const report = await runDemo(stem);
-      const rows = report.rows.map((row) => [row.order || '-', row.task, row.priority, row.attempts, row.state, row.result, formatDuration(row.waitedMs), formatDuration(row.ranMs)]);
+      const rows = report.rows.map((row) => [
+        row.order || '-',
+        row.task,
+        row.priority,
+        row.attempts,
+        row.state,
+        row.result,
+        formatDuration(row.waitedMs),
+        formatDuration(row.ranMs),
+      ]);
       const table = renderTable(out, ['#', 'task', 'priority', 'attempts', 'state', 'result', 'waited', 'ran'], rows);
       out.write(`${table}\n\n`);
       for (const check of report.checks) out.write(`${check.ok ? 'ok  ' : 'FAIL'}  ${check.name}\n`);

@@ -46,10 +46,19 @@ export class EnqueueCommand extends ServiceCommand {
       or a broker plugin in the config): an in-memory one would end with this command.
     `,
     examples: [
-      ['Enqueue a report in 5 minutes with priority 8', `$0 enqueue reports.generate --args '{"customerId":42}' --not-before 5m --priority 8 --registry tasks.ts`],
-      ['Broadcast to every subscribed worker', `$0 enqueue broadcast://maintenance --args '{"action":"restart"}' --routing-config routing.yaml`],
+      [
+        'Enqueue a report in 5 minutes with priority 8',
+        `$0 enqueue reports.generate --args '{"customerId":42}' --not-before 5m --priority 8 --registry tasks.ts`,
+      ],
+      [
+        'Broadcast to every subscribed worker',
+        `$0 enqueue broadcast://maintenance --args '{"action":"restart"}' --routing-config routing.yaml`,
+      ],
       ['Enqueue and wait for the result', `$0 enqueue math.add --args '{"a":1,"b":2}' --wait --timeout 30s`],
-      ['Large arguments from a file, or from stdin', `$0 enqueue reports.generate --args-file args.json; cat args.json | $0 enqueue reports.generate --args -`],
+      [
+        'Large arguments from a file, or from stdin',
+        `$0 enqueue reports.generate --args-file args.json; cat args.json | $0 enqueue reports.generate --args -`,
+      ],
     ],
   });
 
@@ -87,7 +96,9 @@ export class EnqueueCommand extends ServiceCommand {
     try {
       const inMemory = !stem.provides('broker');
       if (inMemory && config.urls.broker === undefined) {
-        throw new UsageError('no broker configured: the task would go to an in-memory broker that ends with this command; pass --broker redis://… (or postgres://…), set STEM_BROKER_URL, or add a broker plugin to stem.config.ts');
+        throw new UsageError(
+          'no broker configured: the task would go to an in-memory broker that ends with this command; pass --broker redis://… (or postgres://…), set STEM_BROKER_URL, or add a broker plugin to stem.config.ts',
+        );
       }
       const progress = new TtyProgress(this.context.stderr, `enqueue ${this.task}`);
       const handles = [];
@@ -99,9 +110,21 @@ export class EnqueueCommand extends ServiceCommand {
       progress.done();
       const out = this.context.stdout;
       if (!this.wait) {
-        if (this.json) this.printJson(handles.map((h) => ({ id: h.id, task: h.name, queue: h.queue, priority: h.envelope?.priority, clamped: clampOf(h, CLAMPED_META), notBefore: h.envelope?.notBefore ?? null, duplicateOf: duplicateOf(h) ?? null })));
+        if (this.json)
+          this.printJson(
+            handles.map((h) => ({
+              id: h.id,
+              task: h.name,
+              queue: h.queue,
+              priority: h.envelope?.priority,
+              clamped: clampOf(h, CLAMPED_META),
+              notBefore: h.envelope?.notBefore ?? null,
+              duplicateOf: duplicateOf(h) ?? null,
+            })),
+          );
         else for (const h of handles) out.write(`${describe(h, CLAMPED_META)}\n`);
-        if (inMemory) this.context.stderr.write('stem: note: the broker is memory://, which ends with this command: no worker will run these tasks\n');
+        if (inMemory)
+          this.context.stderr.write('stem: note: the broker is memory://, which ends with this command: no worker will run these tasks\n');
         return ExitCode.ok;
       }
       const waiting = new TtyProgress(this.context.stderr, 'waiting');
@@ -115,7 +138,11 @@ export class EnqueueCommand extends ServiceCommand {
         }),
       ).finally(() => waiting.done());
       if (this.json) this.printJson(statuses);
-      else for (const status of statuses) out.write(`${status.id} ${status.state} ${printable(status.state === 'succeeded' ? JSON.stringify(status.result) : status.error?.message ?? '')}\n`);
+      else
+        for (const status of statuses)
+          out.write(
+            `${status.id} ${status.state} ${printable(status.state === 'succeeded' ? JSON.stringify(status.result) : (status.error?.message ?? ''))}\n`,
+          );
       return statuses.every((status) => isTerminal(status.state) && status.state === 'succeeded') ? ExitCode.ok : ExitCode.failure;
     } finally {
       await stem.close();

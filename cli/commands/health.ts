@@ -28,7 +28,13 @@ export class HealthCommand extends ServiceCommand {
           await call();
           checks.push({ service, url: url ? maskUrl(url) : 'memory', ok: true, ms: Date.now() - started });
         } catch (error) {
-          checks.push({ service, url: url ? maskUrl(url) : 'memory', ok: false, ms: Date.now() - started, error: (error as Error).message });
+          checks.push({
+            service,
+            url: url ? maskUrl(url) : 'memory',
+            ok: false,
+            ms: Date.now() - started,
+            error: (error as Error).message,
+          });
         }
       };
       await probe('broker', config.urls.broker, () => stem.broker.pending(stem.settings.defaultQueue));
@@ -36,7 +42,13 @@ export class HealthCommand extends ServiceCommand {
       const workers = await stem.backend.listWorkers().catch(() => []);
       if (this.json) this.printJson({ checks, workers: workers.length });
       else {
-        this.context.stdout.write(`${renderTable(this.context.stdout, ['service', 'url', 'ok', 'ms', 'error'], checks.map((c) => [c.service, c.url, c.ok ? 'yes' : 'NO', c.ms, c.error ?? '']))}\n`);
+        this.context.stdout.write(
+          `${renderTable(
+            this.context.stdout,
+            ['service', 'url', 'ok', 'ms', 'error'],
+            checks.map((c) => [c.service, c.url, c.ok ? 'yes' : 'NO', c.ms, c.error ?? '']),
+          )}\n`,
+        );
         this.context.stdout.write(`${workers.length} live worker(s)\n`);
       }
       return checks.every((check) => check.ok) ? ExitCode.ok : ExitCode.unavailable;

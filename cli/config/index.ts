@@ -83,16 +83,26 @@ async function importModule(file: string): Promise<unknown> {
 function validateConfigShape(config: StemConfig, where: string): void {
   const { plugins, tasks } = config as { plugins?: unknown; tasks?: unknown };
   if (plugins !== undefined) {
-    if (!Array.isArray(plugins)) throw new ConfigError(`${where}: plugins must be an array of plugins, e.g. plugins: [redis({ url })]; got ${describeValue(plugins)}`);
+    if (!Array.isArray(plugins))
+      throw new ConfigError(`${where}: plugins must be an array of plugins, e.g. plugins: [redis({ url })]; got ${describeValue(plugins)}`);
     plugins.forEach((plugin, i) => {
-      const shaped = typeof plugin === 'object' && plugin !== null && typeof (plugin as StemPlugin).name === 'string' && typeof (plugin as StemPlugin).apply === 'function';
-      if (!shaped) throw new ConfigError(`${where}: plugins[${i}] is ${describeValue(plugin)}, not a plugin (an object with name and apply(stem)); call the factory, e.g. redis({ url })`);
+      const shaped =
+        typeof plugin === 'object' &&
+        plugin !== null &&
+        typeof (plugin as StemPlugin).name === 'string' &&
+        typeof (plugin as StemPlugin).apply === 'function';
+      if (!shaped)
+        throw new ConfigError(
+          `${where}: plugins[${i}] is ${describeValue(plugin)}, not a plugin (an object with name and apply(stem)); call the factory, e.g. redis({ url })`,
+        );
     });
   }
   if (tasks !== undefined) {
-    if (!Array.isArray(tasks)) throw new ConfigError(`${where}: tasks must be an array of defineTask(...) results; got ${describeValue(tasks)}`);
+    if (!Array.isArray(tasks))
+      throw new ConfigError(`${where}: tasks must be an array of defineTask(...) results; got ${describeValue(tasks)}`);
     tasks.forEach((task, i) => {
-      if (!isTaskDefinition(task)) throw new ConfigError(`${where}: tasks[${i}] is ${describeValue(task)}, not a task; use defineTask({ name, handler })`);
+      if (!isTaskDefinition(task))
+        throw new ConfigError(`${where}: tasks[${i}] is ${describeValue(task)}, not a task; use defineTask({ name, handler })`);
     });
   }
 }
@@ -134,7 +144,8 @@ async function readConfigFile(configFile: string | undefined, cwd: string): Prom
   });
   if (configFile !== undefined) {
     const file = resolve(cwd, configFile);
-    if (!existsSync(file)) throw new UsageError(`config file ${configFile} does not exist (resolved to ${file}); check --config or STEM_CONFIG`);
+    if (!existsSync(file))
+      throw new UsageError(`config file ${configFile} does not exist (resolved to ${file}); check --config or STEM_CONFIG`);
     try {
       const found = await explorer.load(file);
       return { config: (found?.config ?? {}) as StemConfig, path: file };
@@ -181,7 +192,10 @@ function distinctTasks(tasks: readonly TaskDefinition[], source: string): TaskDe
 
 function splitList(value: string | undefined): string[] | undefined {
   if (value === undefined || value.trim() === '') return undefined;
-  return value.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
+  return value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0);
 }
 
 /**
@@ -206,7 +220,14 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   const namespace = flags.namespace ?? env.STEM_CONTROL_NAMESPACE ?? fileConfig.namespace ?? 'stem';
   const urls: ResolvedConfig['urls'] = {};
   const pick = (flag: string | undefined, variable: string): [string, string] | undefined => {
-    if (flag !== undefined) return [flag, `--${variable.replace(/^STEM_/, '').toLowerCase().replace(/_/g, '-')}`];
+    if (flag !== undefined)
+      return [
+        flag,
+        `--${variable
+          .replace(/^STEM_/, '')
+          .toLowerCase()
+          .replace(/_/g, '-')}`,
+      ];
     const fromEnv = env[variable];
     return fromEnv !== undefined && fromEnv !== '' ? [fromEnv, variable] : undefined;
   };
@@ -245,7 +266,8 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   if (broadcasts) worker.broadcasts = broadcasts;
   const prefetch = flags.prefetchMultiplier ?? (env.STEM_PREFETCH_MULTIPLIER ? Number(env.STEM_PREFETCH_MULTIPLIER) : undefined);
   if (prefetch !== undefined) {
-    if (!Number.isFinite(prefetch) || prefetch < 1) throw new UsageError(`STEM_PREFETCH_MULTIPLIER: ${JSON.stringify(env.STEM_PREFETCH_MULTIPLIER)} must be a number of 1 or more`);
+    if (!Number.isFinite(prefetch) || prefetch < 1)
+      throw new UsageError(`STEM_PREFETCH_MULTIPLIER: ${JSON.stringify(env.STEM_PREFETCH_MULTIPLIER)} must be a number of 1 or more`);
     worker.prefetchMultiplier = prefetch;
   }
 

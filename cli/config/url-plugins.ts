@@ -84,7 +84,9 @@ export async function pluginForUrl(service: ServiceName, fullUrl: string, variab
   const { url, options } = splitUrlOptions(fullUrl);
   const scheme = urlScheme(url);
   if (!(scheme in SCHEME_MODULES)) {
-    throw new UsageError(`${variable}: "${maskUrl(url)}" has an unknown scheme; use one of ${SUPPORTED_SCHEMES.map((s) => `${s}://`).join(', ')}`);
+    throw new UsageError(
+      `${variable}: "${maskUrl(url)}" has an unknown scheme; use one of ${SUPPORTED_SCHEMES.map((s) => `${s}://`).join(', ')}`,
+    );
   }
   const moduleName = SCHEME_MODULES[scheme];
   if (moduleName === null || moduleName === undefined) return undefined;

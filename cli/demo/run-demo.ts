@@ -97,7 +97,7 @@ export async function runDemo(stem: Stem, options: { timeoutMs?: number } = {}):
       priority: handle.envelope?.priority ?? 0,
       attempts: attempts.get(handle.id) ?? 0,
       state: status.state,
-      result: status.state === 'succeeded' ? JSON.stringify(status.result) : status.error?.message ?? '',
+      result: status.state === 'succeeded' ? JSON.stringify(status.result) : (status.error?.message ?? ''),
       waitedMs: started === undefined ? 0 : started - (handle.envelope?.createdAt ?? began),
       ranMs: started === undefined ? 0 : Math.max(0, finished - (lastStart.get(handle.id) ?? started)),
     };
@@ -112,7 +112,10 @@ export async function runDemo(stem: Stem, options: { timeoutMs?: number } = {}):
     { name: 'every task succeeded', ok: rows.every((row) => row.state === 'succeeded') },
     { name: 'the flaky task failed twice, then succeeded on attempt 3', ok: flaky?.attempts === 3 && flaky.state === 'succeeded' },
     { name: `the delayed task waited at least ${formatDuration(DELAY_MS)}`, ok: (delayed?.waitedMs ?? 0) >= DELAY_MS },
-    { name: 'the priority-9 task, enqueued last, ran before every priority-1 task', ok: urgentRow !== undefined && lowPriority.every((row) => row.order > urgentRow.order) },
+    {
+      name: 'the priority-9 task, enqueued last, ran before every priority-1 task',
+      ok: urgentRow !== undefined && lowPriority.every((row) => row.order > urgentRow.order),
+    },
   ];
   return { rows, checks, totalMs, queue };
 }

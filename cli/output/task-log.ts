@@ -25,13 +25,48 @@ export function logTaskSignals(signals: Signals, out: NodeJS.WritableStream, for
       ),
     ),
     signals.on('task-succeeded', ({ envelope, durationMs }) =>
-      write('info', 'task-succeeded', { id: envelope.id, task: envelope.name, queue: envelope.queue, attempt: envelope.attempt, durationMs }, `${envelope.name}[${envelope.id}] succeeded in ${durationMs}ms`)),
+      write(
+        'info',
+        'task-succeeded',
+        { id: envelope.id, task: envelope.name, queue: envelope.queue, attempt: envelope.attempt, durationMs },
+        `${envelope.name}[${envelope.id}] succeeded in ${durationMs}ms`,
+      ),
+    ),
     signals.on('task-failed', ({ envelope, error, reason, durationMs }) =>
-      write('error', 'task-failed', { id: envelope.id, task: envelope.name, queue: envelope.queue, attempt: envelope.attempt, reason, error: error.message, durationMs }, `${envelope.name}[${envelope.id}] failed (${reason}): ${error.type}: ${error.message}`)),
+      write(
+        'error',
+        'task-failed',
+        {
+          id: envelope.id,
+          task: envelope.name,
+          queue: envelope.queue,
+          attempt: envelope.attempt,
+          reason,
+          error: error.message,
+          durationMs,
+        },
+        `${envelope.name}[${envelope.id}] failed (${reason}): ${error.type}: ${error.message}`,
+      ),
+    ),
     signals.on('task-retried', ({ envelope, error, delayMs }) =>
-      write('warn', 'task-retried', { id: envelope.id, task: envelope.name, attempt: envelope.attempt, delayMs, error: error.message }, `${envelope.name}[${envelope.id}] attempt ${envelope.attempt + 1} failed (${error.message}); retry in ${delayMs}ms`)),
-    signals.on('task-cancelled', ({ envelope, reason }) => write('info', 'task-cancelled', { id: envelope.id, task: envelope.name, reason }, `${envelope.name}[${envelope.id}] cancelled: ${reason}`)),
-    signals.on('worker-stopping', ({ workerId, inflight }) => write('info', 'worker-stopping', { workerId, inflight }, `worker ${workerId} stopping (${inflight} running)`)),
+      write(
+        'warn',
+        'task-retried',
+        { id: envelope.id, task: envelope.name, attempt: envelope.attempt, delayMs, error: error.message },
+        `${envelope.name}[${envelope.id}] attempt ${envelope.attempt + 1} failed (${error.message}); retry in ${delayMs}ms`,
+      ),
+    ),
+    signals.on('task-cancelled', ({ envelope, reason }) =>
+      write(
+        'info',
+        'task-cancelled',
+        { id: envelope.id, task: envelope.name, reason },
+        `${envelope.name}[${envelope.id}] cancelled: ${reason}`,
+      ),
+    ),
+    signals.on('worker-stopping', ({ workerId, inflight }) =>
+      write('info', 'worker-stopping', { workerId, inflight }, `worker ${workerId} stopping (${inflight} running)`),
+    ),
     signals.on('worker-shutdown', ({ workerId }) => write('info', 'worker-shutdown', { workerId }, `worker ${workerId} stopped`)),
   ];
   return () => offs.forEach((off) => off());

@@ -75,7 +75,8 @@ export function resolveBeatOptions(options: BeatOptions, where = 'beat'): Resolv
     return ms;
   };
   const batchSize = options.batchSize ?? 100;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ConfigError(`${where}: option "batchSize" must be a positive integer (got ${JSON.stringify(batchSize)})`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new ConfigError(`${where}: option "batchSize" must be a positive integer (got ${JSON.stringify(batchSize)})`);
   if (options.owner !== undefined && (typeof options.owner !== 'string' || options.owner === '')) {
     throw new ConfigError(`${where}: option "owner" must be a non-empty string`);
   }
@@ -127,7 +128,10 @@ export class Beat {
   private running = false;
   private readonly reported = new Map<string, string>();
 
-  constructor(private readonly stem: Stem, private readonly options: BeatOptions = {}) {
+  constructor(
+    private readonly stem: Stem,
+    private readonly options: BeatOptions = {},
+  ) {
     this.settings = resolveBeatOptions(options);
     this.tickMs = this.settings.tickMs;
     this.owner = this.settings.owner;
@@ -215,7 +219,9 @@ export class Beat {
           // a bad request would fail again, so the slot is recorded as consumed and the error reported.
           if (!isPermanent(error)) return { ...base, outcome: 'failed', error };
           const nextRunAt = await this.record(entry, scheduledFor, now, false);
-          return nextRunAt === undefined || nextRunAt === null ? { ...base, outcome: 'failed', error } : { ...base, outcome: 'failed', error, nextRunAt };
+          return nextRunAt === undefined || nextRunAt === null
+            ? { ...base, outcome: 'failed', error }
+            : { ...base, outcome: 'failed', error, nextRunAt };
         }
       }
       const nextRunAt = await this.record(entry, scheduledFor, now, !firing.skip);
@@ -281,7 +287,10 @@ export class Beat {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.current = this.tick()
-        .then(() => this.reported.delete(''), (error: unknown) => this.reportError(error))
+        .then(
+          () => this.reported.delete(''),
+          (error: unknown) => this.reportError(error),
+        )
         .finally(() => {
           this.current = undefined;
           if (!this.running || this.timer !== undefined) return;

@@ -60,7 +60,9 @@ function mergeDefinition(entry: ScheduleEntry, definition: ScheduleDefinition, n
   merged.totalRuns = entry.totalRuns ?? 0;
   const retimed = fields.some((field) => TIMING_FIELDS.has(field)) || (merged.enabled && !entry.enabled);
   // A retimed one-off `at` is a new one-off: it fires again even if the old one fired.
-  const nextRunAt = retimed ? firstRunAt(scheduleRuleOf(merged), now, merged, fields.some((field) => TIMING_FIELDS.has(field)) ? undefined : entry.lastRunAt) : entry.nextRunAt;
+  const nextRunAt = retimed
+    ? firstRunAt(scheduleRuleOf(merged), now, merged, fields.some((field) => TIMING_FIELDS.has(field)) ? undefined : entry.lastRunAt)
+    : entry.nextRunAt;
   if (nextRunAt !== undefined) merged.nextRunAt = nextRunAt;
   return merged;
 }
@@ -73,7 +75,10 @@ function mergeDefinition(entry: ScheduleEntry, definition: ScheduleDefinition, n
 export class ScheduleEditor {
   private readonly now: () => number;
 
-  constructor(private readonly store: ScheduleStore, options: { now?: () => number } = {}) {
+  constructor(
+    private readonly store: ScheduleStore,
+    options: { now?: () => number } = {},
+  ) {
     this.now = options.now ?? Date.now;
   }
 
@@ -101,8 +106,14 @@ export class ScheduleEditor {
 
   /** Writes a plan: adds, updates (keeping Beat's bookkeeping) and removes. */
   async apply(plan: SchedulePlan): Promise<void> {
-    for (const definition of plan.added) await this.write(definition.id, (entry) => (entry === null ? scheduleEntryFor(definition, this.now()) : mergeDefinition(entry, definition, this.now())));
-    for (const change of plan.changed) await this.write(change.id, (entry) => (entry === null ? scheduleEntryFor(change.after, this.now()) : mergeDefinition(entry, change.after, this.now())));
+    for (const definition of plan.added)
+      await this.write(definition.id, (entry) =>
+        entry === null ? scheduleEntryFor(definition, this.now()) : mergeDefinition(entry, definition, this.now()),
+      );
+    for (const change of plan.changed)
+      await this.write(change.id, (entry) =>
+        entry === null ? scheduleEntryFor(change.after, this.now()) : mergeDefinition(entry, change.after, this.now()),
+      );
     for (const entry of plan.removed) await this.store.remove(entry.id);
   }
 

@@ -18,7 +18,9 @@ function parseJson(text: string, file: string): unknown {
     const message = (error as Error).message;
     const position = /position (\d+)/.exec(message);
     const where = position ? (({ line, column }) => `line ${line}, column ${column}: `)(lineAndColumn(text, Number(position[1]))) : '';
-    throw new UsageError(`${file}: ${where}not valid JSON (${message.replace(/\s*in JSON at position \d+.*$/s, '')}); fix the file or write it as YAML`);
+    throw new UsageError(
+      `${file}: ${where}not valid JSON (${message.replace(/\s*in JSON at position \d+.*$/s, '')}); fix the file or write it as YAML`,
+    );
   }
 }
 
@@ -51,11 +53,14 @@ export function parseScheduleFile(text: string, file: string, now = Date.now()):
     entries = data;
   } else if (typeof data === 'object' && data !== null) {
     const extra = Object.keys(data).filter((key) => key !== 'schedules');
-    if (extra.length > 0) throw new UsageError(`${file}: unknown top-level key "${extra[0]}"; a schedule file is a list of entries or { "schedules": [...] }`);
+    if (extra.length > 0)
+      throw new UsageError(`${file}: unknown top-level key "${extra[0]}"; a schedule file is a list of entries or { "schedules": [...] }`);
     entries = (data as { schedules?: unknown }).schedules;
     if (!Array.isArray(entries)) throw new UsageError(`${file}: "schedules" must be a list of entries`);
   } else {
-    throw new UsageError(`${file}: ${data === null || data === undefined ? 'is empty' : 'is not a list of entries'}; write a list of entries or { "schedules": [...] }`);
+    throw new UsageError(
+      `${file}: ${data === null || data === undefined ? 'is empty' : 'is not a list of entries'}; write a list of entries or { "schedules": [...] }`,
+    );
   }
   return validateScheduleDefinitions(entries as unknown[], file, now);
 }

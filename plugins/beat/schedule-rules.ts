@@ -42,7 +42,18 @@ export type ScheduleDefinition = Omit<ScheduleEntry, 'enabled' | 'nextRunAt' | '
 
 /** The keys a schedule definition may have. */
 export const SCHEDULE_DEFINITION_KEYS: readonly (keyof ScheduleDefinition)[] = [
-  'id', 'task', 'schedule', 'args', 'headers', 'queue', 'priority', 'enabled', 'jitterMs', 'timezone', 'startAt', 'endAt',
+  'id',
+  'task',
+  'schedule',
+  'args',
+  'headers',
+  'queue',
+  'priority',
+  'enabled',
+  'jitterMs',
+  'timezone',
+  'startAt',
+  'endAt',
 ];
 
 export { InvalidScheduleError, UnknownScheduleError, type DefinitionSource } from '../../sdk/errors.js';
@@ -63,7 +74,10 @@ function parseCron(expression: string, timezone: string | undefined): ScheduleRu
   const trimmed = expression.trim().replace(/\s+/g, ' ');
   const fields = trimmed.split(' ').length;
   if (trimmed === '' || (!trimmed.startsWith('@') && fields !== 5 && fields !== 6)) {
-    throw new InvalidScheduleError('schedule', `${JSON.stringify(expression)} is not a cron expression: use 5 fields (minute hour day month weekday), 6 with seconds first, every:30s, { every: ms } or { at: ISO time }`);
+    throw new InvalidScheduleError(
+      'schedule',
+      `${JSON.stringify(expression)} is not a cron expression: use 5 fields (minute hour day month weekday), 6 with seconds first, every:30s, { every: ms } or { at: ISO time }`,
+    );
   }
   if (timezone !== undefined && !isKnownTimezone(timezone)) {
     throw new InvalidScheduleError('timezone', `${JSON.stringify(timezone)} is not an IANA time zone; use a name like Europe/Paris or UTC`);
@@ -71,7 +85,10 @@ function parseCron(expression: string, timezone: string | undefined): ScheduleRu
   try {
     CronExpressionParser.parse(trimmed, { currentDate: 0, tz: timezone ?? 'UTC' }).next();
   } catch (error) {
-    throw new InvalidScheduleError('schedule', `${JSON.stringify(expression)} is not a valid cron expression (${(error as Error).message})`);
+    throw new InvalidScheduleError(
+      'schedule',
+      `${JSON.stringify(expression)} is not a valid cron expression (${(error as Error).message})`,
+    );
   }
   return timezone === undefined ? { kind: 'cron', expression: trimmed } : { kind: 'cron', expression: trimmed, timezone };
 }
@@ -113,7 +130,8 @@ export function parseScheduleTime(value: unknown, field: string): number {
 export function parseScheduleSpec(spec: unknown, timezone?: string): ScheduleRule {
   if (typeof spec === 'string') {
     if (spec.trim().toLowerCase().startsWith(EVERY_PREFIX)) {
-      if (timezone !== undefined) throw new InvalidScheduleError('timezone', 'only a cron schedule uses a time zone; remove it from this every: entry');
+      if (timezone !== undefined)
+        throw new InvalidScheduleError('timezone', 'only a cron schedule uses a time zone; remove it from this every: entry');
       return parseInterval(spec.trim().slice(EVERY_PREFIX.length).trim(), JSON.stringify(spec));
     }
     return parseCron(spec, timezone);
@@ -121,14 +139,18 @@ export function parseScheduleSpec(spec: unknown, timezone?: string): ScheduleRul
   if (typeof spec === 'object' && spec !== null && !Array.isArray(spec)) {
     const keys = Object.keys(spec);
     const [key] = keys;
-    if (keys.length === 1 && key === 'cron' && typeof (spec as { cron: unknown }).cron === 'string') return parseCron((spec as { cron: string }).cron, timezone);
+    if (keys.length === 1 && key === 'cron' && typeof (spec as { cron: unknown }).cron === 'string')
+      return parseCron((spec as { cron: string }).cron, timezone);
     if (keys.length === 1 && (key === 'every' || key === 'at') && timezone !== undefined) {
       throw new InvalidScheduleError('timezone', `only a cron schedule uses a time zone; remove it from this { ${key} } entry`);
     }
     if (keys.length === 1 && key === 'every') return parseInterval((spec as { every: unknown }).every, JSON.stringify(spec));
     if (keys.length === 1 && key === 'at') return { kind: 'at', at: parseScheduleTime((spec as { at: unknown }).at, 'schedule.at') };
   }
-  throw new InvalidScheduleError('schedule', `${JSON.stringify(spec)} is not a schedule; use a cron expression ("*/5 * * * *"), "every:30s", { "every": 30000 } or { "at": "2030-01-01T09:00:00Z" }`);
+  throw new InvalidScheduleError(
+    'schedule',
+    `${JSON.stringify(spec)} is not a schedule; use a cron expression ("*/5 * * * *"), "every:30s", { "every": 30000 } or { "at": "2030-01-01T09:00:00Z" }`,
+  );
 }
 
 /** The rule of a stored entry (its schedule in its time zone). */
@@ -138,7 +160,9 @@ export function scheduleRuleOf(entry: Pick<ScheduleEntry, 'schedule' | 'timezone
 
 function cronAfter(rule: Extract<ScheduleRule, { kind: 'cron' }>, after: number): number | undefined {
   try {
-    return CronExpressionParser.parse(rule.expression, { currentDate: after, tz: rule.timezone ?? 'UTC' }).next().getTime();
+    return CronExpressionParser.parse(rule.expression, { currentDate: after, tz: rule.timezone ?? 'UTC' })
+      .next()
+      .getTime();
   } catch {
     // The library throws when no later date exists (an expression that cannot match again).
     return undefined;
@@ -230,7 +254,13 @@ export function validateScheduleDefinition(raw: unknown, source: DefinitionSourc
       fail(key, `unknown key; a schedule entry has ${SCHEDULE_DEFINITION_KEYS.join(', ')}`, id);
     }
   }
-  if (id === undefined) return fail('id', rawId === undefined ? 'missing; give every entry a unique id such as "nightly-report"' : `${JSON.stringify(rawId)} is not a non-empty string`);
+  if (id === undefined)
+    return fail(
+      'id',
+      rawId === undefined
+        ? 'missing; give every entry a unique id such as "nightly-report"'
+        : `${JSON.stringify(rawId)} is not a non-empty string`,
+    );
   if (/\s/.test(id)) fail('id', `${JSON.stringify(id)} contains white space; use letters, digits, dots and dashes`, id);
   if (raw.task === undefined) fail('task', 'missing; name the task to enqueue, e.g. "reports.generate"', id);
   if (typeof raw.task !== 'string' || raw.task.trim() === '') fail('task', `${JSON.stringify(raw.task)} is not a task name`, id);
@@ -322,7 +352,9 @@ export function validateScheduleDefinitions(raws: readonly unknown[], file?: str
       const definition = validateScheduleDefinition(raw, source, now);
       const seen = firstIndex.get(definition.id);
       if (seen !== undefined) {
-        errors.push(new InvalidScheduleError('id', `used twice (entries #${seen + 1} and #${index + 1}); ids must be unique`, definition.id, source));
+        errors.push(
+          new InvalidScheduleError('id', `used twice (entries #${seen + 1} and #${index + 1}); ids must be unique`, definition.id, source),
+        );
       } else {
         firstIndex.set(definition.id, index);
         definitions.push(definition);
@@ -354,7 +386,9 @@ export function scheduleEntryFor(definition: ScheduleDefinition, now: number): S
 export function firingTaskId(scheduleId: string, scheduledFor: number): string {
   const hash = createHash('sha256').update(`${scheduleId}\n${scheduledFor}`).digest();
   const hex = (from: number, to: number): string => hash.subarray(from, to).toString('hex');
-  const ms = Math.max(0, Math.min(Math.floor(scheduledFor), 0xffff_ffff_ffff)).toString(16).padStart(12, '0');
+  const ms = Math.max(0, Math.min(Math.floor(scheduledFor), 0xffff_ffff_ffff))
+    .toString(16)
+    .padStart(12, '0');
   const variant = ((hash[2]! & 0x3f) | 0x80).toString(16).padStart(2, '0');
   return `${ms.slice(0, 8)}-${ms.slice(8)}-8${hex(0, 2).slice(1)}-${variant}${hex(3, 4)}-${hex(4, 10)}`;
 }

@@ -3,9 +3,19 @@ import { StemError } from '../../sdk/errors.js';
 
 /** Why a chain stopped: a step failed or was cancelled. Stored (as a TaskError) in the chain's status record. */
 export class ChainStepFailedError extends StemError {
-  constructor(chainId: string, index: number, total: number, step: { id: string; name: string }, state: 'failed' | 'cancelled', cause: TaskError) {
+  constructor(
+    chainId: string,
+    index: number,
+    total: number,
+    step: { id: string; name: string },
+    state: 'failed' | 'cancelled',
+    cause: TaskError,
+  ) {
     const verb = state === 'cancelled' ? 'was cancelled' : 'failed';
-    super('chain-step-failed', `chain ${chainId}: step ${index + 1} of ${total} (${step.name}, task ${step.id}) ${verb}: ${cause.type}: ${cause.message}; the steps after it did not run`);
+    super(
+      'chain-step-failed',
+      `chain ${chainId}: step ${index + 1} of ${total} (${step.name}, task ${step.id}) ${verb}: ${cause.type}: ${cause.message}; the steps after it did not run`,
+    );
   }
 }
 
@@ -23,7 +33,10 @@ export class ChordMemberFailedError extends StemError {
 /** The next chain step or a chord callback could not be enqueued by the worker that should have (e.g. the task is not registered there). */
 export class CanvasHandoffError extends StemError {
   constructor(what: string, cause: TaskError) {
-    super('canvas-handoff-failed', `${what} could not be enqueued: ${cause.type}: ${cause.message}; register the task on every worker that runs the step before it`);
+    super(
+      'canvas-handoff-failed',
+      `${what} could not be enqueued: ${cause.type}: ${cause.message}; register the task on every worker that runs the step before it`,
+    );
   }
 }
 

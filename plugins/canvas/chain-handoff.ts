@@ -29,8 +29,19 @@ export class ChainHandoff {
     const step = { id: status.id, name: status.name ?? '' };
     const total = link.steps.length;
     if (status.state === 'failed' || status.state === 'cancelled') {
-      const error = new ChainStepFailedError(link.id, link.index, total, step, status.state, status.error ?? { type: 'Error', message: 'unknown error' });
-      await this.end(link, chainRecord(link, status.state, { error: storedError(error) }, { failedStep: link.index, failedTaskId: step.id }), arrival);
+      const error = new ChainStepFailedError(
+        link.id,
+        link.index,
+        total,
+        step,
+        status.state,
+        status.error ?? { type: 'Error', message: 'unknown error' },
+      );
+      await this.end(
+        link,
+        chainRecord(link, status.state, { error: storedError(error) }, { failedStep: link.index, failedTaskId: step.id }),
+        arrival,
+      );
       return;
     }
     const result = status.result ?? null;
@@ -43,7 +54,9 @@ export class ChainHandoff {
     const launch = new Launch(this.stem);
     launch.step(link, index, next, rest, { result });
     // Written before the send: once sent, the next step may end the chain at any moment.
-    await this.stem.backend.set([chainRecord(link, 'running', { progress: { step: index, of: total, taskId: specId(next) } })], { ttlMs: this.stem.settings.resultTtlMs });
+    await this.stem.backend.set([chainRecord(link, 'running', { progress: { step: index, of: total, taskId: specId(next) } })], {
+      ttlMs: this.stem.settings.resultTtlMs,
+    });
     try {
       await launch.run();
     } catch (error) {
@@ -52,7 +65,11 @@ export class ChainHandoff {
       const name = 'kind' in next ? `chord ${next.id}` : next.name;
       const handoff = new CanvasHandoffError(`chain ${link.id}: step ${index + 1} of ${total} (${name})`, toTaskError(error));
       process.emitWarning(`canvas: ${handoff.message}`, 'StemCanvasWarning');
-      await this.end(link, chainRecord(link, 'failed', { error: storedError(handoff) }, { failedStep: index, failedTaskId: specId(next) }), arrival);
+      await this.end(
+        link,
+        chainRecord(link, 'failed', { error: storedError(handoff) }, { failedStep: index, failedTaskId: specId(next) }),
+        arrival,
+      );
     }
   }
 

@@ -11,7 +11,13 @@ import { LINKS_HEADER } from '../../sdk/envelope.js';
 import { withParent, type SignatureSpec } from './signature.js';
 
 /** The enqueue of a chord's callback: under the chord id, with the ordered results as its parent result. */
-export function callbackRequest(chordId: string, callback: SignatureSpec, results: unknown[], failures: ChordFailure[], memberTraceparents: string[] = []): EnqueueRequest & { task: string } {
+export function callbackRequest(
+  chordId: string,
+  callback: SignatureSpec,
+  results: unknown[],
+  failures: ChordFailure[],
+  memberTraceparents: string[] = [],
+): EnqueueRequest & { task: string } {
   const meta: Record<string, unknown> = { ...callback.options.meta };
   if (!callback.immutable) meta[CANVAS_META.parentResult] = results;
   if (failures.length > 0) meta[CANVAS_META.chordFailures] = failures;
@@ -80,7 +86,8 @@ export class ChordBarrier {
     const failures: ChordFailure[] = [];
     const results = members.map((member, index) => {
       if (member?.state === 'succeeded') return member.result ?? null;
-      if (member !== null) failures.push({ index, id: member.id, name: member.name ?? '', state: member.state, error: briefError(member.error) });
+      if (member !== null)
+        failures.push({ index, id: member.id, name: member.name ?? '', state: member.state, error: briefError(member.error) });
       return null;
     });
     const traceparents = members.flatMap((member) => {
@@ -109,7 +116,10 @@ export class ChordBarrier {
       if (claim.won) {
         if (claim.takenOverFrom !== undefined) {
           const from = claim.takenOverFrom === '' ? 'another worker' : claim.takenOverFrom;
-          process.emitWarning(`canvas: chord ${chordId}: took over the claim of ${from}, whose lease ended before it fired the callback; firing it now`, 'StemCanvasWarning');
+          process.emitWarning(
+            `canvas: chord ${chordId}: took over the claim of ${from}, whose lease ended before it fired the callback; firing it now`,
+            'StemCanvasWarning',
+          );
         }
         return true;
       }
@@ -130,7 +140,10 @@ export class ChordBarrier {
     try {
       await this.stem.backend.chordFired(chordId, { ttlMs: this.stem.settings.resultTtlMs });
     } catch (error) {
-      process.emitWarning(`canvas: chord ${chordId}: its callback was fired but the claim could not be marked so (${(error as Error).message}); a redelivered member could fire it again`, 'StemCanvasWarning');
+      process.emitWarning(
+        `canvas: chord ${chordId}: its callback was fired but the claim could not be marked so (${(error as Error).message}); a redelivered member could fire it again`,
+        'StemCanvasWarning',
+      );
     }
   }
 
@@ -139,7 +152,14 @@ export class ChordBarrier {
    * refuses (e.g. the callback task is not registered here) fails the chord instead: the claim is
    * this worker's (and is marked fired next), so no other worker would fire it.
    */
-  private async fire(chordId: string, callback: SignatureSpec, results: unknown[], failures: ChordFailure[], traceparents: string[], arrival: Arrival): Promise<void> {
+  private async fire(
+    chordId: string,
+    callback: SignatureSpec,
+    results: unknown[],
+    failures: ChordFailure[],
+    traceparents: string[],
+    arrival: Arrival,
+  ): Promise<void> {
     const request = callbackRequest(chordId, callback, results, failures, traceparents);
     try {
       await this.stem.enqueue(request.task, request.args, request.options);
@@ -151,12 +171,39 @@ export class ChordBarrier {
   }
 
   private async fail(membership: ChordMembership, index: number, total: number, member: TaskStatus, arrival: Arrival): Promise<void> {
-    const error = new ChordMemberFailedError(membership.id, index, total, { id: member.id, name: member.name ?? '' }, membership.callback.name, briefError(member.error));
-    await this.writeFailed(membership.id, membership.callback, storedError(error), { failedMember: index, failedTaskId: member.id }, arrival);
+    const error = new ChordMemberFailedError(
+      membership.id,
+      index,
+      total,
+      { id: member.id, name: member.name ?? '' },
+      membership.callback.name,
+      briefError(member.error),
+    );
+    await this.writeFailed(
+      membership.id,
+      membership.callback,
+      storedError(error),
+      { failedMember: index, failedTaskId: member.id },
+      arrival,
+    );
   }
 
-  private async writeFailed(chordId: string, callback: SignatureSpec, error: TaskStatus['error'], detail: Record<string, unknown>, arrival: Arrival): Promise<void> {
-    const status: TaskStatus = { id: chordId, state: 'failed', name: callback.name, attempt: 0, updatedAt: Date.now(), error, meta: { [CANVAS_META.chord]: detail } };
+  private async writeFailed(
+    chordId: string,
+    callback: SignatureSpec,
+    error: TaskStatus['error'],
+    detail: Record<string, unknown>,
+    arrival: Arrival,
+  ): Promise<void> {
+    const status: TaskStatus = {
+      id: chordId,
+      state: 'failed',
+      name: callback.name,
+      attempt: 0,
+      updatedAt: Date.now(),
+      error,
+      meta: { [CANVAS_META.chord]: detail },
+    };
     if (callback.options.queue !== undefined) status.queue = callback.options.queue;
     await this.stem.backend.set([status], { ttlMs: this.stem.settings.resultTtlMs });
     // A chord that is a chain step: its callback will not run to carry the chain on, so end the chain here.
@@ -178,7 +225,10 @@ export class ChordBarrier {
       throw error;
     }
     if (counts.expected === 0) {
-      process.emitWarning(`canvas: task ${status.id} could not record in group ${groupId}: the group is unknown (expired, or never initialised)`, 'StemCanvasWarning');
+      process.emitWarning(
+        `canvas: task ${status.id} could not record in group ${groupId}: the group is unknown (expired, or never initialised)`,
+        'StemCanvasWarning',
+      );
       return null;
     }
     return counts;

@@ -59,7 +59,9 @@ export function chord(spec: ChordSpec): ChordSignature {
   const { body, callback, onError = 'fail' } = spec;
   assertSignature(callback, 'chord(): option "callback"');
   if (onError !== 'fail' && onError !== 'continue') {
-    throw new UsageError(`chord(): option "onError" is ${JSON.stringify(onError)}; use 'fail' (a failed member fails the chord) or 'continue' (the callback gets partial results)`);
+    throw new UsageError(
+      `chord(): option "onError" is ${JSON.stringify(onError)}; use 'fail' (a failed member fails the chord) or 'continue' (the callback gets partial results)`,
+    );
   }
   assertMembers(body, 'chord(): option "body"');
   return new ChordSignature(body, callback, onError);
@@ -125,22 +127,33 @@ export class SpecBuilder {
 
   /** Members of a group or chord body. */
   members(members: readonly Member[], where: string): MemberSpec[] {
-    const ids = uniqueIds(members.map((m) => (m instanceof ChainSignature ? m.id : m.options.id)), where);
-    return members.map((m, i) => (m instanceof ChainSignature ? this.chain(m, ids[i]!, `${where}[${i}]`) : this.task(m, ids[i]!, `${where}[${i}]`)));
+    const ids = uniqueIds(
+      members.map((m) => (m instanceof ChainSignature ? m.id : m.options.id)),
+      where,
+    );
+    return members.map((m, i) =>
+      m instanceof ChainSignature ? this.chain(m, ids[i]!, `${where}[${i}]`) : this.task(m, ids[i]!, `${where}[${i}]`),
+    );
   }
 
   /** A chain with id `id`. */
   chain(sig: ChainSignature, id: string, where: string): ChainSpec {
-    const ids = uniqueIds(sig.steps.map((s) => (s instanceof ChordSignature ? s.callback.options.id : s.options.id)), where);
+    const ids = uniqueIds(
+      sig.steps.map((s) => (s instanceof ChordSignature ? s.callback.options.id : s.options.id)),
+      where,
+    );
     if (ids.includes(id)) throw new UsageError(`${where}: the chain id ${id} is also a step's id; give them different ids`);
-    const steps = sig.steps.map((s, i) => (s instanceof ChordSignature ? this.chord(s, ids[i]!, `${where}[${i}]`) : this.task(s, ids[i]!, `${where}[${i}]`)));
+    const steps = sig.steps.map((s, i) =>
+      s instanceof ChordSignature ? this.chord(s, ids[i]!, `${where}[${i}]`) : this.task(s, ids[i]!, `${where}[${i}]`),
+    );
     return { kind: 'chain', id, steps };
   }
 
   /** A chord with id `id`. */
   chord(sig: ChordSignature, id: string, where: string): ChordStepSpec {
     const body = this.members(sig.body, `${where}.body`);
-    if (body.some((m) => specId(m) === id)) throw new UsageError(`${where}: the callback's id ${id} is also a member's id; give them different ids`);
+    if (body.some((m) => specId(m) === id))
+      throw new UsageError(`${where}: the callback's id ${id} is also a member's id; give them different ids`);
     return { kind: 'chord', id, body, callback: this.task(sig.callback, id, `${where}.callback`), onError: sig.onError };
   }
 

@@ -8,7 +8,16 @@ import { ChordBarrier } from './chord-barrier.js';
 import { terminalStatus, type TerminalOutcome } from './canvas-status.js';
 
 export type { Canvas, ChainOptions, EnqueuedGroup, GroupOptions } from './canvas.js';
-export { chain, chord, type ChordErrorPolicy, type ChainSignature, type ChordSignature, type ChordSpec, type Member, type Step } from './compose.js';
+export {
+  chain,
+  chord,
+  type ChordErrorPolicy,
+  type ChainSignature,
+  type ChordSignature,
+  type ChordSpec,
+  type Member,
+  type Step,
+} from './compose.js';
 export { CANVAS_META, chordFailures, parentResult, type ChordFailure } from './canvas-meta.js';
 export { readGroupResult, type GroupResult } from './group-result.js';
 export { task, type Signature, type SignatureOptions } from './signature.js';
@@ -28,7 +37,8 @@ export function canvas(): StemPlugin {
       // Each needs the other: a nested chain ends in a chord, a chord in a chain moves the chain on.
       const chords: ChordBarrier = new ChordBarrier(stem, (link, status, arrival) => chains.advance(link, status, arrival));
       const chains: ChainHandoff = new ChainHandoff(stem, (memberOf, status, arrival) =>
-        'group' in memberOf ? chords.recordGroupMember(memberOf.group, status) : chords.arrive(memberOf.chord, status, arrival));
+        'group' in memberOf ? chords.recordGroupMember(memberOf.group, status) : chords.arrive(memberOf.chord, status, arrival),
+      );
       stem.hooks.result.tapPromise('canvas', async (outcome) => {
         // Retries are not terminal: the member or step has another attempt coming.
         if (outcome.state === 'retried') return;
@@ -56,7 +66,9 @@ export function canvas(): StemPlugin {
 export function canvasOf(stem: Stem): Canvas {
   const found = canvases.get(stem);
   if (found === undefined) {
-    throw new ConfigError('canvasOf(stem): this Stem was created without the canvas plugin; add canvas() to its plugins (import { canvas } from "stem/plugins/canvas"), in workers too');
+    throw new ConfigError(
+      'canvasOf(stem): this Stem was created without the canvas plugin; add canvas() to its plugins (import { canvas } from "stem/plugins/canvas"), in workers too',
+    );
   }
   return found;
 }

@@ -11,8 +11,21 @@ import { withParent, type SignatureSpec } from './signature.js';
 export const CHAIN_RECORD_NAME = 'stem.chain';
 
 /** The chain's status record: `running` while steps remain, then the last step's result or which step stopped it. */
-export function chainRecord(link: Pick<ChainLink, 'id' | 'steps'>, state: TaskState, extra: Partial<TaskStatus> = {}, detail: Record<string, unknown> = {}): TaskStatus {
-  return { id: link.id, state, name: CHAIN_RECORD_NAME, attempt: 0, updatedAt: Date.now(), ...extra, meta: { [CANVAS_META.chain]: { steps: link.steps, ...detail } } };
+export function chainRecord(
+  link: Pick<ChainLink, 'id' | 'steps'>,
+  state: TaskState,
+  extra: Partial<TaskStatus> = {},
+  detail: Record<string, unknown> = {},
+): TaskStatus {
+  return {
+    id: link.id,
+    state,
+    name: CHAIN_RECORD_NAME,
+    attempt: 0,
+    updatedAt: Date.now(),
+    ...extra,
+    meta: { [CANVAS_META.chain]: { steps: link.steps, ...detail } },
+  };
 }
 
 /** What a step, member or callback after another gets: the parent's result. */
@@ -71,9 +84,19 @@ export class Launch {
    * the parent result, when the chord is a chain step). `callbackMeta` rides on the callback.
    */
   chord(spec: ChordStepSpec, callbackMeta: Record<string, unknown>, parent: Parent | undefined): void {
-    const callback: SignatureSpec = { ...spec.callback, options: { ...spec.callback.options, meta: { ...spec.callback.options.meta, ...callbackMeta } } };
+    const callback: SignatureSpec = {
+      ...spec.callback,
+      options: { ...spec.callback.options, meta: { ...spec.callback.options.meta, ...callbackMeta } },
+    };
     this.groups.push([spec.id, spec.body.map(specId)]);
-    const pending: TaskStatus = { id: spec.id, state: 'pending', name: callback.name, attempt: 0, updatedAt: Date.now(), meta: { [CANVAS_META.chord]: { groupId: spec.id, expected: spec.body.length, onError: spec.onError } } };
+    const pending: TaskStatus = {
+      id: spec.id,
+      state: 'pending',
+      name: callback.name,
+      attempt: 0,
+      updatedAt: Date.now(),
+      meta: { [CANVAS_META.chord]: { groupId: spec.id, expected: spec.body.length, onError: spec.onError } },
+    };
     if (callback.options.queue !== undefined) pending.queue = callback.options.queue;
     this.statuses.push(pending);
     if (spec.body.length === 0) {
@@ -103,7 +126,10 @@ export class Launch {
   async run(): Promise<void> {
     const backend = this.stem.backend;
     const ttl = { ttlMs: this.stem.settings.resultTtlMs };
-    await Promise.all([...this.groups.map(([id, members]) => backend.initGroup(id, members, ttl)), this.statuses.length > 0 ? backend.set(this.statuses, ttl) : undefined]);
+    await Promise.all([
+      ...this.groups.map(([id, members]) => backend.initGroup(id, members, ttl)),
+      this.statuses.length > 0 ? backend.set(this.statuses, ttl) : undefined,
+    ]);
     if (this.requests.length > 0) await this.stem.enqueueMany(this.requests);
   }
 }

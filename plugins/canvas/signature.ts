@@ -38,7 +38,8 @@ export class Signature<Args = unknown, Result = unknown> {
 
   constructor(task: TaskDefinition<Args, Result> | string, args: Args, options: SignatureOptions = {}) {
     if (typeof task === 'string') {
-      if (task.length === 0) throw new UsageError('task(): the task name is empty; pass a name such as "media.resize" or a defineTask() definition');
+      if (task.length === 0)
+        throw new UsageError('task(): the task name is empty; pass a name such as "media.resize" or a defineTask() definition');
       this.name = task;
       this.definition = undefined;
     } else if (typeof task === 'object' && task !== null && typeof task.name === 'string') {
@@ -72,7 +73,11 @@ export class Signature<Args = unknown, Result = unknown> {
  * Makes a signature: `task(resize, { file: 'hero.png' })` (typed) or `task('media.resize', args)`.
  * `options` are enqueue options plus `immutable`.
  */
-export function task<Args, Result>(definition: TaskDefinition<Args, Result>, args: Args, options?: SignatureOptions): Signature<Args, Result>;
+export function task<Args, Result>(
+  definition: TaskDefinition<Args, Result>,
+  args: Args,
+  options?: SignatureOptions,
+): Signature<Args, Result>;
 /** Makes an untyped signature by task name. */
 export function task<Result = unknown>(name: string, args?: unknown, options?: SignatureOptions): Signature<unknown, Result>;
 export function task(taskOrName: TaskDefinition | string, args: unknown = {}, options?: SignatureOptions): Signature<unknown, unknown> {

@@ -2,7 +2,16 @@ import type { Delivery } from '../../sdk/contracts/broker.js';
 import { parseDuration, type Duration } from '../../sdk/duration.js';
 import { uuidv7 } from '../../sdk/id.js';
 import type { Stem } from '../../sdk/kernel.js';
-import { CONTROL_REQUEST, checkNamespace, controlEnvelope, readReply, replyChannel, requestChannel, type ControlReply, type ControlRequest } from './control-protocol.js';
+import {
+  CONTROL_REQUEST,
+  checkNamespace,
+  controlEnvelope,
+  readReply,
+  replyChannel,
+  requestChannel,
+  type ControlReply,
+  type ControlRequest,
+} from './control-protocol.js';
 import { QueuePauses } from './queue-pauses.js';
 
 /** How a request is sent and how long replies are awaited. */
@@ -38,7 +47,11 @@ export class ControlClient {
     const timeoutMs = parseDuration(options.timeout ?? DEFAULT_TIMEOUT_MS, 'timeout');
     const requestId = uuidv7();
     const broker = this.stem.broker;
-    const consumer = await broker.consumer({ queues: [], broadcasts: [replyChannel(this.namespace)], consumerId: `control-client-${requestId}` });
+    const consumer = await broker.consumer({
+      queues: [],
+      broadcasts: [replyChannel(this.namespace)],
+      consumerId: `control-client-${requestId}`,
+    });
     const replies: ControlReply[] = [];
     const awaited = options.destination === undefined ? undefined : new Set(options.destination);
     const deadline = new AbortController();

@@ -2,7 +2,15 @@ import type { BrokerConsumer, Delivery } from '../../sdk/contracts/broker.js';
 import { UsageError } from '../../sdk/errors.js';
 import type { Stem } from '../../sdk/kernel.js';
 import type { WorkerHandle } from '../../sdk/worker-handle.js';
-import { CONTROL_REPLY, controlEnvelope, readRequest, replyChannel, requestChannel, type ControlReply, type ControlRequest } from './control-protocol.js';
+import {
+  CONTROL_REPLY,
+  controlEnvelope,
+  readRequest,
+  replyChannel,
+  requestChannel,
+  type ControlReply,
+  type ControlRequest,
+} from './control-protocol.js';
 import type { QueuePauses } from './queue-pauses.js';
 
 /** Replies are useless once the asking client has stopped listening; they expire after this. */
@@ -38,7 +46,11 @@ export class WorkerControl {
     } catch (error) {
       this.warn(`could not read the paused queues (${(error as Error).message}); consuming every queue`);
     }
-    this.consumer = await this.stem.broker.consumer({ queues: [], broadcasts: [requestChannel(this.namespace)], consumerId: `${this.worker.id}:control` });
+    this.consumer = await this.stem.broker.consumer({
+      queues: [],
+      broadcasts: [requestChannel(this.namespace)],
+      consumerId: `${this.worker.id}:control`,
+    });
     this.loopDone = this.loop(this.consumer);
   }
 
@@ -70,11 +82,21 @@ export class WorkerControl {
   }
 
   private addressedToMe(request: ControlRequest): boolean {
-    return request.destination === undefined || request.destination.includes(this.worker.id) || request.destination.includes(this.worker.hostname);
+    return (
+      request.destination === undefined ||
+      request.destination.includes(this.worker.id) ||
+      request.destination.includes(this.worker.hostname)
+    );
   }
 
   private async handle(request: ControlRequest): Promise<void> {
-    const reply: ControlReply = { requestId: request.requestId, workerId: this.worker.id, hostname: this.worker.hostname, pid: process.pid, ok: true };
+    const reply: ControlReply = {
+      requestId: request.requestId,
+      workerId: this.worker.id,
+      hostname: this.worker.hostname,
+      pid: process.pid,
+      ok: true,
+    };
     try {
       reply.reply = await this.answer(request);
     } catch (error) {
@@ -96,7 +118,15 @@ export class WorkerControl {
     const worker = this.worker;
     switch (request.command) {
       case 'ping':
-        return { workerId: worker.id, hostname: worker.hostname, pid: process.pid, queues: worker.queues, pausedQueues: worker.pausedQueues(), state: worker.state, uptimeMs: worker.stats().uptimeMs };
+        return {
+          workerId: worker.id,
+          hostname: worker.hostname,
+          pid: process.pid,
+          queues: worker.queues,
+          pausedQueues: worker.pausedQueues(),
+          state: worker.state,
+          uptimeMs: worker.stats().uptimeMs,
+        };
       case 'stats': {
         const memory = process.memoryUsage();
         return {
@@ -108,7 +138,10 @@ export class WorkerControl {
       }
       case 'inspect': {
         const now = Date.now();
-        return { active: worker.activeTasks().map((task) => ({ ...task, runtimeMs: now - task.startedAt })), reserved: worker.reservedTasks() };
+        return {
+          active: worker.activeTasks().map((task) => ({ ...task, runtimeMs: now - task.startedAt })),
+          reserved: worker.reservedTasks(),
+        };
       }
       case 'pause':
       case 'resume': {
@@ -124,8 +157,13 @@ export class WorkerControl {
       }
       default: {
         const hooks = this.stem.hooks;
-        const answer = hooks.control.isUsed() ? await hooks.control.promise({ name: request.command, args: request.args, requestId: request.requestId }, worker) : undefined;
-        if (answer === undefined) throw new UsageError(`unknown control command "${request.command}": nothing on worker ${worker.id} handles it (is its plugin configured?)`);
+        const answer = hooks.control.isUsed()
+          ? await hooks.control.promise({ name: request.command, args: request.args, requestId: request.requestId }, worker)
+          : undefined;
+        if (answer === undefined)
+          throw new UsageError(
+            `unknown control command "${request.command}": nothing on worker ${worker.id} handles it (is its plugin configured?)`,
+          );
         return answer;
       }
     }

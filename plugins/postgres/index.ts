@@ -46,7 +46,9 @@ function connectionPlugin(
     commands: [MigrateCommand],
     async apply(stem) {
       const settings: ResolvedPostgresOptions =
-        options.resultTtlMs === undefined && stem.settings?.resultTtlMs !== undefined ? { ...resolved, resultTtlMs: stem.settings.resultTtlMs } : resolved;
+        options.resultTtlMs === undefined && stem.settings?.resultTtlMs !== undefined
+          ? { ...resolved, resultTtlMs: stem.settings.resultTtlMs }
+          : resolved;
       const connection = await PostgresConnection.open(settings);
       // Held while the services are made, so that one closing early cannot end the shared pool.
       connection.retain();

@@ -65,7 +65,8 @@ export async function insertMessages(
     ids[i] = envelope.id;
     priorities[i] = clampPriority(envelope.priority);
     payloads[i] = encodeEnvelope(envelope);
-    visibilities[i] = envelope.visibilityTimeoutMs > 0 ? Math.min(Math.round(envelope.visibilityTimeoutMs), 2_147_483_647) : DEFAULT_VISIBILITY_MS;
+    visibilities[i] =
+      envelope.visibilityTimeoutMs > 0 ? Math.min(Math.round(envelope.visibilityTimeoutMs), 2_147_483_647) : DEFAULT_VISIBILITY_MS;
     notBefores[i] = typeof envelope.notBefore === 'number' && Number.isFinite(envelope.notBefore) ? envelope.notBefore : null;
   }
   const messages = sql.table(`${schema}.stem_messages`);

@@ -70,7 +70,12 @@ export class PostgresBroker extends PostgresService implements Broker {
    * for this broker's connection (the `postgres()` plugin's does): an enqueue is one round trip,
    * and one that fails leaves neither a message nor a state. False for any other backend.
    */
-  async publishWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], options: SetOptions, envelopes: readonly Envelope[]): Promise<boolean> {
+  async publishWithStates(
+    backend: ResultBackend,
+    statuses: readonly TaskStatus[],
+    options: SetOptions,
+    envelopes: readonly Envelope[],
+  ): Promise<boolean> {
     const writer = backend.stateWriter?.(this.connection.stateWrites);
     if (writer === undefined) return false;
     this.assertOpen();
@@ -81,7 +86,9 @@ export class PostgresBroker extends PostgresService implements Broker {
 
   private async insert(envelopes: readonly Envelope[], states: PublishExtras['states']): Promise<void> {
     const newQueues = [...new Set(envelopes.map((envelope) => envelope.queue))].filter((queue) => !this.knownQueues.has(queue));
-    await this.connection.run(() => insertMessages(this.connection.db, this.schema, this.namespace, this.channel, envelopes, { newQueues, states }));
+    await this.connection.run(() =>
+      insertMessages(this.connection.db, this.schema, this.namespace, this.channel, envelopes, { newQueues, states }),
+    );
     for (const queue of newQueues) this.knownQueues.add(queue);
   }
 
@@ -104,7 +111,14 @@ export class PostgresBroker extends PostgresService implements Broker {
       await this.connection.run(() =>
         this.connection.db
           .insertInto('stem_subscriptions')
-          .values([...broadcasts].map((queue) => ({ namespace: this.namespace, queue, consumer_id: options.consumerId, seen_at: sql<string>`now()` })))
+          .values(
+            [...broadcasts].map((queue) => ({
+              namespace: this.namespace,
+              queue,
+              consumer_id: options.consumerId,
+              seen_at: sql<string>`now()`,
+            })),
+          )
           .onConflict((oc) => oc.columns(['namespace', 'queue', 'consumer_id']).doUpdateSet({ seen_at: sql<string>`now()` }))
           .execute(),
       );
@@ -119,7 +133,12 @@ export class PostgresBroker extends PostgresService implements Broker {
    * Writes the states and acks in one statement when `backend` offers a state writer for this
    * broker's connection (the `postgres()` plugin's does): the worker's flush is one round trip.
    */
-  async ackWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], ttlMs: number, deliveries: readonly Delivery[]): Promise<boolean> {
+  async ackWithStates(
+    backend: ResultBackend,
+    statuses: readonly TaskStatus[],
+    ttlMs: number,
+    deliveries: readonly Delivery[],
+  ): Promise<boolean> {
     const writer = backend.stateWriter?.(this.connection.stateWrites);
     if (writer === undefined) return false;
     this.assertOpen();
@@ -284,7 +303,9 @@ export class PostgresBroker extends PostgresService implements Broker {
       order by seq ${limit === undefined ? sql`` : sql`limit ${limit}`}`;
     if (options.dryRun === true) {
       const { rows } = await this.connection.run(() =>
-        sql<DeadLetterRow & { seq: string }>`select seq, ${this.deadLetterColumns()} from ${letters} where seq in (${chosen}) order by seq`.execute(this.connection.db),
+        sql<
+          DeadLetterRow & { seq: string }
+        >`select seq, ${this.deadLetterColumns()} from ${letters} where seq in (${chosen}) order by seq`.execute(this.connection.db),
       );
       return rows.map(toDeadLetter);
     }
@@ -416,7 +437,9 @@ export class PostgresBroker extends PostgresService implements Broker {
           where namespace = ${this.namespace} and consumer_id = ${consumer.consumerId} and queue = any(${queues}::text[])
         )
         delete from ${this.table('stem_messages')}
-        where namespace = ${this.namespace} and subscriber = ${consumer.consumerId} and queue = any(${queues}::text[])`.execute(this.connection.db),
+        where namespace = ${this.namespace} and subscriber = ${consumer.consumerId} and queue = any(${queues}::text[])`.execute(
+        this.connection.db,
+      ),
     );
   }
 

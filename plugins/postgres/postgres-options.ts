@@ -74,7 +74,9 @@ export function resolvePostgresOptions(options: PostgresOptions, where = 'postgr
   }
   const schema = options.schema ?? 'stem';
   if (typeof schema !== 'string' || !IDENTIFIER.test(schema)) {
-    throw new ConfigError(`${where}: option "schema" must be a Postgres identifier (letters, digits, _; at most 63), got ${JSON.stringify(schema)}`);
+    throw new ConfigError(
+      `${where}: option "schema" must be a Postgres identifier (letters, digits, _; at most 63), got ${JSON.stringify(schema)}`,
+    );
   }
   const namespace = options.namespace ?? 'default';
   if (typeof namespace !== 'string' || namespace.length === 0) {

@@ -28,7 +28,6 @@ const MAX_NOTIFY_BYTES = 7_900;
 /** Expired states, groups, chord claims and heartbeats are deleted this often. */
 const PRUNE_INTERVAL_MS = 60_000;
 
-
 /**
  * The Postgres result backend. `set` writes any number of states in one
  * `INSERT … ON CONFLICT DO UPDATE` that also NOTIFYs each write, so `watch` works across
@@ -104,7 +103,10 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
             or ((excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) = (${stored}.generation, ${stored}.attempt, ${phaseOf(sql`${stored}.state`)})
               and ${phaseOf(sql`${stored}.state`)} < ${sql.lit(FINAL_PHASE)})
         returning id, status::text as status`,
-      notify: options.quiet === true ? sql`select count(*) from written` : sql`select pg_notify(${this.channel},
+      notify:
+        options.quiet === true
+          ? sql`select count(*) from written`
+          : sql`select pg_notify(${this.channel},
         case when octet_length(w.status) + octet_length(w.id) < ${MAX_NOTIFY_BYTES} then w.id || E'\\n' || w.status else w.id end)
         from written w`,
     };
@@ -213,7 +215,10 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
   async claimChord(chordId: string, options: ChordClaimOptions = {}): Promise<ChordClaim> {
     this.assertOpen();
     const chords = this.table('stem_chords');
-    const leaseEndsAt = options.leaseMs === undefined ? sql`null::timestamptz` : sql`now() + ${Math.max(1, Math.ceil(options.leaseMs))} * interval '1 millisecond'`;
+    const leaseEndsAt =
+      options.leaseMs === undefined
+        ? sql`null::timestamptz`
+        : sql`now() + ${Math.max(1, Math.ceil(options.leaseMs))} * interval '1 millisecond'`;
     const { rows } = await this.connection.run(() =>
       sql<{ won: boolean; previous: string | null }>`with prior as (
           select claimer from ${chords} where namespace = ${this.namespace} and id = ${chordId} and expires_at > now()),
@@ -266,7 +271,9 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
           expires_at: sql<string>`now() + ${Math.max(0, Math.round(ttlMs))} * interval '1 millisecond'`,
         })
         .onConflict((oc) =>
-          oc.columns(['namespace', 'worker_id']).doUpdateSet((eb) => ({ beat: eb.ref('excluded.beat'), expires_at: eb.ref('excluded.expires_at') })),
+          oc
+            .columns(['namespace', 'worker_id'])
+            .doUpdateSet((eb) => ({ beat: eb.ref('excluded.beat'), expires_at: eb.ref('excluded.expires_at') })),
         )
         .execute(),
     );

@@ -64,7 +64,9 @@ export class PostgresRevokeStore extends PostgresService implements RevokeStore 
         select w.namespace, w.task_id, p.version as prior_version
         from written w left join prior p on p.namespace = w.namespace and p.task_id = w.task_id`.execute(this.connection.db),
     );
-    const prior = new Map(written.map((row) => [keyOf(row.namespace, row.task_id), row.prior_version === null ? -Infinity : Number(row.prior_version)]));
+    const prior = new Map(
+      written.map((row) => [keyOf(row.namespace, row.task_id), row.prior_version === null ? -Infinity : Number(row.prior_version)]),
+    );
     return candidates
       .filter((entry) => {
         const before = prior.get(keyOf(entry.namespace, entry.taskId));

@@ -54,7 +54,12 @@ export class PostgresScheduleStore extends PostgresService implements ScheduleSt
   async get(id: string): Promise<ScheduleEntry | null> {
     this.assertOpen();
     const row = await this.connection.run(() =>
-      this.connection.db.selectFrom('stem_schedules').select('entry').where('namespace', '=', this.namespace).where('id', '=', id).executeTakeFirst(),
+      this.connection.db
+        .selectFrom('stem_schedules')
+        .select('entry')
+        .where('namespace', '=', this.namespace)
+        .where('id', '=', id)
+        .executeTakeFirst(),
     );
     return row === undefined ? null : (row.entry as ScheduleEntry);
   }
@@ -63,7 +68,12 @@ export class PostgresScheduleStore extends PostgresService implements ScheduleSt
   async list(): Promise<ScheduleEntry[]> {
     this.assertOpen();
     const rows = await this.connection.run(() =>
-      this.connection.db.selectFrom('stem_schedules').select('entry').where('namespace', '=', this.namespace).orderBy(sql`id collate "C"`).execute(),
+      this.connection.db
+        .selectFrom('stem_schedules')
+        .select('entry')
+        .where('namespace', '=', this.namespace)
+        .orderBy(sql`id collate "C"`)
+        .execute(),
     );
     return rows.map((row) => row.entry as ScheduleEntry);
   }

@@ -14,7 +14,11 @@ const MIGRATION_LOCK_KEY = 0x5374656d; // "Stem"
 export class MigrationError extends StemError {
   constructor(schema: string, migration: string | undefined, cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super('migration-failed', `migrating schema "${schema}" failed${migration ? ` at ${migration}` : ''}: ${reason}; fix the cause and run \`stem migrate\` again`, { cause });
+    super(
+      'migration-failed',
+      `migrating schema "${schema}" failed${migration ? ` at ${migration}` : ''}: ${reason}; fix the cause and run \`stem migrate\` again`,
+      { cause },
+    );
   }
 }
 

@@ -44,7 +44,12 @@ const MAX_TRACKED_BUCKETS = 10_000;
  *
  * @example await setRateLimit(stem, 'emails.send', '50/m');
  */
-export async function setRateLimit(stem: Stem, task: string, spec: RateLimitSpec | null | undefined, options: { namespace?: string } = {}): Promise<void> {
+export async function setRateLimit(
+  stem: Stem,
+  task: string,
+  spec: RateLimitSpec | null | undefined,
+  options: { namespace?: string } = {},
+): Promise<void> {
   if (typeof task !== 'string' || task === '') throw new UsageError('setRateLimit: give a task name');
   if (spec !== undefined && spec !== null) parseRateLimit(spec, `rate limit of "${task}"`);
   await new RateLimitOverrides(options.namespace ?? stem.settings.namespace).store(stem.service('revokeStore'), task, spec);
@@ -80,7 +85,7 @@ export function rateLimit(options: RateLimitOptions = {}): StemPlugin {
       }
       const effective = (task: string): string | null => {
         const override = overrides.get(task);
-        return override !== undefined ? override : stem.registry.find(task)?.options.rateLimit ?? null;
+        return override !== undefined ? override : (stem.registry.find(task)?.options.rateLimit ?? null);
       };
       const nextSlot = new Map<string, number>();
       const deferral = (key: string, retryAfterMs: number, rate: Rate): number => {

@@ -56,7 +56,10 @@ export class DueSignal {
     this.listeners.clear();
     const subscriber = this.subscriber;
     this.subscriber = undefined;
-    void subscriber?.then((client) => this.connection.closeDuplicate(client), () => undefined);
+    void subscriber?.then(
+      (client) => this.connection.closeDuplicate(client),
+      () => undefined,
+    );
   }
 
   private open(): Promise<Redis> {

@@ -37,6 +37,11 @@ export class LeaseReceipt {
     if (colon <= 0 || slash === -1) {
       throw new StemError('invalid-receipt', `"${receipt}" is not a Redis broker receipt; pass deliveries returned by this broker's fetch`);
     }
-    return new LeaseReceipt(base.slice(0, colon), base.slice(colon + 1, slash), Number(base.slice(slash + 1)), at === -1 ? '' : receipt.slice(at + 1));
+    return new LeaseReceipt(
+      base.slice(0, colon),
+      base.slice(colon + 1, slash),
+      Number(base.slice(slash + 1)),
+      at === -1 ? '' : receipt.slice(at + 1),
+    );
   }
 }

@@ -24,8 +24,24 @@ export type ScriptName =
   | 'schedule-remove';
 
 const NAMES: readonly ScriptName[] = [
-  'fetch', 'settle', 'lease', 'set-states', 'requeue', 'delay', 'dead-letter', 'queue-counts', 'purge', 'group-record', 'chord-claim',
-  'lock-renew', 'lock-release', 'rate-acquire', 'revoke-upsert', 'revoke-prune', 'schedule-upsert', 'schedule-remove',
+  'fetch',
+  'settle',
+  'lease',
+  'set-states',
+  'requeue',
+  'delay',
+  'dead-letter',
+  'queue-counts',
+  'purge',
+  'group-record',
+  'chord-claim',
+  'lock-renew',
+  'lock-release',
+  'rate-acquire',
+  'revoke-upsert',
+  'revoke-prune',
+  'schedule-upsert',
+  'schedule-remove',
 ];
 
 /** A script's source and its SHA1 (the name the server caches it under). */
@@ -75,7 +91,13 @@ export class LuaScripts {
    * the script anyway (SCRIPT FLUSH without a reconnect), the pipeline fails with NOSCRIPT; the
    * next one loads it again.
    */
-  static queue(client: Redis, pipeline: ChainableCommander, name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | number>): void {
+  static queue(
+    client: Redis,
+    pipeline: ChainableCommander,
+    name: ScriptName,
+    keys: readonly string[],
+    args: ReadonlyArray<string | number>,
+  ): void {
     const script = LuaScripts.source(name);
     const loaded = LuaScripts.loaded.get(client);
     if (loaded !== undefined && !loaded.has(script.sha)) {

@@ -32,7 +32,10 @@ export class QueueKeys {
   private readonly leasePrefix: string;
 
   /** `prefix` is the connection's key prefix (already encoded); `address` is the queue as named. */
-  constructor(prefix: string, readonly address: string) {
+  constructor(
+    prefix: string,
+    readonly address: string,
+  ) {
     this.tag = `{${prefix}:${tagPart(address)}}`;
     this.broadcast = isBroadcastAddress(address);
     this.bands = this.broadcast ? [BROADCAST_BAND] : QUEUE_BANDS;

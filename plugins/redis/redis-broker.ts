@@ -74,7 +74,12 @@ export class RedisBroker extends RedisService implements Broker {
    * in one write, so a publish Redis refuses (out of memory, a lost connection) takes its states
    * with it. False for any other backend.
    */
-  async publishWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], options: SetOptions, envelopes: readonly Envelope[]): Promise<boolean> {
+  async publishWithStates(
+    backend: ResultBackend,
+    statuses: readonly TaskStatus[],
+    options: SetOptions,
+    envelopes: readonly Envelope[],
+  ): Promise<boolean> {
     const writer = backend.stateWriter?.(this.connection.stateWrites);
     if (writer === undefined) return false;
     this.assertOpen();
@@ -83,7 +88,10 @@ export class RedisBroker extends RedisService implements Broker {
   }
 
   /** The commands of `publish`, followed by a backend's state writes when given. */
-  private async publishAlong(envelopes: readonly Envelope[], states: { writer: RedisStateWriter; statuses: readonly TaskStatus[]; options: SetOptions } | undefined): Promise<void> {
+  private async publishAlong(
+    envelopes: readonly Envelope[],
+    states: { writer: RedisStateWriter; statuses: readonly TaskStatus[]; options: SetOptions } | undefined,
+  ): Promise<void> {
     if (envelopes.length === 0) return;
     const only = envelopes.length === 1 ? envelopes[0]! : undefined;
     if (only !== undefined && this.registered.has(only.queue)) {
@@ -116,11 +124,17 @@ export class RedisBroker extends RedisService implements Broker {
   async consumer(options: ConsumerOptions): Promise<BrokerConsumer> {
     this.assertOpen();
     const addresses = [...(options.broadcasts ?? []).map((channel) => `broadcast://${channel}`), ...options.queues];
-    const consumer = new RedisConsumer(this, addresses.map((address) => this.keys(address)), options.consumerId, () => this.consumers.delete(consumer));
+    const consumer = new RedisConsumer(
+      this,
+      addresses.map((address) => this.keys(address)),
+      options.consumerId,
+      () => this.consumers.delete(consumer),
+    );
     this.consumers.add(consumer);
     const pipeline = this.client.pipeline();
     for (const queue of options.queues) pipeline.sadd(this.registryKey(this.keys(queue)), queue);
-    for (const channel of options.broadcasts ?? []) pipeline.sadd(this.registryKey(this.keys(`broadcast://${channel}`)), `broadcast://${channel}`);
+    for (const channel of options.broadcasts ?? [])
+      pipeline.sadd(this.registryKey(this.keys(`broadcast://${channel}`)), `broadcast://${channel}`);
     await execPipeline(pipeline);
     for (const queue of options.queues) this.registered.add(queue);
     await consumer.open();
@@ -145,7 +159,12 @@ export class RedisBroker extends RedisService implements Broker {
    * Writes the states (SET and PUBLISH) and acknowledges the deliveries in one pipeline, states
    * first, when the backend offers a state writer for this broker's connection; false otherwise.
    */
-  async ackWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], ttlMs: number, deliveries: readonly Delivery[]): Promise<boolean> {
+  async ackWithStates(
+    backend: ResultBackend,
+    statuses: readonly TaskStatus[],
+    ttlMs: number,
+    deliveries: readonly Delivery[],
+  ): Promise<boolean> {
     const writer = backend.stateWriter?.(this.connection.stateWrites);
     if (writer === undefined) return false;
     this.assertOpen();
@@ -186,15 +205,28 @@ export class RedisBroker extends RedisService implements Broker {
       await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'drop', '', '', receipt.deliveryCount]);
     } else if (keys.broadcast) {
       // a broadcast stays in this subscriber's pending list and is re-leased to it when due
-      await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'lease', delay, now + delay, receipt.deliveryCount, wakeChannel(keys)]);
+      await LuaScripts.call(
+        this.client,
+        'requeue',
+        [leases, stream, stream],
+        [...head, 'lease', delay, now + delay, receipt.deliveryCount, wakeChannel(keys)],
+      );
     } else if (delay > 0) {
       const member = this.delayedMember(keys, envelope, encodeEnvelope(envelope));
-      await LuaScripts.call(this.client, 'requeue', [leases, stream, keys.delayed], [
-        ...head, 'delay', member, now + delay, receipt.deliveryCount, wakeChannel(keys),
-      ]);
+      await LuaScripts.call(
+        this.client,
+        'requeue',
+        [leases, stream, keys.delayed],
+        [...head, 'delay', member, now + delay, receipt.deliveryCount, wakeChannel(keys)],
+      );
     } else {
       const target = keys.stream(keys.bandOf(envelope.priority));
-      await LuaScripts.call(this.client, 'requeue', [leases, stream, target], [...head, 'stream', this.visibility(envelope), encodeEnvelope(envelope), receipt.deliveryCount]);
+      await LuaScripts.call(
+        this.client,
+        'requeue',
+        [leases, stream, target],
+        [...head, 'stream', this.visibility(envelope), encodeEnvelope(envelope), receipt.deliveryCount],
+      );
     }
   }
 
@@ -221,7 +253,14 @@ export class RedisBroker extends RedisService implements Broker {
   async deadLetter(delivery: Delivery, reason: string, meta: Record<string, unknown> = {}): Promise<void> {
     this.assertOpen();
     const receipt = LeaseReceipt.parse(delivery.receipt);
-    const letter: DeadLetter = { id: delivery.envelope.id, queue: delivery.queue, reason, meta, deadAt: Date.now(), envelope: delivery.envelope };
+    const letter: DeadLetter = {
+      id: delivery.envelope.id,
+      queue: delivery.queue,
+      reason,
+      meta,
+      deadAt: Date.now(),
+      envelope: delivery.envelope,
+    };
     await this.writeDeadLetter(this.client, this.keys(delivery.queue), receipt, letter);
   }
 
@@ -229,7 +268,14 @@ export class RedisBroker extends RedisService implements Broker {
   writeDeadLetter(target: Redis | ChainableCommander, keys: QueueKeys, receipt: LeaseReceipt, letter: DeadLetter): Promise<unknown> | void {
     const stream = keys.stream(receipt.band);
     const args = [
-      keys.group(receipt.consumerId), keys.broadcast ? '0' : '1', receipt.member, receipt.entryId, letter.id, letter.deadAt, JSON.stringify(letter), receipt.deliveryCount,
+      keys.group(receipt.consumerId),
+      keys.broadcast ? '0' : '1',
+      receipt.member,
+      receipt.entryId,
+      letter.id,
+      letter.deadAt,
+      JSON.stringify(letter),
+      receipt.deliveryCount,
     ];
     const scriptKeys = [keys.leases(receipt.consumerId), stream, keys.deadLetters, keys.deadLetterIndex];
     return target instanceof Redis
@@ -243,7 +289,9 @@ export class RedisBroker extends RedisService implements Broker {
     const offset = Math.max(0, options.offset ?? 0);
     const stop = options.limit === undefined ? -1 : offset + Math.max(0, options.limit) - 1;
     if (stop !== -1 && stop < offset) return { entries: [], total: await this.client.zcard(keys.deadLetterIndex) };
-    const [ids, total] = (await execPipeline(this.client.pipeline().zrange(keys.deadLetterIndex, offset, String(stop)).zcard(keys.deadLetterIndex))) as [string[], number];
+    const [ids, total] = (await execPipeline(
+      this.client.pipeline().zrange(keys.deadLetterIndex, offset, String(stop)).zcard(keys.deadLetterIndex),
+    )) as [string[], number];
     return { entries: await this.readDeadLetters(keys, ids), total };
   }
 
@@ -284,11 +332,16 @@ export class RedisBroker extends RedisService implements Broker {
     if (options.ids !== undefined) {
       if (options.ids.length === 0) return 0;
       const [removed] = (await execPipeline(
-        this.client.multi().hdel(keys.deadLetters, ...options.ids).zrem(keys.deadLetterIndex, ...options.ids),
+        this.client
+          .multi()
+          .hdel(keys.deadLetters, ...options.ids)
+          .zrem(keys.deadLetterIndex, ...options.ids),
       )) as [number, number];
       return removed;
     }
-    const [total] = (await execPipeline(this.client.multi().zcard(keys.deadLetterIndex).del(keys.deadLetters, keys.deadLetterIndex))) as [number];
+    const [total] = (await execPipeline(this.client.multi().zcard(keys.deadLetterIndex).del(keys.deadLetters, keys.deadLetterIndex))) as [
+      number,
+    ];
     return total;
   }
 
@@ -314,10 +367,9 @@ export class RedisBroker extends RedisService implements Broker {
   async listQueues(): Promise<string[]> {
     this.assertOpen();
     const namespace = this.connection.namespace;
-    const [queues, broadcasts] = (await execPipeline(this.client.pipeline().smembers(`${namespace}:queues`).smembers(`${namespace}:broadcasts`))) as [
-      string[],
-      string[],
-    ];
+    const [queues, broadcasts] = (await execPipeline(
+      this.client.pipeline().smembers(`${namespace}:queues`).smembers(`${namespace}:broadcasts`),
+    )) as [string[], string[]];
     return [...queues.sort(), ...broadcasts.sort()];
   }
 
@@ -335,7 +387,9 @@ export class RedisBroker extends RedisService implements Broker {
     for (const band of bands) streams.push(keys.stream(band));
     const scriptKeys = [keys.leases(consumerId), ...streams];
     const args = [keys.group(consumerId), keys.broadcast ? '0' : '1', streams.length, ...bands, ...members];
-    return target instanceof Redis ? LuaScripts.call(target, 'settle', scriptKeys, args) : LuaScripts.queue(this.client, target, 'settle', scriptKeys, args);
+    return target instanceof Redis
+      ? LuaScripts.call(target, 'settle', scriptKeys, args)
+      : LuaScripts.queue(this.client, target, 'settle', scriptKeys, args);
   }
 
   private async counts(queue: string): Promise<[number, number]> {
@@ -349,7 +403,9 @@ export class RedisBroker extends RedisService implements Broker {
     if (envelope.notBefore !== undefined && envelope.notBefore > now) {
       // a script, so that a task due before every other one wakes the idle consumers (delay.lua)
       const args = [envelope.notBefore, this.delayedMember(keys, envelope, json), wakeChannel(keys)];
-      return target instanceof Redis ? LuaScripts.call(target, 'delay', [keys.delayed], args) : LuaScripts.queue(this.client, target, 'delay', [keys.delayed], args);
+      return target instanceof Redis
+        ? LuaScripts.call(target, 'delay', [keys.delayed], args)
+        : LuaScripts.queue(this.client, target, 'delay', [keys.delayed], args);
     } else if (keys.broadcast) {
       return target.xadd(keys.streams[0]!, 'MAXLEN', '~', this.options.broadcastMaxLen, '*', 'v', this.visibility(envelope), 'e', json);
     }

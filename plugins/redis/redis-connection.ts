@@ -26,7 +26,10 @@ export class RedisConnection {
   private readonly duplicates = new Set<Redis>();
   private lastError: Error | undefined;
 
-  private constructor(client: Redis, private readonly options: ResolvedConnectionOptions) {
+  private constructor(
+    client: Redis,
+    private readonly options: ResolvedConnectionOptions,
+  ) {
     this.client = client;
     this.namespace = keyPrefix(options.namespace);
     this.displayUrl = maskUrl(options.url);

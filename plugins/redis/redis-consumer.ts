@@ -134,7 +134,8 @@ export class RedisConsumer implements BrokerConsumer {
   async open(): Promise<void> {
     const pipeline = this.broker.connection.client.pipeline();
     for (const source of this.sources) {
-      for (const stream of source.keys.streams) pipeline.xgroup('CREATE', stream, source.group, source.keys.broadcast ? '$' : '0', 'MKSTREAM');
+      for (const stream of source.keys.streams)
+        pipeline.xgroup('CREATE', stream, source.group, source.keys.broadcast ? '$' : '0', 'MKSTREAM');
     }
     for (const [error] of (await pipeline.exec()) ?? []) {
       if (error && !error.message.includes('BUSYGROUP')) throw error;
@@ -165,12 +166,15 @@ export class RedisConsumer implements BrokerConsumer {
     this.waitDeadline = deadline;
     clearTimeout(this.deadlineTimer);
     // +1: a timer may fire within the millisecond before Date.now() reaches the deadline
-    this.deadlineTimer = setTimeout(() => {
-      this.deadlineTimer = undefined;
-      if (this.waiting !== undefined && this.blockingId !== undefined) {
-        this.broker.connection.client.client('UNBLOCK', this.blockingId).catch(() => undefined);
-      }
-    }, Math.max(0, deadline - Date.now()) + 1);
+    this.deadlineTimer = setTimeout(
+      () => {
+        this.deadlineTimer = undefined;
+        if (this.waiting !== undefined && this.blockingId !== undefined) {
+          this.broker.connection.client.client('UNBLOCK', this.blockingId).catch(() => undefined);
+        }
+      },
+      Math.max(0, deadline - Date.now()) + 1,
+    );
   }
 
   async fetch(max: number, signal: AbortSignal): Promise<Delivery[]> {
@@ -250,7 +254,14 @@ export class RedisConsumer implements BrokerConsumer {
       this.nextSweepAt = now + Math.max(1_000, Math.floor(options.defaultVisibilityTimeoutMs / 2));
     }
     const argsOf = (source: Source): Array<string | number> => [
-      source.group, this.consumerId, now, wanted, options.defaultVisibilityTimeoutMs, options.promoteBatch, sweepIdle, ...source.keys.bands,
+      source.group,
+      this.consumerId,
+      now,
+      wanted,
+      options.defaultVisibilityTimeoutMs,
+      options.promoteBatch,
+      sweepIdle,
+      ...source.keys.bands,
     ];
     let replies: FetchReply[];
     if (this.sources.length === 1) {
@@ -280,7 +291,13 @@ export class RedisConsumer implements BrokerConsumer {
           if (typeof raw !== 'string') throw new MalformedEnvelopeError('the stream entry has no "e" field');
           const envelope = decodeEnvelope(raw);
           // the script ran at `now` or later, so the lease it started ends no sooner than this
-          deliveries.push({ envelope, queue: source.keys.address, receipt, leaseExpiresAt: now + Number(entries[i + 3]), redeliveries: count - 1 });
+          deliveries.push({
+            envelope,
+            queue: source.keys.address,
+            receipt,
+            leaseExpiresAt: now + Number(entries[i + 3]),
+            redeliveries: count - 1,
+          });
           if (count > 1) sort = true;
         } catch (error) {
           if (!(error instanceof MalformedEnvelopeError)) throw error;
@@ -327,7 +344,19 @@ export class RedisConsumer implements BrokerConsumer {
       this.sharedGroup === undefined
         ? blocking.call('XREAD', 'COUNT', 1, 'BLOCK', timeout, 'STREAMS', ...plan.streams, ...plan.ids)
         : blocking
-            .call('XREADGROUP', 'GROUP', this.sharedGroup, this.consumerId, 'COUNT', max, 'BLOCK', timeout, 'STREAMS', ...plan.streams, ...plan.streams.map(() => '>'))
+            .call(
+              'XREADGROUP',
+              'GROUP',
+              this.sharedGroup,
+              this.consumerId,
+              'COUNT',
+              max,
+              'BLOCK',
+              timeout,
+              'STREAMS',
+              ...plan.streams,
+              ...plan.streams.map(() => '>'),
+            )
             .then((reply) => this.leaseRead(streamsOf(reply)));
     const read = command
       .catch(() => {
@@ -389,7 +418,8 @@ export class RedisConsumer implements BrokerConsumer {
     // Straight on the command connection (auto-pipelined), ahead of any settle of these entries;
     // a script, so that the lease starts when the server writes it (lease.lua), however late that is.
     const client = this.broker.connection.client;
-    for (const [leaseKey, args] of leaseArgs) if (args.length > 1) LuaScripts.call(client, 'lease', [leaseKey], args).catch(() => undefined);
+    for (const [leaseKey, args] of leaseArgs)
+      if (args.length > 1) LuaScripts.call(client, 'lease', [leaseKey], args).catch(() => undefined);
     if (malformed.length > 0) await this.deadLetterMalformed(malformed).catch(() => undefined);
     if (read.length === 0 || this.closed) return;
     const merged = this.buffer.concat(read);
@@ -466,6 +496,9 @@ function settleWithin(promise: Promise<unknown> | undefined, signal: AbortSignal
     const onAbort = (): void => done(true);
     const timer = setTimeout(() => done(false), ms);
     signal.addEventListener('abort', onAbort, { once: true });
-    promise?.then(() => done(false), () => done(false));
+    promise?.then(
+      () => done(false),
+      () => done(false),
+    );
   });
 }

@@ -36,7 +36,6 @@ export class RedisLockStore extends RedisService implements LockStore {
     return (await LuaScripts.call(this.client, 'lock-release', [this.key(key)], [owner])) === 1;
   }
 
-
   private key(name: string): string {
     return `${this.connection.namespace}:lock:${name}`;
   }

@@ -79,9 +79,15 @@ export function resolveConnectionOptions(options: RedisConnectionOptions | undef
   }
   const namespace = options?.namespace ?? 'stem';
   if (typeof namespace !== 'string' || namespace === '' || /[{}\s]/.test(namespace)) {
-    throw new ConfigError(`${plugin}: option "namespace" must be a non-empty string without braces or spaces (got ${JSON.stringify(namespace)})`);
+    throw new ConfigError(
+      `${plugin}: option "namespace" must be a non-empty string without braces or spaces (got ${JSON.stringify(namespace)})`,
+    );
   }
-  const resolved: ResolvedConnectionOptions = { url, namespace, connectTimeoutMs: positiveInteger(options?.connectTimeoutMs, 5_000, 'connectTimeoutMs', plugin) };
+  const resolved: ResolvedConnectionOptions = {
+    url,
+    namespace,
+    connectTimeoutMs: positiveInteger(options?.connectTimeoutMs, 5_000, 'connectTimeoutMs', plugin),
+  };
   for (const key of ['username', 'password'] as const) {
     const value = options?.[key];
     if (value === undefined) continue;

@@ -25,11 +25,12 @@ export class RedisRateLimiter extends RedisService implements RateLimiter {
     if (!(rate.limit > 0) || !(rate.intervalMs > 0)) {
       throw new ConfigError(`rate for "${key}" must have a positive limit and intervalMs (got ${JSON.stringify(rate)})`);
     }
-    const [allowed, retryAfterMs, remaining] = (await LuaScripts.call(this.client, 'rate-acquire', [`${this.connection.namespace}:rate:${key}`], [
-      rate.limit,
-      rate.intervalMs,
-      tokens,
-    ])) as [number, number, number];
+    const [allowed, retryAfterMs, remaining] = (await LuaScripts.call(
+      this.client,
+      'rate-acquire',
+      [`${this.connection.namespace}:rate:${key}`],
+      [rate.limit, rate.intervalMs, tokens],
+    )) as [number, number, number];
     return { allowed: allowed === 1, retryAfterMs, remaining };
   }
 }

@@ -130,7 +130,11 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
       }
       const args = this.scriptHead(options);
       pushScriptArgs(args, status);
-      writes.push(target instanceof Redis ? LuaScripts.call(target, 'set-states', [key], args) : LuaScripts.queue(this.client, target, 'set-states', [key], args));
+      writes.push(
+        target instanceof Redis
+          ? LuaScripts.call(target, 'set-states', [key], args)
+          : LuaScripts.queue(this.client, target, 'set-states', [key], args),
+      );
     }
     return writes;
   }
@@ -151,7 +155,10 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
     return this.hub.watch(this.taskChannel(id), listener);
   }
 
-  async watchCurrent(id: string, listener: (status: TaskStatus) => void): Promise<{ unsubscribe: Unsubscribe; current: TaskStatus | null }> {
+  async watchCurrent(
+    id: string,
+    listener: (status: TaskStatus) => void,
+  ): Promise<{ unsubscribe: Unsubscribe; current: TaskStatus | null }> {
     this.assertOpen();
     const { unsubscribe, raw } = await this.hub.watchAndRead(this.taskChannel(id), listener, this.taskKey(id), this.client);
     return { unsubscribe, current: raw === null ? null : (JSON.parse(raw) as TaskStatus) };
@@ -166,11 +173,14 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
   async recordGroupResult(groupId: string, status: TaskStatus): Promise<{ completed: number; expected: number }> {
     this.assertOpen();
     const [members, results] = this.groupKeys(groupId);
-    const [completed, expected] = (await LuaScripts.call(this.client, 'group-record', [members, results], [
-      status.id,
-      JSON.stringify(status),
-    ])) as [number, number];
-    if (completed === -1) throw new StemError('unknown-group', `group ${groupId} is unknown (never initialised, or expired); call initGroup first`);
+    const [completed, expected] = (await LuaScripts.call(
+      this.client,
+      'group-record',
+      [members, results],
+      [status.id, JSON.stringify(status)],
+    )) as [number, number];
+    if (completed === -1)
+      throw new StemError('unknown-group', `group ${groupId} is unknown (never initialised, or expired); call initGroup first`);
     if (completed === -2) throw new StemError('not-a-group-member', `task ${status.id} is not a member of group ${groupId}`);
     return { completed, expected };
   }
@@ -191,9 +201,12 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
   async claimChord(chordId: string, options: ChordClaimOptions = {}): Promise<ChordClaim> {
     this.assertOpen();
     const leaseMs = options.leaseMs === undefined ? 0 : Math.max(1, Math.ceil(options.leaseMs));
-    const reply = (await LuaScripts.call(this.client, 'chord-claim', [this.chordKey(chordId)], [options.claimer ?? '', leaseMs, this.ttl(options)])) as
-      | [1, string | null]
-      | [0, 0 | 1, string, number];
+    const reply = (await LuaScripts.call(
+      this.client,
+      'chord-claim',
+      [this.chordKey(chordId)],
+      [options.claimer ?? '', leaseMs, this.ttl(options)],
+    )) as [1, string | null] | [0, 0 | 1, string, number];
     if (reply[0] === 1) return reply[1] === null ? { won: true } : { won: true, takenOverFrom: reply[1] };
     const [, fired, claimer, leaseEndsAt] = reply;
     const lost: ChordClaim = { won: false, fired: fired === 1, claimer };

@@ -63,7 +63,6 @@ export class RedisRevokeStore extends RedisService implements RevokeStore {
     return (await LuaScripts.call(this.client, 'revoke-prune', this.keys(namespace), [now])) as number;
   }
 
-
   /** The control namespace closes the hash tag, so it is encoded like a queue name there. */
   private keys(namespace: string): [string, string, string] {
     const tag = `{${this.connection.namespace}:revokes:${tagPart(namespace)}}`;

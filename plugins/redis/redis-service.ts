@@ -15,13 +15,21 @@ export abstract class RedisService {
   private closed = false;
 
   /** Retains `connection` until close. */
-  constructor(connection: RedisConnection, private readonly label: string) {
+  constructor(
+    connection: RedisConnection,
+    private readonly label: string,
+  ) {
     this.connection = connection.retain();
     this.client = connection.client;
   }
 
   /** Opens a connection to `url`, builds a service on it, and leaves the service its only user. */
-  protected static async openWith<T>(url: string, options: RedisConnectionOptions, label: string, build: (connection: RedisConnection) => T): Promise<T> {
+  protected static async openWith<T>(
+    url: string,
+    options: RedisConnectionOptions,
+    label: string,
+    build: (connection: RedisConnection) => T,
+  ): Promise<T> {
     const connection = await RedisConnection.open(resolveConnectionOptions({ ...options, url }, label));
     try {
       return build(connection);

@@ -27,7 +27,12 @@ export class TaskWatchHub {
    * with the SUBSCRIBE on the subscriber connection, served after it: one round trip. On RESP2,
    * where a subscribed connection takes no GET, it is sent on `fallback` after the SUBSCRIBE.
    */
-  async watchAndRead(channel: string, listener: Listener, key?: string, fallback?: Redis): Promise<{ unsubscribe: Unsubscribe; raw: string | null }> {
+  async watchAndRead(
+    channel: string,
+    listener: Listener,
+    key?: string,
+    fallback?: Redis,
+  ): Promise<{ unsubscribe: Unsubscribe; raw: string | null }> {
     const subscriber = await this.open();
     let set = this.listeners.get(channel);
     let subscribed: Promise<unknown> | undefined;
@@ -77,7 +82,10 @@ export class TaskWatchHub {
     this.listeners.clear();
     const subscriber = this.subscriber;
     this.subscriber = undefined;
-    void subscriber?.then((client) => this.connection.closeDuplicate(client), () => undefined);
+    void subscriber?.then(
+      (client) => this.connection.closeDuplicate(client),
+      () => undefined,
+    );
   }
 
   private open(): Promise<Redis> {

@@ -49,7 +49,8 @@ export interface RevokeReply {
  */
 export async function revokeTask(stem: Stem, taskIds: string | readonly string[], options: RevokeOptions = {}): Promise<RevokeEntry[]> {
   const ids = typeof taskIds === 'string' ? [taskIds] : [...taskIds];
-  if (ids.length === 0 || ids.some((id) => typeof id !== 'string' || id === '')) throw new UsageError('revokeTask: give one or more task ids');
+  if (ids.length === 0 || ids.some((id) => typeof id !== 'string' || id === ''))
+    throw new UsageError('revokeTask: give one or more task ids');
   const now = Date.now();
   const retentionMs = parseDuration(options.retention ?? '7d', 'retention');
   const namespace = options.namespace ?? stem.settings.namespace;
@@ -68,7 +69,14 @@ export async function revokeTask(stem: Stem, taskIds: string | readonly string[]
   const waiting = statuses.filter((status) => status !== null && (status.state === 'queued' || status.state === 'retried'));
   if (waiting.length > 0) {
     const message = options.reason === undefined ? REVOKED_REASON : `${REVOKED_REASON}: ${options.reason}`;
-    await backend.set(waiting.map((status) => ({ ...status!, state: 'cancelled' as const, error: { type: 'TaskCancelledError', message }, updatedAt: now })));
+    await backend.set(
+      waiting.map((status) => ({
+        ...status!,
+        state: 'cancelled' as const,
+        error: { type: 'TaskCancelledError', message },
+        updatedAt: now,
+      })),
+    );
   }
   return entries;
 }
@@ -101,7 +109,8 @@ export function revoke(options: RevokePluginOptions = {}): StemPlugin {
         for (const entry of entries) {
           if (!entry.terminate) continue;
           for (const worker of workers) {
-            if (!worker.terminate(entry.taskId, entry.reason === undefined ? REVOKED_REASON : `${REVOKED_REASON}: ${entry.reason}`)) continue;
+            if (!worker.terminate(entry.taskId, entry.reason === undefined ? REVOKED_REASON : `${REVOKED_REASON}: ${entry.reason}`))
+              continue;
             const on = terminatedOn.get(entry.taskId) ?? new Set<string>();
             terminatedOn.set(entry.taskId, on.add(worker.id));
             if (signals.has('task-revoked')) signals.emit('task-revoked', { taskId: entry.taskId, workerId: worker.id, terminate: true });
@@ -113,14 +122,17 @@ export function revoke(options: RevokePluginOptions = {}): StemPlugin {
       stem.hooks.dispatch.tapPromise({ name: 'revoke', stage: -100 }, async (delivery, worker) => {
         const envelope = delivery.envelope;
         if (!list.has(envelope.id)) return undefined;
-        if (signals.has('task-revoked')) signals.emit('task-revoked', { taskId: envelope.id, workerId: worker.id, terminate: false, envelope });
+        if (signals.has('task-revoked'))
+          signals.emit('task-revoked', { taskId: envelope.id, workerId: worker.id, terminate: false, envelope });
         return { action: 'cancel', reason: REVOKED_REASON };
       });
       stem.hooks.workerStart.tapPromise('revoke', async (info) => {
         await sync();
         workers.add(info);
         timer ??= setInterval(() => {
-          sync().catch((error: Error) => process.emitWarning(`revoke: could not read revokes (${error.message}); retrying`, 'StemRevokeWarning'));
+          sync().catch((error: Error) =>
+            process.emitWarning(`revoke: could not read revokes (${error.message}); retrying`, 'StemRevokeWarning'),
+          );
         }, syncMs).unref();
       });
       stem.hooks.workerStop.tapPromise('revoke', async (info) => {

@@ -33,7 +33,13 @@ function routeEnvelope(table: RoutingTable, envelope: Envelope, kernelDefaultQue
   const channel = broadcastChannel(envelope.queue);
   if (channel !== undefined) undeclared.published(channel);
   const decision = table.resolveEnqueue(
-    { task: envelope.name, headers: envelope.headers, queue: envelope.queue, queueExplicit: envelope.meta[META.queueExplicit] === true, priority: envelope.priority },
+    {
+      task: envelope.name,
+      headers: envelope.headers,
+      queue: envelope.queue,
+      queueExplicit: envelope.meta[META.queueExplicit] === true,
+      priority: envelope.priority,
+    },
     kernelDefaultQueue,
   );
   envelope.queue = decision.queue;
@@ -45,7 +51,7 @@ function routeEnvelope(table: RoutingTable, envelope: Envelope, kernelDefaultQue
 function subscribeWorker(table: RoutingTable, options: WorkerOptions, undeclared: UndeclaredBroadcasts): WorkerOptions {
   if (options.broadcasts !== undefined) undeclared.subscribed(options.broadcasts);
   const named = options.queues !== undefined && options.queues.length > 0;
-  const queues = named ? options.queues!.map((queue) => table.queueFor(queue)) : table.defaultWorkerQueues ?? options.queues;
+  const queues = named ? options.queues!.map((queue) => table.queueFor(queue)) : (table.defaultWorkerQueues ?? options.queues);
   return {
     ...options,
     queues: queues === undefined ? undefined : [...new Set(queues)],
@@ -59,11 +65,14 @@ function subscribeWorker(table: RoutingTable, options: WorkerOptions, undeclared
  * validated here, so a bad file fails at startup with `file:line:column: key: what is wrong`.
  */
 export function routing(options: RoutingOptions): RoutingPlugin {
-  if (typeof options !== 'object' || options === null) throw new ConfigError('routing: give options: routing({ file: "routing.yaml" }) or routing({ config: { … } })');
+  if (typeof options !== 'object' || options === null)
+    throw new ConfigError('routing: give options: routing({ file: "routing.yaml" }) or routing({ config: { … } })');
   const hasFile = options.file !== undefined;
   const hasConfig = options.config !== undefined;
-  if (hasFile === hasConfig) throw new ConfigError('routing: give exactly one of option "file" (a .yaml, .yml or .json path) and option "config" (an object)');
-  if (hasFile && (typeof options.file !== 'string' || options.file === '')) throw new ConfigError('routing: option "file" must be a path to a .yaml, .yml or .json file');
+  if (hasFile === hasConfig)
+    throw new ConfigError('routing: give exactly one of option "file" (a .yaml, .yml or .json path) and option "config" (an object)');
+  if (hasFile && (typeof options.file !== 'string' || options.file === ''))
+    throw new ConfigError('routing: option "file" must be a path to a .yaml, .yml or .json file');
   const table = hasFile ? RoutingTable.fromFile(options.file!) : RoutingTable.fromObject(options.config);
   return {
     name: 'routing',

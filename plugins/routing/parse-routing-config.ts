@@ -69,10 +69,14 @@ class RoutingConfigReader {
 
   read(root: Node | null): RoutingConfig {
     if (isEmpty(root)) {
-      throw new ConfigError(`${this.source.name}: the routing config is empty; declare at least default_queue or queues (see docs/routing.md)`);
+      throw new ConfigError(
+        `${this.source.name}: the routing config is empty; declare at least default_queue or queues (see docs/routing.md)`,
+      );
     }
     if (!isMap(root)) {
-      throw new ConfigError(`${this.source.where(root)}: the routing config must be a mapping of ${listOf(TOP_LEVEL_KEYS)}, not ${kindOf(root!)}`);
+      throw new ConfigError(
+        `${this.source.where(root)}: the routing config must be a mapping of ${listOf(TOP_LEVEL_KEYS)}, not ${kindOf(root!)}`,
+      );
     }
     const sections = new Map(this.entries(root, '', TOP_LEVEL_KEYS, 'the top-level keys are').map((entry) => [entry.key, entry]));
     const queues = this.readQueues(sections.get('queues'));
@@ -113,7 +117,11 @@ class RoutingConfigReader {
         for (const field of this.entries(this.mapping(channel), channel.path, BROADCAST_KEYS, 'a broadcast takes')) {
           const delivery = this.string(field);
           if (delivery !== 'fanout') {
-            throw this.source.error(field.value, field.path, `${JSON.stringify(delivery)} is not a delivery; the only one is fanout (each subscribed worker runs the task once)`);
+            throw this.source.error(
+              field.value,
+              field.path,
+              `${JSON.stringify(delivery)} is not a delivery; the only one is fanout (each subscribed worker runs the task once)`,
+            );
           }
         }
       }
@@ -139,12 +147,21 @@ class RoutingConfigReader {
           for (const [name, node] of this.strings(field)) fallbacks.push(this.name(name, node, field.path, 'a queue name'));
         }
       }
-      if (queue === undefined) throw this.source.error(entry.value, entry.path, 'give the queue: default_queue: { queue: critical, alias: default, fallbacks: [] }');
+      if (queue === undefined)
+        throw this.source.error(
+          entry.value,
+          entry.path,
+          'give the queue: default_queue: { queue: critical, alias: default, fallbacks: [] }',
+        );
     } else {
       queue = this.name(this.string(entry), entry.value, entry.path, 'a queue name');
     }
     if (alias !== undefined && alias !== queue && this.declaredQueues.has(alias)) {
-      throw this.source.error(aliasNode, `${entry.path}.alias`, `"${alias}" is also a declared queue; an alias must be a name no queue has`);
+      throw this.source.error(
+        aliasNode,
+        `${entry.path}.alias`,
+        `"${alias}" is also a declared queue; an alias must be a name no queue has`,
+      );
     }
     if (alias === undefined && queue !== IMPLICIT_ALIAS && !this.declaredQueues.has(IMPLICIT_ALIAS)) alias = IMPLICIT_ALIAS;
     if (alias === queue) alias = undefined;
@@ -155,7 +172,8 @@ class RoutingConfigReader {
 
   private readRoutes(entry: Entry | undefined): RouteRule[] {
     if (entry === undefined || isEmpty(entry.value)) return [];
-    if (!isSeq(entry.value)) throw this.source.error(entry.value, entry.path, `must be a list of routes (- match: …), not ${kindOf(entry.value!)}`);
+    if (!isSeq(entry.value))
+      throw this.source.error(entry.value, entry.path, `must be a list of routes (- match: …), not ${kindOf(entry.value!)}`);
     const routes: RouteRule[] = [];
     entry.value.items.forEach((item, index) => {
       const path = `routes[${index}]`;
@@ -184,7 +202,10 @@ class RoutingConfigReader {
         case 'queue':
         case 'broadcast': {
           if (target !== undefined) throw this.source.error(field.keyNode, field.path, 'a route goes to a queue or a broadcast, not both');
-          target = field.key === 'queue' ? { kind: 'queue', name: this.declaredQueue(field) } : { kind: 'broadcast', name: this.declaredBroadcast(field) };
+          target =
+            field.key === 'queue'
+              ? { kind: 'queue', name: this.declaredQueue(field) }
+              : { kind: 'broadcast', name: this.declaredBroadcast(field) };
           break;
         }
         case 'priority':
@@ -215,7 +236,11 @@ class RoutingConfigReader {
       }
     }
     if (tasks.length === 0 && Object.keys(headers).length === 0) {
-      throw this.source.error(entry.value, entry.path, 'give task, headers or both: match: { task: "reports.*", headers: { tenant: acme } }');
+      throw this.source.error(
+        entry.value,
+        entry.path,
+        'give task, headers or both: match: { task: "reports.*", headers: { tenant: acme } }',
+      );
     }
     return { tasks, headers };
   }
@@ -246,7 +271,8 @@ class RoutingConfigReader {
     const globs = route.tasks.length > 0 ? route.tasks.map((task) => task.glob) : [ANY_TASK];
     const candidates = new Set<RouteRule>(this.routeGlobs.coverersOf(globs[0]!));
     for (const rule of this.anyTaskRoutes.get('') ?? []) candidates.add(rule);
-    for (const [name, value] of Object.entries(route.headers)) for (const rule of this.anyTaskRoutes.get(headerKey(name, value)) ?? []) candidates.add(rule);
+    for (const [name, value] of Object.entries(route.headers))
+      for (const rule of this.anyTaskRoutes.get(headerKey(name, value)) ?? []) candidates.add(rule);
     let shadow: RouteRule | undefined;
     for (const earlier of candidates) {
       if (shadow !== undefined && shadow.index < earlier.index) continue;
@@ -257,7 +283,11 @@ class RoutingConfigReader {
       if (covers) shadow = earlier;
     }
     if (shadow !== undefined) {
-      throw this.source.error(node, `routes[${route.index}]`, `can never match: routes[${shadow.index}] takes every task it matches first; put the narrower route before the wider one`);
+      throw this.source.error(
+        node,
+        `routes[${route.index}]`,
+        `can never match: routes[${shadow.index}] takes every task it matches first; put the narrower route before the wider one`,
+      );
     }
     if (route.tasks.length > 0) for (const task of route.tasks) this.routeGlobs.add(task.glob, route);
     else {
@@ -302,7 +332,11 @@ class RoutingConfigReader {
 
   private mapping(entry: Entry): Node {
     if (entry.value === undefined || !isMap(entry.value)) {
-      throw this.source.error(entry.value ?? entry.keyNode, entry.path, `must be a mapping, not ${entry.value === undefined ? 'nothing' : kindOf(entry.value)}`);
+      throw this.source.error(
+        entry.value ?? entry.keyNode,
+        entry.path,
+        `must be a mapping, not ${entry.value === undefined ? 'nothing' : kindOf(entry.value)}`,
+      );
     }
     return entry.value;
   }
@@ -322,7 +356,11 @@ class RoutingConfigReader {
     const values: Array<[string, Node]> = [];
     for (const item of items) {
       if (!isScalar(item) || typeof item.value !== 'string' || item.value.trim() === '') {
-        throw this.source.error(item ?? entry.keyNode, entry.path, `must be a name or a list of names, not ${item === undefined ? 'nothing' : kindOf(item)}`);
+        throw this.source.error(
+          item ?? entry.keyNode,
+          entry.path,
+          `must be a name or a list of names, not ${item === undefined ? 'nothing' : kindOf(item)}`,
+        );
       }
       values.push([item.value, item]);
     }
@@ -332,22 +370,33 @@ class RoutingConfigReader {
 
   private globs(entry: Entry): LocatedGlob[] {
     return this.strings(entry).map(([source, node]) => {
-      if (/\s/.test(source)) throw this.source.error(node, entry.path, `"${source}" contains a space; a task glob is a task name with * and ? wildcards`);
+      if (/\s/.test(source))
+        throw this.source.error(node, entry.path, `"${source}" contains a space; a task glob is a task name with * and ? wildcards`);
       return { glob: new TaskGlob(source), key: entry.path, where: this.source.where(node) };
     });
   }
 
   private name(value: string, node: Node | undefined, path: string, what: string): string {
-    if (value.trim() === '' || /\s/.test(value)) throw this.source.error(node, path, `${JSON.stringify(value)} is not ${what}: use a name without spaces`);
+    if (value.trim() === '' || /\s/.test(value))
+      throw this.source.error(node, path, `${JSON.stringify(value)} is not ${what}: use a name without spaces`);
     if (value.startsWith(BROADCAST_PREFIX)) {
-      throw this.source.error(node, path, `"${value}" is not ${what}: declare broadcast channels under broadcasts, without ${BROADCAST_PREFIX}`);
+      throw this.source.error(
+        node,
+        path,
+        `"${value}" is not ${what}: declare broadcast channels under broadcasts, without ${BROADCAST_PREFIX}`,
+      );
     }
     return value;
   }
 
   private boolean(entry: Entry): boolean {
     const node = entry.value;
-    if (!isScalar(node) || typeof node.value !== 'boolean') throw this.source.error(node ?? entry.keyNode, entry.path, `must be true or false, not ${node === undefined ? 'nothing' : kindOf(node)}`);
+    if (!isScalar(node) || typeof node.value !== 'boolean')
+      throw this.source.error(
+        node ?? entry.keyNode,
+        entry.path,
+        `must be true or false, not ${node === undefined ? 'nothing' : kindOf(node)}`,
+      );
     return node.value;
   }
 
@@ -370,9 +419,14 @@ class RoutingConfigReader {
       const fields = this.entries(node, entry.path, RANGE_KEYS, 'priority_range takes');
       minNode = fields.find((field) => field.key === 'min')?.value;
       maxNode = fields.find((field) => field.key === 'max')?.value;
-      if (minNode === undefined || maxNode === undefined) throw this.source.error(node, entry.path, 'give both min and max: { min: 2, max: 7 }');
+      if (minNode === undefined || maxNode === undefined)
+        throw this.source.error(node, entry.path, 'give both min and max: { min: 2, max: 7 }');
     } else {
-      throw this.source.error(node ?? entry.keyNode, entry.path, `write [min, max] or { min, max } with priorities 0–9, not ${node === undefined ? 'nothing' : kindOf(node)}`);
+      throw this.source.error(
+        node ?? entry.keyNode,
+        entry.path,
+        `write [min, max] or { min, max } with priorities 0–9, not ${node === undefined ? 'nothing' : kindOf(node)}`,
+      );
     }
     const min = this.priority(minNode, entry.path);
     const max = this.priority(maxNode, entry.path);
@@ -395,7 +449,11 @@ class RoutingConfigReader {
     const name = this.name(this.string(entry), entry.value, entry.path, 'a broadcast name');
     if (!this.broadcastNames.has(name)) {
       const hint = this.broadcastNames.size > 0 ? `declared: ${[...this.broadcastNames].join(', ')}` : 'none is declared';
-      throw this.source.error(entry.value, entry.path, `"${name}" is not a declared broadcast (${hint}); declare it under broadcasts with delivery: fanout`);
+      throw this.source.error(
+        entry.value,
+        entry.path,
+        `"${name}" is not a declared broadcast (${hint}); declare it under broadcasts with delivery: fanout`,
+      );
     }
     return name;
   }
@@ -409,7 +467,9 @@ export function parseRoutingText(text: string, sourceName: string): RoutingConfi
   const syntax = document.errors[0];
   if (syntax !== undefined) {
     const language = extname(sourceName).toLowerCase() === '.json' ? 'JSON' : 'YAML';
-    throw new ConfigError(`${source.whereOffset(syntax.pos[0])}: invalid ${language}: ${syntax.message.split('\n')[0]}; fix the syntax at that position`);
+    throw new ConfigError(
+      `${source.whereOffset(syntax.pos[0])}: invalid ${language}: ${syntax.message.split('\n')[0]}; fix the syntax at that position`,
+    );
   }
   return new RoutingConfigReader(source).read(document.contents as Node | null);
 }
@@ -417,7 +477,9 @@ export function parseRoutingText(text: string, sourceName: string): RoutingConfi
 /** Validates a routing config given as an object in code (the same shape as the file). */
 export function parseRoutingObject(value: unknown, sourceName = 'routing config'): RoutingConfig {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError(`${sourceName}: must be an object with default_queue, queues, broadcasts and routes, not ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`);
+    throw new ConfigError(
+      `${sourceName}: must be an object with default_queue, queues, broadcasts and routes, not ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`,
+    );
   }
   return new RoutingConfigReader(new RoutingSource(sourceName)).read(new Document(value).contents as Node | null);
 }
@@ -434,7 +496,10 @@ export function readRoutingFile(file: string): RoutingConfig {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ConfigError(`${shown}: no such routing file; check the path given to --routing-config, STEM_ROUTING_CONFIG or routing({ file })`);
+    if (code === 'ENOENT')
+      throw new ConfigError(
+        `${shown}: no such routing file; check the path given to --routing-config, STEM_ROUTING_CONFIG or routing({ file })`,
+      );
     throw new ConfigError(`${shown}: the routing file cannot be read (${code ?? (error as Error).message})`, { cause: error });
   }
   return parseRoutingText(text, shown);

@@ -54,7 +54,14 @@ export interface RoutingTableDump {
   /** Broadcast channels. */
   broadcasts: Array<{ name: string; address: string; delivery: 'fanout' }>;
   /** Routes in the order they are tried. */
-  routes: Array<{ index: number; tasks: string[]; headers: Record<string, string>; goesTo: string; priority: number | null; force: boolean }>;
+  routes: Array<{
+    index: number;
+    tasks: string[];
+    headers: Record<string, string>;
+    goesTo: string;
+    priority: number | null;
+    force: boolean;
+  }>;
 }
 
 function matchesRoute(route: RouteRule, taskName: string, headers: Readonly<Record<string, string>>): boolean {
@@ -131,7 +138,13 @@ export class RoutingTable {
    * route beats it); `taskQueue` is the queue the task gave itself (its definition's), which
    * beats only `default_queue`.
    */
-  resolve(taskName: string, headers: Readonly<Record<string, string>> = {}, explicitQueue?: string, priority = DEFAULT_PRIORITY, taskQueue?: string): RouteDecision {
+  resolve(
+    taskName: string,
+    headers: Readonly<Record<string, string>> = {},
+    explicitQueue?: string,
+    priority = DEFAULT_PRIORITY,
+    taskQueue?: string,
+  ): RouteDecision {
     const explicit = explicitQueue === undefined ? undefined : this.queueFor(explicitQueue);
     let queue: string;
     let matchedBy: string;
@@ -170,7 +183,8 @@ export class RoutingTable {
    * it is; the kernel's default queue counts as "no queue" when the file has a `default_queue`.
    */
   resolveEnqueue(request: EnqueueRequestView, kernelDefaultQueue: string): RouteDecision {
-    if (isBroadcastAddress(request.queue)) return { queue: request.queue, priority: request.priority, clamped: null, matchedBy: 'broadcast address' };
+    if (isBroadcastAddress(request.queue))
+      return { queue: request.queue, priority: request.priority, clamped: null, matchedBy: 'broadcast address' };
     const explicit = request.queueExplicit ? request.queue : undefined;
     const namesNoQueue = request.queue === kernelDefaultQueue && this.config.defaultQueue !== undefined;
     const taskQueue = explicit !== undefined || namesNoQueue ? undefined : request.queue;
@@ -200,13 +214,18 @@ export class RoutingTable {
     const fallback = this.config.defaultQueue;
     return {
       source: this.config.source,
-      defaultQueue: fallback === undefined ? null : { queue: fallback.queue, alias: fallback.alias ?? null, fallbacks: [...fallback.fallbacks] },
+      defaultQueue:
+        fallback === undefined ? null : { queue: fallback.queue, alias: fallback.alias ?? null, fallbacks: [...fallback.fallbacks] },
       queues: this.config.queues.map((queue) => ({
         name: queue.name,
         routingKeys: queue.routingKeys.map((key) => key.glob.source),
         priorityRange: queue.priorityRange ?? null,
       })),
-      broadcasts: this.config.broadcasts.map((broadcast) => ({ name: broadcast.name, address: broadcastAddress(broadcast.name), delivery: broadcast.delivery })),
+      broadcasts: this.config.broadcasts.map((broadcast) => ({
+        name: broadcast.name,
+        address: broadcastAddress(broadcast.name),
+        delivery: broadcast.delivery,
+      })),
       routes: this.config.routes.map((route) => ({
         index: route.index,
         tasks: route.tasks.map((task) => task.glob.source),

@@ -6,7 +6,9 @@ export class TaskGlob {
   private readonly pattern: RegExp;
 
   constructor(readonly source: string) {
-    const body = [...source].map((char) => (char === '*' ? '.*' : char === '?' ? '.' : char.replace(/[.+^${}()|[\]\\/-]/g, '\\$&'))).join('');
+    const body = [...source]
+      .map((char) => (char === '*' ? '.*' : char === '?' ? '.' : char.replace(/[.+^${}()|[\]\\/-]/g, '\\$&')))
+      .join('');
     this.pattern = new RegExp(`^${body}$`, 's');
   }
 

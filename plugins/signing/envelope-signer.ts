@@ -46,6 +46,8 @@ export class EnvelopeSigner {
     // The algorithm is the worker's, never the message's: a message cannot pick a weaker check.
     if (algorithm !== this.keyring.algorithm) return { ok: false, problem: 'wrong-algorithm', keyId };
     if (!this.keyring.has(keyId)) return { ok: false, problem: 'unknown-key', keyId };
-    return this.keyring.verify(keyId, canonicalEnvelope(envelope), signature) ? { ok: true, keyId } : { ok: false, problem: 'mismatch', keyId };
+    return this.keyring.verify(keyId, canonicalEnvelope(envelope), signature)
+      ? { ok: true, keyId }
+      : { ok: false, problem: 'mismatch', keyId };
   }
 }

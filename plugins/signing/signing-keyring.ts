@@ -40,7 +40,8 @@ export class SigningKeyring {
     where: string,
   ) {
     for (const [id, input] of Object.entries(keys)) {
-      if (!KEY_ID.test(id)) throw new ConfigError(`${where}: key id ${JSON.stringify(id)} must be 1 to 64 letters, digits, dots, dashes or underscores`);
+      if (!KEY_ID.test(id))
+        throw new ConfigError(`${where}: key id ${JSON.stringify(id)} must be 1 to 64 letters, digits, dots, dashes or underscores`);
       this.keys.set(id, algorithm === 'hmac-sha256' ? parseHmacKey(id, input, where) : parseEd25519Key(id, input, where));
     }
   }
@@ -85,9 +86,14 @@ function parseHmacKey(id: string, input: SigningKeyInput, where: string): HmacKe
   let secret: Buffer;
   if (Buffer.isBuffer(input)) secret = input;
   else if (typeof input === 'string' && BASE64.test(input)) secret = Buffer.from(input, 'base64');
-  else throw new ConfigError(`${where}: key "${id}" must be a Buffer or a base64 string for hmac-sha256 (e.g. from \`openssl rand -base64 32\`)`);
+  else
+    throw new ConfigError(
+      `${where}: key "${id}" must be a Buffer or a base64 string for hmac-sha256 (e.g. from \`openssl rand -base64 32\`)`,
+    );
   if (secret.length < MIN_HMAC_KEY_BYTES) {
-    throw new ConfigError(`${where}: key "${id}" is ${secret.length} bytes; an hmac-sha256 key needs at least ${MIN_HMAC_KEY_BYTES} (32 recommended: \`openssl rand -base64 32\`)`);
+    throw new ConfigError(
+      `${where}: key "${id}" is ${secret.length} bytes; an hmac-sha256 key needs at least ${MIN_HMAC_KEY_BYTES} (32 recommended: \`openssl rand -base64 32\`)`,
+    );
   }
   return { kind: 'hmac', secret };
 }
@@ -104,12 +110,20 @@ function parseEd25519Key(id: string, input: SigningKeyInput, where: string): Ed2
   else if (typeof input === 'string' && input.includes('-----BEGIN')) {
     key = input.includes('PRIVATE') ? attempt(() => createPrivateKey(input)) : attempt(() => createPublicKey(input));
   } else {
-    const der = Buffer.isBuffer(input) ? input : typeof input === 'string' && BASE64.test(input) ? Buffer.from(input, 'base64') : fail('not base64');
-    key = attempt(() => createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })) ?? attempt(() => createPublicKey({ key: der, format: 'der', type: 'spki' }));
+    const der = Buffer.isBuffer(input)
+      ? input
+      : typeof input === 'string' && BASE64.test(input)
+        ? Buffer.from(input, 'base64')
+        : fail('not base64');
+    key =
+      attempt(() => createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })) ??
+      attempt(() => createPublicKey({ key: der, format: 'der', type: 'spki' }));
   }
   if (key === undefined) return fail('it could not be parsed');
   if (key.asymmetricKeyType !== 'ed25519') return fail(`it is ${key.asymmetricKeyType ?? key.type}`);
-  return key.type === 'private' ? { kind: 'ed25519', privateKey: key, publicKey: createPublicKey(key) } : { kind: 'ed25519', publicKey: key };
+  return key.type === 'private'
+    ? { kind: 'ed25519', privateKey: key, publicKey: createPublicKey(key) }
+    : { kind: 'ed25519', publicKey: key };
 }
 
 function attempt<T>(make: () => T): T | undefined {

@@ -27,15 +27,20 @@ export function resolveSigningOptions(options: SigningOptions, where = 'signing'
     throw new ConfigError(`${where}: options must be an object like { keys: { k1: '<base64 secret>' }, activeKey: 'k1' }`);
   }
   const algorithm = options.algorithm ?? 'hmac-sha256';
-  if (!ALGORITHMS.includes(algorithm)) throw new ConfigError(`${where}: option "algorithm" must be ${ALGORITHMS.join(' or ')}, got ${JSON.stringify(algorithm)}`);
+  if (!ALGORITHMS.includes(algorithm))
+    throw new ConfigError(`${where}: option "algorithm" must be ${ALGORITHMS.join(' or ')}, got ${JSON.stringify(algorithm)}`);
   if (typeof options.keys !== 'object' || options.keys === null || Object.keys(options.keys).length === 0) {
     throw new ConfigError(`${where}: option "keys" must name at least one key, e.g. { keys: { k1: '<base64 secret>' } }`);
   }
   const keyring = new SigningKeyring(algorithm, options.keys, where);
   let activeKey = options.activeKey;
   if (activeKey !== undefined) {
-    if (!keyring.has(activeKey)) throw new ConfigError(`${where}: option "activeKey" is "${activeKey}", which is not among the keys (${keyring.ids.join(', ')})`);
-    if (!keyring.canSign(activeKey)) throw new ConfigError(`${where}: the active key "${activeKey}" is a public key and cannot sign; give its private key, or leave activeKey out to only verify`);
+    if (!keyring.has(activeKey))
+      throw new ConfigError(`${where}: option "activeKey" is "${activeKey}", which is not among the keys (${keyring.ids.join(', ')})`);
+    if (!keyring.canSign(activeKey))
+      throw new ConfigError(
+        `${where}: the active key "${activeKey}" is a public key and cannot sign; give its private key, or leave activeKey out to only verify`,
+      );
   } else if (keyring.ids.length === 1 && keyring.canSign(keyring.ids[0]!)) {
     activeKey = keyring.ids[0];
   }
@@ -50,11 +55,16 @@ export function signingOptionsFromEnv(env: NodeJS.ProcessEnv): SigningOptions | 
   const list = env.STEM_SIGNING_KEYS;
   if (list === undefined || list.trim() === '') return undefined;
   const keys: Record<string, string> = {};
-  for (const item of list.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+  for (const item of list
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')) {
     const colon = item.indexOf(':');
     const id = item.slice(0, colon).trim();
     if (colon <= 0 || item.slice(colon + 1).trim() === '') {
-      throw new ConfigError(`STEM_SIGNING_KEYS: "${id || item.slice(0, 8)}…" must be <key id>:<base64 key>, entries separated by commas (e.g. k2:AbC…=,k1:XyZ…=)`);
+      throw new ConfigError(
+        `STEM_SIGNING_KEYS: "${id || item.slice(0, 8)}…" must be <key id>:<base64 key>, entries separated by commas (e.g. k2:AbC…=,k1:XyZ…=)`,
+      );
     }
     if (id in keys) throw new ConfigError(`STEM_SIGNING_KEYS: key id "${id}" is listed twice`);
     keys[id] = item.slice(colon + 1).trim();
@@ -67,7 +77,8 @@ export function signingOptionsFromEnv(env: NodeJS.ProcessEnv): SigningOptions | 
   try {
     resolveSigningOptions(options, 'STEM_SIGNING_KEYS');
   } catch (error) {
-    if (error instanceof ConfigError && /activeKey/.test(error.message)) throw new ConfigError(error.message.replace('option "activeKey"', 'STEM_SIGNING_ACTIVE_KEY'));
+    if (error instanceof ConfigError && /activeKey/.test(error.message))
+      throw new ConfigError(error.message.replace('option "activeKey"', 'STEM_SIGNING_ACTIVE_KEY'));
     throw error;
   }
   return options;

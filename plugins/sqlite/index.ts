@@ -46,7 +46,12 @@ const SERVICES: { [K in ServiceName]: ServiceClass<K> } = {
  * `migrate: false`, and provides `services` over it; `only` may narrow them at apply time. The
  * result TTL defaults to the Stem config's `resultTtl`.
  */
-function connectionPlugin(name: string, options: SqliteOptions, services: readonly ServiceName[], only?: (stem: Stem) => readonly ServiceName[]): StemPlugin {
+function connectionPlugin(
+  name: string,
+  options: SqliteOptions,
+  services: readonly ServiceName[],
+  only?: (stem: Stem) => readonly ServiceName[],
+): StemPlugin {
   const resolved = resolveSqliteOptions(options, name);
   let opened: Closeable[] = [];
   return {
@@ -57,7 +62,8 @@ function connectionPlugin(name: string, options: SqliteOptions, services: readon
       const connection = await SqliteConnection.open(resolved);
       const settings: SqliteServiceSettings = {
         namespace: resolved.namespace,
-        resultTtlMs: options.resultTtlMs === undefined && stem.settings?.resultTtlMs !== undefined ? stem.settings.resultTtlMs : resolved.resultTtlMs,
+        resultTtlMs:
+          options.resultTtlMs === undefined && stem.settings?.resultTtlMs !== undefined ? stem.settings.resultTtlMs : resolved.resultTtlMs,
       };
       // Held while the services are made, so that none closing early can end the shared handle.
       connection.retain();
@@ -98,7 +104,9 @@ export function sqlite(options: SqliteOptions): StemPlugin {
  */
 export function sqliteFallback(options: SqliteOptions): StemPlugin {
   const services = Object.keys(SERVICES) as ServiceName[];
-  return connectionPlugin('sqlite-default', options, services, (stem) => (stem.provides('broker') ? [] : services.filter((service) => !stem.provides(service))));
+  return connectionPlugin('sqlite-default', options, services, (stem) =>
+    stem.provides('broker') ? [] : services.filter((service) => !stem.provides(service)),
+  );
 }
 
 /** Builds the plugin that provides one service over the file's (shared) connection. */

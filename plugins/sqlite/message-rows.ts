@@ -29,7 +29,8 @@ export function parseReceipt(receipt: string): { id: number; lease: number } | u
 /** Rows per INSERT statement: 9 parameters each, under SQLite's oldest variable limit (999). */
 export const ROWS_PER_STATEMENT = 100;
 
-const INSERT_HEAD = 'insert into stem_messages (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before, created_at) values ';
+const INSERT_HEAD =
+  'insert into stem_messages (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before, created_at) values ';
 const ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
 const insertSqls: string[] = [];
@@ -45,7 +46,12 @@ export function insertSql(rows: number): string {
  * `knownQueues` are recorded for listQueues and returned (add them to `knownQueues` once the
  * transaction committed).
  */
-export function insertMessages(connection: SqliteConnection, namespace: string, envelopes: readonly Envelope[], knownQueues: ReadonlySet<string>): string[] {
+export function insertMessages(
+  connection: SqliteConnection,
+  namespace: string,
+  envelopes: readonly Envelope[],
+  knownQueues: ReadonlySet<string>,
+): string[] {
   let fresh: string[] | undefined;
   const now = Date.now();
   const values: unknown[] = [];

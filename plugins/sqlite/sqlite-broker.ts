@@ -63,7 +63,12 @@ export class SqliteBroker extends SqliteService implements Broker {
    * broker's connection (it answers `stateWriter` for its key): an enqueue that fails leaves neither
    * a message nor a state.
    */
-  async publishWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], options: SetOptions, envelopes: readonly Envelope[]): Promise<boolean> {
+  async publishWithStates(
+    backend: ResultBackend,
+    statuses: readonly TaskStatus[],
+    options: SetOptions,
+    envelopes: readonly Envelope[],
+  ): Promise<boolean> {
     const writer = backend.stateWriter?.(this.connection.stateWrites);
     if (writer === undefined) return false;
     this.assertOpen();
@@ -107,7 +112,9 @@ export class SqliteBroker extends SqliteService implements Broker {
       for (const queue of broadcasts) subscribe.run(this.namespace, queue, options.consumerId, now);
     });
     for (const queue of [...queues, ...broadcasts]) this.knownQueues.add(queue);
-    const consumer = new SqliteConsumer(this.connection, this.namespace, queues, broadcasts, options.consumerId, (closed) => this.unsubscribe(closed));
+    const consumer = new SqliteConsumer(this.connection, this.namespace, queues, broadcasts, options.consumerId, (closed) =>
+      this.unsubscribe(closed),
+    );
     this.consumers.add(consumer);
     return consumer;
   }
@@ -116,7 +123,12 @@ export class SqliteBroker extends SqliteService implements Broker {
    * Writes the states and acks in one transaction when `backend` writes through this broker's
    * connection (it answers `stateWriter` for its key): the worker's flush is one commit.
    */
-  async ackWithStates(backend: ResultBackend, statuses: readonly TaskStatus[], ttlMs: number, deliveries: readonly Delivery[]): Promise<boolean> {
+  async ackWithStates(
+    backend: ResultBackend,
+    statuses: readonly TaskStatus[],
+    ttlMs: number,
+    deliveries: readonly Delivery[],
+  ): Promise<boolean> {
     const writer = backend.stateWriter?.(this.connection.stateWrites);
     if (writer === undefined) return false;
     this.assertOpen();
@@ -168,18 +180,33 @@ export class SqliteBroker extends SqliteService implements Broker {
         .run(notBefore, receipt.id, receipt.lease);
     } else {
       // A replacement is a new message (a retry): a new row, so that it queues behind the waiting ones.
-      const notBefore = delayMs !== undefined ? now + delayMs : envelope.notBefore !== undefined && Number.isFinite(envelope.notBefore) ? envelope.notBefore : now;
+      const notBefore =
+        delayMs !== undefined
+          ? now + delayMs
+          : envelope.notBefore !== undefined && Number.isFinite(envelope.notBefore)
+            ? envelope.notBefore
+            : now;
       connection.immediate(() => {
-        const gone = connection.prepare('delete from stem_messages where id = ? and lease = ? returning queue, subscriber').get(receipt.id, receipt.lease) as
-          | { queue: string; subscriber: string }
-          | undefined;
+        const gone = connection
+          .prepare('delete from stem_messages where id = ? and lease = ? returning queue, subscriber')
+          .get(receipt.id, receipt.lease) as { queue: string; subscriber: string } | undefined;
         if (gone === undefined) return;
         connection
           .prepare(
             `insert into stem_messages (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before, created_at)
             values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
-          .run(this.namespace, gone.queue, gone.subscriber, envelope.id, clampPriority(envelope.priority), encodeEnvelope(envelope), visibilityOf(envelope), notBefore, now);
+          .run(
+            this.namespace,
+            gone.queue,
+            gone.subscriber,
+            envelope.id,
+            clampPriority(envelope.priority),
+            encodeEnvelope(envelope),
+            visibilityOf(envelope),
+            notBefore,
+            now,
+          );
       });
     }
     connection.monitor.announce();
@@ -192,7 +219,9 @@ export class SqliteBroker extends SqliteService implements Broker {
     const connection = this.connection;
     connection.immediate(() => {
       const lockedUntil = Date.now() + Math.max(0, Math.round(leaseMs));
-      const extend = connection.prepare('update stem_messages set locked_until = ? where id = ? and lease = ? and locked_until is not null');
+      const extend = connection.prepare(
+        'update stem_messages set locked_until = ? where id = ? and lease = ? and locked_until is not null',
+      );
       for (const delivery of deliveries) {
         const receipt = parseReceipt(delivery.receipt);
         if (receipt === undefined) continue;
@@ -208,13 +237,15 @@ export class SqliteBroker extends SqliteService implements Broker {
     if (receipt === undefined) return;
     const connection = this.connection;
     connection.immediate(() => {
-      const gone = connection.prepare('delete from stem_messages where id = ? and lease = ? returning payload').get(receipt.id, receipt.lease) as
-        | { payload: string }
-        | undefined;
+      const gone = connection
+        .prepare('delete from stem_messages where id = ? and lease = ? returning payload')
+        .get(receipt.id, receipt.lease) as { payload: string } | undefined;
       if (gone === undefined) return;
       // Replacing an older letter of the same id gives it a new seq: it is now the youngest.
       connection
-        .prepare('insert or replace into stem_dead_letters (namespace, queue, id, reason, meta, envelope, dead_at) values (?, ?, ?, ?, ?, ?, ?)')
+        .prepare(
+          'insert or replace into stem_dead_letters (namespace, queue, id, reason, meta, envelope, dead_at) values (?, ?, ?, ?, ?, ?, ?)',
+        )
         .run(this.namespace, delivery.queue, delivery.envelope.id, reason, JSON.stringify(meta), gone.payload, Date.now());
     });
   }
@@ -227,7 +258,10 @@ export class SqliteBroker extends SqliteService implements Broker {
     const rows = this.connection
       .prepare(`select ${DEAD_LETTER_COLUMNS} from stem_dead_letters where namespace = ? and queue = ? order by seq limit ? offset ?`)
       .all(this.namespace, queue, limit, offset) as DeadLetterRow[];
-    const total = this.connection.prepare('select count(*) from stem_dead_letters where namespace = ? and queue = ?').pluck().get(this.namespace, queue) as number;
+    const total = this.connection
+      .prepare('select count(*) from stem_dead_letters where namespace = ? and queue = ?')
+      .pluck()
+      .get(this.namespace, queue) as number;
     return { entries: rows.map(toDeadLetter), total };
   }
 
@@ -249,7 +283,9 @@ export class SqliteBroker extends SqliteService implements Broker {
     const connection = this.connection;
     const choose = (): DeadLetterRow[] => {
       let rows = connection
-        .prepare(`select ${DEAD_LETTER_COLUMNS} from stem_dead_letters where namespace = ? and queue = ? and envelope is not null order by seq`)
+        .prepare(
+          `select ${DEAD_LETTER_COLUMNS} from stem_dead_letters where namespace = ? and queue = ? and envelope is not null order by seq`,
+        )
         .all(this.namespace, queue) as DeadLetterRow[];
       if (options.ids !== undefined) {
         const wanted = new Set(options.ids);
@@ -336,8 +372,12 @@ export class SqliteBroker extends SqliteService implements Broker {
     const connection = this.connection;
     connection.immediate(() => {
       for (const queue of consumer.broadcasts) {
-        connection.prepare('delete from stem_subscriptions where namespace = ? and consumer_id = ? and queue = ?').run(this.namespace, consumer.consumerId, queue);
-        connection.prepare('delete from stem_messages where namespace = ? and subscriber = ? and queue = ?').run(this.namespace, consumer.consumerId, queue);
+        connection
+          .prepare('delete from stem_subscriptions where namespace = ? and consumer_id = ? and queue = ?')
+          .run(this.namespace, consumer.consumerId, queue);
+        connection
+          .prepare('delete from stem_messages where namespace = ? and subscriber = ? and queue = ?')
+          .run(this.namespace, consumer.consumerId, queue);
       }
     });
   }
@@ -349,13 +389,22 @@ export class SqliteBroker extends SqliteService implements Broker {
       const stale = connection
         .prepare('delete from stem_subscriptions where namespace = ? and seen_at < ? returning queue, consumer_id')
         .all(this.namespace, Date.now() - STALE_SUBSCRIPTION_MS) as Array<{ queue: string; consumer_id: string }>;
-      for (const row of stale) connection.prepare('delete from stem_messages where namespace = ? and subscriber = ? and queue = ?').run(this.namespace, row.consumer_id, row.queue);
+      for (const row of stale)
+        connection
+          .prepare('delete from stem_messages where namespace = ? and subscriber = ? and queue = ?')
+          .run(this.namespace, row.consumer_id, row.queue);
     });
   }
 }
 
 function toDeadLetter(row: DeadLetterRow): DeadLetter {
-  const letter: DeadLetter = { id: row.id, queue: row.queue, reason: row.reason, meta: JSON.parse(row.meta) as Record<string, unknown>, deadAt: row.dead_at };
+  const letter: DeadLetter = {
+    id: row.id,
+    queue: row.queue,
+    reason: row.reason,
+    meta: JSON.parse(row.meta) as Record<string, unknown>,
+    deadAt: row.dead_at,
+  };
   if (row.envelope !== null) {
     try {
       letter.envelope = JSON.parse(row.envelope) as Envelope;

@@ -13,7 +13,11 @@ import type { SqliteStateWriter } from './sqlite-state-writer.js';
 export class SqliteMigrationError extends StemError {
   constructor(file: string, migration: string | undefined, cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super('migration-failed', `migrating ${file} failed${migration ? ` at ${migration}` : ''}: ${reason}; fix the cause (or move the file aside) and start again`, { cause });
+    super(
+      'migration-failed',
+      `migrating ${file} failed${migration ? ` at ${migration}` : ''}: ${reason}; fix the cause (or move the file aside) and start again`,
+      { cause },
+    );
   }
 }
 
@@ -179,7 +183,12 @@ async function migrate(db: SqliteDatabase, kysely: Kysely<any>, file: string): P
   const provider = new SqliteMigrations();
   const wanted = Object.keys(await provider.getMigrations());
   if (appliedMigrations(db).length >= wanted.length) return;
-  const migrator = new Migrator({ db: kysely, provider, migrationTableName: MIGRATION_TABLE, migrationLockTableName: MIGRATION_LOCK_TABLE });
+  const migrator = new Migrator({
+    db: kysely,
+    provider,
+    migrationTableName: MIGRATION_TABLE,
+    migrationLockTableName: MIGRATION_LOCK_TABLE,
+  });
   // The write lock serialises processes that start at once; the second finds nothing left to do.
   db.exec('BEGIN IMMEDIATE');
   try {

@@ -70,13 +70,18 @@ export class SqliteConsumer implements BrokerConsumer {
     readonly consumerId: string,
     private readonly onClose: (consumer: SqliteConsumer) => Promise<void>,
   ) {
-    this.sources = [...[...queues].map((queue) => ({ queue, subscriber: '' })), ...[...broadcasts].map((queue) => ({ queue, subscriber: consumerId }))];
+    this.sources = [
+      ...[...queues].map((queue) => ({ queue, subscriber: '' })),
+      ...[...broadcasts].map((queue) => ({ queue, subscriber: consumerId })),
+    ];
     this.unsubscribe = connection.monitor.subscribe(() => this.poke());
     const subscribed = [...broadcasts];
     this.stopRefresh =
       subscribed.length > 0
         ? connection.every(60_000, () => {
-            const refresh = connection.prepare('update stem_subscriptions set seen_at = ? where namespace = ? and consumer_id = ? and queue = ?');
+            const refresh = connection.prepare(
+              'update stem_subscriptions set seen_at = ? where namespace = ? and consumer_id = ? and queue = ?',
+            );
             const now = Date.now();
             connection.immediate(() => {
               for (const queue of subscribed) refresh.run(now, namespace, consumerId, queue);
@@ -145,7 +150,9 @@ export class SqliteConsumer implements BrokerConsumer {
       const candidates = connection.prepare(CANDIDATES);
       let chosen: Array<{ id: number; priority: number }> = [];
       for (const source of this.sources) {
-        chosen.push(...(candidates.all(this.namespace, source.queue, source.subscriber, now, now, max) as Array<{ id: number; priority: number }>));
+        chosen.push(
+          ...(candidates.all(this.namespace, source.queue, source.subscriber, now, now, max) as Array<{ id: number; priority: number }>),
+        );
       }
       if (this.sources.length > 1) chosen = chosen.sort((a, b) => b.priority - a.priority || a.id - b.id).slice(0, max);
       if (chosen.length > 0) {
@@ -155,9 +162,13 @@ export class SqliteConsumer implements BrokerConsumer {
       let due = Infinity;
       // Delayed rows are those due after they were made (the partial index holds only them).
       const nextDelayed = connection
-        .prepare('select min(not_before) from stem_messages where namespace = ? and queue = ? and not_before > ? and not_before > created_at')
+        .prepare(
+          'select min(not_before) from stem_messages where namespace = ? and queue = ? and not_before > ? and not_before > created_at',
+        )
         .pluck();
-      const nextLease = connection.prepare('select min(locked_until) from stem_messages where namespace = ? and queue = ? and locked_until > ?').pluck();
+      const nextLease = connection
+        .prepare('select min(locked_until) from stem_messages where namespace = ? and queue = ? and locked_until > ?')
+        .pluck();
       for (const source of this.sources) {
         const delayed = nextDelayed.get(this.namespace, source.queue, now) as number | null;
         const leased = nextLease.get(this.namespace, source.queue, now) as number | null;
@@ -197,8 +208,17 @@ export class SqliteConsumer implements BrokerConsumer {
         const gone = connection.prepare('delete from stem_messages where id = ? and lease = ?').run(row.id, row.lease);
         if (gone.changes === 0) continue;
         connection
-          .prepare('insert or replace into stem_dead_letters (namespace, queue, id, reason, meta, envelope, dead_at) values (?, ?, ?, ?, ?, null, ?)')
-          .run(this.namespace, row.queue, uuidv7(), 'malformed-envelope', JSON.stringify({ error, payload: row.payload, taskId: row.task_id }), now);
+          .prepare(
+            'insert or replace into stem_dead_letters (namespace, queue, id, reason, meta, envelope, dead_at) values (?, ?, ?, ?, ?, null, ?)',
+          )
+          .run(
+            this.namespace,
+            row.queue,
+            uuidv7(),
+            'malformed-envelope',
+            JSON.stringify({ error, payload: row.payload, taskId: row.task_id }),
+            now,
+          );
       }
     });
   }

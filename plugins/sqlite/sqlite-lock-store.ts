@@ -26,9 +26,10 @@ export class SqliteLockStore extends SqliteService implements LockStore {
   /** Who holds `key`, or null. */
   async owner(key: string): Promise<string | null> {
     this.assertOpen();
-    const owner = this.connection.prepare('select owner from stem_locks where namespace = ? and key = ? and expires_at > ?').pluck().get(this.namespace, key, Date.now()) as
-      | string
-      | undefined;
+    const owner = this.connection
+      .prepare('select owner from stem_locks where namespace = ? and key = ? and expires_at > ?')
+      .pluck()
+      .get(this.namespace, key, Date.now()) as string | undefined;
     return owner ?? null;
   }
 
@@ -47,7 +48,9 @@ export class SqliteLockStore extends SqliteService implements LockStore {
   async release(key: string, owner: string): Promise<boolean> {
     this.assertOpen();
     return (
-      this.connection.prepare('delete from stem_locks where namespace = ? and key = ? and owner = ? and expires_at > ?').run(this.namespace, key, owner, Date.now()).changes > 0
+      this.connection
+        .prepare('delete from stem_locks where namespace = ? and key = ? and owner = ? and expires_at > ?')
+        .run(this.namespace, key, owner, Date.now()).changes > 0
     );
   }
 }

@@ -67,10 +67,13 @@ export function resolveSqliteOptions(options: SqliteOptions, where = 'sqlite', c
   if (url !== undefined) {
     file = typeof url === 'string' ? sqliteUrlPath(url) : undefined;
     if (file === undefined) {
-      throw new ConfigError(`${where}: option "url" must be sqlite://path/to/file.db, sqlite:///absolute/file.db or sqlite::memory:, got ${JSON.stringify(url)}`);
+      throw new ConfigError(
+        `${where}: option "url" must be sqlite://path/to/file.db, sqlite:///absolute/file.db or sqlite::memory:, got ${JSON.stringify(url)}`,
+      );
     }
   } else if (path !== undefined) {
-    if (typeof path !== 'string' || path === '') throw new ConfigError(`${where}: option "path" must be a file path or ':memory:', got ${JSON.stringify(path)}`);
+    if (typeof path !== 'string' || path === '')
+      throw new ConfigError(`${where}: option "path" must be a file path or ':memory:', got ${JSON.stringify(path)}`);
     file = path;
   } else {
     throw new ConfigError(`${where}: options need "url" (sqlite://path/to/file.db or sqlite::memory:) or "path"`);
@@ -80,7 +83,8 @@ export function resolveSqliteOptions(options: SqliteOptions, where = 'sqlite', c
     throw new ConfigError(`${where}: option "namespace" must be a non-empty string, got ${JSON.stringify(namespace)}`);
   }
   const migrate = options.migrate ?? true;
-  if (typeof migrate !== 'boolean') throw new ConfigError(`${where}: option "migrate" must be true or false, got ${JSON.stringify(migrate)}`);
+  if (typeof migrate !== 'boolean')
+    throw new ConfigError(`${where}: option "migrate" must be true or false, got ${JSON.stringify(migrate)}`);
   return {
     url: url ?? `sqlite://${path}`,
     file: file === MEMORY ? MEMORY : isAbsolute(file) ? file : resolve(cwd, file),

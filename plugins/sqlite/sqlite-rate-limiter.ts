@@ -26,10 +26,11 @@ export class SqliteRateLimiter extends SqliteService implements RateLimiter {
     const connection = this.connection;
     const { left, allowed } = connection.immediate(() => {
       const now = Date.now();
-      const bucket = connection.prepare('select tokens, refilled_at from stem_rate_buckets where namespace = ? and key = ?').get(this.namespace, key) as
-        | { tokens: number; refilled_at: number }
-        | undefined;
-      const current = bucket === undefined ? limit : Math.min(limit, bucket.tokens + (Math.max(0, now - bucket.refilled_at) * limit) / intervalMs);
+      const bucket = connection
+        .prepare('select tokens, refilled_at from stem_rate_buckets where namespace = ? and key = ?')
+        .get(this.namespace, key) as { tokens: number; refilled_at: number } | undefined;
+      const current =
+        bucket === undefined ? limit : Math.min(limit, bucket.tokens + (Math.max(0, now - bucket.refilled_at) * limit) / intervalMs);
       const allowed = current >= tokens;
       const left = allowed ? current - tokens : current;
       connection

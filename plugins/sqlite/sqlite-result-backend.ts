@@ -94,7 +94,9 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
     if (statuses.length === 1) {
       const status = statuses[0]!;
       const [generation, attempt, phase] = statePosition(status);
-      const changes = this.connection.prepare(UPSERT_ONE).run(this.namespace, status.id, status.state, generation, attempt, phase, JSON.stringify(status), expiresAt, now).changes;
+      const changes = this.connection
+        .prepare(UPSERT_ONE)
+        .run(this.namespace, status.id, status.state, generation, attempt, phase, JSON.stringify(status), expiresAt, now).changes;
       return changes > 0 ? [status] : [];
     }
     // The same id twice in one statement: which write won is only known row by row.
@@ -156,9 +158,10 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
     this.unsubscribeChanges ??= this.connection.monitor.subscribe(() => this.readBack());
     // What is stored now is not news: a read-back reports only later writes.
     if (!this.lastSeen.has(id)) {
-      const stored = this.connection.prepare('select status from stem_results where namespace = ? and id = ? and expires_at > ?').pluck().get(this.namespace, id, Date.now()) as
-        | string
-        | undefined;
+      const stored = this.connection
+        .prepare('select status from stem_results where namespace = ? and id = ? and expires_at > ?')
+        .pluck()
+        .get(this.namespace, id, Date.now()) as string | undefined;
       if (stored !== undefined) this.lastSeen.set(id, stored);
     }
     return this.watchers.add(id, listener, (unwatched) => {
@@ -171,7 +174,10 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
   }
 
   /** `watch`, then `get`, in one step: a write between the two cannot be missed. */
-  async watchCurrent(id: string, listener: (status: TaskStatus) => void): Promise<{ unsubscribe: Unsubscribe; current: TaskStatus | null }> {
+  async watchCurrent(
+    id: string,
+    listener: (status: TaskStatus) => void,
+  ): Promise<{ unsubscribe: Unsubscribe; current: TaskStatus | null }> {
     const unsubscribe = await this.watch(id, listener);
     const current = await this.get(id);
     if (current !== null) this.lastSeen.set(id, JSON.stringify(current));
@@ -210,7 +216,9 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
         .prepare('insert into stem_group_results (namespace, group_id, member_id, status) values (?, ?, ?, ?) on conflict do nothing')
         .run(this.namespace, groupId, status.id, JSON.stringify(status));
       if (recorded.changes === 0) return { completed: group.completed, expected: group.expected };
-      this.connection.prepare('update stem_groups set completed = completed + 1 where namespace = ? and id = ?').run(this.namespace, groupId);
+      this.connection
+        .prepare('update stem_groups set completed = completed + 1 where namespace = ? and id = ?')
+        .run(this.namespace, groupId);
       return { completed: group.completed + 1, expected: group.expected };
     });
   }
@@ -222,14 +230,22 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
       .prepare('select member_ids from stem_groups where namespace = ? and id = ? and expires_at > ?')
       .get(this.namespace, groupId, Date.now()) as { member_ids: string } | undefined;
     if (group === undefined) return null;
-    const rows = this.connection.prepare('select member_id, status from stem_group_results where namespace = ? and group_id = ?').all(this.namespace, groupId) as Array<{
+    const rows = this.connection
+      .prepare('select member_id, status from stem_group_results where namespace = ? and group_id = ?')
+      .all(this.namespace, groupId) as Array<{
       member_id: string;
       status: string;
     }>;
     const results = new Map(rows.map((row) => [row.member_id, JSON.parse(row.status) as TaskStatus]));
     const memberIds = JSON.parse(group.member_ids) as string[];
     const ordered = memberIds.map((id) => results.get(id) ?? null);
-    return { id: groupId, memberIds, expected: memberIds.length, completed: ordered.filter((status) => status !== null).length, results: ordered };
+    return {
+      id: groupId,
+      memberIds,
+      expected: memberIds.length,
+      completed: ordered.filter((status) => status !== null).length,
+      results: ordered,
+    };
   }
 
   /**
@@ -306,7 +322,11 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
     const ns = this.namespace;
     this.connection.immediate(() => {
       // The index holds final states only: the literal phase lets the planner use it.
-      this.connection.prepare(`delete from stem_results indexed by stem_results_expiry where phase >= ${FINAL_PHASE} and expires_at <= ? and namespace = ?`).run(now, ns);
+      this.connection
+        .prepare(
+          `delete from stem_results indexed by stem_results_expiry where phase >= ${FINAL_PHASE} and expires_at <= ? and namespace = ?`,
+        )
+        .run(now, ns);
       const slice = this.connection
         .prepare('select id, expires_at from stem_results where namespace = ? and id > ? order by id limit ?')
         .all(ns, this.sweptTo, SWEEP_SLICE) as Array<{ id: string; expires_at: number }>;
@@ -343,7 +363,9 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
       let rows: Array<{ id: string; status: string }>;
       try {
         rows = this.connection
-          .prepare(`select id, status from stem_results where namespace = ? and expires_at > ? and id in (${batch.map(() => '?').join(', ')})`)
+          .prepare(
+            `select id, status from stem_results where namespace = ? and expires_at > ? and id in (${batch.map(() => '?').join(', ')})`,
+          )
           .all(this.namespace, now, ...batch) as Array<{ id: string; status: string }>;
       } catch {
         // Busy: the next change (or the monitor's next look) reads again.

@@ -38,8 +38,15 @@ export class SqliteRevokeStore extends SqliteService implements RevokeStore {
       entries
         .filter(
           (entry) =>
-            write.get(entry.namespace, entry.taskId, entry.version, entry.terminate === true ? 1 : 0, entry.reason ?? null, entry.revokedAt, entry.expiresAt ?? null) !==
-            undefined,
+            write.get(
+              entry.namespace,
+              entry.taskId,
+              entry.version,
+              entry.terminate === true ? 1 : 0,
+              entry.reason ?? null,
+              entry.revokedAt,
+              entry.expiresAt ?? null,
+            ) !== undefined,
         )
         .map((entry) => ({ ...entry })),
     );
@@ -48,7 +55,9 @@ export class SqliteRevokeStore extends SqliteService implements RevokeStore {
   /** One entry, or null. */
   async get(namespace: string, taskId: string): Promise<RevokeEntry | null> {
     this.assertOpen();
-    const row = this.connection.prepare('select * from stem_revokes where namespace = ? and task_id = ?').get(namespace, taskId) as RevokeRow | undefined;
+    const row = this.connection.prepare('select * from stem_revokes where namespace = ? and task_id = ?').get(namespace, taskId) as
+      | RevokeRow
+      | undefined;
     return row === undefined ? null : toEntry(row);
   }
 
@@ -64,12 +73,20 @@ export class SqliteRevokeStore extends SqliteService implements RevokeStore {
   /** Deletes the namespace's entries that expired at or before `now`; returns how many. */
   async prune(namespace: string, now: number): Promise<number> {
     this.assertOpen();
-    return this.connection.prepare('delete from stem_revokes where namespace = ? and expires_at is not null and expires_at <= ?').run(namespace, now).changes;
+    return this.connection
+      .prepare('delete from stem_revokes where namespace = ? and expires_at is not null and expires_at <= ?')
+      .run(namespace, now).changes;
   }
 }
 
 function toEntry(row: RevokeRow): RevokeEntry {
-  const entry: RevokeEntry = { namespace: row.namespace, taskId: row.task_id, version: row.version, terminate: row.terminate === 1, revokedAt: row.revoked_at };
+  const entry: RevokeEntry = {
+    namespace: row.namespace,
+    taskId: row.task_id,
+    version: row.version,
+    terminate: row.terminate === 1,
+    revokedAt: row.revoked_at,
+  };
   if (row.reason !== null) entry.reason = row.reason;
   if (row.expires_at !== null) entry.expiresAt = row.expires_at;
   return entry;

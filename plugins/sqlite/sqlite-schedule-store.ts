@@ -24,10 +24,14 @@ export class SqliteScheduleStore extends SqliteService implements ScheduleStore 
     const written =
       entry.version === 0
         ? this.connection
-            .prepare('insert into stem_schedules (namespace, id, entry, enabled, next_run_at, version) values (?, ?, ?, ?, ?, ?) on conflict do nothing')
+            .prepare(
+              'insert into stem_schedules (namespace, id, entry, enabled, next_run_at, version) values (?, ?, ?, ?, ?, ?) on conflict do nothing',
+            )
             .run(this.namespace, entry.id, json, enabled, next, stored.version).changes
         : this.connection
-            .prepare('update stem_schedules set entry = ?, enabled = ?, next_run_at = ?, version = ? where namespace = ? and id = ? and version = ?')
+            .prepare(
+              'update stem_schedules set entry = ?, enabled = ?, next_run_at = ?, version = ? where namespace = ? and id = ? and version = ?',
+            )
             .run(json, enabled, next, stored.version, this.namespace, entry.id, entry.version).changes;
     if (written === 0) {
       const current = await this.get(entry.id);
@@ -39,14 +43,20 @@ export class SqliteScheduleStore extends SqliteService implements ScheduleStore 
   /** One entry, or null. */
   async get(id: string): Promise<ScheduleEntry | null> {
     this.assertOpen();
-    const entry = this.connection.prepare('select entry from stem_schedules where namespace = ? and id = ?').pluck().get(this.namespace, id) as string | undefined;
+    const entry = this.connection
+      .prepare('select entry from stem_schedules where namespace = ? and id = ?')
+      .pluck()
+      .get(this.namespace, id) as string | undefined;
     return entry === undefined ? null : (JSON.parse(entry) as ScheduleEntry);
   }
 
   /** Every entry, by id (binary order). */
   async list(): Promise<ScheduleEntry[]> {
     this.assertOpen();
-    const rows = this.connection.prepare('select entry from stem_schedules where namespace = ? order by id').pluck().all(this.namespace) as string[];
+    const rows = this.connection
+      .prepare('select entry from stem_schedules where namespace = ? order by id')
+      .pluck()
+      .all(this.namespace) as string[];
     return rows.map((entry) => JSON.parse(entry) as ScheduleEntry);
   }
 

@@ -27,7 +27,13 @@ export abstract class SqliteService {
   }
 
   /** Opens (or shares) the connection to the options' file and returns a ready service. */
-  static async connect<T extends SqliteService>(this: new (connection: SqliteConnection, settings: SqliteServiceSettings) => T, options: SqliteOptions): Promise<T> {
+  static async connect<T extends SqliteService>(
+    this: new (
+      connection: SqliteConnection,
+      settings: SqliteServiceSettings,
+    ) => T,
+    options: SqliteOptions,
+  ): Promise<T> {
     const resolved = resolveSqliteOptions(options, this.name);
     return new this(await SqliteConnection.open(resolved), { namespace: resolved.namespace, resultTtlMs: resolved.resultTtlMs });
   }

@@ -48,7 +48,8 @@ async function importInstalled(name: string, cwd: string): Promise<Module | unde
 
 function exported(module: Module, name: string, from: string): Constructor {
   const value = module[name];
-  if (typeof value !== 'function') throw new UsageError(`--otel: ${from} has no ${name} export; install a 2.x (sdk-trace-node) or 0.200+ (sdk-node) version`);
+  if (typeof value !== 'function')
+    throw new UsageError(`--otel: ${from} has no ${name} export; install a 2.x (sdk-trace-node) or 0.200+ (sdk-node) version`);
   return value as Constructor;
 }
 

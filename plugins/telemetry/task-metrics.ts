@@ -1,4 +1,12 @@
-import type { Attributes, Counter, Histogram, Meter, ObservableCallback, ObservableGauge, ObservableUpDownCounter } from '@opentelemetry/api';
+import type {
+  Attributes,
+  Counter,
+  Histogram,
+  Meter,
+  ObservableCallback,
+  ObservableGauge,
+  ObservableUpDownCounter,
+} from '@opentelemetry/api';
 import type { Broker } from '../../sdk/contracts/broker.js';
 import type { Envelope } from '../../sdk/envelope.js';
 import type { Outcome } from '../../sdk/hooks.js';
@@ -68,16 +76,28 @@ export class TaskMetrics {
     meter: Meter,
     private readonly broker: () => Broker,
   ) {
-    this.sentMessages = meter.createCounter('messaging.client.sent.messages', { unit: '{message}', description: 'Messages a producer published' });
-    this.consumedMessages = meter.createCounter('messaging.client.consumed.messages', { unit: '{message}', description: 'Messages a worker consumed to an outcome (succeeded, failed, retried, cancelled)' });
+    this.sentMessages = meter.createCounter('messaging.client.sent.messages', {
+      unit: '{message}',
+      description: 'Messages a producer published',
+    });
+    this.consumedMessages = meter.createCounter('messaging.client.consumed.messages', {
+      unit: '{message}',
+      description: 'Messages a worker consumed to an outcome (succeeded, failed, retried, cancelled)',
+    });
     this.processDuration = meter.createHistogram('messaging.process.duration', {
       unit: 's',
       description: 'How long a task handler ran',
       advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
     });
-    this.retried = meter.createCounter('stem.tasks.retried', { unit: '{task}', description: 'Failed attempts that were queued again for another attempt' });
+    this.retried = meter.createCounter('stem.tasks.retried', {
+      unit: '{task}',
+      description: 'Failed attempts that were queued again for another attempt',
+    });
     this.deadLettered = meter.createCounter('stem.tasks.dead_lettered', { unit: '{task}', description: 'Tasks set aside as dead letters' });
-    this.queueDepth = meter.createObservableGauge('stem.queue.depth', { unit: '{message}', description: 'Messages waiting (ready or delayed) in a queue a worker of this process consumes' });
+    this.queueDepth = meter.createObservableGauge('stem.queue.depth', {
+      unit: '{message}',
+      description: 'Messages waiting (ready or delayed) in a queue a worker of this process consumes',
+    });
     this.inflight = meter.createObservableUpDownCounter('stem.worker.inflight', { unit: '{task}', description: 'Tasks a worker runs now' });
     this.queueDepth.addCallback(this.observeDepth);
     this.inflight.addCallback(this.observeInflight);
@@ -89,7 +109,12 @@ export class TaskMetrics {
       const { queue, name } = envelope;
       const attributes =
         this.sendAttributes.find(queue, name) ??
-        this.sendAttributes.keep(queue, name, { [ATTR.system]: MESSAGING_SYSTEM, [ATTR.destination]: queue, [ATTR.operationName]: 'send', [ATTR.taskName]: name });
+        this.sendAttributes.keep(queue, name, {
+          [ATTR.system]: MESSAGING_SYSTEM,
+          [ATTR.destination]: queue,
+          [ATTR.operationName]: 'send',
+          [ATTR.taskName]: name,
+        });
       this.sentMessages.add(1, attributes);
     }
   }

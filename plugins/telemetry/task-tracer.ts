@@ -127,7 +127,10 @@ export class TaskTracer {
           span.setStatus({ code: SpanStatusCode.ERROR, message: `${error.type}: ${error.message}` });
         }
         if (outcome.state === 'retried') {
-          span.addEvent(SPAN_EVENT.retry, { [ATTR.retryDelayMs]: outcome.retryDelayMs ?? 0, [ATTR.retryNextAttempt]: envelope.attempt + 1 });
+          span.addEvent(SPAN_EVENT.retry, {
+            [ATTR.retryDelayMs]: outcome.retryDelayMs ?? 0,
+            [ATTR.retryNextAttempt]: envelope.attempt + 1,
+          });
         } else {
           span.addEvent(SPAN_EVENT.deadLetter, { [ATTR.deadLetterReason]: outcome.reason ?? 'unknown' });
         }

@@ -29,10 +29,14 @@ export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTele
   }
   const { tracerProvider, meterProvider, parentOnCreation = true } = options;
   if (tracerProvider !== undefined && typeof (tracerProvider as Partial<TracerProvider>).getTracer !== 'function') {
-    throw new ConfigError('telemetry(): tracerProvider must be an OpenTelemetry TracerProvider (an object with getTracer()), e.g. a BasicTracerProvider');
+    throw new ConfigError(
+      'telemetry(): tracerProvider must be an OpenTelemetry TracerProvider (an object with getTracer()), e.g. a BasicTracerProvider',
+    );
   }
   if (meterProvider !== undefined && typeof (meterProvider as Partial<MeterProvider>).getMeter !== 'function') {
-    throw new ConfigError('telemetry(): meterProvider must be an OpenTelemetry MeterProvider (an object with getMeter()), e.g. a MeterProvider of @opentelemetry/sdk-metrics');
+    throw new ConfigError(
+      'telemetry(): meterProvider must be an OpenTelemetry MeterProvider (an object with getMeter()), e.g. a MeterProvider of @opentelemetry/sdk-metrics',
+    );
   }
   if (typeof parentOnCreation !== 'boolean') {
     throw new ConfigError(`telemetry(): parentOnCreation must be true or false, got ${JSON.stringify(parentOnCreation)}`);

@@ -37,7 +37,9 @@ export function telemetry(options: TelemetryOptions = {}): StemPlugin {
     name: 'telemetry',
     apply(stem) {
       const tracerProvider = resolved.tracerProvider ?? trace.getTracerProvider();
-      tracer = tracingOff(tracerProvider) ? undefined : new TaskTracer(tracerProvider.getTracer(INSTRUMENTATION_SCOPE), resolved.parentOnCreation);
+      tracer = tracingOff(tracerProvider)
+        ? undefined
+        : new TaskTracer(tracerProvider.getTracer(INSTRUMENTATION_SCOPE), resolved.parentOnCreation);
       const meter = (resolved.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_SCOPE);
       taskMetrics = meter === createNoopMeter() ? undefined : new TaskMetrics(meter, () => stem.broker);
       const spans = tracer;

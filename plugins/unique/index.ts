@@ -47,21 +47,26 @@ const ATTEMPTS = 3;
  */
 export function unique(options: UniqueOptions = {}): StemPlugin {
   const prefix = options.keyPrefix ?? 'unique';
-  if (typeof prefix !== 'string' || prefix === '') throw new ConfigError(`unique: option "keyPrefix" must be a non-empty string (got ${JSON.stringify(prefix)})`);
+  if (typeof prefix !== 'string' || prefix === '')
+    throw new ConfigError(`unique: option "keyPrefix" must be a non-empty string (got ${JSON.stringify(prefix)})`);
   return {
     name: 'unique',
     apply(stem) {
       const windows = new Map<string, number>();
       for (const task of stem.registry.list()) {
-        if (task.options.unique) windows.set(task.name, parseDuration(task.options.uniqueFor ?? '1h', `task "${task.name}": option "uniqueFor"`));
+        if (task.options.unique)
+          windows.set(task.name, parseDuration(task.options.uniqueFor ?? '1h', `task "${task.name}": option "uniqueFor"`));
       }
       // Enqueue stays hook-free (and as fast as without the plugin) when no registered task is unique.
       if (windows.size === 0) return;
       stem.hooks.enqueueShortCircuit.tapPromise('unique', async (envelope) => {
         const definition = stem.registry.find(envelope.name);
         if (definition?.options.unique !== true) return undefined;
-        const ttlMs = windows.get(envelope.name) ?? parseDuration(definition.options.uniqueFor ?? '1h', `task "${envelope.name}": option "uniqueFor"`);
-        const key = definition.options.uniqueKey ? `${envelope.name}:${definition.options.uniqueKey(envelope.args)}` : defaultUniqueKey(envelope.name, envelope.args);
+        const ttlMs =
+          windows.get(envelope.name) ?? parseDuration(definition.options.uniqueFor ?? '1h', `task "${envelope.name}": option "uniqueFor"`);
+        const key = definition.options.uniqueKey
+          ? `${envelope.name}:${definition.options.uniqueKey(envelope.args)}`
+          : defaultUniqueKey(envelope.name, envelope.args);
         const locks = stem.service('lockStore');
         const lockKey = `${prefix}:${key}`;
         for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
@@ -69,7 +74,10 @@ export function unique(options: UniqueOptions = {}): StemPlugin {
           const first = await locks.owner(lockKey);
           if (first !== null) return { id: first, meta: { [DUPLICATE_OF_META]: first, [UNIQUE_KEY_META]: key } };
         }
-        throw new StemError('unique-contended', `unique: the lock store could not settle key "${key}" after ${ATTEMPTS} tries; check that it keeps locks`);
+        throw new StemError(
+          'unique-contended',
+          `unique: the lock store could not settle key "${key}" after ${ATTEMPTS} tries; check that it keeps locks`,
+        );
       });
     },
   };

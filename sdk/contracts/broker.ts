@@ -110,7 +110,12 @@ export interface Broker {
    * when it cannot for this backend (another server or connection): the producer then publishes
    * and writes the states itself, in that order.
    */
-  publishWithStates?(backend: ResultBackend, statuses: readonly TaskStatus[], options: SetOptions, envelopes: readonly Envelope[]): Promise<boolean>;
+  publishWithStates?(
+    backend: ResultBackend,
+    statuses: readonly TaskStatus[],
+    options: SetOptions,
+    envelopes: readonly Envelope[],
+  ): Promise<boolean>;
   /** Extends the leases of deliveries still being worked on to `leaseMs` from now. */
   extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void>;
   /** Removes a delivery from its queue and keeps it as a dead letter (atomically where possible). */

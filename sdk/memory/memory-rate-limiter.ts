@@ -26,10 +26,14 @@ export class MemoryRateLimiter implements RateLimiter {
   async acquire(key: string, rate: Rate, tokens = 1): Promise<RateDecision> {
     this.assertOpen();
     if (!(Number.isFinite(rate.limit) && rate.limit > 0) || !(Number.isFinite(rate.intervalMs) && rate.intervalMs > 0)) {
-      throw new ConfigError(`rate limit of "${key}": limit and intervalMs must be positive numbers (got ${rate.limit} per ${rate.intervalMs}ms)`);
+      throw new ConfigError(
+        `rate limit of "${key}": limit and intervalMs must be positive numbers (got ${rate.limit} per ${rate.intervalMs}ms)`,
+      );
     }
     if (!(tokens > 0) || tokens > rate.limit) {
-      throw new ConfigError(`rate limit of "${key}": cannot take ${tokens} tokens from a bucket of ${rate.limit}; take between 1 and ${rate.limit}`);
+      throw new ConfigError(
+        `rate limit of "${key}": cannot take ${tokens} tokens from a bucket of ${rate.limit}; take between 1 and ${rate.limit}`,
+      );
     }
     const now = Date.now();
     this.sweepNowAndThen(now);

@@ -173,7 +173,10 @@ export class MemoryResultBackend implements ResultBackend {
     this.assertOpen();
     const now = Date.now();
     const held = live(this.chordClaims, chordId, now);
-    this.chordClaims.set(chordId, { value: { claimer: held?.claimer ?? '', fired: true }, expiresAt: now + (options.ttlMs ?? this.defaultTtlMs) });
+    this.chordClaims.set(chordId, {
+      value: { claimer: held?.claimer ?? '', fired: true },
+      expiresAt: now + (options.ttlMs ?? this.defaultTtlMs),
+    });
   }
 
   /** Records the worker's beat, replacing its previous one. */

@@ -56,7 +56,10 @@ export class MessageQueue {
    * @param address the queue name or `broadcast://channel` that deliveries report
    * @param receiptPrefix makes this queue's receipts unique within the broker and finds it back from one
    */
-  constructor(readonly address: string, readonly receiptPrefix: string) {}
+  constructor(
+    readonly address: string,
+    readonly receiptPrefix: string,
+  ) {}
 
   /** Messages waiting (ready and delayed); call `settle` first. */
   get pendingCount(): number {

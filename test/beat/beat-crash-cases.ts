@@ -58,9 +58,13 @@ async function setUp(t: Test, open: () => Promise<Store>) {
   });
   // A whole second in the past: a one-off `at` entry that never fired stays due.
   const slot = Math.floor(Date.now() / 1000) * 1000 - 1000;
-  await stem.service('scheduleStore').upsert(scheduleEntryFor({ id: SCHEDULE_ID, task: 'beat.crash', schedule: { at: new Date(slot).toISOString() } }, Date.now()));
+  await stem
+    .service('scheduleStore')
+    .upsert(scheduleEntryFor({ id: SCHEDULE_ID, task: 'beat.crash', schedule: { at: new Date(slot).toISOString() } }, Date.now()));
   const startBeat = (crashAt?: 'enqueue' | 'published'): RunningStem => {
-    const beat = startNode(['--import', 'tsx', CRASH_BEAT], { env: { ...store.env, ...(crashAt === undefined ? {} : { BEAT_CRASH_AT: crashAt }) } });
+    const beat = startNode(['--import', 'tsx', CRASH_BEAT], {
+      env: { ...store.env, ...(crashAt === undefined ? {} : { BEAT_CRASH_AT: crashAt }) },
+    });
     beats.push(beat);
     return beat;
   };
@@ -87,42 +91,55 @@ export function crashTests(t: Test, open: () => Promise<Store>): void {
     t.match(second.output(), new RegExp(`published ${expectedId}`), 'the restarted Beat published the slot under its deterministic id');
     await stem.worker({ queues: ['default'] }).start();
     await waitFor(() => ran.length > 0, 'the fired task to run', 20_000);
-    t.same(ran, [expectedId], 'the task ran under the slot\'s id');
+    t.same(ran, [expectedId], "the task ran under the slot's id");
     const entry = await stem.service('scheduleStore').get(SCHEDULE_ID);
     t.equal(entry?.totalRuns, 1, 'the run is recorded once');
     t.equal(entry?.nextRunAt, undefined, 'the one-off entry is not due any more');
   });
 
-  t.test('a Beat killed after its enqueue, before recording the run: restarted, it fires the same task, which a worker that ran it does not run again', async (t) => {
-    const { stem, ran, slot, startBeat, expectedId } = await setUp(t, open);
-    const first = startBeat('published');
-    t.ok(await killedBySigkill(first), 'the first Beat died by SIGKILL after publishing');
-    t.match(first.output(), new RegExp(`published ${expectedId}`), 'it published the slot under its deterministic id');
-    t.match(await stem.service('scheduleStore').get(SCHEDULE_ID), { nextRunAt: slot, totalRuns: 0 }, 'the run was not recorded: the slot is still due');
+  t.test(
+    'a Beat killed after its enqueue, before recording the run: restarted, it fires the same task, which a worker that ran it does not run again',
+    async (t) => {
+      const { stem, ran, slot, startBeat, expectedId } = await setUp(t, open);
+      const first = startBeat('published');
+      t.ok(await killedBySigkill(first), 'the first Beat died by SIGKILL after publishing');
+      t.match(first.output(), new RegExp(`published ${expectedId}`), 'it published the slot under its deterministic id');
+      t.match(
+        await stem.service('scheduleStore').get(SCHEDULE_ID),
+        { nextRunAt: slot, totalRuns: 0 },
+        'the run was not recorded: the slot is still due',
+      );
 
-    await stem.worker({ queues: ['default'] }).start();
-    t.match(await stem.handle(expectedId).result({ timeoutMs: 20_000 }), undefined, 'a worker ran the published task');
-    const second = startBeat();
-    await second.waitForOutput(new RegExp(`fired ${SCHEDULE_ID} enqueued ${expectedId}`));
-    t.notMatch(second.output(), /published/, 'the restarted Beat saw the task past queued and did not publish it again');
-    t.same(ran, [expectedId], 'the task ran once, under the slot\'s id');
-    const entry = await stem.service('scheduleStore').get(SCHEDULE_ID);
-    t.equal(entry?.totalRuns, 1, 'the run is recorded once');
-    t.equal(entry?.nextRunAt, undefined, 'the one-off entry is not due any more');
-  });
+      await stem.worker({ queues: ['default'] }).start();
+      t.match(await stem.handle(expectedId).result({ timeoutMs: 20_000 }), undefined, 'a worker ran the published task');
+      const second = startBeat();
+      await second.waitForOutput(new RegExp(`fired ${SCHEDULE_ID} enqueued ${expectedId}`));
+      t.notMatch(second.output(), /published/, 'the restarted Beat saw the task past queued and did not publish it again');
+      t.same(ran, [expectedId], "the task ran once, under the slot's id");
+      const entry = await stem.service('scheduleStore').get(SCHEDULE_ID);
+      t.equal(entry?.totalRuns, 1, 'the run is recorded once');
+      t.equal(entry?.nextRunAt, undefined, 'the one-off entry is not due any more');
+    },
+  );
 
-  t.test('a Beat killed after its enqueue, restarted before any worker ran it: the slot is published again under the same id (at least once)', async (t) => {
-    const { stem, ran, startBeat, expectedId } = await setUp(t, open);
-    const first = startBeat('published');
-    t.ok(await killedBySigkill(first), 'the first Beat died by SIGKILL after publishing');
-    const second = startBeat();
-    await second.waitForOutput(new RegExp(`fired ${SCHEDULE_ID} enqueued ${expectedId}`));
-    t.match(second.output(), new RegExp(`published ${expectedId}`), 'still queued: the restarted Beat publishes the same id again');
-    t.equal((await stem.service('scheduleStore').get(SCHEDULE_ID))?.totalRuns, 1, 'the run is recorded once');
+  t.test(
+    'a Beat killed after its enqueue, restarted before any worker ran it: the slot is published again under the same id (at least once)',
+    async (t) => {
+      const { stem, ran, startBeat, expectedId } = await setUp(t, open);
+      const first = startBeat('published');
+      t.ok(await killedBySigkill(first), 'the first Beat died by SIGKILL after publishing');
+      const second = startBeat();
+      await second.waitForOutput(new RegExp(`fired ${SCHEDULE_ID} enqueued ${expectedId}`));
+      t.match(second.output(), new RegExp(`published ${expectedId}`), 'still queued: the restarted Beat publishes the same id again');
+      t.equal((await stem.service('scheduleStore').get(SCHEDULE_ID))?.totalRuns, 1, 'the run is recorded once');
 
-    await stem.worker({ queues: ['default'] }).start();
-    t.match(await stem.handle(expectedId).result({ timeoutMs: 20_000 }), undefined, 'the task succeeds');
-    await waitFor(() => ran.length > 0, 'a run');
-    t.ok(ran.every((id) => id === expectedId), `every run (${ran.length}) is the slot's task`);
-  });
+      await stem.worker({ queues: ['default'] }).start();
+      t.match(await stem.handle(expectedId).result({ timeoutMs: 20_000 }), undefined, 'the task succeeds');
+      await waitFor(() => ran.length > 0, 'a run');
+      t.ok(
+        ran.every((id) => id === expectedId),
+        `every run (${ran.length}) is the slot's task`,
+      );
+    },
+  );
 }

@@ -25,7 +25,9 @@ t.test('Beat on Redis', async (t) => {
       stem.hooks.published.tapPromise('test', async (envelopes) => void published.push(...envelopes));
       stems.push(stem);
     }
-    await stems[0]!.service('scheduleStore').upsert(scheduleEntryFor({ id: 'every-second', task: 'beat.count', schedule: 'every:1s' }, Date.now()));
+    await stems[0]!
+      .service('scheduleStore')
+      .upsert(scheduleEntryFor({ id: 'every-second', task: 'beat.count', schedule: 'every:1s' }, Date.now()));
     await waitFor(() => published.length >= 4, 'four firings', 15_000);
     for (const stem of stems) await stem.close();
 
@@ -44,20 +46,33 @@ t.test('Beat on Redis', async (t) => {
     const editor = new ScheduleEditor(store);
     await editor.apply(await editor.plan(await readScheduleFile(`${repoRoot}fixtures/schedules.json`)));
     const entries = await store.list();
-    t.same(entries.map((entry) => entry.id), ['nightly-report', 'resize-uploads', 'weekday-receipts']);
+    t.same(
+      entries.map((entry) => entry.id),
+      ['nightly-report', 'resize-uploads', 'weekday-receipts'],
+    );
     t.ok(entries.every((entry) => entry.enabled && entry.nextRunAt !== undefined && entry.version === 1));
 
     // A clock a week ahead makes every entry due now; no jitter so the worker need not wait.
     const weekLater = Date.now() + 7 * 86_400_000;
     const reports = await new Beat(stem, { now: () => weekLater, random: () => 0 }).tick();
-    t.same(reports.map((report) => report.outcome), ['enqueued', 'enqueued', 'enqueued']);
+    t.same(
+      reports.map((report) => report.outcome),
+      ['enqueued', 'enqueued', 'enqueued'],
+    );
     await stem.worker({ queues: ['default', 'reports', 'emails'] }).start();
     const results = await Promise.all(reports.map((report) => stem.handle(report.taskId!).result({ timeoutMs: 10_000 })));
-    t.match(Object.fromEntries(reports.map((report, i) => [report.scheduleId, results[i]])), {
-      'nightly-report': { customerId: 42 },
-      'resize-uploads': { file: 'uploads/latest.png', resized: true },
-      'weekday-receipts': { to: 'finance@example.com' },
-    }, 'each entry ran its task with its args');
-    t.ok((await store.list()).every((entry) => entry.totalRuns === 1 && entry.lastRunAt === weekLater), 'each run is recorded');
+    t.match(
+      Object.fromEntries(reports.map((report, i) => [report.scheduleId, results[i]])),
+      {
+        'nightly-report': { customerId: 42 },
+        'resize-uploads': { file: 'uploads/latest.png', resized: true },
+        'weekday-receipts': { to: 'finance@example.com' },
+      },
+      'each entry ran its task with its args',
+    );
+    t.ok(
+      (await store.list()).every((entry) => entry.totalRuns === 1 && entry.lastRunAt === weekLater),
+      'each run is recorded',
+    );
   });
 });

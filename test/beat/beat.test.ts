@@ -4,13 +4,26 @@ import { SCHEDULE_ID_HEADER, SCHEDULED_FOR_HEADER, scheduleEntryFor } from '../.
 import type { ScheduleStore } from '../../sdk/contracts/schedule-store.js';
 import type { Envelope } from '../../sdk/envelope.js';
 import { ConfigError } from '../../sdk/errors.js';
-import { defineTask, MemoryBroker, MemoryLockStore, MemoryResultBackend, MemoryScheduleStore, Stem, type StemPlugin } from '../../sdk/index.js';
+import {
+  defineTask,
+  MemoryBroker,
+  MemoryLockStore,
+  MemoryResultBackend,
+  MemoryScheduleStore,
+  Stem,
+  type StemPlugin,
+} from '../../sdk/index.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const at = (iso: string): number => Date.parse(iso);
 
 /** Provides the same store instances to several Stems, as processes sharing a server would see them. */
-function shared(services: { scheduleStore: ScheduleStore; lockStore: MemoryLockStore; broker?: MemoryBroker; backend?: MemoryResultBackend }): StemPlugin {
+function shared(services: {
+  scheduleStore: ScheduleStore;
+  lockStore: MemoryLockStore;
+  broker?: MemoryBroker;
+  backend?: MemoryResultBackend;
+}): StemPlugin {
   return {
     name: 'shared',
     apply(stem) {
@@ -28,11 +41,18 @@ function recordPublished(stem: Stem, into: Envelope[]): void {
 }
 
 /** A Stem on a fresh memory schedule store and lock store, recording what it publishes. */
-async function harness(t: Test, broker?: MemoryBroker): Promise<{ stem: Stem; store: MemoryScheduleStore; locks: MemoryLockStore; published: Envelope[] }> {
+async function harness(
+  t: Test,
+  broker?: MemoryBroker,
+): Promise<{ stem: Stem; store: MemoryScheduleStore; locks: MemoryLockStore; published: Envelope[] }> {
   const store = new MemoryScheduleStore();
   const locks = new MemoryLockStore();
   const published: Envelope[] = [];
-  const stem = await Stem.create({ plugins: [shared(broker === undefined ? { scheduleStore: store, lockStore: locks } : { scheduleStore: store, lockStore: locks, broker })] });
+  const stem = await Stem.create({
+    plugins: [
+      shared(broker === undefined ? { scheduleStore: store, lockStore: locks } : { scheduleStore: store, lockStore: locks, broker }),
+    ],
+  });
   t.teardown(() => stem.close());
   recordPublished(stem, published);
   return { stem, store, locks, published };
@@ -41,7 +61,10 @@ async function harness(t: Test, broker?: MemoryBroker): Promise<{ stem: Stem; st
 t.test('an every:1s entry is enqueued with the schedule headers and a worker runs it', async (t) => {
   const seen: Array<Record<string, string>> = [];
   const ping = defineTask({ name: 'beat.ping', handler: async (_args: object, ctx) => void seen.push({ ...ctx.headers }) });
-  const plugin = beat({ tick: '100ms', schedules: [{ id: 'ping-every-second', task: 'beat.ping', schedule: 'every:1s', headers: { tenant: 'acme' } }] });
+  const plugin = beat({
+    tick: '100ms',
+    schedules: [{ id: 'ping-every-second', task: 'beat.ping', schedule: 'every:1s', headers: { tenant: 'acme' } }],
+  });
   const stem = await Stem.create({ tasks: [ping], plugins: [plugin] });
   t.teardown(() => stem.close());
   await stem.worker().start();
@@ -83,7 +106,11 @@ t.test('two Beats on one store enqueue each firing exactly once', async (t) => {
     bySlot.set(slot, (bySlot.get(slot) ?? 0) + 1);
   }
   t.ok(bySlot.size >= 4, `${bySlot.size} distinct slots fired`);
-  t.same([...bySlot.entries()].filter(([, count]) => count > 1), [], 'no slot was enqueued twice');
+  t.same(
+    [...bySlot.entries()].filter(([, count]) => count > 1),
+    [],
+    'no slot was enqueued twice',
+  );
   t.equal((await services.scheduleStore.get('contended'))!.totalRuns, published.length, 'every enqueue was recorded once');
 });
 
@@ -99,7 +126,11 @@ t.test('after downtime, an entry that missed five slots fires once, then on its 
   now = at('2030-01-01T00:00:06.500Z');
   const reports = await beatOf().tick();
   t.equal(reports.length, 1, 'one catch-up firing, not five');
-  t.match(reports[0], { outcome: 'enqueued', scheduledFor: at('2030-01-01T00:00:02Z'), nextRunAt: at('2030-01-01T00:00:07Z') }, 'it carries the first missed slot; the next run is the next future slot');
+  t.match(
+    reports[0],
+    { outcome: 'enqueued', scheduledFor: at('2030-01-01T00:00:02Z'), nextRunAt: at('2030-01-01T00:00:07Z') },
+    'it carries the first missed slot; the next run is the next future slot',
+  );
   t.same(await beatOf().tick(), [], 'nothing else is due until 00:07');
   t.equal(published.length, 2);
   t.equal(published[1]!.headers[SCHEDULED_FOR_HEADER], '2030-01-01T00:00:02.000Z');
@@ -135,8 +166,18 @@ t.test('a schedule hook can skip a firing; the slot is consumed but not counted 
   await store.upsert(scheduleEntryFor({ id: 'changed', task: 'beat.count', schedule: 'every:1m' }, now));
   now = at('2030-01-01T00:01:00Z');
   const reports = await new Beat(stem, { now: () => now }).tick();
-  t.same(reports.map((report) => [report.scheduleId, report.outcome]), [['changed', 'enqueued'], ['skipped', 'skipped']]);
-  t.same(published.map((envelope) => envelope.args), [{ changed: true }], 'a tap may change the firing');
+  t.same(
+    reports.map((report) => [report.scheduleId, report.outcome]),
+    [
+      ['changed', 'enqueued'],
+      ['skipped', 'skipped'],
+    ],
+  );
+  t.same(
+    published.map((envelope) => envelope.args),
+    [{ changed: true }],
+    'a tap may change the firing',
+  );
   const skipped = await store.get('skipped');
   t.equal(skipped!.nextRunAt, at('2030-01-01T00:02:00Z'), 'the skipped slot is consumed');
   t.equal(skipped!.totalRuns, 0, 'a skipped firing is not a run');
@@ -150,7 +191,10 @@ t.test('jitter delays the enqueue by a random amount up to jitterMs', async (t) 
   const [report] = await new Beat(stem, { now: () => now, random: () => 0.25 }).tick();
   t.equal(report!.delayMs, 2_500);
   const envelope = published[0]!;
-  t.ok(envelope.notBefore !== undefined && envelope.notBefore - envelope.createdAt === 2_500, 'notBefore is the enqueue time plus the drawn delay');
+  t.ok(
+    envelope.notBefore !== undefined && envelope.notBefore - envelope.createdAt === 2_500,
+    'notBefore is the enqueue time plus the drawn delay',
+  );
 });
 
 t.test('a firing whose lock another Beat holds is not enqueued', async (t) => {
@@ -189,7 +233,11 @@ t.test('an edit written between the enqueue and the record is kept, and the slot
   recordPublished(racingStem, published);
   t.match(await new Beat(racingStem, { now: () => now }).tick(), [{ outcome: 'enqueued', nextRunAt: at('2030-01-01T00:02:00Z') }]);
   t.equal(published.length, 1, 'enqueued once');
-  t.match(await store.get('edited'), { headers: { edited: 'yes' }, nextRunAt: at('2030-01-01T00:02:00Z'), totalRuns: 1 }, 'the edit is kept and the run recorded');
+  t.match(
+    await store.get('edited'),
+    { headers: { edited: 'yes' }, nextRunAt: at('2030-01-01T00:02:00Z'), totalRuns: 1 },
+    'the edit is kept and the run recorded',
+  );
   t.same(await new Beat(racingStem, { now: () => now }).tick(), [], 'nothing is due any more');
   t.equal(published.length, 1);
 });

@@ -10,11 +10,13 @@ import { Stem, type StemPlugin } from '../../sdk/index.js';
 
 const env = process.env;
 const crashAt = env.BEAT_CRASH_AT;
-if (crashAt !== undefined && crashAt !== 'enqueue' && crashAt !== 'published') throw new Error(`BEAT_CRASH_AT must be enqueue or published, got ${crashAt}`);
+if (crashAt !== undefined && crashAt !== 'enqueue' && crashAt !== 'published')
+  throw new Error(`BEAT_CRASH_AT must be enqueue or published, got ${crashAt}`);
 
-const store: StemPlugin = env.BEAT_STORE === 'postgres'
-  ? postgres({ url: env.BEAT_URL!, schema: env.BEAT_NAMESPACE!, migrate: false })
-  : redis({ url: env.BEAT_URL!, namespace: env.BEAT_NAMESPACE! });
+const store: StemPlugin =
+  env.BEAT_STORE === 'postgres'
+    ? postgres({ url: env.BEAT_URL!, schema: env.BEAT_NAMESPACE!, migrate: false })
+    : redis({ url: env.BEAT_URL!, namespace: env.BEAT_NAMESPACE! });
 
 /** SIGKILL: no handler, no flush, no finally runs, as when the machine or the OOM killer takes it. */
 const die = (): Promise<never> => {

@@ -20,11 +20,14 @@ async function redisConfig(namespace: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'stem-beat-cli-'));
   const file = join(dir, 'stem.config.mts'); // .mts: ESM outside a "type": "module" package
   const module = (path: string): string => JSON.stringify(pathToFileURL(join(repoRoot, path)).href);
-  await writeFile(file, [
-    `import { redis } from ${module('plugins/redis/index.ts')};`,
-    `import tasks from ${module('fixtures/tasks.ts')};`,
-    `export default { tasks, plugins: [redis({ url: ${JSON.stringify(REDIS_URL)}, namespace: ${JSON.stringify(namespace)} })] };`,
-  ].join('\n'));
+  await writeFile(
+    file,
+    [
+      `import { redis } from ${module('plugins/redis/index.ts')};`,
+      `import tasks from ${module('fixtures/tasks.ts')};`,
+      `export default { tasks, plugins: [redis({ url: ${JSON.stringify(REDIS_URL)}, namespace: ${JSON.stringify(namespace)} })] };`,
+    ].join('\n'),
+  );
   return file;
 }
 
@@ -42,7 +45,10 @@ interface BeatProcess {
 }
 
 function startBeat(args: string[]): BeatProcess {
-  const child = spawn(process.execPath, [join(repoRoot, 'bin/stem.js'), 'beat', 'start', ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [join(repoRoot, 'bin/stem.js'), 'beat', 'start', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -84,8 +90,20 @@ t.test('the schedule CLI on Redis', async (t) => {
     t.equal(applied.code, 0, applied.stderr);
     t.match(applied.stdout, /applied: 3 added, 0 changed, 0 removed/);
     const listed = listJson(await stem('schedule', 'list', '--json'));
-    t.same(listed.map((entry) => entry.id), ['nightly-report', 'resize-uploads', 'weekday-receipts']);
-    t.match(listed[0], { id: 'nightly-report', task: 'reports.generate', schedule: '0 2 * * *', timezone: 'Europe/Paris', enabled: true, lastRunAt: null, totalRuns: 0, version: 1 });
+    t.same(
+      listed.map((entry) => entry.id),
+      ['nightly-report', 'resize-uploads', 'weekday-receipts'],
+    );
+    t.match(listed[0], {
+      id: 'nightly-report',
+      task: 'reports.generate',
+      schedule: '0 2 * * *',
+      timezone: 'Europe/Paris',
+      enabled: true,
+      lastRunAt: null,
+      totalRuns: 0,
+      version: 1,
+    });
     t.match(String(listed[0]!.nextRunAt), /^\d{4}-\d\d-\d\dT(00|01):00:00\.000Z$/, 'the next run is 02:00 in Paris, as an ISO time');
     const table = await stem('schedule', 'list');
     t.match(table.stdout, /id.*task.*schedule.*next run.*last run.*enabled/);
@@ -95,7 +113,14 @@ t.test('the schedule CLI on Redis', async (t) => {
     t.match(again.stdout, /applied: 0 added, 0 changed, 0 removed, 3 unchanged/, 'applying the same file again changes nothing');
 
     const revised = await scheduleFile([
-      { id: 'nightly-report', task: 'reports.generate', schedule: '0 3 * * *', timezone: 'Europe/Paris', args: { customerId: 42 }, jitterMs: 30_000 },
+      {
+        id: 'nightly-report',
+        task: 'reports.generate',
+        schedule: '0 3 * * *',
+        timezone: 'Europe/Paris',
+        args: { customerId: 42 },
+        jitterMs: 30_000,
+      },
       { id: 'resize-uploads', task: 'media.resize', schedule: 'every:5m', args: { file: 'uploads/latest.png' }, priority: 3 },
       { id: 'hourly-render', task: 'reports.render', schedule: '0 * * * *', args: { week: '2030-W01' } },
     ]);
@@ -106,13 +131,23 @@ t.test('the schedule CLI on Redis', async (t) => {
     t.match(diff.stdout, /kept +weekday-receipts +\(not in the file; --prune removes it\)/);
     t.match(diff.stdout, /dry run: 1 added, 1 changed, 0 removed, 1 unchanged, 1 kept/);
     const pruneDiff = await stem('schedule', 'apply', revised, '--dry-run', '--prune', '--json');
-    t.same(JSON.parse(pruneDiff.stdout), { dryRun: true, added: ['hourly-render'], changed: [{ id: 'nightly-report', fields: ['schedule'] }], removed: ['weekday-receipts'], unchanged: ['resize-uploads'], kept: [] });
+    t.same(JSON.parse(pruneDiff.stdout), {
+      dryRun: true,
+      added: ['hourly-render'],
+      changed: [{ id: 'nightly-report', fields: ['schedule'] }],
+      removed: ['weekday-receipts'],
+      unchanged: ['resize-uploads'],
+      kept: [],
+    });
     t.equal(listJson(await stem('schedule', 'list', '--json')).length, 3, 'dry runs left the store alone');
 
     const pruned = await stem('schedule', 'apply', revised, '--prune');
     t.match(pruned.stdout, /applied: 1 added, 1 changed, 1 removed, 1 unchanged, 0 kept/);
     const afterPrune = listJson(await stem('schedule', 'list', '--json'));
-    t.same(afterPrune.map((entry) => entry.id), ['hourly-render', 'nightly-report', 'resize-uploads']);
+    t.same(
+      afterPrune.map((entry) => entry.id),
+      ['hourly-render', 'nightly-report', 'resize-uploads'],
+    );
     t.match(afterPrune[1], { schedule: '0 3 * * *', version: 2 }, 'the changed entry was rewritten');
     t.match(String(afterPrune[1]!.nextRunAt), /T(01|02):00:00\.000Z$/, 'its next run follows the new schedule');
 
@@ -120,10 +155,17 @@ t.test('the schedule CLI on Redis', async (t) => {
     t.equal(disabled.code, 0, disabled.stderr);
     t.match(disabled.stdout, /disabled resize-uploads/);
     await stem('schedule', 'apply', revised);
-    t.match(listJson(await stem('schedule', 'list', '--json')).find((entry) => entry.id === 'resize-uploads'), { enabled: false }, 'a file without `enabled` leaves a disabled entry disabled');
+    t.match(
+      listJson(await stem('schedule', 'list', '--json')).find((entry) => entry.id === 'resize-uploads'),
+      { enabled: false },
+      'a file without `enabled` leaves a disabled entry disabled',
+    );
     const enabled = await stem('schedule', 'enable', 'resize-uploads');
     t.match(enabled.stdout, /enabled resize-uploads \(next run \d{4}-/);
-    t.match(listJson(await stem('schedule', 'list', '--json')).find((entry) => entry.id === 'resize-uploads'), { enabled: true });
+    t.match(
+      listJson(await stem('schedule', 'list', '--json')).find((entry) => entry.id === 'resize-uploads'),
+      { enabled: true },
+    );
     const unknown = await stem('schedule', 'enable', 'no-such-entry');
     t.equal(unknown.code, 64);
     t.match(unknown.stderr, /^stem: no schedule entry "no-such-entry"/);
@@ -134,13 +176,23 @@ t.test('the schedule CLI on Redis', async (t) => {
     const removed = await stem('schedule', 'remove', 'hourly-render', '--yes');
     t.equal(removed.code, 0, removed.stderr);
     t.match(removed.stdout, /removed hourly-render/);
-    t.same(listJson(await stem('schedule', 'list', '--json')).map((entry) => entry.id), ['nightly-report', 'resize-uploads']);
+    t.same(
+      listJson(await stem('schedule', 'list', '--json')).map((entry) => entry.id),
+      ['nightly-report', 'resize-uploads'],
+    );
 
-    const bad = await scheduleFile([{ id: 'fine', task: 'media.resize', schedule: 'every:1m' }, { id: 'broken', task: 'media.resize', schedule: 'every:1m', jitterMs: 120_000 }]);
+    const bad = await scheduleFile([
+      { id: 'fine', task: 'media.resize', schedule: 'every:1m' },
+      { id: 'broken', task: 'media.resize', schedule: 'every:1m', jitterMs: 120_000 },
+    ]);
     const refused = await stem('schedule', 'apply', bad, '--prune');
     t.equal(refused.code, 64);
     t.match(refused.stderr, /entry "broken": jitterMs: 120000ms is longer than the 60000ms between firings/);
-    t.same(listJson(await stem('schedule', 'list', '--json')).map((entry) => entry.id), ['nightly-report', 'resize-uploads'], 'nothing of a bad file was applied');
+    t.same(
+      listJson(await stem('schedule', 'list', '--json')).map((entry) => entry.id),
+      ['nightly-report', 'resize-uploads'],
+      'nothing of a bad file was applied',
+    );
   });
 
   t.test('--store redis://… picks the Redis schedule store by scheme', async (t) => {
@@ -149,7 +201,10 @@ t.test('the schedule CLI on Redis', async (t) => {
     const applied = await runStem(['schedule', 'apply', file, '--store', REDIS_URL]);
     t.equal(applied.code, 0, applied.stderr);
     t.notMatch(applied.stderr, /in memory/);
-    t.ok(listJson(await runStem(['schedule', 'list', '--json', '--store', REDIS_URL])).some((entry) => entry.id === id), 'a second process sees the entry');
+    t.ok(
+      listJson(await runStem(['schedule', 'list', '--json', '--store', REDIS_URL])).some((entry) => entry.id === id),
+      'a second process sees the entry',
+    );
     const removed = await runStem(['schedule', 'remove', id, '--yes'], { env: { STEM_SCHEDULE_STORE_URL: REDIS_URL } });
     t.equal(removed.code, 0, removed.stderr);
   });

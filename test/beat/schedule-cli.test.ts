@@ -14,9 +14,27 @@ async function scheduleFile(name: string, content: unknown): Promise<string> {
 t.test('stem schedule dry-run prints the next firings of a spec', async (t) => {
   const run = await runStem(['schedule', 'dry-run', '--spec', '*/5 * * * *', '--count', '5', '--from', '2030-01-01T00:00:00Z']);
   t.equal(run.code, 0, run.stderr);
-  t.same(run.stdout.trim().split('\n'), ['2030-01-01T00:05:00.000Z', '2030-01-01T00:10:00.000Z', '2030-01-01T00:15:00.000Z', '2030-01-01T00:20:00.000Z', '2030-01-01T00:25:00.000Z']);
+  t.same(run.stdout.trim().split('\n'), [
+    '2030-01-01T00:05:00.000Z',
+    '2030-01-01T00:10:00.000Z',
+    '2030-01-01T00:15:00.000Z',
+    '2030-01-01T00:20:00.000Z',
+    '2030-01-01T00:25:00.000Z',
+  ]);
 
-  const zoned = await runStem(['schedule', 'dry-run', '--spec', '0 9 * * 1-5', '--timezone', 'America/New_York', '--count', '2', '--from', '2030-01-04T00:00:00Z', '--json']);
+  const zoned = await runStem([
+    'schedule',
+    'dry-run',
+    '--spec',
+    '0 9 * * 1-5',
+    '--timezone',
+    'America/New_York',
+    '--count',
+    '2',
+    '--from',
+    '2030-01-04T00:00:00Z',
+    '--json',
+  ]);
   t.equal(zoned.code, 0, zoned.stderr);
   t.same(JSON.parse(zoned.stdout), ['2030-01-04T14:00:00.000Z', '2030-01-07T14:00:00.000Z'], 'Friday 9:00 in New York, then Monday');
 
@@ -41,23 +59,60 @@ t.test('stem schedule apply --dry-run shows what a file would add, and writes no
 });
 
 t.test('a bad schedule file is refused with one line naming the file, the entry and the field (exit 64)', async (t) => {
-  const entry = (overrides: Record<string, unknown>): Record<string, unknown> => ({ id: 'report', task: 'reports.generate', schedule: '0 2 * * *', ...overrides });
+  const entry = (overrides: Record<string, unknown>): Record<string, unknown> => ({
+    id: 'report',
+    task: 'reports.generate',
+    schedule: '0 2 * * *',
+    ...overrides,
+  });
   const cases: Array<[string, string, unknown, RegExp]> = [
-    ['a bad cron expression', 'schedules.json', [entry({ schedule: '0 25 * * *' })], /entry "report": schedule: "0 25 \* \* \*" is not a valid cron expression/],
-    ['an unknown key', 'schedules.json', [entry({ every: '5m' })], /entry "report": every: unknown key; a schedule entry has id, task, schedule/],
-    ['an interval under 1s', 'schedules.json', { schedules: [entry({ schedule: 'every:200ms' })] }, /entry "report": schedule: "every:200ms" is shorter than the 1s minimum/],
-    ['jitter longer than the interval', 'schedules.json', [entry({ schedule: 'every:30s', jitterMs: 60_000 })], /entry "report": jitterMs: 60000ms is longer than the 30000ms between firings/],
+    [
+      'a bad cron expression',
+      'schedules.json',
+      [entry({ schedule: '0 25 * * *' })],
+      /entry "report": schedule: "0 25 \* \* \*" is not a valid cron expression/,
+    ],
+    [
+      'an unknown key',
+      'schedules.json',
+      [entry({ every: '5m' })],
+      /entry "report": every: unknown key; a schedule entry has id, task, schedule/,
+    ],
+    [
+      'an interval under 1s',
+      'schedules.json',
+      { schedules: [entry({ schedule: 'every:200ms' })] },
+      /entry "report": schedule: "every:200ms" is shorter than the 1s minimum/,
+    ],
+    [
+      'jitter longer than the interval',
+      'schedules.json',
+      [entry({ schedule: 'every:30s', jitterMs: 60_000 })],
+      /entry "report": jitterMs: 60000ms is longer than the 30000ms between firings/,
+    ],
     ['a missing task', 'schedules.json', [{ id: 'report', schedule: 'every:5m' }], /entry "report": task: missing/],
-    ['an id used twice', 'schedules.json', [entry({}), entry({ task: 'media.resize' })], /entry "report": id: used twice \(entries #1 and #2\)/],
+    [
+      'an id used twice',
+      'schedules.json',
+      [entry({}), entry({ task: 'media.resize' })],
+      /entry "report": id: used twice \(entries #1 and #2\)/,
+    ],
     ['unreadable JSON', 'schedules.json', '[\n  { "id": "report", }\n]', /schedules\.json: line 2, column \d+: not valid JSON/],
     ['unreadable YAML', 'schedules.yaml', '- id: report\n  task: [unclosed\n', /schedules\.yaml: line \d+, column \d+: not valid YAML/],
-    ['a YAML key given twice', 'schedules.yaml', '- id: report\n  id: again\n  task: x\n  schedule: every:1m\n', /schedules\.yaml: line 2, column \d+: not valid YAML \(Map keys must be unique/],
+    [
+      'a YAML key given twice',
+      'schedules.yaml',
+      '- id: report\n  id: again\n  task: x\n  schedule: every:1m\n',
+      /schedules\.yaml: line 2, column \d+: not valid YAML \(Map keys must be unique/,
+    ],
     ['an unknown top-level key', 'schedules.yaml', 'entries: []\n', /schedules\.yaml: unknown top-level key "entries"/],
   ];
-  const runs = await Promise.all(cases.map(async ([, fileName, content]) => {
-    const file = await scheduleFile(fileName, content);
-    return { file, run: await runStem(['schedule', 'apply', file]) };
-  }));
+  const runs = await Promise.all(
+    cases.map(async ([, fileName, content]) => {
+      const file = await scheduleFile(fileName, content);
+      return { file, run: await runStem(['schedule', 'apply', file]) };
+    }),
+  );
   for (const [i, [name, , , message]] of cases.entries()) {
     const { file, run } = runs[i]!;
     t.equal(run.code, 64, `${name}: exit 64`);
@@ -72,7 +127,10 @@ t.test('a bad schedule file is refused with one line naming the file, the entry 
 });
 
 t.test('a YAML schedule file with { schedules: [...] } applies like JSON', async (t) => {
-  const file = await scheduleFile('schedules.yml', 'schedules:\n  - id: resize\n    task: media.resize\n    schedule: every:5m\n    args: { file: a.png }\n  - id: nightly\n    task: reports.generate\n    schedule: "0 2 * * *"\n    timezone: Europe/Paris\n');
+  const file = await scheduleFile(
+    'schedules.yml',
+    'schedules:\n  - id: resize\n    task: media.resize\n    schedule: every:5m\n    args: { file: a.png }\n  - id: nightly\n    task: reports.generate\n    schedule: "0 2 * * *"\n    timezone: Europe/Paris\n',
+  );
   const run = await runStem(['schedule', 'apply', file, '--dry-run', '--json']);
   t.equal(run.code, 0, run.stderr);
   t.same(JSON.parse(run.stdout), { dryRun: true, added: ['resize', 'nightly'], changed: [], removed: [], unchanged: [], kept: [] });
@@ -85,7 +143,15 @@ t.test('stem schedule remove refuses without --yes when there is no terminal to 
 });
 
 t.test('every schedule and beat command documents itself with an example', async (t) => {
-  const commands = [['schedule', 'apply'], ['schedule', 'list'], ['schedule', 'remove'], ['schedule', 'enable'], ['schedule', 'disable'], ['schedule', 'dry-run'], ['beat', 'start']];
+  const commands = [
+    ['schedule', 'apply'],
+    ['schedule', 'list'],
+    ['schedule', 'remove'],
+    ['schedule', 'enable'],
+    ['schedule', 'disable'],
+    ['schedule', 'dry-run'],
+    ['beat', 'start'],
+  ];
   const runs = await Promise.all(commands.map((command) => runStem([...command, '--help'])));
   for (const [i, command] of commands.entries()) {
     const run = runs[i]!;

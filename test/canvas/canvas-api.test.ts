@@ -46,11 +46,29 @@ t.test('compositions are checked before anything is enqueued', async (t) => {
   const c = canvasOf(stem);
   await t.rejects(c.chain([]), /chain\(\): pass at least one step/);
   await t.rejects(c.chain([task(echo, { text: 'a' }), { name: 'api.echo' } as unknown as Signature]), /chain\(\)\[1\] is not a signature/);
-  await t.rejects(c.chain([task(echo, { text: 'a' }), task('api.echo', { text: 'b', when: new Map() })]), /chain\[1\]\.args\.when: a Map instance/);
-  await t.rejects(c.chain([task(echo, { text: 'a' }), task('api.echo', {}, { retryPolicy: { retryOn: () => true } })]), /chain\[1\]\.options\.retryPolicy\.retryOn: a function/);
-  await t.rejects(c.chord({ body: [task(echo, { text: 'a' })], callback: task(echo, { text: 'cb' }), onError: 'ignore' as 'fail' }), /option "onError" is "ignore"/);
-  await t.rejects(c.chord({ body: [task(echo, { text: 'a' }, { id: 'same' }), task(echo, { text: 'b' }, { id: 'same' })], callback: task(echo, { text: 'cb' }) }), /task id same is given twice/);
-  await t.rejects(c.chord({ body: [task(echo, { text: 'a' })], callback: 'api.echo' as unknown as Signature }), /option "callback" is not a signature/);
+  await t.rejects(
+    c.chain([task(echo, { text: 'a' }), task('api.echo', { text: 'b', when: new Map() })]),
+    /chain\[1\]\.args\.when: a Map instance/,
+  );
+  await t.rejects(
+    c.chain([task(echo, { text: 'a' }), task('api.echo', {}, { retryPolicy: { retryOn: () => true } })]),
+    /chain\[1\]\.options\.retryPolicy\.retryOn: a function/,
+  );
+  await t.rejects(
+    c.chord({ body: [task(echo, { text: 'a' })], callback: task(echo, { text: 'cb' }), onError: 'ignore' as 'fail' }),
+    /option "onError" is "ignore"/,
+  );
+  await t.rejects(
+    c.chord({
+      body: [task(echo, { text: 'a' }, { id: 'same' }), task(echo, { text: 'b' }, { id: 'same' })],
+      callback: task(echo, { text: 'cb' }),
+    }),
+    /task id same is given twice/,
+  );
+  await t.rejects(
+    c.chord({ body: [task(echo, { text: 'a' })], callback: 'api.echo' as unknown as Signature }),
+    /option "callback" is not a signature/,
+  );
   await t.rejects(c.group('api.echo' as unknown as Signature[]), UsageError);
 });
 
@@ -70,14 +88,20 @@ t.test('an empty group is complete at once, and an empty chord fires its callbac
 t.test('array args get the parent result prepended; other non-object args are passed unchanged', async (t) => {
   const seen: unknown[] = [];
   const first = defineTask({ name: 'args.first', handler: async () => 'P' });
-  const listy = defineTask({ name: 'args.list', handler: async (args: unknown[], ctx) => {
-    seen.push(args, parentResult(ctx));
-    return 7;
-  } });
-  const plain = defineTask({ name: 'args.plain', handler: async (args: string, ctx) => {
-    seen.push(args, parentResult(ctx));
-    return 'done';
-  } });
+  const listy = defineTask({
+    name: 'args.list',
+    handler: async (args: unknown[], ctx) => {
+      seen.push(args, parentResult(ctx));
+      return 7;
+    },
+  });
+  const plain = defineTask({
+    name: 'args.plain',
+    handler: async (args: string, ctx) => {
+      seen.push(args, parentResult(ctx));
+      return 'done';
+    },
+  });
   const stem = await memoryStem(t, [first, listy, plain]);
   await stem.worker().start();
   const chainId = await canvasOf(stem).chain([task(first, {}), task(listy, ['x']), task(plain, 'as is')]);
@@ -88,8 +112,15 @@ t.test('array args get the parent result prepended; other non-object args are pa
 t.test('a cancelled step stops the chain, which ends cancelled naming the step', async (t) => {
   const stem = await memoryStem(t);
   await stem.worker().start();
-  const chainId = await canvasOf(stem).chain([task(echo, { text: 'a' }), task(echo, { text: 'b' }, { expiresAt: new Date(Date.now() - 60_000) }), task(echo, { text: 'c' })]);
-  const error = await stem.handle(chainId).result(RESULT_TIMEOUT).catch((e: unknown) => e);
+  const chainId = await canvasOf(stem).chain([
+    task(echo, { text: 'a' }),
+    task(echo, { text: 'b' }, { expiresAt: new Date(Date.now() - 60_000) }),
+    task(echo, { text: 'c' }),
+  ]);
+  const error = await stem
+    .handle(chainId)
+    .result(RESULT_TIMEOUT)
+    .catch((e: unknown) => e);
   t.type(error, TaskCancelledError);
   t.match((error as Error).message, /step 2 of 3 \(api\.echo, task [0-9a-f-]+\) was cancelled: TaskCancelledError: expired/);
   t.equal((await stem.status(chainId)).state, 'cancelled');
@@ -103,7 +134,10 @@ t.test('a next step the finishing worker cannot enqueue fails the chain instead 
   const stem = await memoryStem(t);
   await stem.worker().start();
   const chainId = await canvasOf(stem).chain([task(echo, { text: 'a' }), task('not.registered')]);
-  const error = await stem.handle(chainId).result(RESULT_TIMEOUT).catch((e: unknown) => e);
+  const error = await stem
+    .handle(chainId)
+    .result(RESULT_TIMEOUT)
+    .catch((e: unknown) => e);
   t.type(error, TaskFailedError);
   t.match((error as Error).message, /step 2 of 2 \(not\.registered\) could not be enqueued: UnknownTaskError/);
   const status = await stem.status(chainId);

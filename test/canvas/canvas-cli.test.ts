@@ -18,24 +18,40 @@ if (await requireRedis(t)) {
         return args.n;
       },
     });
-    const total = defineTask({ name: 'cli.total', handler: async (args: { parent?: number[] }) => args.parent!.reduce((a, b) => a + b, 0) });
+    const total = defineTask({
+      name: 'cli.total',
+      handler: async (args: { parent?: number[] }) => args.parent!.reduce((a, b) => a + b, 0),
+    });
     const cluster = await openCluster(t, 'redis', [part, total]);
     await cluster.startWorker();
     const c = canvasOf(cluster.stem);
     const chordId = await c.chord({ body: [task(part, { n: 0 }), task(part, { n: 1 })], callback: task(total, {}) });
     const { groupId, taskIds } = await c.group([task(part, { n: 5 }), task(part, { n: 6 })]);
-    await waitFor(async () => (await c.groupResult(chordId))?.completed === 1 && (await c.groupResult(groupId))?.done === true, 'the first member and the group to finish');
+    await waitFor(
+      async () => (await c.groupResult(chordId))?.completed === 1 && (await c.groupResult(groupId))?.done === true,
+      'the first member and the group to finish',
+    );
     const flags = ['--broker', cluster.redisUrl, '--backend', cluster.redisUrl];
     const bodyIds = (await c.groupResult(chordId))!.taskIds;
 
     const running = await runStem(['result', 'get', chordId, '--json', ...flags]);
     t.equal(running.code, 0, running.stderr);
-    const half = JSON.parse(running.stdout) as { id: string; state: string; name: string; group: { expected: number; completed: number; done: boolean }; members: Array<{ id: string; task: string; state: string }> };
+    const half = JSON.parse(running.stdout) as {
+      id: string;
+      state: string;
+      name: string;
+      group: { expected: number; completed: number; done: boolean };
+      members: Array<{ id: string; task: string; state: string }>;
+    };
     t.equal(half.id, chordId);
     t.equal(half.state, 'pending', 'the chord waits for its body');
     t.equal(half.name, 'cli.total');
     t.same(half.group, { id: chordId, expected: 2, completed: 1, done: false });
-    t.same(half.members.map((m) => m.id), bodyIds, 'members in body order');
+    t.same(
+      half.members.map((m) => m.id),
+      bodyIds,
+      'members in body order',
+    );
     t.same(half.members[0], { id: bodyIds[0], task: 'cli.part', state: 'succeeded' });
     t.match(half.members[1], { id: bodyIds[1], task: 'cli.part', state: /queued|running/ });
 
@@ -46,13 +62,19 @@ if (await requireRedis(t)) {
     t.equal(text.code, 0, text.stderr);
     t.match(text.stdout, /^state\s+succeeded$/m);
     t.match(text.stdout, /^group\s+2 of 2 members finished$/m);
-    t.match(text.stdout, new RegExp(`^members\\n  0\\s+${bodyIds[0]}\\s+cli\\.part\\s+succeeded\\n  1\\s+${bodyIds[1]}\\s+cli\\.part\\s+succeeded$`, 'm'));
+    t.match(
+      text.stdout,
+      new RegExp(`^members\\n  0\\s+${bodyIds[0]}\\s+cli\\.part\\s+succeeded\\n  1\\s+${bodyIds[1]}\\s+cli\\.part\\s+succeeded$`, 'm'),
+    );
 
     const plain = await runStem(['result', 'get', groupId, '--json', ...flags]);
     t.equal(plain.code, 0, plain.stderr);
     const group = JSON.parse(plain.stdout) as { state: string; members: Array<{ id: string; task: string; state: string }> };
     t.equal(group.state, 'pending', 'a plain group has no status record of its own');
-    t.same(group.members, taskIds.map((id) => ({ id, task: 'cli.part', state: 'succeeded' })));
+    t.same(
+      group.members,
+      taskIds.map((id) => ({ id, task: 'cli.part', state: 'succeeded' })),
+    );
 
     const task1 = await runStem(['result', 'get', taskIds[0]!, '--json', ...flags]);
     t.notOk('members' in (JSON.parse(task1.stdout) as object), 'a plain task shows no members');

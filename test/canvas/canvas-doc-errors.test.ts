@@ -66,10 +66,13 @@ t.test('a failed chain and a failed chord read as docs/canvas.md shows, in resul
   const c = canvasOf(stem);
 
   const chainId = await c.chain([task(fetchOrder, {}), task(price, {}), task(emailReceipt, { to: 'a@b.c' })]);
-  const chainError = await stem.handle(chainId).result({ timeoutMs: 10_000 }).then(
-    () => undefined,
-    (error: Error) => error,
-  );
+  const chainError = await stem
+    .handle(chainId)
+    .result({ timeoutMs: 10_000 })
+    .then(
+      () => undefined,
+      (error: Error) => error,
+    );
   t.match(chainError, { name: 'TaskFailedError', errorType: 'ChainStepFailedError' });
   t.match(chainError?.message, pageText('chain thrown'));
   t.match(errorLine(await stem.status(chainId)), pageText('chain status'));
@@ -78,10 +81,13 @@ t.test('a failed chain and a failed chord read as docs/canvas.md shows, in resul
     body: [task(renderReport, { week: '2024-W28' }), task(renderReport, { week: '2024-W29' })],
     callback: task(emailReceipt, { to: 'finance@example.com' }),
   });
-  const chordError = await stem.handle(chordId).result({ timeoutMs: 10_000 }).then(
-    () => undefined,
-    (error: Error) => error,
-  );
+  const chordError = await stem
+    .handle(chordId)
+    .result({ timeoutMs: 10_000 })
+    .then(
+      () => undefined,
+      (error: Error) => error,
+    );
   t.match(chordError, { name: 'TaskFailedError', errorType: 'ChordMemberFailedError' });
   t.match(chordError?.message, pageText('chord thrown'));
   t.match(errorLine(await stem.status(chordId)), pageText('chord status'));

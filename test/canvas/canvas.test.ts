@@ -34,7 +34,11 @@ for (const backend of await availableBackends(t)) {
     const status = await cluster.stem.status(chainId);
     t.equal(status.state, 'succeeded');
     const steps = (status.meta!['stem.chain'] as { steps: Array<{ id: string; name: string }> }).steps;
-    t.same(steps.map((step) => step.name), ['chain.start', 'chain.double', 'chain.offset'], 'the chain record lists its steps');
+    t.same(
+      steps.map((step) => step.name),
+      ['chain.start', 'chain.double', 'chain.offset'],
+      'the chain record lists its steps',
+    );
     // A step's own state is written just after the hand-off, so the chain may finish first.
     await waitFor(async () => (await cluster.stem.status(steps[1]!.id)).state === 'succeeded', 'step 2 to record its own state');
     t.equal((await cluster.stem.status(steps[1]!.id)).result, 4, "each step's own task id holds its result");
@@ -43,17 +47,26 @@ for (const backend of await availableBackends(t)) {
   t.test(`${backend}: a failed middle step stops the chain, and the chain records which step failed`, async (t) => {
     let thirdRan = 0;
     const first = defineTask({ name: 'stop.first', handler: async () => 'ok' });
-    const second = defineTask({ name: 'stop.second', handler: async () => {
-      throw new Unrecoverable('card declined');
-    } });
-    const third = defineTask({ name: 'stop.third', handler: async () => {
-      thirdRan++;
-      return 'never';
-    } });
+    const second = defineTask({
+      name: 'stop.second',
+      handler: async () => {
+        throw new Unrecoverable('card declined');
+      },
+    });
+    const third = defineTask({
+      name: 'stop.third',
+      handler: async () => {
+        thirdRan++;
+        return 'never';
+      },
+    });
     const cluster = await openCluster(t, backend, [first, second, third]);
     await cluster.startWorker();
     const chainId = await canvasOf(cluster.stem).chain([task(first, {}), task(second, {}), task(third, {})]);
-    const error = await cluster.stem.handle(chainId).result(RESULT_TIMEOUT).catch((e: unknown) => e);
+    const error = await cluster.stem
+      .handle(chainId)
+      .result(RESULT_TIMEOUT)
+      .catch((e: unknown) => e);
     t.type(error, TaskFailedError);
     t.match((error as Error).message, /step 2 of 3 \(stop\.second, task [0-9a-f-]+\) failed: Unrecoverable: card declined/);
     const status = await cluster.stem.status(chainId);
@@ -103,7 +116,12 @@ for (const backend of await availableBackends(t)) {
     await cluster.startWorker({ concurrency: 8 });
     const c = canvasOf(cluster.stem);
     // The first member is held back, so the others finish before it: order must not come from finishing order.
-    const { groupId, taskIds } = await c.group([task(square, { n: 1, wait: true }), task(square, { n: 2 }), task(square, { n: 3 }), task(square, { n: 4 })]);
+    const { groupId, taskIds } = await c.group([
+      task(square, { n: 1, wait: true }),
+      task(square, { n: 2 }),
+      task(square, { n: 3 }),
+      task(square, { n: 4 }),
+    ]);
     t.equal(taskIds.length, 4);
     await waitFor(async () => (await c.groupResult(groupId))?.completed === 3, 'three members to finish');
     const partial = (await c.groupResult(groupId))!;
@@ -170,7 +188,10 @@ for (const backend of await availableBackends(t)) {
     await cluster.startWorker();
     const c = canvasOf(cluster.stem);
     const chordId = await c.chord({ body: [0, 1, 2].map((n) => task(member, { n })), callback: task(callback, {}) });
-    const error = await cluster.stem.handle(chordId).result(RESULT_TIMEOUT).catch((e: unknown) => e);
+    const error = await cluster.stem
+      .handle(chordId)
+      .result(RESULT_TIMEOUT)
+      .catch((e: unknown) => e);
     t.type(error, TaskFailedError);
     t.match((error as Error).message, /member 2 of 3 \(fail\.member, task [0-9a-f-]+\) failed: TypeError: week 29 has no data/);
     const body = await settledGroup((id) => c.groupResult(id), chordId);
@@ -192,12 +213,22 @@ for (const backend of await availableBackends(t)) {
     });
     const callback = defineTask({
       name: 'cont.callback',
-      handler: async (args: { parent?: Array<number | null> }, ctx) => ({ results: args.parent, failures: chordFailures(ctx).map((f) => [f.index, f.state, f.error.message]) }),
+      handler: async (args: { parent?: Array<number | null> }, ctx) => ({
+        results: args.parent,
+        failures: chordFailures(ctx).map((f) => [f.index, f.state, f.error.message]),
+      }),
     });
     const cluster = await openCluster(t, backend, [member, callback]);
     await cluster.startWorker();
-    const chordId = await canvasOf(cluster.stem).chord({ body: [0, 1, 2].map((n) => task(member, { n })), callback: task(callback, {}), onError: 'continue' });
-    t.same(await cluster.stem.handle(chordId).result(RESULT_TIMEOUT), { results: [0, null, 20], failures: [[1, 'failed', 'no thumbnail']] });
+    const chordId = await canvasOf(cluster.stem).chord({
+      body: [0, 1, 2].map((n) => task(member, { n })),
+      callback: task(callback, {}),
+      onError: 'continue',
+    });
+    t.same(await cluster.stem.handle(chordId).result(RESULT_TIMEOUT), {
+      results: [0, null, 20],
+      failures: [[1, 'failed', 'no thumbnail']],
+    });
   });
 
   t.test(`${backend}: a member retried twice before it succeeds counts once, and the callback runs once`, async (t) => {
@@ -214,10 +245,13 @@ for (const backend of await availableBackends(t)) {
         return args.n;
       },
     });
-    const callback = defineTask({ name: 'retry.callback', handler: async (args: { parent?: number[] }, ctx) => {
-      calls.hit(ctx.id);
-      return args.parent;
-    } });
+    const callback = defineTask({
+      name: 'retry.callback',
+      handler: async (args: { parent?: number[] }, ctx) => {
+        calls.hit(ctx.id);
+        return args.parent;
+      },
+    });
     const cluster = await openCluster(t, backend, [flaky, callback]);
     await cluster.startWorker();
     const c = canvasOf(cluster.stem);
@@ -239,19 +273,28 @@ for (const backend of await availableBackends(t)) {
         return args.chord * 10 + args.n;
       },
     });
-    const callback = defineTask({ name: 'race.callback', handler: async (args: { parent?: number[] }, ctx) => {
-      calls.hit(ctx.id);
-      return args.parent;
-    } });
+    const callback = defineTask({
+      name: 'race.callback',
+      handler: async (args: { parent?: number[] }, ctx) => {
+        calls.hit(ctx.id);
+        return args.parent;
+      },
+    });
     const cluster = await openCluster(t, backend, [member, callback]);
     await cluster.startWorker({ concurrency: 8 });
     await cluster.startWorker({ concurrency: 8 });
     const c = canvasOf(cluster.stem);
     const chordIds = await Promise.all(
-      Array.from({ length: 50 }, (_, chord) => c.chord({ body: [0, 1, 2, 3].map((n) => task(member, { chord, n })), callback: task(callback, {}) })),
+      Array.from({ length: 50 }, (_, chord) =>
+        c.chord({ body: [0, 1, 2, 3].map((n) => task(member, { chord, n })), callback: task(callback, {}) }),
+      ),
     );
     const results = await Promise.all(chordIds.map((id) => cluster.stem.handle(id).result(RESULT_TIMEOUT)));
-    t.same(results, chordIds.map((_, chord) => [0, 1, 2, 3].map((n) => chord * 10 + n)), 'every callback got its own chord results in order');
+    t.same(
+      results,
+      chordIds.map((_, chord) => [0, 1, 2, 3].map((n) => chord * 10 + n)),
+      'every callback got its own chord results in order',
+    );
     for (const id of chordIds) await settledGroup((groupId) => c.groupResult(groupId), id);
     t.equal(calls.size, 50, 'no callback is missing');
     t.same(calls.repeated(), [], 'no callback ran twice');
@@ -260,16 +303,22 @@ for (const backend of await availableBackends(t)) {
   t.test(`${backend}: a 200-member chord across 4 workers runs its callback once with 200 results in order`, async (t) => {
     const calls = new CallCounter();
     const member = defineTask({ name: 'wide.member', handler: async (args: { n: number }) => args.n });
-    const callback = defineTask({ name: 'wide.callback', handler: async (args: { parent?: number[] }, ctx) => {
-      calls.hit(ctx.id);
-      return args.parent;
-    } });
+    const callback = defineTask({
+      name: 'wide.callback',
+      handler: async (args: { parent?: number[] }, ctx) => {
+        calls.hit(ctx.id);
+        return args.parent;
+      },
+    });
     const cluster = await openCluster(t, backend, [member, callback]);
     for (let i = 0; i < 4; i++) await cluster.startWorker({ concurrency: 4 });
     const c = canvasOf(cluster.stem);
     const n = 200;
     const chordId = await c.chord({ body: Array.from({ length: n }, (_, i) => task(member, { n: i })), callback: task(callback, {}) });
-    t.same(await cluster.stem.handle(chordId).result(RESULT_TIMEOUT), Array.from({ length: n }, (_, i) => i));
+    t.same(
+      await cluster.stem.handle(chordId).result(RESULT_TIMEOUT),
+      Array.from({ length: n }, (_, i) => i),
+    );
     await settledGroup((id) => c.groupResult(id), chordId);
     t.equal(calls.of(chordId), 1);
   });
@@ -278,7 +327,9 @@ for (const backend of await availableBackends(t)) {
     const cluster = await openCluster(t, backend, [resizeImage, renderReport, emailReceipt]);
     await cluster.startWorker({ queues: ['default', 'reports', 'emails'] });
     const c = canvasOf(cluster.stem);
-    const group = await c.group([task(resizeImage, { file: 'hero.png' }), task('media.resize', { file: 'thumb.png' })], { groupId: 'image-assets' });
+    const group = await c.group([task(resizeImage, { file: 'hero.png' }), task('media.resize', { file: 'thumb.png' })], {
+      groupId: 'image-assets',
+    });
     t.equal(group.groupId, 'image-assets');
     const chordId = await c.chord({
       body: [task(renderReport, { week: '2024-W28' }), task(renderReport, { week: '2024-W29' })],
@@ -288,7 +339,10 @@ for (const backend of await availableBackends(t)) {
     const elsewhere = await cluster.another();
     const receipt = await elsewhere.handle<{ to: string; parentResult: unknown }>(chordId).result(RESULT_TIMEOUT);
     t.equal(receipt.to, 'finance@example.com');
-    t.same(receipt.parentResult, [{ week: '2024-W28', pages: 12 }, { week: '2024-W29', pages: 12 }]);
+    t.same(receipt.parentResult, [
+      { week: '2024-W28', pages: 12 },
+      { week: '2024-W29', pages: 12 },
+    ]);
     const status = await elsewhere.status(chordId);
     t.equal(status.state, 'succeeded');
     t.equal(status.name, 'billing.email-receipt');
@@ -296,7 +350,10 @@ for (const backend of await availableBackends(t)) {
     const body = (await canvasOf(elsewhere).groupResult(chordId))!;
     t.same(body.states, ['succeeded', 'succeeded']);
     const images = await settledGroup((id) => canvasOf(elsewhere).groupResult(id), 'image-assets');
-    t.same(images.results, [{ file: 'hero.png', resized: true }, { file: 'thumb.png', resized: true }]);
+    t.same(images.results, [
+      { file: 'hero.png', resized: true },
+      { file: 'thumb.png', resized: true },
+    ]);
     t.same(images.taskIds, group.taskIds);
   });
 }

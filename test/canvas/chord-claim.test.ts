@@ -29,7 +29,8 @@ for (const backend of await availableBackends(t)) {
     });
     const cluster = await openCluster(t, backend, [member, callback]);
     const chordId = uuidv7();
-    const launch = () => canvasOf(cluster.stem).chord({ body: [0, 1, 2].map((n) => task(member, { n })), callback: task(callback, {}, { id: chordId }) });
+    const launch = () =>
+      canvasOf(cluster.stem).chord({ body: [0, 1, 2].map((n) => task(member, { n })), callback: task(callback, {}, { id: chordId }) });
     const membersSucceeded = async () => {
       const body = await canvasOf(cluster.stem).groupResult(chordId);
       const states = await Promise.all((body?.taskIds ?? []).map(async (id) => (await cluster.stem.status(id)).state));
@@ -38,24 +39,30 @@ for (const backend of await availableBackends(t)) {
     return { cluster, calls, chordId, launch, membersSucceeded };
   };
 
-  t.test(`${backend}: the member that closes a chord whose claim a dead worker holds waits out its lease, takes it over and fires the callback once`, async (t) => {
-    const warnings = recordWarnings(t);
-    const { cluster, calls, chordId, launch } = await setup(t);
-    const held = await cluster.stem.backend.claimChord(chordId, { leaseMs: 1_000, claimer: 'dead-worker' });
-    t.same(held, { won: true }, 'the "dead" worker holds the claim, unfired');
-    await cluster.startWorker();
-    await launch();
-    t.same(await cluster.stem.handle(chordId).result({ timeoutMs: 20_000 }), [0, 10, 20], 'the callback ran with every result');
-    t.equal(calls.of(chordId), 1, 'once');
-    t.ok(warnings.some((message) => message.includes(`chord ${chordId}: took over the claim of dead-worker`)), 'the worker says whose claim it took over');
-    // Marked right after the enqueue returns, which the callback itself may beat.
-    const fired = async () => {
-      const claim = await cluster.stem.backend.claimChord(chordId, { leaseMs: 60_000, claimer: 'test' });
-      return !claim.won && claim.fired;
-    };
-    await waitFor(fired, 'the claim to be marked fired', 20_000);
-    t.pass('the worker marked the claim fired');
-  });
+  t.test(
+    `${backend}: the member that closes a chord whose claim a dead worker holds waits out its lease, takes it over and fires the callback once`,
+    async (t) => {
+      const warnings = recordWarnings(t);
+      const { cluster, calls, chordId, launch } = await setup(t);
+      const held = await cluster.stem.backend.claimChord(chordId, { leaseMs: 1_000, claimer: 'dead-worker' });
+      t.same(held, { won: true }, 'the "dead" worker holds the claim, unfired');
+      await cluster.startWorker();
+      await launch();
+      t.same(await cluster.stem.handle(chordId).result({ timeoutMs: 20_000 }), [0, 10, 20], 'the callback ran with every result');
+      t.equal(calls.of(chordId), 1, 'once');
+      t.ok(
+        warnings.some((message) => message.includes(`chord ${chordId}: took over the claim of dead-worker`)),
+        'the worker says whose claim it took over',
+      );
+      // Marked right after the enqueue returns, which the callback itself may beat.
+      const fired = async () => {
+        const claim = await cluster.stem.backend.claimChord(chordId, { leaseMs: 60_000, claimer: 'test' });
+        return !claim.won && claim.fired;
+      };
+      await waitFor(fired, 'the claim to be marked fired', 20_000);
+      t.pass('the worker marked the claim fired');
+    },
+  );
 
   t.test(`${backend}: the member that closes a chord whose claim is already fired does not fire it again`, async (t) => {
     const { cluster, calls, chordId, launch, membersSucceeded } = await setup(t);

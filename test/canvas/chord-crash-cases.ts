@@ -21,7 +21,8 @@ async function openProducer(t: Test, backend: CrashBackend): Promise<{ stem: Ste
   const namespace = backend === 'redis' ? testNamespace('chord-crash') : uniqueSchema('chord_crash');
   const url = backend === 'redis' ? REDIS_URL : POSTGRES_URL;
   // The producer migrates the schema before any worker starts, so the workers never race to.
-  const transport: StemPlugin = backend === 'redis' ? redis({ url, namespace, blockMs: 100 }) : postgres({ url, schema: namespace, pollIntervalMs: 100 });
+  const transport: StemPlugin =
+    backend === 'redis' ? redis({ url, namespace, blockMs: 100 }) : postgres({ url, schema: namespace, pollIntervalMs: 100 });
   const stem = await Stem.create({ plugins: [transport, canvas()] });
   t.teardown(async () => {
     await stem.close();
@@ -72,36 +73,46 @@ export function chordCrashTests(t: Test, backend: CrashBackend): void {
     return { stem, workers, doomed, rescuer, chordId };
   };
 
-  t.test(`${backend}: a worker killed after winning a chord's claim, before enqueueing the callback: another worker takes the claim over and the callback runs once`, async (t) => {
-    const { stem, workers, doomed, rescuer, chordId } = await crashed(t, 'enqueue');
-    t.match(doomed.output(), `crashing before publishing ${chordId}`);
-    t.notMatch(doomed.output(), /callback ran/, 'the callback did not run there');
-    t.equal((await stem.status(chordId)).state, 'pending', 'the chord waits: the dead worker holds its claim');
+  t.test(
+    `${backend}: a worker killed after winning a chord's claim, before enqueueing the callback: another worker takes the claim over and the callback runs once`,
+    async (t) => {
+      const { stem, workers, doomed, rescuer, chordId } = await crashed(t, 'enqueue');
+      t.match(doomed.output(), `crashing before publishing ${chordId}`);
+      t.notMatch(doomed.output(), /callback ran/, 'the callback did not run there');
+      t.equal((await stem.status(chordId)).state, 'pending', 'the chord waits: the dead worker holds its claim');
 
-    rescuer.child.kill('SIGUSR2');
-    t.same(await stem.handle(chordId).result({ timeoutMs: 30_000 }), [0, 10, 20], 'the callback ran with every result in order');
-    await waitFor(() => drained(stem), 'every message, redeliveries included, to be acked', 30_000);
-    t.equal(await rescuer.stop('SIGTERM'), 0, 'the second worker stopped cleanly');
-    t.equal(callbackRuns(workers), 1, 'the callback ran exactly once');
-    t.match(rescuer.output(), `callback ran ${chordId} with [0,10,20]`);
-    t.match(rescuer.output(), /took over the claim of .*whose lease ended before it fired the callback/, 'the second worker says it took the claim over');
-    const body = (await canvasOf(stem).groupResult(chordId))!;
-    t.same(body.states, ['succeeded', 'succeeded', 'succeeded'], 'the body is intact');
-  });
+      rescuer.child.kill('SIGUSR2');
+      t.same(await stem.handle(chordId).result({ timeoutMs: 30_000 }), [0, 10, 20], 'the callback ran with every result in order');
+      await waitFor(() => drained(stem), 'every message, redeliveries included, to be acked', 30_000);
+      t.equal(await rescuer.stop('SIGTERM'), 0, 'the second worker stopped cleanly');
+      t.equal(callbackRuns(workers), 1, 'the callback ran exactly once');
+      t.match(rescuer.output(), `callback ran ${chordId} with [0,10,20]`);
+      t.match(
+        rescuer.output(),
+        /took over the claim of .*whose lease ended before it fired the callback/,
+        'the second worker says it took the claim over',
+      );
+      const body = (await canvasOf(stem).groupResult(chordId))!;
+      t.same(body.states, ['succeeded', 'succeeded', 'succeeded'], 'the body is intact');
+    },
+  );
 
-  t.test(`${backend}: a worker killed after publishing a chord's callback, before marking the claim fired: the callback runs, and may run again`, async (t) => {
-    const { stem, workers, doomed, rescuer, chordId } = await crashed(t, 'published');
-    t.match(doomed.output(), `crashing after publishing ${chordId}`);
+  t.test(
+    `${backend}: a worker killed after publishing a chord's callback, before marking the claim fired: the callback runs, and may run again`,
+    async (t) => {
+      const { stem, workers, doomed, rescuer, chordId } = await crashed(t, 'published');
+      t.match(doomed.output(), `crashing after publishing ${chordId}`);
 
-    rescuer.child.kill('SIGUSR2');
-    t.same(await stem.handle(chordId).result({ timeoutMs: 30_000 }), [0, 10, 20], 'the callback ran with every result in order');
-    await waitFor(() => drained(stem), 'every message, redeliveries included, to be acked', 30_000);
-    t.equal(await rescuer.stop('SIGTERM'), 0, 'the second worker stopped cleanly');
-    // The dead worker's member is redelivered and re-fires under the same id: at-least-once, never lost.
-    const runs = callbackRuns(workers);
-    // At most twice more than once: the takeover re-fires it, and the dead worker may already have
-    // leased the published callback itself, which is redelivered when that lease runs out.
-    t.ok(runs >= 1 && runs <= 3, `the callback ran 1 to 3 times (${runs}): the crash can repeat it, not lose it`);
-    t.equal((await stem.status(chordId)).state, 'succeeded');
-  });
+      rescuer.child.kill('SIGUSR2');
+      t.same(await stem.handle(chordId).result({ timeoutMs: 30_000 }), [0, 10, 20], 'the callback ran with every result in order');
+      await waitFor(() => drained(stem), 'every message, redeliveries included, to be acked', 30_000);
+      t.equal(await rescuer.stop('SIGTERM'), 0, 'the second worker stopped cleanly');
+      // The dead worker's member is redelivered and re-fires under the same id: at-least-once, never lost.
+      const runs = callbackRuns(workers);
+      // At most twice more than once: the takeover re-fires it, and the dead worker may already have
+      // leased the published callback itself, which is redelivered when that lease runs out.
+      t.ok(runs >= 1 && runs <= 3, `the callback ran 1 to 3 times (${runs}): the crash can repeat it, not lose it`);
+      t.equal((await stem.status(chordId)).state, 'succeeded');
+    },
+  );
 }

@@ -8,10 +8,22 @@ import { WorkerPool } from './worker-pool.js';
  * Postgres cluster of the harness's own with `pg_ctl restart -m immediate` mid-burst; `redis-wipe`
  * restarts a Redis without persistence while the workers are idle (it comes back empty).
  */
-export type FaultName = 'kill-9' | 'client-kill' | 'pg-terminate' | 'redis-restart' | 'redis-kill' | 'redis-wipe' | 'pg-restart' | 'sigterm';
+export type FaultName =
+  | 'kill-9'
+  | 'client-kill'
+  | 'pg-terminate'
+  | 'redis-restart'
+  | 'redis-kill'
+  | 'redis-wipe'
+  | 'pg-restart'
+  | 'sigterm';
 
 /** The server restarts done mid-burst, and how each takes its server down. */
-const MID_BURST_RESTARTS: Partial<Record<FaultName, RestartHow>> = { 'redis-restart': 'sigterm', 'redis-kill': 'sigkill', 'pg-restart': 'immediate' };
+const MID_BURST_RESTARTS: Partial<Record<FaultName, RestartHow>> = {
+  'redis-restart': 'sigterm',
+  'redis-kill': 'sigkill',
+  'pg-restart': 'immediate',
+};
 
 /** The AOF fsync policies of Redis (`appendfsync`). */
 export type AppendFsync = 'always' | 'everysec' | 'no';
@@ -127,9 +139,10 @@ export async function runChaos(scenario: Scenario, options: Partial<ChaosOptions
   const opts: ChaosOptions = { ...DEFAULT_CHAOS_OPTIONS, ...options };
   const started = Date.now();
   const restart = MID_BURST_RESTARTS[scenario.fault];
-  const target: ChaosTarget = scenario.backend === 'redis'
-    ? await RedisChaosTarget.open(opts.redisPort, restart === undefined ? 'none' : `aof-${opts.appendfsync}`)
-    : await PostgresChaosTarget.open(scenario.fault === 'pg-restart');
+  const target: ChaosTarget =
+    scenario.backend === 'redis'
+      ? await RedisChaosTarget.open(opts.redisPort, restart === undefined ? 'none' : `aof-${opts.appendfsync}`)
+      : await PostgresChaosTarget.open(scenario.fault === 'pg-restart');
   const pool = new WorkerPool({ ...target.workerEnv(), CHAOS_CONCURRENCY: String(opts.concurrency) });
   const deadline = started + opts.timeoutMs;
   const ids: string[] = [];
@@ -171,7 +184,8 @@ export async function runChaos(scenario: Scenario, options: Partial<ChaosOptions
       case 'redis-restart':
       case 'redis-kill':
       case 'pg-restart': {
-        if (target.restartServer === undefined || restart === undefined) throw new Error(`${scenario.fault} needs a server of the harness's own`);
+        if (target.restartServer === undefined || restart === undefined)
+          throw new Error(`${scenario.fault} needs a server of the harness's own`);
         await enqueue(opts.tasks);
         await reached(opts.restartAt);
         const done = await completed();
@@ -180,7 +194,8 @@ export async function runChaos(scenario: Scenario, options: Partial<ChaosOptions
         const downAt = Date.now();
         inFlight = new Set(await target.restartServer(restart, opts.downMs));
         opts.log(`${scenario.fault}/${scenario.backend}: down at ${downAt}, up at ${Date.now()}, ${inFlight.size} in flight`);
-        const settings = scenario.backend === 'redis' ? `AOF appendfsync ${opts.appendfsync}, down ${opts.downMs}ms` : 'pg_ctl restart -m immediate';
+        const settings =
+          scenario.backend === 'redis' ? `AOF appendfsync ${opts.appendfsync}, down ${opts.downMs}ms` : 'pg_ctl restart -m immediate';
         injected = `${restart} restart after ${done} of ${ids.length} tasks, ${inFlight.size} in flight (${settings})`;
         await allDone();
         break;
@@ -274,9 +289,15 @@ async function summarise(
     duplicated++;
     // kill -9: a second run is explained only by a first one on a worker that was killed; a
     // restart only by the task being in flight (delivered, not acknowledged) when the server went.
-    if (scenario.fault === 'sigterm' || (scenario.fault === 'kill-9' && !pids.some((pid) => killed.has(pid))) || (inFlight !== undefined && !inFlight.has(id))) {
+    if (
+      scenario.fault === 'sigterm' ||
+      (scenario.fault === 'kill-9' && !pids.some((pid) => killed.has(pid))) ||
+      (inFlight !== undefined && !inFlight.has(id))
+    ) {
       unexplained++;
-      log(`${scenario.fault}/${scenario.backend}: unexplained duplicate ${id}: ${runs.map((run) => `pid ${run.pid} ran ${run.startedAt}-${run.doneAt}`).join(', ')}`);
+      log(
+        `${scenario.fault}/${scenario.backend}: unexplained duplicate ${id}: ${runs.map((run) => `pid ${run.pid} ran ${run.startedAt}-${run.doneAt}`).join(', ')}`,
+      );
     }
   }
   const lost = ids.length - completed;

@@ -12,7 +12,12 @@ if (await requirePostgres(t)) {
     ['sigterm', 'SIGTERM to every worker during a burst loses nothing and runs nothing twice'],
   ]);
   if (postgresBinDir() !== undefined) {
-    chaosTests(t, 'postgres', [['pg-restart', 'a Postgres cluster of its own restarted with pg_ctl restart -m immediate mid-burst loses nothing; duplicates only of tasks in flight']]);
+    chaosTests(t, 'postgres', [
+      [
+        'pg-restart',
+        'a Postgres cluster of its own restarted with pg_ctl restart -m immediate mid-burst loses nothing; duplicates only of tasks in flight',
+      ],
+    ]);
   } else {
     const message = 'no PostgreSQL binaries under /usr/lib/postgresql/*/bin: the restart scenario makes its own cluster with initdb';
     if (process.env.CI === 'true') t.fail(message);

@@ -10,8 +10,14 @@ if ((await requireRedis(t)) && (await haveRedisServer())) {
   chaosTests(t, 'redis', [
     ['kill-9', 'kill -9 of a random worker while tasks are in flight loses nothing; any duplicate ran on a killed worker'],
     ['client-kill', 'CLIENT KILL of every worker connection loses nothing'],
-    ['redis-restart', 'Redis with AOF (appendfsync always) shut down with SIGTERM mid-burst and restarted loses nothing; duplicates only of tasks in flight'],
-    ['redis-kill', 'Redis with AOF (appendfsync always) killed with SIGKILL mid-burst and restarted loses nothing; duplicates only of tasks in flight'],
+    [
+      'redis-restart',
+      'Redis with AOF (appendfsync always) shut down with SIGTERM mid-burst and restarted loses nothing; duplicates only of tasks in flight',
+    ],
+    [
+      'redis-kill',
+      'Redis with AOF (appendfsync always) killed with SIGKILL mid-burst and restarted loses nothing; duplicates only of tasks in flight',
+    ],
     ['redis-wipe', 'workers waiting through a restart of a Redis without persistence reconnect and run what is enqueued after it'],
     ['sigterm', 'SIGTERM to every worker during a burst loses nothing and runs nothing twice'],
   ]);

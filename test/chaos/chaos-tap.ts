@@ -2,7 +2,14 @@ import type { Test } from 'tap';
 import { formatSummary, runChaos, type Backend, type ChaosOptions, type FaultName } from './chaos-harness.js';
 
 /** The CI configuration: small, a few strikes, bounded. `npm run test:chaos` runs the full one. */
-export const SMALL_CHAOS: Partial<ChaosOptions> = { tasks: 200, workers: 2, concurrency: 4, faultEveryMs: 700, maxStrikes: 3, timeoutMs: 120_000 };
+export const SMALL_CHAOS: Partial<ChaosOptions> = {
+  tasks: 200,
+  workers: 2,
+  concurrency: 4,
+  faultEveryMs: 700,
+  maxStrikes: 3,
+  timeoutMs: 120_000,
+};
 
 /** One tap test per fault, each asserting the guarantees on the scenario's summary. */
 export function chaosTests(t: Test, backend: Backend, faults: ReadonlyArray<[FaultName, string]>): void {
@@ -15,7 +22,11 @@ export function chaosTests(t: Test, backend: Backend, faults: ReadonlyArray<[Fau
       t.equal(summary.unexplained, 0, 'no duplicate the fault does not explain');
       t.equal(summary.deadLetters, 0, 'no dead letter');
       if (fault === 'sigterm') t.equal(summary.duplicated, 0, 'a graceful stop runs nothing twice');
-      if (summary.inFlight !== undefined) t.ok(summary.duplicated <= summary.inFlight, `duplicates (${summary.duplicated}) only among the ${summary.inFlight} tasks in flight at the restart`);
+      if (summary.inFlight !== undefined)
+        t.ok(
+          summary.duplicated <= summary.inFlight,
+          `duplicates (${summary.duplicated}) only among the ${summary.inFlight} tasks in flight at the restart`,
+        );
     });
   }
 }

@@ -89,7 +89,15 @@ export class RedisChaosTarget implements ChaosTarget {
   }
 
   workerEnv(): Record<string, string> {
-    return { CHAOS_BACKEND: 'redis', CHAOS_URL: this.server.url, CHAOS_NAMESPACE: this.namespace, CHAOS_QUEUE: this.queue, CHAOS_RECORD_URL: SIDE_REDIS_URL, CHAOS_RUNS_KEY: this.runsKey, CHAOS_DONE_KEY: this.doneKey };
+    return {
+      CHAOS_BACKEND: 'redis',
+      CHAOS_URL: this.server.url,
+      CHAOS_NAMESPACE: this.namespace,
+      CHAOS_QUEUE: this.queue,
+      CHAOS_RECORD_URL: SIDE_REDIS_URL,
+      CHAOS_RUNS_KEY: this.runsKey,
+      CHAOS_DONE_KEY: this.doneKey,
+    };
   }
 
   producerPlugins(): StemPlugin[] {
@@ -142,7 +150,8 @@ export class RedisChaosTarget implements ChaosTarget {
     for (const line of list.split('\n')) {
       const id = /\bid=(\d+)/.exec(line)?.[1];
       const name = /\bname=(\S*)/.exec(line)?.[1] ?? '';
-      if (id !== undefined && name.startsWith(`stem:${this.namespace}`)) killed += Number(await this.admin.call('CLIENT', 'KILL', 'ID', id));
+      if (id !== undefined && name.startsWith(`stem:${this.namespace}`))
+        killed += Number(await this.admin.call('CLIENT', 'KILL', 'ID', id));
     }
     return killed;
   }
@@ -192,7 +201,10 @@ export class PostgresChaosTarget implements ChaosTarget {
   private readonly side = new pg.Pool({ connectionString: CHAOS_POSTGRES_URL, max: 2, application_name: 'chaos-side' });
   private readonly admin: pg.Pool;
 
-  private constructor(private readonly url: string, private readonly server: OwnedPostgresServer | undefined) {
+  private constructor(
+    private readonly url: string,
+    private readonly server: OwnedPostgresServer | undefined,
+  ) {
     this.side.on('error', () => undefined);
     this.admin = new pg.Pool({ connectionString: url, max: 2, application_name: 'chaos-admin' });
     this.admin.on('error', () => undefined);
@@ -205,7 +217,9 @@ export class PostgresChaosTarget implements ChaosTarget {
     try {
       await runMigrations(target.url, target.schema);
       await target.side.query(`create schema if not exists "${target.schema}"`);
-      await target.side.query(`create table "${target.schema}".chaos_runs (task_id text not null, pid integer not null, started_at bigint not null, done_at bigint not null)`);
+      await target.side.query(
+        `create table "${target.schema}".chaos_runs (task_id text not null, pid integer not null, started_at bigint not null, done_at bigint not null)`,
+      );
     } catch (error) {
       await target.cleanup();
       throw error;
@@ -214,7 +228,14 @@ export class PostgresChaosTarget implements ChaosTarget {
   }
 
   workerEnv(): Record<string, string> {
-    return { CHAOS_BACKEND: 'postgres', CHAOS_URL: this.url, CHAOS_RECORD_URL: CHAOS_POSTGRES_URL, CHAOS_SCHEMA: this.schema, CHAOS_APP: this.app, CHAOS_QUEUE: this.queue };
+    return {
+      CHAOS_BACKEND: 'postgres',
+      CHAOS_URL: this.url,
+      CHAOS_RECORD_URL: CHAOS_POSTGRES_URL,
+      CHAOS_SCHEMA: this.schema,
+      CHAOS_APP: this.app,
+      CHAOS_QUEUE: this.queue,
+    };
   }
 
   producerPlugins(): StemPlugin[] {
@@ -227,22 +248,32 @@ export class PostgresChaosTarget implements ChaosTarget {
   }
 
   async runs(): Promise<RecordedRun[]> {
-    const { rows } = await this.side.query<{ task_id: string; pid: number; started_at: string; done_at: string }>(`select task_id, pid, started_at, done_at from "${this.schema}".chaos_runs`);
+    const { rows } = await this.side.query<{ task_id: string; pid: number; started_at: string; done_at: string }>(
+      `select task_id, pid, started_at, done_at from "${this.schema}".chaos_runs`,
+    );
     return rows.map((row) => ({ taskId: row.task_id, pid: row.pid, startedAt: Number(row.started_at), doneAt: Number(row.done_at) }));
   }
 
   async queueEmpty(): Promise<boolean> {
-    const { rows } = await this.admin.query<{ n: string }>(`select count(*) as n from "${this.schema}".stem_messages where queue = $1`, [this.queue]);
+    const { rows } = await this.admin.query<{ n: string }>(`select count(*) as n from "${this.schema}".stem_messages where queue = $1`, [
+      this.queue,
+    ]);
     return Number(rows[0]!.n) === 0;
   }
 
   async deadLetters(): Promise<number> {
-    const { rows } = await this.admin.query<{ n: string }>(`select count(*) as n from "${this.schema}".stem_dead_letters where queue = $1`, [this.queue]);
+    const { rows } = await this.admin.query<{ n: string }>(
+      `select count(*) as n from "${this.schema}".stem_dead_letters where queue = $1`,
+      [this.queue],
+    );
     return Number(rows[0]!.n);
   }
 
   async inFlight(admin: pg.Pool | pg.Client = this.admin): Promise<string[]> {
-    const { rows } = await admin.query<{ task_id: string }>(`select task_id from "${this.schema}".stem_messages where queue = $1 and locked_until is not null`, [this.queue]);
+    const { rows } = await admin.query<{ task_id: string }>(
+      `select task_id from "${this.schema}".stem_messages where queue = $1 and locked_until is not null`,
+      [this.queue],
+    );
     return rows.map((row) => row.task_id);
   }
 

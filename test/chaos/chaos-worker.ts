@@ -18,7 +18,11 @@ if (backend === 'redis') {
   recorder.on('error', () => undefined);
   const [runsKey, doneKey] = [env.CHAOS_RUNS_KEY!, env.CHAOS_DONE_KEY!];
   record = async (taskId, startedAt) => {
-    const replies = await recorder.multi().rpush(runsKey, `${taskId} ${process.pid} ${startedAt} ${Date.now()}`).hincrby(doneKey, taskId, 1).exec();
+    const replies = await recorder
+      .multi()
+      .rpush(runsKey, `${taskId} ${process.pid} ${startedAt} ${Date.now()}`)
+      .hincrby(doneKey, taskId, 1)
+      .exec();
     for (const [error] of replies ?? []) if (error) throw error;
   };
   closeRecorder = async () => void recorder.disconnect();
@@ -26,10 +30,19 @@ if (backend === 'redis') {
 } else if (backend === 'postgres') {
   const schema = env.CHAOS_SCHEMA!;
   // The side table is on the shared test database even when the queue's server is one the harness restarts.
-  const recorder = new pg.Pool({ connectionString: env.CHAOS_RECORD_URL ?? env.CHAOS_URL!, max: 4, application_name: `recorder-${env.CHAOS_APP}` });
+  const recorder = new pg.Pool({
+    connectionString: env.CHAOS_RECORD_URL ?? env.CHAOS_URL!,
+    max: 4,
+    application_name: `recorder-${env.CHAOS_APP}`,
+  });
   recorder.on('error', () => undefined);
   record = async (taskId, startedAt) =>
-    void (await recorder.query(`insert into "${schema}".chaos_runs (task_id, pid, started_at, done_at) values ($1, $2, $3, $4)`, [taskId, process.pid, startedAt, Date.now()]));
+    void (await recorder.query(`insert into "${schema}".chaos_runs (task_id, pid, started_at, done_at) values ($1, $2, $3, $4)`, [
+      taskId,
+      process.pid,
+      startedAt,
+      Date.now(),
+    ]));
   closeRecorder = () => recorder.end();
   plugin = postgres({ url: env.CHAOS_URL!, schema, applicationName: env.CHAOS_APP!, pollIntervalMs: 250, migrate: false });
 } else {
@@ -49,7 +62,12 @@ const work = defineTask({
 });
 
 const stem = await Stem.create({ plugins: [plugin], tasks: [work], trackQueued: false });
-const worker = stem.worker({ queues: [queue], concurrency: Number(env.CHAOS_CONCURRENCY ?? 8), shutdownGrace: '15s', heartbeatInterval: '2s' });
+const worker = stem.worker({
+  queues: [queue],
+  concurrency: Number(env.CHAOS_CONCURRENCY ?? 8),
+  shutdownGrace: '15s',
+  heartbeatInterval: '2s',
+});
 // Faults make the kernel warn (a flush retried, a fetch failed); the harness reads only "ready".
 process.removeAllListeners('warning');
 process.on('warning', () => undefined);

@@ -13,13 +13,17 @@ const POSTGRES_USER = 'postgres';
 export function postgresBinDir(): string | undefined {
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return undefined;
-  const versions = readdirSync(root).filter((name) => existsSync(join(root, name, 'bin', 'pg_ctl'))).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(root)
+    .filter((name) => existsSync(join(root, name, 'bin', 'pg_ctl')))
+    .sort((a, b) => Number(b) - Number(a));
   return versions.length === 0 ? undefined : join(root, versions[0]!, 'bin');
 }
 
 /** The uid and gid of the `postgres` system user (from /etc/passwd), or undefined. */
 function postgresUser(): { uid: number; gid: number } | undefined {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((entry) => entry.startsWith(`${POSTGRES_USER}:`));
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith(`${POSTGRES_USER}:`));
   if (line === undefined) return undefined;
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
@@ -33,7 +37,12 @@ function postgresUser(): { uid: number; gid: number } | undefined {
  * run, so the cluster runs as the `postgres` user.
  */
 export class OwnedPostgresServer {
-  private constructor(readonly port: number, private readonly dir: string, private readonly bin: string, private readonly asPostgres: boolean) {}
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+    private readonly bin: string,
+    private readonly asPostgres: boolean,
+  ) {}
 
   /** The URL of its `postgres` database. */
   get url(): string {
@@ -43,7 +52,8 @@ export class OwnedPostgresServer {
   /** initdb + start; waits until it accepts connections. */
   static async start(): Promise<OwnedPostgresServer> {
     const bin = postgresBinDir();
-    if (bin === undefined) throw new Error('no PostgreSQL binaries under /usr/lib/postgresql/*/bin: install postgresql to run the Postgres restart scenario');
+    if (bin === undefined)
+      throw new Error('no PostgreSQL binaries under /usr/lib/postgresql/*/bin: install postgresql to run the Postgres restart scenario');
     const asPostgres = process.getuid?.() === 0;
     const dir = mkdtempSync(join(tmpdir(), 'stem-chaos-pg-'));
     if (asPostgres) {
@@ -84,7 +94,8 @@ export class OwnedPostgresServer {
 
   /** Stops the cluster at once and removes its directory. */
   async stop(): Promise<void> {
-    if (existsSync(join(this.data, 'postmaster.pid'))) await this.pg('pg_ctl', ['-D', this.data, '-w', '-m', 'immediate', 'stop']).catch(() => undefined);
+    if (existsSync(join(this.data, 'postmaster.pid')))
+      await this.pg('pg_ctl', ['-D', this.data, '-w', '-m', 'immediate', 'stop']).catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -118,7 +129,8 @@ export class OwnedPostgresServer {
         await client.query('select 1');
         return;
       } catch (error) {
-        if (Date.now() > deadline) throw new Error(`the owned Postgres on port ${this.port} did not accept connections within 30s: ${(error as Error).message}`);
+        if (Date.now() > deadline)
+          throw new Error(`the owned Postgres on port ${this.port} did not accept connections within 30s: ${(error as Error).message}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       } finally {
         await client.end().catch(() => undefined);

@@ -47,7 +47,10 @@ export class OwnedRedisServer {
   private readonly dir = mkdtempSync(join(tmpdir(), 'stem-chaos-redis-'));
   private output = '';
 
-  private constructor(readonly port: number, readonly persistence: RedisPersistence) {}
+  private constructor(
+    readonly port: number,
+    readonly persistence: RedisPersistence,
+  ) {}
 
   /** Starts a server on `port` (default: a free one) and waits until it answers PING. */
   static async start(port?: number, persistence: RedisPersistence = 'none'): Promise<OwnedRedisServer> {
@@ -93,7 +96,10 @@ export class OwnedRedisServer {
   }
 
   private async launch(bind = '127.0.0.1'): Promise<void> {
-    const persistence = this.persistence === 'none' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', this.persistence.slice('aof-'.length)];
+    const persistence =
+      this.persistence === 'none'
+        ? ['--appendonly', 'no']
+        : ['--appendonly', 'yes', '--appendfsync', this.persistence.slice('aof-'.length)];
     const child = spawn('redis-server', ['--port', String(this.port), '--bind', bind, '--save', '', ...persistence, '--dir', this.dir], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -103,7 +109,12 @@ export class OwnedRedisServer {
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited (${child.exitCode}):\n${this.output}`);
-      const client = new Redis(this.urlOn(bind), { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+      const client = new Redis(this.urlOn(bind), {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        connectTimeout: 500,
+      });
       client.on('error', () => undefined);
       try {
         await client.connect();

@@ -32,7 +32,14 @@ const number = (value: string | undefined, name: string): number | undefined => 
 };
 
 const options: Partial<ChaosOptions> = { log: values.quiet ? () => undefined : (line) => process.stderr.write(`  ${line}\n`) };
-for (const [flag, key] of [['tasks', 'tasks'], ['workers', 'workers'], ['concurrency', 'concurrency'], ['fault-every', 'faultEveryMs'], ['max-strikes', 'maxStrikes'], ['redis-port', 'redisPort']] as const) {
+for (const [flag, key] of [
+  ['tasks', 'tasks'],
+  ['workers', 'workers'],
+  ['concurrency', 'concurrency'],
+  ['fault-every', 'faultEveryMs'],
+  ['max-strikes', 'maxStrikes'],
+  ['redis-port', 'redisPort'],
+] as const) {
   const parsed = number(values[flag], flag);
   if (parsed !== undefined) (options as Record<string, unknown>)[key] = parsed;
 }
@@ -44,9 +51,14 @@ if (values.appendfsync !== undefined) {
   options.appendfsync = values.appendfsync as AppendFsync;
 }
 const only = values.only?.split(',').map((fault) => fault.trim());
-let scenarios = ALL_SCENARIOS.filter((scenario) => (only === undefined || only.includes(scenario.fault)) && (values.backend === undefined || scenario.backend === values.backend));
+let scenarios = ALL_SCENARIOS.filter(
+  (scenario) =>
+    (only === undefined || only.includes(scenario.fault)) && (values.backend === undefined || scenario.backend === values.backend),
+);
 if (scenarios.length === 0) {
-  process.stderr.write(`chaos: no scenario matches --only ${values.only ?? ''} --backend ${values.backend ?? ''}; faults: ${[...new Set(ALL_SCENARIOS.map((scenario) => scenario.fault))].join(', ')}\n`);
+  process.stderr.write(
+    `chaos: no scenario matches --only ${values.only ?? ''} --backend ${values.backend ?? ''}; faults: ${[...new Set(ALL_SCENARIOS.map((scenario) => scenario.fault))].join(', ')}\n`,
+  );
   process.exit(64);
 }
 if (scenarios.some((scenario) => scenario.backend === 'redis') && !(await redisServerInstalled())) {

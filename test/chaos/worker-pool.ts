@@ -86,7 +86,11 @@ export class WorkerPool {
   }
 
   private spawnOne(): WorkerProcess {
-    const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], { cwd: REPO_ROOT, env: { ...process.env, ...this.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...this.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     const append = (chunk: Buffer): void => {
       output = (output + chunk.toString()).slice(-8_000);

@@ -26,7 +26,10 @@ t.test('enqueue, worker start, result wait/get, dlq and queues work across proce
   t.match(got.stdout, /state\s+succeeded/);
   t.match(got.stdout, /result\s+3/);
 
-  const failed = await runStem(['enqueue', 'cli.fail', '--args', '{"why":"test"}', '--queue', queue, '--wait', '--timeout', '30s', ...connection], { env });
+  const failed = await runStem(
+    ['enqueue', 'cli.fail', '--args', '{"why":"test"}', '--queue', queue, '--wait', '--timeout', '30s', ...connection],
+    { env },
+  );
   t.equal(failed.code, 1, 'exit 1 when the awaited task failed');
   t.match(failed.stdout, /failed failed on purpose: test/);
   const deadId = failed.stdout.split(' ')[0]!;
@@ -50,7 +53,10 @@ t.test('enqueue, worker start, result wait/get, dlq and queues work across proce
   t.match(purged.stdout, /purged 1 dead letter/);
 
   const queues = await runStem(['queues', 'list', '--json', ...connection], { env });
-  t.ok((JSON.parse(queues.stdout) as Array<{ queue: string }>).some((row) => row.queue === queue), 'the queue is listed');
+  t.ok(
+    (JSON.parse(queues.stdout) as Array<{ queue: string }>).some((row) => row.queue === queue),
+    'the queue is listed',
+  );
 
   const stopped = await worker.stop('SIGTERM');
   t.equal(stopped, 0, 'the worker exits 0 on SIGTERM');
@@ -61,8 +67,12 @@ t.test('enqueue, worker start, result wait/get, dlq and queues work across proce
 t.test('worker start logs JSON lines with --log-format json; queues purge empties a queue', async (t) => {
   if (!(await redisAvailable(t))) return;
   const queue = uniqueName('cli');
-  for (let i = 0; i < 3; i++) await runStem(['enqueue', 'cli.nap', '--args', '{"ms":1}', '--queue', queue, '--not-before', '1h', ...connection], { env });
-  const listed = JSON.parse((await runStem(['queues', 'list', '--json', ...connection], { env })).stdout) as Array<{ queue: string; pending: number }>;
+  for (let i = 0; i < 3; i++)
+    await runStem(['enqueue', 'cli.nap', '--args', '{"ms":1}', '--queue', queue, '--not-before', '1h', ...connection], { env });
+  const listed = JSON.parse((await runStem(['queues', 'list', '--json', ...connection], { env })).stdout) as Array<{
+    queue: string;
+    pending: number;
+  }>;
   t.equal(listed.find((row) => row.queue === queue)?.pending, 3, 'three delayed tasks wait');
   const purged = await runStem(['queues', 'purge', queue, '--yes', ...connection], { env });
   t.match(purged.stdout, /purged 3 task\(s\)/);
@@ -72,7 +82,10 @@ t.test('worker start logs JSON lines with --log-format json; queues purge emptie
   await worker.waitForOutput(/"event":"worker-ready"/);
   await runStem(['enqueue', 'cli.add', '--args', '{"a":2,"b":2}', '--queue', queue, ...connection], { env });
   await worker.waitForOutput(/"event":"task-succeeded"/);
-  const line = worker.output().split('\n').find((l) => l.includes('task-succeeded'))!;
+  const line = worker
+    .output()
+    .split('\n')
+    .find((l) => l.includes('task-succeeded'))!;
   t.match(JSON.parse(line), { level: 'info', event: 'task-succeeded', task: 'cli.add', queue });
   t.equal(await worker.stop(), 0);
 });
@@ -81,7 +94,10 @@ t.test('health answers 0 when services answer and 69 when the broker is unreacha
   if (!(await redisAvailable(t))) return;
   const ok = await runStem(['health', '--json', ...connection], { env });
   t.equal(ok.code, 0, ok.stderr);
-  t.same(JSON.parse(ok.stdout).checks.map((c: { ok: boolean }) => c.ok), [true, true]);
+  t.same(
+    JSON.parse(ok.stdout).checks.map((c: { ok: boolean }) => c.ok),
+    [true, true],
+  );
   const down = await runStem(['health', '--broker', 'redis://:secret@127.0.0.1:1/0'], { env, timeoutMs: 60_000 });
   t.equal(down.code, 69, down.stdout + down.stderr);
   t.match(down.stdout + down.stderr, /127\.0\.0\.1:1/);
@@ -92,27 +108,41 @@ t.test('bad input to enqueue is one line with exit 64', async (t) => {
   const badJson = await runStem(['enqueue', 'cli.add', '--args', '{a:1}', '--registry', 'fixtures/cli-tasks.ts'], { env });
   t.equal(badJson.code, 64);
   t.match(badJson.stderr, /^stem: --args: not valid JSON/);
-  const unknown = await runStem(['enqueue', 'cli.nope', '--args', '{}', '--registry', 'fixtures/cli-tasks.ts', '--broker', 'memory://'], { env });
+  const unknown = await runStem(['enqueue', 'cli.nope', '--args', '{}', '--registry', 'fixtures/cli-tasks.ts', '--broker', 'memory://'], {
+    env,
+  });
   t.equal(unknown.code, 64);
   t.match(unknown.stderr, /^stem: unknown task "cli\.nope".*registered tasks: .*cli\.add/);
   const badPriority = await runStem(['enqueue', 'cli.add', '--priority', '12', '--registry', 'fixtures/cli-tasks.ts'], { env });
   t.equal(badPriority.code, 64);
   t.match(badPriority.stderr, /--priority: "12" must be a whole number from 0 to 9/);
-  const badDelay = await runStem(['enqueue', 'cli.add', '--not-before', 'soon', '--registry', 'fixtures/cli-tasks.ts', '--broker', 'memory://'], { env });
+  const badDelay = await runStem(
+    ['enqueue', 'cli.add', '--not-before', 'soon', '--registry', 'fixtures/cli-tasks.ts', '--broker', 'memory://'],
+    { env },
+  );
   t.equal(badDelay.code, 64);
   t.match(badDelay.stderr, /notBefore: "soon" is not a duration/);
-  const unreachable = await runStem(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--registry', 'fixtures/cli-tasks.ts', '--broker', 'redis://user:pw@127.0.0.1:1/0'], { env });
+  const unreachable = await runStem(
+    ['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--registry', 'fixtures/cli-tasks.ts', '--broker', 'redis://user:pw@127.0.0.1:1/0'],
+    { env },
+  );
   t.equal(unreachable.code, 69, 'an unreachable broker exits 69');
   t.match(unreachable.stderr, /^stem: cannot reach redis:\/\/user:\*\*\*@127\.0\.0\.1:1\/0/);
-  for (const run of [badJson, unknown, badPriority, badDelay, unreachable]) t.equal(run.stderr.trim().split('\n').length, 1, 'one line, no stack');
+  for (const run of [badJson, unknown, badPriority, badDelay, unreachable])
+    t.equal(run.stderr.trim().split('\n').length, 1, 'one line, no stack');
 });
 
 t.test('tasks list and config print show the resolved setup, passwords masked', async (t) => {
   const tasks = await runStem(['tasks', 'list', '--registry', 'fixtures/cli-tasks.ts', '--json'], { env });
   t.equal(tasks.code, 0, tasks.stderr);
   const names = (JSON.parse(tasks.stdout) as Array<{ name: string }>).map((task) => task.name);
-  t.ok(['cli.add', 'cli.fail', 'math.add', 'reports.generate'].every((name) => names.includes(name)), 'the config tasks and the registry module tasks');
-  const printed = await runStem(['config', 'print', '--json'], { env: { STEM_BROKER_URL: 'redis://user:hunter2@cache.internal:6379/0', STEM_WORKER_QUEUES: 'a,b', STEM_DEFAULT_QUEUE: 'critical' } });
+  t.ok(
+    ['cli.add', 'cli.fail', 'math.add', 'reports.generate'].every((name) => names.includes(name)),
+    'the config tasks and the registry module tasks',
+  );
+  const printed = await runStem(['config', 'print', '--json'], {
+    env: { STEM_BROKER_URL: 'redis://user:hunter2@cache.internal:6379/0', STEM_WORKER_QUEUES: 'a,b', STEM_DEFAULT_QUEUE: 'critical' },
+  });
   t.equal(printed.code, 0, printed.stderr);
   const view = JSON.parse(printed.stdout);
   t.equal(view.urls.broker, 'redis://user:***@cache.internal:6379/0');
@@ -122,8 +152,12 @@ t.test('tasks list and config print show the resolved setup, passwords masked', 
   t.same(view.worker.queues, ['a', 'b']);
   t.equal(view.defaultQueue, 'critical');
   t.match(view.configFile, /stem\.config\.ts$/);
-  const flagWins = await runStem(['config', 'print', '--json', '--broker', 'memory://'], { env: { STEM_BROKER_URL: 'redis://127.0.0.1:6379' } });
+  const flagWins = await runStem(['config', 'print', '--json', '--broker', 'memory://'], {
+    env: { STEM_BROKER_URL: 'redis://127.0.0.1:6379' },
+  });
   t.equal(JSON.parse(flagWins.stdout).urls.broker, 'memory://', 'a flag beats a variable');
-  const own = await runStem(['config', 'print', '--json'], { env: { STEM_BROKER_URL: 'redis://127.0.0.1:6379', STEM_REVOKE_STORE_URL: 'memory://' } });
+  const own = await runStem(['config', 'print', '--json'], {
+    env: { STEM_BROKER_URL: 'redis://127.0.0.1:6379', STEM_REVOKE_STORE_URL: 'memory://' },
+  });
   t.equal(JSON.parse(own.stdout).urls.revokeStore, 'memory://', 'a revoke store URL of its own wins over the broker');
 });

@@ -27,7 +27,13 @@ export async function runInProcess(argv: string[], options: { env?: Record<strin
   stdout.on('data', (chunk) => (out += chunk));
   stderr.on('data', (chunk) => (err += chunk));
   try {
-    const code = await main(argv, { stdin: stdin as unknown as NodeJS.ReadStream, stdout: stdout as unknown as NodeJS.WriteStream, stderr: stderr as unknown as NodeJS.WriteStream, env: process.env, colorDepth: 1 });
+    const code = await main(argv, {
+      stdin: stdin as unknown as NodeJS.ReadStream,
+      stdout: stdout as unknown as NodeJS.WriteStream,
+      stderr: stderr as unknown as NodeJS.WriteStream,
+      env: process.env,
+      colorDepth: 1,
+    });
     return { code, stdout: out, stderr: err };
   } finally {
     for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];

@@ -28,7 +28,10 @@ t.test('an unknown command says which commands exist; migrate says it needs the 
   t.match(migrate.stderr, /^stem: "stem migrate" comes with the postgres plugin.*postgres:\/\/ URL.*postgres\(\{ url \}\)/);
   const typo = await runInProcess(['queue', 'list']);
   t.equal(typo.code, 64);
-  t.match(typo.stderr, /^stem: unknown command "queue list"; did you mean .*"queues"\? the commands are: beat, config, demo, dlq, enqueue, health, queues, result, routing, schedule, tasks, worker/);
+  t.match(
+    typo.stderr,
+    /^stem: unknown command "queue list"; did you mean .*"queues"\? the commands are: beat, config, demo, dlq, enqueue, health, queues, result, routing, schedule, tasks, worker/,
+  );
   const group = await runInProcess(['worker']);
   t.match(group.stderr, /^stem: "stem worker" needs a subcommand: inspect, pause, .*start/);
   const sub = await runInProcess(['result', 'fetch', 'x']);
@@ -39,7 +42,7 @@ t.test('an unknown command says which commands exist; migrate says it needs the 
   }
 });
 
-t.test('help shows what each value is, and examples name a project\'s own files', async (t) => {
+t.test("help shows what each value is, and examples name a project's own files", async (t) => {
   const help = await runInProcess(['--help']);
   t.equal(help.code, 0);
   t.notMatch(help.stdout, /#0/, 'no clipanion #0 placeholder');
@@ -49,7 +52,12 @@ t.test('help shows what each value is, and examples name a project\'s own files'
   t.match(enqueue.stdout, /--args <json>\s+Arguments as a JSON object/);
   t.match(enqueue.stdout, /--args-file <file\|->/);
   t.notMatch(enqueue.stdout, /#0|fixtures\//);
-  for (const command of [['worker', 'start'], ['routing', 'dump'], ['tasks', 'list'], ['schedule', 'apply']]) {
+  for (const command of [
+    ['worker', 'start'],
+    ['routing', 'dump'],
+    ['tasks', 'list'],
+    ['schedule', 'apply'],
+  ]) {
     const run = await runInProcess([...command, '--help']);
     t.notMatch(run.stdout, /#0|fixtures\//, `${command.join(' ')} --help`);
   }
@@ -63,7 +71,11 @@ t.test('enqueue with no broker configured refuses; an explicit memory:// is allo
   t.equal(none.stdout, '', 'no id printed: nothing was enqueued');
   const asJson = await runInProcess(['enqueue', 'cli.add', '--registry', 'fixtures/cli-tasks.ts', '--json']);
   t.equal(asJson.code, 64);
-  t.match(JSON.parse(asJson.stdout), { error: { code: 'usage', exitCode: 64, message: /^no broker configured/ } }, '--json errors are JSON on stdout');
+  t.match(
+    JSON.parse(asJson.stdout),
+    { error: { code: 'usage', exitCode: 64, message: /^no broker configured/ } },
+    '--json errors are JSON on stdout',
+  );
   t.equal(asJson.stderr, '');
   const explicit = await runInProcess(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--registry', 'fixtures/cli-tasks.ts', ...memory]);
   t.equal(explicit.code, 0, explicit.stderr);
@@ -72,13 +84,20 @@ t.test('enqueue with no broker configured refuses; an explicit memory:// is allo
 });
 
 t.test('enqueue takes only a JSON object as args, from the flag, stdin or a file', async (t) => {
-  for (const [value, got] of [['[1,2]', 'an array'], ['42', 'a number'], ['null', 'null'], ['"x"', 'a string']] as const) {
+  for (const [value, got] of [
+    ['[1,2]', 'an array'],
+    ['42', 'a number'],
+    ['null', 'null'],
+    ['"x"', 'a string'],
+  ] as const) {
     const run = await runInProcess(['enqueue', 'cli.add', '--args', value, ...memory]);
     t.equal(run.code, 64, value);
     t.match(run.stderr, new RegExp(`^stem: --args: task arguments must be a JSON object of named fields, got ${got}`));
     t.ok(oneLine(run.stderr));
   }
-  const piped = await runInProcess(['enqueue', 'cli.add', '--args', '-', '--registry', 'fixtures/cli-tasks.ts', '--json', ...memory], { stdin: JSON.stringify({ a: 1, b: 'x'.repeat(200_000) }) });
+  const piped = await runInProcess(['enqueue', 'cli.add', '--args', '-', '--registry', 'fixtures/cli-tasks.ts', '--json', ...memory], {
+    stdin: JSON.stringify({ a: 1, b: 'x'.repeat(200_000) }),
+  });
   t.equal(piped.code, 0, piped.stdout + piped.stderr);
   t.equal(JSON.parse(piped.stdout)[0].task, 'cli.add', '200 KB of args from stdin');
   const file = join(project, 'args.json');
@@ -116,10 +135,38 @@ t.test('the empty queue name is refused at enqueue', async (t) => {
 });
 
 t.test('enqueue shows the priority clamp and the not-before time', async (t) => {
-  const run = await runInProcess(['enqueue', 'reports.generate', '--args', '{"customerId":42}', '--priority', '8', '--not-before', '5m', '--routing-config', 'fixtures/routing.yaml', '--registry', 'fixtures/tasks.ts', ...memory]);
+  const run = await runInProcess([
+    'enqueue',
+    'reports.generate',
+    '--args',
+    '{"customerId":42}',
+    '--priority',
+    '8',
+    '--not-before',
+    '5m',
+    '--routing-config',
+    'fixtures/routing.yaml',
+    '--registry',
+    'fixtures/tasks.ts',
+    ...memory,
+  ]);
   t.equal(run.code, 0, run.stderr);
-  t.match(run.stdout, /^\S+ reports\.generate -> reports \(priority 7, clamped from 8 by the queue's priority range; not before \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\)\n$/);
-  const json = await runInProcess(['enqueue', 'reports.generate', '--priority', '8', '--routing-config', 'fixtures/routing.yaml', '--registry', 'fixtures/tasks.ts', '--json', ...memory]);
+  t.match(
+    run.stdout,
+    /^\S+ reports\.generate -> reports \(priority 7, clamped from 8 by the queue's priority range; not before \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\)\n$/,
+  );
+  const json = await runInProcess([
+    'enqueue',
+    'reports.generate',
+    '--priority',
+    '8',
+    '--routing-config',
+    'fixtures/routing.yaml',
+    '--registry',
+    'fixtures/tasks.ts',
+    '--json',
+    ...memory,
+  ]);
   t.match(JSON.parse(json.stdout)[0], { queue: 'reports', priority: 7, clamped: { from: 8, to: 7 }, notBefore: null });
 });
 
@@ -129,21 +176,54 @@ t.test('result get shows the clamped priority, the not-before time and the expir
   t.teardown(() => deleteNamespace(namespace));
   const url = `${TEST_REDIS_URL}?namespace=${namespace}`;
   const services = ['--broker', url, '--backend', url, '--routing-config', 'fixtures/routing.yaml', '--registry', 'fixtures/tasks.ts'];
-  const enqueued = await runInProcess(['enqueue', 'reports.generate', '--args', '{"customerId":42}', '--priority', '8', '--not-before', '5m', '--json', ...services]);
+  const enqueued = await runInProcess([
+    'enqueue',
+    'reports.generate',
+    '--args',
+    '{"customerId":42}',
+    '--priority',
+    '8',
+    '--not-before',
+    '5m',
+    '--json',
+    ...services,
+  ]);
   t.equal(enqueued.code, 0, enqueued.stderr);
   const [task] = JSON.parse(enqueued.stdout) as Array<{ id: string; notBefore: number }>;
   const notBefore = new Date(task!.notBefore).toISOString();
   const shown = await runInProcess(['result', 'get', task!.id, ...services]);
   t.equal(shown.code, 0, shown.stderr);
-  t.match(shown.stdout, new RegExp(`^id +${task!.id}\nstate +queued\ntask +reports\\.generate\nqueue +reports\nattempt +0\npriority +7 \\(asked for 8, changed at enqueue\\)\nnot before ${notBefore.replace(/[.]/g, '\\.')}\nupdated `));
+  t.match(
+    shown.stdout,
+    new RegExp(
+      `^id +${task!.id}\nstate +queued\ntask +reports\\.generate\nqueue +reports\nattempt +0\npriority +7 \\(asked for 8, changed at enqueue\\)\nnot before ${notBefore.replace(/[.]/g, '\\.')}\nupdated `,
+    ),
+  );
   const json = JSON.parse((await runInProcess(['result', 'get', task!.id, '--json', ...services])).stdout);
   t.match(json.meta, { 'stem.priority': { asked: 8, enqueued: 7 }, 'stem.notBefore': task!.notBefore });
 
-  const plain = await runInProcess(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--queue', 'work', '--json', '--broker', url, '--backend', url, ...cliTasks]);
+  const plain = await runInProcess([
+    'enqueue',
+    'cli.add',
+    '--args',
+    '{"a":1,"b":2}',
+    '--queue',
+    'work',
+    '--json',
+    '--broker',
+    url,
+    '--backend',
+    url,
+    ...cliTasks,
+  ]);
   const plainId = (JSON.parse(plain.stdout) as Array<{ id: string }>)[0]!.id;
   const plainShown = await runInProcess(['result', 'get', plainId, '--broker', url, '--backend', url]);
   t.notMatch(plainShown.stdout, /priority|not before|expires/, 'nothing to show for a task enqueued as asked');
-  t.equal(JSON.parse((await runInProcess(['result', 'get', plainId, '--json', '--broker', url, '--backend', url])).stdout).meta, undefined, 'and no meta written');
+  t.equal(
+    JSON.parse((await runInProcess(['result', 'get', plainId, '--json', '--broker', url, '--backend', url])).stdout).meta,
+    undefined,
+    'and no meta written',
+  );
 });
 
 t.test('the queued state records the expiry and the moved priority in memory too', async (t) => {
@@ -165,18 +245,32 @@ t.test('queues list leaves broadcast channels out unless --all; the demo leaves 
   t.equal((await runInProcess(['enqueue', 'broadcast://maintenance', '--args', '{}', ...broker])).code, 0);
   t.equal((await runInProcess(['enqueue', 'cli.add', '--args', '{"a":1,"b":1}', '--queue', 'work', ...cliTasks, ...broker])).code, 0);
   const listed = await runInProcess(['queues', 'list', '--json', ...broker]);
-  t.same((JSON.parse(listed.stdout) as Array<{ queue: string }>).map((row) => row.queue), ['work']);
+  t.same(
+    (JSON.parse(listed.stdout) as Array<{ queue: string }>).map((row) => row.queue),
+    ['work'],
+  );
   const text = await runInProcess(['queues', 'list', ...broker]);
   t.match(text.stdout, /1 broadcast channel\(s\) not shown; --all lists them/);
   const all = await runInProcess(['queues', 'list', '--all', '--json', ...broker]);
-  t.same((JSON.parse(all.stdout) as Array<{ queue: string }>).map((row) => row.queue), ['work', 'broadcast://maintenance']);
+  t.same(
+    (JSON.parse(all.stdout) as Array<{ queue: string }>).map((row) => row.queue),
+    ['work', 'broadcast://maintenance'],
+  );
 
   for (let run = 0; run < 2; run++) {
     const demo = await runInProcess(['demo'], { env: { STEM_BROKER_URL: url, STEM_RESULT_BACKEND_URL: url } });
     t.equal(demo.code, 0, demo.stdout + demo.stderr);
   }
-  const after = JSON.parse((await runInProcess(['queues', 'list', '--json', ...broker])).stdout) as Array<{ queue: string; pending: number; dead: number }>;
-  t.same(after.filter((row) => row.queue.startsWith('stem-demo')), [{ queue: 'stem-demo', pending: 0, inflight: 0, dead: 0 }], 'two demos: one empty demo queue, not one per run');
+  const after = JSON.parse((await runInProcess(['queues', 'list', '--json', ...broker])).stdout) as Array<{
+    queue: string;
+    pending: number;
+    dead: number;
+  }>;
+  t.same(
+    after.filter((row) => row.queue.startsWith('stem-demo')),
+    [{ queue: 'stem-demo', pending: 0, inflight: 0, dead: 0 }],
+    'two demos: one empty demo queue, not one per run',
+  );
 });
 
 t.test('config print names the plugin that provides a service', async (t) => {
@@ -189,7 +283,12 @@ export default { plugins: [postgres({ url: 'postgres://postgres@127.0.0.1:5432/t
   const env = { STEM_BROKER_URL: '', STEM_RESULT_BACKEND_URL: '', STEM_CONFIG: '' };
   const printed = await runStem(['config', 'print', '--json'], { cwd: project, env });
   t.equal(printed.code, 0, printed.stderr);
-  t.same(JSON.parse(printed.stdout).urls, { broker: 'plugin postgres', backend: 'plugin postgres', scheduleStore: 'plugin postgres', revokeStore: 'plugin postgres' });
+  t.same(JSON.parse(printed.stdout).urls, {
+    broker: 'plugin postgres',
+    backend: 'plugin postgres',
+    scheduleStore: 'plugin postgres',
+    revokeStore: 'plugin postgres',
+  });
   const flagWins = await runStem(['config', 'print', '--json', '--backend', 'redis://127.0.0.1:6379/3'], { cwd: project, env });
   t.match(JSON.parse(flagWins.stdout).urls, { broker: 'plugin postgres', backend: 'redis://127.0.0.1:6379/3' });
   // And with that plugin configured, migrate exists.
@@ -213,9 +312,17 @@ t.test('schedule list with a memory store says so; health --json is JSON when a 
 t.test('a bad stem.config or registry is one line naming the file and the fault, exit 64', async (t) => {
   const cases: Array<[string, string, RegExp]> = [
     ['null-plugin.mjs', 'export default { plugins: [null] };', /null-plugin\.mjs: plugins\[0\] is null, not a plugin/],
-    ['string-tasks.mjs', "export default { tasks: 'x' };", /string-tasks\.mjs: tasks must be an array of defineTask\(\.\.\.\) results; got the string "x"/],
+    [
+      'string-tasks.mjs',
+      "export default { tasks: 'x' };",
+      /string-tasks\.mjs: tasks must be an array of defineTask\(\.\.\.\) results; got the string "x"/,
+    ],
     ['not-a-task.mjs', 'export default { tasks: [{ name: 1 }] };', /not-a-task\.mjs: tasks\[0\] is an object, not a task/],
-    ['syntax.ts', 'export default { tasks: [ };', /syntax\.ts could not be loaded: .*syntax\.ts(:1:\d+: ERROR: Unexpected "}"|\(1,\d+\): error TS\d+)/],
+    [
+      'syntax.ts',
+      'export default { tasks: [ };',
+      /syntax\.ts could not be loaded: .*syntax\.ts(:1:\d+: ERROR: Unexpected "}"|\(1,\d+\): error TS\d+)/,
+    ],
     ['empty.mjs', 'export {};', /empty\.mjs exports nothing; end it with export default defineConfig/],
     ['throws.mjs', 'throw "nope";', /throws\.mjs could not be loaded: it threw "nope"/],
   ];
@@ -261,7 +368,10 @@ t.test('names are printed with control characters escaped: one event stays one l
   let out = '';
   const stream = { write: (chunk: string) => ((out += chunk), true) } as unknown as NodeJS.WritableStream;
   const stop = logTaskSignals(signals, stream, 'text');
-  signals.emit('task-succeeded', { envelope: { id: 'id1', name: 'evil\n2026-01-01T00:00:00.000Z INFO forged', queue: 'q', attempt: 0 }, durationMs: 1 } as never);
+  signals.emit('task-succeeded', {
+    envelope: { id: 'id1', name: 'evil\n2026-01-01T00:00:00.000Z INFO forged', queue: 'q', attempt: 0 },
+    durationMs: 1,
+  } as never);
   stop();
   t.equal(out.split('\n').filter((line) => line !== '').length, 1, 'one line');
   t.match(out, /evil\\n2026-01-01T00:00:00\.000Z INFO forged\[id1\] succeeded/);

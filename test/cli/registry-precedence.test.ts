@@ -33,8 +33,16 @@ async function listed(args: string[]): Promise<Array<{ name: string; options: { 
 }
 
 t.test('--registry beats the config file for a task both define', async (t) => {
-  t.same((await listed([])).map((task) => task.options.queue), ['from-config'], 'the file alone');
-  t.same((await listed(['--registry', 'my-tasks.mjs'])).map((task) => task.options.queue), ['from-registry'], 'the flag wins, and the task is listed once');
+  t.same(
+    (await listed([])).map((task) => task.options.queue),
+    ['from-config'],
+    'the file alone',
+  );
+  t.same(
+    (await listed(['--registry', 'my-tasks.mjs'])).map((task) => task.options.queue),
+    ['from-registry'],
+    'the flag wins, and the task is listed once',
+  );
 });
 
 t.test('a registry defining one name twice with different handlers is one clear error', async (t) => {

@@ -2,7 +2,17 @@ import type { Test } from 'tap';
 import type { Broker, BrokerConsumer, ConsumerOptions, Delivery } from '../../sdk/contracts/broker.js';
 import { broadcastAddress, type Envelope } from '../../sdk/envelope.js';
 import { uuidv7 } from '../../sdk/id.js';
-import { CLOCK_SLACK_MS, type CaseBody, type ContractFactory, type Defer, fetchWithin, makeEnvelope, runContract, sleep, uniqueName } from './support.js';
+import {
+  CLOCK_SLACK_MS,
+  type CaseBody,
+  type ContractFactory,
+  type Defer,
+  fetchWithin,
+  makeEnvelope,
+  runContract,
+  sleep,
+  uniqueName,
+} from './support.js';
 import { generationOf } from '../../sdk/state-order.js';
 
 /** How long a fetch that must come back empty is given; several times the short leases used here. */
@@ -11,7 +21,11 @@ const QUIET_MS = 500;
 const SHORT_LEASE_MS = 300;
 
 /** Opens a consumer that is closed at the end of the case. */
-async function openConsumer(broker: Broker, defer: Defer, options: Partial<ConsumerOptions> & { queues: readonly string[] }): Promise<BrokerConsumer> {
+async function openConsumer(
+  broker: Broker,
+  defer: Defer,
+  options: Partial<ConsumerOptions> & { queues: readonly string[] },
+): Promise<BrokerConsumer> {
   const consumer = await broker.consumer({ consumerId: uniqueName('worker'), ...options });
   defer(() => consumer.close());
   return consumer;
@@ -83,7 +97,11 @@ const cases: ReadonlyArray<readonly [string, CaseBody<Broker>]> = [
       t.type(delivery.receipt, 'string');
       t.ok(delivery.leaseExpiresAt >= before + SHORT_LEASE_MS - CLOCK_SLACK_MS, 'leased for the visibility timeout');
       await broker.ack([delivery]);
-      t.same(await fetchWithin(consumer, 10, QUIET_MS + SHORT_LEASE_MS), [], 'not delivered again, even after its lease would have run out');
+      t.same(
+        await fetchWithin(consumer, 10, QUIET_MS + SHORT_LEASE_MS),
+        [],
+        'not delivered again, even after its lease would have run out',
+      );
       t.equal(await broker.pending(queue), 0);
       t.equal(await broker.inflight(queue), 0);
     },
@@ -114,7 +132,12 @@ const cases: ReadonlyArray<readonly [string, CaseBody<Broker>]> = [
     'pending counts ready and delayed messages, inflight counts leased ones, purge empties the queue',
     async (t, broker, defer) => {
       const { queue, consumer } = await openQueue(broker, defer);
-      await broker.publish([makeEnvelope(queue), makeEnvelope(queue), makeEnvelope(queue), makeEnvelope(queue, { notBefore: Date.now() + 60_000 })]);
+      await broker.publish([
+        makeEnvelope(queue),
+        makeEnvelope(queue),
+        makeEnvelope(queue),
+        makeEnvelope(queue, { notBefore: Date.now() + 60_000 }),
+      ]);
       t.equal(await broker.pending(queue), 4, 'three ready and one delayed');
       t.equal(await broker.inflight(queue), 0);
       t.ok((await broker.listQueues()).includes(queue), 'the queue is listed');
@@ -169,7 +192,12 @@ const cases: ReadonlyArray<readonly [string, CaseBody<Broker>]> = [
       const { queue, consumer } = await openQueue(broker, defer);
       await broker.publish([makeEnvelope(queue)]);
       const first = await collectOne(t, consumer);
-      const replacement: Envelope = { ...first.envelope, attempt: 1, args: { n: 2 }, meta: { ...first.envelope.meta, 'contract.retried': true } };
+      const replacement: Envelope = {
+        ...first.envelope,
+        attempt: 1,
+        args: { n: 2 },
+        meta: { ...first.envelope.meta, 'contract.retried': true },
+      };
       await broker.nack(first, { requeue: true, envelope: replacement });
       const second = await collectOne(t, consumer);
       t.same(second.envelope, replacement, 'the replacement, not the original');
@@ -244,7 +272,11 @@ const cases: ReadonlyArray<readonly [string, CaseBody<Broker>]> = [
       const replayed = await collectOne(t, consumer);
       t.equal(replayed.envelope.id, e0!.id);
       t.equal(replayed.envelope.attempt, 0, 'attempt reset');
-      t.equal(generationOf(replayed.envelope.meta), generationOf(e0!.meta) + 1, 'a new generation, so its states pass the old run\'s final one');
+      t.equal(
+        generationOf(replayed.envelope.meta),
+        generationOf(e0!.meta) + 1,
+        "a new generation, so its states pass the old run's final one",
+      );
       t.same(replayed.envelope.args, e0!.args);
       await broker.ack([replayed]);
 
@@ -255,7 +287,11 @@ const cases: ReadonlyArray<readonly [string, CaseBody<Broker>]> = [
       const later = await collect(consumer, 2);
       t.ok(Date.now() >= replayedAt + 600 - CLOCK_SLACK_MS, 'delivered only after the delay');
       t.same(ids(later).sort(), ids([e1!, e2!]).sort());
-      t.same(later.map((d) => d.envelope.attempt), [0, 0], 'attempt reset');
+      t.same(
+        later.map((d) => d.envelope.attempt),
+        [0, 0],
+        'attempt reset',
+      );
       await broker.ack(later);
     },
   ],

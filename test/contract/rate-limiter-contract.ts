@@ -15,9 +15,20 @@ const cases: ReadonlyArray<readonly [string, CaseBody<RateLimiter>]> = [
       const key = uniqueName('rate');
       const decisions = [];
       for (let i = 0; i < RATE.limit; i++) decisions.push(await limiter.acquire(key, RATE));
-      t.same(decisions.map((d) => d.allowed), [true, true, true]);
-      t.same(decisions.map((d) => d.retryAfterMs), [0, 0, 0], 'no wait when allowed');
-      t.same(decisions.map((d) => d.remaining), [2, 1, 0], 'remaining counts down');
+      t.same(
+        decisions.map((d) => d.allowed),
+        [true, true, true],
+      );
+      t.same(
+        decisions.map((d) => d.retryAfterMs),
+        [0, 0, 0],
+        'no wait when allowed',
+      );
+      t.same(
+        decisions.map((d) => d.remaining),
+        [2, 1, 0],
+        'remaining counts down',
+      );
       const denied = await limiter.acquire(key, RATE);
       t.equal(denied.allowed, false);
       t.ok(denied.retryAfterMs > 0, 'a denial says how long to wait');

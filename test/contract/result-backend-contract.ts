@@ -102,7 +102,11 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
         await backend.set([stored]);
         await backend.set([late]);
         const label = `${JSON.stringify(first)} then ${JSON.stringify(second)}`;
-        t.same(await backend.get(id), winner === 'stored' ? stored : late, `${label}: reads the ${winner === 'stored' ? 'first' : 'second'}`);
+        t.same(
+          await backend.get(id),
+          winner === 'stored' ? stored : late,
+          `${label}: reads the ${winner === 'stored' ? 'first' : 'second'}`,
+        );
       }
     },
   ],
@@ -115,8 +119,14 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
         // A batch holding both writes of each id, the newer first.
         await backend.set(ids.flatMap((id, i) => [succeeded[i]!, makeStatus({ id, state: 'queued' })]));
         t.same(await Promise.all(ids.map((id) => backend.get(id))), succeeded, `${size}: the newer write of one batch stands`);
-        await backend.set(ids.map((id) => makeStatus({ id, state: 'running' })), { quiet: true });
-        await backend.set(ids.map((id) => makeStatus({ id, state: 'queued' })), { quiet: true });
+        await backend.set(
+          ids.map((id) => makeStatus({ id, state: 'running' })),
+          { quiet: true },
+        );
+        await backend.set(
+          ids.map((id) => makeStatus({ id, state: 'queued' })),
+          { quiet: true },
+        );
         t.same(await Promise.all(ids.map((id) => backend.get(id))), succeeded, `${size}: later batches of older states change nothing`);
       }
     },
@@ -133,7 +143,11 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
       await backend.set([makeStatus({ id, state: 'failed', attempt: 1 })]);
       t.ok(await waitFor(() => seen.length >= 2), 'the applied writes arrive');
       await sleep(200);
-      t.same(seen.map((status) => status.state), ['succeeded', 'failed'], 'only the applied writes were heard');
+      t.same(
+        seen.map((status) => status.state),
+        ['succeeded', 'failed'],
+        'only the applied writes were heard',
+      );
       await unsubscribe();
     },
   ],
@@ -157,7 +171,11 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
       await backend.set([makeStatus({ id, state: 'running' })]);
       await backend.set([makeStatus({ id, state: 'succeeded', result: 'done' })]);
       t.ok(await waitFor(() => seen.length >= 2), 'both writes arrive');
-      t.same(seen.map((status) => status.state), ['running', 'succeeded'], 'in order');
+      t.same(
+        seen.map((status) => status.state),
+        ['running', 'succeeded'],
+        'in order',
+      );
       t.equal(seen[1]?.result, 'done');
       await unsubscribe();
       await backend.set([makeStatus({ id, state: 'failed', attempt: 1 })]);
@@ -203,7 +221,13 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
       const groupId = uniqueName('group');
       const [a, b, c] = [uuidv7(), uuidv7(), uuidv7()];
       await backend.initGroup(groupId, [a, b, c]);
-      t.same(await backend.getGroup(groupId), { id: groupId, memberIds: [a, b, c], expected: 3, completed: 0, results: [null, null, null] });
+      t.same(await backend.getGroup(groupId), {
+        id: groupId,
+        memberIds: [a, b, c],
+        expected: 3,
+        completed: 0,
+        results: [null, null, null],
+      });
       const statusC = makeStatus({ id: c, result: 'c' });
       const statusA = makeStatus({ id: a, result: 'a' });
       const statusB = makeStatus({ id: b, state: 'failed', error: { type: 'Error', message: 'b failed' } });
@@ -239,7 +263,9 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
       t.equal((await backend.get(fired))?.state, 'queued', 'the callback enqueued');
       const failed = uuidv7();
       await backend.set([makeStatus({ id: failed, state: 'pending' })]);
-      await backend.set([makeStatus({ id: failed, state: 'failed', error: { type: 'ChordMemberFailedError', message: 'member 2 of 3 failed' } })]);
+      await backend.set([
+        makeStatus({ id: failed, state: 'failed', error: { type: 'ChordMemberFailedError', message: 'member 2 of 3 failed' } }),
+      ]);
       t.equal((await backend.get(failed))?.state, 'failed', 'the chord failed without its callback');
     },
   ],
@@ -248,10 +274,20 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
     async (t, backend) => {
       const chordId = uniqueName('chord');
       t.same(await backend.claimChord(chordId, { claimer: 'first' }), { won: true }, 'the first claim wins');
-      t.same(await backend.claimChord(chordId, { claimer: 'second' }), { won: false, fired: false, claimer: 'first' }, 'the second loses, told who holds it');
-      t.same(await backend.claimChord(chordId), { won: false, fired: false, claimer: 'first' }, 'and so does every later one: without a lease, for good');
+      t.same(
+        await backend.claimChord(chordId, { claimer: 'second' }),
+        { won: false, fired: false, claimer: 'first' },
+        'the second loses, told who holds it',
+      );
+      t.same(
+        await backend.claimChord(chordId),
+        { won: false, fired: false, claimer: 'first' },
+        'and so does every later one: without a lease, for good',
+      );
       const contested = uniqueName('chord');
-      const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => backend.claimChord(contested, { leaseMs: 60_000, claimer: `c${i}` })));
+      const claims = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => backend.claimChord(contested, { leaseMs: 60_000, claimer: `c${i}` })),
+      );
       t.equal(claims.filter((claim) => claim.won).length, 1, 'one of ten concurrent claims wins');
     },
   ],
@@ -265,14 +301,23 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
       t.match(lost, { won: false, fired: false, claimer: 'dead' }, 'a live lease holds');
       const leaseEndsAt = lost.won ? 0 : (lost.leaseEndsAt ?? 0);
       // Dated by the store's clock, which is this machine's in the tests.
-      t.ok(leaseEndsAt >= before + 300 - 1_000 && leaseEndsAt <= Date.now() + 300 + 1_000, `the loser learns when the lease ends (${leaseEndsAt - before}ms after the claim)`);
+      t.ok(
+        leaseEndsAt >= before + 300 - 1_000 && leaseEndsAt <= Date.now() + 300 + 1_000,
+        `the loser learns when the lease ends (${leaseEndsAt - before}ms after the claim)`,
+      );
       await sleep(Math.max(0, leaseEndsAt - Date.now()) + 50);
-      const takeovers = await Promise.all(Array.from({ length: 10 }, (_, i) => backend.claimChord(chordId, { leaseMs: 60_000, claimer: `rescuer${i}` })));
+      const takeovers = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => backend.claimChord(chordId, { leaseMs: 60_000, claimer: `rescuer${i}` })),
+      );
       const won = takeovers.filter((claim) => claim.won);
       t.equal(won.length, 1, 'one of ten concurrent callers takes it over');
       t.same(won[0], { won: true, takenOverFrom: 'dead' }, 'naming the claimer it took over from');
       const winner = takeovers.indexOf(won[0]!);
-      t.match(await backend.claimChord(chordId, { leaseMs: 300 }), { won: false, fired: false, claimer: `rescuer${winner}` }, 'the new holder has a lease of its own');
+      t.match(
+        await backend.claimChord(chordId, { leaseMs: 300 }),
+        { won: false, fired: false, claimer: `rescuer${winner}` },
+        'the new holder has a lease of its own',
+      );
     },
   ],
   [
@@ -281,12 +326,24 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
       const chordId = uniqueName('chord');
       t.same(await backend.claimChord(chordId, { leaseMs: 100, claimer: 'firer' }), { won: true });
       await backend.chordFired(chordId);
-      t.same(await backend.claimChord(chordId, { leaseMs: 100, claimer: 'early' }), { won: false, fired: true, claimer: 'firer' }, 'fired: nothing to wait for');
+      t.same(
+        await backend.claimChord(chordId, { leaseMs: 100, claimer: 'early' }),
+        { won: false, fired: true, claimer: 'firer' },
+        'fired: nothing to wait for',
+      );
       await sleep(250);
-      t.same(await backend.claimChord(chordId, { leaseMs: 100, claimer: 'late' }), { won: false, fired: true, claimer: 'firer' }, 'nor taken over once the lease has ended');
+      t.same(
+        await backend.claimChord(chordId, { leaseMs: 100, claimer: 'late' }),
+        { won: false, fired: true, claimer: 'firer' },
+        'nor taken over once the lease has ended',
+      );
       const unclaimed = uniqueName('chord');
       await backend.chordFired(unclaimed);
-      t.match(await backend.claimChord(unclaimed, { leaseMs: 100 }), { won: false, fired: true }, 'marking fired also holds a chord nobody claimed (an expired claim)');
+      t.match(
+        await backend.claimChord(unclaimed, { leaseMs: 100 }),
+        { won: false, fired: true },
+        'marking fired also holds a chord nobody claimed (an expired claim)',
+      );
     },
   ],
   [

@@ -46,7 +46,11 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ScheduleStore>]> = [
       await store.upsert({ ...stored, totalRuns: 1 });
       await t.rejects(store.upsert({ ...stored, totalRuns: 99 }), StaleVersionError, 'an older version');
       await t.rejects(store.upsert({ ...stored, version: 5 }), StaleVersionError, 'a version from the future');
-      await t.rejects(store.upsert(makeEntry(uniqueName('schedule'), { version: 3 })), StaleVersionError, 'a new id with a version above 0');
+      await t.rejects(
+        store.upsert(makeEntry(uniqueName('schedule'), { version: 3 })),
+        StaleVersionError,
+        'a new id with a version above 0',
+      );
       const current = await store.get(id);
       t.equal(current?.version, 2);
       t.equal(current?.totalRuns, 1, 'the rejected writes left no trace');
@@ -57,12 +61,18 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ScheduleStore>]> = [
     async (t, store) => {
       const prefix = uniqueName('schedule');
       for (const suffix of ['c', 'a', 'b']) await store.upsert(makeEntry(`${prefix}-${suffix}`));
-      t.same(ours(await store.list(), prefix).map((entry) => entry.id), [`${prefix}-a`, `${prefix}-b`, `${prefix}-c`]);
+      t.same(
+        ours(await store.list(), prefix).map((entry) => entry.id),
+        [`${prefix}-a`, `${prefix}-b`, `${prefix}-c`],
+      );
       t.equal(await store.get(`${prefix}-zz`), null, 'an unknown id is null');
       t.equal(await store.remove(`${prefix}-b`), true);
       t.equal(await store.get(`${prefix}-b`), null);
       t.equal(await store.remove(`${prefix}-b`), false, 'removing it again reports nothing removed');
-      t.same(ours(await store.list(), prefix).map((entry) => entry.id), [`${prefix}-a`, `${prefix}-c`]);
+      t.same(
+        ours(await store.list(), prefix).map((entry) => entry.id),
+        [`${prefix}-a`, `${prefix}-c`],
+      );
       const readded = await store.upsert(makeEntry(`${prefix}-b`));
       t.equal(readded.version, 1, 'a removed id starts again at version 1');
     },
@@ -81,9 +91,16 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ScheduleStore>]> = [
       await write('future', { nextRunAt: now + 1 });
       await write('never', {});
       const due = await store.due(now);
-      t.same(ours(due, prefix).map((entry) => entry.id), [`${prefix}-early`, `${prefix}-middle`, `${prefix}-late`]);
+      t.same(
+        ours(due, prefix).map((entry) => entry.id),
+        [`${prefix}-early`, `${prefix}-middle`, `${prefix}-late`],
+      );
       const limited = await store.due(now, 2);
-      t.same(limited.map((entry) => entry.id), [`${prefix}-early`, `${prefix}-middle`], 'the soonest within the limit');
+      t.same(
+        limited.map((entry) => entry.id),
+        [`${prefix}-early`, `${prefix}-middle`],
+        'the soonest within the limit',
+      );
     },
   ],
 ];

@@ -75,7 +75,12 @@ t.test('every stem command line of README.md and docs/ parses with the CLI; npm 
               } catch (caught) {
                 error = caught;
               }
-              t.equal(error, undefined, `${where} parses`, error ? { message: (error as Error).message.split('\n').slice(0, 3).join('\n') } : {});
+              t.equal(
+                error,
+                undefined,
+                `${where} parses`,
+                error ? { message: (error as Error).message.split('\n').slice(0, 3).join('\n') } : {},
+              );
               parsed++;
             } finally {
               delete process.env.STEM_CONFIG;
@@ -84,7 +89,8 @@ t.test('every stem command line of README.md and docs/ parses with the CLI; npm 
             const script = second === 'test' ? 'test' : third!;
             t.ok(scripts[script], `${where}: package.json has the script "${script}"`);
           } else if (first === 'npx' && second === 'tap') {
-            for (const file of words.slice(2).filter((w) => !w.startsWith('-'))) t.ok(existsSync(join(repoRoot, file)), `${where}: ${file} exists`);
+            for (const file of words.slice(2).filter((w) => !w.startsWith('-')))
+              t.ok(existsSync(join(repoRoot, file)), `${where}: ${file} exists`);
           } else {
             notChecked.push(where);
           }
@@ -101,5 +107,12 @@ t.test('a mistyped command or option in a page would fail this test', async (t) 
   t.throws(() => cli.process(['worker', 'pauze', '--queue', 'reports']), 'an unknown command path');
   t.throws(() => cli.process(['schedule', 'list', '--stor', 'redis://localhost:6379/2']), 'an unknown option');
   t.same(shellWords(`npx stem worker stats -w <worker id>      # counters`), ['npx', 'stem', 'worker', 'stats', '-w', '<worker id>']);
-  t.same(shellWords(`stem routing test reports.weekly --headers '{"tenant":"acme"}'`), ['stem', 'routing', 'test', 'reports.weekly', '--headers', '{"tenant":"acme"}']);
+  t.same(shellWords(`stem routing test reports.weekly --headers '{"tenant":"acme"}'`), [
+    'stem',
+    'routing',
+    'test',
+    'reports.weekly',
+    '--headers',
+    '{"tenant":"acme"}',
+  ]);
 });

@@ -50,7 +50,9 @@ export function docSamples(root: string, pages: string[]): DocSample[] {
       const found = directive(block, 'sample');
       const [word = 'run', ...rest] = (found?.value ?? 'run').split(/\s+/);
       if (!['run', 'fragment', 'needs', 'file'].includes(word)) {
-        throw new Error(`${page}:${block.line}: unknown sample directive "${found?.value}" (use fragment, needs <service>, file <path>, or none)`);
+        throw new Error(
+          `${page}:${block.line}: unknown sample directive "${found?.value}" (use fragment, needs <service>, file <path>, or none)`,
+        );
       }
       samples.push({ block, kind: word as SampleKind, detail: rest.join(' '), prelude: found?.body ?? '', language });
     }

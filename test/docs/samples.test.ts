@@ -44,7 +44,10 @@ function run(args: string[], cwd: string, timeoutMs: number): Promise<{ code: nu
 t.test('the samples of README.md and docs/ are found and each is classified', async (t) => {
   t.ok(samples.length >= 30, `found ${samples.length} samples`);
   for (const page of ['README.md', 'docs/operations.md', 'docs/canvas.md', 'docs/getting-started/developer-environment.md']) {
-    t.ok(samples.some((s) => s.block.file === page), `${page} has samples`);
+    t.ok(
+      samples.some((s) => s.block.file === page),
+      `${page} has samples`,
+    );
   }
 });
 
@@ -102,7 +105,9 @@ t.test('every sample type-checks and every complete one runs', async (t) => {
     }
     const inPrelude = Number(match[2]) <= placed.lines;
     const mdLine = placed.sample.block.line + Number(match[2]) - placed.lines;
-    const message = inPrelude ? `${where(placed.sample)} (in the sample directive's prelude): ${match[4]}` : `${placed.sample.block.file}:${mdLine}: ${match[4]}`;
+    const message = inPrelude
+      ? `${where(placed.sample)} (in the sample directive's prelude): ${match[4]}`
+      : `${placed.sample.block.file}:${mdLine}: ${match[4]}`;
     errors.set(file, [...(errors.get(file) ?? []), message]);
   }
   for (const [file, { sample }] of preludeLines) {
@@ -117,7 +122,7 @@ t.test('every sample type-checks and every complete one runs', async (t) => {
   const runnable = samples.filter((s) => s.kind === 'run');
   writeFileSync(
     join(dir, 'run-samples.mjs'),
-    "for (const file of process.argv.slice(2)) {\n  try {\n    await import(`./${file}`);\n    console.log(`\\nsample-ok ${file}`);\n  } catch (error) {\n    console.log(`\\nsample-failed ${file}: ${error?.stack ?? error}`);\n  }\n}\n",
+    'for (const file of process.argv.slice(2)) {\n  try {\n    await import(`./${file}`);\n    console.log(`\\nsample-ok ${file}`);\n  } catch (error) {\n    console.log(`\\nsample-failed ${file}: ${error?.stack ?? error}`);\n  }\n}\n',
   );
   const ran = await run(['--conditions=stem-source', '--import', 'tsx', 'run-samples.mjs', ...runnable.map(fileOf)], dir, 120_000);
   t.equal(ran.code, 0, 'the runner exits by itself once every sample has run');

@@ -105,7 +105,11 @@ export function compositionPlugins(params: CompositionParams): StemPlugin[] {
   const { namespace, schema } = params;
   const redisAt = (url: string) => ({ url, namespace });
   const postgresAt = { url: params.postgresUrl, schema };
-  const redisBrokerSide = [redisBroker(redisAt(params.redisUrl)), redisLockStore(redisAt(params.redisUrl)), redisRateLimiter(redisAt(params.redisUrl))];
+  const redisBrokerSide = [
+    redisBroker(redisAt(params.redisUrl)),
+    redisLockStore(redisAt(params.redisUrl)),
+    redisRateLimiter(redisAt(params.redisUrl)),
+  ];
   const postgresBrokerSide = [postgresBroker(postgresAt), postgresLockStore(postgresAt), postgresRateLimiter(postgresAt)];
   switch (params.leg) {
     case 'redis':
@@ -199,7 +203,11 @@ export function openComposition(leg: Leg, form: Form, params: CompositionParams 
       // The config file's own plugin objects are loaded once per process: each Stem gets a fresh canvas().
       const config =
         form === 'urls'
-          ? await loadConfig({ cwd: repoRoot, configFile: MATRIX_CONFIG, env: { STEM_BROKER_URL: urls.broker, STEM_RESULT_BACKEND_URL: urls.backend } })
+          ? await loadConfig({
+              cwd: repoRoot,
+              configFile: MATRIX_CONFIG,
+              env: { STEM_BROKER_URL: urls.broker, STEM_RESULT_BACKEND_URL: urls.backend },
+            })
           : { plugins: compositionPlugins(params), tasks: (await import('../matrix/fixtures/matrix-tasks.js')).matrixTasks };
       const plugins = [...(config.plugins ?? []).filter((plugin) => plugin.name !== 'canvas'), canvas()];
       const stem = await Stem.create({ ...config, plugins, tasks: [...(config.tasks ?? []), ...tasks] });
@@ -231,7 +239,11 @@ function redisConsumerBlocked(params: CompositionParams): () => Promise<boolean>
       return list.split('\n').some((line) => {
         const fields = Object.fromEntries(line.split(' ').map((pair) => pair.split('=', 2) as [string, string]));
         // The task consumer's own connection (`…:consumer:<worker>`), not the control plugin's broadcast one (`…:control`).
-        return consumerName.test(fields.name ?? '') && (fields.cmd === 'xreadgroup' || fields.cmd === 'xread') && (fields.flags ?? '').includes('b');
+        return (
+          consumerName.test(fields.name ?? '') &&
+          (fields.cmd === 'xreadgroup' || fields.cmd === 'xread') &&
+          (fields.flags ?? '').includes('b')
+        );
       });
     } finally {
       client.disconnect();

@@ -42,7 +42,10 @@ export function markdownBlocks(markdown: string, file = '<markdown>'): MarkdownB
       // A comment may span lines (a prelude); it ends at the first line containing -->.
       let end = i;
       while (end < lines.length && !lines[end]!.includes('-->')) end++;
-      const text = lines.slice(i, end + 1).join('\n').trim();
+      const text = lines
+        .slice(i, end + 1)
+        .join('\n')
+        .trim();
       const match = DIRECTIVE.exec(text);
       if (match) pending.push({ key: match[1]!, value: match[2]!.trim(), body: match[3] ?? '' });
       i = end;

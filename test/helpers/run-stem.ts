@@ -53,7 +53,11 @@ export interface RunningStem {
 
 /** Starts `node …nodeArgs` and leaves it running. */
 export function startNode(nodeArgs: string[], options: ProcessOptions = {}): RunningStem {
-  const child = spawn(process.execPath, nodeArgs, { cwd: options.cwd ?? repoRoot, env: { ...process.env, NO_COLOR: '1', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, nodeArgs, {
+    cwd: options.cwd ?? repoRoot,
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));

@@ -43,7 +43,9 @@ async function idleWorker(t: Test, composition: Composition): Promise<void> {
 
 /** The stored status of `id`, and a one-line description of it for failure messages. */
 async function describeStatus(stem: Stem, id: string): Promise<string> {
-  const status = await stem.status(id).catch((error: unknown) => ({ state: `unreadable (${(error as Error).message})` }) as unknown as TaskStatus);
+  const status = await stem
+    .status(id)
+    .catch((error: unknown) => ({ state: `unreadable (${(error as Error).message})` }) as unknown as TaskStatus);
   return `state ${status.state}${status.attempt === undefined ? '' : `, attempt ${status.attempt}`}${status.result === undefined ? '' : `, result ${JSON.stringify(status.result)}`}`;
 }
 
@@ -76,12 +78,17 @@ export async function matrixScenarios(t: Test, leg: Leg, form: Form): Promise<vo
           await fresh?.close();
         }
       }
-      t.same(lost, [], `every result arrived (${done.length} of ${ROUND_TRIPS}${lost.length >= STOP_AFTER_LOST ? `, stopped after ${lost.length} lost` : ''})`);
+      t.same(
+        lost,
+        [],
+        `every result arrived (${done.length} of ${ROUND_TRIPS}${lost.length >= STOP_AFTER_LOST ? `, stopped after ${lost.length} lost` : ''})`,
+      );
       // Any write still on its way has landed by now: a later `queued` must not have replaced a result.
       const overwritten: string[] = [];
       for (const { id, who } of done) {
         const status = await producer.status(id);
-        if (status.state !== 'succeeded' || status.result !== `hello ${who}`) overwritten.push(`${id}: ${await describeStatus(producer, id)}`);
+        if (status.state !== 'succeeded' || status.result !== `hello ${who}`)
+          overwritten.push(`${id}: ${await describeStatus(producer, id)}`);
       }
       t.same(overwritten, [], 'every result is still stored as succeeded');
     });
@@ -122,10 +129,13 @@ export async function matrixScenarios(t: Test, leg: Leg, form: Form): Promise<vo
       for (let i = 0; i < CLI_ROUND_TRIPS; i++) {
         await composition.waitForIdleConsumer();
         const who = `bob-${i}`;
-        const run = await runStem(['enqueue', 'greet', '--args', JSON.stringify({ who }), '--wait', '--timeout', `${RESULT_TIMEOUT_MS / 1000}s`], {
-          env: composition.cliEnv,
-          timeoutMs: RESULT_TIMEOUT_MS + 60_000,
-        });
+        const run = await runStem(
+          ['enqueue', 'greet', '--args', JSON.stringify({ who }), '--wait', '--timeout', `${RESULT_TIMEOUT_MS / 1000}s`],
+          {
+            env: composition.cliEnv,
+            timeoutMs: RESULT_TIMEOUT_MS + 60_000,
+          },
+        );
         t.equal(run.code, 0, `round trip ${i + 1} exits 0 ${run.stderr}`);
         t.match(run.stdout, new RegExp(`^[0-9a-f-]{36} succeeded "hello ${who}"$`, 'm'), `round trip ${i + 1} prints its result`);
       }
@@ -153,7 +163,10 @@ export async function matrixScenarios(t: Test, leg: Leg, form: Form): Promise<vo
       }
       t.same(missing, [], `every one of ${CHAOS_TASKS} tasks returned its result (the killed worker had finished ${killedAfter})`);
       const runs = (doomed.output().match(succeeded) ?? []).length + (survivor.output().match(succeeded) ?? []).length;
-      t.ok(runs >= CHAOS_TASKS && runs <= CHAOS_TASKS + 8, `runs beyond one a task are only the killed worker's in-flight and reserved ones (${runs} runs of ${CHAOS_TASKS})`);
+      t.ok(
+        runs >= CHAOS_TASKS && runs <= CHAOS_TASKS + 8,
+        `runs beyond one a task are only the killed worker's in-flight and reserved ones (${runs} runs of ${CHAOS_TASKS})`,
+      );
     });
   }
 }

@@ -28,7 +28,8 @@ const legs = values.legs.split(',').map((leg) => leg.trim()) as Leg[];
 const forms = values.forms.split(',').map((form) => form.trim()) as Form[];
 for (const leg of legs) if (!LEGS.includes(leg)) throw new Error(`--legs: unknown leg "${leg}"; use ${LEGS.join(', ')}`);
 for (const form of forms) if (!FORMS.includes(form)) throw new Error(`--forms: unknown form "${form}"; use ${FORMS.join(', ')}`);
-if (!(count >= 1) || !(parallel >= 1) || !(maxLost >= 1)) throw new Error('--count, --parallel and --max-lost take whole numbers of 1 or more');
+if (!(count >= 1) || !(parallel >= 1) || !(maxLost >= 1))
+  throw new Error('--count, --parallel and --max-lost take whole numbers of 1 or more');
 
 /** What one composition's loop ended with. */
 interface Summary {
@@ -52,7 +53,10 @@ async function roundTrips(composition: Composition): Promise<Summary> {
     for (let i = 0; i < count && summary.lost < maxLost; i++) {
       await composition.waitForIdleConsumer();
       const who = `bob-${i}`;
-      const run = await runStem(['enqueue', 'greet', '--args', JSON.stringify({ who }), '--wait', '--timeout', values.timeout], { env: composition.cliEnv, timeoutMs: 120_000 });
+      const run = await runStem(['enqueue', 'greet', '--args', JSON.stringify({ who }), '--wait', '--timeout', values.timeout], {
+        env: composition.cliEnv,
+        timeoutMs: 120_000,
+      });
       if (run.code === 0 && run.stdout.includes(`succeeded "hello ${who}"`)) {
         summary.ok++;
         continue;
@@ -82,7 +86,9 @@ await Promise.all(
     for (let next = pending.shift(); next !== undefined; next = pending.shift()) {
       const summary = await roundTrips(next);
       summaries.push(summary);
-      console.log(`${summary.label}: ok ${summary.ok}, lost ${summary.lost} (${summary.seconds.toFixed(0)} s)${summary.error ? `, stopped: ${summary.error}` : ''}`);
+      console.log(
+        `${summary.label}: ok ${summary.ok}, lost ${summary.lost} (${summary.seconds.toFixed(0)} s)${summary.error ? `, stopped: ${summary.error}` : ''}`,
+      );
     }
   }),
 );

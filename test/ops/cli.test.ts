@@ -6,7 +6,12 @@ import { uniqueName, waitFor } from '../helpers/wait.js';
 
 // The real binary, as an operator uses it: two workers in their own processes, and each command in another.
 const config = ['--config', 'test/ops/fixtures/ops.config.ts'];
-const env = { STEM_BROKER_URL: TEST_REDIS_URL, STEM_RESULT_BACKEND_URL: TEST_REDIS_URL, STEM_REVOKE_STORE_URL: TEST_REDIS_URL, STEM_CONTROL_NAMESPACE: '' };
+const env = {
+  STEM_BROKER_URL: TEST_REDIS_URL,
+  STEM_RESULT_BACKEND_URL: TEST_REDIS_URL,
+  STEM_REVOKE_STORE_URL: TEST_REDIS_URL,
+  STEM_CONTROL_NAMESPACE: '',
+};
 const commands = ['ping', 'stats', 'inspect', 'revoke', 'pause', 'resume', 'shutdown', 'rate-limit'];
 
 /** Deletes the keys of one test: its queue and control namespace share the unique name `id`. */
@@ -60,22 +65,40 @@ t.test('ping, stats, inspect, revoke, pause, resume, rate-limit and shutdown rea
   t.match(table.stdout, /2 worker\(s\) replied/);
 
   const one = await runStem(['worker', 'ping', '-w', workerA, '--json', ...flags], { env });
-  t.same((JSON.parse(one.stdout) as Array<{ workerId: string }>).map((pong) => pong.workerId), [workerA], '-w targets one worker');
+  t.same(
+    (JSON.parse(one.stdout) as Array<{ workerId: string }>).map((pong) => pong.workerId),
+    [workerA],
+    '-w targets one worker',
+  );
 
   const held = await runStem(['enqueue', 'ops.hold', '--args', '{"ms":60000}', '--queue', id, '--json', ...flags], { env });
   const [{ id: heldId }] = JSON.parse(held.stdout) as [{ id: string }];
-  await waitFor(async () => {
-    const inspect = await runStem(['worker', 'inspect', '--json', '--timeout', '1s', ...flags], { env });
-    return inspect.code === 0 && inspect.stdout.includes(heldId);
-  }, 'inspect shows the held task', 20_000);
+  await waitFor(
+    async () => {
+      const inspect = await runStem(['worker', 'inspect', '--json', '--timeout', '1s', ...flags], { env });
+      return inspect.code === 0 && inspect.stdout.includes(heldId);
+    },
+    'inspect shows the held task',
+    20_000,
+  );
   const inspect = await runStem(['worker', 'inspect', '--timeout', '2s', '--json', ...flags], { env });
-  const views = JSON.parse(inspect.stdout) as Array<{ workerId: string; active: Array<{ id: string; name: string; runtimeMs: number }>; reserved: unknown[] }>;
+  const views = JSON.parse(inspect.stdout) as Array<{
+    workerId: string;
+    active: Array<{ id: string; name: string; runtimeMs: number }>;
+    reserved: unknown[];
+  }>;
   t.equal(views.length, 2, 'both workers are inspected');
   const running = views.find((view) => view.active.some((task) => task.id === heldId))!;
   t.match(running.active[0], { id: heldId, name: 'ops.hold', runtimeMs: Number });
 
   const stats = await runStem(['worker', 'stats', '--timeout', '2s', '--json', ...flags], { env });
-  const counters = JSON.parse(stats.stdout) as Array<{ workerId: string; inflight: number; concurrency: number; processed: number; memory: { rssBytes: number } }>;
+  const counters = JSON.parse(stats.stdout) as Array<{
+    workerId: string;
+    inflight: number;
+    concurrency: number;
+    processed: number;
+    memory: { rssBytes: number };
+  }>;
   t.equal(counters.length, 2, 'stats from both workers');
   t.same(counters.map((each) => each.inflight).sort(), [0, 1]);
   t.ok(counters.every((each) => each.concurrency === 2 && each.memory.rssBytes > 0));
@@ -116,7 +139,11 @@ t.test('ping, stats, inspect, revoke, pause, resume, rate-limit and shutdown rea
   });
   t.equal(exitA, 0, 'the worker exits cleanly');
   const after = await runStem(['worker', 'ping', '--timeout', '1s', '--json', ...flags], { env });
-  t.same((JSON.parse(after.stdout) as Array<{ hostname: string }>).map((pong) => pong.hostname), ['host-b'], 'the stopped worker no longer answers');
+  t.same(
+    (JSON.parse(after.stdout) as Array<{ hostname: string }>).map((pong) => pong.hostname),
+    ['host-b'],
+    'the stopped worker no longer answers',
+  );
 });
 
 t.test('with no worker alive, ping says why and exits 1; a revoke is stored for later workers', async (t) => {
@@ -149,11 +176,16 @@ t.test('with only a broker URL, a pause is stored with the broker for workers th
   if (!(await redisAvailable(t))) return;
   const id = uniqueName('pausebroker');
   t.teardown(() => deleteKeysOf(id));
-  const brokerOnly = { STEM_BROKER_URL: TEST_REDIS_URL, STEM_RESULT_BACKEND_URL: '', STEM_REVOKE_STORE_URL: '', STEM_CONTROL_NAMESPACE: id };
+  const brokerOnly = {
+    STEM_BROKER_URL: TEST_REDIS_URL,
+    STEM_RESULT_BACKEND_URL: '',
+    STEM_REVOKE_STORE_URL: '',
+    STEM_CONTROL_NAMESPACE: id,
+  };
   const paused = await runStem(['worker', 'pause', '--queue', id, ...config], { env: brokerOnly });
   t.equal(paused.code, 0, paused.stderr);
   t.match(paused.stdout, /stored for workers that start later/);
-  t.notMatch(paused.stderr, /no revoke store/, 'the broker\'s Redis keeps it');
+  t.notMatch(paused.stderr, /no revoke store/, "the broker's Redis keeps it");
   const resumed = await runStem(['worker', 'resume', '--queue', id, ...config], { env: brokerOnly });
   t.equal(resumed.code, 0, resumed.stderr);
   t.notMatch(resumed.stderr, /no revoke store/);

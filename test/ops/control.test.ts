@@ -7,7 +7,8 @@ import { waitFor } from '../helpers/wait.js';
 
 const hold = defineTask({
   name: 'ops.hold',
-  handler: (_args: Record<string, never>, ctx: TaskContext) => new Promise<string>((resolve) => ctx.signal.addEventListener('abort', () => resolve('aborted'))),
+  handler: (_args: Record<string, never>, ctx: TaskContext) =>
+    new Promise<string>((resolve) => ctx.signal.addEventListener('abort', () => resolve('aborted'))),
 });
 
 async function controlled(t: Test): Promise<Stem> {
@@ -25,9 +26,19 @@ t.test('ping reaches every live worker and -w picks one by id', async (t) => {
   const client = new ControlClient(stem, { namespace: 'ops-test' });
   const replies = await client.request('ping', {}, { timeout: '300ms' });
   t.same(replies.map((reply) => reply.workerId).sort(), ['one', 'two']);
-  t.match(replies.find((reply) => reply.workerId === 'one')!.reply, { workerId: 'one', pid: process.pid, queues: ['a'], pausedQueues: [], state: 'running' });
+  t.match(replies.find((reply) => reply.workerId === 'one')!.reply, {
+    workerId: 'one',
+    pid: process.pid,
+    queues: ['a'],
+    pausedQueues: [],
+    state: 'running',
+  });
   const targeted = await client.request('ping', {}, { destination: ['two'], timeout: '5s' });
-  t.same(targeted.map((reply) => reply.workerId), ['two'], 'only the named worker answers, and the wait ends once it did');
+  t.same(
+    targeted.map((reply) => reply.workerId),
+    ['two'],
+    'only the named worker answers, and the wait ends once it did',
+  );
 });
 
 t.test('a worker on another namespace does not answer', async (t) => {
@@ -72,7 +83,11 @@ t.test('pause stops fetching from a queue, resume starts again; other queues go 
   await client.resumeQueue('p1', { destination: ['pauser'] });
   t.equal(await blocked.result({ timeoutMs: 5_000 }), 2, 'resumed: the task runs');
   const [notMine] = await client.pauseQueue('elsewhere', { destination: ['pauser'] });
-  t.same(notMine!.reply, { queue: 'elsewhere', consuming: false, paused: false }, 'a queue the worker does not consume is reported, not an error');
+  t.same(
+    notMine!.reply,
+    { queue: 'elsewhere', consuming: false, paused: false },
+    'a queue the worker does not consume is reported, not an error',
+  );
 });
 
 t.test('unknown commands get an error reply; shutdown replies, then stops the worker', async (t) => {

@@ -18,7 +18,11 @@ t.test('on Postgres, ping reaches a worker, a stored pause and a revoke made bef
   const ran: string[] = [];
   const note = defineTask({ name: 'ops.pg.note', handler: async (args: { label: string }) => void ran.push(args.label) });
   const open = async (): Promise<Stem> => {
-    const config: StemConfig & { namespace: string } = { namespace: 'ops-pg', tasks: [note], plugins: [postgres({ url: testUrl, schema }), control(), revoke({ syncInterval: '200ms' })] };
+    const config: StemConfig & { namespace: string } = {
+      namespace: 'ops-pg',
+      tasks: [note],
+      plugins: [postgres({ url: testUrl, schema }), control(), revoke({ syncInterval: '200ms' })],
+    };
     const stem = await Stem.create(config);
     stems.push(stem);
     return stem;

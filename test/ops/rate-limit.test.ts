@@ -9,7 +9,10 @@ t.test('rates parse into one-token buckets and bad ones are refused with the fix
   t.same(parseRateLimit('10/s', 'x'), { limit: 1, intervalMs: 100 });
   t.same(parseRateLimit('100/m', 'x'), { limit: 1, intervalMs: 600 });
   t.same(parseRateLimit('1000/h', 'x'), { limit: 1, intervalMs: 3_600 });
-  t.throws(() => parseRateLimit('10 per second', 'task "a": option "rateLimit"'), /task "a": option "rateLimit": "10 per second" is not a rate; use tasks per unit like '10\/s'/);
+  t.throws(
+    () => parseRateLimit('10 per second', 'task "a": option "rateLimit"'),
+    /task "a": option "rateLimit": "10 per second" is not a rate; use tasks per unit like '10\/s'/,
+  );
   t.throws(() => parseRateLimit('0/s', 'x'), /is not a rate/);
 });
 
@@ -33,8 +36,14 @@ t.test("a '5/s' limit shared by 3 workers lets at most 5 (+1) tasks start in any
   await waitFor(() => starts.length > 0 && Date.now() - starts[0]! >= 3_000, 'a 3 s window from the first start', 20_000);
   const first = starts[0]!;
   const perSecond = [0, 1, 2].map((k) => starts.filter((at) => at >= first + k * 1_000 && at < first + (k + 1) * 1_000).length);
-  t.ok(perSecond.every((count) => count <= 6), `starts per second ${perSecond.join(', ')}: at most 5, with a tolerance of one`);
-  t.ok(perSecond.every((count) => count >= 1), 'and the limit is a pace, not a stop');
+  t.ok(
+    perSecond.every((count) => count <= 6),
+    `starts per second ${perSecond.join(', ')}: at most 5, with a tolerance of one`,
+  );
+  t.ok(
+    perSecond.every((count) => count >= 1),
+    'and the limit is a pace, not a stop',
+  );
 });
 
 t.test('a denied task is deferred, not failed; per tenant; and the rate changes at run time over control', async (t) => {
@@ -59,12 +68,19 @@ t.test('a denied task is deferred, not failed; per tenant; and the rate changes 
   t.same(ran.sort(), ['acme', 'globex'], 'each tenant has its own bucket');
 
   const second = await producer.enqueue(report, {}, { queue: 'reports', headers: { tenant: 'acme' } });
-  await waitFor(async () => (await producer.broker.pending('reports')) === 1 && (await producer.broker.inflight('reports')) === 0, 'the second acme report is deferred back to the queue');
+  await waitFor(
+    async () => (await producer.broker.pending('reports')) === 1 && (await producer.broker.inflight('reports')) === 0,
+    'the second acme report is deferred back to the queue',
+  );
   t.equal((await second.status()).state, 'queued', 'deferred, not failed');
   t.equal(worker.stats().failed, 0);
 
   await setRateLimit(producer, report.name, '100/s');
-  const replies = await new ControlClient(producer).request(RATE_LIMIT_COMMAND, { task: report.name, rateLimit: '100/s' }, { destination: [worker.id], timeout: '5s' });
+  const replies = await new ControlClient(producer).request(
+    RATE_LIMIT_COMMAND,
+    { task: report.name, rateLimit: '100/s' },
+    { destination: [worker.id], timeout: '5s' },
+  );
   t.same(replies[0]?.reply, { task: report.name, rateLimit: '100/s' });
   // the deferred delivery comes back when its token was due (an hour); a fresh one runs at the new rate
   const third = await producer.enqueue(report, {}, { queue: 'reports', headers: { tenant: 'acme' } });
@@ -73,7 +89,11 @@ t.test('a denied task is deferred, not failed; per tenant; and the rate changes 
   const later = await cluster.stem([report]);
   const lateWorker = later.worker({ queues: ['reports-2'] });
   await lateWorker.start();
-  const [ping] = await new ControlClient(producer).request(RATE_LIMIT_COMMAND, { task: 'other.task' }, { destination: [lateWorker.id], timeout: '5s' });
+  const [ping] = await new ControlClient(producer).request(
+    RATE_LIMIT_COMMAND,
+    { task: 'other.task' },
+    { destination: [lateWorker.id], timeout: '5s' },
+  );
   t.same(ping?.reply, { task: 'other.task', rateLimit: null }, 'an unlimited task reports null');
   await setRateLimit(producer, report.name, undefined);
 });

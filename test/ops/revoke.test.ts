@@ -81,7 +81,10 @@ t.test('a revoked queued task never starts, and is cancelled at once', async (t)
   const workerSide = await cluster.stem([quick]);
   await workerSide.worker({ queues: ['q'] }).start();
   t.equal(await kept.result({ timeoutMs: 10_000 }), 'ran');
-  await waitFor(async () => (await workerSide.broker.pending('q')) === 0 && (await workerSide.broker.inflight('q')) === 0, 'the queue drained');
+  await waitFor(
+    async () => (await workerSide.broker.pending('q')) === 0 && (await workerSide.broker.inflight('q')) === 0,
+    'the queue drained',
+  );
   t.notOk(started.includes(revoked.id), 'the revoked task never started');
   t.equal((await revoked.status()).state, 'cancelled');
 });

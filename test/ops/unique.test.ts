@@ -68,5 +68,8 @@ t.test('tasks without unique are untouched, and a bad uniqueFor is refused at st
   const b = await stem.enqueue(plain, {});
   t.not(a.id, b.id);
   const broken = defineTask({ name: 'ops.unique.broken', options: { unique: true, uniqueFor: 'soon' }, handler: async () => 1 });
-  await t.rejects(Stem.create({ tasks: [broken], plugins: [unique()] }), /task "ops.unique.broken": option "uniqueFor": "soon" is not a duration/);
+  await t.rejects(
+    Stem.create({ tasks: [broken], plugins: [unique()] }),
+    /task "ops.unique.broken": option "uniqueFor": "soon" is not a duration/,
+  );
 });

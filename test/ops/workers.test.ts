@@ -4,7 +4,10 @@ import { ControlClient } from '../../plugins/control/index.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { opsCluster } from './ops-harness.js';
 
-const nap = defineTask({ name: 'ops.nap', handler: async (args: { ms: number }) => new Promise((resolve) => setTimeout(() => resolve('rested'), args.ms)) });
+const nap = defineTask({
+  name: 'ops.nap',
+  handler: async (args: { ms: number }) => new Promise((resolve) => setTimeout(() => resolve('rested'), args.ms)),
+});
 
 t.test('autoscale 2:16 grows past 2 slots under a backlog and returns to 2 when idle (Redis)', async (t) => {
   const cluster = await opsCluster(t, 'autoscale');
@@ -12,10 +15,15 @@ t.test('autoscale 2:16 grows past 2 slots under a backlog and returns to 2 when 
   const stem = await cluster.stem([nap]);
   const scaled: Array<{ from: number; to: number }> = [];
   stem.signals.on('worker-scaled', ({ from, to }) => scaled.push({ from, to }));
-  const worker = stem.worker({ queues: ['backlog'], autoscale: { min: 2, max: 16, interval: '50ms', upCooldown: '50ms', idleAfter: '300ms' } });
+  const worker = stem.worker({
+    queues: ['backlog'],
+    autoscale: { min: 2, max: 16, interval: '50ms', upCooldown: '50ms', idleAfter: '300ms' },
+  });
   t.equal(worker.concurrency, 2, 'starts at the minimum');
   await worker.start();
-  const handles = await stem.enqueueMany(Array.from({ length: 80 }, () => ({ task: nap, args: { ms: 50 }, options: { queue: 'backlog' } })));
+  const handles = await stem.enqueueMany(
+    Array.from({ length: 80 }, () => ({ task: nap, args: { ms: 50 }, options: { queue: 'backlog' } })),
+  );
   await waitFor(() => worker.concurrency > 2, 'more than 2 slots', 20_000);
   t.ok(worker.concurrency > 2, `grew to ${worker.concurrency}`);
   const [stats] = await new ControlClient(stem).request('stats', {}, { destination: [worker.id], timeout: '5s' });
@@ -43,7 +51,10 @@ t.test('a queue paused for everyone stays paused for a worker that starts later,
   t.equal((await handle.status()).state, 'queued', 'the paused queue is not');
 
   const replies = await client.resumeQueue('slow', { timeout: '500ms' });
-  t.same(replies.map((reply) => reply.reply), [{ queue: 'slow', consuming: true, paused: false }]);
+  t.same(
+    replies.map((reply) => reply.reply),
+    [{ queue: 'slow', consuming: true, paused: false }],
+  );
   t.equal(await handle.result({ timeoutMs: 10_000 }), 'rested', 'resumed: it runs');
   const restarted = (await cluster.stem([nap])).worker({ queues: ['slow'] });
   await restarted.start();
@@ -61,5 +72,8 @@ t.test('a stopped worker no longer answers and its heartbeat expires (Redis)', a
   const client = new ControlClient(stem);
   t.same(await client.request('ping', {}, { timeout: '200ms' }), [], 'no reply from a stopped worker');
   await sleep(500);
-  t.notOk((await stem.backend.listWorkers()).some((beat) => beat.workerId === worker.id), 'its heartbeat expired (TTL three intervals)');
+  t.notOk(
+    (await stem.backend.listWorkers()).some((beat) => beat.workerId === worker.id),
+    'its heartbeat expired (TTL three intervals)',
+  );
 });

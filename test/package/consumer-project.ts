@@ -18,8 +18,11 @@ export interface Run {
 /** Runs `command args` to the end (default limit: 5 minutes, for a pack that builds). */
 export function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(command, args, { cwd: options.cwd, env: options.env, timeout: options.timeoutMs ?? 300_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    execFile(
+      command,
+      args,
+      { cwd: options.cwd, env: options.env, timeout: options.timeoutMs ?? 300_000, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -47,7 +50,8 @@ export function start(command: string, args: string[], options: { cwd: string; e
     async waitFor(pattern, timeoutMs = 120_000) {
       const deadline = Date.now() + timeoutMs;
       while (!pattern.test(output)) {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the process exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${output}`);
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`the process exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${output}`);
         if (Date.now() > deadline) throw new Error(`the process did not print ${pattern} within ${timeoutMs}ms:\n${output}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
@@ -98,7 +102,10 @@ export async function createConsumerProject(extra: string[] = []): Promise<Consu
   const json = packed.stdout.slice(packed.stdout.indexOf('[\n'));
   const [report] = JSON.parse(json) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const tarball = join(dir, report!.filename);
-  writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: 'stem-consumer', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`);
+  writeFileSync(
+    join(dir, 'package.json'),
+    `${JSON.stringify({ name: 'stem-consumer', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`,
+  );
   const project: ConsumerProject = {
     dir,
     tarball,

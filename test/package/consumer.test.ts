@@ -22,30 +22,58 @@ cpSync(join(repoRoot, 'test/package/consumer-files'), project.dir, { recursive: 
 
 t.test('the tarball holds the compiled package, its types, maps and sources, and nothing else', async (t) => {
   const files = project.files;
-  t.ok(files.includes('dist/sdk/index.js') && files.includes('dist/sdk/index.d.ts') && files.includes('dist/sdk/index.d.ts.map'), 'the SDK, compiled, with types and a declaration map');
-  t.ok(files.includes('dist/test/contract/index.js') && files.includes('dist/test/contract/index.d.ts'), 'the contract suites behind stem/testing');
+  t.ok(
+    files.includes('dist/sdk/index.js') && files.includes('dist/sdk/index.d.ts') && files.includes('dist/sdk/index.d.ts.map'),
+    'the SDK, compiled, with types and a declaration map',
+  );
+  t.ok(
+    files.includes('dist/test/contract/index.js') && files.includes('dist/test/contract/index.d.ts'),
+    'the contract suites behind stem/testing',
+  );
   t.ok(files.includes('dist/plugins/redis/lua/fetch.lua'), 'the Redis Lua scripts beside the compiled plugin');
-  t.ok(files.some((file) => /^dist\/plugins\/postgres\/migrations\/.+\.js$/.test(file)), 'the Postgres migrations, compiled');
+  t.ok(
+    files.some((file) => /^dist\/plugins\/postgres\/migrations\/.+\.js$/.test(file)),
+    'the Postgres migrations, compiled',
+  );
   t.ok(files.includes('bin/stem.js'), 'the binary');
-  const stray = files.filter((file) => !/^(dist|sdk|plugins|cli|test\/contract)\/|^(bin\/stem\.js|package\.json|README\.md|LICENSE)$/.test(file));
+  const stray = files.filter(
+    (file) => !/^(dist|sdk|plugins|cli|test\/contract)\/|^(bin\/stem\.js|package\.json|README\.md|LICENSE)$/.test(file),
+  );
   t.same(stray, [], 'no file outside the runtime, its types and the sources the maps point at');
-  t.same(files.filter((file) => /\.test\.|(^|\/)(bench|fixtures|\.ci)\//.test(file)), [], 'no tests, benches, fixtures or CI scripts');
+  t.same(
+    files.filter((file) => /\.test\.|(^|\/)(bench|fixtures|\.ci)\//.test(file)),
+    [],
+    'no tests, benches, fixtures or CI scripts',
+  );
 });
 
 /** Runs `node file` in the project with a Node line. */
-const node = (line: NodeLine, args: string[], extra: NodeJS.ProcessEnv = {}, cwd = project.dir) => run(line.bin, args, { cwd, env: userEnv(line.bin, extra), timeoutMs: 120_000 });
+const node = (line: NodeLine, args: string[], extra: NodeJS.ProcessEnv = {}, cwd = project.dir) =>
+  run(line.bin, args, { cwd, env: userEnv(line.bin, extra), timeoutMs: 120_000 });
 /** Runs `npx stem …` in the project with a Node line. */
-const npxStem = (line: NodeLine, args: string[], extra: NodeJS.ProcessEnv = {}, cwd = project.dir) => run('npx', ['stem', ...args], { cwd, env: userEnv(line.bin, extra), timeoutMs: 120_000 });
+const npxStem = (line: NodeLine, args: string[], extra: NodeJS.ProcessEnv = {}, cwd = project.dir) =>
+  run('npx', ['stem', ...args], { cwd, env: userEnv(line.bin, extra), timeoutMs: 120_000 });
 
 /** `npx stem worker start` in `dir`, then `npx stem enqueue … --wait` from another process, over Redis. */
-async function workerRoundTrip(t: Test, line: NodeLine, dir: string, task: string, args: object, extraArgs: string[] = []): Promise<string> {
+async function workerRoundTrip(
+  t: Test,
+  line: NodeLine,
+  dir: string,
+  task: string,
+  args: object,
+  extraArgs: string[] = [],
+): Promise<string> {
   const namespace = testNamespace('consumer');
   t.teardown(() => deleteNamespace(namespace));
   const env = userEnv(line.bin, { CONSUMER_REDIS_URL: TEST_REDIS_URL, CONSUMER_NAMESPACE: namespace });
   const worker = start('npx', ['stem', 'worker', 'start', ...extraArgs], { cwd: dir, env });
   t.teardown(() => worker.stop());
   await worker.waitFor(/ready on .*consuming default/);
-  const enqueued = await run('npx', ['stem', 'enqueue', task, '--args', JSON.stringify(args), '--wait', '--timeout', '60s', ...extraArgs], { cwd: dir, env, timeoutMs: 120_000 });
+  const enqueued = await run('npx', ['stem', 'enqueue', task, '--args', JSON.stringify(args), '--wait', '--timeout', '60s', ...extraArgs], {
+    cwd: dir,
+    env,
+    timeoutMs: 120_000,
+  });
   t.equal(enqueued.code, 0, `enqueue --wait exits 0\n${enqueued.stderr}`);
   await worker.waitFor(new RegExp(`${task.replace('.', '\\.')}\\[.*succeeded`));
   await worker.stop();
@@ -73,10 +101,13 @@ for (const line of lines) {
   });
 
   if (withRedis) {
-    await t.test(`Node ${line.label}: a stem.config.mjs worker runs what npx stem enqueue --wait sends, without tsx installed`, async (t) => {
-      const stdout = await workerRoundTrip(t, line, join(project.dir, 'mjs'), 'consumer.add', { a: 20, b: 22 });
-      t.match(stdout, / succeeded 42\n/);
-    });
+    await t.test(
+      `Node ${line.label}: a stem.config.mjs worker runs what npx stem enqueue --wait sends, without tsx installed`,
+      async (t) => {
+        const stdout = await workerRoundTrip(t, line, join(project.dir, 'mjs'), 'consumer.add', { a: 20, b: 22 });
+        t.match(stdout, / succeeded 42\n/);
+      },
+    );
   }
 }
 
@@ -87,12 +118,19 @@ await t.test(`a stem.config.ts without tsx in the project fails with what to do`
 });
 
 for (const resolution of ['nodenext', 'bundler']) {
-  await t.test(`a consumer's tsc (moduleResolution ${resolution}, strict, skipLibCheck off) type-checks stem.enqueue against the task`, async (t) => {
-    const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
-    const result = await run(process.execPath, [tsc, '-p', `tsconfig.${resolution}.json`], { cwd: project.dir, env: userEnv(process.execPath), timeoutMs: 300_000 });
-    // A wrong argument type that stopped being an error would show up as an unused @ts-expect-error.
-    t.equal(result.code, 0, `tsc reports nothing:\n${result.stdout}${result.stderr}`);
-  });
+  await t.test(
+    `a consumer's tsc (moduleResolution ${resolution}, strict, skipLibCheck off) type-checks stem.enqueue against the task`,
+    async (t) => {
+      const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
+      const result = await run(process.execPath, [tsc, '-p', `tsconfig.${resolution}.json`], {
+        cwd: project.dir,
+        env: userEnv(process.execPath),
+        timeoutMs: 300_000,
+      });
+      // A wrong argument type that stopped being an error would show up as an unused @ts-expect-error.
+      t.equal(result.code, 0, `tsc reports nothing:\n${result.stdout}${result.stderr}`);
+    },
+  );
 }
 
 await t.test('the project installs tsx (an optional peer dependency of stem)', async (t) => {
@@ -102,10 +140,16 @@ await t.test('the project installs tsx (an optional peer dependency of stem)', a
 
 for (const line of lines) {
   if (!withRedis) break;
-  await t.test(`Node ${line.label}: with tsx installed, a stem.config.ts and --registry tasks.ts serve npx stem worker start and enqueue --wait`, async (t) => {
-    const stdout = await workerRoundTrip(t, line, join(project.dir, 'ts'), 'consumer.multiply', { a: 6, b: 7 }, ['--registry', 'tasks.ts']);
-    t.match(stdout, / succeeded 42\n/);
-  });
+  await t.test(
+    `Node ${line.label}: with tsx installed, a stem.config.ts and --registry tasks.ts serve npx stem worker start and enqueue --wait`,
+    async (t) => {
+      const stdout = await workerRoundTrip(t, line, join(project.dir, 'ts'), 'consumer.multiply', { a: 6, b: 7 }, [
+        '--registry',
+        'tasks.ts',
+      ]);
+      t.match(stdout, / succeeded 42\n/);
+    },
+  );
 }
 
 // A project without "type": "module": tsx compiles its .ts files to CommonJS. Written here, not in
@@ -129,18 +173,21 @@ project.write(
     "import { defineTask } from 'stem';",
     'interface Power { base: number; exponent: number }',
     "export const power = defineTask({ name: 'consumer.power', handler: async ({ base, exponent }: Power): Promise<number> => base ** exponent });",
-    'export const square = defineTask({ name: \'consumer.square\', handler: async (n: { x: number }): Promise<number> => n.x * n.x });',
+    "export const square = defineTask({ name: 'consumer.square', handler: async (n: { x: number }): Promise<number> => n.x * n.x });",
     'export default [power, square];',
     '',
   ].join('\n'),
 );
 
 for (const line of lines) {
-  await t.test(`Node ${line.label}: in a CommonJS project, stem.config.ts (importing ./tasks without an extension) and --registry tasks.ts load`, async (t) => {
-    const result = await npxStem(line, ['tasks', 'list', '--registry', 'tasks.ts', '--json'], {}, join(project.dir, 'cjs-ts'));
-    t.equal(result.code, 0, result.stderr);
-    t.same((JSON.parse(result.stdout) as Array<{ name: string }>).map((task) => task.name).sort(), ['consumer.power', 'consumer.square']);
-  });
+  await t.test(
+    `Node ${line.label}: in a CommonJS project, stem.config.ts (importing ./tasks without an extension) and --registry tasks.ts load`,
+    async (t) => {
+      const result = await npxStem(line, ['tasks', 'list', '--registry', 'tasks.ts', '--json'], {}, join(project.dir, 'cjs-ts'));
+      t.equal(result.code, 0, result.stderr);
+      t.same((JSON.parse(result.stdout) as Array<{ name: string }>).map((task) => task.name).sort(), ['consumer.power', 'consumer.square']);
+    },
+  );
   if (!withRedis) continue;
   await t.test(`Node ${line.label}: in a CommonJS project, a stem.config.ts serves npx stem worker start and enqueue --wait`, async (t) => {
     const stdout = await workerRoundTrip(t, line, join(project.dir, 'cjs-ts'), 'consumer.power', { base: 2, exponent: 10 });

@@ -79,16 +79,26 @@ if (await requirePostgres(t)) {
     await sleep(300);
     const killedAtStart = await startUp.stop();
     t.ok(killedAtStart > 0, `killed the LISTEN connection ${killedAtStart} times during start-up`);
-    t.same(await firstResults, first.map((_, i) => i * 2), 'the tasks enqueued during start-up completed');
+    t.same(
+      await firstResults,
+      first.map((_, i) => i * 2),
+      'the tasks enqueued during start-up completed',
+    );
 
     // Then killed every 20 ms while tasks run and results are awaited: it reconnects between kills.
     const during = startKiller(`${applicationName}:listen%`, 20);
     t.teardown(() => during.stop());
-    const second = await stem.enqueueMany(Array.from({ length: 100 }, (_, i) => ({ task: work.name, args: { n: 20 + i }, options: { queue } })));
+    const second = await stem.enqueueMany(
+      Array.from({ length: 100 }, (_, i) => ({ task: work.name, args: { n: 20 + i }, options: { queue } })),
+    );
     const secondResults = await Promise.all(second.map((handle) => handle.result({ timeoutMs: 30_000 })));
     const killedDuring = await during.stop();
     t.ok(killedDuring > 0, `killed the LISTEN connection ${killedDuring} times during the run`);
-    t.same(secondResults, second.map((_, i) => (20 + i) * 2), 'the tasks enqueued during the run completed');
+    t.same(
+      secondResults,
+      second.map((_, i) => (20 + i) * 2),
+      'the tasks enqueued during the run completed',
+    );
     t.same(
       [...runs.entries()].filter(([, count]) => count !== 1),
       [],
@@ -129,7 +139,11 @@ if (await requirePostgres(t)) {
     const killed = await killer.stop();
     const results = await pending;
     t.ok(killed > 0, `killed ${killed} backends`);
-    t.same(results, handles.map((_, i) => i + 1), 'every task completed with its result');
+    t.same(
+      results,
+      handles.map((_, i) => i + 1),
+      'every task completed with its result',
+    );
     t.equal(runs.size, 60, 'every task ran (a kill between claim and reply may run one again: at least once)');
     await worker.stop();
     t.same(escaped, [], 'no rejection escaped');

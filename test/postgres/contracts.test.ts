@@ -26,11 +26,15 @@ if (await requirePostgres(t)) {
   t.teardown(() => dropSchema(schema));
 
   /** A fresh service on its own pool and namespace, as a plugin would make it (migrations already ran). */
-  const make = <T>(Service: new (connection: PostgresConnection) => T) => async (): Promise<T> => {
-    const namespace = `ns-${Math.random().toString(36).slice(2, 10)}`;
-    const connection = await PostgresConnection.open(resolvePostgresOptions({ url: testUrl, schema, namespace, migrate: false, poolSize: 4 }));
-    return new Service(connection);
-  };
+  const make =
+    <T>(Service: new (connection: PostgresConnection) => T) =>
+    async (): Promise<T> => {
+      const namespace = `ns-${Math.random().toString(36).slice(2, 10)}`;
+      const connection = await PostgresConnection.open(
+        resolvePostgresOptions({ url: testUrl, schema, namespace, migrate: false, poolSize: 4 }),
+      );
+      return new Service(connection);
+    };
 
   await brokerContract(t, { name: 'postgres', create: make(PostgresBroker) });
   await resultBackendContract(t, { name: 'postgres', create: make(PostgresResultBackend) });

@@ -73,7 +73,11 @@ if (await requirePostgres(t)) {
     t.equal(first.code, 0, first.output);
     t.equal(second.code, 0, second.output);
     const applied = [JSON.parse(first.output.trim()) as string[], JSON.parse(second.output.trim()) as string[]];
-    t.same(applied.map((names) => names.length).sort(), [0, MIGRATIONS.length], 'one applied every migration, the other found nothing to do');
+    t.same(
+      applied.map((names) => names.length).sort(),
+      [0, MIGRATIONS.length],
+      'one applied every migration, the other found nothing to do',
+    );
     t.same(await tablesOf(schema), EXPECTED_TABLES);
     const { rows } = await adminQuery<{ name: string }>(`select name from "${schema}".kysely_migration order by name`);
     t.same(
@@ -158,6 +162,10 @@ if (await requirePostgres(t)) {
     t.type(error, ServiceUnavailableError);
     t.match((error as Error).message, /postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/postgres/);
     t.notMatch((error as Error).message, /s3cret/);
-    await t.rejects(Stem.create({ plugins: [postgres({ url, connectTimeoutMs: 2_000 })] }), ServiceUnavailableError, 'and so does Stem.create');
+    await t.rejects(
+      Stem.create({ plugins: [postgres({ url, connectTimeoutMs: 2_000 })] }),
+      ServiceUnavailableError,
+      'and so does Stem.create',
+    );
   });
 }

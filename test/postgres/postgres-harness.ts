@@ -53,7 +53,10 @@ export function uniqueSchema(label = 'test'): string {
 }
 
 /** Runs one SQL statement on a short-lived connection. */
-export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  text: string,
+  values: unknown[] = [],
+): Promise<pg.QueryResult<R>> {
   const client = new pg.Client({ connectionString: testUrl });
   client.on('error', () => undefined);
   await client.connect();

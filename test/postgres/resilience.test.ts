@@ -57,10 +57,17 @@ if (await requirePostgres(t)) {
     const good = makeEnvelope(queue);
     await broker.publish([good]);
     const deliveries = await fetchWithin(consumer, 10, 3_000);
-    t.same(deliveries.map((d) => d.envelope.id), [good.id], 'only the valid envelope is delivered');
+    t.same(
+      deliveries.map((d) => d.envelope.id),
+      [good.id],
+      'only the valid envelope is delivered',
+    );
     const letters = await broker.listDeadLetters(queue);
     t.equal(letters.total, 2);
-    t.same(letters.entries.map((letter) => letter.reason), ['malformed-envelope', 'malformed-envelope']);
+    t.same(
+      letters.entries.map((letter) => letter.reason),
+      ['malformed-envelope', 'malformed-envelope'],
+    );
     t.same(letters.entries.map((letter) => letter.meta.payload).sort(), ['{"id":"x"}', '{not json']);
     t.match(String(letters.entries.find((letter) => letter.meta.payload === '{not json')?.meta.error), /not JSON/);
     t.equal(letters.entries[0]!.envelope, undefined, 'no envelope to keep');
@@ -91,7 +98,10 @@ if (await requirePostgres(t)) {
       await sleep(30);
     }
     t.ok(terminated > 0, `terminated ${terminated} connections of the consumer's broker`);
-    t.ok(await waitFor(() => received.size === envelopes.length, 15_000), `every message delivered (${received.size} of ${envelopes.length})`);
+    t.ok(
+      await waitFor(() => received.size === envelopes.length, 15_000),
+      `every message delivered (${received.size} of ${envelopes.length})`,
+    );
     controller.abort();
     await loop;
     t.equal(await producer.pending(queue), 0);
@@ -114,7 +124,10 @@ if (await requirePostgres(t)) {
     const envelope = makeEnvelope(queue);
     await producer.publish([envelope]);
     const deliveries = await waiting;
-    t.same(deliveries.map((d) => d.envelope.id), [envelope.id]);
+    t.same(
+      deliveries.map((d) => d.envelope.id),
+      [envelope.id],
+    );
     t.ok(Date.now() - started < 2_000, `woken in ${Date.now() - started}ms with a 60s poll interval`);
     await broker.ack(deliveries);
   });
@@ -148,7 +161,10 @@ if (await requirePostgres(t)) {
     const big = 'x'.repeat(20_000);
     await writer.set([{ id, state: 'succeeded', attempt: 0, updatedAt: Date.now(), result: big }]);
     t.ok(await waitFor(() => seen.length === 2), 'both writes seen');
-    t.same(seen.map((s) => s.state), ['running', 'succeeded']);
+    t.same(
+      seen.map((s) => s.state),
+      ['running', 'succeeded'],
+    );
     t.equal(seen[1]!.result, big, 'a state larger than a NOTIFY payload is read back');
     await unsubscribe();
     await writer.set([{ id, state: 'failed', attempt: 1, updatedAt: Date.now() }]);
@@ -178,7 +194,11 @@ if (await requirePostgres(t)) {
     t.not(await backend.get('long'), null);
     await backend.prune();
     const { rows } = await adminQuery(`select id from "${schema}".stem_results where namespace = $1`, [opts.namespace]);
-    t.same(rows.map((row) => row.id), ['long'], 'the expired row is deleted');
+    t.same(
+      rows.map((row) => row.id),
+      ['long'],
+      'the expired row is deleted',
+    );
   });
 
   t.test('concurrent group members from separate connections: exactly one sees the group complete; one chord claim wins', async (t) => {
@@ -188,13 +208,25 @@ if (await requirePostgres(t)) {
     const members = Array.from({ length: 40 }, (_, i) => `m${i}`);
     await backends[0]!.initGroup('g', members);
     const counts = await Promise.all(
-      members.map((id, i) => backends[i % backends.length]!.recordGroupResult('g', { id, state: 'succeeded', attempt: 0, updatedAt: Date.now(), result: i })),
+      members.map((id, i) =>
+        backends[i % backends.length]!.recordGroupResult('g', { id, state: 'succeeded', attempt: 0, updatedAt: Date.now(), result: i }),
+      ),
     );
     t.equal(counts.filter((count) => count.completed === count.expected).length, 1, 'one member completes the group');
-    t.same(counts.map((count) => count.completed).sort((x, y) => x - y), members.map((_, i) => i + 1), 'each count seen once');
+    t.same(
+      counts.map((count) => count.completed).sort((x, y) => x - y),
+      members.map((_, i) => i + 1),
+      'each count seen once',
+    );
     const group = await backends[1]!.getGroup('g');
-    t.same(group?.results.map((status) => status?.result), members.map((_, i) => i), 'results in member order');
-    const claims = await Promise.all(Array.from({ length: 20 }, (_, i) => backends[i % backends.length]!.claimChord('chord', { leaseMs: 60_000, claimer: `b${i}` })));
+    t.same(
+      group?.results.map((status) => status?.result),
+      members.map((_, i) => i),
+      'results in member order',
+    );
+    const claims = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => backends[i % backends.length]!.claimChord('chord', { leaseMs: 60_000, claimer: `b${i}` })),
+    );
     t.equal(claims.filter((claim) => claim.won).length, 1, 'exactly one claim');
   });
 }

@@ -38,7 +38,9 @@ if (await requirePostgres(t)) {
     t.teardown(() => stem.close());
     const worker = stem.worker({ queues: [queue], concurrency: 8 });
     await worker.start();
-    const handles = await stem.enqueueMany(Array.from({ length: 120 }, (_, i) => ({ task: double.name, args: { n: i }, options: { queue } })));
+    const handles = await stem.enqueueMany(
+      Array.from({ length: 120 }, (_, i) => ({ task: double.name, args: { n: i }, options: { queue } })),
+    );
     let terminated = 0;
     const finishedAtTermination: number[] = [];
     for (let round = 0; round < 6; round++) {
@@ -47,9 +49,16 @@ if (await requirePostgres(t)) {
       terminated += await terminateBackends(applicationName);
     }
     t.ok(terminated > 0, `terminated ${terminated} connections mid-run`);
-    t.ok(finishedAtTermination.some((count) => count > 0 && count < handles.length), `terminated while tasks were running (finished then: ${finishedAtTermination.join(', ')})`);
+    t.ok(
+      finishedAtTermination.some((count) => count > 0 && count < handles.length),
+      `terminated while tasks were running (finished then: ${finishedAtTermination.join(', ')})`,
+    );
     const results = await Promise.all(handles.map((handle) => handle.result({ timeoutMs: 30_000 })));
-    t.same(results, handles.map((_, i) => i * 2), 'every task completed with its result');
+    t.same(
+      results,
+      handles.map((_, i) => i * 2),
+      'every task completed with its result',
+    );
     await worker.stop();
   });
 

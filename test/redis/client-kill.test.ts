@@ -16,7 +16,11 @@ if (await requireRedis(t)) {
         return args.n * args.n;
       },
     });
-    const stem = await Stem.create({ plugins: [redis({ url: REDIS_URL, namespace, blockMs: 1_000 })], tasks: [square], visibilityTimeout: '3s' });
+    const stem = await Stem.create({
+      plugins: [redis({ url: REDIS_URL, namespace, blockMs: 1_000 })],
+      tasks: [square],
+      visibilityTimeout: '3s',
+    });
     const admin = await adminClient();
     t.teardown(async () => {
       admin.disconnect();
@@ -40,7 +44,11 @@ if (await requireRedis(t)) {
     }
     t.ok(kills >= 4, `killed ${kills} connections over ${rounds} rounds`);
     const results = await Promise.all(handles.map((handle) => handle.result({ timeoutMs: 30_000 })));
-    t.same(results, Array.from({ length: 200 }, (_, n) => n * n), 'every task completed with its result');
+    t.same(
+      results,
+      Array.from({ length: 200 }, (_, n) => n * n),
+      'every task completed with its result',
+    );
     t.equal(ran.size, 200);
     await worker.stop();
     await stem.close();

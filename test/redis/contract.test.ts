@@ -24,7 +24,10 @@ interface Service {
 }
 
 /** Each implementation gets its own namespace, whose keys are deleted after the case. */
-function factory<T extends Service>(label: string, connect: (url: string, options: { namespace: string }) => Promise<T>): ContractFactory<T> {
+function factory<T extends Service>(
+  label: string,
+  connect: (url: string, options: { namespace: string }) => Promise<T>,
+): ContractFactory<T> {
   return {
     name: 'redis',
     create: () => connect(REDIS_URL, { namespace: testNamespace(label) }),
@@ -36,10 +39,28 @@ function factory<T extends Service>(label: string, connect: (url: string, option
 }
 
 if (await requireRedis(t)) {
-  await brokerContract(t, factory('broker', (url, options) => RedisBroker.connect(url, options)));
-  await resultBackendContract(t, factory('backend', (url, options) => RedisResultBackend.connect(url, options)));
-  await revokeStoreContract(t, factory('revoke', (url, options) => RedisRevokeStore.connect(url, options)));
-  await rateLimiterContract(t, factory('rate', (url, options) => RedisRateLimiter.connect(url, options)));
-  await scheduleStoreContract(t, factory('schedule', (url, options) => RedisScheduleStore.connect(url, options)));
-  await lockStoreContract(t, factory('lock', (url, options) => RedisLockStore.connect(url, options)));
+  await brokerContract(
+    t,
+    factory('broker', (url, options) => RedisBroker.connect(url, options)),
+  );
+  await resultBackendContract(
+    t,
+    factory('backend', (url, options) => RedisResultBackend.connect(url, options)),
+  );
+  await revokeStoreContract(
+    t,
+    factory('revoke', (url, options) => RedisRevokeStore.connect(url, options)),
+  );
+  await rateLimiterContract(
+    t,
+    factory('rate', (url, options) => RedisRateLimiter.connect(url, options)),
+  );
+  await scheduleStoreContract(
+    t,
+    factory('schedule', (url, options) => RedisScheduleStore.connect(url, options)),
+  );
+  await lockStoreContract(
+    t,
+    factory('lock', (url, options) => RedisLockStore.connect(url, options)),
+  );
 }

@@ -23,7 +23,11 @@ t.test('names without separators keep their keys; names with them cannot pass fo
   t.equal(keyPrefix('billing:eu'), 'billing%3Aeu');
   t.equal(tagPart('a}b{c%'), 'a%7Db%7Bc%25');
   t.not(new QueueKeys(keyPrefix('billing'), 'eu:emails').tag, new QueueKeys(keyPrefix('billing:eu'), 'emails').tag);
-  t.not(new QueueKeys(keyPrefix('stem'), 'q%3A').tag, new QueueKeys(keyPrefix('stem'), 'q:').tag, "'%' is encoded too, so an encoded name cannot be typed by hand");
+  t.not(
+    new QueueKeys(keyPrefix('stem'), 'q%3A').tag,
+    new QueueKeys(keyPrefix('stem'), 'q:').tag,
+    "'%' is encoded too, so an encoded name cannot be typed by hand",
+  );
   const consumerLeases = new QueueKeys('stem', 'broadcast://q').leases('x}:s:b');
   const otherStream = new QueueKeys('stem', 'broadcast://q}:leases:x').streams[0];
   t.not(consumerLeases, otherStream, "a '}' in a name cannot close the hash tag early and pose as another key");
@@ -37,9 +41,16 @@ if (await requireRedis(t)) {
       (thrown: unknown) => thrown,
     );
     t.type(error, DatabaseUnavailableError);
-    t.match((error as DatabaseUnavailableError).message, /redis:\/\/.*\/99: the server refused database 99 .*use a db index the server has/);
+    t.match(
+      (error as DatabaseUnavailableError).message,
+      /redis:\/\/.*\/99: the server refused database 99 .*use a db index the server has/,
+    );
     t.equal((error as DatabaseUnavailableError).exitCode, 69);
-    await t.rejects(Stem.create({ plugins: [redis({ url: MISSING_DB_URL, namespace })] }), DatabaseUnavailableError, 'Stem.create fails the same way');
+    await t.rejects(
+      Stem.create({ plugins: [redis({ url: MISSING_DB_URL, namespace })] }),
+      DatabaseUnavailableError,
+      'Stem.create fails the same way',
+    );
     t.same(await keysOf(new Redis(`redis://${server.host}/0`), namespace), [], 'db 0 holds nothing of this namespace');
   });
 
@@ -48,60 +59,84 @@ if (await requireRedis(t)) {
     const env = { STEM_BROKER_URL: '', STEM_RESULT_BACKEND_URL: '' };
     const url = `redis://:hunter2@${server.host}/99?namespace=${namespace}`;
     const health = await runStem(['health', '--broker', url, '--backend', REDIS_URL], { env });
-    const enqueue = await runStem(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--registry', 'fixtures/cli-tasks.ts', '--broker', url, '--backend', REDIS_URL], { env });
-    for (const [name, run] of [['health', health], ['enqueue', enqueue]] as const) {
+    const enqueue = await runStem(
+      ['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--registry', 'fixtures/cli-tasks.ts', '--broker', url, '--backend', REDIS_URL],
+      { env },
+    );
+    for (const [name, run] of [
+      ['health', health],
+      ['enqueue', enqueue],
+    ] as const) {
       t.equal(run.code, 69, `${name} exits 69: ${run.stdout}${run.stderr}`);
-      t.match(run.stderr, /^stem: redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/99: the server refused database 99/, `${name} names the URL and the problem`);
+      t.match(
+        run.stderr,
+        /^stem: redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/99: the server refused database 99/,
+        `${name} names the URL and the problem`,
+      );
       t.equal(run.stderr.trim().split('\n').length, 1, `${name}: one line, no stack`);
       t.notMatch(run.stdout + run.stderr, /hunter2/, `${name}: the password is masked`);
     }
     t.same(await keysOf(new Redis(`redis://${server.host}/0`), namespace), [], 'db 0 holds nothing of this namespace');
   });
 
-  t.test('namespace "billing" with queue "eu:emails" and namespace "billing:eu" with queue "emails" never see each other\'s tasks', async (t) => {
-    const base = testNamespace('iso');
-    const apps = [
-      { name: 'A', namespace: base, queue: 'eu:emails' },
-      { name: 'B', namespace: `${base}:eu`, queue: 'emails' },
-    ];
-    t.teardown(async () => {
-      for (const app of apps) await deleteNamespace(keyPrefix(app.namespace));
-    });
-    const ran = new Map<string, string[]>();
-    const stems = await Promise.all(
-      apps.map(async (app) => {
-        const record = (what: string) => async (args: { n: number }) => {
-          const key = `${app.name}:${what}:${args.n}`;
-          ran.set(key, [...(ran.get(key) ?? []), app.name]);
-          return `${app.name} ${what} ${args.n}`;
-        };
-        const mail = defineTask({ name: 'iso.mail', handler: record('mail') });
-        const other = defineTask({ name: 'iso.other', handler: record('other') });
-        const stem = await Stem.create({ plugins: [redis({ url: REDIS_URL, namespace: app.namespace, blockMs: 500 })], tasks: [mail, other] });
-        t.teardown(() => stem.close());
-        return stem;
-      }),
-    );
-    const handles = await Promise.all(
-      stems.map(async (stem, i) => {
-        const mails = await stem.enqueueMany(Array.from({ length: 5 }, (_, n) => ({ task: 'iso.mail', args: { n }, options: { queue: apps[i]!.queue } })));
-        const others = await stem.enqueueMany(Array.from({ length: 5 }, (_, n) => ({ task: 'iso.other', args: { n } })));
-        return [...mails, ...others];
-      }),
-    );
-    for (const [i, stem] of stems.entries()) {
-      t.equal(await stem.broker.pending(apps[i]!.queue), 5, `app ${apps[i]!.name} sees its own 5 tasks on its queue, not the other's`);
-    }
-    await Promise.all(stems.map((stem, i) => stem.worker({ queues: [apps[i]!.queue, 'default'], concurrency: 4 }).start()));
-    for (const [i, list] of handles.entries()) {
-      const results = await Promise.all(list.map((handle) => handle.result({ timeoutMs: 20_000 })));
-      t.ok(results.every((result) => String(result).startsWith(`${apps[i]!.name} `)), `app ${apps[i]!.name}'s tasks ran on its own worker`);
-    }
-    t.equal(ran.size, 20, 'every task ran');
-    t.ok([...ran.entries()].every(([key, runs]) => runs.length === 1 && key.startsWith(`${runs[0]}:`)), 'each once, by its own app');
-    const keysB = await keysOf(await adminClient(), keyPrefix(apps[1]!.namespace));
-    t.ok(keysB.length > 0 && keysB.every((key) => key.includes(keyPrefix(apps[1]!.namespace))), "B's keys carry B's encoded namespace");
-  });
+  t.test(
+    'namespace "billing" with queue "eu:emails" and namespace "billing:eu" with queue "emails" never see each other\'s tasks',
+    async (t) => {
+      const base = testNamespace('iso');
+      const apps = [
+        { name: 'A', namespace: base, queue: 'eu:emails' },
+        { name: 'B', namespace: `${base}:eu`, queue: 'emails' },
+      ];
+      t.teardown(async () => {
+        for (const app of apps) await deleteNamespace(keyPrefix(app.namespace));
+      });
+      const ran = new Map<string, string[]>();
+      const stems = await Promise.all(
+        apps.map(async (app) => {
+          const record = (what: string) => async (args: { n: number }) => {
+            const key = `${app.name}:${what}:${args.n}`;
+            ran.set(key, [...(ran.get(key) ?? []), app.name]);
+            return `${app.name} ${what} ${args.n}`;
+          };
+          const mail = defineTask({ name: 'iso.mail', handler: record('mail') });
+          const other = defineTask({ name: 'iso.other', handler: record('other') });
+          const stem = await Stem.create({
+            plugins: [redis({ url: REDIS_URL, namespace: app.namespace, blockMs: 500 })],
+            tasks: [mail, other],
+          });
+          t.teardown(() => stem.close());
+          return stem;
+        }),
+      );
+      const handles = await Promise.all(
+        stems.map(async (stem, i) => {
+          const mails = await stem.enqueueMany(
+            Array.from({ length: 5 }, (_, n) => ({ task: 'iso.mail', args: { n }, options: { queue: apps[i]!.queue } })),
+          );
+          const others = await stem.enqueueMany(Array.from({ length: 5 }, (_, n) => ({ task: 'iso.other', args: { n } })));
+          return [...mails, ...others];
+        }),
+      );
+      for (const [i, stem] of stems.entries()) {
+        t.equal(await stem.broker.pending(apps[i]!.queue), 5, `app ${apps[i]!.name} sees its own 5 tasks on its queue, not the other's`);
+      }
+      await Promise.all(stems.map((stem, i) => stem.worker({ queues: [apps[i]!.queue, 'default'], concurrency: 4 }).start()));
+      for (const [i, list] of handles.entries()) {
+        const results = await Promise.all(list.map((handle) => handle.result({ timeoutMs: 20_000 })));
+        t.ok(
+          results.every((result) => String(result).startsWith(`${apps[i]!.name} `)),
+          `app ${apps[i]!.name}'s tasks ran on its own worker`,
+        );
+      }
+      t.equal(ran.size, 20, 'every task ran');
+      t.ok(
+        [...ran.entries()].every(([key, runs]) => runs.length === 1 && key.startsWith(`${runs[0]}:`)),
+        'each once, by its own app',
+      );
+      const keysB = await keysOf(await adminClient(), keyPrefix(apps[1]!.namespace));
+      t.ok(keysB.length > 0 && keysB.every((key) => key.includes(keyPrefix(apps[1]!.namespace))), "B's keys carry B's encoded namespace");
+    },
+  );
 
   t.test('task ids with separators cannot collide across namespaces ("base" + "a:task:b" against "base:task:a" + "b")', async (t) => {
     const base = testNamespace('ids');
@@ -122,7 +157,8 @@ if (await requireRedis(t)) {
     );
     const handles = await Promise.all(stems.map((stem, i) => stem.enqueue('ids.who', {}, { id: apps[i]!.id })));
     await Promise.all(stems.map((stem) => stem.worker().start()));
-    for (const [i, handle] of handles.entries()) t.equal(await handle.result({ timeoutMs: 20_000 }), apps[i]!.name, `${apps[i]!.name}'s task keeps its own result`);
+    for (const [i, handle] of handles.entries())
+      t.equal(await handle.result({ timeoutMs: 20_000 }), apps[i]!.name, `${apps[i]!.name}'s task keeps its own result`);
     for (const [i, stem] of stems.entries()) t.equal((await stem.status(apps[i]!.id)).result, apps[i]!.name);
   });
 
@@ -148,10 +184,13 @@ if (await requireRedis(t)) {
     await waitFor(() => connection.error instanceof DatabaseUnavailableError, 'the refused SELECT on reconnect', 30_000);
     t.match(connection.error!.message, /refused database 9/);
     let settled = false;
-    const during = stem.enqueue(task, { n: 2 }, { queue: 'q' }).then(
-      (handle) => handle.id,
-      (error: Error) => error,
-    ).finally(() => (settled = true));
+    const during = stem
+      .enqueue(task, { n: 2 }, { queue: 'q' })
+      .then(
+        (handle) => handle.id,
+        (error: Error) => error,
+      )
+      .finally(() => (settled = true));
     const seen = refusals;
     // Two more refusals after the enqueue was issued: it had a full reconnect to land on db 0.
     await waitFor(() => settled || refusals >= seen + 2, 'two more reconnects', 30_000);
@@ -162,7 +201,10 @@ if (await requireRedis(t)) {
     await stopRedis(redisServer);
     redisServer = await startRedis(t, port, 16);
     const outcome = await during;
-    t.ok(typeof outcome === 'string' || outcome instanceof Error, 'the enqueue made during the outage landed on db 9 or failed, never silently elsewhere');
+    t.ok(
+      typeof outcome === 'string' || outcome instanceof Error,
+      'the enqueue made during the outage landed on db 9 or failed, never silently elsewhere',
+    );
     await (await stem.enqueue(task, { n: 3 }, { queue: 'q' })).result({ timeoutMs: 20_000 });
     t.ok(ran.includes(3), 'after the server has db 9 again, tasks run');
     t.equal(await admin0.dbsize(), 0, 'db 0 is still empty');
@@ -196,9 +238,13 @@ async function freePort(): Promise<number> {
 
 /** Starts a private, throwaway redis-server (the shared one's `databases` cannot change at run time). */
 async function startRedis(t: Test, port: number, databases: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--databases', String(databases)], {
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--databases', String(databases)],
+    {
+      stdio: 'ignore',
+    },
+  );
   t.teardown(() => stopRedis(child));
   const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 0 });
   probe.on('error', () => undefined);

@@ -22,7 +22,9 @@ if (await haveRedisServer()) {
   t.teardown(() => server.stop());
 
   /** A broker, two consumers of one queue, and an admin connection, all on the owned server. */
-  async function setUp(t: Test): Promise<{ broker: RedisBroker; first: BrokerConsumer; second: BrokerConsumer; admin: Redis; queue: string }> {
+  async function setUp(
+    t: Test,
+  ): Promise<{ broker: RedisBroker; first: BrokerConsumer; second: BrokerConsumer; admin: Redis; queue: string }> {
     const broker = await RedisBroker.connect(server.url, { namespace: testNamespace('late'), blockMs: 200 });
     const queue = 'late';
     const first = await broker.consumer({ queues: [queue], consumerId: 'w1' });
@@ -37,32 +39,50 @@ if (await haveRedisServer()) {
     return { broker, first, second, admin, queue };
   }
 
-  t.test('a fetch that reaches Redis after its lease would have run out leases for the whole lease: another consumer does not take the task', async (t) => {
-    const { broker, first, second, admin, queue } = await setUp(t);
-    const held = makeEnvelope(queue, { visibilityTimeoutMs: LEASE_MS });
-    await broker.publish([held]);
-    await admin.call('CLIENT', 'PAUSE', HELD_MS, 'ALL');
-    const got = await fetchWithin(first, 1, 30_000);
-    t.same(got.map((d) => d.envelope.id), [held.id], 'the late fetch gets the task');
-    const next = makeEnvelope(queue, { visibilityTimeoutMs: LEASE_MS });
-    await broker.publish([next]);
-    const other = await fetchWithin(second, 5, 30_000);
-    t.same(other.map((d) => d.envelope.id), [next.id], 'the other consumer gets only the new task, not the one just leased');
-    await broker.ack([...got, ...other]);
-  });
+  t.test(
+    'a fetch that reaches Redis after its lease would have run out leases for the whole lease: another consumer does not take the task',
+    async (t) => {
+      const { broker, first, second, admin, queue } = await setUp(t);
+      const held = makeEnvelope(queue, { visibilityTimeoutMs: LEASE_MS });
+      await broker.publish([held]);
+      await admin.call('CLIENT', 'PAUSE', HELD_MS, 'ALL');
+      const got = await fetchWithin(first, 1, 30_000);
+      t.same(
+        got.map((d) => d.envelope.id),
+        [held.id],
+        'the late fetch gets the task',
+      );
+      const next = makeEnvelope(queue, { visibilityTimeoutMs: LEASE_MS });
+      await broker.publish([next]);
+      const other = await fetchWithin(second, 5, 30_000);
+      t.same(
+        other.map((d) => d.envelope.id),
+        [next.id],
+        'the other consumer gets only the new task, not the one just leased',
+      );
+      await broker.ack([...got, ...other]);
+    },
+  );
 
   t.test('a lease renewal that reaches Redis late renews for the whole lease', async (t) => {
     const { broker, first, second, admin, queue } = await setUp(t);
     const held = makeEnvelope(queue, { visibilityTimeoutMs: LEASE_MS });
     await broker.publish([held]);
     const got = await fetchWithin(first, 1, 30_000);
-    t.same(got.map((d) => d.envelope.id), [held.id]);
+    t.same(
+      got.map((d) => d.envelope.id),
+      [held.id],
+    );
     await admin.call('CLIENT', 'PAUSE', HELD_MS, 'ALL');
     await broker.extendLeases(got, LEASE_MS);
     const next = makeEnvelope(queue, { visibilityTimeoutMs: LEASE_MS });
     await broker.publish([next]);
     const other = await fetchWithin(second, 5, 30_000);
-    t.same(other.map((d) => d.envelope.id), [next.id], 'the renewed task stays with its holder');
+    t.same(
+      other.map((d) => d.envelope.id),
+      [next.id],
+      'the renewed task stays with its holder',
+    );
     await broker.ack([...got, ...other]);
   });
 }

@@ -50,12 +50,23 @@ if (await requireRedis(t)) {
     await broker.publish([good]);
 
     const deliveries = await fetchWithin(consumer, 10, 2_000);
-    t.same(deliveries.map((d) => d.envelope.id), [good.id], 'only the valid task is delivered, in the same fetch');
+    t.same(
+      deliveries.map((d) => d.envelope.id),
+      [good.id],
+      'only the valid task is delivered, in the same fetch',
+    );
     await broker.ack(deliveries);
     const page = await broker.listDeadLetters(queue);
     t.equal(page.total, 3);
-    t.same(page.entries.map((letter) => letter.reason), ['malformed-envelope', 'malformed-envelope', 'malformed-envelope']);
-    t.same(page.entries.map((letter) => letter.meta.raw), ['{not json', JSON.stringify({ id: 'x', name: 'n' }), { payload: 'no e field' }], 'the raw payload is kept');
+    t.same(
+      page.entries.map((letter) => letter.reason),
+      ['malformed-envelope', 'malformed-envelope', 'malformed-envelope'],
+    );
+    t.same(
+      page.entries.map((letter) => letter.meta.raw),
+      ['{not json', JSON.stringify({ id: 'x', name: 'n' }), { payload: 'no e field' }],
+      'the raw payload is kept',
+    );
     t.match(page.entries[0]!.meta.error, /not JSON/);
     t.match(page.entries[1]!.meta.error, /field "queue" must be a string/);
     t.equal(await broker.pending(queue), 0);
@@ -89,7 +100,11 @@ if (await requireRedis(t)) {
     const queue = 'tagged';
     const consumer = await broker.consumer({ queues: [queue], consumerId: 'w1' });
     t.teardown(() => consumer.close());
-    await broker.publish([makeEnvelope(queue), makeEnvelope(queue, { priority: 7 }), makeEnvelope(queue, { notBefore: Date.now() + 60_000 })]);
+    await broker.publish([
+      makeEnvelope(queue),
+      makeEnvelope(queue, { priority: 7 }),
+      makeEnvelope(queue, { notBefore: Date.now() + 60_000 }),
+    ]);
     const [first] = await fetchWithin(consumer, 1, 2_000);
     await broker.deadLetter(first!, 'unrecoverable');
     await fetchWithin(consumer, 1, 2_000);
@@ -258,7 +273,10 @@ if (await requireRedis(t)) {
     const c = makeEnvelope('broadcast://ctl', { priority: 0 });
     await broker.publish([...a, ...b, c]);
     const first = await fetchWithin(consumer, 4, 2_000);
-    t.same(first.map((d) => d.envelope.id), [...b.map((e) => e.id), a[0]!.id]);
+    t.same(
+      first.map((d) => d.envelope.id),
+      [...b.map((e) => e.id), a[0]!.id],
+    );
     const rest = await fetchWithin(consumer, 10, 2_000);
     t.same(rest.map((d) => d.envelope.id).sort(), [a[1]!.id, a[2]!.id, c.id].sort());
     await broker.ack([...first, ...rest]);

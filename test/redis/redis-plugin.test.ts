@@ -21,7 +21,9 @@ import { fetchWithin, makeEnvelope, waitFor } from '../contract/support.js';
 import { REDIS_URL, adminClient, deleteNamespace, requireRedis, testNamespace } from './redis-test-support.js';
 
 t.test('a plugin whose server is unreachable fails Stem.create with ServiceUnavailableError', async (t) => {
-  const error = await Stem.create({ plugins: [redis({ url: 'redis://:pw@127.0.0.1:1', connectTimeoutMs: 2_000 })] }).catch((e: unknown) => e);
+  const error = await Stem.create({ plugins: [redis({ url: 'redis://:pw@127.0.0.1:1', connectTimeoutMs: 2_000 })] }).catch(
+    (e: unknown) => e,
+  );
   t.type(error, ServiceUnavailableError);
   t.notMatch((error as Error).message, /:pw@/);
 });
@@ -43,7 +45,8 @@ if (await requireRedis(t)) {
     t.equal(connections.size, 1, 'one shared connection');
     const admin = await adminClient();
     t.teardown(() => admin.disconnect());
-    const count = async () => ((await admin.call('CLIENT', 'LIST')) as string).split('\n').filter((line) => line.includes(`name=stem:${namespace}`)).length;
+    const count = async () =>
+      ((await admin.call('CLIENT', 'LIST')) as string).split('\n').filter((line) => line.includes(`name=stem:${namespace}`)).length;
     t.equal(await count(), 1, 'one connection to Redis before any consumer or watch');
     await stem.close();
     t.equal(await count(), 0, 'closed with the plugin');
@@ -55,10 +58,19 @@ if (await requireRedis(t)) {
     const options = { url: REDIS_URL, namespace };
     const add = defineTask({ name: 'plugin.add', handler: async (args: { a: number; b: number }) => args.a + args.b });
     const stem = await Stem.create({
-      plugins: [redisBroker(options), redisResultBackend(options), redisRevokeStore(options), redisRateLimiter(options), redisScheduleStore(options), redisLockStore(options)],
+      plugins: [
+        redisBroker(options),
+        redisResultBackend(options),
+        redisRevokeStore(options),
+        redisRateLimiter(options),
+        redisScheduleStore(options),
+        redisLockStore(options),
+      ],
       tasks: [add],
     });
-    t.ok(['broker', 'backend', 'revokeStore', 'rateLimiter', 'scheduleStore', 'lockStore'].every((name) => stem.provides(name as 'broker')));
+    t.ok(
+      ['broker', 'backend', 'revokeStore', 'rateLimiter', 'scheduleStore', 'lockStore'].every((name) => stem.provides(name as 'broker')),
+    );
     const worker = stem.worker({ queues: ['sums'], concurrency: 2 });
     await worker.start();
     const handle = await stem.enqueue(add, { a: 2, b: 3 }, { queue: 'sums' });

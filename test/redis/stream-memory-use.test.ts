@@ -22,7 +22,8 @@ if (await requireRedis(t)) {
     const consumer = await broker.consumer({ queues: [queue], consumerId: 'memory-worker' });
     const queueMemory = async (): Promise<number> => {
       let total = 0;
-      for (const key of [...keys.streams, keys.leases(''), keys.delayed]) total += Number((await admin.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
+      for (const key of [...keys.streams, keys.leases(''), keys.delayed])
+        total += Number((await admin.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
       return total;
     };
     const usedMemory = async (): Promise<number> => Number(/used_memory:(\d+)/.exec((await admin.info('memory')) as string)?.[1]);
@@ -46,11 +47,20 @@ if (await requireRedis(t)) {
     const afterQueue = await queueMemory();
     const afterUsed = await usedMemory();
     const streamLengths = await Promise.all(keys.streams.map((key) => admin.xlen(key)));
-    t.comment(`queue keys MEMORY USAGE: before ${beforeQueue} B, peak with ${BATCH} in flight ${peakQueue} B, after ${TASKS} acked ${afterQueue} B`);
+    t.comment(
+      `queue keys MEMORY USAGE: before ${beforeQueue} B, peak with ${BATCH} in flight ${peakQueue} B, after ${TASKS} acked ${afterQueue} B`,
+    );
     t.comment(`INFO used_memory: before ${beforeUsed} B, after ${afterUsed} B (delta ${afterUsed - beforeUsed} B, whole server)`);
-    t.same(streamLengths, keys.streams.map(() => 0), 'every acknowledged entry was deleted from its stream');
+    t.same(
+      streamLengths,
+      keys.streams.map(() => 0),
+      'every acknowledged entry was deleted from its stream',
+    );
     t.equal(await admin.zcard(keys.leases('')), 0, 'no lease is left behind');
-    t.ok(afterQueue < 64 * 1024, `the queue's keys hold ${afterQueue} B after ${TASKS} tasks (bounded: not proportional to the task count)`);
+    t.ok(
+      afterQueue < 64 * 1024,
+      `the queue's keys hold ${afterQueue} B after ${TASKS} tasks (bounded: not proportional to the task count)`,
+    );
     await consumer.close();
   });
 }

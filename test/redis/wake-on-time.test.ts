@@ -24,7 +24,11 @@ if (await requireRedis(t)) {
     async idle(stem) {
       // the consumer's connection is blocked in XREADGROUP (CLIENT LIST flag b)
       const prefix = `name=stem:${(stem.service('broker') as RedisBroker).connection.namespace}:consumer:`;
-      await waitFor(async () => ((await admin.call('CLIENT', 'LIST')) as string).split('\n').some((line) => line.includes(prefix) && / flags=b /.test(line)), 'the worker blocked waiting for work');
+      await waitFor(
+        async () =>
+          ((await admin.call('CLIENT', 'LIST')) as string).split('\n').some((line) => line.includes(prefix) && / flags=b /.test(line)),
+        'the worker blocked waiting for work',
+      );
     },
   });
 }

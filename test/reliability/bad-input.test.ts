@@ -10,7 +10,10 @@ t.test('task arguments over 1 MiB are refused at enqueue with their size and the
   const big = { blob: 'x'.repeat(2 * 1024 * 1024) };
   const error = await stem.enqueue(echo, big).catch((caught: unknown) => caught);
   t.type(error, ArgsTooLargeError);
-  t.match((error as Error).message, /task "bad\.echo": its arguments are 2097163 bytes as JSON, over the limit of 1048576 bytes \(maxArgsBytes\)/);
+  t.match(
+    (error as Error).message,
+    /task "bad\.echo": its arguments are 2097163 bytes as JSON, over the limit of 1048576 bytes \(maxArgsBytes\)/,
+  );
   t.match((error as Error).message, /send a reference instead/, 'it says what to do');
   t.equal(await stem.broker.pending('default'), 0, 'nothing was published');
   t.ok(await stem.enqueue(echo, { blob: 'x'.repeat(1024 * 1024 - 100) }), 'just under the limit is accepted');
@@ -22,13 +25,23 @@ t.test('the measured size is the JSON the broker sends, and maxArgsBytes sets th
   const stem = await Stem.create({ tasks: [echo], maxArgsBytes: limit });
   t.teardown(() => stem.close());
   t.ok(await stem.enqueue(echo, fits), 'exactly the limit (UTF-8 bytes of the JSON) is accepted');
-  await t.rejects(stem.enqueue(echo, { ...fits, more: 1 }), { code: 'args-too-large', sizeBytes: limit + ',"more":1'.length, limitBytes: limit });
+  await t.rejects(stem.enqueue(echo, { ...fits, more: 1 }), {
+    code: 'args-too-large',
+    sizeBytes: limit + ',"more":1'.length,
+    limitBytes: limit,
+  });
 });
 
 t.test('one oversized request refuses the whole enqueueMany batch before anything is published', async (t) => {
   const stem = await Stem.create({ tasks: [echo], maxArgsBytes: 1_000 });
   t.teardown(() => stem.close());
-  await t.rejects(stem.enqueueMany([{ task: echo, args: { a: 1 } }, { task: echo, args: { b: 'y'.repeat(2_000) } }]), ArgsTooLargeError);
+  await t.rejects(
+    stem.enqueueMany([
+      { task: echo, args: { a: 1 } },
+      { task: echo, args: { b: 'y'.repeat(2_000) } },
+    ]),
+    ArgsTooLargeError,
+  );
   t.equal(await stem.broker.pending('default'), 0);
 });
 
@@ -56,9 +69,17 @@ t.test('a handler that throws a non-Error is dead-lettered with its value, and t
   t.same(await after.result({ timeoutMs: 5_000 }), { still: 'running' }, 'the worker went on');
   await waitFor(async () => (await stem.broker.listDeadLetters('default')).total === thrown.length, 'dead letters');
   const letters = (await stem.broker.listDeadLetters('default')).entries;
-  t.same(letters.map((letter) => letter.reason), thrown.map(() => 'max-retries-exhausted'));
-  const messages = handles.map((handle) => (letters.find((letter) => letter.id === handle.id)!.meta.error as { type: string; message: string }));
-  t.same(messages.map((error) => error.type), thrown.map(() => 'NonErrorThrown'));
+  t.same(
+    letters.map((letter) => letter.reason),
+    thrown.map(() => 'max-retries-exhausted'),
+  );
+  const messages = handles.map(
+    (handle) => letters.find((letter) => letter.id === handle.id)!.meta.error as { type: string; message: string },
+  );
+  t.same(
+    messages.map((error) => error.type),
+    thrown.map(() => 'NonErrorThrown'),
+  );
   t.match(messages[0]!.message, /non-Error value: a plain string/);
   t.match(messages[1]!.message, /\{"code":42\}/);
   t.match(messages[2]!.message, /undefined/);
@@ -117,7 +138,11 @@ t.test('a delivery redelivered more than maxRedeliveries times is dead-lettered 
   await waitFor(async () => (await stem.broker.listDeadLetters('default')).total === 1, 'the dead letter');
   const [letter] = (await stem.broker.listDeadLetters('default')).entries;
   t.equal(letter!.reason, 'redelivery-limit');
-  t.match(letter!.meta, { redeliveries: 3, maxRedeliveries: 2, error: { type: 'RedeliveryLimitError', message: /delivered again 3 times without finishing/ } });
+  t.match(letter!.meta, {
+    redeliveries: 3,
+    maxRedeliveries: 2,
+    error: { type: 'RedeliveryLimitError', message: /delivered again 3 times without finishing/ },
+  });
   t.equal(ran, 0, 'it never ran');
   t.equal((await stem.status(handle.id)).state, 'failed');
 });
@@ -128,15 +153,17 @@ t.test('deferrals do not count as redeliveries', async (t) => {
   const stem = await Stem.create({
     tasks: [later],
     maxRedeliveries: 1,
-    plugins: [{
-      name: 'defer-five-times',
-      apply(stem) {
-        stem.hooks.dispatch.tap('defer-five-times', (delivery) => {
-          counted.push(delivery.redeliveries);
-          return counted.length <= 5 ? { action: 'defer', delayMs: 5 } : undefined;
-        });
+    plugins: [
+      {
+        name: 'defer-five-times',
+        apply(stem) {
+          stem.hooks.dispatch.tap('defer-five-times', (delivery) => {
+            counted.push(delivery.redeliveries);
+            return counted.length <= 5 ? { action: 'defer', delayMs: 5 } : undefined;
+          });
+        },
       },
-    }],
+    ],
   });
   t.teardown(() => stem.close());
   await stem.worker().start();

@@ -15,9 +15,21 @@ interface BadEnqueue {
 }
 
 const badEnqueues = (queue: string): BadEnqueue[] => [
-  { what: 'a 10 KB custom id', options: { id: 'x'.repeat(10_240), queue }, field: /^invalid task id: .*10240 bytes long, over the limit of 256 bytes; pass an id/ },
-  { what: 'a NUL in the id', options: { id: 'order\u00001', queue }, field: /^invalid task id: "order\\u00001": it contains the control character U\+0000/ },
-  { what: 'a NUL in the queue name', options: { queue: `${queue}\u0000x` }, field: /^invalid queue name: .*U\+0000.*leave the `queue` option out/ },
+  {
+    what: 'a 10 KB custom id',
+    options: { id: 'x'.repeat(10_240), queue },
+    field: /^invalid task id: .*10240 bytes long, over the limit of 256 bytes; pass an id/,
+  },
+  {
+    what: 'a NUL in the id',
+    options: { id: 'order\u00001', queue },
+    field: /^invalid task id: "order\\u00001": it contains the control character U\+0000/,
+  },
+  {
+    what: 'a NUL in the queue name',
+    options: { queue: `${queue}\u0000x` },
+    field: /^invalid queue name: .*U\+0000.*leave the `queue` option out/,
+  },
   { what: 'an empty queue name', options: { queue: '' }, field: /^invalid queue name: it is empty; name the queue/ },
   { what: 'a newline in the task name', task: 'valid.work\nrm -rf', options: { queue }, field: /^invalid task name: .*U\+000A/ },
   { what: 'an empty task name', task: '', options: { queue }, field: /^invalid task name: it is empty/ },
@@ -39,7 +51,11 @@ async function healthyBesideBad(t: Test, plugins: StemPlugin[], snapshot: () => 
   const before = await snapshot();
   for (const bad of badEnqueues(queue)) {
     await t.rejects(stem.enqueue(bad.task ?? work.name, { n: 99 }, bad.options), InvalidNameError, `${bad.what}: refused`);
-    await t.rejects(stem.enqueue(bad.task ?? work.name, { n: 99 }, bad.options), { message: bad.field, exitCode: 64 }, `${bad.what}: the error names the field and the fix`);
+    await t.rejects(
+      stem.enqueue(bad.task ?? work.name, { n: 99 }, bad.options),
+      { message: bad.field, exitCode: 64 },
+      `${bad.what}: the error names the field and the fix`,
+    );
     await t.rejects(
       stem.enqueueMany([
         { task: work, args: { n: 98 }, options: { queue } },
@@ -101,7 +117,17 @@ if (await requireRedis(t)) {
         keys.map(async (key) => {
           const type = await admin.type(key);
           const size =
-            type === 'stream' ? await admin.xlen(key) : type === 'zset' ? await admin.zcard(key) : type === 'set' ? await admin.scard(key) : type === 'hash' ? await admin.hlen(key) : type === 'list' ? await admin.llen(key) : await admin.strlen(key);
+            type === 'stream'
+              ? await admin.xlen(key)
+              : type === 'zset'
+                ? await admin.zcard(key)
+                : type === 'set'
+                  ? await admin.scard(key)
+                  : type === 'hash'
+                    ? await admin.hlen(key)
+                    : type === 'list'
+                      ? await admin.llen(key)
+                      : await admin.strlen(key);
           return `${key} ${type} ${size}`;
         }),
       );
@@ -144,13 +170,23 @@ if (await requirePostgres(t)) {
       createdAt: Date.now(),
       meta: {},
     });
-    const queued = (id: string, queue: string) => ({ id, state: 'queued' as const, name: 'valid.work', queue, attempt: 0, updatedAt: Date.now() });
+    const queued = (id: string, queue: string) => ({
+      id,
+      state: 'queued' as const,
+      name: 'valid.work',
+      queue,
+      attempt: 0,
+      updatedAt: Date.now(),
+    });
     const before = await rows();
     // Past the kernel's checks on purpose: what the statement itself does when the server refuses.
     // A state too large for its NOTIFY (a watched id of 10 KB), beside a healthy message:
     const big = 'y'.repeat(10_240);
     await t.rejects(
-      broker.publishWithStates!(stem.backend, [queued('fine-1', 'q-fine'), queued(big, 'q-big')], { quiet: false }, [envelope('fine-1', 'q-fine'), envelope(big, 'q-big')]),
+      broker.publishWithStates!(stem.backend, [queued('fine-1', 'q-fine'), queued(big, 'q-big')], { quiet: false }, [
+        envelope('fine-1', 'q-fine'),
+        envelope(big, 'q-big'),
+      ]),
       /payload string too long/,
     );
     // A NUL in a queue name, which Postgres text cannot hold:

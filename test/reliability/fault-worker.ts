@@ -10,7 +10,8 @@ import { postgres } from '../../plugins/postgres/index.js';
 const env = process.env;
 const print = (line: string): void => void process.stdout.write(`${line}\n`);
 /** Never settles on its own: a handler that waits for what its failing callback should have done. */
-const stuck = (signal: AbortSignal): Promise<void> => new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+const stuck = (signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 
 const tasks = [
   defineTask({
@@ -31,13 +32,27 @@ const tasks = [
       return node;
     },
   }),
-  defineTask({ name: 'fault.tojson', handler: async () => ({ toJSON: () => { throw new Error('toJSON refuses'); } }) }),
+  defineTask({
+    name: 'fault.tojson',
+    handler: async () => ({
+      toJSON: () => {
+        throw new Error('toJSON refuses');
+      },
+    }),
+  }),
   // Encodes once (the worker's check), then throws: only the backend's write finds it out.
   defineTask({
     name: 'fault.flaky-tojson',
     handler: async () => {
       let calls = 0;
-      return { toJSON: () => (++calls > 1 ? (() => { throw new Error('toJSON refuses the second time'); })() : 'fine once') };
+      return {
+        toJSON: () =>
+          ++calls > 1
+            ? (() => {
+                throw new Error('toJSON refuses the second time');
+              })()
+            : 'fine once',
+      };
     },
   }),
   defineTask({
@@ -107,7 +122,9 @@ if (env.FAULT_STORE === 'memory') {
       const states = await Promise.all(ids.map((id) => stem.status(id)));
       if (states.every((status) => ['succeeded', 'failed', 'cancelled'].includes(status.state))) {
         const letters = await stem.broker.listDeadLetters(queue);
-        print(`summary ${queue} ${JSON.stringify({ bad: states[0], healthy: states.slice(1).map((status) => status.state), letters: letters.entries.map((letter) => ({ id: letter.id, reason: letter.reason })) })}`);
+        print(
+          `summary ${queue} ${JSON.stringify({ bad: states[0], healthy: states.slice(1).map((status) => status.state), letters: letters.entries.map((letter) => ({ id: letter.id, reason: letter.reason })) })}`,
+        );
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, 20));

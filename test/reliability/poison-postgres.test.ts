@@ -20,7 +20,10 @@ if (await requirePostgres(t)) {
     await good.result({ timeoutMs: 10_000 });
     await waitFor(async () => (await stem.broker.listDeadLetters('default')).total === 2, 'two dead letters');
     const letters = (await stem.broker.listDeadLetters('default')).entries;
-    t.same(letters.map((letter) => letter.reason), ['malformed-envelope', 'malformed-envelope']);
+    t.same(
+      letters.map((letter) => letter.reason),
+      ['malformed-envelope', 'malformed-envelope'],
+    );
     t.match(letters.map((letter) => String(letter.meta.error)).sort(), [/field "queue" must be a string/, /not JSON/]);
     t.same(ran, [1], 'only the valid task ran');
   });

@@ -14,16 +14,23 @@ t.test('ServiceUnavailableError masks the password even when handed an unmasked 
 });
 
 t.test('an unreachable Redis or Postgres fails startup without printing the password', async (t) => {
-  const redisError = await Stem.create({ plugins: [redis({ url: `redis://ops:${SECRET}@127.0.0.1:1/0`, connectTimeoutMs: 500 })] }).catch((error: unknown) => error);
+  const redisError = await Stem.create({ plugins: [redis({ url: `redis://ops:${SECRET}@127.0.0.1:1/0`, connectTimeoutMs: 500 })] }).catch(
+    (error: unknown) => error,
+  );
   t.type(redisError, ServiceUnavailableError);
   t.notMatch(`${(redisError as Error).message} ${(redisError as Error).stack}`, SECRET);
-  const pgError = await Stem.create({ plugins: [postgres({ url: `postgres://ops:${SECRET}@127.0.0.1:1/db`, connectTimeoutMs: 500 })] }).catch((error: unknown) => error);
+  const pgError = await Stem.create({
+    plugins: [postgres({ url: `postgres://ops:${SECRET}@127.0.0.1:1/db`, connectTimeoutMs: 500 })],
+  }).catch((error: unknown) => error);
   t.type(pgError, ServiceUnavailableError);
   t.notMatch(`${(pgError as Error).message} ${(pgError as Error).stack}`, SECRET);
 });
 
 t.test('a bad connection URL is a ConfigError that does not print the password', async (t) => {
-  for (const make of [() => redis({ url: `redis://ops:${SECRET}@host:6379/not-a-db` }), () => postgres({ url: `postgres://ops:${SECRET}@host/db?sslmode=sometimes` })]) {
+  for (const make of [
+    () => redis({ url: `redis://ops:${SECRET}@host:6379/not-a-db` }),
+    () => postgres({ url: `postgres://ops:${SECRET}@host/db?sslmode=sometimes` }),
+  ]) {
     const error = (() => {
       try {
         make();
@@ -45,7 +52,13 @@ t.test('config print, health and worker start print no password and no signing k
     STEM_SIGNING_KEYS: `k1:${signingKey}`,
   };
   const dir = t.testdir({});
-  for (const args of [['config', 'print'], ['config', 'print', '--json'], ['health'], ['health', '--json'], ['worker', 'start', '--verbose']]) {
+  for (const args of [
+    ['config', 'print'],
+    ['config', 'print', '--json'],
+    ['health'],
+    ['health', '--json'],
+    ['worker', 'start', '--verbose'],
+  ]) {
     const run = await runStem(args, { env, cwd: dir, timeoutMs: 30_000 });
     const printed = run.stdout + run.stderr;
     t.notMatch(printed, SECRET, `stem ${args.join(' ')}: the password is masked`);

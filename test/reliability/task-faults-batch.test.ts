@@ -40,7 +40,13 @@ async function splitScenario(t: Test, plugin: StemPlugin): Promise<void> {
   const { backend, calls } = counting(stem.backend);
   const refused: Array<{ id: string; error: string; delivery: Delivery | undefined }> = [];
   const warnings: string[] = [];
-  const batch = new CompletionBatch(stem.broker, backend, 60_000, (message) => warnings.push(message), (status, error, delivery) => refused.push({ id: status.id, error: error.message, delivery }));
+  const batch = new CompletionBatch(
+    stem.broker,
+    backend,
+    60_000,
+    (message) => warnings.push(message),
+    (status, error, delivery) => refused.push({ id: status.id, error: error.message, delivery }),
+  );
   for (const [n, delivery] of deliveries.entries()) {
     batch.record(succeeded(delivery, n === 0 ? { total: 10n } : { n }));
     batch.ack(delivery);
@@ -48,11 +54,22 @@ async function splitScenario(t: Test, plugin: StemPlugin): Promise<void> {
   await batch.flush();
   const [bad, ...healthy] = deliveries;
   const states = await Promise.all(healthy.map((delivery) => stem.status(delivery.envelope.id)));
-  t.same(states.map((status) => status.state), new Array(10).fill('succeeded'), 'the ten healthy states landed');
-  t.same(states.map((status) => status.result), healthy.map((_, i) => ({ n: i + 1 })));
-  t.same(refused.map((entry) => entry.id), [bad!.envelope.id], 'the bad state alone was refused');
+  t.same(
+    states.map((status) => status.state),
+    new Array(10).fill('succeeded'),
+    'the ten healthy states landed',
+  );
+  t.same(
+    states.map((status) => status.result),
+    healthy.map((_, i) => ({ n: i + 1 })),
+  );
+  t.same(
+    refused.map((entry) => entry.id),
+    [bad!.envelope.id],
+    'the bad state alone was refused',
+  );
   t.match(refused[0]!.error, /BigInt/);
-  t.equal(refused[0]!.delivery, bad, "with the delivery whose ack was withheld, for the worker to fail that task");
+  t.equal(refused[0]!.delivery, bad, 'with the delivery whose ack was withheld, for the worker to fail that task');
   t.equal((await stem.status(bad!.envelope.id)).state, 'queued', 'nothing was written for the bad task');
   t.same(warnings, []);
   // Halving: at most two writes per level of the split, not five of the whole batch.
@@ -73,22 +90,31 @@ t.test('a batch write that fails is split down to the state it cannot write; the
   await splitScenario(t, postgres({ url: testUrl, schema }));
 });
 
-t.test('when no write lands at all (the backend is gone), no state is refused: the tasks are left to redelivery, in a few calls per attempt', async (t) => {
-  const stem = await Stem.create();
-  const deliveries = await fetchEleven(stem, 'gone');
-  const { backend, calls } = counting(stem.backend);
-  await stem.backend.close?.();
-  const refused: string[] = [];
-  const warnings: string[] = [];
-  const batch = new CompletionBatch(stem.broker, backend, 60_000, (message) => warnings.push(message), (status) => refused.push(status.id));
-  for (const delivery of deliveries) {
-    batch.record(succeeded(delivery, null));
-    batch.ack(delivery);
-  }
-  await batch.flush();
-  t.same(refused, [], 'no task is failed for an outage');
-  t.match(warnings, [/could not write task states after 5 attempts.*redelivered/]);
-  // Each attempt probes a group and its two halves: 1+2, then 2×3, 4×3, 8×3, 16×3 at most.
-  t.ok(calls() <= 3 + 6 + 12 + 24 + 48, `${calls()} writes`);
-  await stem.close().catch(() => undefined);
-});
+t.test(
+  'when no write lands at all (the backend is gone), no state is refused: the tasks are left to redelivery, in a few calls per attempt',
+  async (t) => {
+    const stem = await Stem.create();
+    const deliveries = await fetchEleven(stem, 'gone');
+    const { backend, calls } = counting(stem.backend);
+    await stem.backend.close?.();
+    const refused: string[] = [];
+    const warnings: string[] = [];
+    const batch = new CompletionBatch(
+      stem.broker,
+      backend,
+      60_000,
+      (message) => warnings.push(message),
+      (status) => refused.push(status.id),
+    );
+    for (const delivery of deliveries) {
+      batch.record(succeeded(delivery, null));
+      batch.ack(delivery);
+    }
+    await batch.flush();
+    t.same(refused, [], 'no task is failed for an outage');
+    t.match(warnings, [/could not write task states after 5 attempts.*redelivered/]);
+    // Each attempt probes a group and its two halves: 1+2, then 2×3, 4×3, 8×3, 16×3 at most.
+    t.ok(calls() <= 3 + 6 + 12 + 24 + 48, `${calls()} writes`);
+    await stem.close().catch(() => undefined);
+  },
+);

@@ -21,17 +21,26 @@ t.test('a Redis ACL user and password in the URL reach ioredis', async (t) => {
 });
 
 t.test('the ACL user and password may be options instead, and not both ways at once', async (t) => {
-  t.match(ioredisOptions({ url: 'redis://cache.internal:6379', username: 'stem-worker', password: 'from-a-secret-store' }), { username: 'stem-worker', password: 'from-a-secret-store' });
+  t.match(ioredisOptions({ url: 'redis://cache.internal:6379', username: 'stem-worker', password: 'from-a-secret-store' }), {
+    username: 'stem-worker',
+    password: 'from-a-secret-store',
+  });
   t.throws(() => resolveConnectionOptions({ url: 'redis://:a@h', password: 'b' }, 'redis'), { message: /password is given twice/ });
 });
 
 t.test('rediss:// turns TLS on, and the tls option passes CA and servername through', async (t) => {
   t.same(ioredisOptions({ url: 'rediss://cache.internal:6380' }).tls, {}, 'rediss:// alone: TLS with the system CAs');
-  const tls = { ca: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', servername: 'cache.internal', rejectUnauthorized: true };
+  const tls = {
+    ca: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+    servername: 'cache.internal',
+    rejectUnauthorized: true,
+  };
   t.same(ioredisOptions({ url: 'rediss://cache.internal:6380', tls }).tls, tls);
   t.same(ioredisOptions({ url: 'redis://cache.internal:6380', tls: true }).tls, {}, 'tls: true on a redis:// URL');
   t.throws(() => resolveConnectionOptions({ url: 'rediss://h:6380', tls: false }, 'redis'), ConfigError);
-  t.throws(() => resolveConnectionOptions({ url: 'redis://h', tls: 'yes' as never }, 'redis'), { message: /option "tls" must be true, false or an object/ });
+  t.throws(() => resolveConnectionOptions({ url: 'redis://h', tls: 'yes' as never }, 'redis'), {
+    message: /option "tls" must be true, false or an object/,
+  });
 });
 
 /** What pg makes of the pool settings (a Client parses them without connecting). */
@@ -45,7 +54,11 @@ t.test('Postgres sslmode in the URL is passed through to pg, for the pool and th
   t.same(pgSsl({ url }), {}, 'verify-full: TLS, certificate and host checked');
   t.equal(pgSsl({ url: 'postgres://db.internal/app?sslmode=disable' }), false);
   t.same(pgSsl({ url: 'postgres://db.internal/app?sslmode=no-verify' }), { rejectUnauthorized: false });
-  t.same(pgSsl({ url: 'postgres://db.internal/app?sslmode=require&uselibpqcompat=true' }), { rejectUnauthorized: false }, 'libpq semantics on request');
+  t.same(
+    pgSsl({ url: 'postgres://db.internal/app?sslmode=require&uselibpqcompat=true' }),
+    { rejectUnauthorized: false },
+    'libpq semantics on request',
+  );
   t.equal(listenerClientConfig(resolvePostgresOptions({ url })).connectionString, url, 'the LISTEN connection uses the same URL');
 });
 
@@ -54,5 +67,7 @@ t.test('the ssl option passes node TLS options to every connection, and is refus
   t.same(pgSsl({ url: 'postgres://db.internal/app', ssl }), ssl);
   t.same(listenerClientConfig(resolvePostgresOptions({ url: 'postgres://db.internal/app', ssl })).ssl, ssl);
   t.throws(() => resolvePostgresOptions({ url: 'postgres://db.internal/app?sslmode=require', ssl }), { message: /TLS is set twice/ });
-  t.throws(() => resolvePostgresOptions({ url: 'postgres://db.internal/app?sslmode=sometimes' }), { message: /sslmode=sometimes is not one of disable, prefer, require, verify-ca, verify-full, no-verify/ });
+  t.throws(() => resolvePostgresOptions({ url: 'postgres://db.internal/app?sslmode=sometimes' }), {
+    message: /sslmode=sometimes is not one of disable, prefer, require, verify-ca, verify-full, no-verify/,
+  });
 });

@@ -31,29 +31,62 @@ t.test('stem routing dump --json prints the table as data, the file taken from S
 t.test('stem routing test says where a task goes and with what priority', async (t) => {
   const clamped = await runStem(['routing', 'test', 'reports.generate', '--priority', '9', '--routing-config', FIXTURE], { env: clean });
   t.equal(clamped.code, 0, clamped.stderr);
-  t.equal(clamped.stdout, 'reports.generate → queue reports, priority 7 (asked 9, clamped into 2–7); decided by queues.reports.routing_key\n');
+  t.equal(
+    clamped.stdout,
+    'reports.generate → queue reports, priority 7 (asked 9, clamped into 2–7); decided by queues.reports.routing_key\n',
+  );
   const email = await runStem(['routing', 'test', 'billing.email-receipt', '--routing-config', FIXTURE, '--json'], { env: clean });
   t.equal(email.code, 0, email.stderr);
-  t.same(JSON.parse(email.stdout), { task: 'billing.email-receipt', headers: {}, queue: 'emails', priority: 5, clamped: null, matchedBy: 'queues.emails.routing_key' });
+  t.same(JSON.parse(email.stdout), {
+    task: 'billing.email-receipt',
+    headers: {},
+    queue: 'emails',
+    priority: 5,
+    clamped: null,
+    matchedBy: 'queues.emails.routing_key',
+  });
   const other = await runStem(['routing', 'test', 'misc.cleanup', '--routing-config', FIXTURE, '--json'], { env: clean });
   t.match(JSON.parse(other.stdout), { queue: 'critical', matchedBy: 'default_queue' });
-  const explicit = await runStem(['routing', 'test', 'reports.generate', '--queue', 'emails', '--routing-config', FIXTURE, '--json'], { env: clean });
+  const explicit = await runStem(['routing', 'test', 'reports.generate', '--queue', 'emails', '--routing-config', FIXTURE, '--json'], {
+    env: clean,
+  });
   t.match(JSON.parse(explicit.stdout), { queue: 'emails', matchedBy: 'explicit queue' });
   const own = await runStem(['routing', 'test', 'reports.render', '--routing-config', FIXTURE, '--json'], { env: clean });
-  t.match(JSON.parse(own.stdout), { queue: 'reports', matchedBy: 'task queue' }, 'a task registered in stem.config.ts brings its own queue');
+  t.match(
+    JSON.parse(own.stdout),
+    { queue: 'reports', matchedBy: 'task queue' },
+    'a task registered in stem.config.ts brings its own queue',
+  );
   const broadcast = await runStem(['routing', 'test', 'broadcast://maintenance', '--routing-config', FIXTURE], { env: clean });
-  t.match(broadcast.stdout, /broadcast:\/\/maintenance → broadcast:\/\/maintenance \(every subscribed worker runs it once\), priority 5; decided by broadcast address/);
+  t.match(
+    broadcast.stdout,
+    /broadcast:\/\/maintenance → broadcast:\/\/maintenance \(every subscribed worker runs it once\), priority 5; decided by broadcast address/,
+  );
 });
 
 t.test('stem routing test matches header routes given with --headers', async (t) => {
   const dir = t.testdir({
-    'routing.yaml': 'default_queue: critical\nqueues:\n  vip:\n    priority_range: [8, 9]\nroutes:\n  - match: { task: "reports.*", headers: { tenant: acme } }\n    queue: vip\n',
+    'routing.yaml':
+      'default_queue: critical\nqueues:\n  vip:\n    priority_range: [8, 9]\nroutes:\n  - match: { task: "reports.*", headers: { tenant: acme } }\n    queue: vip\n',
   });
   const file = join(dir, 'routing.yaml');
-  const acme = await runStem(['routing', 'test', 'reports.generate', '--headers', '{"tenant":"acme"}', '--routing-config', file, '--json'], { env: clean });
+  const acme = await runStem(
+    ['routing', 'test', 'reports.generate', '--headers', '{"tenant":"acme"}', '--routing-config', file, '--json'],
+    { env: clean },
+  );
   t.equal(acme.code, 0, acme.stderr);
-  t.same(JSON.parse(acme.stdout), { task: 'reports.generate', headers: { tenant: 'acme' }, queue: 'vip', priority: 8, clamped: { from: 5, to: 8 }, matchedBy: 'routes[0]' });
-  const other = await runStem(['routing', 'test', 'reports.weekly', '--headers', '{"tenant":"globex"}', '--routing-config', file, '--json'], { env: clean });
+  t.same(JSON.parse(acme.stdout), {
+    task: 'reports.generate',
+    headers: { tenant: 'acme' },
+    queue: 'vip',
+    priority: 8,
+    clamped: { from: 5, to: 8 },
+    matchedBy: 'routes[0]',
+  });
+  const other = await runStem(
+    ['routing', 'test', 'reports.weekly', '--headers', '{"tenant":"globex"}', '--routing-config', file, '--json'],
+    { env: clean },
+  );
   t.match(JSON.parse(other.stdout), { queue: 'critical', matchedBy: 'default_queue' });
 });
 
@@ -61,7 +94,10 @@ t.test('no routing file is a usage error saying how to give one', async (t) => {
   for (const verb of [['dump'], ['test', 'reports.generate']]) {
     const run = await runStem(['routing', ...verb], { env: clean });
     t.equal(run.code, 64, `routing ${verb[0]}`);
-    t.equal(run.stderr, 'stem: no routing file: pass --routing-config routing.yaml, set STEM_ROUTING_CONFIG, or add routing({ file }) to the plugins of stem.config.ts\n');
+    t.equal(
+      run.stderr,
+      'stem: no routing file: pass --routing-config routing.yaml, set STEM_ROUTING_CONFIG, or add routing({ file }) to the plugins of stem.config.ts\n',
+    );
   }
 });
 
@@ -81,7 +117,10 @@ t.test('a bad routing file is one line naming file, line, column and key, exit 6
   const dir = t.testdir();
   const file = join(dir, 'routing.yaml');
   writeFileSync(file, 'default_queue: critical\nqueues:\n  reports:\n    priority_range: [2, 12]\n');
-  for (const args of [['routing', 'dump', '--routing-config', file], ['routing', 'test', 'x', '--routing-config', file]]) {
+  for (const args of [
+    ['routing', 'dump', '--routing-config', file],
+    ['routing', 'test', 'x', '--routing-config', file],
+  ]) {
     const run = await runStem(args, { env: clean });
     t.equal(run.code, 64, args.join(' '));
     t.match(run.stderr, /^stem: .*routing\.yaml:4:25: queues\.reports\.priority_range: 12 is outside 0–9/);
@@ -92,9 +131,14 @@ t.test('a bad routing file is one line naming file, line, column and key, exit 6
 
 t.test('--registry checks every glob against the registered tasks', async (t) => {
   const dir = t.testdir({ 'routing.yaml': 'default_queue: critical\nqueues:\n  emails:\n    routing_key: billing.emial-*\n' });
-  const typo = await runStem(['routing', 'dump', '--routing-config', join(dir, 'routing.yaml'), '--registry', 'fixtures/tasks.ts'], { env: clean });
+  const typo = await runStem(['routing', 'dump', '--routing-config', join(dir, 'routing.yaml'), '--registry', 'fixtures/tasks.ts'], {
+    env: clean,
+  });
   t.equal(typo.code, 64);
-  t.match(typo.stderr, /^stem: .*routing\.yaml:4:18: queues\.emails\.routing_key: "billing\.emial-\*" matches none of the \d+ registered tasks \(.*billing\.email-receipt.*\); fix the glob or register the task\n$/);
+  t.match(
+    typo.stderr,
+    /^stem: .*routing\.yaml:4:18: queues\.emails\.routing_key: "billing\.emial-\*" matches none of the \d+ registered tasks \(.*billing\.email-receipt.*\); fix the glob or register the task\n$/,
+  );
   const fixture = await runStem(['routing', 'dump', '--routing-config', FIXTURE, '--registry', 'fixtures/tasks.ts'], { env: clean });
   t.equal(fixture.code, 0, fixture.stderr);
 });

@@ -36,17 +36,25 @@ t.test('in a large file, a routing key shadowed by one thousands of queues earli
   // The last queue gets a key that queue q17's "t17.*" (line 38) takes first.
   const shadowed = largeFile(5_000, 0).replace('routing_key: ["t4999.*", "exact.4999"]', 'routing_key: ["t4999.*", "t17.weekly"]');
   t.throws(() => parseRoutingText(shadowed, 'large.yaml'), {
-    message: /^large\.yaml:\d+:\d+: queues\.q4999\.routing_key: "t17\.weekly" can never match: queues\.q17\.routing_key "t17\.\*" \(large\.yaml:38:\d+\) takes every task it matches first/,
+    message:
+      /^large\.yaml:\d+:\d+: queues\.q4999\.routing_key: "t17\.weekly" can never match: queues\.q17\.routing_key "t17\.\*" \(large\.yaml:38:\d+\) takes every task it matches first/,
   });
 });
 
 t.test('in a large file, a route shadowed by an earlier route (by glob, or by headers alone) is named', async (t) => {
   const byGlob = largeFile(100, 3_000, '  - match: { task: "r2500.daily" }\n    queue: q1\n');
-  t.throws(() => parseRoutingText(byGlob, 'large.yaml'), { message: /routes\[6000\]: can never match: routes\[5000\] takes every task it matches first/ });
+  t.throws(() => parseRoutingText(byGlob, 'large.yaml'), {
+    message: /routes\[6000\]: can never match: routes\[5000\] takes every task it matches first/,
+  });
   const byHeader = largeFile(100, 3_000, '  - match: { task: "x.*", headers: { tenant: tenant-2999, region: eu } }\n    queue: q1\n');
-  t.throws(() => parseRoutingText(byHeader, 'large.yaml'), { message: /routes\[6000\]: can never match: routes\[5999\] takes every task it matches first/ });
+  t.throws(() => parseRoutingText(byHeader, 'large.yaml'), {
+    message: /routes\[6000\]: can never match: routes\[5999\] takes every task it matches first/,
+  });
   const forced = largeFile(100, 3_000, '  - match: { task: "x.*", headers: { tenant: tenant-2999 } }\n    queue: q1\n    force: true\n');
-  t.doesNotThrow(() => parseRoutingText(forced, 'large.yaml'), 'a forced route after an unforced one still matches explicit-queue enqueues');
+  t.doesNotThrow(
+    () => parseRoutingText(forced, 'large.yaml'),
+    'a forced route after an unforced one still matches explicit-queue enqueues',
+  );
   const catchAll = largeFile(10, 2, '  - match: { task: "*" }\n    queue: q1\n  - match: { task: "late.*" }\n    queue: q2\n');
   t.throws(() => parseRoutingText(catchAll, 'large.yaml'), { message: /routes\[5\]: can never match: routes\[4\]/ });
 });
@@ -56,7 +64,10 @@ t.test('the index finds exactly the earlier globs that cover a glob, as comparin
   let seed = 26;
   const random = (n: number): number => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31), seed % n);
   const alphabet = ['a', 'b', '.', '*', '?'];
-  const globs = Array.from({ length: 400 }, () => new TaskGlob(Array.from({ length: 1 + random(5) }, () => alphabet[random(alphabet.length)]).join('')));
+  const globs = Array.from(
+    { length: 400 },
+    () => new TaskGlob(Array.from({ length: 1 + random(5) }, () => alphabet[random(alphabet.length)]).join('')),
+  );
   const index = new GlobIndex<number>();
   let pairs = 0;
   let mismatches = 0;

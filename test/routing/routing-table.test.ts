@@ -32,9 +32,24 @@ function recordPublished(into: Envelope[]): StemPlugin {
 
 t.test('the fixture: reports.generate goes to reports, its priority clamped into 2–7', async (t) => {
   const table = RoutingTable.fromFile(fixture);
-  t.same(table.resolve('reports.generate', {}, undefined, 9), { queue: 'reports', priority: 7, clamped: { from: 9, to: 7 }, matchedBy: 'queues.reports.routing_key' });
-  t.same(table.resolve('reports.generate', {}, undefined, 0), { queue: 'reports', priority: 2, clamped: { from: 0, to: 2 }, matchedBy: 'queues.reports.routing_key' });
-  t.same(table.resolve('reports.generate', {}, undefined, 4), { queue: 'reports', priority: 4, clamped: null, matchedBy: 'queues.reports.routing_key' });
+  t.same(table.resolve('reports.generate', {}, undefined, 9), {
+    queue: 'reports',
+    priority: 7,
+    clamped: { from: 9, to: 7 },
+    matchedBy: 'queues.reports.routing_key',
+  });
+  t.same(table.resolve('reports.generate', {}, undefined, 0), {
+    queue: 'reports',
+    priority: 2,
+    clamped: { from: 0, to: 2 },
+    matchedBy: 'queues.reports.routing_key',
+  });
+  t.same(table.resolve('reports.generate', {}, undefined, 4), {
+    queue: 'reports',
+    priority: 4,
+    clamped: null,
+    matchedBy: 'queues.reports.routing_key',
+  });
 });
 
 t.test('the fixture: billing.email-receipt goes to emails and anything else to critical', async (t) => {
@@ -57,8 +72,18 @@ t.test('a glob: * takes any run of characters (dots too), ? exactly one', async 
 
 t.test('an explicit queue beats a route and a routing key; its range still clamps', async (t) => {
   const table = RoutingTable.fromObject(withRoutes);
-  t.same(table.resolve('reports.generate', { tenant: 'acme' }, 'emails'), { queue: 'emails', priority: 5, clamped: null, matchedBy: 'explicit queue' });
-  t.same(table.resolve('reports.generate', {}, 'vip', 1), { queue: 'vip', priority: 8, clamped: { from: 1, to: 8 }, matchedBy: 'explicit queue' });
+  t.same(table.resolve('reports.generate', { tenant: 'acme' }, 'emails'), {
+    queue: 'emails',
+    priority: 5,
+    clamped: null,
+    matchedBy: 'explicit queue',
+  });
+  t.same(table.resolve('reports.generate', {}, 'vip', 1), {
+    queue: 'vip',
+    priority: 8,
+    clamped: { from: 1, to: 8 },
+    matchedBy: 'explicit queue',
+  });
   t.equal(table.resolve('anything', {}, 'main').queue, 'critical', 'the alias of the default queue stands for it');
 });
 
@@ -70,7 +95,12 @@ t.test('a forced route beats an explicit queue, and its priority override is app
 
 t.test('header routes: every header must be equal; routes are tried before routing keys', async (t) => {
   const table = RoutingTable.fromObject(withRoutes);
-  t.same(table.resolve('reports.generate', { tenant: 'acme' }, undefined, 5), { queue: 'vip', priority: 8, clamped: { from: 5, to: 8 }, matchedBy: 'routes[0]' });
+  t.same(table.resolve('reports.generate', { tenant: 'acme' }, undefined, 5), {
+    queue: 'vip',
+    priority: 8,
+    clamped: { from: 5, to: 8 },
+    matchedBy: 'routes[0]',
+  });
   t.equal(table.resolve('reports.generate', { tenant: 'globex' }).queue, 'reports', 'another tenant falls through to the routing key');
   t.equal(table.resolve('misc.task', { region: 'eu' }).matchedBy, 'routes[3]', 'a route may match on headers alone');
   t.equal(table.resolve('misc.task', { region: 'us' }).queue, 'critical');
@@ -78,7 +108,12 @@ t.test('header routes: every header must be equal; routes are tried before routi
 
 t.test('a broadcast route sends the task to broadcast://<name>, with its priority and no clamp', async (t) => {
   const table = RoutingTable.fromObject(withRoutes);
-  t.same(table.resolve('maintenance.vacuum', {}, undefined, 9), { queue: 'broadcast://maintenance', priority: 1, clamped: null, matchedBy: 'routes[2]' });
+  t.same(table.resolve('maintenance.vacuum', {}, undefined, 9), {
+    queue: 'broadcast://maintenance',
+    priority: 1,
+    clamped: null,
+    matchedBy: 'routes[2]',
+  });
   t.equal(table.resolve('ops.flush').queue, 'broadcast://maintenance');
   t.equal(table.resolve('maintenance.vacuum', {}, 'emails').queue, 'emails', 'an explicit queue beats an unforced broadcast route');
 });
@@ -119,11 +154,17 @@ t.test('enqueue: the routing plugin routes envelopes and records a clamp in meta
 
 t.test('without default_queue, a task that names no queue keeps the kernel default', async (t) => {
   const published: Envelope[] = [];
-  const stem = await Stem.create({ defaultQueue: 'jobs', plugins: [routing({ config: { queues: { emails: { routing_key: 'billing.*' } } } }), recordPublished(published)] });
+  const stem = await Stem.create({
+    defaultQueue: 'jobs',
+    plugins: [routing({ config: { queues: { emails: { routing_key: 'billing.*' } } } }), recordPublished(published)],
+  });
   t.teardown(() => stem.close());
   await stem.enqueue('misc.task', {});
   await stem.enqueue('billing.refund', {});
-  t.same(published.map((envelope) => envelope.queue), ['jobs', 'emails']);
+  t.same(
+    published.map((envelope) => envelope.queue),
+    ['jobs', 'emails'],
+  );
 });
 
 t.test('workers naming no broadcasts subscribe to every broadcast; naming none ([]) or some is respected', async (t) => {

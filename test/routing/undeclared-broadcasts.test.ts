@@ -35,20 +35,30 @@ t.test('publishing on a broadcast channel the routing file does not declare warn
     await stem.enqueue('broadcast://maintenance', {});
   });
   t.equal(warnings.length, 1, 'one warning for the undeclared channel, none for the declared one');
-  t.match(warnings[0], /^routing: broadcast:\/\/maintenanse is not a channel .*routing\.yaml declares \(declared: maintenance\); .*may reach no worker: fix the name or declare it under broadcasts$/);
+  t.match(
+    warnings[0],
+    /^routing: broadcast:\/\/maintenanse is not a channel .*routing\.yaml declares \(declared: maintenance\); .*may reach no worker: fix the name or declare it under broadcasts$/,
+  );
 });
 
 t.test('a worker subscribing to an undeclared channel warns; the declared ones, none and the default do not', async (t) => {
   const stem = await Stem.create({ plugins: [routing({ file: fixture })] });
   t.teardown(() => stem.close());
   const warnings = await routingWarnings(async () => {
-    t.same(stem.worker({ broadcasts: ['maintenance', 'maintenanse'] }).broadcasts, ['maintenance', 'maintenanse'], 'still subscribed: a warning, not a refusal');
+    t.same(
+      stem.worker({ broadcasts: ['maintenance', 'maintenanse'] }).broadcasts,
+      ['maintenance', 'maintenanse'],
+      'still subscribed: a warning, not a refusal',
+    );
     stem.worker({ broadcasts: [] });
     stem.worker({});
     stem.worker({ broadcasts: ['maintenance'] });
   });
   t.equal(warnings.length, 1);
-  t.match(warnings[0], /^routing: the worker subscribes to broadcast channel "maintenanse", which .*routing\.yaml does not declare \(declared: maintenance\); .*fix the name \(--broadcasts, STEM_WORKER_BROADCASTS or worker\.broadcasts\)/);
+  t.match(
+    warnings[0],
+    /^routing: the worker subscribes to broadcast channel "maintenanse", which .*routing\.yaml does not declare \(declared: maintenance\); .*fix the name \(--broadcasts, STEM_WORKER_BROADCASTS or worker\.broadcasts\)/,
+  );
 });
 
 t.test('without broadcasts in the file, the warning says it declares none', async (t) => {
@@ -62,13 +72,19 @@ t.test('through the CLI: stem enqueue broadcast://typo and stem worker start --b
   const common = ['--broker', 'memory://', '--routing-config', 'fixtures/routing.yaml'];
   const enqueued = await runStem(['enqueue', 'broadcast://maintenanse', '--args', '{}', ...common]);
   t.equal(enqueued.code, 0, enqueued.stderr);
-  t.match(enqueued.stderr, /StemRoutingWarning: routing: broadcast:\/\/maintenanse is not a channel fixtures\/routing\.yaml declares \(declared: maintenance\)/);
+  t.match(
+    enqueued.stderr,
+    /StemRoutingWarning: routing: broadcast:\/\/maintenanse is not a channel fixtures\/routing\.yaml declares \(declared: maintenance\)/,
+  );
   const declared = await runStem(['enqueue', 'broadcast://maintenance', '--args', '{}', ...common]);
   t.notMatch(declared.stderr, /StemRoutingWarning/);
 
   const worker = await startStem(['worker', 'start', '--broadcasts', 'maintenanse', ...common]);
   t.teardown(() => worker.stop('SIGKILL'));
   await worker.waitForOutput(/ready on/, 120_000);
-  t.match(worker.output(), /StemRoutingWarning: routing: the worker subscribes to broadcast channel "maintenanse", which fixtures\/routing\.yaml does not declare/);
+  t.match(
+    worker.output(),
+    /StemRoutingWarning: routing: the worker subscribes to broadcast channel "maintenanse", which fixtures\/routing\.yaml does not declare/,
+  );
   t.equal(await worker.stop(), 0);
 });

@@ -5,12 +5,15 @@ import { sleep, waitFor } from '../helpers/wait.js';
 t.test('the autoscaler raises concurrency under a backlog and lowers it when idle', async (t) => {
   let running = 0;
   let peak = 0;
-  const work = defineTask({ name: 'work', handler: async () => {
-    running++;
-    peak = Math.max(peak, running);
-    await sleep(40);
-    running--;
-  } });
+  const work = defineTask({
+    name: 'work',
+    handler: async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await sleep(40);
+      running--;
+    },
+  });
   const stem = await Stem.create({ tasks: [work] });
   t.teardown(() => stem.close());
   const decisions: Array<{ from: number; to: number }> = [];
@@ -24,7 +27,14 @@ t.test('the autoscaler raises concurrency under a backlog and lowers it when idl
   t.ok(peak > 1, `more than one task ran at once once scaled up (peak ${peak})`);
   t.ok(peak <= 4, 'never more than max');
   await waitFor(() => worker.concurrency === 1, 'concurrency to fall back to min when idle');
-  t.same(decisions.slice(0, 2), [{ from: 1, to: 2 }, { from: 2, to: 4 }], 'scaled up by doubling');
+  t.same(
+    decisions.slice(0, 2),
+    [
+      { from: 1, to: 2 },
+      { from: 2, to: 4 },
+    ],
+    'scaled up by doubling',
+  );
   t.same(decisions.at(-1)?.to, 1);
   t.equal(worker.stats().autoscaleMax, 4, 'stats show the bounds');
 });

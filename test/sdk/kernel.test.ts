@@ -14,7 +14,10 @@ t.test('plugins apply in order (async apply awaited) and close in reverse order'
     },
   });
   const stem = await Stem.create({ plugins: [plugin('a', 20), plugin('b', 0), plugin('c', 5)] });
-  t.same(stem.plugins.map((p) => p.name), ['a', 'b', 'c']);
+  t.same(
+    stem.plugins.map((p) => p.name),
+    ['a', 'b', 'c'],
+  );
   await stem.close();
   t.same(events, ['apply a', 'apply b', 'apply c', 'close c', 'close b', 'close a']);
 });
@@ -31,15 +34,30 @@ t.test('a provided service replaces the memory default; others fall back to memo
 });
 
 t.test('bad plugin lists are refused by name', async (t) => {
-  await t.rejects(Stem.create({ plugins: [{ name: 'x', apply() {} }, { name: 'x', apply() {} }] }), ConfigError);
+  await t.rejects(
+    Stem.create({
+      plugins: [
+        { name: 'x', apply() {} },
+        { name: 'x', apply() {} },
+      ],
+    }),
+    ConfigError,
+  );
   await t.rejects(Stem.create({ plugins: [{ name: 'x' } as unknown as StemPlugin] }), /is not a plugin/);
-  const failing: StemPlugin = { name: 'broken', apply() {
-    throw new Error('cannot connect');
-  } };
+  const failing: StemPlugin = {
+    name: 'broken',
+    apply() {
+      throw new Error('cannot connect');
+    },
+  };
   let closed = false;
-  const earlier: StemPlugin = { name: 'earlier', apply() {}, async close() {
-    closed = true;
-  } };
+  const earlier: StemPlugin = {
+    name: 'earlier',
+    apply() {},
+    async close() {
+      closed = true;
+    },
+  };
   await t.rejects(Stem.create({ plugins: [earlier, failing] }), /cannot connect/);
   t.ok(closed, 'plugins applied before the failure are closed');
 });
@@ -102,7 +120,13 @@ t.test('a dispatch defer puts the task back for later and it runs then', async (
   const once = defineTask({ name: 'once', handler: async () => 'ran' });
   const stem = await Stem.create({
     tasks: [once],
-    plugins: [{ name: 'defer-first', apply: (s) => s.hooks.dispatch.tapPromise('defer-first', async () => (deferred++ === 0 ? { action: 'defer', delayMs: 30 } : undefined)) }],
+    plugins: [
+      {
+        name: 'defer-first',
+        apply: (s) =>
+          s.hooks.dispatch.tapPromise('defer-first', async () => (deferred++ === 0 ? { action: 'defer', delayMs: 30 } : undefined)),
+      },
+    ],
   });
   t.teardown(() => stem.close());
   await stem.worker().start();
@@ -111,16 +135,27 @@ t.test('a dispatch defer puts the task back for later and it runs then', async (
 });
 
 t.test('the workerOptions hook adjusts workers before they start', async (t) => {
-  const stem = await Stem.create({ plugins: [{ name: 'subscribe-all', apply: (s) => s.hooks.workerOptions.tap('subscribe-all', (options) => ({ ...options, broadcasts: ['maintenance'] })) }] });
+  const stem = await Stem.create({
+    plugins: [
+      {
+        name: 'subscribe-all',
+        apply: (s) => s.hooks.workerOptions.tap('subscribe-all', (options) => ({ ...options, broadcasts: ['maintenance'] })),
+      },
+    ],
+  });
   t.teardown(() => stem.close());
   t.same(stem.worker().broadcasts, ['maintenance']);
 });
 
 t.test('the ready hook runs once every plugin is applied, whatever the order', async (t) => {
   const seen: string[] = [];
-  const early: StemPlugin = { name: 'early', apply: (stem) => stem.hooks.ready.tap('early', () => {
-    seen.push(stem.provides('backend') ? 'ready with the backend' : 'ready without the backend');
-  }) };
+  const early: StemPlugin = {
+    name: 'early',
+    apply: (stem) =>
+      stem.hooks.ready.tap('early', () => {
+        seen.push(stem.provides('backend') ? 'ready with the backend' : 'ready without the backend');
+      }),
+  };
   const late: StemPlugin = { name: 'late', apply: (stem) => stem.provide('backend', new MemoryResultBackend()) };
   const stem = await Stem.create({ plugins: [early, late] });
   t.teardown(() => stem.close());

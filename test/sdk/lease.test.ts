@@ -4,10 +4,14 @@ import { sleep, waitFor } from '../helpers/wait.js';
 
 t.test('a task whose worker stopped renewing its lease runs again on another worker', async (t) => {
   const runs: string[] = [];
-  const job = defineTask({ name: 'job', options: { visibilityTimeout: 150 }, handler: async (_a: object, ctx) => {
-    runs.push(ctx.workerId);
-    return 'done';
-  } });
+  const job = defineTask({
+    name: 'job',
+    options: { visibilityTimeout: 150 },
+    handler: async (_a: object, ctx) => {
+      runs.push(ctx.workerId);
+      return 'done';
+    },
+  });
   const stem = await Stem.create({ tasks: [job] });
   t.teardown(() => stem.close());
   const handle = await stem.enqueue(job, {});
@@ -24,11 +28,15 @@ t.test('a task whose worker stopped renewing its lease runs again on another wor
 
 t.test('a task whose worker renews its lease is not run twice, however long it runs', async (t) => {
   let runs = 0;
-  const long = defineTask({ name: 'long', options: { visibilityTimeout: 150 }, handler: async () => {
-    runs++;
-    await sleep(800); // over five lease lengths
-    return runs;
-  } });
+  const long = defineTask({
+    name: 'long',
+    options: { visibilityTimeout: 150 },
+    handler: async () => {
+      runs++;
+      await sleep(800); // over five lease lengths
+      return runs;
+    },
+  });
   const stem = await Stem.create({ tasks: [long] });
   t.teardown(() => stem.close());
   await stem.worker({ id: 'a', concurrency: 2 }).start();
@@ -45,10 +53,16 @@ t.test('a redelivered task reports its redelivery count to the dispatch phase', 
   const job = defineTask({ name: 'job', options: { visibilityTimeout: 100 }, handler: async () => 'ok' });
   const stem = await Stem.create({
     tasks: [job],
-    plugins: [{ name: 'spy', apply: (s) => s.hooks.dispatch.tapPromise('spy', async (delivery) => {
-      seen.push(delivery.redeliveries);
-      return undefined;
-    }) }],
+    plugins: [
+      {
+        name: 'spy',
+        apply: (s) =>
+          s.hooks.dispatch.tapPromise('spy', async (delivery) => {
+            seen.push(delivery.redeliveries);
+            return undefined;
+          }),
+      },
+    ],
   });
   t.teardown(() => stem.close());
   const handle = await stem.enqueue(job, {});

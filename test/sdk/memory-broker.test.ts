@@ -95,7 +95,11 @@ t.test('a plain requeue keeps its place; a replacement envelope waits behind the
   t.equal(againA?.redeliveries, 1, 'a requeue counts as a redelivery');
   await broker.nack(againA!, { requeue: true, envelope: { ...againA!.envelope, attempt: 1 } });
   const rest = await fetchWithin(consumer, 2, 1_000);
-  t.same(rest.map((d) => d.envelope.id), [b.id, a.id], 'the retry goes behind b');
+  t.same(
+    rest.map((d) => d.envelope.id),
+    [b.id, a.id],
+    'the retry goes behind b',
+  );
   t.equal(rest[1]?.redeliveries, 0, 'a replacement is a new message');
 });
 
@@ -109,7 +113,11 @@ t.test('priorities are clamped to 0–9 and compared across all the queues of a 
   const nine = makeEnvelope(queueA, { priority: 9 });
   await broker.publish([low, mid, high, nine]);
   const deliveries = await fetchWithin(consumer, 10, 1_000);
-  t.same(deliveries.map((d) => d.envelope.id), [high.id, nine.id, mid.id, low.id], '42 counts as 9 and keeps its publish order');
+  t.same(
+    deliveries.map((d) => d.envelope.id),
+    [high.id, nine.id, mid.id, low.id],
+    '42 counts as 9 and keeps its publish order',
+  );
   t.equal(deliveries[0]?.envelope.priority, 42, 'the envelope itself is not rewritten');
 });
 

@@ -1,7 +1,22 @@
 import t from 'tap';
-import { InvalidArgumentsError, InvalidDurationError, MemoryBroker, Stem, UnknownTaskError, UsageError, defineTask, uuidv7Time, type Envelope, type StemPlugin } from '../../sdk/index.js';
+import {
+  InvalidArgumentsError,
+  InvalidDurationError,
+  MemoryBroker,
+  Stem,
+  UnknownTaskError,
+  UsageError,
+  defineTask,
+  uuidv7Time,
+  type Envelope,
+  type StemPlugin,
+} from '../../sdk/index.js';
 
-const add = defineTask({ name: 'math.add', options: { queue: 'math', maxRetries: 3, priority: 4 }, handler: async (args: { a: number; b: number }) => args.a + args.b });
+const add = defineTask({
+  name: 'math.add',
+  options: { queue: 'math', maxRetries: 3, priority: 4 },
+  handler: async (args: { a: number; b: number }) => args.a + args.b,
+});
 
 /** A real memory broker that records each publish call, to count round trips. */
 function countingBroker(): { plugin: StemPlugin; publishes: Envelope[][] } {
@@ -28,7 +43,11 @@ t.test('an envelope carries a UUIDv7 id, the task defaults and per-enqueue overr
   t.equal(plain.envelope?.attempt, 0);
   t.equal((await stem.status(plain.id)).state, 'queued');
 
-  const custom = await stem.enqueue(add, { a: 1, b: 2 }, { queue: 'urgent', priority: 9, maxRetries: 0, headers: { tenant: 'acme' }, notBefore: '5s', expiresAt: '1m', id: 'my-id' });
+  const custom = await stem.enqueue(
+    add,
+    { a: 1, b: 2 },
+    { queue: 'urgent', priority: 9, maxRetries: 0, headers: { tenant: 'acme' }, notBefore: '5s', expiresAt: '1m', id: 'my-id' },
+  );
   const envelope = custom.envelope!;
   t.equal(envelope.id, 'my-id');
   t.equal(envelope.queue, 'urgent');

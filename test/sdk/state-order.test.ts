@@ -2,7 +2,13 @@ import t from 'tap';
 import { Stem, defineTask, supersedes, type TaskStatus } from '../../sdk/index.js';
 import { waitFor } from '../helpers/wait.js';
 
-const at = (state: TaskStatus['state'], attempt = 0, generation?: number): TaskStatus => ({ id: 'x', state, attempt, generation, updatedAt: 0 });
+const at = (state: TaskStatus['state'], attempt = 0, generation?: number): TaskStatus => ({
+  id: 'x',
+  state,
+  attempt,
+  generation,
+  updatedAt: 0,
+});
 
 t.test('supersedes orders states by generation, then attempt, then phase; a final state stands', async (t) => {
   t.ok(supersedes(at('queued'), null), 'anything over nothing');
@@ -18,10 +24,13 @@ t.test('supersedes orders states by generation, then attempt, then phase; a fina
 
 t.test('a dead letter replayed runs again and its new outcome replaces the old failure', async (t) => {
   let fail = true;
-  const flaky = defineTask({ name: 'replay.me', handler: async () => {
-    if (fail) throw new Error('not yet');
-    return 'second time lucky';
-  } });
+  const flaky = defineTask({
+    name: 'replay.me',
+    handler: async () => {
+      if (fail) throw new Error('not yet');
+      return 'second time lucky';
+    },
+  });
   const stem = await Stem.create({ tasks: [flaky] });
   t.teardown(() => stem.close());
   const worker = stem.worker();
@@ -31,7 +40,10 @@ t.test('a dead letter replayed runs again and its new outcome replaces the old f
   t.equal((await stem.status(handle.id)).state, 'failed', 'dead-lettered first');
   fail = false;
   const replayed = await stem.broker.replayDeadLetters('default');
-  t.same(replayed.map((letter) => letter.id), [handle.id]);
+  t.same(
+    replayed.map((letter) => letter.id),
+    [handle.id],
+  );
   await waitFor(async () => (await stem.status(handle.id)).state === 'succeeded', 'the replay to succeed');
   const status = await stem.status(handle.id);
   t.equal(status.result, 'second time lucky');

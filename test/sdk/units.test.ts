@@ -1,5 +1,15 @@
 import t from 'tap';
-import { backoffDelay, decideRetry, formatDuration, parseDuration, resolveWhen, Retry, Unrecoverable, uuidv7, uuidv7Time } from '../../sdk/index.js';
+import {
+  backoffDelay,
+  decideRetry,
+  formatDuration,
+  parseDuration,
+  resolveWhen,
+  Retry,
+  Unrecoverable,
+  uuidv7,
+  uuidv7Time,
+} from '../../sdk/index.js';
 
 t.test('durations parse from numbers and unit strings, and bad ones name themselves', async (t) => {
   t.equal(parseDuration(1500), 1500);
@@ -27,23 +37,45 @@ t.test('UUIDv7 ids are unique, ordered by creation and carry their time', async 
 });
 
 t.test('backoff is exponential, linear or fixed, and capped', async (t) => {
-  t.same([0, 1, 2, 3].map((n) => backoffDelay({ delayMs: 100 }, n)), [100, 200, 400, 800]);
-  t.same([0, 1, 2].map((n) => backoffDelay({ delayMs: 100, backoff: 'linear' }, n)), [100, 200, 300]);
-  t.same([0, 5].map((n) => backoffDelay({ delayMs: 100, backoff: 'fixed' }, n)), [100, 100]);
+  t.same(
+    [0, 1, 2, 3].map((n) => backoffDelay({ delayMs: 100 }, n)),
+    [100, 200, 400, 800],
+  );
+  t.same(
+    [0, 1, 2].map((n) => backoffDelay({ delayMs: 100, backoff: 'linear' }, n)),
+    [100, 200, 300],
+  );
+  t.same(
+    [0, 5].map((n) => backoffDelay({ delayMs: 100, backoff: 'fixed' }, n)),
+    [100, 100],
+  );
   t.equal(backoffDelay({ delayMs: 100, maxDelayMs: 250 }, 10), 250);
 });
 
 t.test('retry decisions follow attempts, jitter and the error kind', async (t) => {
   t.same(decideRetry(new Error('x'), 0, 2, { delayMs: 100, jitter: false }), { retry: true, delayMs: 100 });
-  t.same(decideRetry(new Error('x'), 0, 2, { delayMs: 100 }, () => 0), { retry: true, delayMs: 50 }, 'jitter keeps at least half');
-  t.same(decideRetry(new Error('x'), 0, 2, { delayMs: 100 }, () => 1), { retry: true, delayMs: 100 });
+  t.same(
+    decideRetry(new Error('x'), 0, 2, { delayMs: 100 }, () => 0),
+    { retry: true, delayMs: 50 },
+    'jitter keeps at least half',
+  );
+  t.same(
+    decideRetry(new Error('x'), 0, 2, { delayMs: 100 }, () => 1),
+    { retry: true, delayMs: 100 },
+  );
   t.same(decideRetry(new Error('x'), 2, 2, undefined), { retry: false, reason: 'max-retries-exhausted' });
   t.same(decideRetry(new Unrecoverable('no'), 0, 5, undefined), { retry: false, reason: 'unrecoverable' });
   t.same(decideRetry(new Retry({ countdownMs: 7 }), 0, 1, undefined), { retry: true, delayMs: 7 });
   t.same(decideRetry(new Retry({ countdownMs: 7 }), 1, 1, undefined), { retry: false, reason: 'max-retries-exhausted' });
   t.same(decideRetry(new TypeError('x'), 0, 3, { dontRetryOn: ['TypeError'] }), { retry: false, reason: 'unrecoverable' });
-  t.same(decideRetry(Object.assign(new Error('x'), { code: 'ECONNRESET' }), 0, 3, { retryOn: ['ECONNRESET'], jitter: false, delayMs: 1 }), { retry: true, delayMs: 1 });
-  t.same(decideRetry(new Error('x'), 0, 3, { retryOn: (error) => (error as Error).message === 'y' }), { retry: false, reason: 'unrecoverable' });
+  t.same(decideRetry(Object.assign(new Error('x'), { code: 'ECONNRESET' }), 0, 3, { retryOn: ['ECONNRESET'], jitter: false, delayMs: 1 }), {
+    retry: true,
+    delayMs: 1,
+  });
+  t.same(decideRetry(new Error('x'), 0, 3, { retryOn: (error) => (error as Error).message === 'y' }), {
+    retry: false,
+    reason: 'unrecoverable',
+  });
 });
 
 t.test('maskUrl hides passwords in the user part and in the query string', async (t) => {

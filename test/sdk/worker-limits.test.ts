@@ -4,10 +4,14 @@ import { sleep, waitFor } from '../helpers/wait.js';
 
 t.test('the hard time limit aborts ctx.signal and fails the attempt', async (t) => {
   let abortReason: unknown;
-  const stuck = defineTask({ name: 'stuck', options: { timeLimit: '50ms' }, handler: async (_a: object, ctx) => {
-    ctx.signal.addEventListener('abort', () => (abortReason = ctx.signal.reason));
-    await new Promise(() => undefined); // never returns
-  } });
+  const stuck = defineTask({
+    name: 'stuck',
+    options: { timeLimit: '50ms' },
+    handler: async (_a: object, ctx) => {
+      ctx.signal.addEventListener('abort', () => (abortReason = ctx.signal.reason));
+      await new Promise(() => undefined); // never returns
+    },
+  });
   const stem = await Stem.create({ tasks: [stuck] });
   t.teardown(() => stem.close());
   await stem.worker().start();
@@ -18,10 +22,13 @@ t.test('the hard time limit aborts ctx.signal and fails the attempt', async (t) 
 });
 
 t.test('a per-enqueue time limit overrides the task option', async (t) => {
-  const slow = defineTask({ name: 'slow', handler: async (_a: object, ctx) => {
-    await sleep(200);
-    return ctx.signal.aborted ? 'aborted' : 'finished';
-  } });
+  const slow = defineTask({
+    name: 'slow',
+    handler: async (_a: object, ctx) => {
+      await sleep(200);
+      return ctx.signal.aborted ? 'aborted' : 'finished';
+    },
+  });
   const stem = await Stem.create({ tasks: [slow] });
   t.teardown(() => stem.close());
   await stem.worker().start();
@@ -31,10 +38,14 @@ t.test('a per-enqueue time limit overrides the task option', async (t) => {
 });
 
 t.test('the soft time limit aborts ctx.softSignal and lets the handler finish', async (t) => {
-  const careful = defineTask({ name: 'careful', options: { softTimeLimit: 20 }, handler: async (_a: object, ctx) => {
-    await new Promise((resolve) => ctx.softSignal.addEventListener('abort', resolve));
-    return `wrapped up after ${(ctx.softSignal.reason as Error).name}`;
-  } });
+  const careful = defineTask({
+    name: 'careful',
+    options: { softTimeLimit: 20 },
+    handler: async (_a: object, ctx) => {
+      await new Promise((resolve) => ctx.softSignal.addEventListener('abort', resolve));
+      return `wrapped up after ${(ctx.softSignal.reason as Error).name}`;
+    },
+  });
   const stem = await Stem.create({ tasks: [careful] });
   t.teardown(() => stem.close());
   await stem.worker().start();
@@ -44,12 +55,15 @@ t.test('the soft time limit aborts ctx.softSignal and lets the handler finish', 
 t.test('ctx.progress is readable from the backend while the task runs', async (t) => {
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
-  const report = defineTask({ name: 'report', handler: async (_a: object, ctx) => {
-    await ctx.progress({ done: 1, of: 2 });
-    await ctx.heartbeat();
-    await gate;
-    return 'ok';
-  } });
+  const report = defineTask({
+    name: 'report',
+    handler: async (_a: object, ctx) => {
+      await ctx.progress({ done: 1, of: 2 });
+      await ctx.heartbeat();
+      await gate;
+      return 'ok';
+    },
+  });
   const stem = await Stem.create({ tasks: [report] });
   t.teardown(() => stem.close());
   await stem.worker().start();
@@ -64,9 +78,12 @@ t.test('ctx.progress is readable from the backend while the task runs', async (t
 });
 
 t.test('a handler that throws a non-Error fails with a readable message', async (t) => {
-  const odd = defineTask({ name: 'odd', handler: async () => {
-    throw { code: 42 };
-  } });
+  const odd = defineTask({
+    name: 'odd',
+    handler: async () => {
+      throw { code: 42 };
+    },
+  });
   const stem = await Stem.create({ tasks: [odd] });
   t.teardown(() => stem.close());
   await stem.worker().start();
@@ -80,12 +97,15 @@ t.test('a handler that throws a non-Error fails with a readable message', async 
 t.test('no more than `concurrency` tasks run at once, and that many do', async (t) => {
   let running = 0;
   let peak = 0;
-  const busy = defineTask({ name: 'busy', handler: async () => {
-    running++;
-    peak = Math.max(peak, running);
-    await sleep(30);
-    running--;
-  } });
+  const busy = defineTask({
+    name: 'busy',
+    handler: async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await sleep(30);
+      running--;
+    },
+  });
   const stem = await Stem.create({ tasks: [busy] });
   t.teardown(() => stem.close());
   const handles = await stem.enqueueMany(Array.from({ length: 20 }, () => ({ task: busy, args: {} })));
@@ -109,9 +129,12 @@ t.test('a worker consumes several queues; a task on an unconsumed queue waits', 
 
 t.test('an expired task is cancelled instead of run', async (t) => {
   let ran = false;
-  const late = defineTask({ name: 'late', handler: async () => {
-    ran = true;
-  } });
+  const late = defineTask({
+    name: 'late',
+    handler: async () => {
+      ran = true;
+    },
+  });
   const stem = await Stem.create({ tasks: [late] });
   t.teardown(() => stem.close());
   const handle = await stem.enqueue(late, {}, { expiresAt: new Date(Date.now() + 10) });
@@ -123,10 +146,13 @@ t.test('an expired task is cancelled instead of run', async (t) => {
 });
 
 t.test('graceful stop waits for running tasks; they succeed and nothing is left', async (t) => {
-  const steady = defineTask({ name: 'steady', handler: async () => {
-    await sleep(100);
-    return 'finished';
-  } });
+  const steady = defineTask({
+    name: 'steady',
+    handler: async () => {
+      await sleep(100);
+      return 'finished';
+    },
+  });
   const stem = await Stem.create({ tasks: [steady] });
   t.teardown(() => stem.close());
   const worker = stem.worker({ concurrency: 2 });
@@ -141,11 +167,14 @@ t.test('graceful stop waits for running tasks; they succeed and nothing is left'
 
 t.test('a stop past the grace period aborts running tasks and returns them to the queue: nothing is lost', async (t) => {
   let runs = 0;
-  const long = defineTask({ name: 'long', handler: async (_a: object, ctx) => {
-    runs++;
-    if (runs === 1) await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
-    return `run ${runs}`;
-  } });
+  const long = defineTask({
+    name: 'long',
+    handler: async (_a: object, ctx) => {
+      runs++;
+      if (runs === 1) await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+      return `run ${runs}`;
+    },
+  });
   const stem = await Stem.create({ tasks: [long] });
   t.teardown(() => stem.close());
   const first = stem.worker();
@@ -166,13 +195,33 @@ t.test('signals report the life of a task and of a worker', async (t) => {
   const stem = await Stem.create({ tasks: [ok] });
   t.teardown(() => stem.close());
   const seen: string[] = [];
-  for (const name of ['task-received', 'task-started', 'task-succeeded', 'worker-ready', 'worker-stopping', 'worker-shutdown', 'worker-heartbeat'] as const) {
+  for (const name of [
+    'task-received',
+    'task-started',
+    'task-succeeded',
+    'worker-ready',
+    'worker-stopping',
+    'worker-shutdown',
+    'worker-heartbeat',
+  ] as const) {
     stem.signals.on(name, () => seen.push(name));
   }
   const worker = stem.worker();
   await worker.start();
   await (await stem.enqueue(ok, {})).result({ timeoutMs: 5_000 });
   await worker.stop();
-  t.same(seen, ['worker-heartbeat', 'worker-ready', 'task-received', 'task-started', 'task-succeeded', 'worker-stopping', 'worker-shutdown']);
-  t.same((await stem.backend.listWorkers()).map((beat) => beat.workerId), [worker.id], 'the worker reported a heartbeat');
+  t.same(seen, [
+    'worker-heartbeat',
+    'worker-ready',
+    'task-received',
+    'task-started',
+    'task-succeeded',
+    'worker-stopping',
+    'worker-shutdown',
+  ]);
+  t.same(
+    (await stem.backend.listWorkers()).map((beat) => beat.workerId),
+    [worker.id],
+    'the worker reported a heartbeat',
+  );
 });

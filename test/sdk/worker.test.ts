@@ -55,9 +55,13 @@ t.test('a failing task is retried with backoff until it succeeds', async (t) => 
 });
 
 t.test('exhausted retries dead-letter the task with reason max-retries-exhausted and state failed', async (t) => {
-  const failing = defineTask({ name: 'always.fails', options: { maxRetries: 1, retryPolicy: { delayMs: 5 } }, handler: async () => {
-    throw new TypeError('bad input');
-  } });
+  const failing = defineTask({
+    name: 'always.fails',
+    options: { maxRetries: 1, retryPolicy: { delayMs: 5 } },
+    handler: async () => {
+      throw new TypeError('bad input');
+    },
+  });
   await withStem([failing], async (stem) => {
     const worker = stem.worker();
     await worker.start();
@@ -76,14 +80,22 @@ t.test('exhausted retries dead-letter the task with reason max-retries-exhausted
 
 t.test('Unrecoverable fails at once; Retry sets its own countdown', async (t) => {
   let retryAttempts = 0;
-  const fatal = defineTask({ name: 'fatal', options: { maxRetries: 5 }, handler: async () => {
-    throw new Unrecoverable('card declined');
-  } });
-  const polite = defineTask({ name: 'polite', options: { maxRetries: 2 }, handler: async (_args: object, ctx) => {
-    retryAttempts++;
-    if (ctx.attempt === 0) throw new Retry({ countdownMs: 30, reason: 'upstream busy' });
-    return 'ok';
-  } });
+  const fatal = defineTask({
+    name: 'fatal',
+    options: { maxRetries: 5 },
+    handler: async () => {
+      throw new Unrecoverable('card declined');
+    },
+  });
+  const polite = defineTask({
+    name: 'polite',
+    options: { maxRetries: 2 },
+    handler: async (_args: object, ctx) => {
+      retryAttempts++;
+      if (ctx.attempt === 0) throw new Retry({ countdownMs: 30, reason: 'upstream busy' });
+      return 'ok';
+    },
+  });
   await withStem([fatal, polite], async (stem) => {
     const delays: number[] = [];
     stem.signals.on('task-retried', ({ delayMs }) => delays.push(delayMs));
@@ -101,11 +113,15 @@ t.test('Unrecoverable fails at once; Retry sets its own countdown', async (t) =>
 t.test('retryOn and dontRetryOn choose which errors are retried', async (t) => {
   class Transient extends Error {}
   let attempts = 0;
-  const picky = defineTask({ name: 'picky', options: { maxRetries: 3, retryPolicy: { delayMs: 1, retryOn: [Transient] } }, handler: async (_a: object, ctx) => {
-    attempts++;
-    if (ctx.attempt === 0) throw new Transient('flap');
-    throw new RangeError('permanent');
-  } });
+  const picky = defineTask({
+    name: 'picky',
+    options: { maxRetries: 3, retryPolicy: { delayMs: 1, retryOn: [Transient] } },
+    handler: async (_a: object, ctx) => {
+      attempts++;
+      if (ctx.attempt === 0) throw new Transient('flap');
+      throw new RangeError('permanent');
+    },
+  });
   await withStem([picky], async (stem) => {
     await stem.worker().start();
     const handle = await stem.enqueue(picky, {});
@@ -118,7 +134,21 @@ t.test('a task name no worker knows is dead-lettered as unregistered-task and th
   const known = defineTask({ name: 'known', handler: async () => 'ran' });
   await withStem([known], async (stem) => {
     // A producer without a registry may enqueue any name; this worker does not know it.
-    await stem.broker.publish([{ id: 'orphan-1', name: 'nobody.knows', args: {}, headers: {}, queue: 'default', priority: 5, attempt: 0, maxRetries: 0, visibilityTimeoutMs: 30_000, createdAt: Date.now(), meta: {} }]);
+    await stem.broker.publish([
+      {
+        id: 'orphan-1',
+        name: 'nobody.knows',
+        args: {},
+        headers: {},
+        queue: 'default',
+        priority: 5,
+        attempt: 0,
+        maxRetries: 0,
+        visibilityTimeoutMs: 30_000,
+        createdAt: Date.now(),
+        meta: {},
+      },
+    ]);
     await stem.worker().start();
     await waitFor(async () => (await stem.broker.getDeadLetter('default', 'orphan-1')) !== null, 'the dead letter');
     const dead = await stem.broker.getDeadLetter('default', 'orphan-1');

@@ -18,7 +18,17 @@ if (await requireRedis(t)) {
     await stem.worker().start();
 
     const forged = (to: string, headers: Record<string, string> = {}): Envelope => ({
-      id: uuidv7(), name: 'bank.transfer', args: { to }, headers, queue: 'default', priority: 5, attempt: 0, maxRetries: 0, visibilityTimeoutMs: 30_000, createdAt: Date.now(), meta: {},
+      id: uuidv7(),
+      name: 'bank.transfer',
+      args: { to },
+      headers,
+      queue: 'default',
+      priority: 5,
+      attempt: 0,
+      maxRetries: 0,
+      visibilityTimeoutMs: 30_000,
+      createdAt: Date.now(),
+      meta: {},
     });
     // 1. XADD by hand into the queue's stream, the way an attacker with Redis access would.
     const admin = await adminClient();
@@ -37,7 +47,13 @@ if (await requireRedis(t)) {
 
     t.same(ran, ['alice'], 'only the signed task ran');
     const letters = (await stem.broker.listDeadLetters('default')).entries;
-    t.same(letters.map((letter) => [letter.id, letter.reason]).sort(), [[byHand.id, 'signature-invalid'], [unsigned.id, 'signature-invalid']].sort());
+    t.same(
+      letters.map((letter) => [letter.id, letter.reason]).sort(),
+      [
+        [byHand.id, 'signature-invalid'],
+        [unsigned.id, 'signature-invalid'],
+      ].sort(),
+    );
     t.match(letters.find((letter) => letter.id === byHand.id)!.meta, { signature: 'mismatch', keyId: 'k1' });
     t.match(letters.find((letter) => letter.id === unsigned.id)!.meta, { signature: 'missing' });
     await stem.broker.replayDeadLetters('default');

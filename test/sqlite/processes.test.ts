@@ -65,10 +65,18 @@ t.test('three worker processes on one file share a burst: every task runs once, 
   await Promise.all([c.start(), c.start(), c.start()]);
   const handles = await c.producer.enqueueMany(Array.from({ length: 600 }, (_, n) => ({ task: 'sq.burst', args: { n, ms: 2 } })));
   const results = await Promise.all(handles.map((handle) => handle.result({ timeoutMs: 120_000 })));
-  t.same(results, handles.map((_, n) => n), 'every result arrived in this process');
+  t.same(
+    results,
+    handles.map((_, n) => n),
+    'every result arrived in this process',
+  );
   const runs = c.runs();
   t.equal(runs.size, 600, 'every task ran');
-  t.same([...runs.entries()].filter(([, pids]) => pids.length > 1), [], 'none ran twice');
+  t.same(
+    [...runs.entries()].filter(([, pids]) => pids.length > 1),
+    [],
+    'none ran twice',
+  );
   const pids = new Set([...runs.values()].flat());
   t.ok(pids.size >= 2, `the work was shared by ${pids.size} processes`);
   t.equal(await c.producer.broker.pending('default'), 0, 'the queue is empty');
@@ -78,12 +86,20 @@ t.test('kill -9 of worker processes mid-burst loses nothing; duplicates only of 
   const c = await cluster(t);
   await Promise.all([c.start(), c.start(), c.start()]);
   const total = 1_000;
-  const handles = await c.producer.enqueueMany(Array.from({ length: total }, (_, n) => ({ task: 'sq.burst', args: { n, ms: 30 + (n % 40) } })));
+  const handles = await c.producer.enqueueMany(
+    Array.from({ length: total }, (_, n) => ({ task: 'sq.burst', args: { n, ms: 30 + (n % 40) } })),
+  );
   const killed: number[] = [];
   const replacements: Array<Promise<unknown>> = [];
   for (let round = 0; round < 3; round++) {
     await sleep(500);
-    const alive = c.workers.filter((worker) => worker.child.exitCode === null && worker.child.signalCode === null && !killed.includes(worker.child.pid!) && /ready/.test(worker.output()));
+    const alive = c.workers.filter(
+      (worker) =>
+        worker.child.exitCode === null &&
+        worker.child.signalCode === null &&
+        !killed.includes(worker.child.pid!) &&
+        /ready/.test(worker.output()),
+    );
     const victim = alive[Math.floor(Math.random() * alive.length)]!;
     killed.push(victim.child.pid!);
     victim.child.kill('SIGKILL');
@@ -102,6 +118,10 @@ t.test('kill -9 of worker processes mid-burst loses nothing; duplicates only of 
   t.equal((await c.producer.broker.listDeadLetters('default')).total, 0, 'no dead letters');
   const duplicates = [...runs.entries()].filter(([, pids]) => pids.length > 1);
   // A task that finished on a worker killed before its ack reached the file runs again elsewhere.
-  t.same(duplicates.filter(([, pids]) => !pids.some((pid) => killed.includes(pid))), [], 'every duplicate first ran on a killed worker');
+  t.same(
+    duplicates.filter(([, pids]) => !pids.some((pid) => killed.includes(pid))),
+    [],
+    'every duplicate first ran on a killed worker',
+  );
   t.comment(`runs: ${[...runs.values()].flat().length} for ${total} tasks; duplicates: ${duplicates.length}`);
 });

@@ -13,7 +13,8 @@ t.test('prune deletes expired final and unfinished states, keeps live ones', asy
   const namespace = uniqueNamespace();
   const backend = new SqliteResultBackend(connection, { namespace, resultTtlMs: 60_000 });
   t.teardown(() => backend.close());
-  const status = (id: string, state: TaskStatus['state']): TaskStatus => ({ id, state, name: 'noop', queue: 'q', attempt: 0, updatedAt: Date.now() }) as TaskStatus;
+  const status = (id: string, state: TaskStatus['state']): TaskStatus =>
+    ({ id, state, name: 'noop', queue: 'q', attempt: 0, updatedAt: Date.now() }) as TaskStatus;
   await backend.set([status('gone-final', 'succeeded'), status('gone-queued', 'queued'), status('gone-running', 'running')], { ttlMs: 1 });
   await backend.set([status('kept-final', 'succeeded'), status('kept-queued', 'queued')]);
   await new Promise((resolve) => setTimeout(resolve, 20));

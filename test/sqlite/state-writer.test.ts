@@ -11,7 +11,19 @@ const dir = tempDir('state-writer');
 t.teardown(() => dir.cleanup());
 
 function envelope(id: string): Envelope {
-  return { id, name: 'noop', args: {}, headers: {}, queue: 'q', priority: 0, attempt: 0, maxRetries: 0, visibilityTimeoutMs: 30_000, createdAt: Date.now(), meta: {} };
+  return {
+    id,
+    name: 'noop',
+    args: {},
+    headers: {},
+    queue: 'q',
+    priority: 0,
+    attempt: 0,
+    maxRetries: 0,
+    visibilityTimeoutMs: 30_000,
+    createdAt: Date.now(),
+    meta: {},
+  };
 }
 
 t.test('a backend on the broker connection writes the queued state in the publish transaction', async (t) => {

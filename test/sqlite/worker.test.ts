@@ -20,7 +20,12 @@ t.teardown(async () => {
 });
 
 /** A Stem on the test file (namespace `namespace`), closed at the end. */
-async function open(namespace: string, tasks: TaskDefinition[] = [], extra: StemPlugin[] = [], options: { pollIntervalMs?: number } = {}): Promise<Stem> {
+async function open(
+  namespace: string,
+  tasks: TaskDefinition[] = [],
+  extra: StemPlugin[] = [],
+  options: { pollIntervalMs?: number } = {},
+): Promise<Stem> {
   const stem = await Stem.create({ plugins: [sqlite({ url, namespace, ...options }), ...extra], tasks });
   stems.push(stem);
   return stem;
@@ -63,8 +68,16 @@ t.test('many tasks on two workers of two Stems: each runs once, every result arr
   await b.worker({ queues: [queue], concurrency: 8 }).start();
   const handles = await a.enqueueMany(Array.from({ length: 300 }, (_, n) => ({ task: slow.name, args: { n }, options: { queue } })));
   const results = await Promise.all(handles.map((handle) => handle.result({ timeoutMs: 60_000 })));
-  t.same(results, handles.map((_, n) => n * 2), 'every result, in order');
-  t.same([...runs.values()].filter((count) => count !== 1), [], 'no task ran twice');
+  t.same(
+    results,
+    handles.map((_, n) => n * 2),
+    'every result, in order',
+  );
+  t.same(
+    [...runs.values()].filter((count) => count !== 1),
+    [],
+    'no task ran twice',
+  );
   t.equal(await a.broker.pending(queue), 0);
 });
 
@@ -109,7 +122,11 @@ t.test('two Beats on one file enqueue each firing exactly once', async (t) => {
     const slot = envelope.headers[SCHEDULED_FOR_HEADER]!;
     bySlot.set(slot, (bySlot.get(slot) ?? 0) + 1);
   }
-  t.same([...bySlot.entries()].filter(([, count]) => count > 1), [], 'no slot was enqueued twice');
+  t.same(
+    [...bySlot.entries()].filter(([, count]) => count > 1),
+    [],
+    'no slot was enqueued twice',
+  );
 });
 
 // Idle consumers look at least once a second (their safety sleep); the change monitor's fallback is set to a minute here.

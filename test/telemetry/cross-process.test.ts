@@ -58,13 +58,19 @@ if (await redisAvailable(t)) {
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line));
-    await waitFor(() => {
-      if (child.exitCode !== null) throw new Error(`the worker process exited (${child.exitCode}):\n${stdout}${stderr}`);
-      return lines().some((line) => line.ready !== undefined);
-    }, 'the worker process to be ready', 30_000);
+    await waitFor(
+      () => {
+        if (child.exitCode !== null) throw new Error(`the worker process exited (${child.exitCode}):\n${stdout}${stderr}`);
+        return lines().some((line) => line.ready !== undefined);
+      },
+      'the worker process to be ready',
+      30_000,
+    );
 
     const recorder = new SpanRecorder();
-    const producer = await Stem.create({ plugins: [redis({ url: TEST_REDIS_URL, namespace }), telemetry({ tracerProvider: recorder.provider })] });
+    const producer = await Stem.create({
+      plugins: [redis({ url: TEST_REDIS_URL, namespace }), telemetry({ tracerProvider: recorder.provider })],
+    });
     t.teardown(async () => {
       await producer.close();
       await recorder.close();

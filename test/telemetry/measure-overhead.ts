@@ -46,22 +46,39 @@ async function compare(tasks: number, rounds: number, a: () => StemPlugin[], b: 
  * nothing), then with the tracing and metrics SDKs recording, against a baseline that pays for
  * the AsyncLocalStorage context manager too (a process with an SDK has it whether Stem traces or not).
  */
-export async function measureTelemetryOverhead(tasks = 20_000, rounds = 7): Promise<{ noSdk: [off: number, on: number]; withSdk: [off: number, on: number] }> {
+export async function measureTelemetryOverhead(
+  tasks = 20_000,
+  rounds = 7,
+): Promise<{ noSdk: [off: number, on: number]; withSdk: [off: number, on: number] }> {
   await tasksPerSecond([], tasks); // warm-up
-  const noSdk = await compare(tasks, rounds, () => [], () => [telemetry()]);
+  const noSdk = await compare(
+    tasks,
+    rounds,
+    () => [],
+    () => [telemetry()],
+  );
   registerGlobalContext();
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new NoopSpanProcessor()] });
   const meterProvider = new MeterProvider();
-  const withSdk = await compare(tasks, rounds, () => [], () => [telemetry({ tracerProvider, meterProvider })]);
+  const withSdk = await compare(
+    tasks,
+    rounds,
+    () => [],
+    () => [telemetry({ tracerProvider, meterProvider })],
+  );
   return { noSdk, withSdk };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [tasks, rounds] = process.argv.slice(2).map(Number);
-  if (trace.getTracerProvider().getTracer('probe').startSpan('probe').isRecording() || metrics.getMeterProvider().getMeter('probe') !== metrics.getMeter('other')) {
+  if (
+    trace.getTracerProvider().getTracer('probe').startSpan('probe').isRecording() ||
+    metrics.getMeterProvider().getMeter('probe') !== metrics.getMeter('other')
+  ) {
     process.stderr.write('measure-overhead: run it in a process with no OpenTelemetry SDK registered\n');
   }
   const { noSdk, withSdk } = await measureTelemetryOverhead(tasks || undefined, rounds || undefined);
-  const line = ([off, on]: [number, number]): string => `off ${off.toFixed(0)} tasks/s, on ${on.toFixed(0)} tasks/s (${(((on - off) / off) * 100).toFixed(1)}%)`;
+  const line = ([off, on]: [number, number]): string =>
+    `off ${off.toFixed(0)} tasks/s, on ${on.toFixed(0)} tasks/s (${(((on - off) / off) * 100).toFixed(1)}%)`;
   process.stdout.write(`no SDK registered: ${line(noSdk)}\nSDK recording:     ${line(withSdk)}\n`);
 }

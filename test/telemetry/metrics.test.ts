@@ -46,10 +46,25 @@ t.test('after 5 successes, 1 retried-then-succeeded and 1 dead-lettered task the
   await waitFor(async () => (await recorder.total('messaging.client.consumed.messages')) === 8, '8 consumed messages');
 
   t.equal(await recorder.total('messaging.client.sent.messages'), 7, '7 messages sent (a retry is not a send)');
-  t.equal(await recorder.total('messaging.client.sent.messages', { 'messaging.destination.name': 'work', 'stem.task.name': 'metrics.ok' }), 5);
+  t.equal(
+    await recorder.total('messaging.client.sent.messages', { 'messaging.destination.name': 'work', 'stem.task.name': 'metrics.ok' }),
+    5,
+  );
   t.equal(await recorder.total('messaging.client.consumed.messages'), 8, '5 + 2 attempts of the flaky one + 1');
-  t.equal(await recorder.total('messaging.client.consumed.messages', { 'error.type': 'TypeError' }), 1, 'the failed attempt carries error.type');
-  t.equal(await recorder.total('messaging.client.consumed.messages', { 'messaging.consumer.group.name': 'work', 'messaging.operation.name': 'process', 'error.type': undefined }), 6, 'the 6 successes carry the consumer group and no error.type');
+  t.equal(
+    await recorder.total('messaging.client.consumed.messages', { 'error.type': 'TypeError' }),
+    1,
+    'the failed attempt carries error.type',
+  );
+  t.equal(
+    await recorder.total('messaging.client.consumed.messages', {
+      'messaging.consumer.group.name': 'work',
+      'messaging.operation.name': 'process',
+      'error.type': undefined,
+    }),
+    6,
+    'the 6 successes carry the consumer group and no error.type',
+  );
   t.equal(await recorder.total('messaging.process.duration'), 8, 'one duration per attempt');
   const duration = await recorder.metric('messaging.process.duration');
   t.equal(duration?.descriptor.unit, 's', 'durations are in seconds');
@@ -71,7 +86,11 @@ t.test('stem.queue.depth observes the waiting messages of each queue a worker co
   t.equal(depth?.dataPoints.length, 2, 'one point per consumed queue');
   await worker.stop();
   await stem.enqueue(ok, { n: 4 }, { notBefore: '1h' });
-  t.equal(await recorder.total('stem.queue.depth', { 'messaging.destination.name': 'work' }), 3, "a stopped worker's queues are no longer observed");
+  t.equal(
+    await recorder.total('stem.queue.depth', { 'messaging.destination.name': 'work' }),
+    3,
+    "a stopped worker's queues are no longer observed",
+  );
 });
 
 t.test('stem.worker.inflight counts the tasks a worker runs now', async (t) => {

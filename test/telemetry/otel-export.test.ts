@@ -52,7 +52,10 @@ t.test("--otel starts the project's @opentelemetry/sdk-node and adds telemetry()
   const otel = await startOtelExport(config, { flag: true, cwd: dir, env: {} });
   t.equal(otel?.via, '@opentelemetry/sdk-node');
   t.same(calls(), ['constructed {}', 'start'], 'constructed with no options: it configures itself from OTEL_* variables');
-  t.same(config.plugins?.map((plugin) => plugin.name), ['telemetry']);
+  t.same(
+    config.plugins?.map((plugin) => plugin.name),
+    ['telemetry'],
+  );
   await otel!.shutdown();
   t.same(calls().at(-1), 'shutdown');
 });
@@ -76,7 +79,8 @@ t.test('without sdk-node, sdk-trace-node with exporter-trace-otlp-http is used',
         async shutdown() { globalThis.otelCalls.push('shutdown'); }
       }
       module.exports = { NodeTracerProvider, BatchSpanProcessor };`,
-    '@opentelemetry/exporter-trace-otlp-http': 'module.exports = { OTLPTraceExporter: class { constructor() { this.kind = "otlp-http"; } } };',
+    '@opentelemetry/exporter-trace-otlp-http':
+      'module.exports = { OTLPTraceExporter: class { constructor() { this.kind = "otlp-http"; } } };',
   });
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const otel = await startOtelExport({}, { flag: true, cwd: dir, env: {} });

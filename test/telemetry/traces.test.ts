@@ -12,10 +12,18 @@ registerGlobalContext();
 const RESULT = { timeoutMs: 10_000 };
 
 /** A memory Stem with telemetry() on a fresh span recorder, and a started worker on `queue`. */
-async function tracedStem(t: Test, tasks: TaskDefinition[], options: TelemetryOptions & { queue?: string; extraPlugins?: StemPlugin[] } = {}) {
+async function tracedStem(
+  t: Test,
+  tasks: TaskDefinition[],
+  options: TelemetryOptions & { queue?: string; extraPlugins?: StemPlugin[] } = {},
+) {
   const recorder = new SpanRecorder();
   const { queue = 'jobs', extraPlugins = [], ...telemetryOptions } = options;
-  const stem = await Stem.create({ tasks, defaultQueue: queue, plugins: [...extraPlugins, telemetry({ tracerProvider: recorder.provider, ...telemetryOptions })] });
+  const stem = await Stem.create({
+    tasks,
+    defaultQueue: queue,
+    plugins: [...extraPlugins, telemetry({ tracerProvider: recorder.provider, ...telemetryOptions })],
+  });
   const worker = stem.worker({ queues: [queue] });
   await worker.start();
   t.teardown(async () => {
@@ -33,7 +41,10 @@ function traceId(span: ReadableSpan): string {
   return span.spanContext().traceId;
 }
 
-const echo = defineTask({ name: 'telemetry.echo', handler: async (args: { text: string }, ctx) => ({ text: args.text, traceparent: ctx.headers.traceparent }) });
+const echo = defineTask({
+  name: 'telemetry.echo',
+  handler: async (args: { text: string }, ctx) => ({ text: args.text, traceparent: ctx.headers.traceparent }),
+});
 
 t.test('an enqueue makes a send span whose context travels in traceparent; the process span is its child and links to it', async (t) => {
   const { stem, recorder } = await tracedStem(t, [echo]);
@@ -112,7 +123,11 @@ t.test('a failed attempt records the exception; its retry is a new process span 
   t.equal(failed!.status.message, 'TypeError: first attempt breaks');
   t.equal(failed!.attributes['error.type'], 'TypeError');
   const exception = failed!.events.find((event) => event.name === 'exception');
-  t.match(exception?.attributes, { 'exception.type': 'TypeError', 'exception.message': 'first attempt breaks' }, 'the exception is recorded');
+  t.match(
+    exception?.attributes,
+    { 'exception.type': 'TypeError', 'exception.message': 'first attempt breaks' },
+    'the exception is recorded',
+  );
   t.match(String(exception?.attributes?.['exception.stacktrace']), /first attempt breaks/, 'with its stack');
   const retry = failed!.events.find((event) => event.name === 'stem.retry');
   t.same(retry?.attributes, { 'stem.retry.delay_ms': 5, 'stem.retry.next_attempt': 1 }, 'the retry is an event on the failed attempt');
@@ -135,7 +150,10 @@ t.test('a task that exhausts its retries gets a dead-letter event', async (t) =>
   const [span] = recorder.named('process jobs');
   t.equal(span!.status.code, SpanStatusCode.ERROR);
   t.equal(span!.attributes['error.type'], 'RangeError');
-  t.same(span!.events.map((event) => event.name), ['exception', 'stem.dead_letter']);
+  t.same(
+    span!.events.map((event) => event.name),
+    ['exception', 'stem.dead_letter'],
+  );
   t.same(span!.events[1]!.attributes, { 'stem.dead_letter.reason': 'max-retries-exhausted' });
 });
 
@@ -208,14 +226,22 @@ t.test("a broadcast is processed in the worker's own consumer group", async (t) 
   });
   await stem.enqueue('broadcast://news', { text: 'all' });
   await waitFor(() => recorder.named('process broadcast://news').length === 1, 'the process span');
-  t.match(recorder.named('process broadcast://news')[0]!.attributes, { 'messaging.destination.name': 'broadcast://news', 'messaging.consumer.group.name': 'worker-a' });
+  t.match(recorder.named('process broadcast://news')[0]!.attributes, {
+    'messaging.destination.name': 'broadcast://news',
+    'messaging.consumer.group.name': 'worker-a',
+  });
 });
 
 t.test('with no SDK registered, telemetry() taps no hook and tasks run as before', async (t) => {
-  t.equal(trace.getTracerProvider().getTracer('probe').startSpan('probe').isRecording(), false, 'no global tracer provider in this process');
+  t.equal(
+    trace.getTracerProvider().getTracer('probe').startSpan('probe').isRecording(),
+    false,
+    'no global tracer provider in this process',
+  );
   const stem = await Stem.create({ tasks: [echo], plugins: [telemetry()] });
   t.teardown(() => stem.close());
-  for (const name of ['enqueue', 'published', 'execute', 'result', 'workerStart', 'workerStop'] as const) t.equal(stem.hooks[name].isUsed(), false, `${name} is not tapped`);
+  for (const name of ['enqueue', 'published', 'execute', 'result', 'workerStart', 'workerStop'] as const)
+    t.equal(stem.hooks[name].isUsed(), false, `${name} is not tapped`);
   const worker = stem.worker({});
   await worker.start();
   t.same(await (await stem.enqueue(echo, { text: 'plain' })).result(RESULT), { text: 'plain' });
@@ -230,9 +256,15 @@ t.test('telemetry() checks its options when created, naming the one that is wron
 
 t.test("a chord callback's process span links to the traces of its members", async (t) => {
   const member = defineTask({ name: 'telemetry.member', handler: async (args: { n: number }) => args.n });
-  const total = defineTask({ name: 'telemetry.total', handler: async (args: { parent?: number[] }) => (args.parent ?? []).reduce((a, b) => a + b, 0) });
+  const total = defineTask({
+    name: 'telemetry.total',
+    handler: async (args: { parent?: number[] }) => (args.parent ?? []).reduce((a, b) => a + b, 0),
+  });
   const { stem, recorder } = await tracedStem(t, [member, total], { extraPlugins: [canvas()] });
-  const chordId = await canvasOf(stem).chord({ body: [task(member, { n: 1 }), task(member, { n: 2 }), task(member, { n: 3 })], callback: task(total, {}) });
+  const chordId = await canvasOf(stem).chord({
+    body: [task(member, { n: 1 }), task(member, { n: 2 }), task(member, { n: 3 })],
+    callback: task(total, {}),
+  });
   t.equal(await stem.handle<number>(chordId).result(RESULT), 6);
   await waitFor(() => recorder.named('process jobs').length === 4, 'four process spans');
   const processes = recorder.named('process jobs');
@@ -256,7 +288,10 @@ t.test('a send span whose publish failed ends with the error', async (t) => {
   t.ok(send, 'the send span ended');
   t.equal(send!.status.code, SpanStatusCode.ERROR);
   t.equal(send!.attributes['error.type'], 'Error');
-  t.match(send!.events.map((event) => event.name), ['exception']);
+  t.match(
+    send!.events.map((event) => event.name),
+    ['exception'],
+  );
 });
 
 t.test('the send span of a duplicate that uniqueness answered for ends too', async (t) => {

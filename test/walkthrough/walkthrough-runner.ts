@@ -60,7 +60,8 @@ export function mapRedisUrl(pageUrl: string, dbs: readonly number[], testUrl = R
 export function mapPostgresUrl(pageUrl: string, database: string, testUrl = POSTGRES_URL): string {
   const page = new URL(pageUrl);
   const test = new URL(testUrl);
-  const out = LOCAL_HOSTS.has(test.hostname) && LOCAL_HOSTS.has(page.hostname) && (test.port || '5432') === (page.port || '5432') ? page : test;
+  const out =
+    LOCAL_HOSTS.has(test.hostname) && LOCAL_HOSTS.has(page.hostname) && (test.port || '5432') === (page.port || '5432') ? page : test;
   const mapped = new URL(out.toString());
   mapped.pathname = `/${database}`;
   return mapped.toString();
@@ -84,11 +85,19 @@ export function commandsOf(code: string): string[] {
  * a whole line of the output (runs of spaces match any run of spaces). Placeholders named in
  * `variables` are bound in `bindings` on their first match and must repeat that value after.
  */
-export function matchOutput(expected: string, actual: string, variables: ReadonlySet<string>, bindings: Map<string, string>): { ok: true } | { ok: false; missing: string } {
+export function matchOutput(
+  expected: string,
+  actual: string,
+  variables: ReadonlySet<string>,
+  bindings: Map<string, string>,
+): { ok: true } | { ok: false; missing: string } {
   const lines = actual.split('\n').map((l) => l.trim());
   const found = new Map<string, string>();
   let at = 0;
-  for (const wanted of expected.split('\n').map((l) => l.trim()).filter((l) => l !== '' && l !== '…')) {
+  for (const wanted of expected
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && l !== '…')) {
     const names: string[] = [];
     let source = '';
     let last = 0;
@@ -170,7 +179,9 @@ export async function runWalkthrough(t: Test, variant: WalkthroughVariant): Prom
   // The environment of the page's `export` lines, on top of the test's own minus its STEM_* settings.
   // tap's own variables go too: a reader's terminal has none, and tap's coverage of every child
   // process would only slow the run down.
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(STEM_|TAP|_TAPJS_|NODE_OPTIONS$)/.test(key)));
+  const env: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !/^(STEM_|TAP|_TAPJS_|NODE_OPTIONS$)/.test(key)),
+  );
   env.NO_COLOR = '1';
   const exportLine = (command: string): void => {
     for (const assignment of command.replace(/^export\s+/, '').split(/\s+/)) {
@@ -196,13 +207,18 @@ export async function runWalkthrough(t: Test, variant: WalkthroughVariant): Prom
     let output = '';
     child.stdout!.on('data', (chunk) => (output += chunk));
     child.stderr!.on('data', (chunk) => (output += chunk));
-    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
     const terminal = { command, child, output: () => output, exit, background };
     terminals.push(terminal);
     return terminal;
   };
   const running = (text: string): Terminal => {
-    const found = terminals.find((terminal) => terminal.background && terminal.command.includes(text) && terminal.child.exitCode === null && terminal.child.signalCode === null);
+    const found = terminals.find(
+      (terminal) =>
+        terminal.background && terminal.command.includes(text) && terminal.child.exitCode === null && terminal.child.signalCode === null,
+    );
     if (!found) throw new Error(`no running process started by a command containing "${text}"`);
     return found;
   };
@@ -210,9 +226,17 @@ export async function runWalkthrough(t: Test, variant: WalkthroughVariant): Prom
     const expected = expectedText(block.code);
     let result = matchOutput(expected, terminal.output(), variables, bindings);
     if (!result.ok && waitMs > 0) {
-      await waitFor(() => (result = matchOutput(expected, terminal.output(), variables, bindings)).ok || terminal.child.exitCode !== null, `"${terminal.command}" to print ${WALKTHROUGH_PAGE}:${block.line}`, waitMs).catch(() => undefined);
+      await waitFor(
+        () => (result = matchOutput(expected, terminal.output(), variables, bindings)).ok || terminal.child.exitCode !== null,
+        `"${terminal.command}" to print ${WALKTHROUGH_PAGE}:${block.line}`,
+        waitMs,
+      ).catch(() => undefined);
     }
-    t.ok(result.ok, `${WALKTHROUGH_PAGE}:${block.line}: "${firstLine(terminal.command)}" prints what the page shows`, result.ok ? {} : { missing: result.missing, output: terminal.output() });
+    t.ok(
+      result.ok,
+      `${WALKTHROUGH_PAGE}:${block.line}: "${firstLine(terminal.command)}" prints what the page shows`,
+      result.ok ? {} : { missing: result.missing, output: terminal.output() },
+    );
   };
 
   let last: Terminal | undefined;
@@ -220,7 +244,8 @@ export async function runWalkthrough(t: Test, variant: WalkthroughVariant): Prom
   for (const block of blocks) {
     const said = directive(block, 'walkthrough')?.value ?? '';
     if (block.lang === 'bash') {
-      if (awaitingReady) t.fail(`"${firstLine(awaitingReady.command)}" keeps running, and the page shows no output that tells when it is ready`);
+      if (awaitingReady)
+        t.fail(`"${firstLine(awaitingReady.command)}" keeps running, and the page shows no output that tells when it is ready`);
       awaitingReady = undefined;
       if (said.startsWith('skip')) {
         t.comment(`not run: ${WALKTHROUGH_PAGE}:${block.line} (${said})`);
@@ -233,7 +258,9 @@ export async function runWalkthrough(t: Test, variant: WalkthroughVariant): Prom
           continue;
         }
         if (!/^npx (stem|tsx) /.test(command)) {
-          t.fail(`${WALKTHROUGH_PAGE}:${block.line}: the walkthrough test runs npx stem, npx tsx and export lines; it does not know "${command}"`);
+          t.fail(
+            `${WALKTHROUGH_PAGE}:${block.line}: the walkthrough test runs npx stem, npx tsx and export lines; it does not know "${command}"`,
+          );
           continue;
         }
         const background = isBackground(command);
@@ -245,7 +272,12 @@ export async function runWalkthrough(t: Test, variant: WalkthroughVariant): Prom
         }
         const ended = await within(terminal.exit, 120_000);
         if (ended === null) kill(terminal, 'SIGKILL');
-        t.equal(ended?.code, 0, `${WALKTHROUGH_PAGE}:${block.line}: "${firstLine(command)}" exits 0`, ended?.code === 0 ? {} : { output: terminal.output() });
+        t.equal(
+          ended?.code,
+          0,
+          `${WALKTHROUGH_PAGE}:${block.line}: "${firstLine(command)}" exits 0`,
+          ended?.code === 0 ? {} : { output: terminal.output() },
+        );
       }
     } else if (block.lang === 'text') {
       if (said.startsWith('interrupt')) {
@@ -253,7 +285,11 @@ export async function runWalkthrough(t: Test, variant: WalkthroughVariant): Prom
         kill(terminal, 'SIGINT');
         const ended = await terminal.exit;
         // npx passes the worker's clean exit on as "ended by SIGINT", as a shell shows it.
-        t.ok(ended.code === 0 || ended.signal === 'SIGINT' || ended.code === 130, `"${firstLine(terminal.command)}" exits on Ctrl-C`, ended);
+        t.ok(
+          ended.code === 0 || ended.signal === 'SIGINT' || ended.code === 130,
+          `"${firstLine(terminal.command)}" exits on Ctrl-C`,
+          ended,
+        );
         await checkOutput(terminal, block, 0);
       } else if (said.startsWith('output of')) {
         await checkOutput(running(quoted(said)), block, 90_000);
@@ -269,7 +305,11 @@ export async function runWalkthrough(t: Test, variant: WalkthroughVariant): Prom
   for (const terminal of terminals.filter((x) => x.child.exitCode === null && x.child.signalCode === null)) {
     kill(terminal, 'SIGINT');
     const ended = await within(terminal.exit, 60_000);
-    t.ok(ended !== null && (ended.code === 0 || ended.signal === 'SIGINT' || ended.code === 130), `"${firstLine(terminal.command)}" stops on Ctrl-C`, { ended, output: terminal.output().slice(-2000) });
+    t.ok(
+      ended !== null && (ended.code === 0 || ended.signal === 'SIGINT' || ended.code === 130),
+      `"${firstLine(terminal.command)}" stops on Ctrl-C`,
+      { ended, output: terminal.output().slice(-2000) },
+    );
   }
 }
 

@@ -31,7 +31,10 @@ export class BeatStartCommand extends ScheduleStoreCommand {
   lockTtl = Option.String('--lock-ttl', { description: "Longest a firing's lock is held if this process dies while firing (default 30s)" });
 
   async run(): Promise<number> {
-    const [{ Stem }, { Beat, isBeatPlugin }] = await Promise.all([import('../../../sdk/kernel.js'), import('../../../plugins/beat/index.js')]);
+    const [{ Stem }, { Beat, isBeatPlugin }] = await Promise.all([
+      import('../../../sdk/kernel.js'),
+      import('../../../plugins/beat/index.js'),
+    ]);
     const config = await this.loadConfig(this.store === undefined ? {} : { scheduleStoreUrl: this.store });
     // A beat() plugin in the config gives its options; this command runs the one Beat itself.
     const fromConfig = (config.plugins ?? []).find(isBeatPlugin)?.options ?? {};
@@ -51,9 +54,13 @@ export class BeatStartCommand extends ScheduleStoreCommand {
           fromConfig.onFiring?.(report);
           if (report.outcome === 'enqueued') {
             const delay = report.delayMs === undefined ? '' : ` (jitter ${formatDuration(report.delayMs)})`;
-            out.write(`${new Date().toISOString()} enqueued ${report.scheduleId} (${report.task}) for ${new Date(report.scheduledFor).toISOString()} as ${report.taskId}${delay}\n`);
+            out.write(
+              `${new Date().toISOString()} enqueued ${report.scheduleId} (${report.task}) for ${new Date(report.scheduledFor).toISOString()} as ${report.taskId}${delay}\n`,
+            );
           } else if (report.outcome === 'skipped') {
-            out.write(`${new Date().toISOString()} skipped ${report.scheduleId} for ${new Date(report.scheduledFor).toISOString()} (a schedule hook said so)\n`);
+            out.write(
+              `${new Date().toISOString()} skipped ${report.scheduleId} for ${new Date(report.scheduledFor).toISOString()} (a schedule hook said so)\n`,
+            );
           }
         },
         onError: (error, scheduleId) => {
@@ -68,7 +75,9 @@ export class BeatStartCommand extends ScheduleStoreCommand {
       const where = storeUrl === undefined ? (stem.provides('scheduleStore') ? "the config's store" : 'memory') : maskUrl(storeUrl);
       out.write(`beat ${scheduler.owner} started: schedules in ${where}, tick ${formatDuration(scheduler.tickMs)}\n`);
       if (!stem.provides('broker')) {
-        this.context.stderr.write('stem: note: the broker is in memory, so only this process sees the tasks; set STEM_BROKER_URL to reach your workers\n');
+        this.context.stderr.write(
+          'stem: note: the broker is in memory, so only this process sees the tasks; set STEM_BROKER_URL to reach your workers\n',
+        );
       }
       if (!stem.provides('scheduleStore') && fromConfig.schedules === undefined) {
         this.context.stderr.write('stem: note: the schedule store is in memory and empty; pass --store or set STEM_SCHEDULE_STORE_URL\n');

@@ -35,7 +35,8 @@ function pluginServices(plugins: readonly StemPlugin[]): Record<PrintedService, 
   // No broker configured: the CLI's zero-server default serves what nothing else does.
   const fallback = findDefaultBroker(plugins);
   if (fallback !== undefined && where.broker === 'memory') {
-    for (const service of Object.keys(where) as PrintedService[]) if (where[service] === 'memory') where[service] = `${DEFAULT_BROKER_URL} (default, ${fallback.file})`;
+    for (const service of Object.keys(where) as PrintedService[])
+      if (where[service] === 'memory') where[service] = `${DEFAULT_BROKER_URL} (default, ${fallback.file})`;
   }
   return where;
 }
@@ -66,7 +67,9 @@ export class ConfigPrintCommand extends ServiceCommand {
       tasks: (config.tasks ?? []).map((task) => task.name),
     };
     if (this.json) this.printJson(view);
-    else for (const [key, value] of Object.entries(view)) this.context.stdout.write(`${key.padEnd(14)}${typeof value === 'string' ? value : JSON.stringify(value)}\n`);
+    else
+      for (const [key, value] of Object.entries(view))
+        this.context.stdout.write(`${key.padEnd(14)}${typeof value === 'string' ? value : JSON.stringify(value)}\n`);
     return 0;
   }
 }

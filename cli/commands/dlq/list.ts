@@ -26,8 +26,16 @@ export class DlqListCommand extends ServiceCommand {
         this.printJson(page);
         return 0;
       }
-      const rows = page.entries.map((entry) => [entry.id, entry.envelope?.name ?? '?', entry.reason, new Date(entry.deadAt).toISOString(), String((entry.meta.error as { message?: string } | undefined)?.message ?? '')]);
-      this.context.stdout.write(`${renderTable(this.context.stdout, ['id', 'task', 'reason', 'dead at', 'error'], rows)}\n${page.entries.length} of ${page.total} dead letters in ${this.queue}\n`);
+      const rows = page.entries.map((entry) => [
+        entry.id,
+        entry.envelope?.name ?? '?',
+        entry.reason,
+        new Date(entry.deadAt).toISOString(),
+        String((entry.meta.error as { message?: string } | undefined)?.message ?? ''),
+      ]);
+      this.context.stdout.write(
+        `${renderTable(this.context.stdout, ['id', 'task', 'reason', 'dead at', 'error'], rows)}\n${page.entries.length} of ${page.total} dead letters in ${this.queue}\n`,
+      );
       return 0;
     });
   }

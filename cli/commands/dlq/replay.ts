@@ -35,8 +35,15 @@ export class DlqReplayCommand extends ServiceCommand {
       const progress = new TtyProgress(this.context.stderr, `dlq ${this.queue}`);
       progress.update(this.dryRun ? 'reading dead letters…' : 'replaying dead letters…');
       const replayed = await stem.broker.replayDeadLetters(this.queue, options).finally(() => progress.done());
-      if (this.json) this.printJson({ dryRun: this.dryRun, replayed: replayed.map((entry) => ({ id: entry.id, task: entry.envelope?.name, reason: entry.reason })) });
-      else this.context.stdout.write(`${this.dryRun ? 'would replay' : 'replayed'} ${replayed.length} dead letter(s) of ${this.queue}${replayed.length > 0 ? `: ${replayed.map((entry) => entry.id).join(', ')}` : ''}\n`);
+      if (this.json)
+        this.printJson({
+          dryRun: this.dryRun,
+          replayed: replayed.map((entry) => ({ id: entry.id, task: entry.envelope?.name, reason: entry.reason })),
+        });
+      else
+        this.context.stdout.write(
+          `${this.dryRun ? 'would replay' : 'replayed'} ${replayed.length} dead letter(s) of ${this.queue}${replayed.length > 0 ? `: ${replayed.map((entry) => entry.id).join(', ')}` : ''}\n`,
+        );
       return 0;
     });
   }

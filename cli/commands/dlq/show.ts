@@ -17,7 +17,11 @@ export class DlqShowCommand extends ServiceCommand {
   async run(): Promise<number> {
     return this.withStem(async (stem) => {
       const entry = await stem.broker.getDeadLetter(this.queue, this.id);
-      if (entry === null) throw new StemError('not-found', `no dead letter ${this.id} in queue ${this.queue}; list them with stem dlq list --queue ${this.queue}`);
+      if (entry === null)
+        throw new StemError(
+          'not-found',
+          `no dead letter ${this.id} in queue ${this.queue}; list them with stem dlq list --queue ${this.queue}`,
+        );
       this.printJson(entry);
       return 0;
     });

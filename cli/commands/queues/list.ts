@@ -39,11 +39,22 @@ export class QueuesListCommand extends ServiceCommand {
       const queues = await broker.listQueues();
       const listed = this.all ? queues : queues.filter((queue) => !isBroadcastAddress(queue));
       const shown: QueueRow[] = await Promise.all(
-        listed.map(async (queue) => ({ queue, pending: await broker.pending(queue), inflight: await broker.inflight(queue), dead: (await broker.listDeadLetters(queue, { limit: 1 })).total })),
+        listed.map(async (queue) => ({
+          queue,
+          pending: await broker.pending(queue),
+          inflight: await broker.inflight(queue),
+          dead: (await broker.listDeadLetters(queue, { limit: 1 })).total,
+        })),
       );
       if (this.json) this.printJson(shown);
       else {
-        this.context.stdout.write(`${renderTable(this.context.stdout, ['queue', 'pending', 'inflight', 'dead'], shown.map((r) => [printable(r.queue), r.pending, r.inflight, r.dead]))}\n`);
+        this.context.stdout.write(
+          `${renderTable(
+            this.context.stdout,
+            ['queue', 'pending', 'inflight', 'dead'],
+            shown.map((r) => [printable(r.queue), r.pending, r.inflight, r.dead]),
+          )}\n`,
+        );
         const left = queues.length - listed.length;
         if (left > 0) this.context.stdout.write(`${left} broadcast channel(s) not shown; --all lists them\n`);
       }

@@ -28,7 +28,10 @@ function enqueueLines(status: TaskStatus): Array<[string, unknown]> {
   const time = (value: unknown): string | undefined => (typeof value === 'number' ? new Date(value).toISOString() : undefined);
   const priority = meta[QUEUED_META.priority] as { asked?: unknown; enqueued?: unknown } | undefined;
   return [
-    ['priority', priority === undefined ? undefined : `${String(priority.enqueued)} (asked for ${String(priority.asked)}, changed at enqueue)`],
+    [
+      'priority',
+      priority === undefined ? undefined : `${String(priority.enqueued)} (asked for ${String(priority.asked)}, changed at enqueue)`,
+    ],
     ['not before', time(meta[QUEUED_META.notBefore])],
     ['expires', time(meta[QUEUED_META.expiresAt])],
   ];
@@ -42,7 +45,9 @@ function enqueueLines(status: TaskStatus): Array<[string, unknown]> {
 export function printStatus(out: NodeJS.WritableStream, status: TaskStatus, json: boolean, group?: GroupResult | null): void {
   const members = group ? memberLines(group) : undefined;
   if (json) {
-    const document = group ? { ...status, group: { id: group.id, expected: group.expected, completed: group.completed, done: group.done }, members } : status;
+    const document = group
+      ? { ...status, group: { id: group.id, expected: group.expected, completed: group.completed, done: group.done }, members }
+      : status;
     out.write(`${JSON.stringify(document, null, 2)}\n`);
     return;
   }

@@ -24,7 +24,10 @@ export class ResultWaitCommand extends ServiceCommand {
     return this.withStem(async (stem) => {
       const progress = new TtyProgress(this.context.stderr, `waiting for ${this.id}`);
       const started = Date.now();
-      const ticker = setInterval(() => progress.update(`${((Date.now() - started) / 1000).toFixed(0)}s of ${(timeoutMs / 1000).toFixed(0)}s`), 250);
+      const ticker = setInterval(
+        () => progress.update(`${((Date.now() - started) / 1000).toFixed(0)}s of ${(timeoutMs / 1000).toFixed(0)}s`),
+        250,
+      );
       const status = await waitForTerminalStatus(stem.backend, this.id, { timeoutMs }).finally(() => {
         clearInterval(ticker);
         progress.done();

@@ -15,17 +15,45 @@ function ruleRows(table: RoutingTable): Array<Array<string | number>> {
   const dump = table.describe();
   const rows: Array<Array<string | number>> = [];
   for (const route of dump.routes) {
-    const match = [route.tasks.length > 0 ? `task ${route.tasks.join(' | ')}` : 'any task', ...Object.entries(route.headers).map(([name, value]) => `${name}=${value}`)];
-    rows.push([rows.length + 1, `routes[${route.index}]${route.force ? ' (force)' : ''}`, match.join(', '), route.goesTo, priorityRule(table, route.goesTo, route.priority)]);
+    const match = [
+      route.tasks.length > 0 ? `task ${route.tasks.join(' | ')}` : 'any task',
+      ...Object.entries(route.headers).map(([name, value]) => `${name}=${value}`),
+    ];
+    rows.push([
+      rows.length + 1,
+      `routes[${route.index}]${route.force ? ' (force)' : ''}`,
+      match.join(', '),
+      route.goesTo,
+      priorityRule(table, route.goesTo, route.priority),
+    ]);
   }
-  rows.push([rows.length + 1, 'explicit queue', 'a queue named at enqueue', 'that queue', "as enqueued, clamped into that queue's range if it has one"]);
+  rows.push([
+    rows.length + 1,
+    'explicit queue',
+    'a queue named at enqueue',
+    'that queue',
+    "as enqueued, clamped into that queue's range if it has one",
+  ]);
   for (const queue of dump.queues) {
-    for (const key of queue.routingKeys) rows.push([rows.length + 1, `queues.${queue.name}.routing_key`, key, queue.name, priorityRule(table, queue.name, null)]);
+    for (const key of queue.routingKeys)
+      rows.push([rows.length + 1, `queues.${queue.name}.routing_key`, key, queue.name, priorityRule(table, queue.name, null)]);
   }
-  rows.push([rows.length + 1, 'task queue', 'a task whose definition names a queue', 'that queue', "as enqueued, clamped into that queue's range if it has one"]);
+  rows.push([
+    rows.length + 1,
+    'task queue',
+    'a task whose definition names a queue',
+    'that queue',
+    "as enqueued, clamped into that queue's range if it has one",
+  ]);
   if (dump.defaultQueue !== null) {
     const alias = dump.defaultQueue.alias === null ? '' : ` (alias ${dump.defaultQueue.alias})`;
-    rows.push([rows.length + 1, 'default_queue', 'any other task', `${dump.defaultQueue.queue}${alias}`, priorityRule(table, dump.defaultQueue.queue, null)]);
+    rows.push([
+      rows.length + 1,
+      'default_queue',
+      'any other task',
+      `${dump.defaultQueue.queue}${alias}`,
+      priorityRule(table, dump.defaultQueue.queue, null),
+    ]);
   }
   for (const broadcast of dump.broadcasts) {
     rows.push(['-', `broadcasts.${broadcast.name}`, broadcast.address, `every subscribed worker (${broadcast.delivery})`, 'as enqueued']);

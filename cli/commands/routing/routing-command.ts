@@ -13,8 +13,16 @@ export interface LoadedRouting {
   config: ResolvedConfig;
 }
 
-function isRoutingPlugin(plugin: unknown, RoutingTable: typeof import('../../../plugins/routing/index.js').RoutingTable): plugin is RoutingPlugin {
-  return typeof plugin === 'object' && plugin !== null && (plugin as RoutingPlugin).name === 'routing' && (plugin as RoutingPlugin).table instanceof RoutingTable;
+function isRoutingPlugin(
+  plugin: unknown,
+  RoutingTable: typeof import('../../../plugins/routing/index.js').RoutingTable,
+): plugin is RoutingPlugin {
+  return (
+    typeof plugin === 'object' &&
+    plugin !== null &&
+    (plugin as RoutingPlugin).name === 'routing' &&
+    (plugin as RoutingPlugin).table instanceof RoutingTable
+  );
 }
 
 /**
@@ -23,9 +31,13 @@ function isRoutingPlugin(plugin: unknown, RoutingTable: typeof import('../../../
  */
 export abstract class RoutingCommand extends StemCommand {
   /** The routing file. */
-  routingConfig = Option.String('--routing-config', { description: 'The routing file (.yaml, .yml or .json); default: STEM_ROUTING_CONFIG' });
+  routingConfig = Option.String('--routing-config', {
+    description: 'The routing file (.yaml, .yml or .json); default: STEM_ROUTING_CONFIG',
+  });
   /** A registry module whose tasks every glob must match. */
-  registry = Option.String('--registry', { description: 'Also check that every glob matches one of the tasks of this module (and of the config)' });
+  registry = Option.String('--registry', {
+    description: 'Also check that every glob matches one of the tasks of this module (and of the config)',
+  });
   /** Print JSON instead of text. */
   json = Option.Boolean('--json', false, { description: 'Print JSON for scripts' });
 
@@ -35,7 +47,9 @@ export abstract class RoutingCommand extends StemCommand {
     const { RoutingTable } = await import('../../../plugins/routing/index.js');
     const plugin = [...(config.plugins ?? [])].reverse().find((candidate) => isRoutingPlugin(candidate, RoutingTable));
     if (plugin === undefined) {
-      throw new UsageError('no routing file: pass --routing-config routing.yaml, set STEM_ROUTING_CONFIG, or add routing({ file }) to the plugins of stem.config.ts');
+      throw new UsageError(
+        'no routing file: pass --routing-config routing.yaml, set STEM_ROUTING_CONFIG, or add routing({ file }) to the plugins of stem.config.ts',
+      );
     }
     if (this.registry !== undefined) plugin.table.checkTasks((config.tasks ?? []).map((task: TaskDefinition) => task.name));
     return { table: plugin.table, config };

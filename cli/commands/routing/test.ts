@@ -67,7 +67,7 @@ export class RoutingTestCommand extends RoutingCommand {
   /** A queue named at enqueue. */
   queue = Option.String('--queue', { description: 'A queue named at enqueue (beats every route but a forced one)' });
   /** The enqueue priority. */
-  priority = Option.String('--priority', { description: 'The enqueue priority, 0–9 (default: the task\'s, else 5)' });
+  priority = Option.String('--priority', { description: "The enqueue priority, 0–9 (default: the task's, else 5)" });
 
   async run(): Promise<number> {
     const headers = parseHeaders(this.headers);
@@ -77,7 +77,7 @@ export class RoutingTestCommand extends RoutingCommand {
     const kernelDefaultQueue = config.defaultQueue ?? 'default';
     const priority = askedPriority ?? definition?.options?.priority ?? 5;
     // As the producer does: a broadcast address is its own queue; otherwise explicit, the task's, the default.
-    const enqueuedQueue = isBroadcastAddress(this.task) ? this.task : this.queue ?? definition?.options?.queue ?? kernelDefaultQueue;
+    const enqueuedQueue = isBroadcastAddress(this.task) ? this.task : (this.queue ?? definition?.options?.queue ?? kernelDefaultQueue);
     const decision = table.resolveEnqueue(
       { task: this.task, headers, queue: enqueuedQueue, queueExplicit: this.queue !== undefined, priority },
       kernelDefaultQueue,

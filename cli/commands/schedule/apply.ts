@@ -7,12 +7,17 @@ import { ScheduleStoreCommand } from './schedule-store-command.js';
 /** The plan as lines for people: one per entry, then a summary. */
 function describePlan(plan: SchedulePlan, dryRun: boolean, describeSchedule: typeof DescribeSchedule): string {
   const lines: string[] = [];
-  for (const definition of plan.added) lines.push(`+ added      ${definition.id}  ${definition.task}  ${describeSchedule(definition.schedule, definition.timezone)}`);
+  for (const definition of plan.added)
+    lines.push(`+ added      ${definition.id}  ${definition.task}  ${describeSchedule(definition.schedule, definition.timezone)}`);
   for (const change of plan.changed) {
-    const fields = change.fields.map((field) => `${field}: ${JSON.stringify(change.before[field as keyof typeof change.before] ?? null)} → ${JSON.stringify(change.after[field as keyof typeof change.after] ?? null)}`);
+    const fields = change.fields.map(
+      (field) =>
+        `${field}: ${JSON.stringify(change.before[field as keyof typeof change.before] ?? null)} → ${JSON.stringify(change.after[field as keyof typeof change.after] ?? null)}`,
+    );
     lines.push(`~ changed    ${change.id}  ${fields.join(', ')}`);
   }
-  for (const entry of plan.removed) lines.push(`- removed    ${entry.id}  ${entry.task}  ${describeSchedule(entry.schedule, entry.timezone)}`);
+  for (const entry of plan.removed)
+    lines.push(`- removed    ${entry.id}  ${entry.task}  ${describeSchedule(entry.schedule, entry.timezone)}`);
   for (const id of plan.unchanged) lines.push(`= unchanged  ${id}`);
   for (const id of plan.kept) lines.push(`  kept       ${id}  (not in the file; --prune removes it)`);
   const counts = `${plan.added.length} added, ${plan.changed.length} changed, ${plan.removed.length} removed, ${plan.unchanged.length} unchanged, ${plan.kept.length} kept`;
@@ -37,7 +42,10 @@ export class ScheduleApplyCommand extends ScheduleStoreCommand {
     `,
     examples: [
       ['Preview the changes of a file', '$0 schedule apply schedules.json --dry-run --store redis://127.0.0.1:6379'],
-      ['Apply it, removing entries the file no longer has', '$0 schedule apply config/schedules.yaml --prune --store redis://127.0.0.1:6379'],
+      [
+        'Apply it, removing entries the file no longer has',
+        '$0 schedule apply config/schedules.yaml --prune --store redis://127.0.0.1:6379',
+      ],
     ],
   });
 
@@ -52,14 +60,19 @@ export class ScheduleApplyCommand extends ScheduleStoreCommand {
 
   async run(): Promise<number> {
     // Loaded here, not at start-up: the beat plugin brings cron-parser and the YAML parser.
-    const [{ describeSchedule }, { readScheduleFile, ScheduleEditor }] = await Promise.all([import('../../../plugins/beat/schedule-rules.js'), import('../../../plugins/beat/index.js')]);
+    const [{ describeSchedule }, { readScheduleFile, ScheduleEditor }] = await Promise.all([
+      import('../../../plugins/beat/schedule-rules.js'),
+      import('../../../plugins/beat/index.js'),
+    ]);
     const definitions = await readScheduleFile(resolve(this.file), { displayName: this.file });
     return this.withStem(async (stem) => {
       const registry = stem.registry;
       if (registry.size > 0) {
         for (const definition of definitions) {
           if (registry.find(definition.task) === undefined && !definition.task.startsWith('broadcast://')) {
-            this.context.stderr.write(`stem: note: ${this.file}: entry "${definition.id}": task "${definition.task}" is not registered in this config; workers must know it\n`);
+            this.context.stderr.write(
+              `stem: note: ${this.file}: entry "${definition.id}": task "${definition.task}" is not registered in this config; workers must know it\n`,
+            );
           }
         }
       }
@@ -70,14 +83,20 @@ export class ScheduleApplyCommand extends ScheduleStoreCommand {
         await editor.apply(plan);
       }
       if (this.json) {
-        this.context.stdout.write(`${JSON.stringify({
-          dryRun: this.dryRun,
-          added: plan.added.map((definition) => definition.id),
-          changed: plan.changed.map((change) => ({ id: change.id, fields: change.fields })),
-          removed: plan.removed.map((entry) => entry.id),
-          unchanged: plan.unchanged,
-          kept: plan.kept,
-        }, null, 2)}\n`);
+        this.context.stdout.write(
+          `${JSON.stringify(
+            {
+              dryRun: this.dryRun,
+              added: plan.added.map((definition) => definition.id),
+              changed: plan.changed.map((change) => ({ id: change.id, fields: change.fields })),
+              removed: plan.removed.map((entry) => entry.id),
+              unchanged: plan.unchanged,
+              kept: plan.kept,
+            },
+            null,
+            2,
+          )}\n`,
+        );
       } else {
         this.context.stdout.write(describePlan(plan, this.dryRun, describeSchedule));
       }

@@ -4,7 +4,15 @@ import { StemCommand } from '../../stem-command.js';
 
 /** Wall-clock time of `ms` in `timezone`, as `2030-01-01 09:00:00`. */
 function localTime(ms: number, timezone: string): string {
-  return new Intl.DateTimeFormat('sv-SE', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(ms);
+  return new Intl.DateTimeFormat('sv-SE', {
+    timeZone: timezone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  }).format(ms);
 }
 
 /** `stem schedule dry-run --spec SPEC`: the next firings of a schedule, without a store. */
@@ -36,8 +44,11 @@ export class ScheduleDryRunCommand extends StemCommand {
 
   async run(): Promise<number> {
     const count = Number(this.count);
-    if (!Number.isInteger(count) || count < 1 || count > 1000) throw new UsageError(`--count: ${JSON.stringify(this.count)} must be a whole number from 1 to 1000`);
-    const { InvalidScheduleError, parseScheduleSpec, parseScheduleTime, upcomingRuns } = await import('../../../plugins/beat/schedule-rules.js');
+    if (!Number.isInteger(count) || count < 1 || count > 1000)
+      throw new UsageError(`--count: ${JSON.stringify(this.count)} must be a whole number from 1 to 1000`);
+    const { InvalidScheduleError, parseScheduleSpec, parseScheduleTime, upcomingRuns } = await import(
+      '../../../plugins/beat/schedule-rules.js'
+    );
     const from = this.from === undefined ? Date.now() : parseScheduleTime(this.from, '--from');
     let rule;
     try {

@@ -57,12 +57,14 @@ export class ScheduleListCommand extends ScheduleStoreCommand {
         printable(entry.id),
         printable(entry.task),
         describeSchedule(entry.schedule, entry.timezone),
-        entry.enabled ? iso(entry.nextRunAt) ?? '-' : '-',
+        entry.enabled ? (iso(entry.nextRunAt) ?? '-') : '-',
         iso(entry.lastRunAt) ?? '-',
         entry.enabled ? 'yes' : 'no',
         entry.totalRuns ?? 0,
       ]);
-      this.context.stdout.write(`${renderTable(this.context.stdout, ['id', 'task', 'schedule', 'next run', 'last run', 'enabled', 'runs'], rows)}\n`);
+      this.context.stdout.write(
+        `${renderTable(this.context.stdout, ['id', 'task', 'schedule', 'next run', 'last run', 'enabled', 'runs'], rows)}\n`,
+      );
       return 0;
     });
   }

@@ -23,14 +23,20 @@ export class ScheduleRemoveCommand extends ScheduleStoreCommand {
 
   async run(): Promise<number> {
     return this.withStem(async (stem) => {
-      const [{ describeSchedule }, { ScheduleEditor }] = await Promise.all([import('../../../plugins/beat/schedule-rules.js'), import('../../../plugins/beat/index.js')]);
+      const [{ describeSchedule }, { ScheduleEditor }] = await Promise.all([
+        import('../../../plugins/beat/schedule-rules.js'),
+        import('../../../plugins/beat/index.js'),
+      ]);
       const editor = new ScheduleEditor(stem.service('scheduleStore'));
       const entry = await editor.get(this.id);
       if (!this.yes) {
         const stdin = this.context.stdin as NodeJS.ReadStream;
-        if (!stdin.isTTY) throw new UsageError(`schedule remove ${this.id}: removing needs confirmation; pass --yes (no terminal to ask on)`);
+        if (!stdin.isTTY)
+          throw new UsageError(`schedule remove ${this.id}: removing needs confirmation; pass --yes (no terminal to ask on)`);
         const prompt = createInterface({ input: stdin, output: this.context.stdout });
-        const answer = await prompt.question(`Remove schedule entry "${entry.id}" (${entry.task}, ${describeSchedule(entry.schedule, entry.timezone)})? [y/N] `);
+        const answer = await prompt.question(
+          `Remove schedule entry "${entry.id}" (${entry.task}, ${describeSchedule(entry.schedule, entry.timezone)})? [y/N] `,
+        );
         prompt.close();
         if (!/^y(es)?$/i.test(answer.trim())) {
           this.context.stdout.write('not removed\n');

@@ -10,7 +10,9 @@ import { StemCommand } from '../../stem-command.js';
  */
 export abstract class ScheduleStoreCommand extends StemCommand {
   /** The schedule store URL; the scheme picks the plugin. */
-  store = Option.String('--store', { description: 'Schedule store URL (redis://, postgres://, memory://); default STEM_SCHEDULE_STORE_URL, else the config, else memory' });
+  store = Option.String('--store', {
+    description: 'Schedule store URL (redis://, postgres://, memory://); default STEM_SCHEDULE_STORE_URL, else the config, else memory',
+  });
 
   /** The config with `--store` applied and any beat() plugin left out (these commands never fire). */
   protected async scheduleConfig(): Promise<ResolvedConfig> {
@@ -41,6 +43,8 @@ export abstract class ScheduleStoreCommand extends StemCommand {
   /** Warns on stderr that a memory store forgets everything when the command ends. */
   protected warnIfMemory(stem: Stem): void {
     if (stem.provides('scheduleStore')) return;
-    this.context.stderr.write('stem: note: the schedule store is in memory and ends with this command; pass --store redis://… or postgres://…, or set STEM_SCHEDULE_STORE_URL (or STEM_BROKER_URL: schedules live with the broker)\n');
+    this.context.stderr.write(
+      'stem: note: the schedule store is in memory and ends with this command; pass --store redis://… or postgres://…, or set STEM_SCHEDULE_STORE_URL (or STEM_BROKER_URL: schedules live with the broker)\n',
+    );
   }
 }

@@ -18,7 +18,13 @@ export class TasksListCommand extends ServiceCommand {
     const tasks = [...(config.tasks ?? [])].sort((a, b) => a.name.localeCompare(b.name));
     if (this.json) this.printJson(tasks.map((task) => ({ name: task.name, options: task.options })));
     else {
-      const rows = tasks.map((task) => [task.name, task.options.queue ?? config.defaultQueue ?? 'default', task.options.priority ?? 5, task.options.maxRetries ?? 0, String(task.options.timeLimit ?? '')]);
+      const rows = tasks.map((task) => [
+        task.name,
+        task.options.queue ?? config.defaultQueue ?? 'default',
+        task.options.priority ?? 5,
+        task.options.maxRetries ?? 0,
+        String(task.options.timeLimit ?? ''),
+      ]);
       this.context.stdout.write(`${renderTable(this.context.stdout, ['task', 'queue', 'priority', 'maxRetries', 'timeLimit'], rows)}\n`);
     }
     return 0;

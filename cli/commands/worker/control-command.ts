@@ -15,7 +15,9 @@ export abstract class WorkerControlCommand extends ServiceCommand {
   /** How long replies are collected. */
   timeout = Option.String('--timeout', '1s', { description: 'How long to wait for replies (default 1s)' });
   /** The revoke store URL (beats STEM_REVOKE_STORE_URL). */
-  revokeStore = Option.String('--revoke-store', { description: 'Revoke store URL, where revokes and pauses persist (default: STEM_REVOKE_STORE_URL)' });
+  revokeStore = Option.String('--revoke-store', {
+    description: 'Revoke store URL, where revokes and pauses persist (default: STEM_REVOKE_STORE_URL)',
+  });
   /** Print JSON. */
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
 
@@ -52,7 +54,9 @@ export abstract class WorkerControlCommand extends ServiceCommand {
   /** Warns when revokes and pauses cannot outlive this process: no revoke store is configured. */
   protected warnIfNotPersisted(stem: Stem, what: string): void {
     if (!stem.provides('revokeStore')) {
-      this.context.stderr.write(`stem: warning: no revoke store is configured (STEM_REVOKE_STORE_URL, --revoke-store, or a broker URL it can share); ${what} reaches the live workers only and is forgotten when they restart\n`);
+      this.context.stderr.write(
+        `stem: warning: no revoke store is configured (STEM_REVOKE_STORE_URL, --revoke-store, or a broker URL it can share); ${what} reaches the live workers only and is forgotten when they restart\n`,
+      );
     }
   }
 }

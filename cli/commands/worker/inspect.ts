@@ -37,17 +37,21 @@ export class WorkerInspectCommand extends WorkerControlCommand {
   async run(): Promise<number> {
     return this.withControl(async (client) => {
       const replies = await client.request('inspect', {}, this.requestOptions());
-      if (this.json) this.printJson(replies.map((reply) => ({ workerId: reply.workerId, hostname: reply.hostname, ...(reply.reply as object) })));
+      if (this.json)
+        this.printJson(replies.map((reply) => ({ workerId: reply.workerId, hostname: reply.hostname, ...(reply.reply as object) })));
       if (replies.length === 0) return this.noReplies(client);
       if (!this.json) {
         const rows: Array<Array<string | number>> = [];
         for (const reply of replies.filter((each) => each.ok)) {
           const answer = reply.reply as InspectAnswer;
-          for (const task of answer.active) rows.push([reply.workerId, 'active', task.id, task.name, task.attempt, formatDuration(task.runtimeMs ?? 0)]);
+          for (const task of answer.active)
+            rows.push([reply.workerId, 'active', task.id, task.name, task.attempt, formatDuration(task.runtimeMs ?? 0)]);
           for (const task of answer.reserved) rows.push([reply.workerId, 'reserved', task.id, task.name, task.attempt, '']);
           if (answer.active.length === 0 && answer.reserved.length === 0) rows.push([reply.workerId, 'idle', '', '', '', '']);
         }
-        this.context.stdout.write(`${renderTable(this.context.stdout, ['worker', 'state', 'task id', 'task', 'attempt', 'runtime'], rows)}\n`);
+        this.context.stdout.write(
+          `${renderTable(this.context.stdout, ['worker', 'state', 'task id', 'task', 'attempt', 'runtime'], rows)}\n`,
+        );
       }
       return this.reportFailures(replies) ? 1 : 0;
     });

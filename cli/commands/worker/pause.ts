@@ -31,8 +31,17 @@ export class WorkerPauseCommand extends WorkerControlCommand {
   /** Prints which workers act on the queue; shared with resume. */
   protected report(replies: readonly ControlReply[], verb: 'paused' | 'resumed'): number {
     const acting = replies.filter((reply) => reply.ok && (reply.reply as { consuming: boolean }).consuming).map((reply) => reply.workerId);
-    if (this.json) this.printJson({ queue: this.queue, [verb]: acting, replied: replies.map((reply) => reply.workerId), persisted: this.workers === undefined });
-    else this.context.stdout.write(`${verb} ${this.queue} on ${acting.length} worker(s)${acting.length > 0 ? `: ${acting.join(', ')}` : ''}${this.workers === undefined ? ' (stored for workers that start later)' : ''}\n`);
+    if (this.json)
+      this.printJson({
+        queue: this.queue,
+        [verb]: acting,
+        replied: replies.map((reply) => reply.workerId),
+        persisted: this.workers === undefined,
+      });
+    else
+      this.context.stdout.write(
+        `${verb} ${this.queue} on ${acting.length} worker(s)${acting.length > 0 ? `: ${acting.join(', ')}` : ''}${this.workers === undefined ? ' (stored for workers that start later)' : ''}\n`,
+      );
     if (this.reportFailures(replies)) return 1;
     return this.workers !== undefined && replies.length === 0 ? 1 : 0;
   }

@@ -38,7 +38,14 @@ export class WorkerPingCommand extends WorkerControlCommand {
       if (!this.json) {
         const rows = replies.map((reply) => {
           const answer = reply.reply as PingAnswer;
-          return [answer.workerId, answer.hostname, answer.pid, answer.queues.join(','), answer.pausedQueues.join(','), formatDuration(answer.uptimeMs)];
+          return [
+            answer.workerId,
+            answer.hostname,
+            answer.pid,
+            answer.queues.join(','),
+            answer.pausedQueues.join(','),
+            formatDuration(answer.uptimeMs),
+          ];
         });
         this.context.stdout.write(`${renderTable(this.context.stdout, ['worker', 'host', 'pid', 'queues', 'paused', 'uptime'], rows)}\n`);
         this.context.stdout.write(`${replies.length} worker(s) replied\n`);

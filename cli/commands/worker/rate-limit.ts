@@ -24,13 +24,20 @@ export class WorkerRateLimitCommand extends WorkerControlCommand {
 
   async run(): Promise<number> {
     const spec = this.rate === 'none' ? null : this.rate === 'default' ? undefined : (this.rate as RateLimitSpec);
-    if (this.workers !== undefined) throw new UsageError('-w: a rate limit is shared by every worker (one bucket); change it for all of them');
+    if (this.workers !== undefined)
+      throw new UsageError('-w: a rate limit is shared by every worker (one bucket); change it for all of them');
     return this.withControl(async (client, stem) => {
       this.warnIfNotPersisted(stem, 'the rate limit');
       const { RATE_LIMIT_COMMAND, setRateLimit } = await import('../../../plugins/rate-limit/index.js');
       await setRateLimit(stem, this.task, spec);
-      const replies = await client.request(RATE_LIMIT_COMMAND, spec === undefined ? { task: this.task } : { task: this.task, rateLimit: spec }, this.requestOptions());
-      const applied = replies.filter((reply) => reply.ok).map((reply) => ({ workerId: reply.workerId, rateLimit: (reply.reply as RateLimitReply).rateLimit }));
+      const replies = await client.request(
+        RATE_LIMIT_COMMAND,
+        spec === undefined ? { task: this.task } : { task: this.task, rateLimit: spec },
+        this.requestOptions(),
+      );
+      const applied = replies
+        .filter((reply) => reply.ok)
+        .map((reply) => ({ workerId: reply.workerId, rateLimit: (reply.reply as RateLimitReply).rateLimit }));
       if (this.json) this.printJson({ task: this.task, rateLimit: spec ?? null, workers: applied });
       else this.context.stdout.write(`rate limit of ${this.task}: ${this.rate}; ${applied.length} live worker(s) updated\n`);
       return this.reportFailures(replies) ? 1 : 0;

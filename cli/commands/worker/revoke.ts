@@ -27,9 +27,14 @@ export class WorkerRevokeCommand extends WorkerControlCommand {
     return this.withControl(async (client, stem) => {
       this.warnIfNotPersisted(stem, 'the revoke');
       const { REVOKE_COMMAND, revokeTask } = await import('../../../plugins/revoke/index.js');
-      const entries = await revokeTask(stem, this.taskIds, { terminate: this.terminate, ...(this.reason === undefined ? {} : { reason: this.reason }) });
+      const entries = await revokeTask(stem, this.taskIds, {
+        terminate: this.terminate,
+        ...(this.reason === undefined ? {} : { reason: this.reason }),
+      });
       const replies = await client.request(REVOKE_COMMAND, { entries }, this.requestOptions());
-      const terminated = replies.flatMap((reply) => (reply.ok ? (reply.reply as RevokeReply).terminated.map((taskId) => ({ taskId, workerId: reply.workerId })) : []));
+      const terminated = replies.flatMap((reply) =>
+        reply.ok ? (reply.reply as RevokeReply).terminated.map((taskId) => ({ taskId, workerId: reply.workerId })) : [],
+      );
       if (this.json) {
         this.printJson({ revoked: this.taskIds, terminate: this.terminate, workers: replies.map((reply) => reply.workerId), terminated });
       } else {

@@ -30,7 +30,10 @@ export class WorkerShutdownCommand extends WorkerControlCommand {
       const replies = await client.request('shutdown', { mode: this.mode }, this.requestOptions());
       const stopping = replies.filter((reply) => reply.ok).map((reply) => reply.workerId);
       if (this.json) this.printJson({ mode: this.mode, stopping });
-      else this.context.stdout.write(`shutting down ${stopping.length} worker(s) (${this.mode})${stopping.length > 0 ? `: ${stopping.join(', ')}` : ''}\n`);
+      else
+        this.context.stdout.write(
+          `shutting down ${stopping.length} worker(s) (${this.mode})${stopping.length > 0 ? `: ${stopping.join(', ')}` : ''}\n`,
+        );
       if (replies.length === 0) return this.noReplies(client);
       return this.reportFailures(replies) ? 1 : 0;
     });

@@ -18,7 +18,10 @@ export class WorkerStartCommand extends ServiceCommand {
       running tasks finish within the grace period, and returns the rest to their queue.
     `,
     examples: [
-      ['Consume three queues with up to 16 tasks at once', '$0 worker start --registry tasks.ts --queues default,reports,emails --concurrency 16'],
+      [
+        'Consume three queues with up to 16 tasks at once',
+        '$0 worker start --registry tasks.ts --queues default,reports,emails --concurrency 16',
+      ],
       ['Subscribe to a broadcast channel, log JSON', '$0 worker start --broadcasts maintenance --log-format json'],
     ],
   });
@@ -28,14 +31,19 @@ export class WorkerStartCommand extends ServiceCommand {
   concurrency = Option.String('--concurrency,-c', { description: 'Tasks run at once (default 8)' });
   autoscale = Option.String('--autoscale', { description: 'MIN:MAX concurrency' });
   prefetchMultiplier = Option.String('--prefetch-multiplier', { description: 'Deliveries reserved per slot (default 1)' });
-  id = Option.String('--id', { description: 'The worker id, unique among running workers (default: hostname, pid and a random suffix; or worker.id of the config)' });
+  id = Option.String('--id', {
+    description: 'The worker id, unique among running workers (default: hostname, pid and a random suffix; or worker.id of the config)',
+  });
   hostname = Option.String('--hostname', { description: 'Host name to report (default: os.hostname())' });
   grace = Option.String('--shutdown-grace', { description: 'How long running tasks get on shutdown (default 30s)' });
   logFormat = Option.String('--log-format', 'text', { description: 'text or json' });
-  otel = Option.Boolean('--otel', false, { description: 'Export traces and metrics over OTLP with the OpenTelemetry SDK you installed (or STEM_OTEL=1); see docs/telemetry.md' });
+  otel = Option.Boolean('--otel', false, {
+    description: 'Export traces and metrics over OTLP with the OpenTelemetry SDK you installed (or STEM_OTEL=1); see docs/telemetry.md',
+  });
 
   async run(): Promise<number> {
-    if (this.logFormat !== 'text' && this.logFormat !== 'json') throw new UsageError(`--log-format: "${this.logFormat}" must be text or json`);
+    if (this.logFormat !== 'text' && this.logFormat !== 'json')
+      throw new UsageError(`--log-format: "${this.logFormat}" must be text or json`);
     const options: WorkerOptions = {};
     const concurrency = parseIntegerFlag('--concurrency', this.concurrency, 1);
     if (concurrency !== undefined) options.concurrency = concurrency;
@@ -43,11 +51,13 @@ export class WorkerStartCommand extends ServiceCommand {
       const match = /^(\d+):(\d+)$/.exec(this.autoscale);
       const min = Number(match?.[1]);
       const max = Number(match?.[2]);
-      if (!match || min < 1 || max < min) throw new UsageError(`--autoscale: "${this.autoscale}" must be MIN:MAX with 1 <= MIN <= MAX, e.g. 2:16`);
+      if (!match || min < 1 || max < min)
+        throw new UsageError(`--autoscale: "${this.autoscale}" must be MIN:MAX with 1 <= MIN <= MAX, e.g. 2:16`);
       options.autoscale = { min, max };
     }
     if (this.id !== undefined) {
-      if (this.id.trim() === '') throw new UsageError('--id is empty; give the worker a name such as --id billing-1, or leave the flag out for a generated one');
+      if (this.id.trim() === '')
+        throw new UsageError('--id is empty; give the worker a name such as --id billing-1, or leave the flag out for a generated one');
       options.id = this.id;
     }
     if (this.hostname !== undefined) options.hostname = this.hostname;
@@ -55,20 +65,37 @@ export class WorkerStartCommand extends ServiceCommand {
     const prefetch = parseIntegerFlag('--prefetch-multiplier', this.prefetchMultiplier, 1);
     const overrides = this.serviceOverrides({ ...(prefetch !== undefined ? { prefetchMultiplier: prefetch } : {}) });
     const queues = parseListFlag(this.queues);
-    if (queues?.length === 0) throw new UsageError('--queues names no queue; name at least one (e.g. --queues default,reports), or leave the flag out to consume the default queue');
+    if (queues?.length === 0)
+      throw new UsageError(
+        '--queues names no queue; name at least one (e.g. --queues default,reports), or leave the flag out to consume the default queue',
+      );
     if (queues) overrides.queues = queues;
     const broadcasts = parseListFlag(this.broadcasts);
     if (broadcasts) overrides.broadcasts = broadcasts;
 
-    const [config, { Stem }, { installShutdownHandlers }] = await Promise.all([this.loadConfig(overrides), import('../../../sdk/kernel.js'), import('../../../sdk/shutdown.js')]);
+    const [config, { Stem }, { installShutdownHandlers }] = await Promise.all([
+      this.loadConfig(overrides),
+      import('../../../sdk/kernel.js'),
+      import('../../../sdk/shutdown.js'),
+    ]);
     // Started before the Stem exists: telemetry() reads the OpenTelemetry providers when it is applied.
-    const otel = this.otel || process.env.STEM_OTEL ? await (await import('../../../plugins/telemetry/index.js')).startOtelExport(config, { flag: this.otel }) : undefined;
+    const otel =
+      this.otel || process.env.STEM_OTEL
+        ? await (await import('../../../plugins/telemetry/index.js')).startOtelExport(config, { flag: this.otel })
+        : undefined;
     const stem = await Stem.create(config);
     const fallback = findDefaultBroker(config.plugins);
     if (!stem.provides('broker')) {
-      this.context.stderr.write('stem: note: the broker is memory://, which only this process sees: tasks enqueued by other stem commands never reach this worker; unset STEM_BROKER_URL for the SQLite default, or use redis:// or postgres://\n');
+      this.context.stderr.write(
+        'stem: note: the broker is memory://, which only this process sees: tasks enqueued by other stem commands never reach this worker; unset STEM_BROKER_URL for the SQLite default, or use redis:// or postgres://\n',
+      );
     }
-    const stopLogging = logTaskSignals(stem.signals, this.context.stdout, this.logFormat as LogFormat, fallback?.used ? `${DEFAULT_BROKER_URL} (${fallback.file})` : undefined);
+    const stopLogging = logTaskSignals(
+      stem.signals,
+      this.context.stdout,
+      this.logFormat as LogFormat,
+      fallback?.used ? `${DEFAULT_BROKER_URL} (${fallback.file})` : undefined,
+    );
     const worker = stem.worker(options);
     const stopped = new Promise<void>((resolve) => worker.onStopped(resolve));
     installShutdownHandlers(worker);

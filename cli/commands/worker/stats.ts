@@ -29,15 +29,35 @@ export class WorkerStatsCommand extends WorkerControlCommand {
   async run(): Promise<number> {
     return this.withControl(async (client) => {
       const replies = await client.request('stats', {}, this.requestOptions());
-      if (this.json) this.printJson(replies.map((reply) => ({ workerId: reply.workerId, hostname: reply.hostname, pid: reply.pid, ...(reply.reply as object) })));
+      if (this.json)
+        this.printJson(
+          replies.map((reply) => ({ workerId: reply.workerId, hostname: reply.hostname, pid: reply.pid, ...(reply.reply as object) })),
+        );
       if (replies.length === 0) return this.noReplies(client);
       if (!this.json) {
-        const rows = replies.filter((reply) => reply.ok).map((reply) => {
-          const stats = reply.reply as StatsAnswer;
-          const autoscale = stats.autoscaler === null ? '-' : `${stats.autoscaler.min}:${stats.autoscaler.max}${stats.autoscaler.last ? ` (last ${stats.autoscaler.last.from}→${stats.autoscaler.last.to})` : ''}`;
-          return [reply.workerId, stats.processed, stats.succeeded, stats.failed, stats.inflight, stats.reserved, stats.concurrency, autoscale, `${Math.round(stats.memory.rssBytes / 1_048_576)} MiB`];
-        });
-        this.context.stdout.write(`${renderTable(this.context.stdout, ['worker', 'processed', 'succeeded', 'failed', 'in-flight', 'reserved', 'concurrency', 'autoscale', 'rss'], rows)}\n`);
+        const rows = replies
+          .filter((reply) => reply.ok)
+          .map((reply) => {
+            const stats = reply.reply as StatsAnswer;
+            const autoscale =
+              stats.autoscaler === null
+                ? '-'
+                : `${stats.autoscaler.min}:${stats.autoscaler.max}${stats.autoscaler.last ? ` (last ${stats.autoscaler.last.from}→${stats.autoscaler.last.to})` : ''}`;
+            return [
+              reply.workerId,
+              stats.processed,
+              stats.succeeded,
+              stats.failed,
+              stats.inflight,
+              stats.reserved,
+              stats.concurrency,
+              autoscale,
+              `${Math.round(stats.memory.rssBytes / 1_048_576)} MiB`,
+            ];
+          });
+        this.context.stdout.write(
+          `${renderTable(this.context.stdout, ['worker', 'processed', 'succeeded', 'failed', 'in-flight', 'reserved', 'concurrency', 'autoscale', 'rss'], rows)}\n`,
+        );
       }
       return this.reportFailures(replies) ? 1 : 0;
     });

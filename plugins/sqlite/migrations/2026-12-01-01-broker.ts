@@ -26,7 +26,11 @@ export const brokerTables: Migration = {
       .addColumn('created_at', 'integer', (c) => c.notNull())
       .execute();
     // The claim walks this index in priority-then-age order.
-    await db.schema.createIndex('stem_messages_claim').on('stem_messages').columns(['namespace', 'queue', 'subscriber', 'priority desc', 'id']).execute();
+    await db.schema
+      .createIndex('stem_messages_claim')
+      .on('stem_messages')
+      .columns(['namespace', 'queue', 'subscriber', 'priority desc', 'id'])
+      .execute();
     // An idle consumer's "when is the next delayed message due" and "when does the next lease end": one seek each.
     await db.schema.createIndex('stem_messages_delayed').on('stem_messages').columns(['namespace', 'queue', 'not_before']).execute();
     await db.schema

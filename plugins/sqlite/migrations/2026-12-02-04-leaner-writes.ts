@@ -34,7 +34,9 @@ export const leanerWrites: Migration = {
     await sql`create index stem_messages_claim on stem_messages (namespace, queue, subscriber, priority desc, id)`.execute(db);
     // Only rows published to run later (or put back with a delay): a row due at once never needs it.
     await sql`create index stem_messages_delayed on stem_messages (namespace, queue, not_before) where not_before > created_at`.execute(db);
-    await sql`create index stem_messages_leased on stem_messages (namespace, queue, locked_until) where locked_until is not null`.execute(db);
+    await sql`create index stem_messages_leased on stem_messages (namespace, queue, locked_until) where locked_until is not null`.execute(
+      db,
+    );
 
     await sql`create table stem_results_next (
       namespace text not null,
@@ -47,7 +49,9 @@ export const leanerWrites: Migration = {
       expires_at integer not null,
       primary key (namespace, id)
     ) without rowid`.execute(db);
-    await sql`insert into stem_results_next select namespace, id, state, generation, attempt, phase, status, expires_at from stem_results`.execute(db);
+    await sql`insert into stem_results_next select namespace, id, state, generation, attempt, phase, status, expires_at from stem_results`.execute(
+      db,
+    );
     await sql`drop table stem_results`.execute(db);
     await sql`alter table stem_results_next rename to stem_results`.execute(db);
     // Final states (phase 3 in sdk/state-order.ts when this was written) are the ones that pile up.
