@@ -175,7 +175,8 @@ export async function sqliteRows(options: SqliteWorkloadOptions): Promise<Result
     const order = run % 2 === 0 ? SYSTEMS : [...SYSTEMS].reverse();
     for (const [index, measure] of measures.entries()) {
       for (const system of order) {
-        // One system failing (liteque 0.8's runner rejects better-sqlite3 12's synchronous transactions) leaves its cells empty, not the workload.
+        // One system failing leaves its cells empty, not the workload: every published liteque (0.1.3 to 0.8.0) dequeues in an
+        // async drizzle transaction, which better-sqlite3 12 rejects ("Transaction function cannot return a promise").
         const value = await measure(system).then(
           ([measured]) => measured!,
           (error: Error) => (log(`${shapes[index]!.workload}, ${system} FAILED: ${error.message}`), Number.NaN),
