@@ -1,14 +1,14 @@
 import t from 'tap';
-import { redisAvailable, TEST_REDIS_URL } from '../helpers/services.js';
+import { REDIS_URL, requireRedis } from '../redis/redis-test-support.js';
 import { runStem, startStem } from '../helpers/run-stem.js';
 import { uniqueName } from '../helpers/wait.js';
 
 // Every command here runs the real binary in its own process against the test Redis, as a user would.
-const connection = ['--broker', TEST_REDIS_URL, '--backend', TEST_REDIS_URL, '--registry', 'fixtures/cli-tasks.ts'];
+const connection = ['--broker', REDIS_URL, '--backend', REDIS_URL, '--registry', 'fixtures/cli-tasks.ts'];
 const env = { STEM_BROKER_URL: '', STEM_RESULT_BACKEND_URL: '' };
 
 t.test('enqueue, worker start, result wait/get, dlq and queues work across processes', async (t) => {
-  if (!(await redisAvailable(t))) return;
+  if (!(await requireRedis(t))) return;
   const queue = uniqueName('cli');
   const worker = await startStem(['worker', 'start', '--queues', queue, '--concurrency', '4', ...connection], { env });
   t.teardown(() => worker.stop('SIGKILL'));
@@ -65,7 +65,7 @@ t.test('enqueue, worker start, result wait/get, dlq and queues work across proce
 });
 
 t.test('worker start logs JSON lines with --log-format json; queues purge empties a queue', async (t) => {
-  if (!(await redisAvailable(t))) return;
+  if (!(await requireRedis(t))) return;
   const queue = uniqueName('cli');
   for (let i = 0; i < 3; i++)
     await runStem(['enqueue', 'cli.nap', '--args', '{"ms":1}', '--queue', queue, '--not-before', '1h', ...connection], { env });
@@ -91,7 +91,7 @@ t.test('worker start logs JSON lines with --log-format json; queues purge emptie
 });
 
 t.test('health answers 0 when services answer and 69 when the broker is unreachable', async (t) => {
-  if (!(await redisAvailable(t))) return;
+  if (!(await requireRedis(t))) return;
   const ok = await runStem(['health', '--json', ...connection], { env });
   t.equal(ok.code, 0, ok.stderr);
   t.same(

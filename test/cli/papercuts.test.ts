@@ -7,7 +7,7 @@ import { routing } from '../../plugins/routing/index.js';
 import { logTaskSignals } from '../../cli/output/task-log.js';
 import { printable } from '../../cli/output/printable.js';
 import { deleteNamespace, testNamespace } from '../redis/redis-test-support.js';
-import { redisAvailable, TEST_REDIS_URL } from '../helpers/services.js';
+import { REDIS_URL, requireRedis } from '../redis/redis-test-support.js';
 import { repoRoot, runStem } from '../helpers/run-stem.js';
 import { runInProcess } from './in-process.js';
 
@@ -171,10 +171,10 @@ t.test('enqueue shows the priority clamp and the not-before time', async (t) => 
 });
 
 t.test('result get shows the clamped priority, the not-before time and the expiry a task was enqueued with', async (t) => {
-  if (!(await redisAvailable(t))) return;
+  if (!(await requireRedis(t))) return;
   const namespace = testNamespace('papercuts-queued');
   t.teardown(() => deleteNamespace(namespace));
-  const url = `${TEST_REDIS_URL}?namespace=${namespace}`;
+  const url = `${REDIS_URL}?namespace=${namespace}`;
   const services = ['--broker', url, '--backend', url, '--routing-config', 'fixtures/routing.yaml', '--registry', 'fixtures/tasks.ts'];
   const enqueued = await runInProcess([
     'enqueue',
@@ -237,10 +237,10 @@ t.test('the queued state records the expiry and the moved priority in memory too
 });
 
 t.test('queues list leaves broadcast channels out unless --all; the demo leaves no queue of its own behind', async (t) => {
-  if (!(await redisAvailable(t))) return;
+  if (!(await requireRedis(t))) return;
   const namespace = testNamespace('papercuts');
   t.teardown(() => deleteNamespace(namespace));
-  const url = `${TEST_REDIS_URL}?namespace=${namespace}`;
+  const url = `${REDIS_URL}?namespace=${namespace}`;
   const broker = ['--broker', url, '--backend', url];
   t.equal((await runInProcess(['enqueue', 'broadcast://maintenance', '--args', '{}', ...broker])).code, 0);
   t.equal((await runInProcess(['enqueue', 'cli.add', '--args', '{"a":1,"b":1}', '--queue', 'work', ...cliTasks, ...broker])).code, 0);

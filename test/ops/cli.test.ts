@@ -1,22 +1,22 @@
 import t from 'tap';
 import { Redis } from 'ioredis';
-import { redisAvailable, TEST_REDIS_URL } from '../helpers/services.js';
+import { REDIS_URL, requireRedis } from '../redis/redis-test-support.js';
 import { runStem, startStem, type RunningStem } from '../helpers/run-stem.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 
 // The real binary, as an operator uses it: two workers in their own processes, and each command in another.
 const config = ['--config', 'test/ops/fixtures/ops.config.ts'];
 const env = {
-  STEM_BROKER_URL: TEST_REDIS_URL,
-  STEM_RESULT_BACKEND_URL: TEST_REDIS_URL,
-  STEM_REVOKE_STORE_URL: TEST_REDIS_URL,
+  STEM_BROKER_URL: REDIS_URL,
+  STEM_RESULT_BACKEND_URL: REDIS_URL,
+  STEM_REVOKE_STORE_URL: REDIS_URL,
   STEM_CONTROL_NAMESPACE: '',
 };
 const commands = ['ping', 'stats', 'inspect', 'revoke', 'pause', 'resume', 'shutdown', 'rate-limit'];
 
 /** Deletes the keys of one test: its queue and control namespace share the unique name `id`. */
 async function deleteKeysOf(id: string): Promise<void> {
-  const client = new Redis(TEST_REDIS_URL);
+  const client = new Redis(REDIS_URL);
   try {
     let cursor = '0';
     do {
@@ -42,7 +42,7 @@ t.test('every worker operations command has --help with an example', async (t) =
 });
 
 t.test('ping, stats, inspect, revoke, pause, resume, rate-limit and shutdown reach two workers in other processes', async (t) => {
-  if (!(await redisAvailable(t))) return;
+  if (!(await requireRedis(t))) return;
   const id = uniqueName('ops');
   const flags = [...config, '--namespace', id];
   t.teardown(() => deleteKeysOf(id));
@@ -147,7 +147,7 @@ t.test('ping, stats, inspect, revoke, pause, resume, rate-limit and shutdown rea
 });
 
 t.test('with no worker alive, ping says why and exits 1; a revoke is stored for later workers', async (t) => {
-  if (!(await redisAvailable(t))) return;
+  if (!(await requireRedis(t))) return;
   const id = uniqueName('ops');
   const flags = [...config, '--namespace', id];
   t.teardown(() => deleteKeysOf(id));
@@ -173,11 +173,11 @@ t.test('with no worker alive, ping says why and exits 1; a revoke is stored for 
 });
 
 t.test('with only a broker URL, a pause is stored with the broker for workers that start later, with no warning', async (t) => {
-  if (!(await redisAvailable(t))) return;
+  if (!(await requireRedis(t))) return;
   const id = uniqueName('pausebroker');
   t.teardown(() => deleteKeysOf(id));
   const brokerOnly = {
-    STEM_BROKER_URL: TEST_REDIS_URL,
+    STEM_BROKER_URL: REDIS_URL,
     STEM_RESULT_BACKEND_URL: '',
     STEM_REVOKE_STORE_URL: '',
     STEM_CONTROL_NAMESPACE: id,

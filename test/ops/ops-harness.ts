@@ -5,7 +5,7 @@ import { control } from '../../plugins/control/index.js';
 import { rateLimit } from '../../plugins/rate-limit/index.js';
 import { revoke } from '../../plugins/revoke/index.js';
 import { unique } from '../../plugins/unique/index.js';
-import { redisAvailable, TEST_REDIS_URL } from '../helpers/services.js';
+import { REDIS_URL, requireRedis } from '../redis/redis-test-support.js';
 import { deleteNamespace, testNamespace } from '../redis/redis-test-support.js';
 
 /** Processes of one test sharing a Redis key namespace (which is also their control namespace). */
@@ -21,7 +21,7 @@ export interface OpsCluster {
  * skipped loudly, or failed with CI=true). Everything is closed and the keys deleted at teardown.
  */
 export async function opsCluster(t: Test, label: string): Promise<OpsCluster | undefined> {
-  if (!(await redisAvailable(t))) return undefined;
+  if (!(await requireRedis(t))) return undefined;
   const namespace = testNamespace(label);
   const stems: Stem[] = [];
   t.teardown(async () => {
@@ -35,7 +35,7 @@ export async function opsCluster(t: Test, label: string): Promise<OpsCluster | u
       const config: StemConfig & { namespace: string } = {
         namespace,
         tasks,
-        plugins: [redis({ url: TEST_REDIS_URL, namespace }), control(), revoke({ syncInterval: '200ms' }), rateLimit(), unique(), ...extra],
+        plugins: [redis({ url: REDIS_URL, namespace }), control(), revoke({ syncInterval: '200ms' }), rateLimit(), unique(), ...extra],
       };
       const stem = await Stem.create(config);
       stems.push(stem);

@@ -7,7 +7,7 @@ import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { deleteNamespace, testNamespace } from '../redis/redis-test-support.js';
-import { TEST_REDIS_URL, redisAvailable } from '../helpers/services.js';
+import { REDIS_URL, requireRedis } from '../redis/redis-test-support.js';
 import { createConsumerProject, repoRoot, repoVersion, run, start } from './consumer-project.js';
 import { nodeLines, userEnv, type NodeLine } from './node-lines.js';
 
@@ -15,7 +15,7 @@ import { nodeLines, userEnv, type NodeLine } from './node-lines.js';
 t.setTimeout(20 * 60_000);
 
 const lines = nodeLines(t);
-const withRedis = await redisAvailable(t);
+const withRedis = await requireRedis(t);
 const project = await createConsumerProject([`@types/node@${repoVersion('@types/node')}`]);
 t.teardown(() => project.remove());
 cpSync(join(repoRoot, 'test/package/consumer-files'), project.dir, { recursive: true });
@@ -65,7 +65,7 @@ async function workerRoundTrip(
 ): Promise<string> {
   const namespace = testNamespace('consumer');
   t.teardown(() => deleteNamespace(namespace));
-  const env = userEnv(line.bin, { CONSUMER_REDIS_URL: TEST_REDIS_URL, CONSUMER_NAMESPACE: namespace });
+  const env = userEnv(line.bin, { CONSUMER_REDIS_URL: REDIS_URL, CONSUMER_NAMESPACE: namespace });
   const worker = start('npx', ['stem', 'worker', 'start', ...extraArgs], { cwd: dir, env });
   t.teardown(() => worker.stop());
   await worker.waitFor(/ready on .*consuming default/);

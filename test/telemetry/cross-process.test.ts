@@ -7,7 +7,7 @@ import { redis } from '../../plugins/redis/index.js';
 import { telemetry } from '../../plugins/telemetry/index.js';
 import { Stem } from '../../sdk/index.js';
 import { repoRoot } from '../helpers/run-stem.js';
-import { redisAvailable, TEST_REDIS_URL } from '../helpers/services.js';
+import { REDIS_URL, requireRedis } from '../redis/redis-test-support.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { registerGlobalContext, SpanRecorder } from './otel-harness.js';
 import type { PrintedSpan } from './span-printing-worker.js';
@@ -18,7 +18,7 @@ const workerScript = fileURLToPath(new URL('./span-printing-worker.ts', import.m
 
 /** Deletes every key of a namespace (`ns:…` and `{ns:…}…`). */
 async function deleteNamespace(namespace: string): Promise<void> {
-  const client = new Redis(TEST_REDIS_URL);
+  const client = new Redis(REDIS_URL);
   try {
     for (const pattern of [`${namespace}:*`, `{${namespace}:*`]) {
       let cursor = '0';
@@ -33,7 +33,7 @@ async function deleteNamespace(namespace: string): Promise<void> {
   }
 }
 
-if (await redisAvailable(t)) {
+if (await requireRedis(t)) {
   t.test('one trace spans the producer process and a worker process on Redis', async (t) => {
     const namespace = uniqueName('telemetry');
     const queue = uniqueName('traced');
@@ -41,7 +41,7 @@ if (await redisAvailable(t)) {
 
     const child = spawn(process.execPath, ['--import', 'tsx', workerScript], {
       cwd: repoRoot,
-      env: { ...process.env, TELEMETRY_NAMESPACE: namespace, TELEMETRY_QUEUE: queue, STEM_TEST_REDIS_URL: TEST_REDIS_URL },
+      env: { ...process.env, TELEMETRY_NAMESPACE: namespace, TELEMETRY_QUEUE: queue, STEM_TEST_REDIS_URL: REDIS_URL },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -69,7 +69,7 @@ if (await redisAvailable(t)) {
 
     const recorder = new SpanRecorder();
     const producer = await Stem.create({
-      plugins: [redis({ url: TEST_REDIS_URL, namespace }), telemetry({ tracerProvider: recorder.provider })],
+      plugins: [redis({ url: REDIS_URL, namespace }), telemetry({ tracerProvider: recorder.provider })],
     });
     t.teardown(async () => {
       await producer.close();

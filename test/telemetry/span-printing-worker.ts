@@ -12,7 +12,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Re
 import { redis } from '../../plugins/redis/index.js';
 import { telemetry } from '../../plugins/telemetry/index.js';
 import { Stem, defineTask } from '../../sdk/index.js';
-import { TEST_REDIS_URL } from '../helpers/services.js';
+import { REDIS_URL } from '../redis/redis-test-support.js';
 import { registerGlobalContext } from './otel-harness.js';
 
 /** One finished span as the test reads it. */
@@ -54,7 +54,7 @@ trace.setGlobalTracerProvider(provider);
 
 const echo = defineTask({ name: 'telemetry.cross-process', handler: async (args: { text: string }) => args.text.toUpperCase() });
 // No tracerProvider option: telemetry() takes the global one registered above, as an application's would.
-const stem = await Stem.create({ tasks: [echo], plugins: [redis({ url: TEST_REDIS_URL, namespace }), telemetry()] });
+const stem = await Stem.create({ tasks: [echo], plugins: [redis({ url: REDIS_URL, namespace }), telemetry()] });
 const worker = stem.worker({ queues: [queue], concurrency: 2 });
 await worker.start();
 process.stdout.write(`${JSON.stringify({ ready: worker.id })}\n`);
