@@ -51,6 +51,8 @@ export const META = {
   resultTtlMs: 'stem.resultTtlMs',
   /** Set when the caller named the queue at enqueue: routing lets it win over routes. */
   queueExplicit: 'stem.queueExplicit',
+  /** true: no state is written for the task (`ignoreResult`); false: states are written though the task ignores results. */
+  ignoreResult: 'stem.ignoreResult',
 } as const;
 
 /** The prefix that marks a task address as a broadcast channel. */

@@ -402,3 +402,43 @@ export class DuplicateWorkerIdError extends StemError {
     );
   }
 }
+
+/**
+ * `enqueue(…, { transaction })` was given to a broker that cannot write inside the caller's
+ * transaction (it does not offer `Broker.publishInTransaction`): refused before anything is written.
+ */
+export class TransactionNotSupportedError extends StemError {
+  constructor(readonly broker: string) {
+    super(
+      'transaction-not-supported',
+      `the ${broker} cannot enqueue inside the caller's transaction: enqueue({ transaction }) needs a broker that can join it (the postgres plugin's, on the database of the transaction); enqueue after your commit instead, or configure the postgres broker`,
+      { exitCode: ExitCode.usage },
+    );
+  }
+}
+
+/**
+ * The `transaction` given to enqueue is not one the broker can write in: not a transaction its
+ * plugin knows, or not open (no BEGIN yet, already failed). `reason` says which and what to pass.
+ */
+export class InvalidTransactionError extends StemError {
+  constructor(
+    readonly broker: string,
+    reason: string,
+  ) {
+    super('invalid-transaction', `${broker}: cannot enqueue in the given transaction: ${reason}`, { exitCode: ExitCode.usage });
+  }
+}
+
+/**
+ * `result()` was asked of a task enqueued with `ignoreResult`: no state is ever written for it,
+ * so waiting could only time out.
+ */
+export class ResultIgnoredError extends StemError {
+  constructor(readonly taskId: string) {
+    super(
+      'result-ignored',
+      `task ${taskId} was enqueued with ignoreResult: no result or state is stored for it, so there is none to wait for; enqueue it without ignoreResult (or with ignoreResult: false) to read its result`,
+    );
+  }
+}

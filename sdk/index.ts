@@ -16,7 +16,7 @@ export {
 } from './task.js';
 export { TaskRegistry } from './registry.js';
 export { TaskHandle, pendingStatus, waitForTerminalStatus, resultOf } from './task-handle.js';
-export { Producer, type EnqueueRequest } from './producer.js';
+export { Producer, type EnqueueManyOptions, type EnqueueRequest } from './producer.js';
 export { Worker } from './worker.js';
 export type { WorkerHandle, WorkerState, WorkerStats, ReservedTask, ActiveTask } from './worker-handle.js';
 export type { WorkerOptions, WorkerInfo } from './worker-options.js';

@@ -6,7 +6,7 @@ import { ConfigError } from './errors.js';
 import { StemHooks } from './hooks.js';
 import { createMemoryService } from './memory/index.js';
 import type { StemPlugin } from './plugin.js';
-import { Producer, type EnqueueRequest } from './producer.js';
+import { Producer, type EnqueueManyOptions, type EnqueueRequest } from './producer.js';
 import { TaskRegistry } from './registry.js';
 import { resolveSettings, type StemSettings } from './settings.js';
 import { Signals } from './signals.js';
@@ -125,9 +125,12 @@ export class Stem {
     return handle!;
   }
 
-  /** Enqueues many tasks in one publish (one round trip where the broker allows). */
-  async enqueueMany(requests: readonly EnqueueRequest[]): Promise<TaskHandle[]> {
-    return this.producer.enqueueMany(requests);
+  /**
+   * Enqueues many tasks in one publish (one round trip where the broker allows); with `{ transaction }`,
+   * inside the caller's open transaction (see `EnqueueOptions.transaction`).
+   */
+  async enqueueMany(requests: readonly EnqueueRequest[], options?: EnqueueManyOptions): Promise<TaskHandle[]> {
+    return this.producer.enqueueMany(requests, options);
   }
 
   /** The status of a task id; `pending` when unknown. */

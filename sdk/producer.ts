@@ -1,8 +1,8 @@
-import type { Broker } from './contracts/broker.js';
+import type { Broker, TransactionStates } from './contracts/broker.js';
 import type { ResultBackend, SetOptions, TaskStatus } from './contracts/result-backend.js';
 import { parseDuration, resolveWhen } from './duration.js';
 import { assertJsonSerialisable, assertValidName, assertValidNames, broadcastChannel, META, type Envelope } from './envelope.js';
-import { ArgsTooLargeError, UsageError } from './errors.js';
+import { ArgsTooLargeError, TransactionNotSupportedError, UsageError } from './errors.js';
 import type { StemHooks } from './hooks.js';
 import { uuidv7 } from './id.js';
 import type { TaskRegistry } from './registry.js';
@@ -29,7 +29,34 @@ export interface EnqueueRequest {
   options?: EnqueueOptions;
 }
 
+/** Options of a whole `enqueueMany`. */
+export interface EnqueueManyOptions {
+  /** The caller's open transaction, for every task of the batch (see `EnqueueOptions.transaction`). */
+  transaction?: unknown;
+}
+
 const DEFAULT_PRIORITY = 5;
+
+/** The one transaction of a batch: the batch's, or the one its requests share; mixing is a usage error. */
+function transactionOf(requests: readonly EnqueueRequest[], batch: EnqueueManyOptions): unknown {
+  const first = requests[0]?.options?.transaction;
+  const transaction = batch.transaction ?? first;
+  if (transaction === undefined && requests.every((request) => request.options?.transaction === undefined)) return undefined;
+  for (const request of requests) {
+    const own = request.options?.transaction;
+    if (own === transaction || (own === undefined && batch.transaction !== undefined)) continue;
+    throw new UsageError(
+      'the tasks of one enqueueMany must all go in the same transaction (or none): pass it once, as enqueueMany(requests, { transaction })',
+    );
+  }
+  return transaction;
+}
+
+/** How an error names a broker: its class (`RedisBroker`), or `configured broker`. */
+function brokerName(broker: Broker): string {
+  const name = (broker as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== '' && name !== 'Object' ? name : 'configured broker';
+}
 
 /**
  * Meta keys of a task's `queued` state, written only when they apply: what the enqueue decided
@@ -97,6 +124,8 @@ export class Producer {
     if (options.softTimeLimit !== undefined) meta[META.softTimeLimitMs] = parseDuration(options.softTimeLimit, 'softTimeLimit');
     if (options.resultTtl !== undefined) meta[META.resultTtlMs] = parseDuration(options.resultTtl, 'resultTtl');
     if (options.queue !== undefined) meta[META.queueExplicit] = true;
+    const ignoreResult = options.ignoreResult ?? defaults.ignoreResult;
+    if (ignoreResult !== undefined) meta[META.ignoreResult] = ignoreResult === true;
 
     const envelope: Envelope = {
       id: options.id ?? uuidv7(now),
@@ -126,8 +155,16 @@ export class Producer {
     return envelope;
   }
 
-  /** Enqueues many tasks: one publish and one state write, or one write of both where the broker can. */
-  async enqueueMany(requests: readonly EnqueueRequest[]): Promise<TaskHandle[]> {
+  /**
+   * Enqueues many tasks: one publish and one state write, or one write of both where the broker
+   * can; with a transaction, one write inside it (Broker.publishInTransaction).
+   */
+  async enqueueMany(requests: readonly EnqueueRequest[], batch: EnqueueManyOptions = {}): Promise<TaskHandle[]> {
+    const transaction = transactionOf(requests, batch);
+    // Refused before any hook runs: nothing is published, nothing is reported as sent.
+    if (transaction !== undefined && this.stem.broker.publishInTransaction === undefined) {
+      throw new TransactionNotSupportedError(brokerName(this.stem.broker));
+    }
     const now = Date.now();
     const hooks = this.stem.hooks;
     const runHook = hooks.enqueue.isUsed();
@@ -173,7 +210,10 @@ export class Producer {
     let statuses: TaskStatus[] | undefined;
     let stateOptions: SetOptions | undefined;
     if (this.stem.settings.trackQueued) {
-      statuses = publishing.map((envelope) => {
+      statuses = [];
+      for (const envelope of publishing) {
+        // Fire and forget: no state at all, not even `queued`.
+        if (envelope.meta[META.ignoreResult] === true) continue;
         const status: TaskStatus = {
           id: envelope.id,
           state: 'queued',
@@ -184,15 +224,21 @@ export class Producer {
         };
         const meta = queuedMeta(envelope, askedPriorities?.get(envelope));
         if (meta !== undefined) status.meta = meta;
-        return status;
-      });
+        statuses.push(status);
+      }
+      if (statuses.length === 0) statuses = undefined;
       // Generated ids cannot be watched yet, so nobody needs notifying; a caller's own id might be.
       stateOptions = { ttlMs: this.stem.settings.resultTtlMs, quiet: requests.every((request) => request.options?.id === undefined) };
     }
     let combined = false;
     try {
-      // Where the broker can, the messages and their states are one atomic write.
-      if (statuses !== undefined && broker.publishWithStates !== undefined) {
+      if (transaction !== undefined) {
+        // In the caller's transaction: the states go in it too, or not at all (see the contract).
+        const states: TransactionStates | undefined = statuses === undefined ? undefined : { backend, statuses, options: stateOptions! };
+        await broker.publishInTransaction!(transaction, publishing, states);
+        combined = true;
+      } else if (statuses !== undefined && broker.publishWithStates !== undefined) {
+        // Where the broker can, the messages and their states are one atomic write.
         combined = await broker.publishWithStates(backend, statuses, stateOptions!, publishing);
       }
       if (!combined) await broker.publish(publishing);

@@ -1,8 +1,8 @@
 import type { ResultBackend, TaskStatus, Unsubscribe } from './contracts/result-backend.js';
 import { isTerminal } from './contracts/result-backend.js';
 import { parseDuration, type Duration } from './duration.js';
-import type { Envelope } from './envelope.js';
-import { ResultTimeoutError, TaskCancelledError, TaskFailedError } from './errors.js';
+import { META, type Envelope } from './envelope.js';
+import { ResultIgnoredError, ResultTimeoutError, TaskCancelledError, TaskFailedError } from './errors.js';
 
 /** The status of an id the backend does not know: pending (not an error). */
 export function pendingStatus(id: string): TaskStatus {
@@ -97,9 +97,11 @@ export class TaskHandle<Result = unknown> {
 
   /**
    * Waits for the task to finish and returns its result. Throws TaskFailedError,
-   * TaskCancelledError, or ResultTimeoutError after `timeoutMs` (default 30s).
+   * TaskCancelledError, or ResultTimeoutError after `timeoutMs` (default 30s); ResultIgnoredError
+   * at once for a task enqueued with `ignoreResult` (nothing is stored to wait for).
    */
   async result(options: { timeoutMs?: Duration; signal?: AbortSignal } = {}): Promise<Result> {
+    if (this.envelope?.meta[META.ignoreResult] === true) throw new ResultIgnoredError(this.id);
     return resultOf<Result>(await waitForTerminalStatus(this.backend, this.id, options));
   }
 }

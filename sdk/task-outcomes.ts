@@ -141,6 +141,19 @@ export class TaskOutcomes {
     return status;
   }
 
+  /** True when no state is written for this run's task: its enqueue's `ignoreResult`, else its task's. */
+  ignoresResult(run: TaskRun): boolean {
+    const asked = run.meta[META.ignoreResult];
+    if (typeof asked === 'boolean') return asked;
+    return this.host.registry.find(run.name)?.options.ignoreResult === true;
+  }
+
+  /** Queues a state write of this run with the next flush, unless its task ignores results. */
+  record(run: TaskRun, status: TaskStatus): void {
+    if (this.ignoresResult(run)) return;
+    this.host.batch.record(status, this.resultTtlOf(run));
+  }
+
   /** How long this run's states are kept: the enqueue's override, else the task's, else the instance's. */
   resultTtlOf(run: TaskRun): number {
     const override = run.meta[META.resultTtlMs] as number | undefined;
@@ -163,7 +176,7 @@ export class TaskOutcomes {
       };
       await hooks.result.promise(outcome);
     }
-    batch.record(ending.status(), this.resultTtlOf(run));
+    if (!this.ignoresResult(run)) batch.record(ending.status(), this.resultTtlOf(run));
     if (ending.tell === undefined) {
       batch.ack(run.delivery);
     } else {

@@ -26,6 +26,11 @@ export interface TaskOptions {
   expires?: Duration;
   /** How long its result is kept (default: the config's resultTtl, 1 day). */
   resultTtl?: Duration;
+  /**
+   * Fire and forget, as Celery's `ignore_result`: no state (queued, running, result) is written for
+   * the task, and its handle's `result()` throws ResultIgnoredError at once (default false).
+   */
+  ignoreResult?: boolean;
 }
 
 /** What a handler receives besides its arguments. */
@@ -85,6 +90,12 @@ export interface EnqueueOptions extends TaskOptions {
   id?: string;
   /** Extra metadata merged into the envelope's meta. */
   meta?: Record<string, unknown>;
+  /**
+   * The caller's open database transaction to enqueue in (a Kysely transaction or a `pg` client
+   * after BEGIN, for the postgres broker): the task exists if and only if it commits. Opaque to the
+   * kernel; handed to `Broker.publishInTransaction`. A broker without it: TransactionNotSupportedError.
+   */
+  transaction?: unknown;
 }
 
 /**

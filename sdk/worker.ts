@@ -316,7 +316,7 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
   async reportProgress(run: TaskRun, value: unknown): Promise<void> {
     const problem = encodingProblem(value);
     if (problem !== undefined) throw new ProgressNotSerializableError(run.id, problem);
-    this.batch.record(this.runningStatus(run, value), this.outcomes.resultTtlOf(run));
+    this.outcomes.record(run, this.runningStatus(run, value));
   }
 
   /** @internal */
@@ -501,7 +501,7 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
     const hardMs = (meta[META.timeLimitMs] as number | undefined) ?? optionalDuration(definition.options.timeLimit, 'timeLimit');
     const softMs =
       (meta[META.softTimeLimitMs] as number | undefined) ?? optionalDuration(definition.options.softTimeLimit, 'softTimeLimit');
-    this.batch.record(this.runningStatus(run, undefined), this.outcomes.resultTtlOf(run));
+    this.outcomes.record(run, this.runningStatus(run, undefined));
     if (signals.has('task-started')) signals.emit('task-started', { envelope, workerId: this.id });
 
     const handler = definition.handler;
@@ -566,7 +566,7 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
     const returned = nextGeneration(run.envelope);
     const { workerId: _worker, ...queued } = this.outcomes.statusOf(run, 'queued');
     queued.generation = generationOf(returned.meta);
-    this.batch.record(queued, this.outcomes.resultTtlOf(run));
+    this.outcomes.record(run, queued);
     await this.batch.flush();
     if (this.crashing) {
       // It was running when the process had to die of an error nobody could be blamed for: it

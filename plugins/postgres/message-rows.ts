@@ -52,6 +52,17 @@ export async function insertMessages(
   extras: PublishExtras = {},
 ): Promise<void> {
   if (envelopes.length === 0) return;
+  await messageInsert(schema, namespace, channel, envelopes, extras).execute(db);
+}
+
+/** The one statement of `insertMessages`, to run on a connection of the caller's choosing (its transaction). */
+export function messageInsert(
+  schema: string,
+  namespace: string,
+  channel: string,
+  envelopes: readonly Envelope[],
+  extras: PublishExtras = {},
+): RawBuilder<unknown> {
   const n = envelopes.length;
   const queues = new Array<string>(n);
   const ids = new Array<string>(n);
@@ -86,13 +97,12 @@ export async function insertMessages(
   const wake = sql`select pg_notify(${channel}, q.queue) from (select distinct queue from inserted) q`;
   const { newQueues = [], states } = extras;
   if (newQueues.length === 0 && states === undefined) {
-    await sql`with inserted as (
+    return sql`with inserted as (
         insert into ${messages} (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before)
         ${rows}
         returning queue
       )
-      ${wake}`.execute(db);
-    return;
+      ${wake}`;
   }
   // Data-modifying CTEs all run; a plain select runs only where read, hence the counts below.
   const known =
@@ -104,10 +114,10 @@ export async function insertMessages(
         )`;
   const written = states === undefined ? sql`` : sql`, written as (${states.written})`;
   const notified = states === undefined ? sql`` : sql`, (select count(*) from (${states.notify}) s) as states`;
-  await sql`with inserted as (
+  return sql`with inserted as (
       insert into ${messages} (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before)
       ${rows}
       returning queue
     )${known}${written}
-    select (select count(*) from (${wake}) w) as messages${notified}`.execute(db);
+    select (select count(*) from (${wake}) w) as messages${notified}`;
 }

@@ -8,11 +8,21 @@ import type {
   Delivery,
   NackOptions,
   ReplayOptions,
+  TransactionStates,
 } from '../../sdk/contracts/broker.js';
 import type { ResultBackend, SetOptions, TaskStatus } from '../../sdk/contracts/result-backend.js';
 import { broadcastAddress, broadcastChannel, encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
 import { ConfigError } from '../../sdk/errors.js';
-import { clampPriority, DEFAULT_VISIBILITY_MS, epochMs, insertMessages, parseReceipt, type PublishExtras } from './message-rows.js';
+import { callerTransaction } from './caller-transaction.js';
+import {
+  clampPriority,
+  DEFAULT_VISIBILITY_MS,
+  epochMs,
+  insertMessages,
+  messageInsert,
+  parseReceipt,
+  type PublishExtras,
+} from './message-rows.js';
 import type { PostgresConnection } from './postgres-connection.js';
 import { PostgresConsumer } from './postgres-consumer.js';
 import { PostgresService } from './postgres-service.js';
@@ -82,6 +92,27 @@ export class PostgresBroker extends PostgresService implements Broker {
     if (envelopes.length === 0) return true;
     await this.insert(envelopes, statuses.length === 0 ? undefined : writer.upsertParts(statuses, options));
     return true;
+  }
+
+  /**
+   * Publishes in the caller's open transaction (a Kysely transaction or a pg client after BEGIN),
+   * in one statement: the rows, the queue names, the `queued` states when `states.backend` is this
+   * plugin's (same connection key), and the NOTIFY, which Postgres delivers only at commit. Nothing
+   * is retried (a dropped connection ends the caller's transaction) and nothing is remembered in
+   * this process until then: a rollback leaves no trace, here or in the database.
+   */
+  async publishInTransaction(transaction: unknown, envelopes: readonly Envelope[], states?: TransactionStates): Promise<void> {
+    this.assertOpen();
+    const run = callerTransaction(transaction, 'postgres broker');
+    if (envelopes.length === 0) return;
+    const writer =
+      states === undefined || states.statuses.length === 0 ? undefined : states.backend.stateWriter?.(this.connection.stateWrites);
+    const newQueues = [...new Set(envelopes.map((envelope) => envelope.queue))].filter((queue) => !this.knownQueues.has(queue));
+    const statement = messageInsert(this.schema, this.namespace, this.channel, envelopes, {
+      newQueues,
+      states: writer === undefined ? undefined : writer.upsertParts(states!.statuses, states!.options),
+    });
+    await run(statement.compile(this.connection.db));
   }
 
   private async insert(envelopes: readonly Envelope[], states: PublishExtras['states']): Promise<void> {

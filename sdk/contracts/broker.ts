@@ -83,6 +83,16 @@ export interface DeadLetterPage {
   total: number;
 }
 
+/** The `queued` states of a transactional publish, and the backend they belong to (see `Broker.publishInTransaction`). */
+export interface TransactionStates {
+  /** The instance's result backend. */
+  backend: ResultBackend;
+  /** One `queued` state per envelope that tracks its result. */
+  statuses: readonly TaskStatus[];
+  /** The write's TTL and quietness, as for `ResultBackend.set`. */
+  options: SetOptions;
+}
+
 /**
  * Carries envelopes from producers to workers. At-least-once: a delivery not acked before its
  * lease runs out is delivered again. Implementations: sdk/memory, plugins/redis, plugins/postgres.
@@ -116,6 +126,17 @@ export interface Broker {
     options: SetOptions,
     envelopes: readonly Envelope[],
   ): Promise<boolean>;
+  /**
+   * Optional: publishes `envelopes` inside the caller's open `transaction` (`enqueue(…, {
+   * transaction })`), so that workers see them if and only if it commits, and a rollback leaves
+   * nothing. The kernel hands `transaction` over untouched: what it may be is the plugin's to
+   * define and check (throw InvalidTransactionError for one it cannot write in). `states`, when
+   * given, are the `queued` states: write them in the same transaction when `states.backend`
+   * offers a writer for it (`stateWriter`), otherwise leave them unwritten (never outside the
+   * transaction: a rollback must leave no state); the worker writes the later ones. Brokers
+   * without it make such an enqueue fail with TransactionNotSupportedError.
+   */
+  publishInTransaction?(transaction: unknown, envelopes: readonly Envelope[], states?: TransactionStates): Promise<void>;
   /** Extends the leases of deliveries still being worked on to `leaseMs` from now. */
   extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void>;
   /** Removes a delivery from its queue and keeps it as a dead letter (atomically where possible). */

@@ -1,0 +1,75 @@
+import { CompiledQuery } from 'kysely';
+import { InvalidTransactionError } from '../../sdk/errors.js';
+
+/** A compiled statement: its SQL text and parameters. */
+export interface StatementText {
+  sql: string;
+  parameters: readonly unknown[];
+}
+
+/** Runs one compiled statement on the caller's transaction. */
+export type TransactionRunner = (statement: StatementText) => Promise<void>;
+
+/** The shape of a Kysely instance, duck-typed so that another copy of kysely (another version) still works. */
+interface KyselyLike {
+  readonly isTransaction: boolean;
+  executeQuery(query: CompiledQuery): Promise<unknown>;
+}
+
+/** The shape of a pg `Client` or `PoolClient`. */
+interface PgClientLike {
+  query(config: { text: string; values: unknown[] }): Promise<unknown>;
+  getTransactionStatus?(): string | null;
+  readyForQuery?: boolean;
+}
+
+const WHAT = 'pass a Kysely transaction (the trx of db.transaction().execute(async (trx) => …)) or a pg client after BEGIN';
+
+/**
+ * Recognises what `enqueue(…, { transaction })` was given and returns how to run a statement in
+ * it: a Kysely transaction (`isTransaction`), or a pg client (`Client`, `PoolClient`) inside a
+ * transaction block. Anything else, or something that would commit on its own (a Kysely instance,
+ * a pool, a client outside BEGIN), is an InvalidTransactionError naming what to pass instead.
+ */
+export function callerTransaction(transaction: unknown, who: string): TransactionRunner {
+  if (typeof transaction !== 'object' || transaction === null) {
+    throw new InvalidTransactionError(who, `got ${transaction === null ? 'null' : typeof transaction}; ${WHAT}`);
+  }
+  const candidate = transaction as Partial<KyselyLike & PgClientLike> & { totalCount?: unknown; connect?: unknown };
+  if (typeof candidate.executeQuery === 'function' && typeof candidate.isTransaction === 'boolean') {
+    if (!candidate.isTransaction) {
+      throw new InvalidTransactionError(
+        who,
+        'got a Kysely instance, not a transaction: the task would commit on its own; pass the trx of db.transaction().execute(async (trx) => …) (or of db.startTransaction())',
+      );
+    }
+    const kysely = candidate as KyselyLike;
+    return async (statement) => {
+      await kysely.executeQuery(CompiledQuery.raw(statement.sql, [...statement.parameters]));
+    };
+  }
+  if (typeof candidate.query === 'function') {
+    if (typeof candidate.totalCount === 'number' && typeof candidate.connect === 'function') {
+      throw new InvalidTransactionError(
+        who,
+        'got a pg Pool: each of its queries may run on another connection, outside your transaction; pass the client of `const client = await pool.connect(); await client.query("BEGIN")`',
+      );
+    }
+    const client = candidate as PgClientLike;
+    return async (statement) => {
+      // Checked only while the client is idle: with a query of the caller's still running, its status is not known yet.
+      const status = client.readyForQuery === true ? client.getTransactionStatus?.() : undefined;
+      if (status === 'I') {
+        throw new InvalidTransactionError(
+          who,
+          'the pg client is not inside a transaction (the task would commit on its own); run `await client.query("BEGIN")` first',
+        );
+      }
+      if (status === 'E') {
+        throw new InvalidTransactionError(who, 'the pg client is in a failed transaction (an earlier statement failed); roll it back');
+      }
+      await client.query({ text: statement.sql, values: [...statement.parameters] });
+    };
+  }
+  throw new InvalidTransactionError(who, `got an object that is neither a Kysely transaction nor a pg client; ${WHAT}`);
+}
