@@ -442,3 +442,21 @@ export class ResultIgnoredError extends StemError {
     );
   }
 }
+
+/**
+ * A task asks for a capability (per-key concurrency, …) that the configured broker does not
+ * offer: refused at enqueue or worker start rather than silently not enforced.
+ */
+export class UnsupportedCapabilityError extends StemError {
+  constructor(
+    readonly capability: string,
+    readonly broker: string,
+    what: string,
+  ) {
+    super(
+      'unsupported-capability',
+      `${what} needs the broker capability "${capability}", which the ${broker} broker does not offer; use the memory, Redis or Postgres broker for it, or remove the option`,
+      { exitCode: ExitCode.usage },
+    );
+  }
+}

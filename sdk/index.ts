@@ -38,6 +38,7 @@ export {
   type StatePosition,
 } from './state-order.js';
 export { parseDuration, resolveWhen, formatDuration, type Duration, type When } from './duration.js';
+export { CONCURRENCY_HEADERS, taskConcurrencyKey, parseConcurrencyLimit } from './concurrency-key.js';
 export { uuidv7, uuidv7Time } from './id.js';
 export {
   type Envelope,

@@ -1,3 +1,4 @@
+import { assertConcurrencySupported, stampConcurrency } from './concurrency-key.js';
 import type { Broker, TransactionStates } from './contracts/broker.js';
 import type { ResultBackend, SetOptions, TaskStatus } from './contracts/result-backend.js';
 import { parseDuration, resolveWhen } from './duration.js';
@@ -152,6 +153,13 @@ export class Producer {
       envelope.expiresAt = now + parseDuration((options.expires ?? defaults.expires)!, 'expires');
     }
     assertValidNames(envelope);
+    if (channel === undefined) {
+      stampConcurrency(envelope, {
+        concurrencyKey: options.concurrencyKey ?? defaults.concurrencyKey,
+        concurrencyLimit: options.concurrencyLimit ?? defaults.concurrencyLimit,
+        ordered: options.ordered ?? defaults.ordered,
+      });
+    }
     return envelope;
   }
 
@@ -207,6 +215,8 @@ export class Producer {
       if (publishing.length === 0) return handles as TaskHandle[];
     }
     const broker = this.stem.broker;
+    // A keyed task on a broker that cannot enforce its key is refused, never published unlimited.
+    for (const envelope of publishing) assertConcurrencySupported(broker, envelope);
     let statuses: TaskStatus[] | undefined;
     let stateOptions: SetOptions | undefined;
     if (this.stem.settings.trackQueued) {

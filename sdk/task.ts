@@ -31,6 +31,16 @@ export interface TaskOptions {
    * the task, and its handle's `result()` throws ResultIgnoredError at once (default false).
    */
   ignoreResult?: boolean;
+  /**
+   * Per-key concurrency: the key of a task (a string, or a function of its arguments such as
+   * `(args) => args.tenantId`); at most `concurrencyLimit` tasks of one key run at once across
+   * every worker, enforced by the broker (memory, Redis, Postgres). See docs/flow-control.md.
+   */
+  concurrencyKey?: string | ((args: any) => string | number);
+  /** At most this many tasks of one key at once (default 1); alone, a limit for the whole task (key `task:<name>`). */
+  concurrencyLimit?: number;
+  /** With a concurrencyKey: one task of a key at a time, in enqueue order, retries included (limit 1). */
+  ordered?: boolean;
 }
 
 /** What a handler receives besides its arguments. */

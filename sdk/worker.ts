@@ -1,5 +1,6 @@
 import { AsyncResource } from 'node:async_hooks';
 import { hostname as osHostname } from 'node:os';
+import { assertWorkerConcurrencySupported } from './concurrency-key.js';
 import type { Broker, BrokerConsumer, Delivery } from './contracts/broker.js';
 import type { ResultBackend, TaskStatus } from './contracts/result-backend.js';
 import { generationOf, nextGeneration } from './state-order.js';
@@ -226,6 +227,8 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
       const why = this.startedAt === 0 ? 'was stopped before it started' : 'was already started';
       throw new ConfigError(`worker ${this.id} ${why}; create a new worker with stem.worker()`);
     }
+    // A keyed task the broker cannot enforce would run unlimited: refused before anything starts.
+    assertWorkerConcurrencySupported(this.stem.broker, this.stem.registry.list());
     this.lifecycle = 'running';
     this.startedAt = Date.now();
     // Refused while another worker runs with this id: it would share its consumer id and subscriptions.

@@ -21,7 +21,9 @@ export type ScriptName =
   | 'revoke-upsert'
   | 'revoke-prune'
   | 'schedule-upsert'
-  | 'schedule-remove';
+  | 'schedule-remove'
+  | 'gate-publish'
+  | 'gate-release';
 
 const NAMES: readonly ScriptName[] = [
   'fetch',
@@ -42,6 +44,8 @@ const NAMES: readonly ScriptName[] = [
   'revoke-prune',
   'schedule-upsert',
   'schedule-remove',
+  'gate-publish',
+  'gate-release',
 ];
 
 /** A script's source and its SHA1 (the name the server caches it under). */

@@ -29,6 +29,12 @@ export class QueueKeys {
   readonly deadLetters: string;
   /** Dead letter ids ordered by deadAt. */
   readonly deadLetterIndex: string;
+  /** Per-key concurrency: key → slots held (tasks of the key in the queue or leased). */
+  readonly concurrencyHeld: string;
+  /** Per-key concurrency: key → the limit its tasks carry (the latest published). */
+  readonly concurrencyLimits: string;
+  /** Per-key concurrency: key → run-time limit (`stem worker concurrency-limit`). */
+  readonly concurrencyOverrides: string;
   private readonly leasePrefix: string;
 
   /** `prefix` is the connection's key prefix (already encoded); `address` is the queue as named. */
@@ -43,6 +49,9 @@ export class QueueKeys {
     this.delayed = `${this.tag}:delayed`;
     this.deadLetters = `${this.tag}:dead`;
     this.deadLetterIndex = `${this.tag}:dead:index`;
+    this.concurrencyHeld = `${this.tag}:cc:held`;
+    this.concurrencyLimits = `${this.tag}:cc:limit`;
+    this.concurrencyOverrides = `${this.tag}:cc:override`;
     this.leasePrefix = `${this.tag}:leases`;
   }
 
@@ -56,6 +65,11 @@ export class QueueKeys {
     if (this.broadcast) return BROADCAST_BAND;
     const clamped = Number.isFinite(priority) ? Math.min(9, Math.max(0, Math.round(priority))) : 0;
     return String(clamped);
+  }
+
+  /** The list of a concurrency key's tasks waiting for a slot, oldest first (the key is used as it is: it comes last). */
+  concurrencyWaiting(key: string): string {
+    return `${this.tag}:cc:w:${key}`;
   }
 
   /** The consumer group: one per queue, one per subscriber of a broadcast channel. */

@@ -12,6 +12,8 @@ import type {
   SetOptions,
   TaskStatus,
 } from '../../sdk/contracts/index.js';
+import { concurrencyKeyOf } from '../../sdk/concurrency-key.js';
+import type { ConcurrencyControl, ConcurrencyKeyStats } from '../../sdk/contracts/concurrency-control.js';
 import { encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
 import { DueSignal, wakeChannel } from './due-signal.js';
 import { LeaseReceipt } from './lease-receipt.js';
@@ -26,6 +28,14 @@ import { startedOver } from '../../sdk/state-order.js';
 
 const PURGE_BATCH = 10_000;
 
+/** The deliveries of one queue and consumer to acknowledge: unkeyed lease members, keyed (band, entry id, key). */
+interface AckSource {
+  keys: QueueKeys;
+  consumerId: string;
+  members: string[];
+  keyed: Array<[band: string, entryId: string, key: string]>;
+}
+
 /**
  * The Broker contract on Redis Streams: one stream per queue and priority band read through one
  * consumer group per queue, delayed tasks in a zset, leases in a zset (see docs/redis.md), dead
@@ -39,6 +49,25 @@ export class RedisBroker extends RedisService implements Broker {
   private readonly consumers = new Set<RedisConsumer>();
   /** Tells idle consumers of this process when delayed work falls due earlier than they planned. */
   readonly dueSignal: DueSignal;
+
+  /**
+   * Per-key concurrency (docs/flow-control.md): a keyed task enters its queue's streams only while
+   * its key holds fewer slots than its limit (gate-publish.lua); the others wait in a list per key,
+   * and the ack, drop or dead letter that frees a slot lets the next one in (gate-release.lua).
+   */
+  readonly concurrency: ConcurrencyControl = {
+    setLimit: async (queue, key, limit) => {
+      this.assertOpen();
+      const keys = this.keys(queue);
+      await LuaScripts.call(
+        this.client,
+        'gate-release',
+        [...this.gateKeys(keys, ''), keys.concurrencyWaiting(key)],
+        ['', Date.now(), wakeChannel(keys), 'limit', key, limit === null ? '' : limit, ''],
+      );
+    },
+    stats: (queue) => this.concurrencyStats(queue),
+  };
 
   /** Wraps an open connection (retained until close). */
   constructor(connection: RedisConnection, options: RedisBrokerOptions = {}) {
@@ -145,13 +174,13 @@ export class RedisBroker extends RedisService implements Broker {
     this.assertOpen();
     if (deliveries.length === 0) return;
     const sources = this.sourcesOf(deliveries);
-    if (sources.length === 1) {
+    if (sources.length === 1 && sources[0]!.keyed.length === 0) {
       const [source] = sources;
       await this.settle(this.client, source!.keys, source!.consumerId, source!.members);
       return;
     }
     const pipeline = this.client.pipeline();
-    for (const source of sources) this.settle(pipeline, source.keys, source.consumerId, source.members);
+    for (const source of sources) this.settleSource(pipeline, source);
     await execPipeline(pipeline);
   }
 
@@ -170,25 +199,85 @@ export class RedisBroker extends RedisService implements Broker {
     this.assertOpen();
     const pipeline = this.client.pipeline();
     writer.queueSet(pipeline, statuses, { ttlMs });
-    for (const source of this.sourcesOf(deliveries)) this.settle(pipeline, source.keys, source.consumerId, source.members);
+    for (const source of this.sourcesOf(deliveries)) this.settleSource(pipeline, source);
     await execPipeline(pipeline);
     return true;
   }
 
-  /** Deliveries grouped by queue and consumer: one settle script call each. */
-  private sourcesOf(deliveries: readonly Delivery[]): Array<{ keys: QueueKeys; consumerId: string; members: string[] }> {
-    const bySource = new Map<string, { keys: QueueKeys; consumerId: string; members: string[] }>();
+  /** Deliveries grouped by queue and consumer: one settle script call each, and one gate-release call for the keyed ones. */
+  private sourcesOf(deliveries: readonly Delivery[]): AckSource[] {
+    const bySource = new Map<string, AckSource>();
     for (const delivery of deliveries) {
       const receipt = LeaseReceipt.parse(delivery.receipt);
       const sourceId = `${delivery.queue}\n${receipt.consumerId}`;
       let source = bySource.get(sourceId);
       if (source === undefined) {
-        source = { keys: this.keys(delivery.queue), consumerId: receipt.consumerId, members: [] };
+        source = { keys: this.keys(delivery.queue), consumerId: receipt.consumerId, members: [], keyed: [] };
         bySource.set(sourceId, source);
       }
-      source.members.push(receipt.member);
+      const keyed = source.keys.broadcast ? undefined : concurrencyKeyOf(delivery.envelope);
+      if (keyed === undefined) source.members.push(receipt.member);
+      else source.keyed.push([receipt.band, receipt.entryId, keyed.key]);
     }
     return [...bySource.values()];
+  }
+
+  /** Queues the acks of one source: settle for its unkeyed members, gate-release for its keyed ones. */
+  private settleSource(pipeline: ChainableCommander, source: AckSource): void {
+    if (source.members.length > 0) this.settle(pipeline, source.keys, source.consumerId, source.members);
+    if (source.keyed.length > 0) this.releaseKeyed(pipeline, source.keys, source.consumerId, 'ack', source.keyed, []);
+  }
+
+  /** The fixed keys of gate-release.lua for a queue. */
+  private gateKeys(keys: QueueKeys, consumerId: string): string[] {
+    return [
+      keys.leases(consumerId),
+      keys.concurrencyHeld,
+      keys.concurrencyLimits,
+      keys.concurrencyOverrides,
+      keys.delayed,
+      ...keys.streams,
+      keys.deadLetters,
+      keys.deadLetterIndex,
+    ];
+  }
+
+  /** Acks (or dead-letters) keyed entries and gives their slots back, in one gate-release call. */
+  private releaseKeyed(
+    target: Redis | ChainableCommander,
+    keys: QueueKeys,
+    consumerId: string,
+    mode: 'ack' | 'dead',
+    items: ReadonlyArray<readonly [band: string, entryId: string, key: string]>,
+    deadLetter: ReadonlyArray<string | number>,
+  ): Promise<unknown> | void {
+    const scriptKeys = [...this.gateKeys(keys, consumerId), ...items.map(([, , key]) => keys.concurrencyWaiting(key))];
+    const args: Array<string | number> = [keys.group(consumerId), Date.now(), wakeChannel(keys), mode];
+    args.push(...(mode === 'dead' ? deadLetter : ['', '', '']));
+    for (const item of items) args.push(...item);
+    return target instanceof Redis
+      ? LuaScripts.call(target, 'gate-release', scriptKeys, args)
+      : LuaScripts.queue(this.client, target, 'gate-release', scriptKeys, args);
+  }
+
+  /** Each key of a queue that holds slots, has tasks waiting, or has a run-time limit. */
+  private async concurrencyStats(queue: string): Promise<ConcurrencyKeyStats[]> {
+    this.assertOpen();
+    const keys = this.keys(queue);
+    const [held, limits, overrides] = (await execPipeline(
+      this.client.pipeline().hgetall(keys.concurrencyHeld).hgetall(keys.concurrencyLimits).hgetall(keys.concurrencyOverrides),
+    )) as [Record<string, string>, Record<string, string>, Record<string, string>];
+    const names = [...new Set([...Object.keys(held), ...Object.keys(limits), ...Object.keys(overrides)])].sort();
+    if (names.length === 0) return [];
+    const pipeline = this.client.pipeline();
+    for (const key of names) pipeline.llen(keys.concurrencyWaiting(key));
+    const waiting = (await execPipeline(pipeline)) as number[];
+    return names.map((key, i) => ({
+      key,
+      running: Number(held[key] ?? 0),
+      waiting: waiting[i] ?? 0,
+      limit: Number(overrides[key] ?? limits[key] ?? 1),
+    }));
   }
 
   async nack(delivery: Delivery, options: NackOptions): Promise<void> {
@@ -201,7 +290,10 @@ export class RedisBroker extends RedisService implements Broker {
     const head = [keys.group(receipt.consumerId), keys.broadcast ? '0' : '1', receipt.member, receipt.entryId];
     const stream = keys.stream(receipt.band);
     const leases = keys.leases(receipt.consumerId);
-    if (!options.requeue) {
+    const keyed = keys.broadcast ? undefined : concurrencyKeyOf(delivery.envelope);
+    if (!options.requeue && keyed !== undefined) {
+      await this.releaseKeyed(this.client, keys, receipt.consumerId, 'ack', [[receipt.band, receipt.entryId, keyed.key]], []);
+    } else if (!options.requeue) {
       await LuaScripts.call(this.client, 'requeue', [leases, stream, stream], [...head, 'drop', '', '', receipt.deliveryCount]);
     } else if (keys.broadcast) {
       // a broadcast stays in this subscriber's pending list and is re-leased to it when due
@@ -261,7 +353,20 @@ export class RedisBroker extends RedisService implements Broker {
       deadAt: Date.now(),
       envelope: delivery.envelope,
     };
-    await this.writeDeadLetter(this.client, this.keys(delivery.queue), receipt, letter);
+    const keys = this.keys(delivery.queue);
+    const keyed = keys.broadcast ? undefined : concurrencyKeyOf(delivery.envelope);
+    if (keyed === undefined) {
+      await this.writeDeadLetter(this.client, keys, receipt, letter);
+      return;
+    }
+    await this.releaseKeyed(
+      this.client,
+      keys,
+      receipt.consumerId,
+      'dead',
+      [[receipt.band, receipt.entryId, keyed.key]],
+      [letter.id, letter.deadAt, JSON.stringify(letter)],
+    );
   }
 
   /** Dead-letters a leased stream entry (used by the consumer for malformed entries). */
@@ -346,7 +451,10 @@ export class RedisBroker extends RedisService implements Broker {
   }
 
   async pending(queue: string): Promise<number> {
-    return (await this.counts(queue))[0];
+    const [pending] = await this.counts(queue);
+    let waiting = 0;
+    for (const key of await this.concurrencyStats(queue)) waiting += key.waiting;
+    return pending + waiting;
   }
 
   async inflight(queue: string): Promise<number> {
@@ -360,8 +468,20 @@ export class RedisBroker extends RedisService implements Broker {
     for (;;) {
       const batch = (await LuaScripts.call(this.client, 'purge', [keys.delayed, ...keys.streams], [keys.group(''), PURGE_BATCH])) as number;
       purged += batch;
-      if (batch < PURGE_BATCH) return purged;
+      if (batch < PURGE_BATCH) break;
     }
+    // Keyed tasks waiting for a slot go too, and the slot counts start over: the purged tasks held
+    // some, and the leased ones give theirs back (never below 0) as they finish.
+    const stats = await this.concurrencyStats(queue);
+    if (stats.length === 0) return purged;
+    const pipeline = this.client.multi();
+    for (const key of stats) {
+      purged += key.waiting;
+      pipeline.del(keys.concurrencyWaiting(key.key));
+    }
+    pipeline.del(keys.concurrencyHeld, keys.concurrencyLimits);
+    await execPipeline(pipeline);
+    return purged;
   }
 
   async listQueues(): Promise<string[]> {
@@ -400,6 +520,23 @@ export class RedisBroker extends RedisService implements Broker {
 
   /** Queues an envelope's write on a pipeline, or sends it on the client (then await the result). */
   private enqueueWrite(target: ChainableCommander | Redis, keys: QueueKeys, envelope: Envelope, json: string, now: number): unknown {
+    const keyed = keys.broadcast ? undefined : concurrencyKeyOf(envelope);
+    if (keyed !== undefined) {
+      const band = keys.bandOf(envelope.priority);
+      const scriptKeys = [
+        keys.concurrencyHeld,
+        keys.concurrencyLimits,
+        keys.concurrencyOverrides,
+        keys.concurrencyWaiting(keyed.key),
+        keys.stream(band),
+        keys.delayed,
+      ];
+      const notBefore = envelope.notBefore !== undefined && envelope.notBefore > now ? envelope.notBefore : 0;
+      const args = [keyed.key, keyed.limit, band, this.visibility(envelope), notBefore, json, now, wakeChannel(keys)];
+      return target instanceof Redis
+        ? LuaScripts.call(target, 'gate-publish', scriptKeys, args)
+        : LuaScripts.queue(this.client, target, 'gate-publish', scriptKeys, args);
+    }
     if (envelope.notBefore !== undefined && envelope.notBefore > now) {
       // a script, so that a task due before every other one wakes the idle consumers (delay.lua)
       const args = [envelope.notBefore, this.delayedMember(keys, envelope, json), wakeChannel(keys)];

@@ -1,4 +1,5 @@
 import type { Envelope } from '../envelope.js';
+import type { ConcurrencyControl } from './concurrency-control.js';
 import type { ResultBackend, SetOptions, TaskStatus } from './result-backend.js';
 
 /** One message handed to a consumer, with the lease that keeps others from taking it. */
@@ -137,6 +138,11 @@ export interface Broker {
    * without it make such an enqueue fail with TransactionNotSupportedError.
    */
   publishInTransaction?(transaction: unknown, envelopes: readonly Envelope[], states?: TransactionStates): Promise<void>;
+  /**
+   * Optional capability: per-key concurrency (the `stem-concurrency-key` header) enforced in the
+   * broker's own atomic paths. Absent: keyed tasks are refused at enqueue and worker start.
+   */
+  readonly concurrency?: ConcurrencyControl;
   /** Extends the leases of deliveries still being worked on to `leaseMs` from now. */
   extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void>;
   /** Removes a delivery from its queue and keeps it as a dead letter (atomically where possible). */

@@ -4,6 +4,7 @@ export type * from './revoke-store.js';
 export type * from './rate-limiter.js';
 export type * from './schedule-store.js';
 export type * from './lock-store.js';
+export type * from './concurrency-control.js';
 export { TERMINAL_STATES, isTerminal, stateWriteKey } from './result-backend.js';
 
 import type { Broker } from './broker.js';

@@ -8,8 +8,10 @@ import type {
   NackOptions,
   ReplayOptions,
 } from '../contracts/broker.js';
+import type { ConcurrencyControl } from '../contracts/concurrency-control.js';
 import { broadcastAddress, broadcastChannel, type Envelope } from '../envelope.js';
 import { ClosedError, ConfigError } from '../errors.js';
+import { ConcurrencyGate } from './concurrency-gate.js';
 import { MemoryConsumer } from './memory-consumer.js';
 import { MessageQueue, copyEnvelope, type StoredMessage } from './message-queue.js';
 import { startedOver } from '../state-order.js';
@@ -44,9 +46,23 @@ export class MemoryBroker implements Broker {
   private readonly channels = new Map<string, Map<string, Subscription>>();
   private readonly deadLetters = new Map<string, Map<string, DeadLetter>>();
   private readonly consumers = new Set<MemoryConsumer>();
+  /** Per-key concurrency of each plain queue (see ConcurrencyGate). */
+  private readonly gates = new Map<string, ConcurrencyGate>();
   private seq = 0;
   private queueCount = 0;
   private closed = false;
+
+  /** Per-key concurrency: keyed messages wait in the broker until their key has a free slot. */
+  readonly concurrency: ConcurrencyControl = {
+    setLimit: async (queue, key, limit) => {
+      this.assertOpen();
+      this.gateOf(queue).setLimit(key, limit);
+    },
+    stats: async (queue) => {
+      this.assertOpen();
+      return this.gates.get(queue)?.stats() ?? [];
+    },
+  };
 
   /** Queues each envelope, or fans a `broadcast://` one out to the channel's current subscribers. */
   async publish(envelopes: readonly Envelope[]): Promise<void> {
@@ -81,7 +97,11 @@ export class MemoryBroker implements Broker {
   /** Deletes acked messages; stale receipts are ignored. */
   async ack(deliveries: readonly Delivery[]): Promise<void> {
     this.assertOpen();
-    for (const delivery of deliveries) this.queueOfReceipt(delivery.receipt)?.release(delivery.receipt);
+    for (const delivery of deliveries) {
+      const queue = this.queueOfReceipt(delivery.receipt);
+      const message = queue?.release(delivery.receipt);
+      if (message !== undefined) this.gates.get(queue!.address)?.release(message.envelope);
+    }
   }
 
   /** Requeues (at its old place, later, or as a new envelope at the back) or drops a delivery. */
@@ -89,7 +109,12 @@ export class MemoryBroker implements Broker {
     this.assertOpen();
     const queue = this.queueOfReceipt(delivery.receipt);
     const message = queue?.release(delivery.receipt);
-    if (queue === undefined || message === undefined || !options.requeue) return;
+    if (queue === undefined || message === undefined) return;
+    if (!options.requeue) {
+      this.gates.get(queue.address)?.release(message.envelope);
+      return;
+    }
+    // Requeued (a retry, a deferral): it keeps its key's slot, so a key's order holds across retries.
     const now = Date.now();
     if (options.envelope === undefined) {
       message.redeliveries++;
@@ -120,6 +145,7 @@ export class MemoryBroker implements Broker {
     const queue = this.queueOfReceipt(delivery.receipt);
     const message = queue?.release(delivery.receipt);
     if (queue === undefined || message === undefined) return;
+    this.gates.get(queue.address)?.release(message.envelope);
     this.keepDeadLetter({
       id: message.envelope.id,
       queue: queue.address,
@@ -189,7 +215,7 @@ export class MemoryBroker implements Broker {
 
   /** Ready and delayed messages (for a broadcast address: summed over its subscribers). */
   async pending(queue: string): Promise<number> {
-    return this.sum(queue, (source) => source.pendingCount);
+    return this.sum(queue, (source) => source.pendingCount) + (this.gates.get(queue)?.waitingCount ?? 0);
   }
 
   /** Leased messages (for a broadcast address: summed over its subscribers). */
@@ -199,7 +225,11 @@ export class MemoryBroker implements Broker {
 
   /** Deletes the waiting messages, expired leases included; leased ones stay. */
   async purge(queue: string): Promise<number> {
-    return this.sum(queue, (source) => source.purge());
+    const gate = this.gates.get(queue);
+    if (gate === undefined) return this.sum(queue, (source) => source.purge());
+    // The waiting ones first: a purged message that held a slot must not let a waiting one in.
+    const waiting = gate.purge();
+    return waiting + this.sum(queue, (source) => source.purge((message) => gate.release(message.envelope)));
   }
 
   /** Plain queues published to or consumed from, then known broadcast addresses, each sorted. */
@@ -221,6 +251,7 @@ export class MemoryBroker implements Broker {
     this.queuesByReceiptPrefix.clear();
     this.channels.clear();
     this.deadLetters.clear();
+    this.gates.clear();
   }
 
   private assertOpen(): void {
@@ -230,7 +261,9 @@ export class MemoryBroker implements Broker {
   private route(envelope: Envelope, now: number): void {
     const channel = broadcastChannel(envelope.queue);
     if (channel === undefined) {
-      this.queueNamed(envelope.queue).enqueue(this.store(envelope), now);
+      const queue = this.queueNamed(envelope.queue);
+      const message = this.store(envelope);
+      if (!this.gateOf(envelope.queue).offer(message.envelope, () => queue.enqueue(message, Date.now()))) queue.enqueue(message, now);
       return;
     }
     const subscribers = this.channels.get(channel);
@@ -248,6 +281,12 @@ export class MemoryBroker implements Broker {
       receipt: '',
       leaseExpiresAt: 0,
     };
+  }
+
+  private gateOf(queue: string): ConcurrencyGate {
+    let gate = this.gates.get(queue);
+    if (gate === undefined) this.gates.set(queue, (gate = new ConcurrencyGate()));
+    return gate;
   }
 
   private queueNamed(name: string): MessageQueue {

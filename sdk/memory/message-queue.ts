@@ -132,9 +132,17 @@ export class MessageQueue {
     return Math.min(this.delayed.peek()?.notBefore ?? Infinity, this.leaseHorizon);
   }
 
-  /** Deletes the waiting messages (not the leased ones); returns how many. */
-  purge(): number {
-    return this.ready.clear() + this.delayed.clear();
+  /** Deletes the waiting messages (not the leased ones), telling `onDrop` of each; returns how many. */
+  purge(onDrop?: (message: StoredMessage) => void): number {
+    if (onDrop === undefined) return this.ready.clear() + this.delayed.clear();
+    let dropped = 0;
+    for (const heap of [this.ready, this.delayed]) {
+      for (let message = heap.pop(); message !== undefined; message = heap.pop()) {
+        onDrop(message);
+        dropped++;
+      }
+    }
+    return dropped;
   }
 
   /** Forgets everything, leased messages included (the queue is going away). */

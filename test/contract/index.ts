@@ -14,3 +14,4 @@ export { rateLimiterContract } from './rate-limiter-contract.js';
 export { scheduleStoreContract } from './schedule-store-contract.js';
 export { lockStoreContract } from './lock-store-contract.js';
 export type { ContractFactory } from './support.js';
+export { concurrencyContract } from './concurrency-contract.js';
