@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { Stem } from '../../sdk/kernel.js';
@@ -6,8 +6,7 @@ import { Signals } from '../../sdk/signals.js';
 import { routing } from '../../plugins/routing/index.js';
 import { logTaskSignals } from '../../cli/output/task-log.js';
 import { printable } from '../../cli/output/printable.js';
-import { deleteNamespace, testNamespace } from '../redis/redis-test-support.js';
-import { REDIS_URL, requireRedis } from '../redis/redis-test-support.js';
+import { deleteNamespace, REDIS_URL, requireRedis, testNamespace } from '../redis/redis-test-support.js';
 import { repoRoot, runStem } from '../helpers/run-stem.js';
 import { runInProcess } from './in-process.js';
 
@@ -63,20 +62,18 @@ t.test("help shows what each value is, and examples name a project's own files",
   }
 });
 
-t.test('enqueue with no broker configured refuses; an explicit memory:// is allowed with a note', async (t) => {
-  const none = await runInProcess(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--registry', 'fixtures/cli-tasks.ts']);
-  t.equal(none.code, 64);
-  t.match(none.stderr, /^stem: no broker configured: .*--broker .*STEM_BROKER_URL/);
-  t.ok(oneLine(none.stderr));
-  t.equal(none.stdout, '', 'no id printed: nothing was enqueued');
-  const asJson = await runInProcess(['enqueue', 'cli.add', '--registry', 'fixtures/cli-tasks.ts', '--json']);
-  t.equal(asJson.code, 64);
-  t.match(
-    JSON.parse(asJson.stdout),
-    { error: { code: 'usage', exitCode: 64, message: /^no broker configured/ } },
-    '--json errors are JSON on stdout',
-  );
-  t.equal(asJson.stderr, '');
+t.test("enqueue with no broker configured uses the project's SQLite default; an explicit memory:// is allowed with a note", async (t) => {
+  // A project directory of its own, as a user's: the default lives in <project>/.stem/stem.db.
+  const home = mkdtempSync(join(repoRoot, '.tmp-default-broker-'));
+  t.teardown(() => rmSync(home, { recursive: true, force: true }));
+  const registry = join(repoRoot, 'fixtures/cli-tasks.ts');
+  const env = { STEM_BROKER_URL: '', STEM_RESULT_BACKEND_URL: '', STEM_CONFIG: '' };
+  const none = await runStem(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--registry', registry, '--json'], { cwd: home, env });
+  t.equal(none.code, 0, none.stderr);
+  const [{ id }] = JSON.parse(none.stdout) as [{ id: string }];
+  t.ok(existsSync(join(home, '.stem', 'stem.db')), 'the default database is created in the project on first use');
+  const stored = await runStem(['result', 'get', id, '--json'], { cwd: home, env });
+  t.match(JSON.parse(stored.stdout), { id, state: 'queued' }, 'another process reads the task from the same default');
   const explicit = await runInProcess(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--registry', 'fixtures/cli-tasks.ts', ...memory]);
   t.equal(explicit.code, 0, explicit.stderr);
   t.match(explicit.stdout, /^\S+ cli\.add -> default \(priority 5\)\n$/);
@@ -298,7 +295,7 @@ export default { plugins: [postgres({ url: 'postgres://postgres@127.0.0.1:5432/t
 });
 
 t.test('schedule list with a memory store says so; health --json is JSON when a service is down', async (t) => {
-  const list = await runInProcess(['schedule', 'list']);
+  const list = await runInProcess(['schedule', 'list'], { env: { STEM_BROKER_URL: 'memory://' } });
   t.equal(list.code, 0);
   t.match(list.stderr, /note: the schedule store is in memory and ends with this command/);
   const health = await runInProcess(['health', '--json', '--broker', 'redis://:secret@127.0.0.1:1/0']);

@@ -5,7 +5,8 @@ import { runStem, startStem } from '../helpers/run-stem.js';
 
 const FIXTURE = 'fixtures/routing.yaml';
 /** No routing file from the environment unless a test gives one. */
-const clean = { STEM_ROUTING_CONFIG: '', STEM_BROKER_URL: '', STEM_RESULT_BACKEND_URL: '' };
+// memory://, not the CLI's SQLite default: that would be a .stem/stem.db in the repository, shared by every test file.
+const clean = { STEM_ROUTING_CONFIG: '', STEM_BROKER_URL: 'memory://', STEM_RESULT_BACKEND_URL: '' };
 
 t.test('stem routing dump prints the fixture table in the order rules are tried', async (t) => {
   const run = await runStem(['routing', 'dump', '--routing-config', FIXTURE], { env: clean });

@@ -99,10 +99,14 @@ export class WorkerStartCommand extends ServiceCommand {
     const worker = stem.worker(options);
     const stopped = new Promise<void>((resolve) => worker.onStopped(resolve));
     installShutdownHandlers(worker);
+    // A broker with nothing of its own to wait on (memory://) leaves Node no handle: without this the
+    // process would end at once with exit 13 (an unsettled await) instead of running until stopped.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     try {
       await worker.start();
       await stopped;
     } finally {
+      clearInterval(keepAlive);
       stopLogging();
       await stem.close();
       await otel?.shutdown();
