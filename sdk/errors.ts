@@ -460,3 +460,38 @@ export class UnsupportedCapabilityError extends StemError {
     );
   }
 }
+
+/**
+ * The thread or child process running an isolated task ended before the task did (it called
+ * `process.exit`, crashed, ran out of memory, or was killed): that attempt fails (its retry policy
+ * applies) and the isolation pool starts another child.
+ */
+export class IsolatedChildExitedError extends StemError {
+  constructor(
+    readonly taskId: string,
+    readonly mode: 'thread' | 'process',
+    readonly childExitCode: number | null,
+    readonly childSignal: string | null,
+    detail?: string,
+  ) {
+    const how = childSignal !== null ? `was killed by ${childSignal}` : `exited with code ${childExitCode}`;
+    super(
+      'isolated-child-exited',
+      `the ${mode} running task ${taskId} ${how} before the task finished${detail ? ` (${detail})` : ''}; the attempt failed and the pool replaced the ${mode}. Look for process.exit, a native crash or memory use in the handler`,
+    );
+  }
+}
+
+/**
+ * An isolated task's handler could not be loaded in its thread or child process: the module did not
+ * load, or exports no task of that name.
+ */
+export class IsolatedTaskLoadError extends StemError {
+  constructor(task: string, detail: string, options: { cause?: unknown } = {}) {
+    super(
+      'isolated-task-load',
+      `isolated task "${task}" could not be loaded in its child: ${detail}. An isolated task's module is imported by path in the child: export the task definition from it and set the task's \`handlerModule: import.meta.url\` (or list the module in isolation({ modules }))`,
+      options,
+    );
+  }
+}
