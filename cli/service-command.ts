@@ -9,7 +9,9 @@ import { StemCommand } from './stem-command.js';
  */
 export abstract class ServiceCommand extends StemCommand {
   /** Broker URL (beats STEM_BROKER_URL). */
-  broker = Option.String('--broker', { description: 'Broker URL (default: STEM_BROKER_URL, else memory)' });
+  broker = Option.String('--broker', {
+    description: 'Broker URL (default: STEM_BROKER_URL, else a broker plugin of the config, else sqlite://.stem/stem.db)',
+  });
   /** Result backend URL (beats STEM_RESULT_BACKEND_URL). */
   backend = Option.String('--backend', { description: 'Result backend URL (default: STEM_RESULT_BACKEND_URL)' });
   /** A module whose exported tasks are registered. */

@@ -42,8 +42,9 @@ export class EnqueueCommand extends ServiceCommand {
     details: `
       Publishes TASK with --args (a JSON object; \`--args -\` or \`--args-file FILE\` for large ones).
       With --registry, the task name is checked against the module's tasks. With --wait, waits for
-      the result and exits 1 if the task failed. A broker is required (--broker or STEM_BROKER_URL,
-      or a broker plugin in the config): an in-memory one would end with this command.
+      the result and exits 1 if the task failed. With no broker configured (--broker, STEM_BROKER_URL
+      or a broker plugin in the config) the task goes to the project's SQLite file, .stem/stem.db,
+      where a \`stem worker start\` of the same project finds it.
     `,
     examples: [
       [

@@ -6,12 +6,13 @@ import { StemCommand } from '../../stem-command.js';
 
 /**
  * The base of the commands that work on a schedule store: `--store URL` (else
- * STEM_SCHEDULE_STORE_URL, else the config's store, else memory), and a Stem that runs no Beat.
+ * STEM_SCHEDULE_STORE_URL, else the config's store, else the broker's, which is the SQLite default when none is configured), and a Stem that runs no Beat.
  */
 export abstract class ScheduleStoreCommand extends StemCommand {
   /** The schedule store URL; the scheme picks the plugin. */
   store = Option.String('--store', {
-    description: 'Schedule store URL (redis://, postgres://, memory://); default STEM_SCHEDULE_STORE_URL, else the config, else memory',
+    description:
+      "Schedule store URL (redis://, postgres://, memory://); default STEM_SCHEDULE_STORE_URL, else the config's, else the broker's (sqlite://.stem/stem.db when none is configured)",
   });
 
   /** The config with `--store` applied and any beat() plugin left out (these commands never fire). */
