@@ -37,7 +37,10 @@ async function load(url: string): Promise<void> {
   if (loaded.has(url)) return;
   const exports = (await import(url)) as Record<string, unknown>;
   loaded.add(url);
-  for (const value of Object.values(exports)) {
+  // Each exported task, and those of a default export that is a task or an array of them (as --registry reads a module).
+  const fallback = exports.default;
+  const candidates = [...Object.values(exports), ...(Array.isArray(fallback) ? fallback : [])];
+  for (const value of candidates) {
     if (isTaskDefinition(value) && !handlers.has(value.name)) handlers.set(value.name, value.handler);
   }
 }

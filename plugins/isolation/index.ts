@@ -84,7 +84,7 @@ export function isolation(options: IsolationOptions = {}): IsolationPlugin {
     if (module !== undefined) taskModules.set(definition.name, moduleUrl(module, `task "${definition.name}": option "handlerModule"`));
     else if (modeOf(definition) !== undefined && resolved.modules.length === 0) {
       throw new ConfigError(
-        `task "${definition.name}" runs isolated but names no module: its child imports the task by path, so set \`handlerModule: import.meta.url\` in the module that exports it, or list that module in isolation({ modules })`,
+        `task "${definition.name}" runs isolated but names no module: its child imports the task by path, so set \`handlerModule: import.meta.url\` in the module that exports it, or list that module in isolation({ modules }) (stem worker start --pool passes its --registry module)`,
       );
     }
   };

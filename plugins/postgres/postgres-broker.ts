@@ -12,6 +12,7 @@ import type {
 } from '../../sdk/contracts/broker.js';
 import type { ResultBackend, SetOptions, TaskStatus } from '../../sdk/contracts/result-backend.js';
 import { broadcastAddress, broadcastChannel, encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
+import { concurrencyKeyOf } from '../../sdk/concurrency-key.js';
 import { ConfigError } from '../../sdk/errors.js';
 import { callerTransaction } from './caller-transaction.js';
 import {
@@ -24,6 +25,7 @@ import {
   type PublishExtras,
 } from './message-rows.js';
 import type { PostgresConnection } from './postgres-connection.js';
+import { PostgresConcurrency } from './postgres-concurrency.js';
 import { PostgresConsumer } from './postgres-consumer.js';
 import { PostgresService } from './postgres-service.js';
 import { startedOver } from '../../sdk/state-order.js';
@@ -50,6 +52,8 @@ export class PostgresBroker extends PostgresService implements Broker {
   private readonly consumers = new Set<PostgresConsumer>();
   private readonly knownQueues = new Set<string>();
   private readonly channel: string;
+  /** Per-key concurrency, enforced by the claim (see PostgresConcurrency). */
+  readonly concurrency: PostgresConcurrency;
   private listening: Promise<() => Promise<void>> | undefined;
   private stopReconnect: (() => void) | undefined;
   private readonly stopPrune: () => void;
@@ -58,6 +62,7 @@ export class PostgresBroker extends PostgresService implements Broker {
   constructor(connection: PostgresConnection) {
     super(connection, 'postgres broker');
     this.channel = connection.channel('broker');
+    this.concurrency = new PostgresConcurrency(connection, this.channel);
     this.stopPrune = connection.every(60_000, () => this.pruneSubscriptions());
   }
 
@@ -180,6 +185,7 @@ export class PostgresBroker extends PostgresService implements Broker {
       this.connection.prepared(sql`with acked as (
           delete from ${this.table('stem_messages')} m using unnest(${ids}::bigint[], ${leases}::int[]) as r(id, lease)
           where m.id = r.id and m.lease = r.lease
+          returning ${this.keyedWake}
         ),
         written as (${written})
         ${notify}`),
@@ -193,7 +199,7 @@ export class PostgresBroker extends PostgresService implements Broker {
     if (ids.length === 0) return;
     await this.connection.run(() =>
       sql`delete from ${this.table('stem_messages')} m using unnest(${ids}::bigint[], ${leases}::int[]) as r(id, lease)
-        where m.id = r.id and m.lease = r.lease`.execute(this.connection.db),
+        where m.id = r.id and m.lease = r.lease returning ${this.keyedWake}`.execute(this.connection.db),
     );
   }
 
@@ -208,7 +214,7 @@ export class PostgresBroker extends PostgresService implements Broker {
     const messages = this.table('stem_messages');
     const mine = sql`m.id = ${receipt.id} and m.lease = ${receipt.lease}`;
     if (!options.requeue) {
-      await this.connection.run(() => sql`delete from ${messages} m where ${mine}`.execute(this.connection.db));
+      await this.connection.run(() => sql`delete from ${messages} m where ${mine} returning ${this.keyedWake}`.execute(this.connection.db));
       return;
     }
     const delayMs = options.delayMs !== undefined && options.delayMs > 0 ? options.delayMs : undefined;
@@ -238,6 +244,20 @@ export class PostgresBroker extends PostgresService implements Broker {
           ? sql`to_timestamp(${envelope.notBefore}::float8 / 1000.0)`
           : sql`now()`;
     const visibility = envelope.visibilityTimeoutMs > 0 ? Math.round(envelope.visibilityTimeoutMs) : DEFAULT_VISIBILITY_MS;
+    if (concurrencyKeyOf(envelope) !== undefined) {
+      // A keyed retry keeps its row, so it keeps its place in its key's line (docs/flow-control.md);
+      // a new lease number makes the old receipt stale, as a new row would.
+      await this.connection.run(() =>
+        sql`with requeued as (
+            update ${messages} m set payload = ${encodeEnvelope(envelope)}, task_id = ${envelope.id},
+              priority = ${clampPriority(envelope.priority)}, visibility_ms = ${visibility}, not_before = ${notBefore},
+              locked_until = null, locked_by = null, deliveries = 0, lease = m.lease + 1
+            where ${mine} returning m.queue
+          )
+          select pg_notify(${this.channel}, queue) from requeued`.execute(this.connection.db),
+      );
+      return;
+    }
     await this.connection.run(() =>
       sql`with gone as (delete from ${messages} m where ${mine} returning m.namespace, m.queue, m.subscriber),
         inserted as (
@@ -274,7 +294,8 @@ export class PostgresBroker extends PostgresService implements Broker {
     if (receipt === undefined) return;
     await this.connection.run(() =>
       sql`with gone as (
-          delete from ${this.table('stem_messages')} m where m.id = ${receipt.id} and m.lease = ${receipt.lease} returning m.queue, m.payload
+          delete from ${this.table('stem_messages')} m where m.id = ${receipt.id} and m.lease = ${receipt.lease}
+          returning m.queue, m.payload, ${this.keyedWake}
         )
         insert into ${this.table('stem_dead_letters')} as d (namespace, queue, id, reason, meta, envelope, dead_at)
         select ${this.namespace}, ${delivery.queue}, ${delivery.envelope.id}, ${reason}, ${JSON.stringify(meta)}::json, gone.payload::json, now()
@@ -284,6 +305,11 @@ export class PostgresBroker extends PostgresService implements Broker {
         this.connection.db,
       ),
     );
+  }
+
+  /** A RETURNING expression that wakes the queue's idle consumers when a keyed row goes: its key has a free slot now. */
+  private get keyedWake() {
+    return sql`case when m.concurrency_key is not null then pg_notify(${this.channel}, m.queue) end`;
   }
 
   /** A page of a queue's dead letters, oldest first. */

@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../../sdk/errors.js';
+import type { StemPlugin } from '../../../sdk/plugin.js';
 import type { WorkerOptions } from '../../../sdk/worker-options.js';
 import { DEFAULT_BROKER_URL, findDefaultBroker } from '../../config/default-broker.js';
 import { logTaskSignals, type LogFormat } from '../../output/task-log.js';
@@ -23,6 +24,10 @@ export class WorkerStartCommand extends ServiceCommand {
         '$0 worker start --registry tasks.ts --queues default,reports,emails --concurrency 16',
       ],
       ['Subscribe to a broadcast channel, log JSON', '$0 worker start --broadcasts maintenance --log-format json'],
+      [
+        'Run every task in worker threads, each thread replaced after 100 tasks',
+        '$0 worker start --registry tasks.ts --pool threads --max-tasks-per-child 100',
+      ],
     ],
   });
 
@@ -37,6 +42,13 @@ export class WorkerStartCommand extends ServiceCommand {
   hostname = Option.String('--hostname', { description: 'Host name to report (default: os.hostname())' });
   grace = Option.String('--shutdown-grace', { description: 'How long running tasks get on shutdown (default 30s)' });
   logFormat = Option.String('--log-format', 'text', { description: 'text or json' });
+  pool = Option.String('--pool', {
+    description: 'Run every task in worker threads or child processes: threads or processes (the isolation plugin; see docs/isolation.md)',
+  });
+  maxTasksPerChild = Option.String('--max-tasks-per-child', { description: 'With --pool: replace a child after this many tasks' });
+  maxMemoryPerChild = Option.String('--max-memory-per-child', {
+    description: 'With --pool: replace a child above this memory after a task, e.g. 256MB',
+  });
   otel = Option.Boolean('--otel', false, {
     description: 'Export traces and metrics over OTLP with the OpenTelemetry SDK you installed (or STEM_OTEL=1); see docs/telemetry.md',
   });
@@ -83,6 +95,10 @@ export class WorkerStartCommand extends ServiceCommand {
       this.otel || process.env.STEM_OTEL
         ? await (await import('../../../plugins/telemetry/index.js')).startOtelExport(config, { flag: this.otel })
         : undefined;
+    if (this.pool !== undefined) config.plugins = [...(config.plugins ?? []), await this.isolationPlugin(config.plugins ?? [])];
+    else if (this.maxTasksPerChild !== undefined || this.maxMemoryPerChild !== undefined) {
+      throw new UsageError('--max-tasks-per-child and --max-memory-per-child need --pool threads or --pool processes');
+    }
     const stem = await Stem.create(config);
     const fallback = findDefaultBroker(config.plugins);
     if (!stem.provides('broker')) {
@@ -112,5 +128,23 @@ export class WorkerStartCommand extends ServiceCommand {
       await otel?.shutdown();
     }
     return 0;
+  }
+
+  /** The isolation plugin `--pool` asks for: every task in a thread or child process that imports the --registry module. */
+  private async isolationPlugin(plugins: readonly { name: string }[]): Promise<StemPlugin> {
+    if (this.pool !== 'threads' && this.pool !== 'processes') {
+      throw new UsageError(`--pool: "${this.pool}" must be threads or processes`);
+    }
+    if (plugins.some((plugin) => plugin.name === 'isolation')) {
+      throw new UsageError('--pool: the config already applies isolation(); set its pool option there, or remove it to use the flag');
+    }
+    const maxTasksPerChild = parseIntegerFlag('--max-tasks-per-child', this.maxTasksPerChild, 1);
+    const { isolation } = await import('../../../plugins/isolation/index.js');
+    return isolation({
+      pool: this.pool,
+      modules: this.registry !== undefined ? [this.registry] : [],
+      ...(maxTasksPerChild !== undefined ? { maxTasksPerChild } : {}),
+      ...(this.maxMemoryPerChild !== undefined ? { maxMemoryPerChild: this.maxMemoryPerChild } : {}),
+    });
   }
 }
