@@ -38,6 +38,8 @@ export class PostgresConsumer implements BrokerConsumer {
   private notified = false;
   private wake: (() => void) | undefined;
   private readonly filter: RawBuilder<unknown>;
+  /** The plain queues it reads: keyed rows are claimed only from these (a broadcast carries no key). */
+  private readonly plainQueues: readonly string[];
   private readonly stopRefresh: () => void;
 
   /**
@@ -53,6 +55,7 @@ export class PostgresConsumer implements BrokerConsumer {
     private readonly onClose: (consumer: PostgresConsumer) => Promise<void>,
   ) {
     const plain = [...queues];
+    this.plainQueues = plain;
     const subscribed = [...broadcasts];
     const conditions: RawBuilder<unknown>[] = [];
     // One queue compares with `=`, so that the claim index yields rows already in order.
@@ -139,20 +142,47 @@ export class PostgresConsumer implements BrokerConsumer {
    */
   private async claim(max: number): Promise<{ rows: ClaimedRow[]; dueInMs: number }> {
     const messages = sql.table(`${this.connection.options.schema}.stem_messages`);
+    const limits = sql.table(`${this.connection.options.schema}.stem_concurrency_limits`);
     const namespace = this.connection.options.namespace;
+    // Keyed rows (docs/flow-control.md): of each key, only the first `limit` rows in enqueue order,
+    // leased, delayed or waiting for their retry included, may run; the free ones among them are
+    // claimed with the unkeyed rows. A row leased meanwhile by another claim fails the UPDATE's
+    // recheck of its lease, so no row is claimed twice and no key goes over its limit.
     const rows = await this.connection.prepared(sql<ClaimedRow | DueRow>`with claimable as (
-        select id from ${messages}
-        where namespace = ${namespace} and ${this.filter}
+        select id, priority from ${messages}
+        where namespace = ${namespace} and ${this.filter} and concurrency_key is null
           and not_before <= now() and (locked_until is null or locked_until <= now())
         order by priority desc, id
         limit ${max}
         for update skip locked
       ),
+      keyed as (
+        select queue, concurrency_key, max(concurrency_limit) as lim from ${messages}
+        where namespace = ${namespace} and subscriber = '' and queue = any(${this.plainQueues}::text[])
+          and concurrency_key is not null and not_before <= now() and (locked_until is null or locked_until <= now())
+        group by queue, concurrency_key
+      ),
+      turns as (
+        select f.id, f.priority from keyed k
+        left join ${limits} l on l.namespace = ${namespace} and l.queue = k.queue and l.key = k.concurrency_key
+        cross join lateral (
+          select m.id, m.priority, m.not_before, m.locked_until from ${messages} m
+          where m.namespace = ${namespace} and m.subscriber = '' and m.queue = k.queue and m.concurrency_key = k.concurrency_key
+          order by m.id
+          limit coalesce(l.limit_value, k.lim, 1)
+        ) f
+        where f.not_before <= now() and (f.locked_until is null or f.locked_until <= now())
+      ),
+      chosen as (
+        select id from (select id, priority from claimable union all select id, priority from turns) c
+        order by priority desc, id
+        limit ${max}
+      ),
       claimed as (
         update ${messages} as m
         set locked_until = now() + m.visibility_ms * interval '1 millisecond', locked_by = ${this.consumerId},
             deliveries = m.deliveries + 1, lease = m.lease + 1
-        from claimable c where m.id = c.id
+        from chosen c where m.id = c.id and (m.locked_until is null or m.locked_until <= now())
         returning m.id, m.queue, m.task_id, m.priority, m.payload, m.deliveries, m.lease, ${epochMs(sql`m.locked_until`)} as lease_expires_at
       )
       select id, queue, task_id, priority, payload, deliveries, lease, lease_expires_at, null::float8 as due_in_ms from claimed

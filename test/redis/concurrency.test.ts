@@ -4,12 +4,17 @@ import { concurrencyContract } from '../contract/index.js';
 import { REDIS_URL, deleteNamespace, requireRedis, testNamespace } from './redis-test-support.js';
 
 if (await requireRedis(t)) {
+  const namespaces = new WeakMap<object, string>();
   await concurrencyContract(t, {
     name: 'redis',
-    create: () => RedisBroker.connect(REDIS_URL, { namespace: testNamespace('concurrency') }),
+    async create() {
+      const broker = await RedisBroker.connect(REDIS_URL, { namespace: testNamespace('concurrency') });
+      namespaces.set(broker, broker.connection.namespace);
+      return broker;
+    },
     async destroy(broker) {
       await broker.close();
-      await deleteNamespace(broker.connection.namespace);
+      await deleteNamespace(namespaces.get(broker)!);
     },
   });
 }

@@ -5,6 +5,7 @@ import { storeTables } from './2025-11-29-03-stores.js';
 import { hotUpdates } from './2026-11-29-04-hot-updates.js';
 import { stateOrder } from './2026-11-30-05-state-order.js';
 import { chordLeases } from './2026-11-30-06-chord-leases.js';
+import { concurrencyKeys } from './2026-11-30-07-concurrency-keys.js';
 
 /**
  * The plugin's migrations in order, bound to a schema. An object provider rather than Kysely's
@@ -22,6 +23,7 @@ export class SchemaMigrations implements MigrationProvider {
       '2026-11-29-04-hot-updates': hotUpdates(this.schema),
       '2026-11-30-05-state-order': stateOrder(this.schema),
       '2026-11-30-06-chord-leases': chordLeases(this.schema),
+      '2026-11-30-07-concurrency-keys': concurrencyKeys(this.schema),
     };
   }
 }
