@@ -18,9 +18,12 @@ type Role = 'producer' | 'worker';
 async function openProducer(system: SystemId, servers: Servers): Promise<ProducerSide> {
   switch (system) {
     case 'stem-redis':
-    case 'stem-postgres': {
+    case 'stem-postgres':
+    case 'stem-postgres-ignore': {
       const { StemProducer } = await import('./systems/stem-system.js');
-      return StemProducer.open(system === 'stem-redis' ? 'redis' : 'postgres', servers);
+      return StemProducer.open(system === 'stem-redis' ? 'redis' : 'postgres', servers, {
+        ignoreResult: system === 'stem-postgres-ignore',
+      });
     }
     case 'bullmq': {
       const { BullmqProducer } = await import('./systems/bullmq-system.js');
@@ -29,6 +32,10 @@ async function openProducer(system: SystemId, servers: Servers): Promise<Produce
     case 'graphile-worker': {
       const { GraphileProducer } = await import('./systems/graphile-system.js');
       return GraphileProducer.open(servers);
+    }
+    case 'pg-boss': {
+      const { PgBossProducer } = await import('./systems/pgboss-system.js');
+      return PgBossProducer.open(servers);
     }
     default:
       throw new Error(`no producer for ${system}`);
@@ -39,9 +46,10 @@ async function openWorker(system: SystemId, servers: Servers): Promise<WorkerSid
   switch (system) {
     case 'stem-redis':
     case 'stem-redis-telemetry':
-    case 'stem-postgres': {
+    case 'stem-postgres':
+    case 'stem-postgres-ignore': {
       const { StemWorker } = await import('./systems/stem-system.js');
-      return StemWorker.open(system === 'stem-postgres' ? 'postgres' : 'redis', servers, system === 'stem-redis-telemetry');
+      return StemWorker.open(system.startsWith('stem-postgres') ? 'postgres' : 'redis', servers, system === 'stem-redis-telemetry');
     }
     case 'bullmq': {
       const { BullmqWorker } = await import('./systems/bullmq-system.js');
@@ -50,6 +58,10 @@ async function openWorker(system: SystemId, servers: Servers): Promise<WorkerSid
     case 'graphile-worker': {
       const { GraphileWorker } = await import('./systems/graphile-system.js');
       return GraphileWorker.open(servers);
+    }
+    case 'pg-boss': {
+      const { PgBossWorker } = await import('./systems/pgboss-system.js');
+      return PgBossWorker.open(servers);
     }
   }
 }

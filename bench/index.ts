@@ -58,17 +58,18 @@ interface Contender {
  * Runs a warm-up pass (not counted) and `config.runs` measured passes; each pass measures both
  * contenders, alternating who goes first. Returns each contender's measured values.
  */
-async function abPasses(
+async function abPasses<const C extends readonly Contender[]>(
   title: string,
-  contenders: readonly [Contender, Contender],
+  contenders: C,
   measure: (contender: Contender, n: number) => Promise<number>,
   options: { warmup?: boolean; n?: number; unit?: string } = {},
-): Promise<[number[], number[]]> {
-  const values: [number[], number[]] = [[], []];
+): Promise<{ [K in keyof C]: number[] }> {
+  const values = contenders.map(() => [] as number[]);
   const n = options.n ?? config.n;
   const first = options.warmup === false ? 1 : 0;
   for (let pass = first; pass <= config.runs; pass++) {
-    const order = pass % 2 === 0 ? [0, 1] : [1, 0];
+    // Who goes first rotates from pass to pass (with two: A B, B A, A B, …).
+    const order = contenders.map((_, k) => (k + pass) % contenders.length);
     for (const index of order) {
       const contender = contenders[index]!;
       const value = await measure(contender, pass === 0 ? Math.min(n, config.warmupN) : n);
@@ -77,7 +78,7 @@ async function abPasses(
       if (pass > 0) values[index]!.push(value);
     }
   }
-  return values;
+  return values as { [K in keyof C]: number[] };
 }
 
 /** Pushes a row from the measured values (medians), or an error row when the workload failed. */
@@ -278,14 +279,14 @@ async function redisWorkloads(storage: BenchStorage): Promise<void> {
  * Latency runs: a concurrency-1 worker serves while the producer does sequential round trips.
  * Returns per contender, per run: [result p50, result p99, start p50, start p99].
  */
-async function latencyRuns(
+async function latencyRuns<const C extends readonly Contender[]>(
   title: string,
-  contenders: readonly [Contender, Contender],
+  contenders: C,
   flush: () => Promise<void>,
-): Promise<[number[][], number[][]]> {
-  const out: [number[][], number[][]] = [[], []];
+): Promise<{ [K in keyof C]: number[][] }> {
+  const out = contenders.map(() => [] as number[][]);
   for (let pass = 1; pass <= config.runs; pass++) {
-    const order = pass % 2 === 1 ? [0, 1] : [1, 0];
+    const order = contenders.map((_, k) => (k + pass - 1) % contenders.length);
     for (const index of order) {
       const contender = contenders[index]!;
       await flush();
@@ -306,7 +307,7 @@ async function latencyRuns(
       );
     }
   }
-  return out;
+  return out as { [K in keyof C]: number[][] };
 }
 
 /** The concurrency of the idle worker of workload 8: a few free slots, nothing else to do. */
@@ -360,70 +361,109 @@ async function latenessRuns(
   return out;
 }
 
-// ---- Postgres: Stem vs graphile-worker ---------------------------------------------------------
+// ---- Postgres: Stem vs graphile-worker and pg-boss ----------------------------------------------
 
 const STEM_PG: Contender = { label: 'stem', system: 'stem-postgres' };
+const STEM_PG_IGNORE: Contender = { label: 'stem ignoreResult', system: 'stem-postgres-ignore' };
 const GRAPHILE: Contender = { label: 'graphile-worker', system: 'graphile-worker' };
+const PGBOSS: Contender = { label: 'pg-boss', system: 'pg-boss' };
+
+/** The two Postgres peers, measured in the same passes as Stem: each row is Stem against one of them. */
+const PG_PEERS = [GRAPHILE, PGBOSS] as const;
+
+type RowShape = Omit<ResultRow, 'stem' | 'peer' | 'runs'>;
+
+/** One row per peer: the shape given, with the peer's name. */
+function peerRows(shape: Omit<RowShape, 'peerName'>): [RowShape, RowShape] {
+  return [
+    { ...shape, peerName: GRAPHILE.label },
+    { ...shape, peerName: PGBOSS.label },
+  ];
+}
 
 async function postgresWorkloads(storage: BenchStorage): Promise<void> {
-  const peer = { peerName: 'graphile-worker' };
-  const higher = { unit: 'tasks/s', better: 'higher' as const, metric: 'throughput', ...peer };
-  const single = { workload: `5a enqueue one at a time (postgres, n=${config.pgSingleN.toLocaleString('en-US')})`, ...higher };
-  await guarded('workload 5a', [single], async () => {
-    const [stem, graphile] = await abPasses(
+  const higher = { unit: 'tasks/s', better: 'higher' as const, metric: 'throughput' };
+  const singleRows = peerRows({
+    workload: `5a enqueue one at a time (postgres, n=${config.pgSingleN.toLocaleString('en-US')})`,
+    ...higher,
+    target: { op: '>=', value: 1.5 },
+  });
+  await guarded('workload 5a', singleRows, async () => {
+    const [stem, graphile, boss] = await abPasses(
       '5a single enqueue (postgres)',
-      [STEM_PG, GRAPHILE],
+      [STEM_PG, ...PG_PEERS],
       async (contender, n) => {
         await storage.flushPostgres();
         return rate(n, await (await child('producer', contender.system)).enqueueOne(n));
       },
       { n: config.pgSingleN },
     );
-    pushRow(single, stem, graphile);
+    pushRow(singleRows[0], stem, graphile);
+    pushRow(singleRows[1], stem, boss);
   });
-  const bulk = { workload: '5b enqueue in bulk of 1,000 (postgres)', ...higher };
-  await guarded('workload 5b', [bulk], async () => {
-    const [stem, graphile] = await abPasses('5b bulk enqueue (postgres)', [STEM_PG, GRAPHILE], async (contender, n) => {
+  const bulkRows = peerRows({ workload: '5b enqueue in bulk of 1,000 (postgres)', ...higher, target: { op: '>=', value: 1.2 } });
+  await guarded('workload 5b', bulkRows, async () => {
+    const [stem, graphile, boss] = await abPasses('5b bulk enqueue (postgres)', [STEM_PG, ...PG_PEERS], async (contender, n) => {
       await storage.flushPostgres();
       return rate(n, await (await child('producer', contender.system)).enqueueBulk(n, config.batch));
     });
-    pushRow(bulk, stem, graphile);
+    pushRow(bulkRows[0], stem, graphile);
+    pushRow(bulkRows[1], stem, boss);
   });
-  const processing = {
-    workload: `5c process pre-filled queue, concurrency ${config.concurrency} (postgres)`,
-    ...higher,
-    target: { op: '>=' as const, value: 1.5 },
-  };
-  await guarded('workload 5c', [processing], async () => {
-    const [stem, graphile] = await abPasses('5c process (postgres)', [STEM_PG, GRAPHILE], async (contender, n) => {
-      await storage.flushPostgres();
-      await (await child('producer', contender.system)).enqueueBulk(n, config.batch);
-      const report = await (await child('worker', contender.system)).drain(n, config.concurrency);
-      if (contender === STEM_PG) {
-        const stored = await storage.stemPostgresSucceeded();
-        if (stored < n) throw new Error(`stem-postgres: ${n} tasks drained but only ${stored} results stored`);
-      }
-      return rate(n, report.elapsedMs);
-    });
-    pushRow(processing, stem, graphile);
+  const processing = `5c process pre-filled queue, concurrency ${config.concurrency} (postgres)`;
+  const processRows = peerRows({ workload: processing, ...higher, metric: 'throughput, results stored', target: { op: '>=', value: 1.5 } });
+  const ignoreRows = peerRows({ workload: processing, ...higher, metric: 'throughput, ignoreResult', target: { op: '>=', value: 2 } });
+  await guarded('workload 5c', [...processRows, ...ignoreRows], async () => {
+    const [stem, ignoring, graphile, boss] = await abPasses(
+      '5c process (postgres)',
+      [STEM_PG, STEM_PG_IGNORE, ...PG_PEERS],
+      async (contender, n) => {
+        await storage.flushPostgres();
+        await (await child('producer', contender.system)).enqueueBulk(n, config.batch);
+        const report = await (await child('worker', contender.system)).drain(n, config.concurrency);
+        if (contender === STEM_PG) {
+          const stored = await storage.stemPostgresSucceeded();
+          if (stored < n) throw new Error(`stem-postgres: ${n} tasks drained but only ${stored} results stored`);
+        }
+        return rate(n, report.elapsedMs);
+      },
+    );
+    pushRow(processRows[0], stem, graphile);
+    pushRow(processRows[1], stem, boss);
+    pushRow(ignoreRows[0], ignoring, graphile);
+    pushRow(ignoreRows[1], ignoring, boss);
   });
   const workload = '5d latency, concurrency 1 (postgres)';
-  const lower = { workload, unit: 'ms', better: 'lower' as const, ...peer };
-  const latencyRows = [
-    { metric: 'enqueue → outcome visible p50', ...lower },
-    { metric: 'enqueue → outcome visible p99', ...lower },
-    { metric: 'enqueue → handler start p50', ...lower },
-    { metric: 'enqueue → handler start p99', ...lower },
+  const lower = { workload, unit: 'ms', better: 'lower' as const };
+  const metrics = [
+    'enqueue → outcome visible p50',
+    'enqueue → outcome visible p99',
+    'enqueue → handler start p50',
+    'enqueue → handler start p99',
   ];
-  await guarded('workload 5d', latencyRows, async () => {
-    const perRun = await latencyRuns('5d latency (postgres)', [STEM_PG, GRAPHILE], () => storage.flushPostgres());
-    for (let k = 0; k < latencyRows.length; k++)
+  const latencyRows = metrics.map((metric) =>
+    peerRows({ metric, ...lower, ...(metric.endsWith('p50') ? { target: { op: '<=', value: 1 } } : {}) }),
+  );
+  await guarded('workload 5d', latencyRows.flat(), async () => {
+    const [stem, graphile, boss] = await latencyRuns('5d latency (postgres)', [STEM_PG, ...PG_PEERS], () => storage.flushPostgres());
+    for (let k = 0; k < latencyRows.length; k++) {
       pushRow(
-        latencyRows[k]!,
-        perRun[0].map((run) => run[k]!),
-        perRun[1].map((run) => run[k]!),
+        latencyRows[k]![0],
+        stem.map((run) => run[k]!),
+        graphile.map((run) => run[k]!),
       );
+      pushRow(
+        latencyRows[k]![1],
+        stem.map((run) => run[k]!),
+        boss.map((run) => run[k]!),
+      );
+    }
   });
+  const dead = await storage.deadTuples().catch(() => []);
+  if (dead.length > 0)
+    log(
+      `dead tuples after the Postgres workloads: ${dead.map((row) => `${row.table} ${row.dead} dead / ${row.live} live (autovacuum ${row.autovacuums}×)`).join('; ')}`,
+    );
 }
 
 let loadAtStart = '';
@@ -470,6 +510,7 @@ async function main(): Promise<void> {
       // Producers first: they run the migrations of both systems before anything else touches the schemas.
       await child('producer', 'stem-postgres');
       await child('producer', 'graphile-worker');
+      await child('producer', 'pg-boss');
       await postgresWorkloads(storage);
     }
   } finally {

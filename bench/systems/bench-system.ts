@@ -17,11 +17,19 @@ export const BULLMQ_PREFIX = 'benchbull';
 /** Postgres schemas, dropped when the run ends. */
 export const STEM_SCHEMA = 'bench_stem';
 export const GRAPHILE_SCHEMA = 'bench_graphile';
+export const PGBOSS_SCHEMA = 'bench_pgboss';
 /** graphile-worker's task identifier. */
 export const GRAPHILE_TASK = 'bench_noop';
 
 /** The systems the harness knows. */
-export type SystemId = 'stem-redis' | 'stem-redis-telemetry' | 'bullmq' | 'stem-postgres' | 'graphile-worker';
+export type SystemId =
+  | 'stem-redis'
+  | 'stem-redis-telemetry'
+  | 'bullmq'
+  | 'stem-postgres'
+  | 'stem-postgres-ignore'
+  | 'graphile-worker'
+  | 'pg-boss';
 
 /** Where the servers are. */
 export interface Servers {

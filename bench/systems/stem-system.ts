@@ -43,20 +43,31 @@ async function createStem(store: StemStore, servers: Servers, withTelemetry: boo
   return Stem.create({ plugins, tasks: [noop] });
 }
 
-/** Stem's producer: `enqueue`, `enqueueMany`, and `handle.result()` for the round trip. */
+/**
+ * Stem's producer: `enqueue`, `enqueueMany`, and `handle.result()` for the round trip. With
+ * `ignoreResult`, every task is enqueued fire and forget (no state at all: graphile-worker keeps
+ * none either).
+ */
 export class StemProducer implements ProducerSide {
-  private constructor(private readonly stem: Stem) {}
+  private readonly options: { ignoreResult?: boolean };
 
-  static async open(store: StemStore, servers: Servers): Promise<StemProducer> {
-    return new StemProducer(await createStem(store, servers, false));
+  private constructor(
+    private readonly stem: Stem,
+    ignoreResult: boolean,
+  ) {
+    this.options = ignoreResult ? { ignoreResult: true } : {};
+  }
+
+  static async open(store: StemStore, servers: Servers, options: { ignoreResult?: boolean } = {}): Promise<StemProducer> {
+    return new StemProducer(await createStem(store, servers, false), options.ignoreResult === true);
   }
 
   async enqueueOne(payload: BenchPayload): Promise<void> {
-    await this.stem.enqueue(noop, payload);
+    await this.stem.enqueue(noop, payload, this.options);
   }
 
   async enqueueBulk(payloads: BenchPayload[]): Promise<void> {
-    await this.stem.enqueueMany(payloads.map((args) => ({ task: noop, args })));
+    await this.stem.enqueueMany(payloads.map((args) => ({ task: noop, args, options: this.options })));
   }
 
   async enqueueDelayed(payloads: BenchPayload[]): Promise<void> {
