@@ -1,0 +1,48 @@
+import t from 'tap';
+import { sqlite } from '../../plugins/sqlite/index.js';
+import { CONCURRENCY_HEADERS, defineTask, Stem, UnsupportedCapabilityError, UsageError } from '../../sdk/index.js';
+import { tempDir, uniqueNamespace } from '../sqlite/sqlite-harness.js';
+
+const keyed = defineTask({
+  name: 'flow.keyed',
+  options: { concurrencyKey: (args: { tenant: string }) => args.tenant, concurrencyLimit: 2 },
+  handler: async () => 'ran',
+});
+const plain = defineTask({ name: 'flow.plain', handler: async () => 'ran' });
+
+t.test('a broker without the concurrency capability (SQLite, for now) refuses keyed tasks with a typed error', async (t) => {
+  const dir = tempDir('flow');
+  t.teardown(() => dir.cleanup());
+  const stem = await Stem.create({ plugins: [sqlite({ url: dir.url(), namespace: uniqueNamespace() })], tasks: [keyed, plain] });
+  t.teardown(() => stem.close());
+
+  const refused = await stem.enqueue(keyed, { tenant: 'a' }).catch((error: unknown) => error);
+  t.type(refused, UnsupportedCapabilityError, 'at enqueue: a keyed task');
+  t.match(
+    (refused as Error).message,
+    /task "flow\.keyed" with a concurrency key needs the broker capability "concurrency", which the Sqlite broker/,
+  );
+  t.equal((refused as UnsupportedCapabilityError).exitCode, 64);
+
+  const byHeader = await stem.enqueue('flow.plain', {}, { headers: { [CONCURRENCY_HEADERS.key]: 'a' } }).catch((error: unknown) => error);
+  t.type(byHeader, UnsupportedCapabilityError, 'at enqueue: a task keyed by header');
+  t.equal(await stem.broker.pending('default'), 0, 'nothing was published');
+
+  const worker = stem.worker({ queues: ['default'] });
+  await t.rejects(worker.start(), UnsupportedCapabilityError, 'at worker start: a registered keyed task');
+});
+
+t.test('bad concurrency options are usage errors at enqueue', async (t) => {
+  const stem = await Stem.create({ tasks: [keyed] });
+  t.teardown(() => stem.close());
+  await t.rejects(stem.enqueue(keyed, { tenant: '' }), UsageError, 'an empty key');
+  await t.rejects(stem.enqueue(keyed, { tenant: 'a' }, { concurrencyLimit: 0 }), UsageError, 'a limit under 1');
+  await t.rejects(stem.enqueue(keyed, { tenant: 'a' }, { ordered: true }), UsageError, 'ordered with a limit of 2');
+  await t.rejects(
+    stem.enqueue('flow.keyed', {}, { headers: { [CONCURRENCY_HEADERS.key]: 'a', [CONCURRENCY_HEADERS.limit]: 'two' } }),
+    UsageError,
+    'a bad limit header',
+  );
+  const handle = await stem.enqueue(keyed, { tenant: 'a' }, { headers: { [CONCURRENCY_HEADERS.key]: 'mine' } });
+  t.ok(handle.id, 'a header set by the caller wins over the option');
+});
