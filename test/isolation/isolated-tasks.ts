@@ -3,6 +3,7 @@
  * module by path (`handlerModule: import.meta.url`) and calls the handler of the task it is asked for.
  */
 import { isMainThread, threadId } from 'node:worker_threads';
+import { context, trace } from '@opentelemetry/api';
 import { defineTask, Retry } from 'stem';
 
 const here = { handlerModule: import.meta.url };
@@ -130,5 +131,16 @@ export const victim = defineTask({
       }
     }
     return `survived on attempt ${ctx.attempt}`;
+  },
+});
+
+export const traced = defineTask({
+  name: 'iso.traced',
+  options: here,
+  handler: async (args: { a: number; b: number }, ctx) => {
+    // The span context active in the child: the worker's process span, carried across.
+    const active = trace.getSpanContext(context.active());
+    const child = await ctx.enqueue(add, args);
+    return { traceId: active?.traceId, spanId: active?.spanId, childId: child.id };
   },
 });
