@@ -39,7 +39,9 @@ function checkLimit(limit: unknown, where: string): number {
 
 /** Parses a `stem-concurrency-limit` header (or a CLI argument): a whole number of 1 or more. */
 export function parseConcurrencyLimit(value: string, where: string): number {
-  return checkLimit(/^\d+$/.test(value) ? Number(value) : Number.NaN, where);
+  const limit = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(limit >= 1)) throw new UsageError(`${where}: ${JSON.stringify(value)} is not a limit; give a whole number of 1 or more`);
+  return limit;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import type { ConcurrencyKeyStats } from '../../../sdk/contracts/concurrency-control.js';
 import { isBroadcastAddress } from '../../../sdk/envelope.js';
 import { printable } from '../../output/printable.js';
 import { renderTable } from '../../output/table.js';
@@ -10,6 +11,8 @@ interface QueueRow {
   pending: number;
   inflight: number;
   dead: number;
+  /** With --keys: each concurrency key of the queue (docs/flow-control.md). */
+  keys?: ConcurrencyKeyStats[];
 }
 
 /** `stem queues list`: every queue with its counts. */
@@ -27,11 +30,13 @@ export class QueuesListCommand extends ServiceCommand {
     examples: [
       ['On Redis, as JSON', '$0 queues list --broker redis://localhost:6379 --json'],
       ['Include the broadcast channels', '$0 queues list --broker redis://localhost:6379 --all'],
+      ['With the running and waiting tasks of each concurrency key', '$0 queues list --broker redis://localhost:6379 --keys'],
     ],
   });
 
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
   all = Option.Boolean('--all', false, { description: 'Also list broadcast channels (the control channels included)' });
+  keys = Option.Boolean('--keys', false, { description: 'Also list each concurrency key: running, waiting, limit' });
 
   async run(): Promise<number> {
     return this.withStem(async (stem) => {
@@ -44,6 +49,7 @@ export class QueuesListCommand extends ServiceCommand {
           pending: await broker.pending(queue),
           inflight: await broker.inflight(queue),
           dead: (await broker.listDeadLetters(queue, { limit: 1 })).total,
+          ...(this.keys && broker.concurrency !== undefined ? { keys: await broker.concurrency.stats(queue) } : {}),
         })),
       );
       if (this.json) this.printJson(shown);
@@ -55,6 +61,12 @@ export class QueuesListCommand extends ServiceCommand {
             shown.map((r) => [printable(r.queue), r.pending, r.inflight, r.dead]),
           )}\n`,
         );
+        const keyed = shown.flatMap((r) =>
+          (r.keys ?? []).map((k) => [printable(r.queue), printable(k.key), k.running, k.waiting, k.limit]),
+        );
+        if (keyed.length > 0)
+          this.context.stdout.write(`${renderTable(this.context.stdout, ['queue', 'key', 'running', 'waiting', 'limit'], keyed)}\n`);
+        else if (this.keys) this.context.stdout.write('no concurrency keys\n');
         const left = queues.length - listed.length;
         if (left > 0) this.context.stdout.write(`${left} broadcast channel(s) not shown; --all lists them\n`);
       }

@@ -8,6 +8,7 @@ import { WorkerPauseCommand } from './pause.js';
 import { WorkerResumeCommand } from './resume.js';
 import { WorkerShutdownCommand } from './shutdown.js';
 import { WorkerRateLimitCommand } from './rate-limit.js';
+import { WorkerConcurrencyLimitCommand } from './concurrency-limit.js';
 
 /** The `stem worker …` commands. */
 export const workerCommands: CommandClass<BaseContext>[] = [
@@ -20,4 +21,5 @@ export const workerCommands: CommandClass<BaseContext>[] = [
   WorkerResumeCommand,
   WorkerShutdownCommand,
   WorkerRateLimitCommand,
+  WorkerConcurrencyLimitCommand,
 ];
