@@ -144,3 +144,13 @@ export const traced = defineTask({
     return { traceId: active?.traceId, spanId: active?.spanId, childId: child.id };
   },
 });
+
+export const cooperative = defineTask({
+  name: 'iso.cooperative',
+  options: here,
+  handler: async (_args: object, ctx) => {
+    // Gives up as soon as ctx.signal (wired from the worker) aborts.
+    if (!ctx.signal.aborted) await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+    return `gave up: ${(ctx.signal.reason as Error).name}`;
+  },
+});

@@ -195,3 +195,42 @@ t.test('a task with isolate: "thread" runs in a thread without a worker-wide poo
   t.match(await (await stem.enqueue(inThread, {})).result({ timeoutMs: 30_000 }), /^thread:/);
   t.equal(await (await stem.enqueue(onLoop, {})).result({ timeoutMs: 30_000 }), 'in the loop');
 });
+
+t.test('threads: revoke with terminate and a hard stop terminate the child running the task', async (t) => {
+  const { stem, plugin, worker } = await setUp(t, { pool: 'threads', min: 2 });
+  await waitFor(() => plugin.stats().thread!.alive >= 2, 'two warm children');
+  const running = new Set<string>();
+  stem.signals.on('task-started', ({ envelope }) => running.add(envelope.id));
+
+  const revoked = await stem.enqueue(isolated.forever, {});
+  await waitFor(() => running.has(revoked.id) && plugin.stats().thread!.busy === 1, 'the task to run');
+  t.ok(worker.terminate(revoked.id, 'wrong input'));
+  await waitFor(async () => (await stem.status(revoked.id)).state === 'cancelled', 'the task to be cancelled');
+  t.equal(plugin.stats().thread?.terminated, 1, 'its thread was terminated');
+
+  const stopped = await stem.enqueue(isolated.forever, {});
+  await waitFor(() => running.has(stopped.id) && plugin.stats().thread!.busy === 1, 'the task to run');
+  await worker.stop({ graceMs: 0 });
+  t.equal((await stem.status(stopped.id)).state, 'queued', 'a hard stop returned the task to its queue');
+  t.equal(plugin.stats().thread?.terminated, 2, 'and terminated its thread');
+});
+
+t.test('threads: with abortGrace, a handler that gives up on ctx.signal keeps its child', async (t) => {
+  const { stem, plugin, worker } = await setUp(t, { pool: 'threads', abortGrace: '10s' });
+  let started = false;
+  stem.signals.on('task-started', ({ envelope }) => {
+    if (envelope.name === 'iso.cooperative') started = true;
+  });
+  const handle = await stem.enqueue(isolated.cooperative, {});
+  await waitFor(() => started && plugin.stats().thread!.busy === 1, 'the task to run');
+  worker.terminate(handle.id);
+  await waitFor(() => plugin.stats().thread!.busy === 0, 'the handler to give up');
+  t.equal((await stem.status(handle.id)).state, 'cancelled');
+  const before = plugin.stats().thread!;
+  t.equal(before.terminated, 0, 'no child was terminated');
+  t.equal(
+    await (await stem.enqueue(isolated.whoami, {})).result({ timeoutMs: 30_000 }),
+    before.children.at(-1),
+    'the same child ran the next task',
+  );
+});
