@@ -2,7 +2,15 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { runInProcess } from '../cli/in-process.js';
 import { runStem } from '../helpers/run-stem.js';
+
+/**
+ * The first command runs the real binary; the rest are one-shot commands that need no process of their
+ * own, so they run in this test process through the binary's main(). memory://, not the CLI's SQLite
+ * default, which would be a .stem/ in the repository shared by every test file.
+ */
+const cli = (args: string[]) => runInProcess(args, { env: { STEM_BROKER_URL: 'memory://' } });
 
 async function scheduleFile(name: string, content: unknown): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'stem-schedule-'));
@@ -22,7 +30,7 @@ t.test('stem schedule dry-run prints the next firings of a spec', async (t) => {
     '2030-01-01T00:25:00.000Z',
   ]);
 
-  const zoned = await runStem([
+  const zoned = await cli([
     'schedule',
     'dry-run',
     '--spec',
@@ -38,19 +46,19 @@ t.test('stem schedule dry-run prints the next firings of a spec', async (t) => {
   t.equal(zoned.code, 0, zoned.stderr);
   t.same(JSON.parse(zoned.stdout), ['2030-01-04T14:00:00.000Z', '2030-01-07T14:00:00.000Z'], 'Friday 9:00 in New York, then Monday');
 
-  const seconds = await runStem(['schedule', 'dry-run', '--spec', 'every:30s', '--count', '2', '--from', '2030-01-01T00:00:10Z', '--json']);
+  const seconds = await cli(['schedule', 'dry-run', '--spec', 'every:30s', '--count', '2', '--from', '2030-01-01T00:00:10Z', '--json']);
   t.same(JSON.parse(seconds.stdout), ['2030-01-01T00:00:30.000Z', '2030-01-01T00:01:00.000Z']);
 
-  const bad = await runStem(['schedule', 'dry-run', '--spec', '61 * * * *']);
+  const bad = await cli(['schedule', 'dry-run', '--spec', '61 * * * *']);
   t.equal(bad.code, 64);
   t.match(bad.stderr, /^stem: --spec: "61 \* \* \* \*" is not a valid cron expression/);
-  const badZone = await runStem(['schedule', 'dry-run', '--spec', '0 2 * * *', '--timezone', 'Mars/Base']);
+  const badZone = await cli(['schedule', 'dry-run', '--spec', '0 2 * * *', '--timezone', 'Mars/Base']);
   t.equal(badZone.code, 64);
   t.match(badZone.stderr, /^stem: --timezone: "Mars\/Base" is not an IANA time zone/);
 });
 
 t.test('stem schedule apply --dry-run shows what a file would add, and writes nothing', async (t) => {
-  const run = await runStem(['schedule', 'apply', 'fixtures/schedules.json', '--dry-run']);
+  const run = await cli(['schedule', 'apply', 'fixtures/schedules.json', '--dry-run']);
   t.equal(run.code, 0, run.stderr);
   t.match(run.stdout, /\+ added +nightly-report +reports\.generate +0 2 \* \* \* \(Europe\/Paris\)/);
   t.match(run.stdout, /\+ added +resize-uploads +media\.resize +every:5m/);
@@ -110,7 +118,7 @@ t.test('a bad schedule file is refused with one line naming the file, the entry 
   const runs = await Promise.all(
     cases.map(async ([, fileName, content]) => {
       const file = await scheduleFile(fileName, content);
-      return { file, run: await runStem(['schedule', 'apply', file]) };
+      return { file, run: await cli(['schedule', 'apply', file]) };
     }),
   );
   for (const [i, [name, , , message]] of cases.entries()) {
@@ -121,7 +129,7 @@ t.test('a bad schedule file is refused with one line naming the file, the entry 
     t.equal(run.stderr.trim().split('\n').length, 1, `${name}: one line`);
     t.equal(run.stdout, '', `${name}: nothing applied`);
   }
-  const missing = await runStem(['schedule', 'apply', 'config/no-such-file.json']);
+  const missing = await cli(['schedule', 'apply', 'config/no-such-file.json']);
   t.equal(missing.code, 64);
   t.match(missing.stderr, /^stem: config\/no-such-file\.json: cannot read the schedule file \(no such file\)/);
 });
@@ -131,13 +139,13 @@ t.test('a YAML schedule file with { schedules: [...] } applies like JSON', async
     'schedules.yml',
     'schedules:\n  - id: resize\n    task: media.resize\n    schedule: every:5m\n    args: { file: a.png }\n  - id: nightly\n    task: reports.generate\n    schedule: "0 2 * * *"\n    timezone: Europe/Paris\n',
   );
-  const run = await runStem(['schedule', 'apply', file, '--dry-run', '--json']);
+  const run = await cli(['schedule', 'apply', file, '--dry-run', '--json']);
   t.equal(run.code, 0, run.stderr);
   t.same(JSON.parse(run.stdout), { dryRun: true, added: ['resize', 'nightly'], changed: [], removed: [], unchanged: [], kept: [] });
 });
 
 t.test('stem schedule remove refuses without --yes when there is no terminal to ask on', async (t) => {
-  const run = await runStem(['schedule', 'remove', 'anything']);
+  const run = await cli(['schedule', 'remove', 'anything']);
   t.equal(run.code, 64);
   t.match(run.stderr, /no schedule entry "anything"/, 'an unknown id is a usage error');
 });
@@ -152,7 +160,7 @@ t.test('every schedule and beat command documents itself with an example', async
     ['schedule', 'dry-run'],
     ['beat', 'start'],
   ];
-  const runs = await Promise.all(commands.map((command) => runStem([...command, '--help'])));
+  const runs = await Promise.all(commands.map((command) => cli([...command, '--help'])));
   for (const [i, command] of commands.entries()) {
     const run = runs[i]!;
     t.equal(run.code, 0, command.join(' '));

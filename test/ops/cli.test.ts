@@ -2,9 +2,12 @@ import t from 'tap';
 import { Redis } from 'ioredis';
 import { REDIS_URL, requireRedis } from '../redis/redis-test-support.js';
 import { runStem, startStem, type RunningStem } from '../helpers/run-stem.js';
+import { runInProcess } from '../cli/in-process.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 
-// The real binary, as an operator uses it: two workers in their own processes, and each command in another.
+// As an operator runs it: two workers in processes of their own, and each command in another process. The
+// first ping and enqueue run the real binary; the other one-shot commands run in this test process
+// (runInProcess, the binary's own main()), which is another process than the workers' and costs no node start-up.
 const config = ['--config', 'test/ops/fixtures/ops.config.ts'];
 const env = {
   STEM_BROKER_URL: REDIS_URL,
@@ -35,7 +38,7 @@ async function deleteKeysOf(id: string): Promise<void> {
 
 t.test('every worker operations command has --help with an example', async (t) => {
   for (const command of commands) {
-    const help = await runStem(['worker', command, '--help']);
+    const help = await runInProcess(['worker', command, '--help']);
     t.equal(help.code, 0, `worker ${command} --help exits 0`);
     t.match(help.stdout, new RegExp(`Examples[\\s\\S]*\\$ stem worker ${command} `), `worker ${command} --help shows an example`);
   }
@@ -61,10 +64,10 @@ t.test('ping, stats, inspect, revoke, pause, resume, rate-limit and shutdown rea
   t.same(new Set(pongs.map((pong) => pong.pid)).size, 2, 'from two processes');
   t.ok(pongs.every((pong) => pong.queues.includes(id) && pong.uptimeMs >= 0));
   const workerA = pongs.find((pong) => pong.hostname === 'host-a')!.workerId;
-  const table = await runStem(['worker', 'ping', '--timeout', '2s', ...flags], { env });
+  const table = await runInProcess(['worker', 'ping', '--timeout', '2s', ...flags], { env });
   t.match(table.stdout, /2 worker\(s\) replied/);
 
-  const one = await runStem(['worker', 'ping', '-w', workerA, '--json', ...flags], { env });
+  const one = await runInProcess(['worker', 'ping', '-w', workerA, '--json', ...flags], { env });
   t.same(
     (JSON.parse(one.stdout) as Array<{ workerId: string }>).map((pong) => pong.workerId),
     [workerA],
@@ -75,13 +78,13 @@ t.test('ping, stats, inspect, revoke, pause, resume, rate-limit and shutdown rea
   const [{ id: heldId }] = JSON.parse(held.stdout) as [{ id: string }];
   await waitFor(
     async () => {
-      const inspect = await runStem(['worker', 'inspect', '--json', '--timeout', '1s', ...flags], { env });
+      const inspect = await runInProcess(['worker', 'inspect', '--json', '--timeout', '1s', ...flags], { env });
       return inspect.code === 0 && inspect.stdout.includes(heldId);
     },
     'inspect shows the held task',
     20_000,
   );
-  const inspect = await runStem(['worker', 'inspect', '--timeout', '2s', '--json', ...flags], { env });
+  const inspect = await runInProcess(['worker', 'inspect', '--timeout', '2s', '--json', ...flags], { env });
   const views = JSON.parse(inspect.stdout) as Array<{
     workerId: string;
     active: Array<{ id: string; name: string; runtimeMs: number }>;
@@ -91,7 +94,7 @@ t.test('ping, stats, inspect, revoke, pause, resume, rate-limit and shutdown rea
   const running = views.find((view) => view.active.some((task) => task.id === heldId))!;
   t.match(running.active[0], { id: heldId, name: 'ops.hold', runtimeMs: Number });
 
-  const stats = await runStem(['worker', 'stats', '--timeout', '2s', '--json', ...flags], { env });
+  const stats = await runInProcess(['worker', 'stats', '--timeout', '2s', '--json', ...flags], { env });
   const counters = JSON.parse(stats.stdout) as Array<{
     workerId: string;
     inflight: number;
@@ -102,43 +105,43 @@ t.test('ping, stats, inspect, revoke, pause, resume, rate-limit and shutdown rea
   t.equal(counters.length, 2, 'stats from both workers');
   t.same(counters.map((each) => each.inflight).sort(), [0, 1]);
   t.ok(counters.every((each) => each.concurrency === 2 && each.memory.rssBytes > 0));
-  const statsTable = await runStem(['worker', 'stats', '--timeout', '2s', ...flags], { env });
+  const statsTable = await runInProcess(['worker', 'stats', '--timeout', '2s', ...flags], { env });
   t.match(statsTable.stdout, /worker\W+processed\W+succeeded\W+failed\W+in-flight/, 'a table for people');
   t.match(statsTable.stdout, workerA);
 
-  const revoked = await runStem(['worker', 'revoke', heldId, '--terminate', '--timeout', '2s', ...flags], { env });
+  const revoked = await runInProcess(['worker', 'revoke', heldId, '--terminate', '--timeout', '2s', ...flags], { env });
   t.equal(revoked.code, 0, revoked.stderr);
   t.match(revoked.stdout, new RegExp(`terminated ${heldId} on ${running.workerId}`));
-  const state = await runStem(['result', 'get', heldId, '--json', ...flags], { env });
+  const state = await runInProcess(['result', 'get', heldId, '--json', ...flags], { env });
   t.match(JSON.parse(state.stdout), { state: 'cancelled', error: { message: /revoked/ } }, 'the aborted task is cancelled');
 
-  const paused = await runStem(['worker', 'pause', '--queue', id, '--timeout', '2s', ...flags], { env });
+  const paused = await runInProcess(['worker', 'pause', '--queue', id, '--timeout', '2s', ...flags], { env });
   t.match(paused.stdout, new RegExp(`paused ${id} on 2 worker\\(s\\)`));
-  const waiting = await runStem(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--queue', id, '--json', ...flags], { env });
+  const waiting = await runInProcess(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--queue', id, '--json', ...flags], { env });
   const [{ id: waitingId }] = JSON.parse(waiting.stdout) as [{ id: string }];
-  const stillQueued = await runStem(['result', 'wait', waitingId, '--timeout', '1s', ...flags], { env });
+  const stillQueued = await runInProcess(['result', 'wait', waitingId, '--timeout', '1s', ...flags], { env });
   t.not(stillQueued.code, 0, 'a task on a paused queue does not run');
-  const resumed = await runStem(['worker', 'resume', '--queue', id, '--timeout', '2s', ...flags], { env });
+  const resumed = await runInProcess(['worker', 'resume', '--queue', id, '--timeout', '2s', ...flags], { env });
   t.match(resumed.stdout, new RegExp(`resumed ${id} on 2 worker\\(s\\)`));
-  const done = await runStem(['result', 'wait', waitingId, '--timeout', '20s', '--json', ...flags], { env });
+  const done = await runInProcess(['result', 'wait', waitingId, '--timeout', '20s', '--json', ...flags], { env });
   t.equal(JSON.parse(done.stdout).result, 3, 'after resume it runs');
 
-  const limited = await runStem(['worker', 'rate-limit', 'cli.add', '10/s', '--timeout', '2s', ...flags], { env });
+  const limited = await runInProcess(['worker', 'rate-limit', 'cli.add', '10/s', '--timeout', '2s', ...flags], { env });
   t.match(limited.stdout, /rate limit of cli.add: 10\/s; 2 live worker\(s\) updated/);
-  const badRate = await runStem(['worker', 'rate-limit', 'cli.add', 'fast', ...flags], { env });
+  const badRate = await runInProcess(['worker', 'rate-limit', 'cli.add', 'fast', ...flags], { env });
   t.equal(badRate.code, 64, 'a bad rate is a usage error');
   t.match(badRate.stderr, /"fast" is not a rate; use tasks per unit like '10\/s'/);
 
-  const refused = await runStem(['worker', 'shutdown', '-w', workerA, ...flags], { env });
+  const refused = await runInProcess(['worker', 'shutdown', '-w', workerA, ...flags], { env });
   t.equal(refused.code, 64, 'shutdown asks for --yes without a TTY');
-  const shutdown = await runStem(['worker', 'shutdown', '-w', workerA, '--yes', '--timeout', '2s', ...flags], { env });
+  const shutdown = await runInProcess(['worker', 'shutdown', '-w', workerA, '--yes', '--timeout', '2s', ...flags], { env });
   t.match(shutdown.stdout, new RegExp(`shutting down 1 worker\\(s\\) \\(warm\\): ${workerA}`));
   const exitA = await new Promise<number>((resolve) => {
     if (workers[0]!.child.exitCode !== null) resolve(workers[0]!.child.exitCode);
     else workers[0]!.child.on('exit', (code) => resolve(code ?? 1));
   });
   t.equal(exitA, 0, 'the worker exits cleanly');
-  const after = await runStem(['worker', 'ping', '--timeout', '1s', '--json', ...flags], { env });
+  const after = await runInProcess(['worker', 'ping', '--timeout', '1s', '--json', ...flags], { env });
   t.same(
     (JSON.parse(after.stdout) as Array<{ hostname: string }>).map((pong) => pong.hostname),
     ['host-b'],
@@ -151,23 +154,23 @@ t.test('with no worker alive, ping says why and exits 1; a revoke is stored for 
   const id = uniqueName('ops');
   const flags = [...config, '--namespace', id];
   t.teardown(() => deleteKeysOf(id));
-  const ping = await runStem(['worker', 'ping', '--timeout', '300ms', ...flags], { env });
+  const ping = await runInProcess(['worker', 'ping', '--timeout', '300ms', ...flags], { env });
   t.equal(ping.code, 1);
   t.match(ping.stderr, new RegExp(`no worker replied within 300ms on control namespace "${id}"`));
 
-  const queued = await runStem(['enqueue', 'cli.add', '--args', '{"a":1,"b":1}', '--queue', id, '--json', ...flags], { env });
+  const queued = await runInProcess(['enqueue', 'cli.add', '--args', '{"a":1,"b":1}', '--queue', id, '--json', ...flags], { env });
   const [{ id: taskId }] = JSON.parse(queued.stdout) as [{ id: string }];
-  const revoked = await runStem(['worker', 'revoke', taskId, '--timeout', '300ms', ...flags], { env });
+  const revoked = await runInProcess(['worker', 'revoke', taskId, '--timeout', '300ms', ...flags], { env });
   t.equal(revoked.code, 0, revoked.stderr);
   t.match(revoked.stdout, new RegExp(`revoked ${taskId}; 0 live worker\\(s\\) told`));
-  const marker = await runStem(['enqueue', 'cli.add', '--args', '{"a":2,"b":2}', '--queue', id, '--json', ...flags], { env });
+  const marker = await runInProcess(['enqueue', 'cli.add', '--args', '{"a":2,"b":2}', '--queue', id, '--json', ...flags], { env });
   const [{ id: markerId }] = JSON.parse(marker.stdout) as [{ id: string }];
   const worker = await startStem(['worker', 'start', '--queues', id, ...flags], { env });
   t.teardown(() => worker.stop('SIGKILL'));
-  const done = await runStem(['result', 'wait', markerId, '--timeout', '20s', '--json', ...flags], { env });
+  const done = await runInProcess(['result', 'wait', markerId, '--timeout', '20s', '--json', ...flags], { env });
   t.equal(JSON.parse(done.stdout).result, 4);
   t.notMatch(worker.output(), new RegExp(`cli.add\\[${taskId}\\] succeeded`), 'the revoked task did not run');
-  const state = await runStem(['result', 'get', taskId, '--json', ...flags], { env });
+  const state = await runInProcess(['result', 'get', taskId, '--json', ...flags], { env });
   t.equal(JSON.parse(state.stdout).state, 'cancelled');
   t.equal(await worker.stop(), 0);
 });
@@ -182,11 +185,11 @@ t.test('with only a broker URL, a pause is stored with the broker for workers th
     STEM_REVOKE_STORE_URL: '',
     STEM_CONTROL_NAMESPACE: id,
   };
-  const paused = await runStem(['worker', 'pause', '--queue', id, ...config], { env: brokerOnly });
+  const paused = await runInProcess(['worker', 'pause', '--queue', id, ...config], { env: brokerOnly });
   t.equal(paused.code, 0, paused.stderr);
   t.match(paused.stdout, /stored for workers that start later/);
   t.notMatch(paused.stderr, /no revoke store/, "the broker's Redis keeps it");
-  const resumed = await runStem(['worker', 'resume', '--queue', id, ...config], { env: brokerOnly });
+  const resumed = await runInProcess(['worker', 'resume', '--queue', id, ...config], { env: brokerOnly });
   t.equal(resumed.code, 0, resumed.stderr);
   t.notMatch(resumed.stderr, /no revoke store/);
 });

@@ -1,7 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { runInProcess } from '../cli/in-process.js';
 import { runStem, startStem } from '../helpers/run-stem.js';
+
+// The first dump and the workers run the real binary; the other one-shot commands run in this test
+// process through the binary's main(), which saves a node start-up each.
 
 const FIXTURE = 'fixtures/routing.yaml';
 /** No routing file from the environment unless a test gives one. */
@@ -21,7 +25,7 @@ t.test('stem routing dump prints the fixture table in the order rules are tried'
 });
 
 t.test('stem routing dump --json prints the table as data, the file taken from STEM_ROUTING_CONFIG', async (t) => {
-  const run = await runStem(['routing', 'dump', '--json'], { env: { ...clean, STEM_ROUTING_CONFIG: FIXTURE } });
+  const run = await runInProcess(['routing', 'dump', '--json'], { env: { ...clean, STEM_ROUTING_CONFIG: FIXTURE } });
   t.equal(run.code, 0, run.stderr);
   const dump = JSON.parse(run.stdout);
   t.same(dump.defaultQueue, { queue: 'critical', alias: 'default', fallbacks: [] });
@@ -30,13 +34,15 @@ t.test('stem routing dump --json prints the table as data, the file taken from S
 });
 
 t.test('stem routing test says where a task goes and with what priority', async (t) => {
-  const clamped = await runStem(['routing', 'test', 'reports.generate', '--priority', '9', '--routing-config', FIXTURE], { env: clean });
+  const clamped = await runInProcess(['routing', 'test', 'reports.generate', '--priority', '9', '--routing-config', FIXTURE], {
+    env: clean,
+  });
   t.equal(clamped.code, 0, clamped.stderr);
   t.equal(
     clamped.stdout,
     'reports.generate → queue reports, priority 7 (asked 9, clamped into 2–7); decided by queues.reports.routing_key\n',
   );
-  const email = await runStem(['routing', 'test', 'billing.email-receipt', '--routing-config', FIXTURE, '--json'], { env: clean });
+  const email = await runInProcess(['routing', 'test', 'billing.email-receipt', '--routing-config', FIXTURE, '--json'], { env: clean });
   t.equal(email.code, 0, email.stderr);
   t.same(JSON.parse(email.stdout), {
     task: 'billing.email-receipt',
@@ -46,19 +52,19 @@ t.test('stem routing test says where a task goes and with what priority', async 
     clamped: null,
     matchedBy: 'queues.emails.routing_key',
   });
-  const other = await runStem(['routing', 'test', 'misc.cleanup', '--routing-config', FIXTURE, '--json'], { env: clean });
+  const other = await runInProcess(['routing', 'test', 'misc.cleanup', '--routing-config', FIXTURE, '--json'], { env: clean });
   t.match(JSON.parse(other.stdout), { queue: 'critical', matchedBy: 'default_queue' });
-  const explicit = await runStem(['routing', 'test', 'reports.generate', '--queue', 'emails', '--routing-config', FIXTURE, '--json'], {
+  const explicit = await runInProcess(['routing', 'test', 'reports.generate', '--queue', 'emails', '--routing-config', FIXTURE, '--json'], {
     env: clean,
   });
   t.match(JSON.parse(explicit.stdout), { queue: 'emails', matchedBy: 'explicit queue' });
-  const own = await runStem(['routing', 'test', 'reports.render', '--routing-config', FIXTURE, '--json'], { env: clean });
+  const own = await runInProcess(['routing', 'test', 'reports.render', '--routing-config', FIXTURE, '--json'], { env: clean });
   t.match(
     JSON.parse(own.stdout),
     { queue: 'reports', matchedBy: 'task queue' },
     'a task registered in stem.config.ts brings its own queue',
   );
-  const broadcast = await runStem(['routing', 'test', 'broadcast://maintenance', '--routing-config', FIXTURE], { env: clean });
+  const broadcast = await runInProcess(['routing', 'test', 'broadcast://maintenance', '--routing-config', FIXTURE], { env: clean });
   t.match(
     broadcast.stdout,
     /broadcast:\/\/maintenance → broadcast:\/\/maintenance \(every subscribed worker runs it once\), priority 5; decided by broadcast address/,
@@ -71,7 +77,7 @@ t.test('stem routing test matches header routes given with --headers', async (t)
       'default_queue: critical\nqueues:\n  vip:\n    priority_range: [8, 9]\nroutes:\n  - match: { task: "reports.*", headers: { tenant: acme } }\n    queue: vip\n',
   });
   const file = join(dir, 'routing.yaml');
-  const acme = await runStem(
+  const acme = await runInProcess(
     ['routing', 'test', 'reports.generate', '--headers', '{"tenant":"acme"}', '--routing-config', file, '--json'],
     { env: clean },
   );
@@ -84,7 +90,7 @@ t.test('stem routing test matches header routes given with --headers', async (t)
     clamped: { from: 5, to: 8 },
     matchedBy: 'routes[0]',
   });
-  const other = await runStem(
+  const other = await runInProcess(
     ['routing', 'test', 'reports.weekly', '--headers', '{"tenant":"globex"}', '--routing-config', file, '--json'],
     { env: clean },
   );
@@ -93,7 +99,7 @@ t.test('stem routing test matches header routes given with --headers', async (t)
 
 t.test('no routing file is a usage error saying how to give one', async (t) => {
   for (const verb of [['dump'], ['test', 'reports.generate']]) {
-    const run = await runStem(['routing', ...verb], { env: clean });
+    const run = await runInProcess(['routing', ...verb], { env: clean });
     t.equal(run.code, 64, `routing ${verb[0]}`);
     t.equal(
       run.stderr,
@@ -103,13 +109,13 @@ t.test('no routing file is a usage error saying how to give one', async (t) => {
 });
 
 t.test('bad --headers or --priority is one line and exit 64', async (t) => {
-  const notJson = await runStem(['routing', 'test', 'a.b', '--headers', '{tenant:acme}', '--routing-config', FIXTURE], { env: clean });
+  const notJson = await runInProcess(['routing', 'test', 'a.b', '--headers', '{tenant:acme}', '--routing-config', FIXTURE], { env: clean });
   t.equal(notJson.code, 64);
   t.match(notJson.stderr, /^stem: --headers: not JSON \(.+\); pass an object such as '\{"tenant":"acme"\}'\n$/);
-  const notObject = await runStem(['routing', 'test', 'a.b', '--headers', '[1]', '--routing-config', FIXTURE], { env: clean });
+  const notObject = await runInProcess(['routing', 'test', 'a.b', '--headers', '[1]', '--routing-config', FIXTURE], { env: clean });
   t.equal(notObject.code, 64);
   t.match(notObject.stderr, /^stem: --headers: \[1\] is not a JSON object/);
-  const priority = await runStem(['routing', 'test', 'a.b', '--priority', '12', '--routing-config', FIXTURE], { env: clean });
+  const priority = await runInProcess(['routing', 'test', 'a.b', '--priority', '12', '--routing-config', FIXTURE], { env: clean });
   t.equal(priority.code, 64);
   t.equal(priority.stderr, 'stem: --priority: "12" is not a priority; use a whole number from 0 (lowest) to 9 (highest)\n');
 });
@@ -122,7 +128,7 @@ t.test('a bad routing file is one line naming file, line, column and key, exit 6
     ['routing', 'dump', '--routing-config', file],
     ['routing', 'test', 'x', '--routing-config', file],
   ]) {
-    const run = await runStem(args, { env: clean });
+    const run = await runInProcess(args, { env: clean });
     t.equal(run.code, 64, args.join(' '));
     t.match(run.stderr, /^stem: .*routing\.yaml:4:25: queues\.reports\.priority_range: 12 is outside 0–9/);
     t.equal(run.stderr.trim().split('\n').length, 1, 'one line');
@@ -132,7 +138,7 @@ t.test('a bad routing file is one line naming file, line, column and key, exit 6
 
 t.test('--registry checks every glob against the registered tasks', async (t) => {
   const dir = t.testdir({ 'routing.yaml': 'default_queue: critical\nqueues:\n  emails:\n    routing_key: billing.emial-*\n' });
-  const typo = await runStem(['routing', 'dump', '--routing-config', join(dir, 'routing.yaml'), '--registry', 'fixtures/tasks.ts'], {
+  const typo = await runInProcess(['routing', 'dump', '--routing-config', join(dir, 'routing.yaml'), '--registry', 'fixtures/tasks.ts'], {
     env: clean,
   });
   t.equal(typo.code, 64);
@@ -140,15 +146,15 @@ t.test('--registry checks every glob against the registered tasks', async (t) =>
     typo.stderr,
     /^stem: .*routing\.yaml:4:18: queues\.emails\.routing_key: "billing\.emial-\*" matches none of the \d+ registered tasks \(.*billing\.email-receipt.*\); fix the glob or register the task\n$/,
   );
-  const fixture = await runStem(['routing', 'dump', '--routing-config', FIXTURE, '--registry', 'fixtures/tasks.ts'], { env: clean });
+  const fixture = await runInProcess(['routing', 'dump', '--routing-config', FIXTURE, '--registry', 'fixtures/tasks.ts'], { env: clean });
   t.equal(fixture.code, 0, fixture.stderr);
 });
 
 t.test('stem routing --help lists both commands with examples', async (t) => {
-  const dump = await runStem(['routing', 'dump', '--help']);
+  const dump = await runInProcess(['routing', 'dump', '--help']);
   t.match(dump.stdout, /Print the resolved routing table/);
   t.match(dump.stdout, /\$ stem routing dump --routing-config routing\.yaml/, "examples name files a user's project has");
-  const test = await runStem(['routing', 'test', '--help']);
+  const test = await runInProcess(['routing', 'test', '--help']);
   t.match(test.stdout, /\$ stem routing test <task>/);
   t.match(test.stdout, /--headers/);
 });
