@@ -33,6 +33,8 @@ export interface PoolStats {
   failedStarts: number;
   /** Every child id seen, in start order (the last 1000). */
   children: string[];
+  /** The ids of the children running a task now. */
+  running: string[];
 }
 
 /** Why a child leaves the pool. */
@@ -68,6 +70,7 @@ export class ChildPool {
     terminated: 0,
     failedStarts: 0,
     children: [],
+    running: [],
   };
 
   constructor(
@@ -78,7 +81,13 @@ export class ChildPool {
 
   /** What it counts now. */
   stats(): PoolStats {
-    return { ...this.counts, alive: this.idle.length + this.busy.size, busy: this.busy.size, children: [...this.counts.children] };
+    return {
+      ...this.counts,
+      alive: this.idle.length + this.busy.size,
+      busy: this.busy.size,
+      children: [...this.counts.children],
+      running: [...this.busy].map((child) => child.id),
+    };
   }
 
   /** Starts children up to `min`. */

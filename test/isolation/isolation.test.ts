@@ -154,9 +154,8 @@ t.test('processes: a child killed with SIGKILL mid-task fails that attempt; the 
   });
   const victim = await stem.enqueue(isolated.victim, {}, { maxRetries: 1, retryPolicy: { delayMs: 10 } });
   await waitFor(() => started && plugin.stats().process!.busy === 1, 'the first attempt to run');
-  const ids = plugin.stats().process!.children;
-  const pid = Number(ids[ids.length - 1]!.slice('process:'.length));
-  process.kill(pid, 'SIGKILL');
+  const [running] = plugin.stats().process!.running;
+  process.kill(Number(running!.slice('process:'.length)), 'SIGKILL');
   t.equal(await victim.result({ timeoutMs: 60_000 }), 'survived on attempt 1');
   const history = await stem.status(victim.id);
   t.equal(history.attempt, 1);
