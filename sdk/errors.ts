@@ -425,8 +425,9 @@ export class InvalidTransactionError extends StemError {
   constructor(
     readonly broker: string,
     reason: string,
+    options: { cause?: unknown } = {},
   ) {
-    super('invalid-transaction', `${broker}: cannot enqueue in the given transaction: ${reason}`, { exitCode: ExitCode.usage });
+    super('invalid-transaction', `${broker}: cannot enqueue in the given transaction: ${reason}`, { ...options, exitCode: ExitCode.usage });
   }
 }
 

@@ -29,9 +29,28 @@ const WHAT = 'pass a Kysely transaction (the trx of db.transaction().execute(asy
  * Recognises what `enqueue(…, { transaction })` was given and returns how to run a statement in
  * it: a Kysely transaction (`isTransaction`), or a pg client (`Client`, `PoolClient`) inside a
  * transaction block. Anything else, or something that would commit on its own (a Kysely instance,
- * a pool, a client outside BEGIN), is an InvalidTransactionError naming what to pass instead.
+ * a pool, a client outside BEGIN), is an InvalidTransactionError naming what to pass instead; so is
+ * a transaction on a database without the plugin's tables in `schema` (another database).
  */
-export function callerTransaction(transaction: unknown, who: string): TransactionRunner {
+export function callerTransaction(transaction: unknown, who: string, schema: string): TransactionRunner {
+  const runner = recognise(transaction, who);
+  return async (statement) => {
+    try {
+      await runner(statement);
+    } catch (error) {
+      const code = (error as { code?: unknown })?.code;
+      // 3F000: no such schema; 42P01: no such table.
+      if (code !== '3F000' && code !== '42P01') throw error;
+      throw new InvalidTransactionError(
+        who,
+        `its database has no "${schema}".stem_messages table (${(error as Error).message}): open the transaction on the database of the postgres plugin's url, after its migrations ran; Postgres has aborted this transaction, roll it back`,
+        { cause: error },
+      );
+    }
+  };
+}
+
+function recognise(transaction: unknown, who: string): TransactionRunner {
   if (typeof transaction !== 'object' || transaction === null) {
     throw new InvalidTransactionError(who, `got ${transaction === null ? 'null' : typeof transaction}; ${WHAT}`);
   }

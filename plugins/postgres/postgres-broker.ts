@@ -108,7 +108,7 @@ export class PostgresBroker extends PostgresService implements Broker {
    */
   async publishInTransaction(transaction: unknown, envelopes: readonly Envelope[], states?: TransactionStates): Promise<void> {
     this.assertOpen();
-    const run = callerTransaction(transaction, 'postgres broker');
+    const run = callerTransaction(transaction, 'postgres broker', this.schema);
     if (envelopes.length === 0) return;
     const writer =
       states === undefined || states.statuses.length === 0 ? undefined : states.backend.stateWriter?.(this.connection.stateWrites);

@@ -173,6 +173,19 @@ if (await requirePostgres(t)) {
     t.equal(after.rows[0]!.count, before.rows[0]!.count, 'no message written');
   });
 
+  t.test('a transaction on another database (no Stem tables there) is refused with InvalidTransactionError', async (t) => {
+    const elsewhere = new URL(testUrl);
+    elsewhere.pathname = '/postgres';
+    const client = new pg.Client({ connectionString: elsewhere.toString() });
+    await client.connect();
+    t.teardown(() => client.end());
+    await client.query('BEGIN');
+    const error = await stem.enqueue(ship, { orderId: 'elsewhere' }, { transaction: client }).catch((e: unknown) => e);
+    await client.query('ROLLBACK');
+    t.type(error, InvalidTransactionError);
+    t.match((error as Error).message, new RegExp(`its database has no "${schema}".stem_messages table.*roll it back`));
+  });
+
   t.test('the tasks of one enqueueMany share one transaction or none', async (t) => {
     await db.transaction().execute(async (trx) => {
       await t.rejects(
