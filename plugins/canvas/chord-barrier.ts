@@ -83,6 +83,14 @@ export class ChordBarrier {
     }
     const group = await this.stem.backend.getGroup(membership.id);
     const members = group?.results ?? [];
+    // A member that failed may have been recorded before this arrival yet claim after it (workers
+    // finish members concurrently): the group, not the arriving member, says whether the chord fails.
+    const failed = membership.onError === 'fail' ? members.findIndex((member) => member != null && member.state !== 'succeeded') : -1;
+    if (failed >= 0) {
+      await this.fail(membership, failed, counts.expected, members[failed]!, arrival);
+      await this.fired(membership.id);
+      return;
+    }
     const failures: ChordFailure[] = [];
     const results = members.map((member, index) => {
       if (member?.state === 'succeeded') return member.result ?? null;
