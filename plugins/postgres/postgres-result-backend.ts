@@ -102,7 +102,7 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
             or (excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) > (${stored}.generation, ${stored}.attempt, ${phaseOf(sql`${stored}.state`)})
             or ((excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) = (${stored}.generation, ${stored}.attempt, ${phaseOf(sql`${stored}.state`)})
               and ${phaseOf(sql`${stored}.state`)} < ${sql.lit(FINAL_PHASE)})
-        returning id, status::text as status`,
+        ${options.quiet === true ? sql`returning id` : sql`returning id, status::text as status`}`,
       notify:
         options.quiet === true
           ? sql`select count(*) from written`
