@@ -149,6 +149,9 @@ function fatal(error: unknown): void {
 }
 process.on('uncaughtException', fatal);
 process.on('unhandledRejection', fatal);
+// A child process whose worker died (kill -9) must not finish its task behind the back of the
+// worker that will run it again: it exits as soon as its channel to the worker closes.
+if (parentPort === null) process.on('disconnect', () => process.exit(0));
 
 onMessage((message) => {
   switch (message.t) {

@@ -1,3 +1,4 @@
+import { META } from '../../sdk/envelope.js';
 import { ConfigError } from '../../sdk/errors.js';
 import type { Stem } from '../../sdk/kernel.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
@@ -101,7 +102,8 @@ export function isolation(options: IsolationOptions = {}): IsolationPlugin {
         if (mode === undefined || definition === undefined) return runner;
         if (!taskModules.has(definition.name) && definition.options.handlerModule !== undefined) check(definition);
         const module = taskModules.get(definition.name);
-        return (context) => runIsolated(poolOf(mode), context, module, resolved.abortGraceMs);
+        const softLimit = definition.options.softTimeLimit !== undefined || ctx.meta[META.softTimeLimitMs] !== undefined;
+        return (context) => runIsolated(poolOf(mode), context, module, resolved.abortGraceMs, softLimit);
       });
       stem.hooks.workerStart.tapPromise('isolation', async (worker) => {
         largestConcurrency = Math.max(largestConcurrency, worker.concurrency);

@@ -20,7 +20,13 @@ function activeTraceparent(): string | undefined {
  * the child's `softSignal` and `signal`, and when `ctx.signal` aborts terminates the child after
  * `abortGraceMs` unless the handler gave up by then.
  */
-export async function runIsolated(pool: ChildPool, ctx: TaskContext, module: string | undefined, abortGraceMs: number): Promise<unknown> {
+export async function runIsolated(
+  pool: ChildPool,
+  ctx: TaskContext,
+  module: string | undefined,
+  abortGraceMs: number,
+  softLimit: boolean,
+): Promise<unknown> {
   const scope = new AsyncResource('StemIsolatedTask');
   const traceparent = activeTraceparent();
   const signal = ctx.signal;
@@ -60,7 +66,7 @@ export async function runIsolated(pool: ChildPool, ctx: TaskContext, module: str
       finished = true;
       clearTimeout(graceTimer);
       signal.removeEventListener('abort', onAbort);
-      ctx.softSignal.removeEventListener('abort', onSoft);
+      if (softLimit) ctx.softSignal.removeEventListener('abort', onSoft);
       child.listen(undefined);
       return true;
     };
@@ -109,7 +115,8 @@ export async function runIsolated(pool: ChildPool, ctx: TaskContext, module: str
       reject(new IsolatedChildExitedError(ctx.id, pool.mode, exit.code, exit.signal, exit.detail));
     });
     signal.addEventListener('abort', onAbort, { once: true });
-    ctx.softSignal.addEventListener('abort', onSoft, { once: true });
+    // Without a soft limit, ctx.softSignal is one signal shared by every run that never aborts: not listened to.
+    if (softLimit) ctx.softSignal.addEventListener('abort', onSoft, { once: true });
     const wire = {
       id: ctx.id,
       name: ctx.name,
@@ -125,6 +132,6 @@ export async function runIsolated(pool: ChildPool, ctx: TaskContext, module: str
       // It died between the pool handing it out and now: `exited` fails the attempt.
       return;
     }
-    if (ctx.softSignal.aborted) onSoft();
+    if (softLimit && ctx.softSignal.aborted) onSoft();
   });
 }
