@@ -1,67 +1,28 @@
 // One worker process of the chaos harness: a Stem worker on Redis or Postgres whose handler
 // sleeps a little and then records "<task id> <pid> <started> <done>" in a side table the faults do not touch.
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { Stem, defineTask, installShutdownHandlers, type StemPlugin } from '../../sdk/index.js';
+import { Stem, installShutdownHandlers, type StemPlugin } from '../../sdk/index.js';
+import { isolation } from '../../plugins/isolation/index.js';
 import { postgres } from '../../plugins/postgres/index.js';
 import { redis } from '../../plugins/redis/index.js';
+import { closeRecorder } from './chaos-recorder.js';
+import { work } from './chaos-work.js';
 
 const env = process.env;
 const backend = env.CHAOS_BACKEND;
 const queue = env.CHAOS_QUEUE ?? 'chaos';
 
-let record: (taskId: string, startedAt: number) => Promise<void>;
-let plugin: StemPlugin;
-let closeRecorder: () => Promise<void>;
-if (backend === 'redis') {
-  const recorder = new Redis(env.CHAOS_RECORD_URL!, { connectionName: 'chaos-recorder' });
-  recorder.on('error', () => undefined);
-  const [runsKey, doneKey] = [env.CHAOS_RUNS_KEY!, env.CHAOS_DONE_KEY!];
-  record = async (taskId, startedAt) => {
-    const replies = await recorder
-      .multi()
-      .rpush(runsKey, `${taskId} ${process.pid} ${startedAt} ${Date.now()}`)
-      .hincrby(doneKey, taskId, 1)
-      .exec();
-    for (const [error] of replies ?? []) if (error) throw error;
-  };
-  closeRecorder = async () => void recorder.disconnect();
-  plugin = redis({ url: env.CHAOS_URL!, namespace: env.CHAOS_NAMESPACE!, blockMs: 1_000 });
-} else if (backend === 'postgres') {
-  const schema = env.CHAOS_SCHEMA!;
-  // The side table is on the shared test database even when the queue's server is one the harness restarts.
-  const recorder = new pg.Pool({
-    connectionString: env.CHAOS_RECORD_URL ?? env.CHAOS_URL!,
-    max: 4,
-    application_name: `recorder-${env.CHAOS_APP}`,
-  });
-  recorder.on('error', () => undefined);
-  record = async (taskId, startedAt) =>
-    void (await recorder.query(`insert into "${schema}".chaos_runs (task_id, pid, started_at, done_at) values ($1, $2, $3, $4)`, [
-      taskId,
-      process.pid,
-      startedAt,
-      Date.now(),
-    ]));
-  closeRecorder = () => recorder.end();
-  plugin = postgres({ url: env.CHAOS_URL!, schema, applicationName: env.CHAOS_APP!, pollIntervalMs: 250, migrate: false });
-} else {
-  throw new Error(`CHAOS_BACKEND must be redis or postgres, got ${JSON.stringify(backend)}`);
-}
+const plugins: StemPlugin[] = [
+  backend === 'redis'
+    ? redis({ url: env.CHAOS_URL!, namespace: env.CHAOS_NAMESPACE!, blockMs: 1_000 })
+    : postgres({ url: env.CHAOS_URL!, schema: env.CHAOS_SCHEMA!, applicationName: env.CHAOS_APP!, pollIntervalMs: 250, migrate: false }),
+];
+// CHAOS_ISOLATE=threads|processes: the handlers run in the isolation plugin's children.
+const isolate = env.CHAOS_ISOLATE;
+if (isolate === 'threads' || isolate === 'processes') plugins.push(isolation({ pool: isolate }));
+else if (isolate !== undefined && isolate !== '')
+  throw new Error(`CHAOS_ISOLATE must be threads or processes, got ${JSON.stringify(isolate)}`);
 
-const work = defineTask({
-  name: 'chaos.work',
-  // A failed side-table write (a fault hit it) is retried quickly; the queue's own retries are what is under test.
-  options: { maxRetries: 50, retryPolicy: { backoff: 'fixed', delayMs: 50, jitter: false } },
-  handler: async (args: { n: number; ms: number }, ctx) => {
-    const startedAt = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, args.ms));
-    await record(ctx.id, startedAt);
-    return args.n;
-  },
-});
-
-const stem = await Stem.create({ plugins: [plugin], tasks: [work], trackQueued: false });
+const stem = await Stem.create({ plugins, tasks: [work], trackQueued: false });
 const worker = stem.worker({
   queues: [queue],
   concurrency: Number(env.CHAOS_CONCURRENCY ?? 8),

@@ -1,7 +1,8 @@
 // `npm run test:chaos`: every fault against real worker processes, one summary line each.
 // Options: --tasks N, --workers N, --concurrency N, --fault-every MS, --max-strikes N, --redis-port PORT,
 // --appendfsync always|everysec|no (the AOF of redis-restart / redis-kill), --only kill-9,sigterm (faults),
-// --backend redis|postgres. Exits 1 on any loss or unexplained duplicate.
+// --backend redis|postgres, --isolate threads|processes (handlers in the isolation plugin's children).
+// Exits 1 on any loss or unexplained duplicate.
 import { parseArgs } from 'node:util';
 import { ALL_SCENARIOS, formatSummary, runChaos, type AppendFsync, type ChaosOptions } from './chaos-harness.js';
 import { redisServerInstalled } from './owned-redis-server.js';
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     backend: { type: 'string' },
     appendfsync: { type: 'string' },
+    isolate: { type: 'string' },
     quiet: { type: 'boolean', default: false },
   },
 });
@@ -49,6 +51,14 @@ if (values.appendfsync !== undefined) {
     process.exit(64);
   }
   options.appendfsync = values.appendfsync as AppendFsync;
+}
+if (values.isolate !== undefined) {
+  if (values.isolate !== 'threads' && values.isolate !== 'processes') {
+    process.stderr.write(`chaos: --isolate must be threads or processes, got ${JSON.stringify(values.isolate)}\n`);
+    process.exit(64);
+  }
+  // The worker processes inherit it (see chaos-worker.ts).
+  process.env.CHAOS_ISOLATE = values.isolate;
 }
 const only = values.only?.split(',').map((fault) => fault.trim());
 let scenarios = ALL_SCENARIOS.filter(
