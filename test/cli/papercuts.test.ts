@@ -32,7 +32,7 @@ t.test('an unknown command says which commands exist; migrate says it needs the 
     /^stem: unknown command "queue list"; did you mean .*"queues"\? the commands are: beat, config, demo, dlq, enqueue, health, queues, result, routing, schedule, tasks, worker/,
   );
   const group = await runInProcess(['worker']);
-  t.match(group.stderr, /^stem: "stem worker" needs a subcommand: inspect, pause, .*start/);
+  t.match(group.stderr, /^stem: "stem worker" needs a subcommand: (\S+, )*inspect, pause, .*start/);
   const sub = await runInProcess(['result', 'fetch', 'x']);
   t.match(sub.stderr, /^stem: "stem result" has no subcommand "fetch x": get, wait/);
   for (const run of [migrate, typo, group, sub]) {

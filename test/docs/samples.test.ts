@@ -25,12 +25,22 @@ function where(sample: DocSample): string {
   return `${sample.block.file}:${sample.block.line}`;
 }
 
-/** The tokens of TypeScript source, without comments and layout. */
+/** The tokens of TypeScript source, without comments and layout (trailing commas included). */
 function tokens(source: string): string[] {
   const scanner = ts.createScanner(ts.ScriptTarget.Latest, true, ts.LanguageVariant.Standard, source);
   const out: string[] = [];
-  for (let kind = scanner.scan(); kind !== ts.SyntaxKind.EndOfFileToken; kind = scanner.scan()) out.push(scanner.getTokenText());
-  return out;
+  // The scanner reads `}` inside a template literal as a brace unless told to rescan it.
+  const braces: Array<'brace' | 'template'> = [];
+  for (let kind = scanner.scan(); kind !== ts.SyntaxKind.EndOfFileToken; kind = scanner.scan()) {
+    if (kind === ts.SyntaxKind.CloseBraceToken && braces.pop() === 'template') {
+      kind = scanner.reScanTemplateToken(false);
+      if (kind === ts.SyntaxKind.TemplateMiddle) braces.push('template');
+    } else if (kind === ts.SyntaxKind.OpenBraceToken) braces.push('brace');
+    else if (kind === ts.SyntaxKind.TemplateHead) braces.push('template');
+    out.push(scanner.getTokenText());
+  }
+  // A trailing comma is layout too: the formatter adds one where it breaks a list over lines.
+  return out.filter((token, index) => token !== ',' || ![')', ']', '}'].includes(out[index + 1] ?? ''));
 }
 
 function run(args: string[], cwd: string, timeoutMs: number): Promise<{ code: number; output: string }> {
