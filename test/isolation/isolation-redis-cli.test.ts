@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Stem } from '../../sdk/index.js';
 import { redis } from '../../plugins/redis/index.js';
-import { startStem } from '../helpers/run-stem.js';
+import { runStem, startStem } from '../helpers/run-stem.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { REDIS_URL, requireRedis } from '../redis/redis-test-support.js';
 import * as isolated from './isolated-tasks.js';
@@ -45,3 +45,13 @@ t.test(
     await cli.waitForOutput(new RegExp(`iso\\.spin\\[${spin.id}\\] succeeded`));
   },
 );
+
+t.test('stem worker start: a wrong --pool, or a child limit without --pool, is a usage error naming the fix', async (t) => {
+  const env = { STEM_BROKER_URL: 'memory://', STEM_RESULT_BACKEND_URL: '' };
+  const wrong = await runStem(['worker', 'start', '--pool', 'forks', '--registry', 'test/isolation/isolated-tasks.ts'], { env });
+  t.equal(wrong.code, 64, wrong.stderr);
+  t.match(wrong.stderr, /--pool: "forks" must be threads or processes/);
+  const alone = await runStem(['worker', 'start', '--max-tasks-per-child', '5', '--registry', 'test/isolation/isolated-tasks.ts'], { env });
+  t.equal(alone.code, 64, alone.stderr);
+  t.match(alone.stderr, /need --pool threads or --pool processes/);
+});
