@@ -54,11 +54,11 @@ export function isolation(options: IsolationOptions = {}): IsolationPlugin {
       const limits = { ...resolved.limits };
       if (!resolved.maxGiven) limits.max = Math.max(limits.min, largestConcurrency);
       const boot = { mode, setup: resolved.setup, modules: resolved.modules };
-      let script: ReturnType<typeof bootScript> | undefined;
       pool = new ChildPool(mode, limits, () => ({
         mode,
         boot,
-        script: (script ??= bootScript([...resolved.setup, ...resolved.modules, ...taskModules.values()])),
+        // Per child: a task registered since the last one may have brought a TypeScript module (tsx then).
+        script: bootScript([...resolved.setup, ...resolved.modules, ...taskModules.values()]),
         execArgv: resolved.execArgv ?? inheritedExecArgv(),
         maxOldGenerationSizeMb: resolved.threadHeapLimitMb,
       }));
@@ -106,7 +106,8 @@ export function isolation(options: IsolationOptions = {}): IsolationPlugin {
         return (context) => runIsolated(poolOf(mode), context, module, resolved.abortGraceMs, softLimit);
       });
       stem.hooks.workerStart.tapPromise('isolation', async (worker) => {
-        largestConcurrency = Math.max(largestConcurrency, worker.concurrency);
+        // An autoscaled worker may grow to its max: the pool follows the most it may run at once.
+        largestConcurrency = Math.max(largestConcurrency, worker.concurrency, worker.stats().autoscaleMax ?? 0);
         for (const definition of stem.registry.list()) check(definition);
         for (const pool of pools.values()) if (!resolved.maxGiven) pool.limits.max = Math.max(pool.limits.min, largestConcurrency);
         const modes = new Set<IsolateMode>();
