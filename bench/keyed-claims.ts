@@ -106,7 +106,8 @@ async function measure(label: string, pass: (count: number, pass: number) => Pro
 
 await runMigrations(postgresUrl, schema);
 const redisPlugin = () => redis({ url: redisUrl, namespace: 'benchstem' });
-const pgPlugin = () => postgres({ url: postgresUrl, schema, namespace: 'bench', migrate: false });
+const pgPlugin = () =>
+  postgres({ url: postgresUrl, schema, namespace: 'bench', migrate: false, pollIntervalMs: Number(process.env.BENCH_PG_POLL_MS ?? 1000) });
 const rows: Array<[string, number]> = [];
 try {
   rows.push(['redis, unkeyed', await measure('redis, unkeyed', (c, p) => stemPass(redisPlugin, false, c, p))]);
