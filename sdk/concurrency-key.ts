@@ -1,5 +1,5 @@
 import type { Broker } from './contracts/broker.js';
-import type { Envelope } from './envelope.js';
+import { type Envelope, isBroadcastAddress } from './envelope.js';
 import { UnsupportedCapabilityError, UsageError } from './errors.js';
 import type { TaskOptions } from './task.js';
 
@@ -88,6 +88,11 @@ function brokerName(broker: Broker): string {
 export function assertConcurrencySupported(broker: Broker, envelope: Envelope): void {
   const key = envelope.headers[CONCURRENCY_HEADERS.key];
   if (key === undefined) return;
+  if (isBroadcastAddress(envelope.queue)) {
+    throw new UsageError(
+      `task "${envelope.name}" to ${envelope.queue}: a broadcast runs once on every subscribed worker and cannot carry a concurrency key; remove the ${CONCURRENCY_HEADERS.key} header`,
+    );
+  }
   if (broker.concurrency === undefined) {
     throw new UnsupportedCapabilityError('concurrency', brokerName(broker), `task "${envelope.name}" with a concurrency key`);
   }

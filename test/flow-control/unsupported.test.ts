@@ -43,6 +43,11 @@ t.test('bad concurrency options are usage errors at enqueue', async (t) => {
     UsageError,
     'a bad limit header',
   );
+  await t.rejects(
+    stem.enqueue('broadcast://maintenance', {}, { headers: { [CONCURRENCY_HEADERS.key]: 'a' } }),
+    { name: 'UsageError', message: /cannot carry a concurrency key/ },
+    'a broadcast with a key',
+  );
   const handle = await stem.enqueue(keyed, { tenant: 'a' }, { headers: { [CONCURRENCY_HEADERS.key]: 'mine' } });
   t.ok(handle.id, 'a header set by the caller wins over the option');
 });
