@@ -19,6 +19,7 @@ const EXPECTED_TABLES = [
   'kysely_migration',
   'kysely_migration_lock',
   'stem_chords',
+  'stem_concurrency_limits',
   'stem_dead_letters',
   'stem_group_results',
   'stem_groups',
@@ -41,6 +42,7 @@ const MIGRATIONS = [
   '2026-11-29-04-hot-updates',
   '2026-11-30-05-state-order',
   '2026-11-30-06-chord-leases',
+  '2026-11-30-07-concurrency-keys',
 ];
 
 const pluginIndex = fileURLToPath(new URL('../../plugins/postgres/index.ts', import.meta.url));
