@@ -10,6 +10,7 @@ import { jsonLine, table, type ResultRow } from './bench-report.js';
 import { BenchStorage } from './bench-storage.js';
 import { cliStartupRowShapes, cliStartupRows } from './cli-startup.js';
 import { sqliteRowShapes, sqliteRows } from './sqlite-workloads.js';
+import { isolationRowShapes, isolationRows } from './isolation.js';
 import { ChildLink } from './child-link.js';
 import { median, percentile } from './stats.js';
 import type { Servers, SystemId } from './systems/bench-system.js';
@@ -504,6 +505,13 @@ async function main(): Promise<void> {
       await guarded('workload 10', sqliteRowShapes(sqlite), async () => {
         rows.push(...(await sqliteRows(sqlite)));
       });
+    }
+    if (config.only.has(11)) {
+      const isolation = { n: Math.min(config.n, 5_000), concurrency: 8, runs: config.runs, redisUrl: config.redisUrl, log };
+      await guarded('workload 11', isolationRowShapes(isolation), async () => {
+        rows.push(...(await isolationRows(isolation)));
+      });
+      await storage.flushRedis();
     }
     if (config.only.has(5)) {
       await storage.dropSchemas();
