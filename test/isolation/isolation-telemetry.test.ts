@@ -25,8 +25,8 @@ for (const pool of ['threads', 'processes'] as const) {
     });
     await stem.worker().start();
     const handle = await stem.enqueue(isolated.traced, { a: 1, b: 2 });
-    const seen = await handle.result({ timeoutMs: 30_000 });
-    await waitFor(() => recorder.named('process default').length === 2, 'both process spans to end');
+    const seen = await handle.result({ timeoutMs: 120_000 });
+    await waitFor(() => recorder.named('process default').length === 2, 'both process spans to end', 120_000);
     const processSpan = recorder.named('process default').find((span) => span.attributes['messaging.message.id'] === handle.id);
     t.ok(processSpan, 'the isolated task has its process span');
     t.equal(seen.traceId, processSpan!.spanContext().traceId, "the child's active trace is the process span's");

@@ -48,7 +48,7 @@ t.test('a 5 s synchronous loop in an isolated task stalls nothing on its worker'
   });
   // The lease (1 s) runs out four times over while the loop runs: only renewals keep the task here.
   const spin = await stem.enqueue(isolated.spin, { ms: 5_000 }, { visibilityTimeout: '1s' });
-  await waitFor(() => spinning, 'the loop to start');
+  await waitFor(() => spinning, 'the loop to start', 120_000);
   const sums = [];
   for (let i = 0; i < 10; i++) sums.push(await (await stem.enqueue(isolated.add, { a: i, b: 1 })).result({ timeoutMs: 20_000 }));
   t.same(sums, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'tasks on the event loop ran');
@@ -68,7 +68,7 @@ for (const pool of ['threads', 'processes'] as const) {
       // Two warm children: the limit counts from the start of the attempt, a wait for a child included.
       const { stem, plugin } = await setUp(t, { pool, min: 2 });
       const mode = pool === 'threads' ? 'thread' : 'process';
-      await waitFor(() => plugin.stats()[mode]!.alive >= 2, 'two warm children');
+      await waitFor(() => plugin.stats()[mode]!.alive >= 2, 'two warm children', 120_000);
       let retried = 0;
       stem.signals.on('task-retried', ({ envelope }) => {
         if (envelope.name === 'iso.forever') retried++;
@@ -80,7 +80,7 @@ for (const pool of ['threads', 'processes'] as const) {
       t.equal(retried, 1, 'the first attempt was retried per its policy');
       t.equal((await stem.broker.getDeadLetter('default', stuck.id))?.reason, 'max-retries-exhausted');
       t.equal(plugin.stats()[mode]?.terminated, 2, 'both attempts had their child terminated');
-      const next = await (await stem.enqueue(isolated.whoami, {})).result({ timeoutMs: 30_000 });
+      const next = await (await stem.enqueue(isolated.whoami, {})).result({ timeoutMs: 120_000 });
       t.match(next, new RegExp(`^${mode}:`), 'the next task ran on a fresh child');
     },
   );
@@ -91,7 +91,7 @@ for (const pool of ['threads', 'processes'] as const) {
     const [exited, threw, fine] = await Promise.all([
       failure(stem, await stem.enqueue(isolated.exits, {})),
       failure(stem, await stem.enqueue(isolated.throwsLater, {})),
-      (await stem.enqueue(isolated.whoami, {})).result({ timeoutMs: 30_000 }),
+      (await stem.enqueue(isolated.whoami, {})).result({ timeoutMs: 120_000 }),
     ]);
     t.equal(exited.error.type, 'IsolatedChildExitedError');
     t.match(exited.error.message, `the ${mode} running task`);
@@ -100,14 +100,14 @@ for (const pool of ['threads', 'processes'] as const) {
     t.match(threw.error.message, 'TypeError: thrown from a timer');
     t.match(fine, new RegExp(`^${mode}:`), 'a task beside them succeeded');
     t.equal(plugin.stats()[mode]?.crashed, 2);
-    await waitFor(() => plugin.stats()[mode]!.alive >= 2, 'the pool to be back at its minimum');
-    t.match(await (await stem.enqueue(isolated.whoami, {})).result({ timeoutMs: 30_000 }), new RegExp(`^${mode}:`));
+    await waitFor(() => plugin.stats()[mode]!.alive >= 2, 'the pool to be back at its minimum', 120_000);
+    t.match(await (await stem.enqueue(isolated.whoami, {})).result({ timeoutMs: 120_000 }), new RegExp(`^${mode}:`));
   });
 
   t.test(`${pool}: maxTasksPerChild 5 over 20 tasks: 4 children ran them`, async (t) => {
     const { stem, plugin } = await setUp(t, { pool, maxTasksPerChild: 5 }, { concurrency: 1 });
     const seen: string[] = [];
-    for (let i = 0; i < 20; i++) seen.push(await (await stem.enqueue(isolated.whoami, {})).result({ timeoutMs: 30_000 }));
+    for (let i = 0; i < 20; i++) seen.push(await (await stem.enqueue(isolated.whoami, {})).result({ timeoutMs: 120_000 }));
     t.equal(new Set(seen).size, 4, `children: ${[...new Set(seen)].join(', ')}`);
     for (let i = 0; i < 20; i += 5) t.equal(new Set(seen.slice(i, i + 5)).size, 1, `tasks ${i + 1}-${i + 5} ran on one child`);
     t.equal(plugin.stats()[pool === 'threads' ? 'thread' : 'process']?.recycledMaxTasks, 4);
@@ -116,13 +116,13 @@ for (const pool of ['threads', 'processes'] as const) {
   t.test(`${pool}: progress, heartbeat, a child task's enqueue and result, softSignal and typed errors cross the boundary`, async (t) => {
     const { stem } = await setUp(t, { pool });
     const parent = await stem.enqueue(isolated.parent, { a: 2, b: 3 }, { headers: { tenant: 'acme' } });
-    const result = await parent.result({ timeoutMs: 30_000 });
+    const result = await parent.result({ timeoutMs: 120_000 });
     t.equal(result.sum, 5, "the child task's result came back through ctx.enqueue's handle");
     t.same(result.seen, { id: parent.id, name: 'iso.parent', attempt: 0, tenant: 'acme' }, 'ctx carried id, name, attempt and headers');
     t.equal((await stem.status(result.childId)).state, 'succeeded');
     t.same((await stem.status(parent.id)).progress, { step: 'enqueueing' }, 'progress reached the backend');
 
-    t.equal(await (await stem.enqueue(isolated.gentle, {})).result({ timeoutMs: 30_000 }), 'wrapped up after SoftTimeLimitExceededError');
+    t.equal(await (await stem.enqueue(isolated.gentle, {})).result({ timeoutMs: 120_000 }), 'wrapped up after SoftTimeLimitExceededError');
 
     const declined = await failure(stem, await stem.enqueue(isolated.declines, { amount: 12 }));
     t.equal(declined.error.type, 'PaymentDeclined');
@@ -139,7 +139,7 @@ for (const pool of ['threads', 'processes'] as const) {
     t.equal((await stem.broker.getDeadLetter('default', notRetried.id))?.reason, 'unrecoverable', 'retry policies match the error by name');
 
     t.equal(
-      await (await stem.enqueue(isolated.flaky, {})).result({ timeoutMs: 30_000 }),
+      await (await stem.enqueue(isolated.flaky, {})).result({ timeoutMs: 120_000 }),
       'attempt 1',
       'Retry thrown in the child asks for another attempt',
     );
@@ -153,7 +153,7 @@ t.test('processes: a child killed with SIGKILL mid-task fails that attempt; the 
     if (envelope.name === 'iso.victim' && envelope.attempt === 0) started = true;
   });
   const victim = await stem.enqueue(isolated.victim, {}, { maxRetries: 1, retryPolicy: { delayMs: 10 } });
-  await waitFor(() => started && plugin.stats().process!.busy === 1, 'the first attempt to run');
+  await waitFor(() => started && plugin.stats().process!.busy === 1, 'the first attempt to run', 120_000);
   const [running] = plugin.stats().process!.running;
   process.kill(Number(running!.slice('process:'.length)), 'SIGKILL');
   t.equal(await victim.result({ timeoutMs: 60_000 }), 'survived on attempt 1');
@@ -164,9 +164,9 @@ t.test('processes: a child killed with SIGKILL mid-task fails that attempt; the 
 
 t.test('threads: a child over maxMemoryPerChild after a task is replaced before the next', async (t) => {
   const { stem, plugin } = await setUp(t, { pool: 'threads', maxMemoryPerChild: '96MB' }, { concurrency: 1 });
-  const first = await (await stem.enqueue(isolated.hoard, { mb: 8 }, {})).result({ timeoutMs: 30_000 });
-  const second = await (await stem.enqueue(isolated.hoard, { mb: 120 }, {})).result({ timeoutMs: 30_000 });
-  const third = await (await stem.enqueue(isolated.hoard, { mb: 1 }, {})).result({ timeoutMs: 30_000 });
+  const first = await (await stem.enqueue(isolated.hoard, { mb: 8 }, {})).result({ timeoutMs: 120_000 });
+  const second = await (await stem.enqueue(isolated.hoard, { mb: 120 }, {})).result({ timeoutMs: 120_000 });
+  const third = await (await stem.enqueue(isolated.hoard, { mb: 1 }, {})).result({ timeoutMs: 120_000 });
   t.equal(first, second, 'under the bound the child is kept');
   t.not(third, second, 'over it, the next task ran on a new child');
   t.equal(plugin.stats().thread?.recycledMaxMemory, 1);
@@ -191,24 +191,24 @@ t.test('a task with isolate: "thread" runs in a thread without a worker-wide poo
   const stem = await Stem.create({ tasks: [inThread, onLoop], plugins: [isolation({ min: 0 })] });
   t.teardown(() => stem.close());
   await stem.worker().start();
-  t.match(await (await stem.enqueue(inThread, {})).result({ timeoutMs: 30_000 }), /^thread:/);
-  t.equal(await (await stem.enqueue(onLoop, {})).result({ timeoutMs: 30_000 }), 'in the loop');
+  t.match(await (await stem.enqueue(inThread, {})).result({ timeoutMs: 120_000 }), /^thread:/);
+  t.equal(await (await stem.enqueue(onLoop, {})).result({ timeoutMs: 120_000 }), 'in the loop');
 });
 
 t.test('threads: revoke with terminate and a hard stop terminate the child running the task', async (t) => {
   const { stem, plugin, worker } = await setUp(t, { pool: 'threads', min: 2 });
-  await waitFor(() => plugin.stats().thread!.alive >= 2, 'two warm children');
+  await waitFor(() => plugin.stats().thread!.alive >= 2, 'two warm children', 120_000);
   const running = new Set<string>();
   stem.signals.on('task-started', ({ envelope }) => running.add(envelope.id));
 
   const revoked = await stem.enqueue(isolated.forever, {});
-  await waitFor(() => running.has(revoked.id) && plugin.stats().thread!.busy === 1, 'the task to run');
+  await waitFor(() => running.has(revoked.id) && plugin.stats().thread!.busy === 1, 'the task to run', 120_000);
   t.ok(worker.terminate(revoked.id, 'wrong input'));
-  await waitFor(async () => (await stem.status(revoked.id)).state === 'cancelled', 'the task to be cancelled');
+  await waitFor(async () => (await stem.status(revoked.id)).state === 'cancelled', 'the task to be cancelled', 120_000);
   t.equal(plugin.stats().thread?.terminated, 1, 'its thread was terminated');
 
   const stopped = await stem.enqueue(isolated.forever, {});
-  await waitFor(() => running.has(stopped.id) && plugin.stats().thread!.busy === 1, 'the task to run');
+  await waitFor(() => running.has(stopped.id) && plugin.stats().thread!.busy === 1, 'the task to run', 120_000);
   await worker.stop({ graceMs: 0 });
   t.equal((await stem.status(stopped.id)).state, 'queued', 'a hard stop returned the task to its queue');
   t.equal(plugin.stats().thread?.terminated, 2, 'and terminated its thread');
@@ -221,14 +221,14 @@ t.test('threads: with abortGrace, a handler that gives up on ctx.signal keeps it
     if (envelope.name === 'iso.cooperative') started = true;
   });
   const handle = await stem.enqueue(isolated.cooperative, {});
-  await waitFor(() => started && plugin.stats().thread!.busy === 1, 'the task to run');
+  await waitFor(() => started && plugin.stats().thread!.busy === 1, 'the task to run', 120_000);
   worker.terminate(handle.id);
-  await waitFor(() => plugin.stats().thread!.busy === 0, 'the handler to give up');
+  await waitFor(() => plugin.stats().thread!.busy === 0, 'the handler to give up', 120_000);
   t.equal((await stem.status(handle.id)).state, 'cancelled');
   const before = plugin.stats().thread!;
   t.equal(before.terminated, 0, 'no child was terminated');
   t.equal(
-    await (await stem.enqueue(isolated.whoami, {})).result({ timeoutMs: 30_000 }),
+    await (await stem.enqueue(isolated.whoami, {})).result({ timeoutMs: 120_000 }),
     before.children.at(-1),
     'the same child ran the next task',
   );
