@@ -20,7 +20,9 @@ async function scheduleFile(name: string, content: unknown): Promise<string> {
 }
 
 t.test('stem schedule dry-run prints the next firings of a spec', async (t) => {
-  const run = await runStem(['schedule', 'dry-run', '--spec', '*/5 * * * *', '--count', '5', '--from', '2030-01-01T00:00:00Z']);
+  const run = await runStem(['schedule', 'dry-run', '--spec', '*/5 * * * *', '--count', '5', '--from', '2030-01-01T00:00:00Z'], {
+    env: { STEM_BROKER_URL: 'memory://' },
+  });
   t.equal(run.code, 0, run.stderr);
   t.same(run.stdout.trim().split('\n'), [
     '2030-01-01T00:05:00.000Z',
