@@ -201,14 +201,16 @@ t.test('the schedule CLI on Redis', async (t) => {
   t.test('--store redis://… picks the Redis schedule store by scheme', async (t) => {
     const id = uniqueName('store-flag');
     const file = await scheduleFile([{ id, task: 'media.resize', schedule: 'every:10m' }]);
-    const applied = await runStem(['schedule', 'apply', file, '--store', REDIS_URL]);
+    // A broker of its own (the CLI's default would be a .stem/stem.db in the repository, shared by test files).
+    const broker = { STEM_BROKER_URL: 'memory://' };
+    const applied = await runStem(['schedule', 'apply', file, '--store', REDIS_URL], { env: broker });
     t.equal(applied.code, 0, applied.stderr);
     t.notMatch(applied.stderr, /in memory/);
     t.ok(
-      listJson(await runStem(['schedule', 'list', '--json', '--store', REDIS_URL])).some((entry) => entry.id === id),
+      listJson(await runStem(['schedule', 'list', '--json', '--store', REDIS_URL], { env: broker })).some((entry) => entry.id === id),
       'a second process sees the entry',
     );
-    const removed = await runStem(['schedule', 'remove', id, '--yes'], { env: { STEM_SCHEDULE_STORE_URL: REDIS_URL } });
+    const removed = await runStem(['schedule', 'remove', id, '--yes'], { env: { ...broker, STEM_SCHEDULE_STORE_URL: REDIS_URL } });
     t.equal(removed.code, 0, removed.stderr);
   });
 
