@@ -27,11 +27,15 @@ const INTROSPECTION_ATTEMPTS = 5;
 
 /**
  * True when `error` says a schema other than `schema`, or a table in one, does not exist
- * (SQLSTATE 3F000, or 42P01 naming `"other.table"`): it vanished under the introspection.
+ * (SQLSTATE 3F000, or 42P01 naming `"other.table"`): it vanished under the introspection. Also
+ * 42703 raised inside `pg_get_serial_sequence`, which the introspection calls for every column of
+ * every table: a table of another schema dropped between listing and look-up (seen in CI, with
+ * test files dropping their schemas while another migrated).
  */
 function isOtherSchemaGone(error: unknown, schema: string): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  const { code, message, routine } = (error ?? {}) as { code?: unknown; message?: unknown; routine?: unknown };
   if (typeof message !== 'string' || message.includes(`"${schema}"`) || message.includes(`"${schema}.`)) return false;
+  if (code === '42703' && routine === 'pg_get_serial_sequence') return true;
   return code === '3F000' || (code === '42P01' && /relation "[^"]+\.[^"]+" does not exist/.test(message));
 }
 
