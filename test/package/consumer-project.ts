@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,6 +87,27 @@ export interface ConsumerProject {
   remove(): void;
 }
 
+/**
+ * better-sqlite3's install script asks prebuild-install for a prebuilt binary and compiles from source
+ * when none can be downloaded (this machine reaches only the npm registry: ~100 s of CPU per install).
+ * A user's machine downloads that prebuild; the consumer project gets the same from a local prebuild
+ * made of the repository's own compiled binary (same version, same Node), through prebuild-install's
+ * `npm_config_better_sqlite3_local_prebuilds`. The install script still runs; only the download is
+ * local. Without a compiled binary in the repository, nothing is set and the install compiles.
+ */
+async function localPrebuilds(dir: string): Promise<NodeJS.ProcessEnv> {
+  const module = join(repoRoot, 'node_modules', 'better-sqlite3');
+  if (!existsSync(join(module, 'build', 'Release', 'better_sqlite3.node'))) return {};
+  const prebuilds = join(dir, '.prebuilds');
+  mkdirSync(prebuilds, { recursive: true });
+  const name = `better-sqlite3-v${repoVersion('better-sqlite3')}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
+  const packed = await run('tar', ['-czf', join(prebuilds, name), '-C', module, 'build/Release/better_sqlite3.node'], {
+    cwd: dir,
+    env: process.env,
+  });
+  return packed.code === 0 ? { npm_config_better_sqlite3_local_prebuilds: prebuilds } : {};
+}
+
 const NPM_INSTALL = ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'];
 
 /**
@@ -95,7 +116,7 @@ const NPM_INSTALL = ['install', '--no-audit', '--no-fund', '--prefer-offline', '
  */
 export async function createConsumerProject(extra: string[] = []): Promise<ConsumerProject> {
   const dir = mkdtempSync(join(tmpdir(), 'stem-consumer-'));
-  const env = userEnv(process.execPath);
+  const env = userEnv(process.execPath, await localPrebuilds(dir));
   const packed = await run('npm', ['pack', '--json', '--loglevel=error', '--pack-destination', dir], { cwd: repoRoot, env });
   if (packed.code !== 0) throw new Error(`npm pack failed (${packed.code}):\n${packed.stderr}\n${packed.stdout}`);
   // prepack's build output comes before the JSON on stdout.
