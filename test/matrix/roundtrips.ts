@@ -6,6 +6,12 @@
 //
 //   npm run test:roundtrips                                   # 200 per composition, every leg, both forms
 //   npm run test:roundtrips -- --count 20 --legs redis,postgres --forms urls --parallel 2
+//   npm run build && npm run test:roundtrips -- --forms urls --from dist
+//
+// `--from dist` runs the compiled CLI (as an installed package does) with a plain-JavaScript config of
+// `greet` (fixtures/greet.config.mjs): each process then loads no TypeScript loader, about a quarter
+// of the CPU of a source run. It needs the urls form (the plugins form's config is TypeScript).
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FORMS, LEGS, LEG_TITLES, openComposition, type Composition, type Form, type Leg } from '../helpers/compositions.js';
 import { runStem, startStem } from '../helpers/run-stem.js';
@@ -18,6 +24,7 @@ const { values } = parseArgs({
     parallel: { type: 'string', default: '2' },
     timeout: { type: 'string', default: '10s' },
     'max-lost': { type: 'string' },
+    from: { type: 'string', default: 'source' },
   },
 });
 
@@ -28,6 +35,13 @@ const legs = values.legs.split(',').map((leg) => leg.trim()) as Leg[];
 const forms = values.forms.split(',').map((form) => form.trim()) as Form[];
 for (const leg of legs) if (!LEGS.includes(leg)) throw new Error(`--legs: unknown leg "${leg}"; use ${LEGS.join(', ')}`);
 for (const form of forms) if (!FORMS.includes(form)) throw new Error(`--forms: unknown form "${form}"; use ${FORMS.join(', ')}`);
+if (values.from !== 'source' && values.from !== 'dist') throw new Error(`--from: use source or dist, not "${values.from}"`);
+if (values.from === 'dist' && forms.includes('plugins')) throw new Error('--from dist runs the urls form only: add --forms urls');
+/** The CLI processes' environment on top of the composition's: the compiled CLI and the JavaScript config. */
+const fromEnv: NodeJS.ProcessEnv =
+  values.from === 'dist'
+    ? { STEM_CLI_FROM: 'dist', STEM_CONFIG: fileURLToPath(new URL('./fixtures/greet.config.mjs', import.meta.url)) }
+    : {};
 if (!(count >= 1) || !(parallel >= 1) || !(maxLost >= 1))
   throw new Error('--count, --parallel and --max-lost take whole numbers of 1 or more');
 
@@ -46,7 +60,8 @@ interface Summary {
 async function roundTrips(composition: Composition): Promise<Summary> {
   const summary: Summary = { label: composition.label, ok: 0, lost: 0, lostAs: new Map(), seconds: 0 };
   const started = Date.now();
-  const worker = await startStem(['worker', 'start'], { env: composition.cliEnv });
+  const env = { ...composition.cliEnv, ...fromEnv };
+  const worker = await startStem(['worker', 'start'], { env });
   try {
     // Generous: a worker process starting (tsx, config, migrations) on a loaded machine is slow.
     await worker.waitForOutput(/ready on/, 180_000);
@@ -54,7 +69,7 @@ async function roundTrips(composition: Composition): Promise<Summary> {
       await composition.waitForIdleConsumer();
       const who = `bob-${i}`;
       const run = await runStem(['enqueue', 'greet', '--args', JSON.stringify({ who }), '--wait', '--timeout', values.timeout], {
-        env: composition.cliEnv,
+        env,
         timeoutMs: 120_000,
       });
       if (run.code === 0 && run.stdout.includes(`succeeded "hello ${who}"`)) {
