@@ -463,6 +463,24 @@ export class UnsupportedCapabilityError extends StemError {
 }
 
 /**
+ * A publish to a bounded queue (`max_length` with overflow `reject`) did not fit: nothing of the
+ * publish went into that queue (`taskIds` are the tasks refused). One line, for the CLI.
+ */
+export class QueueFullError extends StemError {
+  constructor(
+    readonly queue: string,
+    readonly maxLength: number,
+    readonly taskIds: readonly string[],
+  ) {
+    const what = taskIds.length === 1 ? `task ${taskIds[0]}` : `${taskIds.length} tasks`;
+    super(
+      'queue-full',
+      `queue "${queue}" is full (maxLength ${maxLength}, overflow reject): ${what} refused; retry later, consume faster, or raise the queue's max_length`,
+    );
+  }
+}
+
+/**
  * The thread or child process running an isolated task ended before the task did (it called
  * `process.exit`, crashed, ran out of memory, or was killed): that attempt fails (its retry policy
  * applies) and the isolation pool starts another child.

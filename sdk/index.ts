@@ -39,6 +39,17 @@ export {
 } from './state-order.js';
 export { parseDuration, resolveWhen, formatDuration, type Duration, type When } from './duration.js';
 export { CONCURRENCY_HEADERS, taskConcurrencyKey, parseConcurrencyLimit } from './concurrency-key.js';
+export {
+  QUEUE_BOUND_HEADERS,
+  OVERFLOW_POLICIES,
+  QUEUE_FULL_DROPPED_REASON,
+  checkQueueBound,
+  stampQueueBound,
+  queueBoundOf,
+  assertBoundedQueuesSupported,
+  type OverflowPolicy,
+  type QueueBound,
+} from './queue-bound.js';
 export { uuidv7, uuidv7Time } from './id.js';
 export {
   type Envelope,

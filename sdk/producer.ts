@@ -1,13 +1,14 @@
 import { assertConcurrencySupported, stampConcurrency } from './concurrency-key.js';
-import type { Broker, TransactionStates } from './contracts/broker.js';
+import type { Broker, PublishReport, TransactionStates } from './contracts/broker.js';
 import type { ResultBackend, SetOptions, TaskStatus } from './contracts/result-backend.js';
 import { parseDuration, resolveWhen } from './duration.js';
 import { assertJsonSerialisable, assertValidName, assertValidNames, broadcastChannel, META, type Envelope } from './envelope.js';
-import { ArgsTooLargeError, TransactionNotSupportedError, UsageError } from './errors.js';
+import { ArgsTooLargeError, QueueFullError, TransactionNotSupportedError, UsageError } from './errors.js';
 import type { StemHooks } from './hooks.js';
 import { uuidv7 } from './id.js';
 import type { TaskRegistry } from './registry.js';
 import type { StemSettings } from './settings.js';
+import { assertQueueBoundSupported, droppedStatus, QUEUE_BOUND_HEADERS } from './queue-bound.js';
 import type { EnqueueOptions, TaskDefinition } from './task.js';
 import { TaskHandle } from './task-handle.js';
 
@@ -217,6 +218,14 @@ export class Producer {
     const broker = this.stem.broker;
     // A keyed task on a broker that cannot enforce its key is refused, never published unlimited.
     for (const envelope of publishing) assertConcurrencySupported(broker, envelope);
+    // A task to a bounded queue on a broker that cannot bound it is refused, never published unbounded.
+    let bounded = false;
+    for (const envelope of publishing) if (assertQueueBoundSupported(broker, envelope)) bounded = true;
+    if (bounded && transaction !== undefined) {
+      throw new UsageError(
+        `a task to a bounded queue (${publishing.find((envelope) => envelope.headers[QUEUE_BOUND_HEADERS.maxLength] !== undefined)!.queue}) cannot be enqueued in a transaction yet; enqueue it outside the transaction`,
+      );
+    }
     let statuses: TaskStatus[] | undefined;
     let stateOptions: SetOptions | undefined;
     if (this.stem.settings.trackQueued) {
@@ -241,8 +250,13 @@ export class Producer {
       stateOptions = { ttlMs: this.stem.settings.resultTtlMs, quiet: requests.every((request) => request.options?.id === undefined) };
     }
     let combined = false;
+    let report: PublishReport | undefined;
     try {
-      if (transaction !== undefined) {
+      if (bounded) {
+        // Bounded: a plain publish, so that a refused or dropped task never shows a `queued` state
+        // written with it; the states follow the broker's verdict (below).
+        report = (await broker.publish(publishing)) || undefined;
+      } else if (transaction !== undefined) {
         // In the caller's transaction: the states go in it too, or not at all (see the contract).
         const states: TransactionStates | undefined = statuses === undefined ? undefined : { backend, statuses, options: stateOptions! };
         await broker.publishInTransaction!(transaction, publishing, states);
@@ -251,9 +265,21 @@ export class Producer {
         // Where the broker can, the messages and their states are one atomic write.
         combined = await broker.publishWithStates(backend, statuses, stateOptions!, publishing);
       }
-      if (!combined) await broker.publish(publishing);
+      if (!bounded && !combined) await broker.publish(publishing);
     } catch (error) {
-      if (hooks.notPublished.isUsed()) await hooks.notPublished.promise(publishing, error);
+      if (!(error instanceof QueueFullError) || error.taskIds.length === publishing.length || statuses === undefined) {
+        if (hooks.notPublished.isUsed()) await hooks.notPublished.promise(publishing, error);
+        throw error;
+      }
+      // Only part of the batch was refused (another queue's tasks went in): those get their states.
+      const refused = new Set(error.taskIds);
+      if (hooks.notPublished.isUsed())
+        await hooks.notPublished.promise(
+          publishing.filter((envelope) => refused.has(envelope.id)),
+          error,
+        );
+      const sent = statuses.filter((status) => !refused.has(status.id));
+      if (sent.length > 0) await backend.set(sent, stateOptions).catch(() => undefined);
       throw error;
     }
     if (statuses !== undefined && !combined) {
@@ -270,7 +296,27 @@ export class Producer {
           ),
         );
     }
+    if (report && report.dropped.length > 0) await this.recordDropped(report);
     if (hooks.published.isUsed()) await hooks.published.promise(publishing);
     return envelopes.map((envelope, i) => handles?.[i] ?? new TaskHandle(backend, envelope));
+  }
+
+  /** Writes the `cancelled` state of the tasks a `drop-oldest` queue dropped, so no one waits on them for ever. */
+  private async recordDropped(report: PublishReport): Promise<void> {
+    const now = Date.now();
+    const statuses: TaskStatus[] = [];
+    for (const letter of report.dropped) {
+      if (letter.envelope !== undefined && letter.envelope.meta[META.ignoreResult] !== true)
+        statuses.push(droppedStatus({ ...letter, envelope: letter.envelope }, now));
+    }
+    if (statuses.length === 0) return;
+    await this.stem.backend
+      .set(statuses, { ttlMs: this.stem.settings.resultTtlMs })
+      .catch((error: unknown) =>
+        process.emitWarning(
+          `the cancelled state of ${statuses.length} task(s) a full queue dropped could not be written (${(error as Error)?.message ?? String(error)}); they are in the queue's dead letters`,
+          'StemProducerWarning',
+        ),
+      );
   }
 }

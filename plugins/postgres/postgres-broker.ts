@@ -7,13 +7,15 @@ import type {
   DeadLetterPage,
   Delivery,
   NackOptions,
+  PublishReport,
   ReplayOptions,
   TransactionStates,
 } from '../../sdk/contracts/broker.js';
 import type { ResultBackend, SetOptions, TaskStatus } from '../../sdk/contracts/result-backend.js';
 import { broadcastAddress, broadcastChannel, encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
 import { concurrencyKeyOf } from '../../sdk/concurrency-key.js';
-import { ConfigError } from '../../sdk/errors.js';
+import { ConfigError, QueueFullError } from '../../sdk/errors.js';
+import { droppedMeta, hasBoundedEnvelope, QUEUE_FULL_DROPPED_REASON, type QueueBound, queueBoundOf } from '../../sdk/queue-bound.js';
 import { callerTransaction } from './caller-transaction.js';
 import {
   clampPriority,
@@ -74,10 +76,104 @@ export class PostgresBroker extends PostgresService implements Broker {
    * Inserts every envelope, records new queue names and NOTIFYs their queues, in one statement:
    * a publish that fails leaves nothing behind.
    */
-  async publish(envelopes: readonly Envelope[]): Promise<void> {
+  async publish(envelopes: readonly Envelope[]): Promise<void | PublishReport> {
     this.assertOpen();
     if (envelopes.length === 0) return;
+    if (hasBoundedEnvelope(envelopes)) return this.publishBounded(envelopes);
     await this.insert(envelopes, undefined);
+  }
+
+  /** Bounded queues (`max_length`): checked in the publish's transaction, under a lock per queue. */
+  readonly boundedQueues = true;
+
+  /**
+   * A publish to bounded queues, in one transaction: a transaction-scoped advisory lock per bounded
+   * queue (taken in name order, so two producers never deadlock) serialises its producers, so the
+   * count read after it sees every earlier publish; then the rows go in, and a `drop-oldest` queue
+   * deletes its oldest due waiting rows beyond the bound into dead letters. A `reject` queue that
+   * cannot take the whole publish, or a `drop-oldest` one with too little it may drop, rolls the
+   * whole publish back with QueueFullError. Workers claiming meanwhile only shorten the queue.
+   */
+  private async publishBounded(envelopes: readonly Envelope[]): Promise<PublishReport> {
+    const bounded = new Map<string, { bound: QueueBound; count: number }>();
+    for (const envelope of envelopes) {
+      const bound = broadcastChannel(envelope.queue) === undefined ? queueBoundOf(envelope) : undefined;
+      if (bound !== undefined) bounded.set(envelope.queue, { bound, count: (bounded.get(envelope.queue)?.count ?? 0) + 1 });
+    }
+    const queues = [...bounded.keys()].sort();
+    const newQueues = [...new Set(envelopes.map((envelope) => envelope.queue))].filter((queue) => !this.knownQueues.has(queue));
+    const messages = this.table('stem_messages');
+    const waiting = sql`namespace = ${this.namespace} and queue = any(${queues}::text[]) and subscriber = ''
+      and (locked_until is null or locked_until <= now())`;
+    const dropped = await this.connection.run(() =>
+      this.connection.db.transaction().execute(async (trx) => {
+        // `queues` is sorted, and unnest keeps its order.
+        await sql`select pg_advisory_xact_lock(hashtextextended(${this.namespace}::text || ${'\n'}::text || q, 0))
+          from unnest(${queues}::text[]) q`.execute(trx);
+        const { rows: lengths } = await sql<{ queue: string; length: string }>`select queue, count(*) as length from ${messages}
+          where ${waiting} group by queue`.execute(trx);
+        const lengthOf = new Map(lengths.map((row) => [row.queue, Number(row.length)]));
+        const excess = new Map<string, number>();
+        for (const queue of queues) {
+          const { bound, count } = bounded.get(queue)!;
+          const over = (lengthOf.get(queue) ?? 0) + count - bound.maxLength;
+          if (over <= 0) continue;
+          if (bound.overflow === 'reject') {
+            throw new QueueFullError(
+              queue,
+              bound.maxLength,
+              envelopes.map((envelope) => envelope.id),
+            );
+          }
+          excess.set(queue, over);
+        }
+        await messageInsert(this.schema, this.namespace, this.channel, envelopes, { newQueues }).execute(trx);
+        const letters: DeadLetter[] = [];
+        // As if the tasks came in one by one, each dropping the oldest due task before it: the
+        // publish's last task to a queue is never the one dropped (a queue of delayed tasks refuses).
+        const lastOf = new Map(envelopes.map((envelope) => [envelope.queue, envelope.id]));
+        for (const [queue, over] of excess) {
+          const bound = bounded.get(queue)!.bound;
+          const meta = droppedMeta(bound);
+          const { rows } = await sql<{ task_id: string; payload: string; dead_at_ms: number }>`with gone as (
+              delete from ${messages} m where m.id in (
+                select id from ${messages} where namespace = ${this.namespace} and queue = ${queue} and subscriber = ''
+                  and (locked_until is null or locked_until <= now()) and not_before <= now() and task_id <> ${lastOf.get(queue)!}
+                order by id limit ${over} for update skip locked
+              )
+              returning m.id, m.task_id, m.payload
+            ), kept as (
+              insert into ${this.table('stem_dead_letters')} as d (namespace, queue, id, reason, meta, envelope, dead_at)
+              select ${this.namespace}, ${queue}, gone.task_id, ${QUEUE_FULL_DROPPED_REASON}, ${JSON.stringify(meta)}::json, gone.payload::json, now()
+              from gone
+              on conflict (namespace, queue, id) do update
+                set reason = excluded.reason, meta = excluded.meta, envelope = excluded.envelope, dead_at = excluded.dead_at, seq = default
+            )
+            select task_id, payload, ${epochMs(sql`now()`)} as dead_at_ms from gone order by id`.execute(trx);
+          if (rows.length < over) {
+            // What waits beyond the bound is delayed or leased: nothing more may go, so nothing comes in.
+            throw new QueueFullError(
+              queue,
+              bound.maxLength,
+              envelopes.map((envelope) => envelope.id),
+            );
+          }
+          for (const row of rows) {
+            letters.push({
+              id: row.task_id,
+              queue,
+              reason: QUEUE_FULL_DROPPED_REASON,
+              meta: { ...meta },
+              deadAt: row.dead_at_ms,
+              envelope: JSON.parse(row.payload) as Envelope,
+            });
+          }
+        }
+        return letters;
+      }),
+    );
+    for (const queue of newQueues) this.knownQueues.add(queue);
+    return { dropped };
   }
 
   /**
@@ -92,7 +188,8 @@ export class PostgresBroker extends PostgresService implements Broker {
     envelopes: readonly Envelope[],
   ): Promise<boolean> {
     const writer = backend.stateWriter?.(this.connection.stateWrites);
-    if (writer === undefined) return false;
+    // A bounded publish may be refused or drop tasks: its states follow its verdict (the producer writes them).
+    if (writer === undefined || hasBoundedEnvelope(envelopes)) return false;
     this.assertOpen();
     if (envelopes.length === 0) return true;
     await this.insert(envelopes, statuses.length === 0 ? undefined : writer.upsertParts(statuses, options));

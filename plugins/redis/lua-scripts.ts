@@ -23,7 +23,8 @@ export type ScriptName =
   | 'schedule-upsert'
   | 'schedule-remove'
   | 'gate-publish'
-  | 'gate-release';
+  | 'gate-release'
+  | 'bounded-publish';
 
 const NAMES: readonly ScriptName[] = [
   'fetch',
@@ -46,6 +47,7 @@ const NAMES: readonly ScriptName[] = [
   'schedule-remove',
   'gate-publish',
   'gate-release',
+  'bounded-publish',
 ];
 
 /** A script's source and its SHA1 (the name the server caches it under). */

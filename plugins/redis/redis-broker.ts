@@ -7,6 +7,7 @@ import type {
   DeadLetterPage,
   Delivery,
   NackOptions,
+  PublishReport,
   ReplayOptions,
   ResultBackend,
   SetOptions,
@@ -15,6 +16,8 @@ import type {
 import { concurrencyKeyOf } from '../../sdk/concurrency-key.js';
 import type { ConcurrencyControl, ConcurrencyKeyStats } from '../../sdk/contracts/concurrency-control.js';
 import { encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
+import { QueueFullError } from '../../sdk/errors.js';
+import { hasBoundedEnvelope, type QueueBound, queueBoundOf } from '../../sdk/queue-bound.js';
 import { DueSignal, wakeChannel } from './due-signal.js';
 import { LeaseReceipt } from './lease-receipt.js';
 import { LuaScripts } from './lua-scripts.js';
@@ -92,9 +95,96 @@ export class RedisBroker extends RedisService implements Broker {
     return keys;
   }
 
-  async publish(envelopes: readonly Envelope[]): Promise<void> {
+  /** Bounded queues (`max_length`): checked in the publish script (bounded-publish.lua). */
+  readonly boundedQueues = true;
+
+  async publish(envelopes: readonly Envelope[]): Promise<void | PublishReport> {
     this.assertOpen();
+    if (hasBoundedEnvelope(envelopes)) return this.publishBounded(envelopes);
     await this.publishAlong(envelopes, undefined);
+  }
+
+  /**
+   * One pipeline: the unbounded envelopes as usual, then one bounded-publish call per bounded
+   * queue with all of its envelopes, so that each queue takes a publish whole or refuses it whole
+   * (overflow reject). Throws QueueFullError naming the refused tasks once the rest is written.
+   */
+  private async publishBounded(envelopes: readonly Envelope[]): Promise<PublishReport> {
+    const now = Date.now();
+    const pipeline = this.client.pipeline();
+    const fresh = new Set<string>();
+    const bounded = new Map<string, { bound: QueueBound; envelopes: Envelope[] }>();
+    for (const envelope of envelopes) {
+      const keys = this.keys(envelope.queue);
+      if (!this.registered.has(envelope.queue) && !fresh.has(envelope.queue)) {
+        fresh.add(envelope.queue);
+        pipeline.sadd(this.registryKey(keys), envelope.queue);
+      }
+      const bound = keys.broadcast ? undefined : queueBoundOf(envelope);
+      if (bound === undefined) {
+        this.enqueueWrite(pipeline, keys, envelope, encodeEnvelope(envelope), now);
+        continue;
+      }
+      const group = bounded.get(envelope.queue);
+      if (group === undefined) bounded.set(envelope.queue, { bound, envelopes: [envelope] });
+      else {
+        group.bound = bound;
+        group.envelopes.push(envelope);
+      }
+    }
+    for (const [queue, group] of bounded) {
+      const keys = this.keys(queue);
+      const scriptKeys = [
+        keys.leases(''),
+        keys.delayed,
+        ...keys.streams,
+        keys.deadLetters,
+        keys.deadLetterIndex,
+        keys.concurrencyHeld,
+        keys.concurrencyLimits,
+        keys.concurrencyOverrides,
+      ];
+      const args: Array<string | number> = [
+        keys.group(''),
+        now,
+        wakeChannel(keys),
+        group.bound.maxLength,
+        group.bound.overflow,
+        keys.concurrencyWaiting(''),
+        queue,
+      ];
+      for (const envelope of group.envelopes) {
+        const keyed = concurrencyKeyOf(envelope);
+        const notBefore = envelope.notBefore !== undefined && envelope.notBefore > now ? envelope.notBefore : 0;
+        args.push(
+          keys.bandOf(envelope.priority),
+          this.visibility(envelope),
+          notBefore,
+          keyed?.key ?? '',
+          keyed?.limit ?? 1,
+          envelope.id,
+          encodeEnvelope(envelope),
+        );
+      }
+      LuaScripts.queue(this.client, pipeline, 'bounded-publish', scriptKeys, args);
+    }
+    const replies = await execPipeline(pipeline);
+    for (const queue of fresh) this.registered.add(queue);
+    const verdicts = replies.slice(replies.length - bounded.size) as Array<[number, ...string[]]>;
+    const dropped: DeadLetter[] = [];
+    const refused: string[] = [];
+    let full: { queue: string; bound: QueueBound } | undefined;
+    let i = 0;
+    for (const [queue, group] of bounded) {
+      const [refusedFrom, ...letters] = verdicts[i++]!;
+      for (const letter of letters) dropped.push(JSON.parse(letter) as DeadLetter);
+      if (refusedFrom > 0) {
+        full ??= { queue, bound: group.bound };
+        for (const envelope of group.envelopes.slice(refusedFrom - 1)) refused.push(envelope.id);
+      }
+    }
+    if (full !== undefined) throw new QueueFullError(full.queue, full.bound.maxLength, refused);
+    return { dropped };
   }
 
   /**
@@ -110,7 +200,8 @@ export class RedisBroker extends RedisService implements Broker {
     envelopes: readonly Envelope[],
   ): Promise<boolean> {
     const writer = backend.stateWriter?.(this.connection.stateWrites);
-    if (writer === undefined) return false;
+    // A bounded publish may be refused or drop tasks: its states follow its verdict (the producer writes them).
+    if (writer === undefined || hasBoundedEnvelope(envelopes)) return false;
     this.assertOpen();
     await this.publishAlong(envelopes, statuses.length === 0 ? undefined : { writer, statuses, options });
     return true;

@@ -1,5 +1,6 @@
 import { broadcastChannel, META, type Envelope } from '../../sdk/envelope.js';
 import { ConfigError } from '../../sdk/errors.js';
+import { assertBoundedQueuesSupported, stampQueueBound } from '../../sdk/queue-bound.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import type { WorkerOptions } from '../../sdk/worker-options.js';
 import { RoutingTable } from './routing-table.js';
@@ -45,6 +46,8 @@ function routeEnvelope(table: RoutingTable, envelope: Envelope, kernelDefaultQue
   envelope.queue = decision.queue;
   envelope.priority = decision.priority;
   if (decision.clamped !== null) envelope.meta[CLAMPED_META] = decision.clamped;
+  const bound = table.boundOf(decision.queue);
+  if (bound !== undefined) stampQueueBound(envelope, bound);
   return envelope;
 }
 
@@ -83,6 +86,14 @@ export function routing(options: RoutingOptions): RoutingPlugin {
       const undeclared = new UndeclaredBroadcasts(table);
       stem.hooks.enqueue.tap('routing', (envelope) => routeEnvelope(table, envelope, kernelDefaultQueue, undeclared));
       stem.hooks.workerOptions.tap('routing', (worker) => subscribeWorker(table, worker, undeclared));
+      const bounded = table.boundedQueues;
+      if (bounded.length > 0) {
+        // Refused at configuration, once every plugin is applied (the broker is known): a bound a
+        // broker cannot enforce must never be silently ignored.
+        stem.hooks.ready.tapPromise('routing', async () =>
+          assertBoundedQueuesSupported(stem.broker, `${table.source}: queue "${bounded[0]}" with max_length`),
+        );
+      }
     },
   };
 }

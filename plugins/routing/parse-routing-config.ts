@@ -3,6 +3,7 @@ import { extname, isAbsolute, relative } from 'node:path';
 import { Document, LineCounter, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { ConfigError } from '../../sdk/errors.js';
 import { BROADCAST_PREFIX } from '../../sdk/envelope.js';
+import { checkQueueBound, OVERFLOW_POLICIES, type QueueBound } from '../../sdk/queue-bound.js';
 import type {
   BroadcastDeclaration,
   DefaultQueueDeclaration,
@@ -18,7 +19,7 @@ import { GlobIndex } from './glob-index.js';
 import { TaskGlob } from './task-glob.js';
 
 const TOP_LEVEL_KEYS = ['default_queue', 'queues', 'broadcasts', 'routes'];
-const QUEUE_KEYS = ['routing_key', 'priority_range'];
+const QUEUE_KEYS = ['routing_key', 'priority_range', 'max_length', 'overflow'];
 const DEFAULT_QUEUE_KEYS = ['queue', 'alias', 'fallbacks'];
 const BROADCAST_KEYS = ['delivery'];
 const ROUTE_KEYS = ['match', 'queue', 'broadcast', 'priority', 'force'];
@@ -96,14 +97,18 @@ class RoutingConfigReader {
       const name = this.name(queue.key, queue.keyNode, queue.path, 'a queue name');
       let routingKeys: LocatedGlob[] = [];
       let priorityRange: PriorityRange | undefined;
+      let maxLength: Entry | undefined;
+      let overflow: Entry | undefined;
       if (!isEmpty(queue.value)) {
         for (const field of this.entries(this.mapping(queue), queue.path, QUEUE_KEYS, 'a queue takes')) {
           if (field.key === 'routing_key') routingKeys = this.globs(field);
+          else if (field.key === 'max_length') maxLength = field;
+          else if (field.key === 'overflow') overflow = field;
           else priorityRange = this.priorityRange(field);
         }
       }
       this.declaredQueues.set(name, queue.keyNode);
-      queues.push({ name, routingKeys, priorityRange });
+      queues.push({ name, routingKeys, priorityRange, bound: this.queueBound(queue, maxLength, overflow) });
     }
     return queues;
   }
@@ -407,6 +412,36 @@ class RoutingConfigReader {
       throw this.source.error(node, path, `${shown} is outside 0–9; a priority is a whole number from 0 (lowest) to 9 (highest)`);
     }
     return value;
+  }
+
+  /** `max_length` (a whole number of 1 or more) and `overflow` (reject, the default, or drop-oldest); overflow alone is an error. */
+  private queueBound(queue: Entry, maxLength: Entry | undefined, overflow: Entry | undefined): QueueBound | undefined {
+    if (maxLength === undefined) {
+      if (overflow !== undefined)
+        throw this.source.error(overflow.keyNode, overflow.path, 'overflow needs max_length beside it (e.g. max_length: 1000)');
+      return undefined;
+    }
+    const lengthNode = maxLength.value;
+    const length = isScalar(lengthNode) ? lengthNode.value : undefined;
+    const policy = overflow === undefined ? undefined : isScalar(overflow.value) ? overflow.value.value : null;
+    try {
+      checkQueueBound(length, undefined, queue.path);
+    } catch {
+      throw this.source.error(
+        lengthNode ?? maxLength.keyNode,
+        maxLength.path,
+        `${lengthNode === undefined ? 'nothing' : kindOf(lengthNode)} is not a length; give the most tasks the queue may hold waiting, a whole number of 1 or more`,
+      );
+    }
+    try {
+      return checkQueueBound(length, policy, queue.path);
+    } catch {
+      throw this.source.error(
+        overflow!.value ?? overflow!.keyNode,
+        overflow!.path,
+        `${overflow!.value === undefined ? 'nothing' : kindOf(overflow!.value)} is not a policy; use ${OVERFLOW_POLICIES.join(' or ')}`,
+      );
+    }
   }
 
   private priorityRange(entry: Entry): PriorityRange {

@@ -1,3 +1,4 @@
+import type { QueueBound } from '../../sdk/queue-bound.js';
 import type { TaskGlob } from './task-glob.js';
 
 /** The priorities a queue accepts; an enqueue outside is clamped into it. */
@@ -36,6 +37,8 @@ export interface QueueDeclaration {
   routingKeys: LocatedGlob[];
   /** `priority_range`, when given. */
   priorityRange: PriorityRange | undefined;
+  /** `max_length` and `overflow`, when given: the broker bounds the queue (docs/flow-control.md). */
+  bound: QueueBound | undefined;
 }
 
 /** One entry of `broadcasts`. */

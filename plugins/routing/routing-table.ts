@@ -1,3 +1,4 @@
+import type { QueueBound } from '../../sdk/queue-bound.js';
 import { broadcastAddress, isBroadcastAddress } from '../../sdk/envelope.js';
 import { ConfigError } from '../../sdk/errors.js';
 import { parseRoutingObject, readRoutingFile } from './parse-routing-config.js';
@@ -50,7 +51,7 @@ export interface RoutingTableDump {
   /** `default_queue`, resolved. */
   defaultQueue: { queue: string; alias: string | null; fallbacks: string[] } | null;
   /** Queues in file order (their routing keys are tried in this order). */
-  queues: Array<{ name: string; routingKeys: string[]; priorityRange: PriorityRange | null }>;
+  queues: Array<{ name: string; routingKeys: string[]; priorityRange: PriorityRange | null; bound?: QueueBound }>;
   /** Broadcast channels. */
   broadcasts: Array<{ name: string; address: string; delivery: 'fanout' }>;
   /** Routes in the order they are tried. */
@@ -77,6 +78,7 @@ function matchesRoute(route: RouteRule, taskName: string, headers: Readonly<Reco
  */
 export class RoutingTable {
   private readonly ranges = new Map<string, PriorityRange>();
+  private readonly bounds = new Map<string, QueueBound>();
   private readonly aliases = new Map<string, string>();
   private readonly routingKeys: Array<LocatedGlob & { queue: string }> = [];
 
@@ -86,6 +88,7 @@ export class RoutingTable {
   ) {
     for (const queue of config.queues) {
       if (queue.priorityRange !== undefined) this.ranges.set(queue.name, queue.priorityRange);
+      if (queue.bound !== undefined) this.bounds.set(queue.name, queue.bound);
       for (const key of queue.routingKeys) this.routingKeys.push({ ...key, queue: queue.name });
     }
     const fallback = config.defaultQueue;
@@ -121,6 +124,16 @@ export class RoutingTable {
   get defaultWorkerQueues(): string[] | undefined {
     const fallback = this.config.defaultQueue;
     return fallback === undefined ? undefined : [fallback.queue, ...fallback.fallbacks];
+  }
+
+  /** The bound (`max_length`, `overflow`) of a declared queue, or undefined. */
+  boundOf(queue: string): QueueBound | undefined {
+    return this.bounds.get(queue);
+  }
+
+  /** The declared queues with a `max_length`, in file order. */
+  get boundedQueues(): string[] {
+    return [...this.bounds.keys()];
   }
 
   /** The queue a name stands for: the default queue for its alias, else the name itself. */
@@ -220,6 +233,7 @@ export class RoutingTable {
         name: queue.name,
         routingKeys: queue.routingKeys.map((key) => key.glob.source),
         priorityRange: queue.priorityRange ?? null,
+        ...(queue.bound === undefined ? {} : { bound: { ...queue.bound } }),
       })),
       broadcasts: this.config.broadcasts.map((broadcast) => ({
         name: broadcast.name,

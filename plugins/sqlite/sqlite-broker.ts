@@ -6,11 +6,13 @@ import type {
   DeadLetterPage,
   Delivery,
   NackOptions,
+  PublishReport,
   ReplayOptions,
 } from '../../sdk/contracts/broker.js';
 import type { ResultBackend, SetOptions, TaskStatus } from '../../sdk/contracts/result-backend.js';
 import { broadcastAddress, broadcastChannel, encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
-import { ConfigError } from '../../sdk/errors.js';
+import { ConfigError, QueueFullError } from '../../sdk/errors.js';
+import { droppedMeta, hasBoundedEnvelope, QUEUE_FULL_DROPPED_REASON, type QueueBound, queueBoundOf } from '../../sdk/queue-bound.js';
 import { startedOver } from '../../sdk/state-order.js';
 import { clampPriority, insertMessages, parseReceipt, visibilityOf } from './message-rows.js';
 import type { SqliteConnection } from './sqlite-connection.js';
@@ -51,9 +53,10 @@ export class SqliteBroker extends SqliteService implements Broker {
   }
 
   /** Inserts every envelope in one transaction: a publish that fails leaves nothing behind. */
-  async publish(envelopes: readonly Envelope[]): Promise<void> {
+  async publish(envelopes: readonly Envelope[]): Promise<void | PublishReport> {
     this.assertOpen();
     if (envelopes.length === 0) return;
+    if (hasBoundedEnvelope(envelopes)) return this.publishBounded(envelopes);
     const fresh = this.connection.immediate(() => insertMessages(this.connection, this.namespace, envelopes, this.knownQueues));
     this.published(fresh);
   }
@@ -70,7 +73,8 @@ export class SqliteBroker extends SqliteService implements Broker {
     envelopes: readonly Envelope[],
   ): Promise<boolean> {
     const writer = backend.stateWriter?.(this.connection.stateWrites);
-    if (writer === undefined) return false;
+    // A bounded publish may be refused or drop tasks: its states follow its verdict (the producer writes them).
+    if (writer === undefined || hasBoundedEnvelope(envelopes)) return false;
     this.assertOpen();
     if (envelopes.length === 0) return true;
     const ttl = writer.ttlFor(options);
@@ -81,6 +85,82 @@ export class SqliteBroker extends SqliteService implements Broker {
     this.published(fresh);
     writer.announce(applied, options);
     return true;
+  }
+
+  /** Bounded queues (`max_length`): checked inside the publish's transaction (SQLite has one writer at a time). */
+  readonly boundedQueues = true;
+
+  /**
+   * A publish to bounded queues in one `BEGIN IMMEDIATE` transaction: the count, the rows, and for
+   * a `drop-oldest` queue the deletion of its oldest due waiting rows beyond the bound into dead
+   * letters. A `reject` queue that cannot take the whole publish, or a `drop-oldest` one with too
+   * little it may drop, rolls the whole publish back with QueueFullError.
+   */
+  private publishBounded(envelopes: readonly Envelope[]): PublishReport {
+    const bounded = new Map<string, { bound: QueueBound; count: number }>();
+    for (const envelope of envelopes) {
+      const bound = broadcastChannel(envelope.queue) === undefined ? queueBoundOf(envelope) : undefined;
+      if (bound !== undefined) bounded.set(envelope.queue, { bound, count: (bounded.get(envelope.queue)?.count ?? 0) + 1 });
+    }
+    const connection = this.connection;
+    const refuse = (queue: string, bound: QueueBound): never => {
+      throw new QueueFullError(
+        queue,
+        bound.maxLength,
+        envelopes.map((envelope) => envelope.id),
+      );
+    };
+    const { fresh, dropped } = connection.immediate(() => {
+      const now = Date.now();
+      const excess = new Map<string, number>();
+      const length = connection.prepare(
+        `select count(*) from stem_messages where namespace = ? and queue = ? and subscriber = '' and (locked_until is null or locked_until <= ?)`,
+      );
+      for (const [queue, { bound, count }] of bounded) {
+        const over = (length.pluck().get(this.namespace, queue, now) as number) + count - bound.maxLength;
+        if (over <= 0) continue;
+        if (bound.overflow === 'reject') refuse(queue, bound);
+        excess.set(queue, over);
+      }
+      const fresh = insertMessages(connection, this.namespace, envelopes, this.knownQueues);
+      const dropped: DeadLetter[] = [];
+      // As if the tasks came in one by one, each dropping the oldest due task before it: the
+      // publish's last task to a queue is never the one dropped (a queue of delayed tasks refuses).
+      const lastOf = new Map(envelopes.map((envelope) => [envelope.queue, envelope.id]));
+      for (const [queue, over] of excess) {
+        const bound = bounded.get(queue)!.bound;
+        const meta = droppedMeta(bound);
+        const rows = connection
+          .prepare(
+            `delete from stem_messages where id in (
+              select id from stem_messages where namespace = ? and queue = ? and subscriber = ''
+                and (locked_until is null or locked_until <= ?) and not_before <= ? and task_id <> ?
+              order by id limit ?
+            ) returning id, task_id, payload`,
+          )
+          .all(this.namespace, queue, now, now, lastOf.get(queue), over) as Array<{ id: number; task_id: string; payload: string }>;
+        // What waits beyond the bound is delayed or leased: nothing more may go, so nothing comes in.
+        if (rows.length < over) refuse(queue, bound);
+        rows.sort((a, b) => a.id - b.id);
+        const keep = connection.prepare(
+          'insert or replace into stem_dead_letters (namespace, queue, id, reason, meta, envelope, dead_at) values (?, ?, ?, ?, ?, ?, ?)',
+        );
+        for (const row of rows) {
+          keep.run(this.namespace, queue, row.task_id, QUEUE_FULL_DROPPED_REASON, JSON.stringify(meta), row.payload, now);
+          dropped.push({
+            id: row.task_id,
+            queue,
+            reason: QUEUE_FULL_DROPPED_REASON,
+            meta: { ...meta },
+            deadAt: now,
+            envelope: JSON.parse(row.payload) as Envelope,
+          });
+        }
+      }
+      return { fresh, dropped };
+    });
+    this.published(fresh);
+    return { dropped };
   }
 
   private published(fresh: readonly string[]): void {

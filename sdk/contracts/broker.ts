@@ -95,12 +95,28 @@ export interface TransactionStates {
 }
 
 /**
+ * What a publish reports beyond success: the tasks a bounded queue with overflow `drop-oldest`
+ * dropped to make room (each already kept as a dead letter with reason `queue-full-dropped`).
+ * The producer records their `cancelled` state.
+ */
+export interface PublishReport {
+  /** The dead letters of the dropped tasks, oldest first. */
+  dropped: DeadLetter[];
+}
+
+/**
  * Carries envelopes from producers to workers. At-least-once: a delivery not acked before its
  * lease runs out is delivered again. Implementations: sdk/memory, plugins/redis, plugins/postgres.
  */
 export interface Broker {
-  /** Publishes envelopes (one round trip where the transport allows); honours notBefore and priority. */
-  publish(envelopes: readonly Envelope[]): Promise<void>;
+  /**
+   * Publishes envelopes (one round trip where the transport allows); honours notBefore and priority.
+   * With the `boundedQueues` capability it honours the `stem-max-length` / `stem-overflow` headers
+   * atomically with the write: a publish that does not fit a `reject` queue throws QueueFullError
+   * and writes nothing to that queue; a `drop-oldest` queue dead-letters its oldest waiting tasks
+   * and reports them.
+   */
+  publish(envelopes: readonly Envelope[]): Promise<void | PublishReport>;
   /** Registers a consumer for queues and broadcast channels. */
   consumer(options: ConsumerOptions): Promise<BrokerConsumer>;
   /** Acknowledges finished deliveries: they are gone for good. */
@@ -143,6 +159,13 @@ export interface Broker {
    * broker's own atomic paths. Absent: keyed tasks are refused at enqueue and worker start.
    */
   readonly concurrency?: ConcurrencyControl;
+  /**
+   * Optional capability: bounded queues (the `stem-max-length` / `stem-overflow` headers, see
+   * `publish`), checked in the same atomic step as the write, so concurrent producers cannot
+   * overfill a queue. Absent: a bounded queue is refused at configuration and enqueue
+   * (UnsupportedCapabilityError). Replays of dead letters and retries are not bounded.
+   */
+  readonly boundedQueues?: boolean;
   /** Extends the leases of deliveries still being worked on to `leaseMs` from now. */
   extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void>;
   /** Removes a delivery from its queue and keeps it as a dead letter (atomically where possible). */

@@ -6,11 +6,13 @@ import type {
   DeadLetterPage,
   Delivery,
   NackOptions,
+  PublishReport,
   ReplayOptions,
 } from '../contracts/broker.js';
 import type { ConcurrencyControl } from '../contracts/concurrency-control.js';
 import { broadcastAddress, broadcastChannel, type Envelope } from '../envelope.js';
-import { ClosedError, ConfigError } from '../errors.js';
+import { ClosedError, ConfigError, QueueFullError } from '../errors.js';
+import { droppedMeta, QUEUE_FULL_DROPPED_REASON, type QueueBound, queueBoundOf } from '../queue-bound.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { MemoryConsumer } from './memory-consumer.js';
 import { MessageQueue, copyEnvelope, type StoredMessage } from './message-queue.js';
@@ -64,11 +66,90 @@ export class MemoryBroker implements Broker {
     },
   };
 
-  /** Queues each envelope, or fans a `broadcast://` one out to the channel's current subscribers. */
-  async publish(envelopes: readonly Envelope[]): Promise<void> {
+  /** Bounded queues (`stem-max-length`): checked in the same synchronous step as the publish. */
+  readonly boundedQueues = true;
+
+  /**
+   * Queues each envelope, or fans a `broadcast://` one out to the channel's current subscribers.
+   * A publish that does not fit a bounded `reject` queue is refused whole; a `drop-oldest` queue
+   * dead-letters its oldest ready messages to make room.
+   */
+  async publish(envelopes: readonly Envelope[]): Promise<void | PublishReport> {
     this.assertOpen();
     const now = Date.now();
-    for (const envelope of envelopes) this.route(envelope, now);
+    const bounds = this.boundsOf(envelopes);
+    if (bounds === undefined) {
+      for (const envelope of envelopes) this.route(envelope, now);
+      return;
+    }
+    for (const [queue, { bound, count }] of bounds) {
+      if (bound.overflow === 'reject' && this.waiting(queue, now) + count > bound.maxLength) {
+        throw new QueueFullError(
+          queue,
+          bound.maxLength,
+          envelopes.map((envelope) => envelope.id),
+        );
+      }
+    }
+    const dropped: DeadLetter[] = [];
+    for (let i = 0; i < envelopes.length; i++) {
+      const envelope = envelopes[i]!;
+      const bound = bounds.get(envelope.queue)?.bound;
+      if (bound?.overflow === 'drop-oldest') {
+        while (this.waiting(envelope.queue, now) >= bound.maxLength) {
+          const letter = this.dropOldest(envelope.queue, bound, now);
+          if (letter === undefined) {
+            // Nothing ready to drop (the rest is delayed or waits for a key's slot): refused as with reject.
+            throw new QueueFullError(
+              envelope.queue,
+              bound.maxLength,
+              envelopes.slice(i).map((rest) => rest.id),
+            );
+          }
+          dropped.push(letter);
+        }
+      }
+      this.route(envelope, now);
+    }
+    return { dropped };
+  }
+
+  /** The bound and the number of envelopes of each bounded queue of a publish (the last envelope's bound wins), or undefined. */
+  private boundsOf(envelopes: readonly Envelope[]): Map<string, { bound: QueueBound; count: number }> | undefined {
+    let bounds: Map<string, { bound: QueueBound; count: number }> | undefined;
+    for (const envelope of envelopes) {
+      const bound = broadcastChannel(envelope.queue) === undefined ? queueBoundOf(envelope) : undefined;
+      if (bound === undefined) continue;
+      bounds ??= new Map();
+      const seen = bounds.get(envelope.queue);
+      bounds.set(envelope.queue, { bound, count: (seen?.count ?? 0) + 1 });
+    }
+    return bounds;
+  }
+
+  /** Messages of a plain queue waiting: ready, delayed, and keyed ones waiting for a slot. */
+  private waiting(queue: string, now: number): number {
+    const source = this.queues.get(queue);
+    if (source === undefined) return 0;
+    source.settle(now);
+    return source.pendingCount + (this.gates.get(queue)?.waitingCount ?? 0);
+  }
+
+  /** Dead-letters the ready message of `queue` published longest ago (its key's slot freed); undefined when none is ready. */
+  private dropOldest(queue: string, bound: QueueBound, now: number): DeadLetter | undefined {
+    const message = this.queues.get(queue)?.takeOldestReady();
+    if (message === undefined) return undefined;
+    this.gates.get(queue)?.release(message.envelope);
+    const letter: DeadLetter = {
+      id: message.envelope.id,
+      queue,
+      reason: QUEUE_FULL_DROPPED_REASON,
+      meta: droppedMeta(bound),
+      deadAt: now,
+      envelope: message.envelope,
+    };
+    this.keepDeadLetter(letter);
+    return copyDeadLetter(letter);
   }
 
   /** Registers a consumer; its broadcast subscriptions take effect before this resolves. */

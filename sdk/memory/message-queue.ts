@@ -132,6 +132,11 @@ export class MessageQueue {
     return Math.min(this.delayed.peek()?.notBefore ?? Infinity, this.leaseHorizon);
   }
 
+  /** Takes out the ready message published longest ago, whatever its priority (a bounded queue's drop-oldest); call `settle` first. */
+  takeOldestReady(): StoredMessage | undefined {
+    return this.ready.takeFirstBy((a, b) => a.seq < b.seq);
+  }
+
   /** Deletes the waiting messages (not the leased ones), telling `onDrop` of each; returns how many. */
   purge(onDrop?: (message: StoredMessage) => void): number {
     if (onDrop === undefined) return this.ready.clear() + this.delayed.clear();

@@ -54,6 +54,37 @@ export class MinHeap<T> {
     return top;
   }
 
+  /**
+   * Removes and returns the item that comes first by another order (`first(a, b)`: true when `a`
+   * does), in one scan: a bounded queue drops its oldest message whatever its priority.
+   */
+  takeFirstBy(first: (a: T, b: T) => boolean): T | undefined {
+    const items = this.items;
+    if (items.length === 0) return undefined;
+    let found = 0;
+    for (let i = 1; i < items.length; i++) if (first(items[i]!, items[found]!)) found = i;
+    const item = items[found]!;
+    const last = items.pop()!;
+    if (found === items.length) return item;
+    // The last item fills the hole, then moves up or down to where the heap order wants it.
+    let index = found;
+    while (index > 0 && this.before(last, items[(index - 1) >> 1]!)) {
+      items[index] = items[(index - 1) >> 1]!;
+      index = (index - 1) >> 1;
+    }
+    for (;;) {
+      const left = 2 * index + 1;
+      if (left >= items.length) break;
+      const right = left + 1;
+      const child = right < items.length && this.before(items[right]!, items[left]!) ? right : left;
+      if (!this.before(items[child]!, last)) break;
+      items[index] = items[child]!;
+      index = child;
+    }
+    items[index] = last;
+    return item;
+  }
+
   /** Removes every item and returns how many there were. */
   clear(): number {
     const count = this.items.length;

@@ -15,3 +15,4 @@ export { scheduleStoreContract } from './schedule-store-contract.js';
 export { lockStoreContract } from './lock-store-contract.js';
 export type { ContractFactory } from './support.js';
 export { concurrencyContract } from './concurrency-contract.js';
+export { boundedQueueContract } from './bounded-queue-contract.js';

@@ -37,7 +37,7 @@ t.test('an unknown top-level key names the file, line, column and key, and lists
 t.test('an unknown key inside a queue, a route or a match is refused at its line', async (t) => {
   t.match(
     errorFor(t, 'queues:\n  reports:\n    routing-key: reports.*\n'),
-    /routing\.yaml:3:5: queues\.reports\.routing-key: unknown key; a queue takes routing_key and priority_range/,
+    /routing\.yaml:3:5: queues\.reports\.routing-key: unknown key; a queue takes routing_key, priority_range, max_length and overflow/,
   );
   t.match(
     errorFor(t, 'queues:\n  reports: {}\nroutes:\n  - match: { task: r.* }\n    queue: reports\n    forced: true\n'),
