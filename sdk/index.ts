@@ -18,7 +18,7 @@ export { TaskRegistry } from './registry.js';
 export { TaskHandle, pendingStatus, waitForTerminalStatus, resultOf } from './task-handle.js';
 export { Producer, type EnqueueManyOptions, type EnqueueRequest } from './producer.js';
 export { Worker } from './worker.js';
-export type { WorkerHandle, WorkerState, WorkerStats, ReservedTask, ActiveTask } from './worker-handle.js';
+export type { WorkerHandle, WorkerState, WorkerStats, ReservedTask, ActiveTask, RunningKey } from './worker-handle.js';
 export type { WorkerOptions, WorkerInfo } from './worker-options.js';
 export { StemHooks, type Verdict, type Runner, type Outcome, type Firing, type EnqueueShortCircuit, type ControlCommand } from './hooks.js';
 export type { StemPlugin } from './plugin.js';

@@ -34,6 +34,16 @@ export interface ActiveTask {
   attempt: number;
 }
 
+/** How many tasks a worker runs now under one concurrency key of one queue (`stem worker stats`). */
+export interface RunningKey {
+  /** The queue the tasks came from. */
+  queue: string;
+  /** The concurrency key (`tenant-42`, or `task:<name>` for a task-wide limit). */
+  key: string;
+  /** Tasks of that key this worker runs now. */
+  running: number;
+}
+
 /**
  * What the worker hooks (`dispatch`, `result`, `workerStart`, `workerStop`, `control`) hand a
  * plugin: what it may read of a running worker and what it may ask of it. Plugins take this, never
@@ -52,6 +62,8 @@ export interface WorkerHandle extends WorkerInfo {
   reservedTasks(): ReservedTask[];
   /** The tasks running now. */
   activeTasks(): ActiveTask[];
+  /** Optional: the tasks running now with a concurrency key, counted by queue and key (unkeyed ones are not listed). */
+  runningKeys?(): RunningKey[];
   /** Aborts a running task (revoke with terminate); it ends cancelled. False when not running here. */
   terminate(taskId: string, reason?: string): boolean;
   /** Stops fetching from a queue this worker consumes until `resumeQueue`. False when not consumed here. */

@@ -1,6 +1,6 @@
 import { AsyncResource } from 'node:async_hooks';
 import { hostname as osHostname } from 'node:os';
-import { assertWorkerConcurrencySupported } from './concurrency-key.js';
+import { assertWorkerConcurrencySupported, concurrencyKeyOf } from './concurrency-key.js';
 import type { Broker, BrokerConsumer, Delivery } from './contracts/broker.js';
 import type { ResultBackend, TaskStatus } from './contracts/result-backend.js';
 import { generationOf, nextGeneration } from './state-order.js';
@@ -35,7 +35,7 @@ import { TaskOutcomes } from './task-outcomes.js';
 import { TaskRun, type Settled, type TaskRunHost } from './task-run.js';
 import { faultTrap, type FaultTrapHost } from './task-fault-trap.js';
 import { uuidv7 } from './id.js';
-import type { ActiveTask, ReservedTask, WorkerHandle, WorkerState, WorkerStats } from './worker-handle.js';
+import type { ActiveTask, ReservedTask, RunningKey, WorkerHandle, WorkerState, WorkerStats } from './worker-handle.js';
 import type { WorkerOptions } from './worker-options.js';
 
 const FETCH_RETRY_MS = 500;
@@ -218,6 +218,20 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
   /** The envelopes of the tasks running now. */
   activeTasks(): ActiveTask[] {
     return [...this.active].map((run) => ({ id: run.id, name: run.name, startedAt: run.startedAt, attempt: run.attempt }));
+  }
+
+  /** The tasks running now with a concurrency key, counted by queue and key, sorted. */
+  runningKeys(): RunningKey[] {
+    const counts = new Map<string, RunningKey>();
+    for (const run of this.active) {
+      const keyed = concurrencyKeyOf(run.delivery.envelope);
+      if (keyed === undefined) continue;
+      const id = `${run.delivery.queue}\n${keyed.key}`;
+      const entry = counts.get(id);
+      if (entry === undefined) counts.set(id, { queue: run.delivery.queue, key: keyed.key, running: 1 });
+      else entry.running++;
+    }
+    return [...counts.values()].sort((a, b) => (a.queue === b.queue ? (a.key < b.key ? -1 : 1) : a.queue < b.queue ? -1 : 1));
   }
 
   /** Registers a consumer and starts fetching. */

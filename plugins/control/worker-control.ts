@@ -134,6 +134,7 @@ export class WorkerControl {
           pausedQueues: worker.pausedQueues(),
           autoscaler: worker.autoscaler?.state() ?? null,
           memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
+          runningKeys: worker.runningKeys?.() ?? [],
         };
       }
       case 'inspect': {
