@@ -5,6 +5,7 @@ import type { TaskHandle } from '../../sdk/task-handle.js';
 import { defaultUniqueKey } from './unique-key.js';
 
 export { canonicalJson, defaultUniqueKey } from './unique-key.js';
+export { debounce, debounced, DEBOUNCE_HEADERS, SUPERSEDED, type DebounceOptions } from './debounce.js';
 
 declare module '../../sdk/task.js' {
   interface TaskOptions {
