@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { QueueKeys } from './queue-keys.js';
-import type { RedisConnection } from './redis-connection.js';
+import type { RedisClient, RedisConnection } from './redis-connection.js';
 
 /** Hears the due time (epoch ms) of work that became due earlier than planned; 0 means "look now". */
 export type DueListener = (dueAt: number) => void;
@@ -19,7 +18,7 @@ export function wakeChannel(keys: QueueKeys): string {
  * the subscriber was reconnecting are made up for by a "look now" (0) to every listener.
  */
 export class DueSignal {
-  private subscriber: Promise<Redis> | undefined;
+  private subscriber: Promise<RedisClient> | undefined;
   private readonly listeners = new Map<string, Set<DueListener>>();
   private closed = false;
 
@@ -62,7 +61,7 @@ export class DueSignal {
     );
   }
 
-  private open(): Promise<Redis> {
+  private open(): Promise<RedisClient> {
     if (this.subscriber !== undefined) return this.subscriber;
     const opening = this.connection.duplicate('wake').then((client) => {
       client.on('message', (channel: string, message: string) => this.dispatch(channel, Number(message)));

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 
 /** The Lua scripts in lua/, by file name. */
 export type ScriptName =
@@ -66,11 +66,11 @@ interface ScriptSource {
 export class LuaScripts {
   private static sources: Map<ScriptName, ScriptSource> | undefined;
   /** The scripts each connection has loaded since it last connected. */
-  private static readonly loaded = new WeakMap<Redis, Set<string>>();
+  private static readonly loaded = new WeakMap<Redis | Cluster, Set<string>>();
   /** The positions of the SCRIPT LOAD commands queue() added to a pipeline (their replies are not the caller's). */
   private static readonly loadsOf = new WeakMap<ChainableCommander, Set<number>>();
   /** The connection of each pipeline a script was queued on. */
-  private static readonly clientOf = new WeakMap<ChainableCommander, Redis>();
+  private static readonly clientOf = new WeakMap<ChainableCommander, Redis | Cluster>();
 
   /** Prepares `client` for script calls: what it has loaded is forgotten whenever it (re)connects. */
   static install(client: Redis): void {
@@ -80,8 +80,13 @@ export class LuaScripts {
     client.on('ready', () => loaded.clear());
   }
 
-  /** Runs a script on `client` and resolves with its reply. */
-  static async call(client: Redis, name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+  /** Runs a script on `client` (on a cluster, on the node of its keys' slot) and resolves with its reply. */
+  static async call(
+    client: Redis | Cluster,
+    name: ScriptName,
+    keys: readonly string[],
+    args: ReadonlyArray<string | number>,
+  ): Promise<unknown> {
     const script = LuaScripts.source(name);
     try {
       return await client.evalsha(script.sha, keys.length, ...keys, ...args);
@@ -95,10 +100,11 @@ export class LuaScripts {
   /**
    * Queues a script call on a pipeline or transaction of `client`. Should the server have lost
    * the script anyway (SCRIPT FLUSH without a reconnect), the pipeline fails with NOSCRIPT; the
-   * next one loads it again.
+   * next one loads it again. A cluster client is never installed: its pipelines carry no SCRIPT
+   * LOAD (it would go to a random node), and execPipeline answers NOSCRIPT with EVAL.
    */
   static queue(
-    client: Redis,
+    client: Redis | Cluster,
     pipeline: ChainableCommander,
     name: ScriptName,
     keys: readonly string[],
@@ -114,7 +120,9 @@ export class LuaScripts {
       loaded.add(script.sha);
     }
     LuaScripts.clientOf.set(pipeline, client);
-    pipeline.evalsha(script.sha, keys.length, ...keys, ...args);
+    // a MULTI on a cluster cannot be retried in part after NOSCRIPT: it carries the script itself
+    if (loaded === undefined && isTransaction(pipeline)) pipeline.eval(script.lua, keys.length, ...keys, ...args);
+    else pipeline.evalsha(script.sha, keys.length, ...keys, ...args);
   }
 
   /** The positions of the replies to SCRIPT LOAD commands queue() added to `pipeline`, if any. */
@@ -128,6 +136,13 @@ export class LuaScripts {
     if (client !== undefined) LuaScripts.loaded.get(client)?.clear();
   }
 
+  /** The Lua text of a script by its SHA1, if it is one of ours. */
+  static sourceOf(sha: string): string | undefined {
+    LuaScripts.source('fetch');
+    for (const script of LuaScripts.sources!.values()) if (script.sha === sha) return script.lua;
+    return undefined;
+  }
+
   private static source(name: ScriptName): ScriptSource {
     const sources = (LuaScripts.sources ??= new Map(
       NAMES.map((script) => {
@@ -137,6 +152,11 @@ export class LuaScripts {
     ));
     return sources.get(name)!;
   }
+}
+
+/** True for a MULTI (ioredis queues the MULTI command first). */
+function isTransaction(pipeline: ChainableCommander): boolean {
+  return (pipeline as unknown as { _queue?: Array<{ name: string }> })._queue?.[0]?.name === 'multi';
 }
 
 /** True for the server's "no script by that SHA1" reply. */

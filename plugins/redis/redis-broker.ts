@@ -1,4 +1,4 @@
-import { Redis, type ChainableCommander } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import type {
   Broker,
   BrokerConsumer,
@@ -22,7 +22,7 @@ import { DueSignal, wakeChannel } from './due-signal.js';
 import { LeaseReceipt } from './lease-receipt.js';
 import { LuaScripts } from './lua-scripts.js';
 import { QueueKeys } from './queue-keys.js';
-import { execPipeline, type RedisConnection } from './redis-connection.js';
+import { execPipeline, isPipeline, type RedisClient, type RedisConnection } from './redis-connection.js';
 import { RedisConsumer } from './redis-consumer.js';
 import { resolveBrokerOptions, type RedisBrokerOptions, type ResolvedBrokerOptions } from './redis-options.js';
 import { RedisService } from './redis-service.js';
@@ -213,6 +213,13 @@ export class RedisBroker extends RedisService implements Broker {
     states: { writer: RedisStateWriter; statuses: readonly TaskStatus[]; options: SetOptions } | undefined,
   ): Promise<void> {
     if (envelopes.length === 0) return;
+    if (states !== undefined && this.connection.cluster !== undefined) {
+      // On a cluster the messages and their states live on different masters: publish, then write
+      // the states, so that no state is written for a publish the cluster refused.
+      await this.publishAlong(envelopes, undefined);
+      await states.writer.set(states.statuses, states.options);
+      return;
+    }
     const only = envelopes.length === 1 ? envelopes[0]! : undefined;
     if (only !== undefined && this.registered.has(only.queue)) {
       // Straight on the client: auto-pipelining sends the publish and the state write of this tick
@@ -288,6 +295,12 @@ export class RedisBroker extends RedisService implements Broker {
     const writer = backend.stateWriter?.(this.connection.stateWrites);
     if (writer === undefined) return false;
     this.assertOpen();
+    if (this.connection.cluster !== undefined) {
+      // states and acks are on different masters: the states first, so that no task is acked without its state
+      await writer.set(statuses, { ttlMs });
+      await this.ack(deliveries);
+      return true;
+    }
     const pipeline = this.client.pipeline();
     writer.queueSet(pipeline, statuses, { ttlMs });
     for (const source of this.sourcesOf(deliveries)) this.settleSource(pipeline, source);
@@ -335,7 +348,7 @@ export class RedisBroker extends RedisService implements Broker {
 
   /** Acks (or dead-letters) keyed entries and gives their slots back, in one gate-release call. */
   private releaseKeyed(
-    target: Redis | ChainableCommander,
+    target: RedisClient | ChainableCommander,
     keys: QueueKeys,
     consumerId: string,
     mode: 'ack' | 'dead',
@@ -346,7 +359,7 @@ export class RedisBroker extends RedisService implements Broker {
     const args: Array<string | number> = [keys.group(consumerId), Date.now(), wakeChannel(keys), mode];
     args.push(...(mode === 'dead' ? deadLetter : ['', '', '']));
     for (const item of items) args.push(...item);
-    return target instanceof Redis
+    return !isPipeline(target)
       ? LuaScripts.call(target, 'gate-release', scriptKeys, args)
       : LuaScripts.queue(this.client, target, 'gate-release', scriptKeys, args);
   }
@@ -461,7 +474,12 @@ export class RedisBroker extends RedisService implements Broker {
   }
 
   /** Dead-letters a leased stream entry (used by the consumer for malformed entries). */
-  writeDeadLetter(target: Redis | ChainableCommander, keys: QueueKeys, receipt: LeaseReceipt, letter: DeadLetter): Promise<unknown> | void {
+  writeDeadLetter(
+    target: RedisClient | ChainableCommander,
+    keys: QueueKeys,
+    receipt: LeaseReceipt,
+    letter: DeadLetter,
+  ): Promise<unknown> | void {
     const stream = keys.stream(receipt.band);
     const args = [
       keys.group(receipt.consumerId),
@@ -474,7 +492,7 @@ export class RedisBroker extends RedisService implements Broker {
       receipt.deliveryCount,
     ];
     const scriptKeys = [keys.leases(receipt.consumerId), stream, keys.deadLetters, keys.deadLetterIndex];
-    return target instanceof Redis
+    return !isPipeline(target)
       ? LuaScripts.call(target, 'dead-letter', scriptKeys, args)
       : LuaScripts.queue(this.client, target, 'dead-letter', scriptKeys, args);
   }
@@ -590,7 +608,12 @@ export class RedisBroker extends RedisService implements Broker {
   }
 
   /** Queues the settle script of one source's lease members on a connection or pipeline. */
-  settle(target: Redis | ChainableCommander, keys: QueueKeys, consumerId: string, members: readonly string[]): Promise<unknown> | void {
+  settle(
+    target: RedisClient | ChainableCommander,
+    keys: QueueKeys,
+    consumerId: string,
+    members: readonly string[],
+  ): Promise<unknown> | void {
     // Only the streams of the bands these members are in (usually one): fewer arguments to send.
     const bands = new Set<string>();
     for (const member of members) bands.add(member.slice(0, member.indexOf(':')));
@@ -598,7 +621,7 @@ export class RedisBroker extends RedisService implements Broker {
     for (const band of bands) streams.push(keys.stream(band));
     const scriptKeys = [keys.leases(consumerId), ...streams];
     const args = [keys.group(consumerId), keys.broadcast ? '0' : '1', streams.length, ...bands, ...members];
-    return target instanceof Redis
+    return !isPipeline(target)
       ? LuaScripts.call(target, 'settle', scriptKeys, args)
       : LuaScripts.queue(this.client, target, 'settle', scriptKeys, args);
   }
@@ -610,7 +633,7 @@ export class RedisBroker extends RedisService implements Broker {
   }
 
   /** Queues an envelope's write on a pipeline, or sends it on the client (then await the result). */
-  private enqueueWrite(target: ChainableCommander | Redis, keys: QueueKeys, envelope: Envelope, json: string, now: number): unknown {
+  private enqueueWrite(target: ChainableCommander | RedisClient, keys: QueueKeys, envelope: Envelope, json: string, now: number): unknown {
     const keyed = keys.broadcast ? undefined : concurrencyKeyOf(envelope);
     if (keyed !== undefined) {
       const band = keys.bandOf(envelope.priority);
@@ -624,14 +647,14 @@ export class RedisBroker extends RedisService implements Broker {
       ];
       const notBefore = envelope.notBefore !== undefined && envelope.notBefore > now ? envelope.notBefore : 0;
       const args = [keyed.key, keyed.limit, band, this.visibility(envelope), notBefore, json, now, wakeChannel(keys)];
-      return target instanceof Redis
+      return !isPipeline(target)
         ? LuaScripts.call(target, 'gate-publish', scriptKeys, args)
         : LuaScripts.queue(this.client, target, 'gate-publish', scriptKeys, args);
     }
     if (envelope.notBefore !== undefined && envelope.notBefore > now) {
       // a script, so that a task due before every other one wakes the idle consumers (delay.lua)
       const args = [envelope.notBefore, this.delayedMember(keys, envelope, json), wakeChannel(keys)];
-      return target instanceof Redis
+      return !isPipeline(target)
         ? LuaScripts.call(target, 'delay', [keys.delayed], args)
         : LuaScripts.queue(this.client, target, 'delay', [keys.delayed], args);
     } else if (keys.broadcast) {

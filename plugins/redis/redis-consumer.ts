@@ -1,13 +1,15 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import type { BrokerConsumer, DeadLetter, Delivery } from '../../sdk/contracts/index.js';
 import { decodeEnvelope } from '../../sdk/envelope.js';
 import { MalformedEnvelopeError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
+import { BlockingLine } from './blocking-line.js';
 import { wakeChannel, type DueSignal } from './due-signal.js';
+import { hashSlot } from './hash-slot.js';
 import { LeaseReceipt } from './lease-receipt.js';
 import { LuaScripts } from './lua-scripts.js';
 import { QUEUE_GROUP, type QueueKeys } from './queue-keys.js';
-import { execPipeline, type RedisConnection } from './redis-connection.js';
+import { execPipeline, execPipelineSettled, type RedisClient, type RedisConnection } from './redis-connection.js';
 import type { ResolvedBrokerOptions } from './redis-options.js';
 
 /** What a consumer uses of its broker (a RedisBroker). */
@@ -17,7 +19,12 @@ export interface ConsumerBroker {
   readonly dueSignal: DueSignal;
   readonly isClosed: boolean;
   extendLeases(deliveries: readonly Delivery[], leaseMs: number): Promise<void>;
-  writeDeadLetter(target: Redis | ChainableCommander, keys: QueueKeys, receipt: LeaseReceipt, letter: DeadLetter): Promise<unknown> | void;
+  writeDeadLetter(
+    target: RedisClient | ChainableCommander,
+    keys: QueueKeys,
+    receipt: LeaseReceipt,
+    letter: DeadLetter,
+  ): Promise<unknown> | void;
 }
 
 /** One queue or broadcast subscription of a consumer, with its fetch script arguments prepared. */
@@ -33,6 +40,13 @@ interface WakePlan {
   streams: string[];
   ids: string[];
   until: number;
+}
+
+/** The streams of a wait one blocking command may name: all of them, or on a cluster those of one slot. */
+interface ReadGroup {
+  slot: number | undefined;
+  streams: string[];
+  ids: string[];
 }
 
 /** A leased entry whose payload is not an envelope. */
@@ -89,8 +103,10 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY
  */
 export class RedisConsumer implements BrokerConsumer {
   private readonly sources: Source[];
-  private blocking: Redis | undefined;
-  private blockingId: number | undefined;
+  /** The blocking connections: one ('') on a server; on a cluster one per hash slot waited on. */
+  private readonly lines = new Map<string, BlockingLine>();
+  /** The lines of the blocking reads under way. */
+  private activeLines: BlockingLine[] = [];
   private waiting: Promise<unknown> | undefined;
   private buffer: Delivery[] = [];
   private closed = false;
@@ -137,13 +153,11 @@ export class RedisConsumer implements BrokerConsumer {
       for (const stream of source.keys.streams)
         pipeline.xgroup('CREATE', stream, source.group, source.keys.broadcast ? '$' : '0', 'MKSTREAM');
     }
-    for (const [error] of (await pipeline.exec()) ?? []) {
+    for (const [error] of await execPipelineSettled(pipeline)) {
       if (error && !error.message.includes('BUSYGROUP')) throw error;
     }
-    const blocking = await this.broker.connection.duplicate(`consumer:${this.consumerId}`);
-    this.blocking = blocking;
-    blocking.on('ready', () => void this.identify(blocking));
-    await this.identify(blocking);
+    // on a cluster, lines are opened per slot when a wait needs them
+    if (this.broker.connection.cluster === undefined) this.lines.set('', await BlockingLine.open(this.broker.connection, this.role));
     // subscribed before the first fetch script run: whatever falls due after it is announced
     this.stopListening = await this.broker.dueSignal.listen(
       this.sources.map((source) => wakeChannel(source.keys)),
@@ -161,7 +175,11 @@ export class RedisConsumer implements BrokerConsumer {
     if (this.waitDeadline !== undefined && dueAt < this.waitDeadline) this.endWaitAt(dueAt);
   }
 
-  /** Sets the timer that unblocks the blocking connection at `deadline`. */
+  private get role(): string {
+    return `consumer:${this.consumerId}`;
+  }
+
+  /** Sets the timer that unblocks the blocking connections at `deadline`. */
   private endWaitAt(deadline: number): void {
     this.waitDeadline = deadline;
     clearTimeout(this.deadlineTimer);
@@ -169,9 +187,7 @@ export class RedisConsumer implements BrokerConsumer {
     this.deadlineTimer = setTimeout(
       () => {
         this.deadlineTimer = undefined;
-        if (this.waiting !== undefined && this.blockingId !== undefined) {
-          this.broker.connection.client.client('UNBLOCK', this.blockingId).catch(() => undefined);
-        }
+        if (this.waiting !== undefined) for (const line of this.activeLines) line.unblock();
       },
       Math.max(0, deadline - Date.now()) + 1,
     );
@@ -236,7 +252,8 @@ export class RedisConsumer implements BrokerConsumer {
     this.buffer = [];
     // entries read ahead but never handed out: lease them back to anyone at once
     if (held.length > 0 && !this.broker.isClosed) await this.broker.extendLeases(held, 0).catch(() => undefined);
-    if (this.blocking !== undefined) this.broker.connection.closeDuplicate(this.blocking);
+    for (const line of this.lines.values()) line.close();
+    this.lines.clear();
   }
 
   private async take(max: number): Promise<{ deliveries: Delivery[]; wake?: WakePlan }> {
@@ -331,54 +348,96 @@ export class RedisConsumer implements BrokerConsumer {
     const deadline = Math.min(plan.until, this.announcedDue);
     const remaining = deadline - Date.now();
     if (remaining <= 0) return;
-    // a deadline within blockMs is kept by a local timer (precise); the server's timeout is the fallback
-    const timed = remaining < blockMs && this.blockingId !== undefined;
-    const timeout = Math.max(1, Math.min(blockMs, Math.ceil(remaining) + (timed ? SERVER_TIMEOUT_SLACK_MS : 0)));
     if (this.waiting !== undefined) {
-      // an earlier wait is still blocked on the connection (it was aborted): let it finish first
-      await settleWithin(this.waiting, signal, timeout + 1_000);
+      // an earlier wait is still blocked on a connection (it was aborted): let it finish first
+      await settleWithin(this.waiting, signal, Math.min(blockMs, Math.ceil(remaining)) + 1_000);
       return;
     }
-    const blocking = this.blocking!;
-    const command =
-      this.sharedGroup === undefined
-        ? blocking.call('XREAD', 'COUNT', 1, 'BLOCK', timeout, 'STREAMS', ...plan.streams, ...plan.ids)
-        : blocking
-            .call(
-              'XREADGROUP',
-              'GROUP',
-              this.sharedGroup,
-              this.consumerId,
-              'COUNT',
-              max,
-              'BLOCK',
-              timeout,
-              'STREAMS',
-              ...plan.streams,
-              ...plan.streams.map(() => '>'),
-            )
-            .then((reply) => this.leaseRead(streamsOf(reply)));
-    const read = command
-      .catch(() => {
-        // a failed read (the connection dropped, the group is gone after a restart): run the fetch script next
+    const groups = this.readGroups(plan);
+    const lines = await Promise.all(groups.map((group) => this.lineFor(group.slot)));
+    // a deadline within blockMs is kept by a local timer (precise); the server's timeout is the fallback
+    const timed = remaining < blockMs && lines.every((line) => line.identified);
+    const timeout = Math.max(1, Math.min(blockMs, Math.ceil(remaining) + (timed ? SERVER_TIMEOUT_SLACK_MS : 0)));
+    const reads = groups.map((group, i) => {
+      const line = lines[i]!;
+      const command =
+        this.sharedGroup === undefined
+          ? line.client.call('XREAD', 'COUNT', 1, 'BLOCK', timeout, 'STREAMS', ...group.streams, ...group.ids)
+          : line.client
+              .call(
+                'XREADGROUP',
+                'GROUP',
+                this.sharedGroup,
+                this.consumerId,
+                'COUNT',
+                max,
+                'BLOCK',
+                timeout,
+                'STREAMS',
+                ...group.streams,
+                ...group.streams.map(() => '>'),
+              )
+              .then((reply) => this.leaseRead(streamsOf(reply)));
+      return command.catch(() => {
+        // a failed read (the connection dropped, the group is gone after a restart, the slot moved): run the fetch script next
         this.idleSince = undefined;
-      })
-      .finally(() => {
-        if (this.waiting === read) this.waiting = undefined;
+        if (group.slot !== undefined) this.dropLine(group.slot, line);
       });
-    this.waiting = read;
+    });
+    const all = Promise.all(reads).finally(() => {
+      if (this.waiting === all) {
+        this.waiting = undefined;
+        this.activeLines = [];
+      }
+    });
+    this.waiting = all;
+    this.activeLines = lines;
     if (timed) this.endWaitAt(deadline);
     else this.waitDeadline = deadline;
     try {
-      const aborted = await settleWithin(read, signal, timeout + 1_000);
-      if (aborted && this.blockingId !== undefined) {
-        this.broker.connection.client.client('UNBLOCK', this.blockingId).catch(() => undefined);
-      }
+      // the first line that hears news ends the wait; the others are unblocked
+      const aborted = await settleWithin(reads.length === 1 ? all : Promise.race(reads), signal, timeout + 1_000);
+      if (aborted || lines.length > 1) for (const line of lines) line.unblock();
+      if (lines.length > 1) await settleWithin(all, signal, timeout + 1_000);
     } finally {
       this.waitDeadline = undefined;
       clearTimeout(this.deadlineTimer);
       this.deadlineTimer = undefined;
     }
+  }
+
+  /** The streams of a plan as blocking commands may name them: together, or on a cluster one group per hash slot. */
+  private readGroups(plan: WakePlan): ReadGroup[] {
+    if (this.broker.connection.cluster === undefined) return [{ slot: undefined, streams: plan.streams, ids: plan.ids }];
+    const bySlot = new Map<number, ReadGroup>();
+    plan.streams.forEach((stream, i) => {
+      const slot = hashSlot(stream);
+      let group = bySlot.get(slot);
+      if (group === undefined) bySlot.set(slot, (group = { slot, streams: [], ids: [] }));
+      group.streams.push(stream);
+      group.ids.push(plan.ids[i]!);
+    });
+    return [...bySlot.values()];
+  }
+
+  /** The blocking line for a slot (undefined: the one line off a cluster), opened anew when its node is gone or no longer serves it. */
+  private async lineFor(slot: number | undefined): Promise<BlockingLine> {
+    const name = slot === undefined ? '' : String(slot);
+    const line = this.lines.get(name);
+    if (line?.usableFor(slot)) return line;
+    if (line !== undefined) this.dropLine(slot!, line);
+    const opened = await BlockingLine.open(this.broker.connection, this.role, slot);
+    if (this.closed) {
+      opened.close();
+      throw new Error('the consumer is closed');
+    }
+    this.lines.set(name, opened);
+    return opened;
+  }
+
+  private dropLine(slot: number, line: BlockingLine): void {
+    if (this.lines.get(String(slot)) === line) this.lines.delete(String(slot));
+    line.close();
   }
 
   /**
@@ -441,14 +500,6 @@ export class RedisConsumer implements BrokerConsumer {
       this.broker.writeDeadLetter(pipeline, entry.source.keys, entry.receipt, letter);
     }
     await execPipeline(pipeline);
-  }
-
-  private async identify(blocking: Redis): Promise<void> {
-    try {
-      this.blockingId = (await blocking.client('ID')) as number;
-    } catch {
-      this.blockingId = undefined;
-    }
   }
 }
 

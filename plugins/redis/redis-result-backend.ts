@@ -1,4 +1,4 @@
-import { Redis, type ChainableCommander } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import type {
   ChordClaim,
   ChordClaimOptions,
@@ -12,9 +12,10 @@ import type {
 } from '../../sdk/contracts/index.js';
 import { StemError } from '../../sdk/errors.js';
 import { statePosition } from '../../sdk/state-order.js';
+import { hashSlot } from './hash-slot.js';
 import { tagPart } from './key-part.js';
 import { LuaScripts } from './lua-scripts.js';
-import { execPipeline, type RedisConnection } from './redis-connection.js';
+import { execPipeline, isPipeline, type RedisClient, type RedisConnection } from './redis-connection.js';
 import { resolveResultTtl, type RedisResultBackendOptions } from './redis-options.js';
 import { RedisService } from './redis-service.js';
 import type { RedisStateWriter } from './redis-state-writer.js';
@@ -102,6 +103,24 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
       return;
     }
     const head = this.scriptHead(options);
+    for (const slice of this.bySlot(statuses)) this.queueScripts(pipeline, slice, head);
+  }
+
+  /** On a cluster, the states by the hash slot of their keys (a script may only touch one slot); else all of them. */
+  private bySlot(statuses: readonly TaskStatus[]): Array<readonly TaskStatus[]> {
+    if (this.connection.cluster === undefined) return [statuses];
+    const slices = new Map<number, TaskStatus[]>();
+    for (const status of statuses) {
+      const slot = hashSlot(this.taskKey(status.id));
+      let slice = slices.get(slot);
+      if (slice === undefined) slices.set(slot, (slice = []));
+      slice.push(status);
+    }
+    return [...slices.values()];
+  }
+
+  /** Queues set-states calls for `statuses`, whose keys may share one script call. */
+  private queueScripts(pipeline: ChainableCommander, statuses: readonly TaskStatus[], head: ReadonlyArray<string | number>): void {
     for (let first = 0; first < statuses.length; first += SET_STATES_CHUNK) {
       const chunk = statuses.slice(first, first + SET_STATES_CHUNK);
       const keys: string[] = new Array(chunk.length);
@@ -119,7 +138,7 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
    * One command per state on a client (their promises) or a pipeline. A task's first state (the
    * producer's quiet `queued` of attempt 0) is a plain SET NX: anything already stored is newer.
    */
-  private singleWrites(target: Redis | ChainableCommander, statuses: readonly TaskStatus[], options: SetOptions): unknown[] {
+  private singleWrites(target: RedisClient | ChainableCommander, statuses: readonly TaskStatus[], options: SetOptions): unknown[] {
     const ttl = this.ttl(options);
     const writes: unknown[] = [];
     for (const status of statuses) {
@@ -131,7 +150,7 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
       const args = this.scriptHead(options);
       pushScriptArgs(args, status);
       writes.push(
-        target instanceof Redis
+        !isPipeline(target)
           ? LuaScripts.call(target, 'set-states', [key], args)
           : LuaScripts.queue(this.client, target, 'set-states', [key], args),
       );
@@ -238,7 +257,10 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
       string[],
     ];
     if (ids.length === 0) return [];
-    const raws = await this.client.mget(...ids.map((id) => `${this.prefix}:worker:${id}`));
+    const keys = ids.map((id) => `${this.prefix}:worker:${id}`);
+    // MGET may not span slots on a cluster; there each GET goes to its node (auto-pipelined)
+    const raws =
+      this.connection.cluster === undefined ? await this.client.mget(...keys) : await Promise.all(keys.map((key) => this.client.get(key)));
     return raws.filter((raw): raw is string => raw !== null).map((raw) => JSON.parse(raw) as WorkerHeartbeat);
   }
 

@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
 import { ClosedError } from '../../sdk/errors.js';
-import { RedisConnection } from './redis-connection.js';
+import { RedisConnection, type RedisClient } from './redis-connection.js';
 import { resolveConnectionOptions, type RedisConnectionOptions } from './redis-options.js';
 
 /**
@@ -11,7 +10,7 @@ export abstract class RedisService {
   /** The connection this service uses (shared with other services under `redis()`). */
   readonly connection: RedisConnection;
   /** The command connection's client. */
-  protected readonly client: Redis;
+  protected readonly client: RedisClient;
   private closed = false;
 
   /** Retains `connection` until close. */

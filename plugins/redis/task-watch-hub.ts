@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { TaskStatus, Unsubscribe } from '../../sdk/contracts/index.js';
-import type { RedisConnection } from './redis-connection.js';
+import type { RedisClient, RedisConnection } from './redis-connection.js';
 
 type Listener = (status: TaskStatus) => void;
 
@@ -12,7 +12,7 @@ const SUBSCRIBED_ONLY = /subscriber mode|allowed in this context/;
  * per task id, subscribed while at least one listener watches it (no keyspace notifications needed).
  */
 export class TaskWatchHub {
-  private subscriber: Promise<Redis> | undefined;
+  private subscriber: Promise<RedisClient> | undefined;
   private readonly listeners = new Map<string, Set<Listener>>();
 
   constructor(private readonly connection: RedisConnection) {}
@@ -25,13 +25,14 @@ export class TaskWatchHub {
   /**
    * `watch`, and reads `key` once the subscription is active. On RESP3 (Redis 6+) the GET goes
    * with the SUBSCRIBE on the subscriber connection, served after it: one round trip. On RESP2,
-   * where a subscribed connection takes no GET, it is sent on `fallback` after the SUBSCRIBE.
+   * where a subscribed connection takes no GET, and on a cluster, whose subscriber connection is
+   * not the key's node's, it is sent on `fallback` after the SUBSCRIBE.
    */
   async watchAndRead(
     channel: string,
     listener: Listener,
     key?: string,
-    fallback?: Redis,
+    fallback?: RedisClient,
   ): Promise<{ unsubscribe: Unsubscribe; raw: string | null }> {
     const subscriber = await this.open();
     let set = this.listeners.get(channel);
@@ -45,7 +46,7 @@ export class TaskWatchHub {
     let raw: string | null = null;
     try {
       if (key === undefined) await subscribed;
-      else if (fallback !== undefined && subscriber.options.protocol !== 3) {
+      else if (fallback !== undefined && !(subscriber instanceof Redis && subscriber.options.protocol === 3)) {
         await subscribed;
         raw = await fallback.get(key);
       } else {
@@ -88,7 +89,7 @@ export class TaskWatchHub {
     );
   }
 
-  private open(): Promise<Redis> {
+  private open(): Promise<RedisClient> {
     this.subscriber ??= this.connection.duplicate('watch').then((client) => {
       client.on('message', (channel: string, message: string) => this.dispatch(channel, message));
       return client;
