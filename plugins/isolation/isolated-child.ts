@@ -21,6 +21,33 @@ export interface ChildSpawnOptions {
   maxOldGenerationSizeMb?: number;
 }
 
+/** How much of a child process's stderr is kept to say why it died. */
+const STDERR_TAIL = 16_384;
+/** How long a dead child's stderr may take to close before its exit is reported without it. */
+const STDERR_GRACE_MS = 2_000;
+
+/** What a signal that killed a child means, in words a task's error can carry. */
+const SIGNAL_MEANINGS: Record<string, string> = {
+  SIGSEGV: 'a segmentation fault: a native crash, e.g. in an addon',
+  SIGBUS: 'a bus error: a native crash, e.g. in an addon',
+  SIGILL: 'an illegal instruction: a native crash',
+  SIGFPE: 'an arithmetic fault in native code',
+  SIGABRT: 'aborted: a fatal error in Node or V8, or abort() in native code',
+  SIGKILL: 'killed: by kill -9, or by the system when memory ran out',
+  SIGTERM: 'terminated by a signal from outside the worker',
+};
+
+function signalMeaning(signal: string | null): string | undefined {
+  return signal === null ? undefined : SIGNAL_MEANINGS[signal];
+}
+
+/** The fatal error Node or V8 printed as the process died (`FATAL ERROR: Reached heap limit … JavaScript heap out of memory`). */
+function fatalError(stderr: string): string | undefined {
+  const line = /(?:^|\n)[^\n]*(FATAL ERROR: [^\n]*)/.exec(stderr)?.[1]?.trim();
+  if (line === undefined) return undefined;
+  return /out of memory/i.test(line) ? `out of memory: ${line}` : line;
+}
+
 /** Node options a child must not inherit: a second inspector on the same port would not start. */
 const NOT_INHERITED = /^--(inspect|debug)/;
 
@@ -67,6 +94,7 @@ export class IsolatedChild {
     };
     const onExit = (code: number | null, signal: string | null): void => {
       this.alive = false;
+      detail ??= signalMeaning(signal);
       rejectReady(
         new Error(
           `the ${options.mode} exited before it was ready (code ${code}${signal ? `, ${signal}` : ''}${detail ? `: ${detail}` : ''})`,
@@ -84,22 +112,54 @@ export class IsolatedChild {
       this.thread = thread;
       this.id = `thread:${thread.threadId}`;
       thread.on('message', onMessage);
-      // An error that ended the thread (uncaught, out of memory): kept to say why it exited.
-      thread.on('error', (error: Error) => (detail = `${error.name}: ${error.message}`));
+      // An error that ended the thread (uncaught, out of memory: ERR_WORKER_OUT_OF_MEMORY): kept to say why it exited.
+      thread.on('error', (error: Error) => (detail = `${(error as { code?: string }).code ?? error.name}: ${error.message}`));
       thread.on('exit', (code) => onExit(code, null));
       thread.unref();
     } else {
+      // stderr is piped, not inherited, so that what Node or V8 prints as the process dies (`FATAL
+      // ERROR: … JavaScript heap out of memory`) can say why it died; it is passed on as it comes.
       const child = spawn(process.execPath, [...options.execArgv, '--input-type=module', '-e', options.script.process], {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
         serialization: 'advanced',
         env: { ...process.env, [BOOT_ENV]: JSON.stringify(options.boot) },
       });
       this.process = child;
       this.id = `process:${child.pid}`;
+      let stderrTail = '';
+      let stderrClosed = false;
+      const stderr = child.stderr!;
+      stderr.on('data', (chunk: Buffer) => {
+        process.stderr.write(chunk);
+        stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL);
+      });
+      stderr.on('error', () => undefined);
+      const stderrDone = new Promise<void>((resolve) =>
+        stderr.once('close', () => {
+          stderrClosed = true;
+          resolve();
+        }),
+      );
       child.on('message', onMessage as (message: unknown) => void);
       child.on('error', (error: Error) => (detail = error.message));
-      child.on('exit', (code, signal) => onExit(code, signal));
+      child.on('exit', (code, signal) => {
+        this.alive = false;
+        // Its last words may still be in the pipe: read them (for a moment at most: a grandchild may hold stderr open).
+        const settle = (): void => {
+          detail ??= fatalError(stderrTail);
+          onExit(code, signal);
+        };
+        if (stderrClosed) settle();
+        else {
+          const wait = setTimeout(settle, STDERR_GRACE_MS);
+          void stderrDone.then(() => {
+            clearTimeout(wait);
+            settle();
+          });
+        }
+      });
       child.unref();
+      (stderr as { unref?: () => void }).unref?.();
       (child.channel as { unref?: () => void } | undefined)?.unref?.();
     }
   }
@@ -116,12 +176,15 @@ export class IsolatedChild {
       else this.thread.unref();
     } else if (this.process) {
       const channel = this.process.channel as { ref?: () => void; unref?: () => void } | undefined;
+      const stderr = this.process.stderr as { ref?: () => void; unref?: () => void } | null;
       if (busy) {
         this.process.ref();
         channel?.ref?.();
+        stderr?.ref?.();
       } else {
         this.process.unref();
         channel?.unref?.();
+        stderr?.unref?.();
       }
     }
   }

@@ -154,3 +154,23 @@ export const cooperative = defineTask({
     return `gave up: ${(ctx.signal.reason as Error).name}`;
   },
 });
+
+export const segfaults = defineTask({
+  name: 'iso.segfault',
+  options: here,
+  handler: () => {
+    // What a native addon's bad pointer does to its process (only ever run in a child process).
+    process.kill(process.pid, 'SIGSEGV');
+    return new Promise(() => undefined);
+  },
+});
+
+export const exhaustsHeap = defineTask({
+  name: 'iso.exhaustHeap',
+  options: here,
+  handler: () => {
+    // Allocates until the child's V8 heap limit stops it (only ever run in a child with a small limit).
+    const kept: number[][] = [];
+    for (;;) kept.push(new Array(131_072).fill(kept.length));
+  },
+});
