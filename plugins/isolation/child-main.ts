@@ -16,6 +16,7 @@ import {
   toWireError,
   type WireContext,
 } from './child-protocol.js';
+import { tagTaskOutput } from './task-output-tag.js';
 
 const boot: ChildBoot = isMainThread ? JSON.parse(process.env[BOOT_ENV] ?? '{}') : (workerData as ChildBoot);
 
@@ -76,6 +77,13 @@ function call(request: ChildCall): Promise<unknown> {
   });
 }
 
+/** The running task's `name[id] ` tag for its output lines, when the pool tags output. */
+let outputTag: string | undefined;
+if (boot.tagOutput) {
+  tagTaskOutput(process.stdout, () => outputTag);
+  tagTaskOutput(process.stderr, () => outputTag);
+}
+
 /** The running task's signal controllers. */
 let controller: AbortController | undefined;
 let softController: AbortController | undefined;
@@ -104,6 +112,7 @@ async function run(message: Extract<ToChild, { t: 'run' }>): Promise<void> {
   controller = new AbortController();
   softController = new AbortController();
   const wire: WireContext = message.ctx;
+  outputTag = `${wire.name}[${wire.id}] `;
   const ctx = {
     ...wire,
     signal: controller.signal,
@@ -138,6 +147,7 @@ async function run(message: Extract<ToChild, { t: 'run' }>): Promise<void> {
   } finally {
     controller = undefined;
     softController = undefined;
+    outputTag = undefined;
   }
 }
 

@@ -62,6 +62,8 @@ export interface ChildBoot {
   setup: string[];
   /** Modules searched for a task that names no module of its own. */
   modules: string[];
+  /** Prefix each line the running task writes to stdout/stderr with `name[id] `. */
+  tagOutput: boolean;
 }
 
 /** The environment variable a child process reads its boot data from. */

@@ -53,7 +53,7 @@ export function isolation(options: IsolationOptions = {}): IsolationPlugin {
     if (pool === undefined) {
       const limits = { ...resolved.limits };
       if (!resolved.maxGiven) limits.max = Math.max(limits.min, largestConcurrency);
-      const boot = { mode, setup: resolved.setup, modules: resolved.modules };
+      const boot = { mode, setup: resolved.setup, modules: resolved.modules, tagOutput: resolved.tagOutput };
       pool = new ChildPool(mode, limits, () => ({
         mode,
         boot,

@@ -28,6 +28,12 @@ export interface IsolationOptions {
   execArgv?: string[];
   /** A thread's V8 heap limit in MB; a thread over it dies and its task fails (resourceLimits.maxOldGenerationSizeMb). */
   threadHeapLimitMb?: number;
+  /**
+   * Prefix each line a task writes to stdout or stderr in its child (console.log, console.error)
+   * with `name[id] `, as the worker's log lines name their task (default true; false leaves the
+   * lines as written, e.g. for JSON lines).
+   */
+  tagOutput?: boolean;
 }
 
 /** The options, checked and resolved. */
@@ -41,6 +47,7 @@ export interface ResolvedIsolationOptions {
   abortGraceMs: number;
   execArgv: string[] | undefined;
   threadHeapLimitMb: number | undefined;
+  tagOutput: boolean;
 }
 
 const UNITS: Record<string, number> = { b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };
@@ -79,6 +86,9 @@ export function resolveIsolationOptions(options: IsolationOptions): ResolvedIsol
   if (options.execArgv !== undefined && !(Array.isArray(options.execArgv) && options.execArgv.every((arg) => typeof arg === 'string'))) {
     throw new ConfigError('isolation: option "execArgv" must be an array of strings');
   }
+  if (options.tagOutput !== undefined && typeof options.tagOutput !== 'boolean') {
+    throw new ConfigError(`isolation: option "tagOutput" must be true or false (got ${JSON.stringify(options.tagOutput)})`);
+  }
   return {
     pool: options.pool === undefined ? undefined : options.pool === 'threads' ? 'thread' : 'process',
     modules: list(options.modules, 'modules'),
@@ -96,5 +106,6 @@ export function resolveIsolationOptions(options: IsolationOptions): ResolvedIsol
     abortGraceMs: parseDuration(options.abortGrace ?? 0, 'isolation: option "abortGrace"'),
     execArgv: options.execArgv,
     threadHeapLimitMb: count(options.threadHeapLimitMb, 'threadHeapLimitMb', 1),
+    tagOutput: options.tagOutput ?? true,
   };
 }

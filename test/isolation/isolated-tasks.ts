@@ -174,3 +174,15 @@ export const exhaustsHeap = defineTask({
     for (;;) kept.push(new Array(131_072).fill(kept.length));
   },
 });
+
+export const chatty = defineTask({
+  name: 'iso.chatty',
+  options: here,
+  handler: (args: { word: string }) => {
+    console.log(`out ${args.word}`);
+    console.error(`err ${args.word}\nsecond line ${args.word}`);
+    process.stdout.write(`partial ${args.word} `);
+    process.stdout.write('line\n');
+    return whoAmI();
+  },
+});
