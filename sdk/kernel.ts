@@ -15,6 +15,11 @@ import { pendingStatus, TaskHandle } from './task-handle.js';
 import { Worker } from './worker.js';
 import type { WorkerOptions } from './worker-options.js';
 
+declare module './plugin.js' {
+  /** Plugins are applied to the kernel: `apply(stem)` receives a {@link Stem}. */
+  interface PluginHost extends Stem {}
+}
+
 interface ProvidedService {
   impl: Services[ServiceName];
   /** Owned by the kernel (a memory default): closed by stem.close(). */

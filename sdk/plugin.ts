@@ -1,4 +1,10 @@
-import type { Stem } from './kernel.js';
+/**
+ * What a plugin's `apply` receives: the `Stem` instance. It is declared empty here and completed by
+ * sdk/kernel.ts (`interface PluginHost extends Stem`, declaration merging), so this file imports
+ * nothing from the kernel and the kernel, config and plugin types form no import cycle.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: completed by sdk/kernel.ts through declaration merging.
+export interface PluginHost {}
 
 /**
  * A plugin: a plain object that taps the kernel's hooks or provides services in `apply`, and
@@ -17,7 +23,7 @@ export interface StemPlugin {
   /** A unique name; hooks are tapped under it. */
   name: string;
   /** Taps hooks and provides services. */
-  apply(stem: Stem): void | Promise<void>;
+  apply(stem: PluginHost): void | Promise<void>;
   /** Releases connections and timers the plugin opened. */
   close?(): Promise<void>;
   /** CLI commands the plugin contributes (clipanion Command classes). */
