@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,7 @@ class ServerProcess {
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const server = new ServerProcess(port, child);
     LIVE.add(server);
+    writeFileSync(pidFile(port), String(child.pid));
     await until(`redis-server on port ${port}`, async () => {
       if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited (${child.exitCode}):\n${server.output}`);
       return (await command(port, 'PING')) === 'PONG';
@@ -117,6 +118,7 @@ class ServerProcess {
   /** Sends `signal` to the recorded PID and waits for the process to exit. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     LIVE.delete(this);
+    rmSync(pidFile(this.port), { force: true });
     if (!this.alive) return;
     const exited = new Promise((resolve) => this.child.once('exit', resolve));
     process.kill(this.pid, signal);
@@ -136,9 +138,36 @@ process.once('exit', () => {
   }
 });
 
-/** Throws when a port of the topology is taken (a server left over from an earlier run, or someone else's). */
+/** Where the PID of the server on `port` is recorded while it runs. */
+function pidFile(port: number): string {
+  return join(tmpdir(), `stem-redis-topology-${port}.pid`);
+}
+
+/**
+ * Kills the server an earlier run recorded for `port` and left running (its test process was
+ * killed by a signal, which runs no exit handler): only that PID, and only while it is a
+ * redis-server on that port.
+ */
+async function killLeftover(port: number): Promise<void> {
+  const file = pidFile(port);
+  if (!existsSync(file)) return;
+  const pid = Number(readFileSync(file, 'utf8'));
+  rmSync(file, { force: true });
+  let commandLine = '';
+  try {
+    commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return;
+  }
+  if (!commandLine.includes('redis') || !commandLine.includes(String(port))) return;
+  process.kill(pid, 'SIGKILL');
+  await until(`port ${port} to be free`, () => portFree(port), 10_000);
+}
+
+/** Throws when a port of the topology is taken (by someone else's server: a leftover of ours is killed first). */
 async function requireFreePorts(ports: readonly number[]): Promise<void> {
   for (const port of ports) {
+    if (!(await portFree(port))) await killLeftover(port);
     if (!(await portFree(port))) {
       throw new Error(
         `port ${port} on ${HOST} is in use; the topology needs ${ports.join(', ')} free (a server left from an earlier run?)`,
