@@ -11,6 +11,7 @@ import { BenchStorage } from './bench-storage.js';
 import { cliStartupRowShapes, cliStartupRows } from './cli-startup.js';
 import { sqliteRowShapes, sqliteRows } from './sqlite-workloads.js';
 import { isolationRowShapes, isolationRows } from './isolation.js';
+import { keyedRowShapes, keyedRows } from './keyed-claims.js';
 import { ChildLink } from './child-link.js';
 import { median, percentile } from './stats.js';
 import type { Servers, SystemId } from './systems/bench-system.js';
@@ -510,6 +511,21 @@ async function main(): Promise<void> {
       const isolation = { n: Math.min(config.n, 5_000), concurrency: 8, runs: config.runs, redisUrl: config.redisUrl, log };
       await guarded('workload 11', isolationRowShapes(isolation), async () => {
         rows.push(...(await isolationRows(isolation)));
+      });
+      await storage.flushRedis();
+    }
+    if (config.only.has(12)) {
+      const keyed = {
+        n: Math.min(config.n, 10_000),
+        pgN: Math.min(config.n, 2_000),
+        runs: config.runs,
+        redisUrl: config.redisUrl,
+        postgresUrl: config.postgresUrl,
+        pgPollMs: 1_000,
+        log,
+      };
+      await guarded('workload 12', keyedRowShapes(), async () => {
+        rows.push(...(await keyedRows(keyed)));
       });
       await storage.flushRedis();
     }
