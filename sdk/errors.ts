@@ -463,14 +463,17 @@ export class UnsupportedCapabilityError extends StemError {
 }
 
 /**
- * A publish to a bounded queue (`max_length` with overflow `reject`) did not fit: nothing of the
- * publish went into that queue (`taskIds` are the tasks refused). One line, for the CLI.
+ * A publish to a bounded queue (`max_length` with overflow `reject`, or `drop-oldest` with nothing
+ * left it may drop) did not fit: `taskIds` are the tasks refused. `dropped` holds the dead letters
+ * (`DeadLetter`) of tasks a `drop-oldest` queue dropped before it refused the rest, whose states
+ * the producer still records. One line, for the CLI.
  */
 export class QueueFullError extends StemError {
   constructor(
     readonly queue: string,
     readonly maxLength: number,
     readonly taskIds: readonly string[],
+    readonly dropped: readonly unknown[] = [],
   ) {
     const what = taskIds.length === 1 ? `task ${taskIds[0]}` : `${taskIds.length} tasks`;
     super(

@@ -1,5 +1,5 @@
 import { assertConcurrencySupported, stampConcurrency } from './concurrency-key.js';
-import type { Broker, PublishReport, TransactionStates } from './contracts/broker.js';
+import type { Broker, DeadLetter, PublishReport, TransactionStates } from './contracts/broker.js';
 import type { ResultBackend, SetOptions, TaskStatus } from './contracts/result-backend.js';
 import { parseDuration, resolveWhen } from './duration.js';
 import { assertJsonSerialisable, assertValidName, assertValidNames, broadcastChannel, META, type Envelope } from './envelope.js';
@@ -267,6 +267,8 @@ export class Producer {
       }
       if (!bounded && !combined) await broker.publish(publishing);
     } catch (error) {
+      // Tasks a drop-oldest queue dropped before it refused the rest still end cancelled.
+      if (error instanceof QueueFullError && error.dropped.length > 0) await this.recordDropped({ dropped: error.dropped as DeadLetter[] });
       if (!(error instanceof QueueFullError) || error.taskIds.length === publishing.length || statuses === undefined) {
         if (hooks.notPublished.isUsed()) await hooks.notPublished.promise(publishing, error);
         throw error;

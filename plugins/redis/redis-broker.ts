@@ -183,7 +183,7 @@ export class RedisBroker extends RedisService implements Broker {
         for (const envelope of group.envelopes.slice(refusedFrom - 1)) refused.push(envelope.id);
       }
     }
-    if (full !== undefined) throw new QueueFullError(full.queue, full.bound.maxLength, refused);
+    if (full !== undefined) throw new QueueFullError(full.queue, full.bound.maxLength, refused, dropped);
     return { dropped };
   }
 

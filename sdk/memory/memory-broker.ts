@@ -104,6 +104,7 @@ export class MemoryBroker implements Broker {
               envelope.queue,
               bound.maxLength,
               envelopes.slice(i).map((rest) => rest.id),
+              dropped,
             );
           }
           dropped.push(letter);

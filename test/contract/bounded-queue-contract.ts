@@ -143,6 +143,25 @@ const cases: ReadonlyArray<readonly [string, CaseBody<Broker>]> = [
       t.same(droppedIds(await broker.publish([next])), [], 'the leased task is not waiting: nothing dropped');
       await broker.ack([leased!]);
       t.equal(await broker.pending(other), 1);
+
+      // A batch whose first task (delayed) takes the last droppable one's place, and whose second finds
+      // nothing left to drop: the second is refused, and whatever was dropped on the way is reported.
+      const third = uniqueName('queue');
+      const waitingLong = bounded(third, 2, 'drop-oldest', { notBefore: later });
+      const ready = bounded(third, 2, 'drop-oldest');
+      await broker.publish([waitingLong]);
+      await broker.publish([ready]);
+      const batch = [bounded(third, 2, 'drop-oldest', { notBefore: later }), bounded(third, 2, 'drop-oldest')];
+      const partial = await refusal(broker.publish(batch));
+      t.ok(partial instanceof QueueFullError, 'refused: nothing left to drop for the last one');
+      t.ok((partial as QueueFullError).taskIds.includes(batch[1]!.id), 'the last task is among the refused');
+      const letters = (await broker.listDeadLetters(third)).entries.map((letter) => letter.id);
+      t.same(
+        ((partial as QueueFullError).dropped as DeadLetter[]).map((letter) => letter.id),
+        letters,
+        'every task dropped on the way is reported with the refusal',
+      );
+      t.equal(await broker.pending(third), 2, 'never over the bound');
     },
   ],
   [

@@ -85,6 +85,25 @@ for (const broker of brokers) {
     t.equal(letter?.reason, QUEUE_FULL_DROPPED_REASON, 'a dead letter with its reason');
     t.equal((await stem.backend.get(newest.id))?.state, 'queued', 'the newest is queued');
   });
+
+  t.test(`${broker.name}: a drop-oldest publish refused part-way still cancels what it dropped`, async (t) => {
+    const queue = uniqueName('bounded');
+    t.teardown(() => broker.cleanup(queue));
+    const stem = await Stem.create({ plugins: [...broker.plugins(), boundedRouting(queue, 2, 'drop-oldest')] });
+    t.teardown(() => stem.close());
+    await stem.enqueue('bounded.job', { n: 1 }, { notBefore: '1h' });
+    const ready = await stem.enqueue('bounded.job', { n: 2 });
+    const error = await stem
+      .enqueueMany([
+        { task: 'bounded.job', args: { n: 3 }, options: { notBefore: '1h' } },
+        { task: 'bounded.job', args: { n: 4 } },
+      ])
+      .catch((caught: unknown) => caught);
+    t.ok(error instanceof QueueFullError, 'the last one found nothing left to drop');
+    const dropped = (await stem.broker.listDeadLetters(queue)).entries.map((letter) => letter.id);
+    for (const id of dropped) t.equal((await stem.backend.get(id))?.state, 'cancelled', `dropped task ${id} ended cancelled`);
+    if (dropped.length > 0) t.same(dropped, [ready.id], 'only the ready one was dropped');
+  });
 }
 
 t.test('a broker without the boundedQueues capability refuses a bounded queue at configuration', async (t) => {
