@@ -3,6 +3,7 @@ import type { Broker } from './contracts/broker.js';
 import type { ServiceName, Services } from './contracts/index.js';
 import type { StemConfig } from './config.js';
 import { ConfigError } from './errors.js';
+import { EventStream } from './event-stream.js';
 import { StemHooks } from './hooks.js';
 import { createMemoryService } from './memory/index.js';
 import type { StemPlugin } from './plugin.js';
@@ -48,6 +49,7 @@ export class Stem {
   private readonly workers = new Set<Worker>();
   private readonly producer = new Producer(this);
   private closing: Promise<void> | undefined;
+  private eventStream: EventStream | undefined;
 
   private constructor(config: StemConfig) {
     this.config = config;
@@ -121,6 +123,16 @@ export class Stem {
     return this.service('backend');
   }
 
+  /**
+   * The events workers publish with `events: true` (task and worker events, from every process of
+   * the namespace, through the event bus service): `stem.events.on('task-failed', …)` or
+   * `for await (const event of stem.events)`. For watching only: see docs/events.md.
+   */
+  get events(): EventStream {
+    this.eventStream ??= new EventStream(() => this.service('eventBus'));
+    return this.eventStream;
+  }
+
   /** Enqueues a task; with a definition, args and the handle's result are typed. */
   async enqueue<Args, Result>(task: TaskDefinition<Args, Result>, args: Args, options?: EnqueueOptions): Promise<TaskHandle<Result>>;
   /** Enqueues a task by name (or `broadcast://channel`); untyped. */
@@ -170,6 +182,7 @@ export class Stem {
   private async closeAll(): Promise<void> {
     const errors: unknown[] = [];
     for (const worker of [...this.workers]) await worker.stop().catch((error) => errors.push(error));
+    await this.eventStream?.close();
     for (const plugin of [...this.applied].reverse()) {
       if (plugin.close) await plugin.close().catch((error) => errors.push(error));
     }

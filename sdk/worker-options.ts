@@ -20,6 +20,11 @@ export interface WorkerOptions {
   heartbeatInterval?: Duration;
   /** Scale concurrency between min and max with the backlog (see sdk/autoscaler.ts). */
   autoscale?: AutoscaleOptions;
+  /**
+   * Publish task and worker events for `stem events` and `stem.events` (the events plugin, which the
+   * CLI applies; in code add `events()` to the plugins). Default false; see docs/events.md.
+   */
+  events?: boolean;
 }
 
 /** Autoscaling bounds and pace. */

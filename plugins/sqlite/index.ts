@@ -31,8 +31,8 @@ interface Closeable {
 /** A service class of the plugin. */
 type ServiceClass<K extends ServiceName> = new (connection: SqliteConnection, settings: SqliteServiceSettings) => Services[K] & Closeable;
 
-/** Every service of the plugin, by the name the kernel provides it under. */
-const SERVICES: { [K in ServiceName]: ServiceClass<K> } = {
+/** Every service of the plugin, by the name the kernel provides it under (no event bus: `stem events` refuses SQLite). */
+const SERVICES: { [K in Exclude<ServiceName, 'eventBus'>]: ServiceClass<K> } = {
   broker: SqliteBroker,
   backend: SqliteResultBackend,
   revokeStore: SqliteRevokeStore,
@@ -69,7 +69,7 @@ function connectionPlugin(
       connection.retain();
       try {
         for (const service of wanted) {
-          const impl = new SERVICES[service](connection, settings);
+          const impl = new SERVICES[service as keyof typeof SERVICES](connection, settings);
           stem.provide(service, impl as never);
           opened.push(impl);
         }

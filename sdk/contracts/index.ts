@@ -5,6 +5,8 @@ export type * from './rate-limiter.js';
 export type * from './schedule-store.js';
 export type * from './lock-store.js';
 export type * from './concurrency-control.js';
+export type * from './event-bus.js';
+export { isTaskEvent, STEM_EVENT_TYPES } from './event-bus.js';
 export { TERMINAL_STATES, isTerminal, stateWriteKey } from './result-backend.js';
 
 import type { Broker } from './broker.js';
@@ -13,8 +15,9 @@ import type { RevokeStore } from './revoke-store.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { ScheduleStore } from './schedule-store.js';
 import type { LockStore } from './lock-store.js';
+import type { EventBus } from './event-bus.js';
 
-/** The six services a plugin may provide, by name. */
+/** The services a plugin may provide, by name (the six core ones and the event bus). */
 export interface Services {
   broker: Broker;
   backend: ResultBackend;
@@ -22,7 +25,9 @@ export interface Services {
   rateLimiter: RateLimiter;
   scheduleStore: ScheduleStore;
   lockStore: LockStore;
+  /** The cross-process event stream (the broker plugins provide it; memory is in-process). */
+  eventBus: EventBus;
 }
 
-/** A service name: `broker`, `backend`, `revokeStore`, `rateLimiter`, `scheduleStore`, `lockStore`. */
+/** A service name: `broker`, `backend`, `revokeStore`, `rateLimiter`, `scheduleStore`, `lockStore`, `eventBus`. */
 export type ServiceName = keyof Services;

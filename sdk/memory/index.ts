@@ -1,5 +1,6 @@
 import type { ServiceName, Services } from '../contracts/index.js';
 import { MemoryBroker } from './memory-broker.js';
+import { MemoryEventBus } from './memory-event-bus.js';
 import { MemoryLockStore } from './memory-lock-store.js';
 import { MemoryRateLimiter } from './memory-rate-limiter.js';
 import { MemoryResultBackend } from './memory-result-backend.js';
@@ -12,6 +13,7 @@ export { MemoryRevokeStore } from './memory-revoke-store.js';
 export { MemoryRateLimiter } from './memory-rate-limiter.js';
 export { MemoryScheduleStore } from './memory-schedule-store.js';
 export { MemoryLockStore } from './memory-lock-store.js';
+export { MemoryEventBus } from './memory-event-bus.js';
 
 /** Creates the in-memory implementation of one service: the kernel's default when no plugin provides it. */
 export function createMemoryService<K extends ServiceName>(name: K, options: { resultTtlMs?: number } = {}): Services[K] {
@@ -22,6 +24,7 @@ export function createMemoryService<K extends ServiceName>(name: K, options: { r
     rateLimiter: () => new MemoryRateLimiter(),
     scheduleStore: () => new MemoryScheduleStore(),
     lockStore: () => new MemoryLockStore(),
+    eventBus: () => new MemoryEventBus(),
   };
   return factories[name]();
 }
