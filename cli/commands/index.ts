@@ -7,6 +7,7 @@ import { DlqPurgeCommand } from './dlq/purge.js';
 import { DlqReplayCommand } from './dlq/replay.js';
 import { DlqShowCommand } from './dlq/show.js';
 import { EnqueueCommand } from './enqueue.js';
+import { EventsCommand } from './events.js';
 import { HealthCommand } from './health.js';
 import { QueuesListCommand } from './queues/list.js';
 import { QueuesPurgeCommand } from './queues/purge.js';
@@ -21,6 +22,7 @@ import { workerCommands } from './worker/index.js';
 export const builtinCommands: CommandClass<BaseContext>[] = [
   DemoCommand,
   ...workerCommands,
+  EventsCommand,
   EnqueueCommand,
   ResultGetCommand,
   ResultWaitCommand,

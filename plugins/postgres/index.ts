@@ -4,6 +4,7 @@ import type { StemPlugin } from '../../sdk/plugin.js';
 import { MigrateCommand, registerMigrationTarget } from './migrate-command.js';
 import { PostgresBroker } from './postgres-broker.js';
 import { PostgresConnection } from './postgres-connection.js';
+import { PostgresEventBus } from './postgres-event-bus.js';
 import { PostgresLockStore } from './postgres-lock-store.js';
 import { resolvePostgresOptions, type PostgresOptions, type ResolvedPostgresOptions } from './postgres-options.js';
 import { PostgresRateLimiter } from './postgres-rate-limiter.js';
@@ -21,6 +22,7 @@ export { PostgresScheduleStore } from './postgres-schedule-store.js';
 export { PostgresLockStore } from './postgres-lock-store.js';
 export { PostgresRateLimiter } from './postgres-rate-limiter.js';
 export { PostgresConnection } from './postgres-connection.js';
+export { PostgresEventBus } from './postgres-event-bus.js';
 export { runMigrations, MigrationError } from './schema-migrator.js';
 export { MigrateCommand } from './migrate-command.js';
 
@@ -66,7 +68,7 @@ function connectionPlugin(
   };
 }
 
-/** Provides every Postgres service (broker, result backend, revoke, schedule and lock stores, rate limiter) over one pool. */
+/** Provides every Postgres service (broker, result backend, revoke, schedule and lock stores, rate limiter, event bus) over one pool. */
 export function postgres(options: PostgresOptions): StemPlugin {
   return connectionPlugin('postgres', options, (stem, connection) => {
     const broker = new PostgresBroker(connection);
@@ -75,13 +77,15 @@ export function postgres(options: PostgresOptions): StemPlugin {
     const scheduleStore = new PostgresScheduleStore(connection);
     const lockStore = new PostgresLockStore(connection);
     const rateLimiter = new PostgresRateLimiter(connection);
+    const eventBus = new PostgresEventBus(connection);
     stem.provide('broker', broker);
     stem.provide('backend', backend);
     stem.provide('revokeStore', revokeStore);
     stem.provide('scheduleStore', scheduleStore);
     stem.provide('lockStore', lockStore);
     stem.provide('rateLimiter', rateLimiter);
-    return [broker, backend, revokeStore, scheduleStore, lockStore, rateLimiter];
+    stem.provide('eventBus', eventBus);
+    return [broker, backend, revokeStore, scheduleStore, lockStore, rateLimiter, eventBus];
   });
 }
 
@@ -99,9 +103,15 @@ function servicePlugin<K extends ServiceName>(
   });
 }
 
-/** Provides the Postgres broker (`FOR UPDATE SKIP LOCKED` claims, LISTEN/NOTIFY wake-ups). */
+/** Provides the Postgres broker (`FOR UPDATE SKIP LOCKED` claims, LISTEN/NOTIFY wake-ups) and the event bus over NOTIFY. */
 export function postgresBroker(options: PostgresOptions): StemPlugin {
-  return servicePlugin('postgres-broker', 'broker', PostgresBroker, options);
+  return connectionPlugin('postgres-broker', options, (stem, connection) => {
+    const broker = new PostgresBroker(connection);
+    const eventBus = new PostgresEventBus(connection);
+    stem.provide('broker', broker);
+    stem.provide('eventBus', eventBus);
+    return [broker, eventBus];
+  });
 }
 
 /** Provides the Postgres result backend (states with TTL, watch over LISTEN/NOTIFY, groups, chords, heartbeats). */

@@ -1,6 +1,7 @@
 import type { StemPlugin } from '../../sdk/plugin.js';
 import { RedisBroker } from './redis-broker.js';
 import { RedisConnection } from './redis-connection.js';
+import { RedisEventBus } from './redis-event-bus.js';
 import { RedisLockStore } from './redis-lock-store.js';
 import {
   resolveBrokerOptions,
@@ -18,6 +19,7 @@ import { RedisScheduleStore } from './redis-schedule-store.js';
 
 export { RedisBroker } from './redis-broker.js';
 export { RedisConnection } from './redis-connection.js';
+export { RedisEventBus } from './redis-event-bus.js';
 export { RedisLockStore } from './redis-lock-store.js';
 export { RedisRateLimiter } from './redis-rate-limiter.js';
 export { RedisResultBackend } from './redis-result-backend.js';
@@ -51,13 +53,18 @@ function singleService<T extends Closable>(
   };
 }
 
-/** Provides the Redis Streams broker: `redisBroker({ url: 'redis://127.0.0.1:6379' })`. */
+/**
+ * Provides the Redis Streams broker, and the event bus over the same server's pub/sub:
+ * `redisBroker({ url: 'redis://127.0.0.1:6379' })`.
+ */
 export function redisBroker(options: RedisBrokerOptions = {}): StemPlugin {
   resolveBrokerOptions(options, 'redisBroker');
   return singleService('redis-broker', options, (connection, stem) => {
     const broker = new RedisBroker(connection, options);
+    const eventBus = new RedisEventBus(connection);
     stem.provide('broker', broker);
-    return broker;
+    stem.provide('eventBus', eventBus);
+    return { close: async () => void (await Promise.all([eventBus.close(), broker.close()])) };
   });
 }
 
@@ -108,7 +115,7 @@ export function redisLockStore(options: RedisConnectionOptions = {}): StemPlugin
 }
 
 /**
- * Provides all six services over one shared connection (plus the broker's blocking connections
+ * Provides all six services and the event bus over one shared connection (plus the broker's blocking connections
  * and the backend's subscriber): `redis({ url: 'redis://127.0.0.1:6379', namespace: 'stem' })`.
  */
 export function redis(options: RedisPluginOptions = {}): StemPlugin {
@@ -126,7 +133,8 @@ export function redis(options: RedisPluginOptions = {}): StemPlugin {
       const rateLimiter = new RedisRateLimiter(connection);
       const scheduleStore = new RedisScheduleStore(connection);
       const lockStore = new RedisLockStore(connection);
-      services = [broker, backend, revokeStore, rateLimiter, scheduleStore, lockStore];
+      const eventBus = new RedisEventBus(connection);
+      services = [broker, backend, revokeStore, rateLimiter, scheduleStore, lockStore, eventBus];
       await connection.release();
       stem.provide('broker', broker);
       stem.provide('backend', backend);
@@ -134,6 +142,7 @@ export function redis(options: RedisPluginOptions = {}): StemPlugin {
       stem.provide('rateLimiter', rateLimiter);
       stem.provide('scheduleStore', scheduleStore);
       stem.provide('lockStore', lockStore);
+      stem.provide('eventBus', eventBus);
     },
     async close() {
       const closing = services;

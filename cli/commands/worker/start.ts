@@ -24,6 +24,7 @@ export class WorkerStartCommand extends ServiceCommand {
         '$0 worker start --registry tasks.ts --queues default,reports,emails --concurrency 16',
       ],
       ['Subscribe to a broadcast channel, log JSON', '$0 worker start --broadcasts maintenance --log-format json'],
+      ['Publish events that `stem events` shows live', '$0 worker start --registry tasks.ts --events'],
       [
         'Run every task in worker threads, each thread replaced after 100 tasks',
         '$0 worker start --registry tasks.ts --pool threads --max-tasks-per-child 100',
@@ -49,6 +50,9 @@ export class WorkerStartCommand extends ServiceCommand {
   maxMemoryPerChild = Option.String('--max-memory-per-child', {
     description: 'With --pool: replace a child above this memory after a task, e.g. 256MB',
   });
+  events = Option.Boolean('--events', false, {
+    description: 'Publish task and worker events for `stem events` and stem.events (or worker.events in the config); see docs/events.md',
+  });
   otel = Option.Boolean('--otel', false, {
     description: 'Export traces and metrics over OTLP with the OpenTelemetry SDK you installed (or STEM_OTEL=1); see docs/telemetry.md',
   });
@@ -73,6 +77,7 @@ export class WorkerStartCommand extends ServiceCommand {
       options.id = this.id;
     }
     if (this.hostname !== undefined) options.hostname = this.hostname;
+    if (this.events) options.events = true;
     if (this.grace !== undefined) options.shutdownGrace = this.grace;
     const prefetch = parseIntegerFlag('--prefetch-multiplier', this.prefetchMultiplier, 1);
     const overrides = this.serviceOverrides({ ...(prefetch !== undefined ? { prefetchMultiplier: prefetch } : {}) });
