@@ -20,6 +20,12 @@ export abstract class ScheduleStoreCommand extends StemCommand {
     const config = await this.loadConfig(this.store === undefined ? {} : { scheduleStoreUrl: this.store });
     const { isBeatPlugin } = await import('../../../plugins/beat/index.js');
     config.plugins = (config.plugins ?? []).filter((plugin) => !isBeatPlugin(plugin));
+    // A named store is all these commands use: the zero-server default broker would only create
+    // `.stem/stem.db` in the project for nothing.
+    if (config.urls.scheduleStore !== undefined) {
+      const { withoutDefaultBroker } = await import('../../config/default-broker.js');
+      config.plugins = withoutDefaultBroker(config.plugins);
+    }
     return config;
   }
 
