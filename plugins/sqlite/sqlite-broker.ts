@@ -10,11 +10,13 @@ import type {
   ReplayOptions,
 } from '../../sdk/contracts/broker.js';
 import type { ResultBackend, SetOptions, TaskStatus } from '../../sdk/contracts/result-backend.js';
+import { concurrencyKeyOf } from '../../sdk/concurrency-key.js';
 import { broadcastAddress, broadcastChannel, encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
 import { ConfigError, QueueFullError } from '../../sdk/errors.js';
 import { droppedMeta, hasBoundedEnvelope, QUEUE_FULL_DROPPED_REASON, type QueueBound, queueBoundOf } from '../../sdk/queue-bound.js';
 import { startedOver } from '../../sdk/state-order.js';
 import { clampPriority, insertMessages, parseReceipt, visibilityOf } from './message-rows.js';
+import { SqliteConcurrency } from './sqlite-concurrency.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { SqliteConsumer } from './sqlite-consumer.js';
 import { SqliteService, type SqliteServiceSettings } from './sqlite-service.js';
@@ -35,6 +37,9 @@ const STALE_SUBSCRIPTION_MS = 60 * 60_000;
 
 const DEAD_LETTER_COLUMNS = 'seq, id, queue, reason, meta, envelope, dead_at';
 
+/** Deletes a delivered row by its receipt; returns its concurrency key (null for an unkeyed row, nothing for a stale receipt). */
+const DELETE_DELIVERED = 'delete from stem_messages where id = ? and lease = ? returning concurrency_key';
+
 /**
  * The SQLite broker: one row per message (per subscriber for a broadcast), claimed in
  * `BEGIN IMMEDIATE` transactions and leased with `locked_until`; every write is one short
@@ -45,10 +50,13 @@ export class SqliteBroker extends SqliteService implements Broker {
   private readonly consumers = new Set<SqliteConsumer>();
   private readonly knownQueues = new Set<string>();
   private readonly stopPrune: () => void;
+  /** Per-key concurrency, enforced by the claim (see SqliteConcurrency). */
+  readonly concurrency: SqliteConcurrency;
 
   /** Uses a shared connection (retained until close). */
   constructor(connection: SqliteConnection, settings: SqliteServiceSettings) {
     super(connection, settings, 'sqlite broker');
+    this.concurrency = new SqliteConcurrency(connection, this.namespace);
     this.stopPrune = connection.every(60_000, () => this.pruneSubscriptions());
   }
 
@@ -192,8 +200,14 @@ export class SqliteBroker extends SqliteService implements Broker {
       for (const queue of broadcasts) subscribe.run(this.namespace, queue, options.consumerId, now);
     });
     for (const queue of [...queues, ...broadcasts]) this.knownQueues.add(queue);
-    const consumer = new SqliteConsumer(this.connection, this.namespace, queues, broadcasts, options.consumerId, (closed) =>
-      this.unsubscribe(closed),
+    const consumer = new SqliteConsumer(
+      this.connection,
+      this.namespace,
+      this.concurrency,
+      queues,
+      broadcasts,
+      options.consumerId,
+      (closed) => this.unsubscribe(closed),
     );
     this.consumers.add(consumer);
     return consumer;
@@ -212,12 +226,12 @@ export class SqliteBroker extends SqliteService implements Broker {
     const writer = backend.stateWriter?.(this.connection.stateWrites);
     if (writer === undefined) return false;
     this.assertOpen();
-    const applied = this.connection.immediate(() => {
+    const { applied, freed } = this.connection.immediate(() => {
       const written = writer.writeStates(statuses, ttlMs);
-      this.deleteDelivered(deliveries);
-      return written;
+      return { applied: written, freed: this.deleteDelivered(deliveries) };
     });
     writer.announce(applied);
+    if (freed) this.connection.monitor.announce();
     return true;
   }
 
@@ -225,15 +239,18 @@ export class SqliteBroker extends SqliteService implements Broker {
   async ack(deliveries: readonly Delivery[]): Promise<void> {
     this.assertOpen();
     if (deliveries.length === 0) return;
-    this.connection.immediate(() => this.deleteDelivered(deliveries));
+    if (this.connection.immediate(() => this.deleteDelivered(deliveries))) this.connection.monitor.announce();
   }
 
-  private deleteDelivered(deliveries: readonly Delivery[]): void {
-    const remove = this.connection.prepare('delete from stem_messages where id = ? and lease = ?');
+  /** Deletes the delivered rows; true when one of them was keyed (its key has a free slot now: wake this process's consumers). */
+  private deleteDelivered(deliveries: readonly Delivery[]): boolean {
+    const remove = this.connection.prepare(DELETE_DELIVERED).pluck();
+    let freed = false;
     for (const delivery of deliveries) {
       const receipt = parseReceipt(delivery.receipt);
-      if (receipt !== undefined) remove.run(receipt.id, receipt.lease);
+      if (receipt !== undefined && (remove.get(receipt.id, receipt.lease) ?? null) !== null) freed = true;
     }
+    return freed;
   }
 
   /**
@@ -246,7 +263,7 @@ export class SqliteBroker extends SqliteService implements Broker {
     if (receipt === undefined) return;
     const connection = this.connection;
     if (!options.requeue) {
-      connection.prepare('delete from stem_messages where id = ? and lease = ?').run(receipt.id, receipt.lease);
+      if ((connection.prepare(DELETE_DELIVERED).pluck().get(receipt.id, receipt.lease) ?? null) !== null) connection.monitor.announce();
       return;
     }
     const now = Date.now();
@@ -266,6 +283,27 @@ export class SqliteBroker extends SqliteService implements Broker {
           : envelope.notBefore !== undefined && Number.isFinite(envelope.notBefore)
             ? envelope.notBefore
             : now;
+      if (concurrencyKeyOf(envelope) !== undefined) {
+        // A keyed retry keeps its row, so it keeps its place in its key's line (docs/flow-control.md);
+        // a new lease makes the old receipt stale, as a new row would.
+        connection
+          .prepare(
+            `update stem_messages set payload = ?, task_id = ?, priority = ?, visibility_ms = ?, not_before = ?,
+              locked_until = null, locked_by = null, deliveries = 0, lease = (random() & 9007199254740991)
+            where id = ? and lease = ?`,
+          )
+          .run(
+            encodeEnvelope(envelope),
+            envelope.id,
+            clampPriority(envelope.priority),
+            visibilityOf(envelope),
+            notBefore,
+            receipt.id,
+            receipt.lease,
+          );
+        connection.monitor.announce();
+        return;
+      }
       connection.immediate(() => {
         const gone = connection
           .prepare('delete from stem_messages where id = ? and lease = ? returning queue, subscriber')
@@ -316,18 +354,20 @@ export class SqliteBroker extends SqliteService implements Broker {
     const receipt = parseReceipt(delivery.receipt);
     if (receipt === undefined) return;
     const connection = this.connection;
-    connection.immediate(() => {
+    const freed = connection.immediate(() => {
       const gone = connection
-        .prepare('delete from stem_messages where id = ? and lease = ? returning payload')
-        .get(receipt.id, receipt.lease) as { payload: string } | undefined;
-      if (gone === undefined) return;
+        .prepare('delete from stem_messages where id = ? and lease = ? returning payload, concurrency_key')
+        .get(receipt.id, receipt.lease) as { payload: string; concurrency_key: string | null } | undefined;
+      if (gone === undefined) return false;
       // Replacing an older letter of the same id gives it a new seq: it is now the youngest.
       connection
         .prepare(
           'insert or replace into stem_dead_letters (namespace, queue, id, reason, meta, envelope, dead_at) values (?, ?, ?, ?, ?, ?, ?)',
         )
         .run(this.namespace, delivery.queue, delivery.envelope.id, reason, JSON.stringify(meta), gone.payload, Date.now());
+      return gone.concurrency_key !== null;
     });
+    if (freed) connection.monitor.announce();
   }
 
   /** A page of a queue's dead letters, oldest first. */

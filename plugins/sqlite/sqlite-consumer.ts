@@ -2,6 +2,7 @@ import type { BrokerConsumer, Delivery } from '../../sdk/contracts/broker.js';
 import { decodeEnvelope } from '../../sdk/envelope.js';
 import { ClosedError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
+import type { SqliteConcurrency } from './sqlite-concurrency.js';
 import { isBusyError, type SqliteConnection } from './sqlite-connection.js';
 
 /** The rows a claim returns. */
@@ -32,8 +33,10 @@ const SAFETY_SLEEP_MS = 1_000;
 /** How long a fetch waits before trying again when the write lock stayed busy past the busy timeout. */
 const BUSY_RETRY_MS = 10;
 
+/** Unkeyed rows only (the claim index lists no others); keyed ones come from SqliteConcurrency. */
 const CANDIDATES = `select id, priority from stem_messages
-  where namespace = ? and queue = ? and subscriber = ? and not_before <= ? and (locked_until is null or locked_until <= ?)
+  where namespace = ? and queue = ? and subscriber = ? and concurrency_key is null
+    and not_before <= ? and (locked_until is null or locked_until <= ?)
   order by priority desc, id limit ?`;
 /**
  * A claim draws its lease at random (53 bits, exact as a JS number): a receipt `<id>:<lease>` names
@@ -58,6 +61,7 @@ export class SqliteConsumer implements BrokerConsumer {
   private readonly stopRefresh: () => void;
 
   /**
+   * @param concurrency the broker's per-key concurrency: which keyed rows a claim may take
    * @param queues plain queues it reads
    * @param broadcasts broadcast addresses (`broadcast://…`) it is subscribed to as `consumerId`
    * @param onClose tells the broker it is gone
@@ -65,6 +69,7 @@ export class SqliteConsumer implements BrokerConsumer {
   constructor(
     private readonly connection: SqliteConnection,
     private readonly namespace: string,
+    private readonly concurrency: SqliteConcurrency,
     readonly queues: ReadonlySet<string>,
     readonly broadcasts: ReadonlySet<string>,
     readonly consumerId: string,
@@ -139,7 +144,9 @@ export class SqliteConsumer implements BrokerConsumer {
 
   /**
    * Claims up to `max` rows in one `BEGIN IMMEDIATE` transaction: the best candidates of each
-   * source, merged by priority then age, each leased for its visibility timeout. When it claims
+   * source, merged by priority then age, each leased for its visibility timeout. Keyed rows
+   * (docs/flow-control.md) are candidates only while among the first `limit` rows of their key;
+   * the transaction holds the write lock, so no other claim can take a slot meanwhile. When it claims
    * nothing, the same transaction says how long until the next delayed row or lease of its sources
    * falls due (one index seek each).
    */
@@ -149,12 +156,18 @@ export class SqliteConsumer implements BrokerConsumer {
       const now = Date.now();
       const candidates = connection.prepare(CANDIDATES);
       let chosen: Array<{ id: number; priority: number }> = [];
+      let merged = this.sources.length > 1;
       for (const source of this.sources) {
         chosen.push(
           ...(candidates.all(this.namespace, source.queue, source.subscriber, now, now, max) as Array<{ id: number; priority: number }>),
         );
+        if (source.subscriber !== '') continue;
+        const keyed = this.concurrency.candidates(source.queue, now);
+        if (keyed.length === 0) continue;
+        chosen.push(...keyed);
+        merged = true;
       }
-      if (this.sources.length > 1) chosen = chosen.sort((a, b) => b.priority - a.priority || a.id - b.id).slice(0, max);
+      if (merged) chosen = chosen.sort((a, b) => b.priority - a.priority || a.id - b.id).slice(0, max);
       if (chosen.length > 0) {
         const update = connection.prepare(CLAIM);
         return { rows: chosen.map(({ id }) => update.get(now, this.consumerId, id) as ClaimedRow), dueInMs: 0 };

@@ -1,7 +1,19 @@
 import t from 'tap';
-import { sqlite } from '../../plugins/sqlite/index.js';
-import { CONCURRENCY_HEADERS, defineTask, Stem, UnsupportedCapabilityError, UsageError } from '../../sdk/index.js';
-import { tempDir, uniqueNamespace } from '../sqlite/sqlite-harness.js';
+import {
+  CONCURRENCY_HEADERS,
+  defineTask,
+  MemoryBroker,
+  MemoryResultBackend,
+  Stem,
+  UnsupportedCapabilityError,
+  UsageError,
+} from '../../sdk/index.js';
+
+/** A broker without the concurrency capability, as a third-party one may be (every bundled broker has it). */
+class PlainBroker extends MemoryBroker {
+  // @ts-expect-error: a broker may lack the optional capability; the memory broker has it.
+  override readonly concurrency = undefined;
+}
 
 const keyed = defineTask({
   name: 'flow.keyed',
@@ -10,17 +22,27 @@ const keyed = defineTask({
 });
 const plain = defineTask({ name: 'flow.plain', handler: async () => 'ran' });
 
-t.test('a broker without the concurrency capability (SQLite, for now) refuses keyed tasks with a typed error', async (t) => {
-  const dir = tempDir('flow');
-  t.teardown(() => dir.cleanup());
-  const stem = await Stem.create({ plugins: [sqlite({ url: dir.url(), namespace: uniqueNamespace() })], tasks: [keyed, plain] });
+t.test('a broker without the concurrency capability refuses keyed tasks with a typed error', async (t) => {
+  const broker = new PlainBroker();
+  const stem = await Stem.create({
+    plugins: [
+      {
+        name: 'plain-broker',
+        apply(stem) {
+          stem.provide('broker', broker);
+          stem.provide('backend', new MemoryResultBackend());
+        },
+      },
+    ],
+    tasks: [keyed, plain],
+  });
   t.teardown(() => stem.close());
 
   const refused = await stem.enqueue(keyed, { tenant: 'a' }).catch((error: unknown) => error);
   t.type(refused, UnsupportedCapabilityError, 'at enqueue: a keyed task');
   t.match(
     (refused as Error).message,
-    /task "flow\.keyed" with a concurrency key needs the broker capability "concurrency", which the Sqlite broker/,
+    /task "flow\.keyed" with a concurrency key needs the broker capability "concurrency", which the Plain broker/,
   );
   t.equal((refused as UnsupportedCapabilityError).exitCode, 64);
 
