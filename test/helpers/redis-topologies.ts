@@ -96,7 +96,8 @@ class ServerProcess {
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const server = new ServerProcess(port, child);
     LIVE.add(server);
-    writeFileSync(pidFile(port), String(child.pid));
+    // the server's PID and this process's: a later run kills the server only once this process is gone
+    writeFileSync(pidFile(port), `${child.pid} ${process.pid}`);
     await until(`redis-server on port ${port}`, async () => {
       if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited (${child.exitCode}):\n${server.output}`);
       return (await command(port, 'PING')) === 'PONG';
@@ -145,13 +146,15 @@ function pidFile(port: number): string {
 
 /**
  * Kills the server an earlier run recorded for `port` and left running (its test process was
- * killed by a signal, which runs no exit handler): only that PID, and only while it is a
- * redis-server on that port.
+ * killed by a signal, which runs no exit handler): only that PID, only once the process that
+ * started it is gone (a run going on at the same time keeps its servers), and only while it is
+ * a redis-server on that port.
  */
 async function killLeftover(port: number): Promise<void> {
   const file = pidFile(port);
   if (!existsSync(file)) return;
-  const pid = Number(readFileSync(file, 'utf8'));
+  const [pid, owner] = readFileSync(file, 'utf8').split(' ').map(Number);
+  if (pid === undefined || owner === undefined || processAlive(owner)) return;
   rmSync(file, { force: true });
   let commandLine = '';
   try {
@@ -162,6 +165,16 @@ async function killLeftover(port: number): Promise<void> {
   if (!commandLine.includes('redis') || !commandLine.includes(String(port))) return;
   process.kill(pid, 'SIGKILL');
   await until(`port ${port} to be free`, () => portFree(port), 10_000);
+}
+
+/** True while a process with this PID exists. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Throws when a port of the topology is taken (by someone else's server: a leftover of ours is killed first). */
