@@ -214,7 +214,7 @@ export function openComposition(leg: Leg, form: Form, params: CompositionParams 
       stems.push(stem);
       return stem;
     },
-    async waitForIdleConsumer(timeoutMs = 30_000) {
+    async waitForIdleConsumer(timeoutMs = 120_000) {
       const deadline = Date.now() + timeoutMs;
       const probe = brokerOnPostgres ? postgresConsumerIdle(params) : redisConsumerBlocked(params);
       while (!(await probe())) {

@@ -65,7 +65,7 @@ export function startNode(nodeArgs: string[], options: ProcessOptions = {}): Run
   return {
     child,
     output: () => output,
-    async waitForOutput(pattern, timeoutMs = 30_000) {
+    async waitForOutput(pattern, timeoutMs = 120_000) {
       const deadline = Date.now() + timeoutMs;
       while (!pattern.test(output)) {
         if (child.exitCode !== null) throw new Error(`the process exited (${child.exitCode}) before printing ${pattern}:\n${output}`);
