@@ -103,7 +103,11 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
       return;
     }
     const head = this.scriptHead(options);
-    for (const slice of this.bySlot(statuses)) this.queueScripts(pipeline, slice, head);
+    for (const slice of this.bySlot(statuses)) {
+      // on a cluster most slices hold one state: a plain SET NX for a first state, one script call otherwise
+      if (slice.length < SET_STATES_SCRIPT_FROM) this.singleWrites(pipeline, slice, options);
+      else this.queueScripts(pipeline, slice, head);
+    }
   }
 
   /** On a cluster, the states by the hash slot of their keys (a script may only touch one slot); else all of them. */
