@@ -4,15 +4,22 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { postgres, runMigrations } from '../../plugins/postgres/index.js';
 import { redis } from '../../plugins/redis/index.js';
+import { sqlite } from '../../plugins/sqlite/index.js';
 import { defineTask, Stem, type StemPlugin } from '../../sdk/index.js';
 import { uniqueName } from '../contract/support.js';
 import { startScript } from '../helpers/run-stem.js';
 import { dropSchema, requirePostgres, testUrl, uniqueSchema } from '../postgres/postgres-harness.js';
 import { deleteNamespace, REDIS_URL, requireRedis, testNamespace } from '../redis/redis-test-support.js';
+import { tempDir, uniqueNamespace } from '../sqlite/sqlite-harness.js';
 
 const script = join(import.meta.dirname, 'fixtures', 'keyed-worker.ts');
 
-async function killedMidTask(t: Test, broker: 'redis' | 'postgres', env: Record<string, string>, plugin: () => StemPlugin): Promise<void> {
+async function killedMidTask(
+  t: Test,
+  broker: 'redis' | 'postgres' | 'sqlite',
+  env: Record<string, string>,
+  plugin: () => StemPlugin,
+): Promise<void> {
   const queue = uniqueName('queue');
   const order: number[] = [];
   const ledger = defineTask({
@@ -57,3 +64,10 @@ if (await requirePostgres(t)) {
     );
   });
 }
+
+t.test('sqlite: a worker process killed with SIGKILL mid-task leaks no slot of its key', async (t) => {
+  const dir = tempDir('flowkill');
+  t.teardown(() => dir.cleanup());
+  const namespace = uniqueNamespace('flowkill');
+  await killedMidTask(t, 'sqlite', { FC_URL: dir.url(), FC_NAMESPACE: namespace }, () => sqlite({ url: dir.url(), namespace }));
+});

@@ -1,10 +1,12 @@
 import t, { type Test } from 'tap';
 import { postgres, runMigrations } from '../../plugins/postgres/index.js';
 import { redis } from '../../plugins/redis/index.js';
+import { sqlite } from '../../plugins/sqlite/index.js';
 import { defineTask, MemoryBroker, MemoryResultBackend, Retry, Stem, type StemPlugin, type TaskDefinition } from '../../sdk/index.js';
 import { sleep, uniqueName } from '../contract/support.js';
 import { dropSchema, requirePostgres, testUrl, uniqueSchema } from '../postgres/postgres-harness.js';
 import { deleteNamespace, REDIS_URL, requireRedis, testNamespace } from '../redis/redis-test-support.js';
+import { tempDir, uniqueNamespace } from '../sqlite/sqlite-harness.js';
 
 /** How each Stem of a run reaches the shared broker and backend: one plugin per Stem. */
 type Transport = { name: string; plugin: () => StemPlugin; cleanup?: () => Promise<unknown> };
@@ -147,4 +149,11 @@ if (await requirePostgres(t)) {
   t.teardown(() => dropSchema(schema));
   const namespace = uniqueName('ns');
   await suite({ name: 'postgres', plugin: () => postgres({ url: testUrl, schema, namespace, migrate: false, poolSize: 4 }) });
+}
+
+{
+  const dir = tempDir('flow');
+  t.teardown(() => dir.cleanup());
+  const namespace = uniqueNamespace('flow');
+  await suite({ name: 'sqlite', plugin: () => sqlite({ url: dir.url(), namespace }) });
 }
