@@ -100,8 +100,8 @@ export class SqliteBroker extends SqliteService implements Broker {
 
   /**
    * A publish to bounded queues in one `BEGIN IMMEDIATE` transaction: the count, the rows, and for
-   * a `drop-oldest` queue the deletion of its oldest due waiting rows beyond the bound into dead
-   * letters. A `reject` queue that cannot take the whole publish, or a `drop-oldest` one with too
+   * a `drop-oldest` queue the deletion of its oldest rows a worker may take now (beyond the bound)
+   * into dead letters. A `reject` queue that cannot take the whole publish, or a `drop-oldest` one with too
    * little it may drop, rolls the whole publish back with QueueFullError.
    */
   private publishBounded(envelopes: readonly Envelope[]): PublishReport {
@@ -138,18 +138,15 @@ export class SqliteBroker extends SqliteService implements Broker {
       for (const [queue, over] of excess) {
         const bound = bounded.get(queue)!.bound;
         const meta = droppedMeta(bound);
-        const rows = connection
-          .prepare(
-            `delete from stem_messages where id in (
-              select id from stem_messages where namespace = ? and queue = ? and subscriber = ''
-                and (locked_until is null or locked_until <= ?) and not_before <= ? and task_id <> ?
-              order by id limit ?
-            ) returning id, task_id, payload`,
-          )
-          .all(this.namespace, queue, now, now, lastOf.get(queue), over) as Array<{ id: number; task_id: string; payload: string }>;
-        // What waits beyond the bound is delayed or leased: nothing more may go, so nothing comes in.
-        if (rows.length < over) refuse(queue, bound);
-        rows.sort((a, b) => a.id - b.id);
+        const rows: Array<{ id: number; task_id: string; payload: string }> = [];
+        for (let n = 0; n < over; n++) {
+          const id = this.oldestRunnable(queue, lastOf.get(queue)!, now);
+          // What waits beyond the bound is delayed, leased or waiting for its key's slot: nothing more may go, so nothing comes in.
+          if (id === undefined) refuse(queue, bound);
+          rows.push(
+            connection.prepare('delete from stem_messages where id = ? returning id, task_id, payload').get(id) as (typeof rows)[0],
+          );
+        }
         const keep = connection.prepare(
           'insert or replace into stem_dead_letters (namespace, queue, id, reason, meta, envelope, dead_at) values (?, ?, ?, ?, ?, ?, ?)',
         );
@@ -169,6 +166,28 @@ export class SqliteBroker extends SqliteService implements Broker {
     });
     this.published(fresh);
     return { dropped };
+  }
+
+  /**
+   * The oldest row of a queue a worker may take now (call it in the publish's transaction), not of
+   * task `lastId`: unkeyed, due and not leased, or keyed and among the first `limit` rows of its key
+   * (a keyed task waiting for its slot stays, as on memory and Redis). Dropping a keyed row frees
+   * its slot, so the key's next row may be the next one found.
+   */
+  private oldestRunnable(queue: string, lastId: string, now: number): number | undefined {
+    const connection = this.connection;
+    let oldest = connection
+      .prepare(
+        `select id from stem_messages where namespace = ? and queue = ? and subscriber = '' and concurrency_key is null
+          and (locked_until is null or locked_until <= ?) and not_before <= ? and task_id <> ? order by id limit 1`,
+      )
+      .pluck()
+      .get(this.namespace, queue, now, now, lastId) as number | undefined;
+    const taskIdOf = connection.prepare('select task_id from stem_messages where id = ?').pluck();
+    for (const { id } of this.concurrency.candidates(queue, now)) {
+      if ((oldest === undefined || id < oldest) && taskIdOf.get(id) !== lastId) oldest = id;
+    }
+    return oldest;
   }
 
   private published(fresh: readonly string[]): void {
