@@ -9,6 +9,10 @@ export const EVENT_MESSAGE_LIMIT = 500;
  * An event larger than `maxBytes` on its own is sent without its error message, then dropped.
  */
 export function encodeEventBatches(events: readonly StemEvent[], maxBytes: number): string[] {
+  if (events.length === 0) return [];
+  // The usual case: the whole batch fits in one message, encoded in one call.
+  const whole = JSON.stringify(events);
+  if (whole.length * 3 <= maxBytes || Buffer.byteLength(whole) <= maxBytes) return [whole];
   const batches: string[] = [];
   let parts: string[] = [];
   let size = 2;

@@ -5,7 +5,7 @@ import type { RedisClient, RedisConnection } from './redis-connection.js';
 import { RedisService } from './redis-service.js';
 
 /** The largest message one PUBLISH carries; a bigger batch is cut into several. */
-const MAX_MESSAGE_BYTES = 256 * 1024;
+const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 /**
  * The event stream over Redis pub/sub: one channel per namespace (`<namespace>:events`), one
@@ -26,7 +26,7 @@ export class RedisEventBus extends RedisService implements EventBus {
     this.channel = `${keyPrefix(connection.namespace)}:events`;
   }
 
-  /** One PUBLISH per 256 KB of events, sent without waiting for one another (ordered on the connection). */
+  /** One PUBLISH per 1 MB of events, sent without waiting for one another (ordered on the connection). */
   async publish(events: readonly StemEvent[]): Promise<void> {
     this.assertOpen();
     if (events.length === 0) return;
