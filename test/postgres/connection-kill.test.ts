@@ -10,7 +10,12 @@ import { dropSchema, requirePostgres, testUrl, uniqueSchema } from './postgres-h
  * matches `pattern` (a LIKE pattern), pausing `pauseMs` between rounds, until stopped.
  * With no pause a new backend rarely lives long enough to finish its start-up.
  */
-function startKiller(pattern: string, pauseMs: number): { stop(): Promise<number> } {
+/**
+ * Terminates the backends whose application_name matches `pattern`, then pauses `pauseMs`, until
+ * stopped. With `progress` (a count that grows as tasks run), each round also waits for it to grow
+ * before the next kill: however slow a loaded machine is, work gets done between kills.
+ */
+function startKiller(pattern: string, pauseMs: number, progress?: () => number): { stop(): Promise<number> } {
   let stopped = false;
   let killed = 0;
   const done = (async () => {
@@ -25,6 +30,8 @@ function startKiller(pattern: string, pauseMs: number): { stop(): Promise<number
         );
         killed += rows.length;
         await sleep(pauseMs);
+        const mark = progress?.();
+        while (mark !== undefined && !stopped && progress!() <= mark) await sleep(10);
       }
     } finally {
       await admin.end().catch(() => undefined);
@@ -127,9 +134,10 @@ if (await requirePostgres(t)) {
       visibilityTimeout: '2s',
     });
     t.teardown(() => stem.close());
-    // Pool and LISTEN connections alike, every 250 ms, from before the worker starts until a third
-    // of the tasks ran; then the rest (some waiting for a lease lost to a kill) finish.
-    const killer = startKiller(`${applicationName}%`, 250);
+    // Pool and LISTEN connections alike, every 250 ms and after at least one more task ran (a fixed
+    // rate starved a loaded CI machine: reconnecting took longer than the pause), from before the
+    // worker starts until a third of the tasks ran; then the rest (some waiting for a lease lost to a kill) finish.
+    const killer = startKiller(`${applicationName}%`, 250, () => runs.size);
     t.teardown(() => killer.stop());
     const worker = stem.worker({ queues: [queue], concurrency: 8 });
     await worker.start();
