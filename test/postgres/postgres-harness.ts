@@ -8,7 +8,7 @@ let reachable: Promise<string | undefined> | undefined;
 /** Why the test database cannot be reached, or undefined when it can (asked once per process). */
 function unreachableReason(): Promise<string | undefined> {
   reachable ??= (async () => {
-    const client = new pg.Client({ connectionString: testUrl, connectionTimeoutMillis: 3_000 });
+    const client = new pg.Client({ connectionString: testUrl, connectionTimeoutMillis: 20_000 }); // a loaded machine can take seconds; a server that is down refuses at once
     client.on('error', () => undefined);
     try {
       await client.connect();

@@ -10,7 +10,14 @@ export const REDIS_URL = process.env.STEM_TEST_REDIS_URL ?? 'redis://127.0.0.1:6
  * skipped with a loud message. Returns whether the caller should go on.
  */
 export async function requireRedis(t: Test): Promise<boolean> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  // A loaded machine can take seconds to connect (a 2 s limit failed a CI run at load 17); a server
+  // that is down refuses at once, so the few retries cost a second or two.
+  const client = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: 20_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (times) => (times < 4 ? 300 : null),
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
