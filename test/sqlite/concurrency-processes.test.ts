@@ -1,13 +1,15 @@
 // Per-key concurrency across worker PROCESSES on one SQLite file (docs/flow-control.md): three
 // `stem worker start` processes share 200 tasks of 10 tenants with limit 2, and the start and end
-// times the tasks record show no tenant ever ran more than 2 at once. And the CLI's run-time limit
-// and per-key counts work on SQLite.
+// times the tasks record show no tenant ever ran more than 2 at once. And the CLI's run-time limit,
+// per-key counts and per-worker key counts (stem worker stats) work on SQLite.
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { control } from '../../plugins/control/index.js';
 import { sqlite } from '../../plugins/sqlite/index.js';
-import { CONCURRENCY_HEADERS, Stem } from '../../sdk/index.js';
+import { CONCURRENCY_HEADERS, defineTask, Stem } from '../../sdk/index.js';
 import { runInProcess } from '../cli/in-process.js';
+import { waitFor } from '../contract/support.js';
 import { type RunningStem, startStem } from '../helpers/run-stem.js';
 import { keyed } from './fixtures/keyed-tasks.js';
 import { tempDir } from './sqlite-harness.js';
@@ -124,4 +126,43 @@ t.test('stem worker concurrency-limit and stem queues list --keys on a SQLite fi
   const reset = await runInProcess(['worker', 'concurrency-limit', 'tenant-42', 'default', ...flags]);
   t.equal(reset.code, 0, reset.stderr);
   t.equal((await stem.broker.concurrency!.stats(queue))[0]?.limit, 1, 'back to the limit the tasks carry');
+});
+
+t.test('stem worker stats shows the tasks each worker runs per concurrency key on a SQLite file', async (t) => {
+  const url = dir.url('stats.db');
+  const id = 'keys-stats';
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let running = 0;
+  const sync = defineTask({
+    name: 'keys.sync',
+    options: { queue: id, concurrencyKey: (args: { tenant: string }) => args.tenant, concurrencyLimit: 2 },
+    handler: async () => {
+      running++;
+      await released;
+      running--;
+    },
+  });
+  const stem = await Stem.create({ plugins: [sqlite({ url }), control({ namespace: id })], tasks: [sync] });
+  t.teardown(() => stem.close());
+  const worker = stem.worker({ queues: [id], concurrency: 10 });
+  await worker.start();
+  t.teardown(() => worker.stop({ graceMs: 0 }));
+  await stem.enqueueMany([
+    ...Array.from({ length: 3 }, () => ({ task: sync, args: { tenant: 'acme' } })),
+    { task: sync, args: { tenant: 'globex' } },
+  ]);
+  t.ok(await waitFor(() => running === 3, 60_000), 'two of acme and one of globex run; the third of acme waits');
+  const stats = await runInProcess(['worker', 'stats', '--json', '--broker', url, '--namespace', id, '--timeout', '5s']);
+  t.equal(stats.code, 0, stats.stderr);
+  const [answer] = JSON.parse(stats.stdout) as Array<{ runningKeys: unknown }>;
+  t.same(
+    answer?.runningKeys,
+    [
+      { queue: id, key: 'acme', running: 2 },
+      { queue: id, key: 'globex', running: 1 },
+    ],
+    'runningKeys: per queue and key',
+  );
+  release();
 });
