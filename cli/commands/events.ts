@@ -53,6 +53,8 @@ export class EventsCommand extends ServiceCommand {
       const stopped = new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
+        // Piped into a reader that went away (`stem events | head`): stop as on a signal.
+        (this.context.stdout as NodeJS.WritableStream).once?.('error', () => resolve());
       });
       const write = (event: StemEvent): void => {
         this.context.stdout.write(this.json ? `${JSON.stringify(event)}\n` : `${formatEventLine(event)}\n`);

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { postgres } from '../../plugins/postgres/index.js';
+import { events } from '../../plugins/events/index.js';
 import { redis } from '../../plugins/redis/index.js';
+import { sqlite } from '../../plugins/sqlite/index.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import { Stem, type StemEvent, type TaskEvent } from '../../sdk/index.js';
 import { runStem, startStem } from '../helpers/run-stem.js';
@@ -121,4 +123,15 @@ t.test('stem events refuses a broker with no event bus: SQLite (unsupported capa
   const badType = await runStem(['events', '--broker', 'memory://', '--type', 'task-exploded'], { env });
   t.equal(badType.code, 64, badType.stderr);
   t.match(badType.stderr, /--type: "task-exploded" must name event types among task-received/);
+});
+
+t.test('a worker with events: true on SQLite is refused at start (no event bus)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'stem-events-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const stem = await Stem.create({ plugins: [sqlite({ url: `sqlite://${join(dir, 'stem.db')}` }), events()], tasks: [add] });
+  t.teardown(() => stem.close());
+  await t.rejects(stem.worker({ events: true }).start(), {
+    name: 'UnsupportedCapabilityError',
+    message: /events: true needs the broker capability "events", which the Sqlite broker does not offer/,
+  });
 });
