@@ -70,3 +70,5 @@ export * from './contracts/index.js';
 export * from './memory/index.js';
 export { maskUrl, urlScheme } from './url.js';
 export { TaskWatchers, type TaskStatusListener } from './task-watchers.js';
+export { EventStream, EVENT_ITERATOR_BUFFER, matchesEventFilter, type EventFilter, type EventIterator } from './event-stream.js';
+export { encodeEventBatches, decodeEventBatch, EVENT_MESSAGE_LIMIT } from './event-codec.js';
