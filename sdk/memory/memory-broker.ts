@@ -12,7 +12,8 @@ import type {
 import type { ConcurrencyControl } from '../contracts/concurrency-control.js';
 import { broadcastAddress, broadcastChannel, type Envelope } from '../envelope.js';
 import { ClosedError, ConfigError, QueueFullError } from '../errors.js';
-import { droppedMeta, QUEUE_FULL_DROPPED_REASON, type QueueBound, queueBoundOf } from '../queue-bound.js';
+import { droppedMeta, hasBoundedEnvelope, QUEUE_FULL_DROPPED_REASON, type QueueBound, queueBoundOf } from '../queue-bound.js';
+import { concurrencyKeyOf } from '../concurrency-key.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { MemoryConsumer } from './memory-consumer.js';
 import { MessageQueue, copyEnvelope, type StoredMessage } from './message-queue.js';
@@ -77,7 +78,7 @@ export class MemoryBroker implements Broker {
   async publish(envelopes: readonly Envelope[]): Promise<void | PublishReport> {
     this.assertOpen();
     const now = Date.now();
-    const bounds = this.boundsOf(envelopes);
+    const bounds = hasBoundedEnvelope(envelopes) ? this.boundsOf(envelopes) : undefined;
     if (bounds === undefined) {
       for (const envelope of envelopes) this.route(envelope, now);
       return;
@@ -345,7 +346,9 @@ export class MemoryBroker implements Broker {
     if (channel === undefined) {
       const queue = this.queueNamed(envelope.queue);
       const message = this.store(envelope);
-      if (!this.gateOf(envelope.queue).offer(message.envelope, () => queue.enqueue(message, Date.now()))) queue.enqueue(message, now);
+      // An unkeyed message (nearly all) goes straight in: no gate, no closure per message.
+      if (concurrencyKeyOf(message.envelope) === undefined) queue.enqueue(message, now);
+      else this.gateOf(envelope.queue).offer(message.envelope, () => queue.enqueue(message, Date.now()));
       return;
     }
     const subscribers = this.channels.get(channel);
