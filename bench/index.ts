@@ -12,6 +12,7 @@ import { cliStartupRowShapes, cliStartupRows } from './cli-startup.js';
 import { sqliteRowShapes, sqliteRows } from './sqlite-workloads.js';
 import { isolationRowShapes, isolationRows } from './isolation.js';
 import { keyedRowShapes, keyedRows } from './keyed-claims.js';
+import { clusterRowShapes, clusterRows } from './redis-cluster.js';
 import { ChildLink } from './child-link.js';
 import { median, percentile } from './stats.js';
 import type { Servers, SystemId } from './systems/bench-system.js';
@@ -528,6 +529,11 @@ async function main(): Promise<void> {
         rows.push(...(await keyedRows(keyed)));
       });
       await storage.flushRedis();
+    }
+    if (config.only.has(13)) {
+      await guarded('workload 13', clusterRowShapes(), async () => {
+        rows.push(...(await clusterRows()));
+      });
     }
     if (config.only.has(5)) {
       await storage.dropSchemas();

@@ -1,13 +1,15 @@
 // Enqueue and processing throughput on a 3-master Redis Cluster beside one Redis server, in the same
-// run on the same machine: `npx tsx bench/redis-cluster.ts`. Starts its own servers (cluster on
-// 127.0.0.1:7100-7105, the single server on 7300) and stops them after. Tasks go to QUEUES queues,
-// whose hash tags spread them over the masters.
+// run on the same machine: `npm run bench -- --only 13` (workload 13), or `npx tsx bench/redis-cluster.ts`
+// for the markdown table alone. Starts its own servers (cluster on 127.0.0.1:7100-7105, the single
+// server on 7300) and stops them after. Tasks go to QUEUES queues, whose hash tags spread them over the masters.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { redis } from '../plugins/redis/index.js';
 import { defineTask, Stem } from '../sdk/index.js';
 import { OwnedRedisServer } from '../test/chaos/owned-redis-server.js';
 import { RedisClusterTopology } from '../test/helpers/redis-topologies.js';
+import type { ResultRow } from './bench-report.js';
 
 const QUEUES = Array.from({ length: Number(process.env.BENCH_CLUSTER_QUEUES ?? 6) }, (_, i) => `bench-${i}`);
 const ENQUEUE_N = Number(process.env.BENCH_CLUSTER_ENQUEUE_N ?? 30_000);
@@ -97,10 +99,49 @@ async function measure(label: string, url: string): Promise<{ label: string; enq
   return { label, enqueue: median(enqueue), process: median(processing) };
 }
 
-const single = await OwnedRedisServer.start(7300);
-const cluster = await RedisClusterTopology.start({ basePort: 7100, masters: 3 });
-try {
-  const rows = [await measure('1 Redis', single.url), await measure('cluster, 3 masters', cluster.url)];
+/** Enqueue and end-to-end rates of one Redis and of the 3-master cluster, measured in one run. */
+async function measureBoth(): Promise<Array<{ label: string; enqueue: number; process: number }>> {
+  const single = await OwnedRedisServer.start(7300);
+  try {
+    const cluster = await RedisClusterTopology.start({ basePort: 7100, masters: 3 });
+    try {
+      return [await measure('1 Redis', single.url), await measure('cluster, 3 masters', cluster.url)];
+    } finally {
+      await cluster.stop();
+    }
+  } finally {
+    await single.stop();
+  }
+}
+
+const WORKLOAD_13 = `13 redis cluster: ${QUEUES.length} queues over 3 masters vs 1 Redis`;
+
+/** The rows workload 13 adds to `npm run bench`: Stem on the cluster (stem) against Stem on one Redis (peer). */
+export function clusterRowShapes(): Array<Omit<ResultRow, 'stem' | 'peer' | 'runs'>> {
+  return [
+    { workload: WORKLOAD_13, metric: 'enqueue, bulk of 1,000', unit: 'tasks/s', better: 'higher', peerName: 'stem on 1 redis' },
+    {
+      workload: WORKLOAD_13,
+      metric: `enqueue + process, ${WORKERS} workers × ${CONCURRENCY}`,
+      unit: 'tasks/s',
+      better: 'higher',
+      peerName: 'stem on 1 redis',
+    },
+  ];
+}
+
+/** Measures workload 13 (servers of its own on ports 7100-7105 and 7300, stopped after). */
+export async function clusterRows(): Promise<ResultRow[]> {
+  const [single, cluster] = await measureBoth();
+  const [enqueueShape, processShape] = clusterRowShapes();
+  return [
+    { ...enqueueShape!, stem: cluster!.enqueue, peer: single!.enqueue, runs: PASSES },
+    { ...processShape!, stem: cluster!.process, peer: single!.process, runs: PASSES },
+  ];
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const rows = await measureBoth();
   console.log(
     `| topology | enqueue in bulk of 1,000 (tasks/s) | enqueue ${PROCESS_N.toLocaleString('en-US')} in bulk while ${WORKERS} workers × ${CONCURRENCY} process them, end to end (tasks/s) |`,
   );
@@ -110,7 +151,4 @@ try {
       `| ${row.label} | ${Math.round(row.enqueue).toLocaleString('en-US')} | ${Math.round(row.process).toLocaleString('en-US')} |`,
     );
   console.log(`\n${QUEUES.length} queues, median of ${PASSES} passes; machine: ${(await import('node:os')).cpus().length} cores.`);
-} finally {
-  await cluster.stop();
-  await single.stop();
 }
