@@ -141,24 +141,25 @@ export class TaskOutcomes {
     return status;
   }
 
-  /** True when no state is written for this run's task: its enqueue's `ignoreResult`, else its task's. */
-  ignoresResult(run: TaskRun): boolean {
-    const asked = run.meta[META.ignoreResult];
-    if (typeof asked === 'boolean') return asked;
-    return this.host.registry.find(run.name)?.options.ignoreResult === true;
-  }
-
   /** Queues a state write of this run with the next flush, unless its task ignores results. */
   record(run: TaskRun, status: TaskStatus): void {
-    if (this.ignoresResult(run)) return;
-    this.host.batch.record(status, this.resultTtlOf(run));
+    const ttlMs = this.stateTtlOf(run);
+    if (ttlMs !== undefined) this.host.batch.record(status, ttlMs);
   }
 
-  /** How long this run's states are kept: the enqueue's override, else the task's, else the instance's. */
-  resultTtlOf(run: TaskRun): number {
-    const override = run.meta[META.resultTtlMs] as number | undefined;
+  /**
+   * How long this run's states are kept (the enqueue's `resultTtl`, else the task's, else the
+   * instance's), or undefined when none is written (`ignoreResult`: the enqueue's, else the task's).
+   * One registry lookup: it runs for every state a task writes.
+   */
+  stateTtlOf(run: TaskRun): number | undefined {
+    const meta = run.meta;
+    const options = this.host.registry.find(run.name)?.options;
+    const asked = meta[META.ignoreResult];
+    if (typeof asked === 'boolean' ? asked : options?.ignoreResult === true) return undefined;
+    const override = meta[META.resultTtlMs] as number | undefined;
     if (override !== undefined) return override;
-    const ttl = this.host.registry.find(run.name)?.options.resultTtl;
+    const ttl = options?.resultTtl;
     return ttl === undefined ? this.host.resultTtlMs : parseDuration(ttl, 'resultTtl');
   }
 
@@ -176,7 +177,8 @@ export class TaskOutcomes {
       };
       await hooks.result.promise(outcome);
     }
-    if (!this.ignoresResult(run)) batch.record(ending.status(), this.resultTtlOf(run));
+    const ttlMs = this.stateTtlOf(run);
+    if (ttlMs !== undefined) batch.record(ending.status(), ttlMs);
     if (ending.tell === undefined) {
       batch.ack(run.delivery);
     } else {
