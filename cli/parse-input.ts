@@ -88,7 +88,8 @@ export async function readArgsFlag(
       text = await readFile(argsFile, 'utf8');
     } catch (error) {
       throw new UsageError(
-        `--args-file: cannot read ${argsFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); give a JSON file's path, or - for stdin`,
+        `--args-file: cannot read ${argsFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); give a JSON ` +
+          `file's path, or - for stdin`,
       );
     }
     return parseArgsObject(`--args-file ${argsFile}`, text);

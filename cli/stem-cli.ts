@@ -51,7 +51,8 @@ const VALUE_PLACEHOLDERS: Record<string, string> = {
 /** Commands that plugins contribute, and how to get them when the config has no such plugin. */
 const PLUGIN_COMMANDS: Record<string, string> = {
   migrate:
-    '"stem migrate" comes with the postgres plugin, which this config does not load: set STEM_BROKER_URL or STEM_RESULT_BACKEND_URL to a postgres:// URL, or add postgres({ url }) to the plugins of stem.config.ts',
+    '"stem migrate" comes with the postgres plugin, which this config does not load: set STEM_BROKER_URL or ' +
+    'STEM_RESULT_BACKEND_URL to a postgres:// URL, or add postgres({ url }) to the plugins of stem.config.ts',
 };
 
 /** A command class that may name its own value placeholders. */
@@ -115,7 +116,8 @@ export class StemCli<Context extends BaseContext = BaseContext> extends Cli<Cont
   override process(input: string[], context?: any): Command<Context> {
     const args = this.bindNegativeValues(input);
     if (this.isPlainHelp(args)) {
-      // What clipanion's process() returns for it, without compiling the state machine of every command (a large part of `stem --help`'s time).
+      // What clipanion's process() returns for it, without compiling the state machine of every command (a large part of `stem
+      // --help`'s time).
       const help = new Builtins.HelpCommand();
       help.context = { ...Cli.defaultContext, ...context };
       help.path = [...args];

@@ -173,7 +173,8 @@ export class CompletionBatch {
       if (attempt >= FLUSH_ATTEMPTS) {
         if (!round.landed) {
           this.warn(
-            `could not write task states after ${attempt} attempts (${round.lastError?.message}); the tasks will be redelivered when their leases run out`,
+            `could not write task states after ${attempt} attempts (${round.lastError?.message}); the tasks will be redelivered ` +
+              `when their leases run out`,
           );
           return undefined;
         }
@@ -242,7 +243,8 @@ export class CompletionBatch {
       } catch (error) {
         if (attempt >= FLUSH_ATTEMPTS) {
           this.warn(
-            `could not ${what} after ${attempt} attempts (${(error as Error).message}); the tasks will be redelivered when their leases run out`,
+            `could not ${what} after ${attempt} attempts (${(error as Error).message}); the tasks will be redelivered when their ` +
+              `leases run out`,
           );
           return false;
         }

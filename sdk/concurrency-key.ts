@@ -66,7 +66,8 @@ export function stampConcurrency(envelope: Envelope, options: TaskOptions): void
   if (typeof key === 'number') key = String(key);
   if (typeof key !== 'string' || key === '' || Buffer.byteLength(key) > MAX_CONCURRENCY_KEY_BYTES) {
     throw new UsageError(
-      `${where}: concurrencyKey gave ${JSON.stringify(key)}; it must give a non-empty string (or number) of at most ${MAX_CONCURRENCY_KEY_BYTES} bytes`,
+      `${where}: concurrencyKey gave ${JSON.stringify(key)}; it must give a non-empty string (or number) of at most ` +
+        `${MAX_CONCURRENCY_KEY_BYTES} bytes`,
     );
   }
   const headers = envelope.headers;
@@ -90,7 +91,8 @@ export function assertConcurrencySupported(broker: Broker, envelope: Envelope): 
   if (key === undefined) return;
   if (isBroadcastAddress(envelope.queue)) {
     throw new UsageError(
-      `task "${envelope.name}" to ${envelope.queue}: a broadcast runs once on every subscribed worker and cannot carry a concurrency key; remove the ${CONCURRENCY_HEADERS.key} header`,
+      `task "${envelope.name}" to ${envelope.queue}: a broadcast runs once on every subscribed worker and cannot carry a ` +
+        `concurrency key; remove the ${CONCURRENCY_HEADERS.key} header`,
     );
   }
   if (broker.concurrency === undefined) {

@@ -21,7 +21,10 @@ export interface StemConfig {
   trackQueued?: boolean;
   /** Largest task arguments accepted at enqueue, in bytes of their JSON (default 1 MiB); larger ones are refused. */
   maxArgsBytes?: number;
-  /** Redeliveries (worker died, lease ran out) a task survives before it is dead-lettered as `redelivery-limit` (default 5; `Infinity`: no limit). */
+  /**
+   * Redeliveries (worker died, lease ran out) a task survives before it is dead-lettered as `redelivery-limit` (default 5;
+   * `Infinity`: no limit).
+   */
   maxRedeliveries?: number;
   /** The control namespace workers and `stem worker …` commands share (default `stem`). */
   namespace?: string;

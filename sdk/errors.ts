@@ -136,7 +136,8 @@ export class ResultTimeoutError extends StemError {
   ) {
     super(
       'result-timeout',
-      `task ${taskId} did not finish within ${timeoutMs}ms (last state: ${lastState}); wait longer or check that a worker consumes its queue`,
+      `task ${taskId} did not finish within ${timeoutMs}ms (last state: ${lastState}); wait longer or check that a worker ` +
+        `consumes its queue`,
     );
   }
 }
@@ -325,7 +326,8 @@ export class ResultNotSerializableError extends StemError {
     super(
       'result-not-serializable',
       `task ${taskId} ("${taskName}") returned a value that cannot be stored as JSON (${reason}); ` +
-        'return plain objects, arrays, strings, numbers, booleans or null: convert a BigInt to a string, drop cycles, and make toJSON() not throw',
+        'return plain objects, arrays, strings, numbers, booleans or null: convert a BigInt to a string, drop cycles, and make ' +
+        'toJSON() not throw',
       options,
     );
   }
@@ -340,7 +342,8 @@ export class ProgressNotSerializableError extends StemError {
   ) {
     super(
       'progress-not-serializable',
-      `task ${taskId}: ctx.progress() was given a value that cannot be stored as JSON (${reason}); report plain data (numbers, strings, plain objects)`,
+      `task ${taskId}: ctx.progress() was given a value that cannot be stored as JSON (${reason}); report plain data (numbers, ` +
+        `strings, plain objects)`,
       options,
     );
   }
@@ -356,7 +359,8 @@ export class StateNotWritableError extends StemError {
   ) {
     super(
       'state-not-writable',
-      `the result backend refused the "${state}" state of task ${taskId} (${reason}); the other states of its batch were written. Check the value the task returned or reported`,
+      `the result backend refused the "${state}" state of task ${taskId} (${reason}); the other states of its batch were written. ` +
+        `Check the value the task returned or reported`,
       options,
     );
   }
@@ -379,7 +383,8 @@ export class TaskAsyncError extends StemError {
     const message = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
     super(
       'task-async-error',
-      `task ${taskId} failed outside its awaited code: ${what}: ${message}; await every promise the handler starts and catch errors inside callbacks`,
+      `task ${taskId} failed outside its awaited code: ${what}: ${message}; await every promise the handler starts and catch ` +
+        `errors inside callbacks`,
       { cause },
     );
     if (cause instanceof Error && cause.stack) this.stack = `${this.name}: ${this.message}\n    caused by ${cause.stack}`;
@@ -397,7 +402,9 @@ export class DuplicateWorkerIdError extends StemError {
   ) {
     super(
       'duplicate-worker-id',
-      `worker id "${workerId}" is already in use by ${holder}; give each worker its own id (worker.id in stem.config or stem.worker({ id }), or leave it out for <host>-<pid>-<random>), or if that worker has died, start again once its heartbeat expires (three heartbeat intervals, 30s by default)`,
+      `worker id "${workerId}" is already in use by ${holder}; give each worker its own id (worker.id in stem.config or ` +
+        `stem.worker({ id }), or leave it out for <host>-<pid>-<random>), or if that worker has died, start again once its ` +
+        `heartbeat expires (three heartbeat intervals, 30s by default)`,
       { exitCode: ExitCode.usage },
     );
   }
@@ -411,7 +418,8 @@ export class TransactionNotSupportedError extends StemError {
   constructor(readonly broker: string) {
     super(
       'transaction-not-supported',
-      `the ${broker} cannot enqueue inside the caller's transaction: enqueue({ transaction }) needs a broker that can join it (the postgres plugin's, on the database of the transaction); enqueue after your commit instead, or configure the postgres broker`,
+      `the ${broker} cannot enqueue inside the caller's transaction: enqueue({ transaction }) needs a broker that can join it ` +
+        `(the postgres plugin's, on the database of the transaction); enqueue after your commit instead, or configure the postgres broker`,
       { exitCode: ExitCode.usage },
     );
   }
@@ -439,7 +447,8 @@ export class ResultIgnoredError extends StemError {
   constructor(readonly taskId: string) {
     super(
       'result-ignored',
-      `task ${taskId} was enqueued with ignoreResult: no result or state is stored for it, so there is none to wait for; enqueue it without ignoreResult (or with ignoreResult: false) to read its result`,
+      `task ${taskId} was enqueued with ignoreResult: no result or state is stored for it, so there is none to wait for; enqueue ` +
+        `it without ignoreResult (or with ignoreResult: false) to read its result`,
     );
   }
 }
@@ -456,7 +465,8 @@ export class UnsupportedCapabilityError extends StemError {
   ) {
     super(
       'unsupported-capability',
-      `${what} needs the broker capability "${capability}", which the ${broker} broker does not offer; use the memory, Redis or Postgres broker for it, or remove the option`,
+      `${what} needs the broker capability "${capability}", which the ${broker} broker does not offer; use the memory, Redis or ` +
+        `Postgres broker for it, or remove the option`,
       { exitCode: ExitCode.usage },
     );
   }
@@ -478,7 +488,8 @@ export class QueueFullError extends StemError {
     const what = taskIds.length === 1 ? `task ${taskIds[0]}` : `${taskIds.length} tasks`;
     super(
       'queue-full',
-      `queue "${queue}" is full (maxLength ${maxLength}, overflow reject): ${what} refused; retry later, consume faster, or raise the queue's max_length`,
+      `queue "${queue}" is full (maxLength ${maxLength}, overflow reject): ${what} refused; retry later, consume faster, or raise ` +
+        `the queue's max_length`,
     );
   }
 }
@@ -512,7 +523,9 @@ export class IsolatedTaskLoadError extends StemError {
   constructor(task: string, detail: string, options: { cause?: unknown } = {}) {
     super(
       'isolated-task-load',
-      `isolated task "${task}" could not be loaded in its child: ${detail}. An isolated task's module is imported by path in the child: export the task definition from it and set the task's \`handlerModule: import.meta.url\` (or list the module in isolation({ modules }))`,
+      `isolated task "${task}" could not be loaded in its child: ${detail}. An isolated task's module is imported by path in the ` +
+        `child: export the task definition from it and set the task's \`handlerModule: import.meta.url\` (or list the module in ` +
+        `isolation({ modules }))`,
       options,
     );
   }

@@ -64,7 +64,8 @@ export class Stem {
     for (const plugin of config.plugins ?? []) {
       if (!plugin || typeof plugin.apply !== 'function') {
         throw new ConfigError(
-          `plugins: ${JSON.stringify((plugin as { name?: string } | undefined)?.name ?? plugin)} is not a plugin (an object with name and apply(stem))`,
+          `plugins: ${JSON.stringify((plugin as { name?: string } | undefined)?.name ?? plugin)} is not a plugin (an object with ` +
+            `name and apply(stem))`,
         );
       }
       if (names.has(plugin.name)) throw new ConfigError(`plugins: "${plugin.name}" is listed twice`);

@@ -223,7 +223,9 @@ export class Producer {
     for (const envelope of publishing) if (assertQueueBoundSupported(broker, envelope)) bounded = true;
     if (bounded && transaction !== undefined) {
       throw new UsageError(
-        `a task to a bounded queue (${publishing.find((envelope) => envelope.headers[QUEUE_BOUND_HEADERS.maxLength] !== undefined)!.queue}) cannot be enqueued in a transaction yet; enqueue it outside the transaction`,
+        `a task to a bounded queue ` +
+          `(${publishing.find((envelope) => envelope.headers[QUEUE_BOUND_HEADERS.maxLength] !== undefined)!.queue}) cannot be ` +
+          `enqueued in a transaction yet; enqueue it outside the transaction`,
       );
     }
     let statuses: TaskStatus[] | undefined;
@@ -316,7 +318,8 @@ export class Producer {
       .set(statuses, { ttlMs: this.stem.settings.resultTtlMs })
       .catch((error: unknown) =>
         process.emitWarning(
-          `the cancelled state of ${statuses.length} task(s) a full queue dropped could not be written (${(error as Error)?.message ?? String(error)}); they are in the queue's dead letters`,
+          `the cancelled state of ${statuses.length} task(s) a full queue dropped could not be written ` +
+            `(${(error as Error)?.message ?? String(error)}); they are in the queue's dead letters`,
           'StemProducerWarning',
         ),
       );

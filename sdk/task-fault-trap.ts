@@ -113,7 +113,8 @@ class TaskFaultTrap {
     this.dying = true;
     const what = origin === 'unhandledRejection' ? 'an unhandled promise rejection' : 'an uncaught exception';
     process.stderr.write(
-      `${what} outside any task; the workers give their tasks back, then the process exits:\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      `${what} outside any task; the workers give their tasks back, then the process ` +
+        `exits:\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, ABANDON_TIMEOUT_MS).unref());
     await Promise.race([Promise.allSettled([...this.hosts].map((host) => host.abandon())), timeout]);

@@ -598,7 +598,8 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
   private stateRefused(status: TaskStatus, error: Error, delivery: Delivery | undefined): void {
     if (delivery === undefined) {
       process.emitWarning(
-        `worker ${this.id}: the result backend refused the "${status.state}" state of task ${status.id} (${error.message}); the task goes on`,
+        `worker ${this.id}: the result backend refused the "${status.state}" state of task ${status.id} (${error.message}); the ` +
+          `task goes on`,
         'StemWorkerWarning',
       );
       return;

@@ -40,7 +40,8 @@ export class DemoCommand extends StemCommand {
     const out = this.context.stdout;
     const where = config.urls.broker ? maskUrl(config.urls.broker) : 'memory';
     out.write(
-      `Stem demo: broker ${where}, backend ${config.urls.backend ? maskUrl(config.urls.backend) : config.urls.broker ? 'memory (set STEM_RESULT_BACKEND_URL to share results)' : 'memory'}\n\n`,
+      `Stem demo: broker ${where}, backend ` +
+        `${config.urls.backend ? maskUrl(config.urls.backend) : config.urls.broker ? 'memory (set STEM_RESULT_BACKEND_URL to share results)' : 'memory'}\n\n`,
     );
     try {
       const report = await runDemo(stem);

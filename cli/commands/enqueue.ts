@@ -98,7 +98,8 @@ export class EnqueueCommand extends ServiceCommand {
       const inMemory = !stem.provides('broker');
       if (inMemory && config.urls.broker === undefined) {
         throw new UsageError(
-          'no broker configured: the task would go to an in-memory broker that ends with this command; pass --broker redis://… (or postgres://…), set STEM_BROKER_URL, or add a broker plugin to stem.config.ts',
+          'no broker configured: the task would go to an in-memory broker that ends with this command; pass --broker redis://… ' +
+            '(or postgres://…), set STEM_BROKER_URL, or add a broker plugin to stem.config.ts',
         );
       }
       const progress = new TtyProgress(this.context.stderr, `enqueue ${this.task}`);
@@ -142,7 +143,8 @@ export class EnqueueCommand extends ServiceCommand {
       else
         for (const status of statuses)
           out.write(
-            `${status.id} ${status.state} ${printable(status.state === 'succeeded' ? JSON.stringify(status.result) : (status.error?.message ?? ''))}\n`,
+            `${status.id} ${status.state} ` +
+              `${printable(status.state === 'succeeded' ? JSON.stringify(status.result) : (status.error?.message ?? ''))}\n`,
           );
       return statuses.every((status) => isTerminal(status.state) && status.state === 'succeeded') ? ExitCode.ok : ExitCode.failure;
     } finally {

@@ -47,7 +47,8 @@ export class EventsCommand extends ServiceCommand {
           throw new UnsupportedCapabilityError('events', name, 'stem events');
         }
         throw new UsageError(
-          "stem events: the broker is memory://, which only this process sees; name the workers' broker with --broker redis://… or postgres://…",
+          "stem events: the broker is memory://, which only this process sees; name the workers' broker with --broker redis://… " +
+            'or postgres://…',
         );
       }
       const stopped = new Promise<void>((resolve) => {

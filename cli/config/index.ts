@@ -93,7 +93,8 @@ function validateConfigShape(config: StemConfig, where: string): void {
         typeof (plugin as StemPlugin).apply === 'function';
       if (!shaped)
         throw new ConfigError(
-          `${where}: plugins[${i}] is ${describeValue(plugin)}, not a plugin (an object with name and apply(stem)); call the factory, e.g. redis({ url })`,
+          `${where}: plugins[${i}] is ${describeValue(plugin)}, not a plugin (an object with name and apply(stem)); call the ` +
+            `factory, e.g. redis({ url })`,
         );
     });
   }
@@ -116,7 +117,10 @@ function describeValue(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-/** Whether `cwd` has a file cosmiconfig could load: any search place, or a package.json with a "stem" key (or one that is not plain JSON, for cosmiconfig to report). */
+/**
+ * Whether `cwd` has a file cosmiconfig could load: any search place, or a package.json with a "stem" key (or one that is not plain
+ * JSON, for cosmiconfig to report).
+ */
 function hasConfigCandidate(cwd: string): boolean {
   return SEARCH_PLACES.some((place) => {
     const file = join(cwd, place);

@@ -7,7 +7,8 @@ import { unique } from '../../plugins/unique/index.js';
 
 /**
  * The worker-operations plugins the CLI adds to every config: control, revoke, rate-limit,
- * unique and events (which publishes only for workers started with events: true), each left out when `configured` already has a plugin of that name (so a stem.config.ts
+ * unique and events (which publishes only for workers started with events: true), each left out when `configured` already has a
+ * plugin of that name (so a stem.config.ts
  * may list one with its own options). Without `namespace` they use the config's resolved one.
  */
 export function defaultOperationsPlugins(configured: readonly StemPlugin[] = [], namespace?: string): StemPlugin[] {

@@ -59,7 +59,8 @@ export function parseScheduleFile(text: string, file: string, now = Date.now()):
     if (!Array.isArray(entries)) throw new UsageError(`${file}: "schedules" must be a list of entries`);
   } else {
     throw new UsageError(
-      `${file}: ${data === null || data === undefined ? 'is empty' : 'is not a list of entries'}; write a list of entries or { "schedules": [...] }`,
+      `${file}: ${data === null || data === undefined ? 'is empty' : 'is not a list of entries'}; write a list of entries or { ` +
+        `"schedules": [...] }`,
     );
   }
   return validateScheduleDefinitions(entries as unknown[], file, now);

@@ -76,7 +76,8 @@ function parseCron(expression: string, timezone: string | undefined): ScheduleRu
   if (trimmed === '' || (!trimmed.startsWith('@') && fields !== 5 && fields !== 6)) {
     throw new InvalidScheduleError(
       'schedule',
-      `${JSON.stringify(expression)} is not a cron expression: use 5 fields (minute hour day month weekday), 6 with seconds first, every:30s, { every: ms } or { at: ISO time }`,
+      `${JSON.stringify(expression)} is not a cron expression: use 5 fields (minute hour day month weekday), 6 with seconds ` +
+        `first, every:30s, { every: ms } or { at: ISO time }`,
     );
   }
   if (timezone !== undefined && !isKnownTimezone(timezone)) {
@@ -149,7 +150,8 @@ export function parseScheduleSpec(spec: unknown, timezone?: string): ScheduleRul
   }
   throw new InvalidScheduleError(
     'schedule',
-    `${JSON.stringify(spec)} is not a schedule; use a cron expression ("*/5 * * * *"), "every:30s", { "every": 30000 } or { "at": "2030-01-01T09:00:00Z" }`,
+    `${JSON.stringify(spec)} is not a schedule; use a cron expression ("*/5 * * * *"), "every:30s", { "every": 30000 } or { "at": ` +
+      `"2030-01-01T09:00:00Z" }`,
   );
 }
 

@@ -14,7 +14,8 @@ export class ChainStepFailedError extends StemError {
     const verb = state === 'cancelled' ? 'was cancelled' : 'failed';
     super(
       'chain-step-failed',
-      `chain ${chainId}: step ${index + 1} of ${total} (${step.name}, task ${step.id}) ${verb}: ${cause.type}: ${cause.message}; the steps after it did not run`,
+      `chain ${chainId}: step ${index + 1} of ${total} (${step.name}, task ${step.id}) ${verb}: ${cause.type}: ${cause.message}; ` +
+        `the steps after it did not run`,
     );
   }
 }

@@ -149,7 +149,8 @@ export class ChordBarrier {
       await this.stem.backend.chordFired(chordId, { ttlMs: this.stem.settings.resultTtlMs });
     } catch (error) {
       process.emitWarning(
-        `canvas: chord ${chordId}: its callback was fired but the claim could not be marked so (${(error as Error).message}); a redelivered member could fire it again`,
+        `canvas: chord ${chordId}: its callback was fired but the claim could not be marked so (${(error as Error).message}); a ` +
+          `redelivered member could fire it again`,
         'StemCanvasWarning',
       );
     }

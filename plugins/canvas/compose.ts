@@ -60,7 +60,8 @@ export function chord(spec: ChordSpec): ChordSignature {
   assertSignature(callback, 'chord(): option "callback"');
   if (onError !== 'fail' && onError !== 'continue') {
     throw new UsageError(
-      `chord(): option "onError" is ${JSON.stringify(onError)}; use 'fail' (a failed member fails the chord) or 'continue' (the callback gets partial results)`,
+      `chord(): option "onError" is ${JSON.stringify(onError)}; use 'fail' (a failed member fails the chord) or 'continue' (the ` +
+        `callback gets partial results)`,
     );
   }
   assertMembers(body, 'chord(): option "body"');

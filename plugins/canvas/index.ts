@@ -67,7 +67,8 @@ export function canvasOf(stem: Stem): Canvas {
   const found = canvases.get(stem);
   if (found === undefined) {
     throw new ConfigError(
-      'canvasOf(stem): this Stem was created without the canvas plugin; add canvas() to its plugins (import { canvas } from "stem/plugins/canvas"), in workers too',
+      'canvasOf(stem): this Stem was created without the canvas plugin; add canvas() to its plugins (import { canvas } from ' +
+        '"stem/plugins/canvas"), in workers too',
     );
   }
   return found;

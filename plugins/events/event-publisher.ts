@@ -166,7 +166,8 @@ export class EventPublisher {
             // Said once per outage, not once per batch: the worker goes on without its events.
             if (!this.failing)
               process.emitWarning(
-                `events could not be published (${(error as Error)?.message ?? String(error)}); they are dropped until the event bus answers again`,
+                `events could not be published (${(error as Error)?.message ?? String(error)}); they are dropped until the event ` +
+                  `bus answers again`,
                 'StemEventWarning',
               );
             this.failing = true;

@@ -17,7 +17,8 @@ function tsxApi(): string {
       return pathToFileURL(createRequire(join(process.cwd(), 'package.json')).resolve('tsx/esm/api')).href;
     } catch (error) {
       throw new ConfigError(
-        `isolation: a TypeScript task module needs tsx in the child, and tsx was not found (${(error as Error).message}); run \`npm install --save-dev tsx\`, or point handlerModule/modules at compiled .js files`,
+        `isolation: a TypeScript task module needs tsx in the child, and tsx was not found (${(error as Error).message}); run ` +
+          `\`npm install --save-dev tsx\`, or point handlerModule/modules at compiled .js files`,
       );
     }
   }

@@ -41,7 +41,8 @@ export interface IsolationPlugin extends StemPlugin {
  * module with `handlerModule` (the child imports it by path); `pool` isolates every task.
  *
  * @example
- * export const crunch = defineTask({ name: 'cpu.crunch', options: { isolate: 'thread', handlerModule: import.meta.url, timeLimit: '30s' }, handler });
+ * export const crunch = defineTask({ name: 'cpu.crunch', options: { isolate: 'thread', handlerModule: import.meta.url, timeLimit:
+ * '30s' }, handler });
  * Stem.create({ plugins: [isolation({ maxTasksPerChild: 100 })] });
  */
 export function isolation(options: IsolationOptions = {}): IsolationPlugin {
@@ -85,7 +86,9 @@ export function isolation(options: IsolationOptions = {}): IsolationPlugin {
     if (module !== undefined) taskModules.set(definition.name, moduleUrl(module, `task "${definition.name}": option "handlerModule"`));
     else if (modeOf(definition) !== undefined && resolved.modules.length === 0) {
       throw new ConfigError(
-        `task "${definition.name}" runs isolated but names no module: its child imports the task by path, so set \`handlerModule: import.meta.url\` in the module that exports it, or list that module in isolation({ modules }) (stem worker start --pool passes its --registry module)`,
+        `task "${definition.name}" runs isolated but names no module: its child imports the task by path, so set \`handlerModule: ` +
+          `import.meta.url\` in the module that exports it, or list that module in isolation({ modules }) (stem worker start --pool ` +
+          `passes its --registry module)`,
       );
     }
   };

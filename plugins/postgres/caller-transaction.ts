@@ -43,7 +43,8 @@ export function callerTransaction(transaction: unknown, who: string, schema: str
       if (code !== '3F000' && code !== '42P01') throw error;
       throw new InvalidTransactionError(
         who,
-        `its database has no "${schema}".stem_messages table (${(error as Error).message}): open the transaction on the database of the postgres plugin's url, after its migrations ran; Postgres has aborted this transaction, roll it back`,
+        `its database has no "${schema}".stem_messages table (${(error as Error).message}): open the transaction on the database ` +
+          `of the postgres plugin's url, after its migrations ran; Postgres has aborted this transaction, roll it back`,
         { cause: error },
       );
     }
@@ -59,7 +60,8 @@ function recognise(transaction: unknown, who: string): TransactionRunner {
     if (!candidate.isTransaction) {
       throw new InvalidTransactionError(
         who,
-        'got a Kysely instance, not a transaction: the task would commit on its own; pass the trx of db.transaction().execute(async (trx) => …) (or of db.startTransaction())',
+        'got a Kysely instance, not a transaction: the task would commit on its own; pass the trx of ' +
+          'db.transaction().execute(async (trx) => …) (or of db.startTransaction())',
       );
     }
     const kysely = candidate as KyselyLike;
@@ -71,7 +73,8 @@ function recognise(transaction: unknown, who: string): TransactionRunner {
     if (typeof candidate.totalCount === 'number' && typeof candidate.connect === 'function') {
       throw new InvalidTransactionError(
         who,
-        'got a pg Pool: each of its queries may run on another connection, outside your transaction; pass the client of `const client = await pool.connect(); await client.query("BEGIN")`',
+        'got a pg Pool: each of its queries may run on another connection, outside your transaction; pass the client of `const ' +
+          'client = await pool.connect(); await client.query("BEGIN")`',
       );
     }
     const client = candidate as PgClientLike;

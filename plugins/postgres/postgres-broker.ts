@@ -144,7 +144,8 @@ export class PostgresBroker extends PostgresService implements Broker {
               returning m.id, m.task_id, m.payload
             ), kept as (
               insert into ${this.table('stem_dead_letters')} as d (namespace, queue, id, reason, meta, envelope, dead_at)
-              select ${this.namespace}, ${queue}, gone.task_id, ${QUEUE_FULL_DROPPED_REASON}, ${JSON.stringify(meta)}::json, gone.payload::json, now()
+              select ${this.namespace}, ${queue}, gone.task_id, ${QUEUE_FULL_DROPPED_REASON}, ${JSON.stringify(meta)}::json,
+                gone.payload::json, now()
               from gone
               on conflict (namespace, queue, id) do update
                 set reason = excluded.reason, meta = excluded.meta, envelope = excluded.envelope, dead_at = excluded.dead_at, seq = default
@@ -396,12 +397,12 @@ export class PostgresBroker extends PostgresService implements Broker {
           returning m.queue, m.payload, ${this.keyedWake}
         )
         insert into ${this.table('stem_dead_letters')} as d (namespace, queue, id, reason, meta, envelope, dead_at)
-        select ${this.namespace}, ${delivery.queue}, ${delivery.envelope.id}, ${reason}, ${JSON.stringify(meta)}::json, gone.payload::json, now()
+        select ${this.namespace}, ${delivery.queue}, ${delivery.envelope.id}, ${reason}, ${JSON.stringify(meta)}::json,
+          gone.payload::json, now()
         from gone
         on conflict (namespace, queue, id) do update
-          set reason = excluded.reason, meta = excluded.meta, envelope = excluded.envelope, dead_at = excluded.dead_at, seq = default`.execute(
-        this.connection.db,
-      ),
+          set reason = excluded.reason, meta = excluded.meta, envelope = excluded.envelope, dead_at = excluded.dead_at, seq =
+            default`.execute(this.connection.db),
     );
   }
 

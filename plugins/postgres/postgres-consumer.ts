@@ -196,7 +196,8 @@ export class PostgresConsumer implements BrokerConsumer {
         set locked_until = now() + m.visibility_ms * interval '1 millisecond', locked_by = ${this.consumerId},
             deliveries = m.deliveries + 1, lease = m.lease + 1
         from chosen c where m.id = c.id and (m.locked_until is null or m.locked_until <= now())
-        returning m.id, m.queue, m.task_id, m.priority, m.payload, m.deliveries, m.lease, ${epochMs(sql`m.locked_until`)} as lease_expires_at
+        returning m.id, m.queue, m.task_id, m.priority, m.payload, m.deliveries, m.lease, ${epochMs(sql`m.locked_until`)} as
+          lease_expires_at
       )
       select id, queue, task_id, priority, payload, deliveries, lease, lease_expires_at, null::float8 as due_in_ms from claimed
       union all

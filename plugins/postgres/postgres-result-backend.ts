@@ -92,14 +92,17 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
     // position gives way unless it is final.
     return {
       written: sql`insert into ${stored} (namespace, id, state, status, expires_at, generation, attempt)
-        select ${this.namespace}, u.id, u.state, u.status, now() + ${this.ttlOf(options)} * interval '1 millisecond', u.generation, u.attempt
+        select ${this.namespace}, u.id, u.state, u.status, now() + ${this.ttlOf(options)} * interval '1 millisecond', u.generation,
+          u.attempt
         from rows from (unnest(${ids}::text[]), unnest(${states}::text[]), json_array_elements(${encoded}::json),
           unnest(${generations}::int[]), unnest(${attempts}::int[])) with ordinality as u(id, state, status, generation, attempt, ord)
         order by u.ord
         on conflict (namespace, id) do update
-          set state = excluded.state, status = excluded.status, expires_at = excluded.expires_at, generation = excluded.generation, attempt = excluded.attempt
+          set state = excluded.state, status = excluded.status, expires_at = excluded.expires_at, generation = excluded.generation,
+            attempt = excluded.attempt
           where ${stored}.expires_at <= now()
-            or (excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) > (${stored}.generation, ${stored}.attempt, ${phaseOf(sql`${stored}.state`)})
+            or (excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) > (${stored}.generation, ${stored}.attempt,
+              ${phaseOf(sql`${stored}.state`)})
             or ((excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) = (${stored}.generation, ${stored}.attempt, ${phaseOf(sql`${stored}.state`)})
               and ${phaseOf(sql`${stored}.state`)} < ${sql.lit(FINAL_PHASE)})
         ${options.quiet === true ? sql`returning id` : sql`returning id, status::text as status`}`,
@@ -149,7 +152,8 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
           delete from ${this.table('stem_group_results')} where namespace = ${this.namespace} and group_id = ${groupId}
         )
         insert into ${this.table('stem_groups')} (namespace, id, member_ids, expected, completed, expires_at)
-        values (${this.namespace}, ${groupId}, ${members}::json, ${memberIds.length}, 0, now() + ${this.ttlOf(options)} * interval '1 millisecond')
+        values (${this.namespace}, ${groupId}, ${members}::json, ${memberIds.length}, 0, now() + ${this.ttlOf(options)} * interval
+          '1 millisecond')
         on conflict (namespace, id) do update
           set member_ids = excluded.member_ids, expected = excluded.expected, completed = 0, expires_at = excluded.expires_at`.execute(
         this.connection.db,

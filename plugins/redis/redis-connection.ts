@@ -12,7 +12,8 @@ import type { RedisStateWriter } from './redis-state-writer.js';
 export type RedisClient = Redis | Cluster;
 
 /**
- * One ioredis connection to a Redis server (or a cluster, or a master found through sentinels), shared by the services of one plugin: opened (and
+ * One ioredis connection to a Redis server (or a cluster, or a master found through sentinels), shared by the services of one
+ * plugin: opened (and
  * checked) at startup, reconnected by ioredis at run time, closed when its last user releases it.
  * Blocking reads and pub/sub get their own connections through {@link RedisConnection.duplicate}.
  */

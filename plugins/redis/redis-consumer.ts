@@ -85,7 +85,10 @@ const REBLOCK_WITHIN_MS = 100;
  */
 const SERVER_TIMEOUT_SLACK_MS = 250;
 
-/** ioredis connection problems (as opposed to script or command errors) are retried by fetch; so is a script the server lost (the retry loads it again). */
+/**
+ * ioredis connection problems (as opposed to script or command errors) are retried by fetch; so is a script the server lost (the
+ * retry loads it again).
+ */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOSCRIPT)/;
 
 /**

@@ -42,7 +42,10 @@ export interface RedisConnectionOptions {
   cluster?: RedisClusterOptions;
   /** A master found through Redis Sentinel (not with a `url` or `cluster`). */
   sentinel?: RedisSentinelOptions;
-  /** Prefix of every key and channel, so several apps (or tests) share one Redis; `:` and `%` in it are percent-encoded in keys. Default `stem`. */
+  /**
+   * Prefix of every key and channel, so several apps (or tests) share one Redis; `:` and `%` in it are percent-encoded in keys.
+   * Default `stem`.
+   */
   namespace?: string;
   /** How long the first connection may take before startup fails (ms). Default 5000. */
   connectTimeoutMs?: number;

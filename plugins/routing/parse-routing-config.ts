@@ -259,7 +259,8 @@ class RoutingConfigReader {
         const shadow = earlier.coverersOf(key.glob).find((before) => before.queue !== queue.name);
         if (shadow !== undefined) {
           throw new ConfigError(
-            `${key.where}: ${key.key}: "${key.glob}" can never match: ${shadow.key} "${shadow.glob}" (${shadow.where}) takes every task it matches first; remove it or declare queue ${queue.name} above ${shadow.queue}`,
+            `${key.where}: ${key.key}: "${key.glob}" can never match: ${shadow.key} "${shadow.glob}" (${shadow.where}) takes ` +
+              `every task it matches first; remove it or declare queue ${queue.name} above ${shadow.queue}`,
           );
         }
       }
@@ -430,7 +431,8 @@ class RoutingConfigReader {
       throw this.source.error(
         lengthNode ?? maxLength.keyNode,
         maxLength.path,
-        `${lengthNode === undefined ? 'nothing' : kindOf(lengthNode)} is not a length; give the most tasks the queue may hold waiting, a whole number of 1 or more`,
+        `${lengthNode === undefined ? 'nothing' : kindOf(lengthNode)} is not a length; give the most tasks the queue may hold ` +
+          `waiting, a whole number of 1 or more`,
       );
     }
     try {
@@ -513,7 +515,8 @@ export function parseRoutingText(text: string, sourceName: string): RoutingConfi
 export function parseRoutingObject(value: unknown, sourceName = 'routing config'): RoutingConfig {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConfigError(
-      `${sourceName}: must be an object with default_queue, queues, broadcasts and routes, not ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`,
+      `${sourceName}: must be an object with default_queue, queues, broadcasts and routes, not ` +
+        `${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`,
     );
   }
   return new RoutingConfigReader(new RoutingSource(sourceName)).read(new Document(value).contents as Node | null);

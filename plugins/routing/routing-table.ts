@@ -217,7 +217,8 @@ export class RoutingTable {
       if (located.glob.isLiteral ? names.has(located.glob.source) : taskNames.some((name) => located.glob.matches(name))) continue;
       const shown = taskNames.slice(0, 8).join(', ') + (taskNames.length > 8 ? ', …' : '');
       throw new ConfigError(
-        `${located.where}: ${located.key}: "${located.glob}" matches none of the ${taskNames.length} registered tasks (${shown}); fix the glob or register the task`,
+        `${located.where}: ${located.key}: "${located.glob}" matches none of the ${taskNames.length} registered tasks (${shown}); ` +
+          `fix the glob or register the task`,
       );
     }
   }

@@ -22,7 +22,8 @@ export class UndeclaredBroadcasts {
     if (!this.firstUndeclared(`publish ${channel}`, channel)) return;
     process.emitWarning(
       `routing: broadcast://${channel} is not a channel ${this.table.source} declares (${this.declaredList()}); ` +
-        `workers subscribe only to declared channels unless given --broadcasts, so it may reach no worker: fix the name or declare it under broadcasts`,
+        `workers subscribe only to declared channels unless given --broadcasts, so it may reach no worker: fix the name or ` +
+        `declare it under broadcasts`,
       ROUTING_WARNING,
     );
   }
@@ -32,7 +33,8 @@ export class UndeclaredBroadcasts {
     for (const channel of channels) {
       if (!this.firstUndeclared(`subscribe ${channel}`, channel)) continue;
       process.emitWarning(
-        `routing: the worker subscribes to broadcast channel "${channel}", which ${this.table.source} does not declare (${this.declaredList()}); ` +
+        `routing: the worker subscribes to broadcast channel "${channel}", which ${this.table.source} does not declare ` +
+          `(${this.declaredList()}); ` +
           `no route sends to it: fix the name (--broadcasts, STEM_WORKER_BROADCASTS or worker.broadcasts) or declare it under broadcasts`,
         ROUTING_WARNING,
       );

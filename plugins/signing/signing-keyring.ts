@@ -92,7 +92,8 @@ function parseHmacKey(id: string, input: SigningKeyInput, where: string): HmacKe
     );
   if (secret.length < MIN_HMAC_KEY_BYTES) {
     throw new ConfigError(
-      `${where}: key "${id}" is ${secret.length} bytes; an hmac-sha256 key needs at least ${MIN_HMAC_KEY_BYTES} (32 recommended: \`openssl rand -base64 32\`)`,
+      `${where}: key "${id}" is ${secret.length} bytes; an hmac-sha256 key needs at least ${MIN_HMAC_KEY_BYTES} (32 recommended: ` +
+        `\`openssl rand -base64 32\`)`,
     );
   }
   return { kind: 'hmac', secret };

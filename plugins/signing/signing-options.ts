@@ -5,7 +5,10 @@ import { SigningKeyring, type SigningAlgorithm, type SigningKeyInput } from './s
 export interface SigningOptions {
   /** Every key by id: the active one signs, all of them verify (keep old keys here while rotating). */
   keys: Record<string, SigningKeyInput>;
-  /** The id of the key that signs new tasks (default: the only key, when there is one that can sign). Omitted with several keys: verify only. */
+  /**
+   * The id of the key that signs new tasks (default: the only key, when there is one that can sign). Omitted with several keys:
+   * verify only.
+   */
   activeKey?: string;
   /** `hmac-sha256` (default: shared secrets) or `ed25519` (producers hold private keys, workers may hold only public keys). */
   algorithm?: SigningAlgorithm;
@@ -39,7 +42,8 @@ export function resolveSigningOptions(options: SigningOptions, where = 'signing'
       throw new ConfigError(`${where}: option "activeKey" is "${activeKey}", which is not among the keys (${keyring.ids.join(', ')})`);
     if (!keyring.canSign(activeKey))
       throw new ConfigError(
-        `${where}: the active key "${activeKey}" is a public key and cannot sign; give its private key, or leave activeKey out to only verify`,
+        `${where}: the active key "${activeKey}" is a public key and cannot sign; give its private key, or leave activeKey out to ` +
+          `only verify`,
       );
   } else if (keyring.ids.length === 1 && keyring.canSign(keyring.ids[0]!)) {
     activeKey = keyring.ids[0];
@@ -63,7 +67,8 @@ export function signingOptionsFromEnv(env: NodeJS.ProcessEnv): SigningOptions | 
     const id = item.slice(0, colon).trim();
     if (colon <= 0 || item.slice(colon + 1).trim() === '') {
       throw new ConfigError(
-        `STEM_SIGNING_KEYS: "${id || item.slice(0, 8)}…" must be <key id>:<base64 key>, entries separated by commas (e.g. k2:AbC…=,k1:XyZ…=)`,
+        `STEM_SIGNING_KEYS: "${id || item.slice(0, 8)}…" must be <key id>:<base64 key>, entries separated by commas (e.g. ` +
+          `k2:AbC…=,k1:XyZ…=)`,
       );
     }
     if (id in keys) throw new ConfigError(`STEM_SIGNING_KEYS: key id "${id}" is listed twice`);

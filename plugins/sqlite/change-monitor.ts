@@ -28,7 +28,7 @@ export class ChangeMonitor {
 
   /** @param file the database file (`:memory:` has no other process: nothing to watch) */
   constructor(
-    private readonly db: SqliteDatabase,
+    db: SqliteDatabase,
     private readonly file: string | undefined,
     private readonly maxIntervalMs: number,
   ) {

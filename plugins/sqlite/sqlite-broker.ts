@@ -122,7 +122,8 @@ export class SqliteBroker extends SqliteService implements Broker {
       const now = Date.now();
       const excess = new Map<string, number>();
       const length = connection.prepare(
-        `select count(*) from stem_messages where namespace = ? and queue = ? and subscriber = '' and (locked_until is null or locked_until <= ?)`,
+        `select count(*) from stem_messages where namespace = ? and queue = ? and subscriber = '' and (locked_until is null or ` +
+          `locked_until <= ?)`,
       );
       for (const [queue, { bound, count }] of bounded) {
         const over = (length.pluck().get(this.namespace, queue, now) as number) + count - bound.maxLength;

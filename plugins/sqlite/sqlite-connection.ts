@@ -148,7 +148,10 @@ export class SqliteConnection {
     return statement;
   }
 
-  /** Runs `body` in a `BEGIN IMMEDIATE` transaction: it holds the write lock from its first statement, so it never fails halfway on a lock upgrade. */
+  /**
+   * Runs `body` in a `BEGIN IMMEDIATE` transaction: it holds the write lock from its first statement, so it never fails halfway on
+   * a lock upgrade.
+   */
   immediate<T>(body: () => T): T {
     return this.immediateTx.immediate(body);
   }

@@ -222,7 +222,8 @@ export class SqliteConsumer implements BrokerConsumer {
         if (gone.changes === 0) continue;
         connection
           .prepare(
-            'insert or replace into stem_dead_letters (namespace, queue, id, reason, meta, envelope, dead_at) values (?, ?, ?, ?, ?, null, ?)',
+            'insert or replace into stem_dead_letters (namespace, queue, id, reason, meta, envelope, dead_at) values (?, ?, ?, ?, ' +
+              '?, null, ?)',
           )
           .run(
             this.namespace,

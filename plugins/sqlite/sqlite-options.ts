@@ -68,7 +68,8 @@ export function resolveSqliteOptions(options: SqliteOptions, where = 'sqlite', c
     file = typeof url === 'string' ? sqliteUrlPath(url) : undefined;
     if (file === undefined) {
       throw new ConfigError(
-        `${where}: option "url" must be sqlite://path/to/file.db, sqlite:///absolute/file.db or sqlite::memory:, got ${JSON.stringify(url)}`,
+        `${where}: option "url" must be sqlite://path/to/file.db, sqlite:///absolute/file.db or sqlite::memory:, got ` +
+          `${JSON.stringify(url)}`,
       );
     }
   } else if (path !== undefined) {

@@ -335,7 +335,8 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
       this.sweptTo = slice.length < SWEEP_SLICE ? '' : slice[slice.length - 1]!.id;
       this.connection
         .prepare(
-          `delete from stem_group_results where namespace = ? and group_id in (select id from stem_groups where namespace = ? and expires_at <= ?)`,
+          `delete from stem_group_results where namespace = ? and group_id in (select id from stem_groups where namespace = ? and ` +
+            `expires_at <= ?)`,
         )
         .run(ns, ns, now);
       this.connection.prepare('delete from stem_groups where expires_at <= ? and namespace = ?').run(now, ns);

@@ -25,12 +25,14 @@ export class SqliteScheduleStore extends SqliteService implements ScheduleStore 
       entry.version === 0
         ? this.connection
             .prepare(
-              'insert into stem_schedules (namespace, id, entry, enabled, next_run_at, version) values (?, ?, ?, ?, ?, ?) on conflict do nothing',
+              'insert into stem_schedules (namespace, id, entry, enabled, next_run_at, version) values (?, ?, ?, ?, ?, ?) on ' +
+                'conflict do nothing',
             )
             .run(this.namespace, entry.id, json, enabled, next, stored.version).changes
         : this.connection
             .prepare(
-              'update stem_schedules set entry = ?, enabled = ?, next_run_at = ?, version = ? where namespace = ? and id = ? and version = ?',
+              'update stem_schedules set entry = ?, enabled = ?, next_run_at = ?, version = ? where namespace = ? and id = ? and ' +
+                'version = ?',
             )
             .run(json, enabled, next, stored.version, this.namespace, entry.id, entry.version).changes;
     if (written === 0) {

@@ -16,7 +16,8 @@ export interface OtelExport {
 
 /** The one-line message when `--otel` finds no SDK: what to install, or how to run without it. */
 export const OTEL_MISSING_MESSAGE =
-  '--otel (STEM_OTEL): no OpenTelemetry SDK is installed; run `npm install @opentelemetry/sdk-node` (or @opentelemetry/sdk-trace-node and @opentelemetry/exporter-trace-otlp-http) in your project, or start the worker without --otel';
+  '--otel (STEM_OTEL): no OpenTelemetry SDK is installed; run `npm install @opentelemetry/sdk-node` (or ' +
+  '@opentelemetry/sdk-trace-node and @opentelemetry/exporter-trace-otlp-http) in your project, or start the worker without --otel';
 
 type Module = Record<string, unknown>;
 type Constructor = new (...args: any[]) => any;

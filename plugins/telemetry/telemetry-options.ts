@@ -35,7 +35,8 @@ export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTele
   }
   if (meterProvider !== undefined && typeof (meterProvider as Partial<MeterProvider>).getMeter !== 'function') {
     throw new ConfigError(
-      'telemetry(): meterProvider must be an OpenTelemetry MeterProvider (an object with getMeter()), e.g. a MeterProvider of @opentelemetry/sdk-metrics',
+      'telemetry(): meterProvider must be an OpenTelemetry MeterProvider (an object with getMeter()), e.g. a MeterProvider of ' +
+        '@opentelemetry/sdk-metrics',
     );
   }
   if (typeof parentOnCreation !== 'boolean') {

@@ -9,7 +9,10 @@ export { debounce, debounced, DEBOUNCE_HEADERS, SUPERSEDED, type DebounceOptions
 
 declare module '../../sdk/task.js' {
   interface TaskOptions {
-    /** While a task with the same key was enqueued within `uniqueFor`, an enqueue returns that task instead (needs the unique plugin on producers). */
+    /**
+     * While a task with the same key was enqueued within `uniqueFor`, an enqueue returns that task instead (needs the unique plugin
+     * on producers).
+     */
     unique?: boolean;
     /** How long an enqueue holds its key (default 1h). */
     uniqueFor?: Duration;

@@ -55,11 +55,13 @@ export class BeatStartCommand extends ScheduleStoreCommand {
           if (report.outcome === 'enqueued') {
             const delay = report.delayMs === undefined ? '' : ` (jitter ${formatDuration(report.delayMs)})`;
             out.write(
-              `${new Date().toISOString()} enqueued ${report.scheduleId} (${report.task}) for ${new Date(report.scheduledFor).toISOString()} as ${report.taskId}${delay}\n`,
+              `${new Date().toISOString()} enqueued ${report.scheduleId} (${report.task}) for ` +
+                `${new Date(report.scheduledFor).toISOString()} as ${report.taskId}${delay}\n`,
             );
           } else if (report.outcome === 'skipped') {
             out.write(
-              `${new Date().toISOString()} skipped ${report.scheduleId} for ${new Date(report.scheduledFor).toISOString()} (a schedule hook said so)\n`,
+              `${new Date().toISOString()} skipped ${report.scheduleId} for ${new Date(report.scheduledFor).toISOString()} (a ` +
+                `schedule hook said so)\n`,
             );
           }
         },

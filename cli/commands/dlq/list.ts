@@ -34,7 +34,8 @@ export class DlqListCommand extends ServiceCommand {
         String((entry.meta.error as { message?: string } | undefined)?.message ?? ''),
       ]);
       this.context.stdout.write(
-        `${renderTable(this.context.stdout, ['id', 'task', 'reason', 'dead at', 'error'], rows)}\n${page.entries.length} of ${page.total} dead letters in ${this.queue}\n`,
+        `${renderTable(this.context.stdout, ['id', 'task', 'reason', 'dead at', 'error'], rows)}\n${page.entries.length} of ` +
+          `${page.total} dead letters in ${this.queue}\n`,
       );
       return 0;
     });

@@ -48,7 +48,8 @@ export abstract class RoutingCommand extends StemCommand {
     const plugin = [...(config.plugins ?? [])].reverse().find((candidate) => isRoutingPlugin(candidate, RoutingTable));
     if (plugin === undefined) {
       throw new UsageError(
-        'no routing file: pass --routing-config routing.yaml, set STEM_ROUTING_CONFIG, or add routing({ file }) to the plugins of stem.config.ts',
+        'no routing file: pass --routing-config routing.yaml, set STEM_ROUTING_CONFIG, or add routing({ file }) to the plugins of ' +
+          'stem.config.ts',
       );
     }
     if (this.registry !== undefined) plugin.table.checkTasks((config.tasks ?? []).map((task: TaskDefinition) => task.name));

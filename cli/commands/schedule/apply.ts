@@ -12,7 +12,8 @@ function describePlan(plan: SchedulePlan, dryRun: boolean, describeSchedule: typ
   for (const change of plan.changed) {
     const fields = change.fields.map(
       (field) =>
-        `${field}: ${JSON.stringify(change.before[field as keyof typeof change.before] ?? null)} → ${JSON.stringify(change.after[field as keyof typeof change.after] ?? null)}`,
+        `${field}: ${JSON.stringify(change.before[field as keyof typeof change.before] ?? null)} → ` +
+        `${JSON.stringify(change.after[field as keyof typeof change.after] ?? null)}`,
     );
     lines.push(`~ changed    ${change.id}  ${fields.join(', ')}`);
   }
@@ -71,7 +72,8 @@ export class ScheduleApplyCommand extends ScheduleStoreCommand {
         for (const definition of definitions) {
           if (registry.find(definition.task) === undefined && !definition.task.startsWith('broadcast://')) {
             this.context.stderr.write(
-              `stem: note: ${this.file}: entry "${definition.id}": task "${definition.task}" is not registered in this config; workers must know it\n`,
+              `stem: note: ${this.file}: entry "${definition.id}": task "${definition.task}" is not registered in this config; ` +
+                `workers must know it\n`,
             );
           }
         }

@@ -6,13 +6,15 @@ import { StemCommand } from '../../stem-command.js';
 
 /**
  * The base of the commands that work on a schedule store: `--store URL` (else
- * STEM_SCHEDULE_STORE_URL, else the config's store, else the broker's, which is the SQLite default when none is configured), and a Stem that runs no Beat.
+ * STEM_SCHEDULE_STORE_URL, else the config's store, else the broker's, which is the SQLite default when none is configured), and a
+ * Stem that runs no Beat.
  */
 export abstract class ScheduleStoreCommand extends StemCommand {
   /** The schedule store URL; the scheme picks the plugin. */
   store = Option.String('--store', {
     description:
-      "Schedule store URL (redis://, postgres://, memory://); default STEM_SCHEDULE_STORE_URL, else the config's, else the broker's (sqlite://.stem/stem.db when none is configured)",
+      "Schedule store URL (redis://, postgres://, memory://); default STEM_SCHEDULE_STORE_URL, else the config's, else the " +
+      "broker's (sqlite://.stem/stem.db when none is configured)",
   });
 
   /** The config with `--store` applied and any beat() plugin left out (these commands never fire). */
@@ -51,7 +53,8 @@ export abstract class ScheduleStoreCommand extends StemCommand {
   protected warnIfMemory(stem: Stem): void {
     if (stem.provides('scheduleStore')) return;
     this.context.stderr.write(
-      'stem: note: the schedule store is in memory and ends with this command; pass --store redis://… or postgres://…, or set STEM_SCHEDULE_STORE_URL (or STEM_BROKER_URL: schedules live with the broker)\n',
+      'stem: note: the schedule store is in memory and ends with this command; pass --store redis://… or postgres://…, or set ' +
+        'STEM_SCHEDULE_STORE_URL (or STEM_BROKER_URL: schedules live with the broker)\n',
     );
   }
 }

@@ -39,7 +39,8 @@ export abstract class WorkerControlCommand extends ServiceCommand {
   protected noReplies(client: ControlClient): number {
     const who = this.workers === undefined ? 'no worker' : `none of ${this.workers.join(', ')}`;
     this.context.stderr.write(
-      `stem: ${who} replied within ${this.timeout} on control namespace "${client.namespace}": check that workers run with the control plugin, on the same broker and --namespace, or raise --timeout\n`,
+      `stem: ${who} replied within ${this.timeout} on control namespace "${client.namespace}": check that workers run with the ` +
+        `control plugin, on the same broker and --namespace, or raise --timeout\n`,
     );
     return 1;
   }
@@ -55,7 +56,8 @@ export abstract class WorkerControlCommand extends ServiceCommand {
   protected warnIfNotPersisted(stem: Stem, what: string): void {
     if (!stem.provides('revokeStore')) {
       this.context.stderr.write(
-        `stem: warning: no revoke store is configured (STEM_REVOKE_STORE_URL, --revoke-store, or a broker URL it can share); ${what} reaches the live workers only and is forgotten when they restart\n`,
+        `stem: warning: no revoke store is configured (STEM_REVOKE_STORE_URL, --revoke-store, or a broker URL it can share); ` +
+          `${what} reaches the live workers only and is forgotten when they restart\n`,
       );
     }
   }

@@ -108,7 +108,8 @@ export class WorkerStartCommand extends ServiceCommand {
     const fallback = findDefaultBroker(config.plugins);
     if (!stem.provides('broker')) {
       this.context.stderr.write(
-        'stem: note: the broker is memory://, which only this process sees: tasks enqueued by other stem commands never reach this worker; unset STEM_BROKER_URL for the SQLite default, or use redis:// or postgres://\n',
+        'stem: note: the broker is memory://, which only this process sees: tasks enqueued by other stem commands never reach ' +
+          'this worker; unset STEM_BROKER_URL for the SQLite default, or use redis:// or postgres://\n',
       );
     }
     const stopLogging = logTaskSignals(
