@@ -174,7 +174,8 @@ export class StemCli<Context extends BaseContext = BaseContext> extends Cli<Cont
     if (sub.length > 0) {
       const given = typed.slice(1).join(' ');
       return new UsageError(
-        `${given === '' ? `"stem ${first}" needs a subcommand` : `"stem ${first}" has no subcommand "${given}"`}: ${[...new Set(sub)].sort().join(', ')}`,
+        `${given === '' ? `"stem ${first}" needs a subcommand` : `"stem ${first}" has no subcommand "${given}"`}: ` +
+          `${[...new Set(sub)].sort().join(', ')}`,
       );
     }
     const groups = [...new Set(paths.map((path) => path[0]!).filter((name) => !name.startsWith('-')))].sort();

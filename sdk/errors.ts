@@ -510,7 +510,8 @@ export class IsolatedChildExitedError extends StemError {
     const how = childSignal !== null ? `was killed by ${childSignal}` : `exited with code ${childExitCode}`;
     super(
       'isolated-child-exited',
-      `the ${mode} running task ${taskId} ${how} before the task finished${detail ? ` (${detail})` : ''}; the attempt failed and the pool replaced the ${mode}. Look for process.exit, a native crash or memory use in the handler`,
+      `the ${mode} running task ${taskId} ${how} before the task finished${detail ? ` (${detail})` : ''}; ` +
+        `the attempt failed and the pool replaced the ${mode}. Look for process.exit, a native crash or memory use in the handler`,
     );
   }
 }

@@ -295,7 +295,9 @@ export class Producer {
         .set(statuses, stateOptions)
         .catch((error: unknown) =>
           process.emitWarning(
-            `the queued state of ${publishing.length === 1 ? `task ${publishing[0]!.id}` : `${publishing.length} tasks`} could not be written (${(error as Error)?.message ?? String(error)}); the task${publishing.length === 1 ? ' is' : 's are'} published and will report from the worker`,
+            `the queued state of ${publishing.length === 1 ? `task ${publishing[0]!.id}` : `${publishing.length} tasks`} could not be ` +
+              `written (${(error as Error)?.message ?? String(error)}); ` +
+              `the task${publishing.length === 1 ? ' is' : 's are'} published and will report from the worker`,
             'StemProducerWarning',
           ),
         );

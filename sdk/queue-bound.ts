@@ -115,7 +115,10 @@ export function droppedStatus(letter: DeadLetter & { envelope: Envelope }, now: 
     error: {
       type: 'QueueFullError',
       code: 'queue-full',
-      message: `dropped: queue "${envelope.queue}" was full (maxLength ${typeof maxLength === 'number' ? maxLength : '?'}, overflow drop-oldest) and a newer task took its place; it is in the queue's dead letters (reason ${QUEUE_FULL_DROPPED_REASON})`,
+      message:
+        `dropped: queue "${envelope.queue}" was full ` +
+        `(maxLength ${typeof maxLength === 'number' ? maxLength : '?'}, overflow drop-oldest) ` +
+        `and a newer task took its place; it is in the queue's dead letters (reason ${QUEUE_FULL_DROPPED_REASON})`,
     },
   };
   const generation = generationOf(envelope.meta);

@@ -39,10 +39,8 @@ export class DemoCommand extends StemCommand {
     const stem: StemType = await Stem.create(config);
     const out = this.context.stdout;
     const where = config.urls.broker ? maskUrl(config.urls.broker) : 'memory';
-    out.write(
-      `Stem demo: broker ${where}, backend ` +
-        `${config.urls.backend ? maskUrl(config.urls.backend) : config.urls.broker ? 'memory (set STEM_RESULT_BACKEND_URL to share results)' : 'memory'}\n\n`,
-    );
+    const sharedMemory = config.urls.broker ? 'memory (set STEM_RESULT_BACKEND_URL to share results)' : 'memory';
+    out.write(`Stem demo: broker ${where}, backend ${config.urls.backend ? maskUrl(config.urls.backend) : sharedMemory}\n\n`);
     try {
       const report = await runDemo(stem);
       const rows = report.rows.map((row) => [

@@ -50,7 +50,9 @@ const esModuleFiles = new Set<string>();
 function loadAsEsModule(url: string): void {
   if (esModuleFiles.has(url)) return;
   esModuleFiles.add(url);
-  const hook = `export async function resolve(specifier, context, next) { const resolved = await next(specifier, context); return resolved.url === ${JSON.stringify(url)} ? { ...resolved, format: 'module' } : resolved; }`;
+  const hook =
+    'export async function resolve(specifier, context, next) { const resolved = await next(specifier, context); ' +
+    `return resolved.url === ${JSON.stringify(url)} ? { ...resolved, format: 'module' } : resolved; }`;
   register(`data:text/javascript,${encodeURIComponent(hook)}`);
 }
 

@@ -21,7 +21,9 @@ export function logTaskSignals(signals: Signals, out: NodeJS.WritableStream, for
         'info',
         'worker-ready',
         { workerId, hostname, queues, broadcasts, ...(defaultBroker === undefined ? {} : { broker: defaultBroker }) },
-        `worker ${workerId} ready on ${hostname}, consuming ${queues.join(', ')}${broadcasts.length > 0 ? `; broadcasts ${broadcasts.join(', ')}` : ''}${defaultBroker === undefined ? '' : ` (broker ${defaultBroker}: the default, no broker configured)`}`,
+        `worker ${workerId} ready on ${hostname}, consuming ${queues.join(', ')}` +
+          `${broadcasts.length > 0 ? `; broadcasts ${broadcasts.join(', ')}` : ''}` +
+          `${defaultBroker === undefined ? '' : ` (broker ${defaultBroker}: the default, no broker configured)`}`,
       ),
     ),
     signals.on('task-succeeded', ({ envelope, durationMs }) =>

@@ -49,7 +49,8 @@ export class ChordClaimPendingError extends StemError {
   constructor(chordId: string, claimer: string, waitedMs: number) {
     super(
       'chord-claim-pending',
-      `chord ${chordId}: its callback is claimed by ${claimer === '' ? 'another worker' : `worker ${claimer}`}, which neither fired it nor let its lease end ` +
+      `chord ${chordId}: its callback is claimed by ${claimer === '' ? 'another worker' : `worker ${claimer}`}, ` +
+        'which neither fired it nor let its lease end ' +
         `within ${waitedMs}ms; this member will be redelivered and claim again (a claim whose lease ended unfired is taken over)`,
     );
   }

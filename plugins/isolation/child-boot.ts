@@ -37,7 +37,9 @@ export function bootScript(modules: readonly string[]): BootScript {
   const typescript = [CHILD_ENTRY, ...modules].some((url) => TYPESCRIPT.test(new URL(url).pathname));
   const register = typescript ? `(await import(${JSON.stringify(tsxApi())})).register();` : '';
   const body = `${register} await import(${JSON.stringify(CHILD_ENTRY)});`;
-  const failed = `(error) => { process.stderr.write('stem isolation child failed to start: ' + (error && error.stack || error) + '\\n'); process.exit(70); }`;
+  const failed =
+    "(error) => { process.stderr.write('stem isolation child failed to start: ' + " +
+    "(error && error.stack || error) + '\\n'); process.exit(70); }";
   return {
     thread: `(async () => { ${body} })().catch(${failed});`,
     process: `try { ${body} } catch (error) { (${failed})(error); }`,

@@ -1,5 +1,17 @@
 import type pg from 'pg';
 
+/** What pg and its pool say when a connection is gone (no SQLSTATE to go by). */
+const CONNECTION_ERROR_PATTERN = new RegExp(
+  [
+    'Connection terminated',
+    'connection timeout',
+    'timeout exceeded when trying to connect',
+    'Client has encountered a connection error',
+    'terminating connection',
+  ].join('|'),
+  'i',
+);
+
 /** True for errors that mean "the connection went away" (SQLSTATE 08*, 57P0*, socket errors), not "the statement is wrong". */
 export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
@@ -8,9 +20,7 @@ export function isConnectionError(error: unknown): boolean {
     if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === 'ENOTFOUND') return true;
   }
   const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|terminating connection/i.test(
-    message,
-  );
+  return CONNECTION_ERROR_PATTERN.test(message);
 }
 
 /**

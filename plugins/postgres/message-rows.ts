@@ -83,7 +83,8 @@ export function messageInsert(
   const messages = sql.table(`${schema}.stem_messages`);
   const subscriptions = sql.table(`${schema}.stem_subscriptions`);
   const hasBroadcast = queues.some((queue) => broadcastChannel(queue) !== undefined);
-  const input = sql`unnest(${queues}::text[], ${ids}::text[], ${priorities}::int[], ${payloads}::text[], ${visibilities}::int[], ${notBefores}::float8[])
+  const input = sql`unnest(${queues}::text[], ${ids}::text[], ${priorities}::int[], ${payloads}::text[],
+        ${visibilities}::int[], ${notBefores}::float8[])
       with ordinality as i(queue, task_id, priority, payload, visibility_ms, not_before, ord)`;
   const notBefore = sql`case when i.not_before is null then now() else to_timestamp(i.not_before / 1000.0) end`;
   const rows = hasBroadcast

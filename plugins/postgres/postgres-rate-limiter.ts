@@ -26,7 +26,8 @@ export class PostgresRateLimiter extends PostgresService implements RateLimiter 
       throw new ConfigError(`rate limit of "${key}": cannot take ${tokens} tokens from a bucket of ${limit}; take between 1 and ${limit}`);
     }
     const nowMs = sql`(extract(epoch from now()) * 1000)::float8`;
-    const current = sql`least(${limit}::float8, b.tokens + greatest(0, ${nowMs} - b.refilled_at) * ${limit}::float8 / ${intervalMs}::float8)`;
+    const current = sql`least(${limit}::float8,
+      b.tokens + greatest(0, ${nowMs} - b.refilled_at) * ${limit}::float8 / ${intervalMs}::float8)`;
     const { rows } = await this.connection.run(() =>
       sql<{ tokens: number; allowed: boolean }>`insert into ${this.table('stem_rate_buckets')} as b
           (namespace, key, tokens, refilled_at, allowed)

@@ -18,7 +18,8 @@ import { FINAL_PHASE, STATE_PHASE, statePosition, supersedes } from '../../sdk/s
 
 /** The phase of a state column in SQL, as STATE_PHASE gives it. */
 function phaseOf(state: RawBuilder<unknown>): RawBuilder<number> {
-  return sql<number>`(case ${state} when 'pending' then ${sql.lit(STATE_PHASE.pending)} when 'queued' then ${sql.lit(STATE_PHASE.queued)} when 'running' then ${sql.lit(STATE_PHASE.running)}
+  return sql<number>`(case ${state} when 'pending' then ${sql.lit(STATE_PHASE.pending)} when 'queued' then ${sql.lit(STATE_PHASE.queued)}
+    when 'running' then ${sql.lit(STATE_PHASE.running)}
     when 'retried' then ${sql.lit(STATE_PHASE.retried)} else ${sql.lit(FINAL_PHASE)} end)`;
 }
 
@@ -103,7 +104,8 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
           where ${stored}.expires_at <= now()
             or (excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) > (${stored}.generation, ${stored}.attempt,
               ${phaseOf(sql`${stored}.state`)})
-            or ((excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) = (${stored}.generation, ${stored}.attempt, ${phaseOf(sql`${stored}.state`)})
+            or ((excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) = (${stored}.generation, ${stored}.attempt,
+              ${phaseOf(sql`${stored}.state`)})
               and ${phaseOf(sql`${stored}.state`)} < ${sql.lit(FINAL_PHASE)})
         ${options.quiet === true ? sql`returning id` : sql`returning id, status::text as status`}`,
       notify:

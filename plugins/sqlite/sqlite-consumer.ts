@@ -43,7 +43,8 @@ const CANDIDATES = `select id, priority from stem_messages
  * this claim only, even when the row id is reused by a later message (ids are rowids, not
  * AUTOINCREMENT, so that an insert updates no sequence row).
  */
-const CLAIM = `update stem_messages set locked_until = ? + visibility_ms, locked_by = ?, deliveries = deliveries + 1, lease = (random() & 9007199254740991)
+const CLAIM = `update stem_messages set locked_until = ? + visibility_ms, locked_by = ?, deliveries = deliveries + 1,
+    lease = (random() & 9007199254740991)
   where id = ? returning id, queue, task_id, priority, payload, deliveries, lease, locked_until`;
 
 /**

@@ -36,7 +36,8 @@ export class SqliteRateLimiter extends SqliteService implements RateLimiter {
       connection
         .prepare(
           `insert into stem_rate_buckets (namespace, key, tokens, refilled_at) values (?, ?, ?, ?)
-          on conflict (namespace, key) do update set tokens = excluded.tokens, refilled_at = max(stem_rate_buckets.refilled_at, excluded.refilled_at)`,
+          on conflict (namespace, key) do update set tokens = excluded.tokens,
+            refilled_at = max(stem_rate_buckets.refilled_at, excluded.refilled_at)`,
         )
         .run(this.namespace, key, left, now);
       return { left, allowed };

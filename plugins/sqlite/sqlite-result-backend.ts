@@ -29,7 +29,8 @@ const UPSERT_HEAD = 'insert into stem_results (namespace, id, state, generation,
  * generation, attempt, phase; an equal position replaces a state that is not final; an expired row
  * always gives way). A row it does not apply is left as it was.
  */
-const UPSERT_TAIL = `on conflict (namespace, id) do update set state = excluded.state, generation = excluded.generation, attempt = excluded.attempt,
+const UPSERT_TAIL = `on conflict (namespace, id) do update set state = excluded.state, generation = excluded.generation,
+    attempt = excluded.attempt,
     phase = excluded.phase, status = excluded.status, expires_at = excluded.expires_at
   where stem_results.expires_at <= ?
     or (excluded.generation, excluded.attempt, excluded.phase) > (stem_results.generation, stem_results.attempt, stem_results.phase)
@@ -193,7 +194,8 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
       this.connection
         .prepare(
           `insert into stem_groups (namespace, id, member_ids, expected, completed, expires_at) values (?, ?, ?, ?, 0, ?)
-          on conflict (namespace, id) do update set member_ids = excluded.member_ids, expected = excluded.expected, completed = 0, expires_at = excluded.expires_at`,
+          on conflict (namespace, id) do update set member_ids = excluded.member_ids, expected = excluded.expected, completed = 0,
+            expires_at = excluded.expires_at`,
         )
         .run(this.namespace, groupId, JSON.stringify([...memberIds]), memberIds.length, expiresAt);
     });

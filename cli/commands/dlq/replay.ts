@@ -42,7 +42,8 @@ export class DlqReplayCommand extends ServiceCommand {
         });
       else
         this.context.stdout.write(
-          `${this.dryRun ? 'would replay' : 'replayed'} ${replayed.length} dead letter(s) of ${this.queue}${replayed.length > 0 ? `: ${replayed.map((entry) => entry.id).join(', ')}` : ''}\n`,
+          `${this.dryRun ? 'would replay' : 'replayed'} ${replayed.length} dead letter(s) of ${this.queue}` +
+            `${replayed.length > 0 ? `: ${replayed.map((entry) => entry.id).join(', ')}` : ''}\n`,
         );
       return 0;
     });

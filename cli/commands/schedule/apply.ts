@@ -21,7 +21,9 @@ function describePlan(plan: SchedulePlan, dryRun: boolean, describeSchedule: typ
     lines.push(`- removed    ${entry.id}  ${entry.task}  ${describeSchedule(entry.schedule, entry.timezone)}`);
   for (const id of plan.unchanged) lines.push(`= unchanged  ${id}`);
   for (const id of plan.kept) lines.push(`  kept       ${id}  (not in the file; --prune removes it)`);
-  const counts = `${plan.added.length} added, ${plan.changed.length} changed, ${plan.removed.length} removed, ${plan.unchanged.length} unchanged, ${plan.kept.length} kept`;
+  const counts =
+    `${plan.added.length} added, ${plan.changed.length} changed, ${plan.removed.length} removed, ` +
+    `${plan.unchanged.length} unchanged, ${plan.kept.length} kept`;
   lines.push(dryRun ? `dry run: ${counts}; nothing was written` : `applied: ${counts}`);
   return `${lines.join('\n')}\n`;
 }

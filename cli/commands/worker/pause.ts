@@ -40,7 +40,8 @@ export class WorkerPauseCommand extends WorkerControlCommand {
       });
     else
       this.context.stdout.write(
-        `${verb} ${this.queue} on ${acting.length} worker(s)${acting.length > 0 ? `: ${acting.join(', ')}` : ''}${this.workers === undefined ? ' (stored for workers that start later)' : ''}\n`,
+        `${verb} ${this.queue} on ${acting.length} worker(s)${acting.length > 0 ? `: ${acting.join(', ')}` : ''}` +
+          `${this.workers === undefined ? ' (stored for workers that start later)' : ''}\n`,
       );
     if (this.reportFailures(replies)) return 1;
     return this.workers !== undefined && replies.length === 0 ? 1 : 0;

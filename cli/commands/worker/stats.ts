@@ -60,7 +60,8 @@ export class WorkerStatsCommand extends WorkerControlCommand {
             const autoscale =
               stats.autoscaler === null
                 ? '-'
-                : `${stats.autoscaler.min}:${stats.autoscaler.max}${stats.autoscaler.last ? ` (last ${stats.autoscaler.last.from}→${stats.autoscaler.last.to})` : ''}`;
+                : `${stats.autoscaler.min}:${stats.autoscaler.max}` +
+                  `${stats.autoscaler.last ? ` (last ${stats.autoscaler.last.from}→${stats.autoscaler.last.to})` : ''}`;
             return [
               reply.workerId,
               stats.processed,
@@ -75,7 +76,11 @@ export class WorkerStatsCommand extends WorkerControlCommand {
             ];
           });
         this.context.stdout.write(
-          `${renderTable(this.context.stdout, ['worker', 'processed', 'succeeded', 'failed', 'in-flight', 'reserved', 'concurrency', 'keys', 'autoscale', 'rss'], rows)}\n`,
+          `${renderTable(
+            this.context.stdout,
+            ['worker', 'processed', 'succeeded', 'failed', 'in-flight', 'reserved', 'concurrency', 'keys', 'autoscale', 'rss'],
+            rows,
+          )}\n`,
         );
       }
       return this.reportFailures(replies) ? 1 : 0;

@@ -49,9 +49,8 @@ export const leanerWrites: Migration = {
       expires_at integer not null,
       primary key (namespace, id)
     ) without rowid`.execute(db);
-    await sql`insert into stem_results_next select namespace, id, state, generation, attempt, phase, status, expires_at from stem_results`.execute(
-      db,
-    );
+    await sql`insert into stem_results_next
+      select namespace, id, state, generation, attempt, phase, status, expires_at from stem_results`.execute(db);
     await sql`drop table stem_results`.execute(db);
     await sql`alter table stem_results_next rename to stem_results`.execute(db);
     // Final states (phase 3 in sdk/state-order.ts when this was written) are the ones that pile up.
