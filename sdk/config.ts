@@ -19,6 +19,12 @@ export interface StemConfig {
   worker?: WorkerOptions;
   /** Record the `queued` state at enqueue (default true); off saves a write per task. */
   trackQueued?: boolean;
+  /**
+   * Record the task's args on every state (queued, running, retried, succeeded), like Celery's
+   * `result_extended` (default false: only failed and cancelled states carry them, with the
+   * envelope a retry needs, so the hot path writes nothing more).
+   */
+  extendedResults?: boolean;
   /** Largest task arguments accepted at enqueue, in bytes of their JSON (default 1 MiB); larger ones are refused. */
   maxArgsBytes?: number;
   /**

@@ -531,3 +531,53 @@ export class IsolatedTaskLoadError extends StemError {
     );
   }
 }
+
+/** `stem.listTasks()` on a result backend that has no `listTasks`. */
+export class ListingNotSupportedError extends StemError {
+  constructor(readonly backend: string) {
+    super(
+      'listing-not-supported',
+      `the ${backend} result backend cannot list tasks (it has no listTasks); use the memory, Redis, Postgres or SQLite result ` +
+        `backend to list and search tasks`,
+      { exitCode: ExitCode.usage },
+    );
+  }
+}
+
+/** `stem.retry(id)` of a task the result backend does not know (never stored, or its result expired). */
+export class UnknownTaskIdError extends StemError {
+  constructor(readonly taskId: string) {
+    super(
+      'unknown-task-id',
+      `task ${taskId} is unknown to the result backend (never enqueued here, or its result expired); check the id with ` +
+        `stem result get ${taskId}`,
+    );
+  }
+}
+
+/** `stem.retry(id)` of a task that is not failed or cancelled: only a finished, unsuccessful task is retried. */
+export class TaskNotRetryableError extends StemError {
+  constructor(
+    readonly taskId: string,
+    readonly state: string,
+  ) {
+    super(
+      'task-not-retryable',
+      `task ${taskId} is ${state}: only a failed or cancelled task can be retried; wait for it to finish, or enqueue a new task`,
+    );
+  }
+}
+
+/** `stem.retry(id)` of a failed or cancelled task whose state holds no envelope (written by an older Stem, or by another writer). */
+export class EnvelopeNotRecordedError extends StemError {
+  constructor(
+    readonly taskId: string,
+    readonly state: string,
+  ) {
+    super(
+      'envelope-not-recorded',
+      `task ${taskId} is ${state} but its state records no envelope to run it again from (written before Stem recorded one, or by ` +
+        `another writer); replay it from the dead letters (stem dlq replay --ids ${taskId}) or enqueue it again`,
+    );
+  }
+}

@@ -52,6 +52,21 @@ export {
 } from './queue-bound.js';
 export { uuidv7, uuidv7Time } from './id.js';
 export {
+  DEFAULT_LIST_LIMIT,
+  MAX_LIST_LIMIT,
+  LISTED_STATES,
+  resolveTaskQuery,
+  matchesTaskQuery,
+  newestFirst,
+  isAfter,
+  pageOf,
+  encodeListCursor,
+  decodeListCursor,
+  type ListPosition,
+  type ResolvedTaskQuery,
+} from './task-listing.js';
+export { retryTask, type RetryHost } from './task-retry.js';
+export {
   type Envelope,
   type JsonValue,
   META,

@@ -1,8 +1,8 @@
-import type { ResultBackend, TaskStatus } from './contracts/result-backend.js';
+import type { ResultBackend, TaskPage, TaskQuery, TaskStatus } from './contracts/result-backend.js';
 import type { Broker } from './contracts/broker.js';
 import type { ServiceName, Services } from './contracts/index.js';
 import type { StemConfig } from './config.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, ListingNotSupportedError } from './errors.js';
 import { EventStream } from './event-stream.js';
 import { StemHooks } from './hooks.js';
 import { createMemoryService } from './memory/index.js';
@@ -13,6 +13,7 @@ import { resolveSettings, type StemSettings } from './settings.js';
 import { Signals } from './signals.js';
 import type { EnqueueOptions, TaskDefinition } from './task.js';
 import { pendingStatus, TaskHandle } from './task-handle.js';
+import { retryTask } from './task-retry.js';
 import { Worker } from './worker.js';
 import type { WorkerOptions } from './worker-options.js';
 
@@ -154,6 +155,26 @@ export class Stem {
   /** The status of a task id; `pending` when unknown. */
   async status(id: string): Promise<TaskStatus> {
     return (await this.backend.get(id)) ?? pendingStatus(id);
+  }
+
+  /**
+   * Stored tasks by state, name, queue and time, newest first, a page at a time (pass the page's
+   * `cursor` for the next). Throws ListingNotSupportedError when the result backend cannot list.
+   */
+  async listTasks(query: TaskQuery = {}): Promise<TaskPage> {
+    const backend = this.backend;
+    if (backend.listTasks === undefined) throw new ListingNotSupportedError(backend.constructor?.name || 'configured');
+    return backend.listTasks(query);
+  }
+
+  /**
+   * Runs a failed or cancelled task again under the same id, from the envelope its state recorded
+   * (see sdk/task-retry.ts); returns its handle. Throws UnknownTaskIdError, TaskNotRetryableError
+   * (not failed or cancelled) or EnvelopeNotRecordedError.
+   */
+  async retry<Result = unknown>(id: string): Promise<TaskHandle<Result>> {
+    const envelope = await retryTask(this, id);
+    return new TaskHandle<Result>(this.backend, envelope);
   }
 
   /** A handle on an existing task id, to await its result from any process. */

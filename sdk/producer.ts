@@ -231,6 +231,7 @@ export class Producer {
     let statuses: TaskStatus[] | undefined;
     let stateOptions: SetOptions | undefined;
     if (this.stem.settings.trackQueued) {
+      const extended = this.stem.settings.extendedResults;
       statuses = [];
       for (const envelope of publishing) {
         // Fire and forget: no state at all, not even `queued`.
@@ -245,6 +246,7 @@ export class Producer {
         };
         const meta = queuedMeta(envelope, askedPriorities?.get(envelope));
         if (meta !== undefined) status.meta = meta;
+        if (extended) status.args = envelope.args;
         statuses.push(status);
       }
       if (statuses.length === 0) statuses = undefined;

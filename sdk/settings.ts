@@ -21,6 +21,8 @@ export interface StemSettings {
   readonly visibilityTimeoutMs: number;
   /** Whether enqueue records the queued state. */
   readonly trackQueued: boolean;
+  /** Whether every state records the task's args (failed and cancelled states always do). */
+  readonly extendedResults: boolean;
   /** Worker defaults. */
   readonly worker: WorkerOptions;
   /** The control namespace workers, revoke, rate-limit and control commands share. */
@@ -60,6 +62,7 @@ export interface SettingsSource {
   resultTtl?: Duration;
   visibilityTimeout?: Duration;
   trackQueued?: boolean;
+  extendedResults?: boolean;
   worker?: WorkerOptions;
   namespace?: string;
   maxArgsBytes?: number;
@@ -79,6 +82,7 @@ export function resolveSettings(config: SettingsSource): StemSettings {
     resultTtlMs: parseDuration(config.resultTtl ?? '1d', 'resultTtl'),
     visibilityTimeoutMs: parseDuration(config.visibilityTimeout ?? '30s', 'visibilityTimeout'),
     trackQueued: config.trackQueued ?? true,
+    extendedResults: config.extendedResults === true,
     worker: config.worker ?? {},
     namespace: resolveNamespace(config.namespace),
     get maxArgsBytes() {

@@ -2,7 +2,7 @@ import type { Broker } from './contracts/broker.js';
 import type { TaskError, TaskState, TaskStatus } from './contracts/result-backend.js';
 import type { CompletionBatch } from './completion-batch.js';
 import { parseDuration } from './duration.js';
-import { META } from './envelope.js';
+import { META, type Envelope } from './envelope.js';
 import type { Outcome, StemHooks } from './hooks.js';
 import type { TaskRegistry } from './registry.js';
 import type { SignalName, SignalPayloads, Signals } from './signals.js';
@@ -21,6 +21,8 @@ export interface OutcomeHost {
   readonly worker: WorkerHandle;
   /** The instance's result TTL in ms. */
   readonly resultTtlMs: number;
+  /** Every state records the args (`extendedResults`); failed and cancelled states always do. */
+  readonly extendedResults?: boolean;
 }
 
 /** The counters outcomes keep: `processed` counts every outcome but a cancel. */
@@ -47,6 +49,14 @@ interface Ending<S extends SignalName> {
   counter: Exclude<keyof OutcomeCounters, 'processed'>;
   signal: S;
   payload: () => SignalPayloads[S];
+}
+
+/** `status` with what a retry needs (`stem.retry`): the args and the rest of the envelope. Off the hot path: final failures only. */
+function withEnvelope(status: TaskStatus, envelope: Envelope): TaskStatus {
+  const { args, ...recorded } = envelope;
+  status.args = args;
+  status.envelope = recorded;
+  return status;
 }
 
 /**
@@ -100,7 +110,7 @@ export class TaskOutcomes {
       state: 'failed',
       durationMs,
       hook: { error, reason },
-      status: () => this.statusOf(run, 'failed', { error, meta: { reason } }),
+      status: () => withEnvelope(this.statusOf(run, 'failed', { error, meta: { reason } }), envelope),
       tell: () => this.host.broker.deadLetter(run.delivery, reason, { ...meta, error, attempt: envelope.attempt, workerId }),
       counter: 'failed',
       signal: 'task-failed',
@@ -115,7 +125,7 @@ export class TaskOutcomes {
       state: 'cancelled',
       durationMs: run.startedAt ? Date.now() - run.startedAt : 0,
       hook: { error, reason },
-      status: () => this.statusOf(run, 'cancelled', { error }),
+      status: () => withEnvelope(this.statusOf(run, 'cancelled', { error }), run.envelope),
       tell: undefined,
       counter: 'cancelled',
       signal: 'task-cancelled',
@@ -138,6 +148,7 @@ export class TaskOutcomes {
     };
     const generation = generationOf(envelope.meta);
     if (generation > 0) status.generation = generation;
+    if (this.host.extendedResults === true) status.args = envelope.args;
     return status;
   }
 

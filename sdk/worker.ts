@@ -134,6 +134,7 @@ export class Worker implements WorkerHandle, TaskRunHost, FaultTrapHost {
       batch: this.batch,
       worker: this,
       resultTtlMs: stem.settings.resultTtlMs,
+      extendedResults: stem.settings.extendedResults,
     });
     if (options.autoscale) {
       this.autoscaler = new Autoscaler(options.autoscale, stem.broker, this, (decision) => {

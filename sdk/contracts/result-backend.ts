@@ -1,3 +1,5 @@
+import type { Envelope } from '../envelope.js';
+
 /** The life of a task: queued → running → succeeded | failed | cancelled, with retried between attempts. */
 export type TaskState = 'pending' | 'queued' | 'running' | 'retried' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -50,6 +52,48 @@ export interface TaskStatus {
   updatedAt: number;
   /** Extra data (chain/group ids, durations, …). */
   meta?: Record<string, unknown>;
+  /**
+   * The task's arguments: always on `failed` and `cancelled` states (what a retry needs), and on
+   * the other states only with the `extendedResults` setting (Celery's `result_extended`).
+   */
+  args?: unknown;
+  /**
+   * The rest of the envelope the task ran with, on `failed` and `cancelled` states written by a
+   * worker: with `args`, what `stem.retry(id)` publishes again.
+   */
+  envelope?: RecordedEnvelope;
+}
+
+/** A task's envelope as a final state records it: everything but the args, which `TaskStatus.args` holds. */
+export type RecordedEnvelope = Omit<Envelope, 'args'>;
+
+/**
+ * What `listTasks` selects. Filters combine with AND; `state` may name several states (any of them).
+ * Results come newest `updatedAt` first (ties by id, descending), a page at a time.
+ */
+export interface TaskQuery {
+  /** Only tasks in this state, or in any of these. */
+  state?: TaskState | readonly TaskState[];
+  /** Only tasks of this name. */
+  name?: string;
+  /** Only tasks published to this queue. */
+  queue?: string;
+  /** Only tasks whose `updatedAt` is at or after this (epoch ms). */
+  since?: number;
+  /** Only tasks whose `updatedAt` is at or before this (epoch ms). */
+  until?: number;
+  /** Tasks per page: default 50, at most 500. */
+  limit?: number;
+  /** The `cursor` of the previous page, to read the next one. */
+  cursor?: string;
+}
+
+/** One page of `listTasks`. */
+export interface TaskPage {
+  /** The tasks, newest `updatedAt` first. */
+  tasks: TaskStatus[];
+  /** Pass it as `TaskQuery.cursor` for the next page; absent on the last page. */
+  cursor?: string;
 }
 
 /** A group: member ids in order, and how many have finished. */
@@ -199,6 +243,13 @@ export interface ResultBackend {
   heartbeat(beat: WorkerHeartbeat, ttlMs: number): Promise<void>;
   /** Workers whose last heartbeat has not expired. */
   listWorkers(): Promise<WorkerHeartbeat[]>;
+  /**
+   * Optional: the stored tasks matching `query`, newest `updatedAt` first, a page at a time. The
+   * cursor is stable: paging from the first page to the last shows each task that did not change
+   * meanwhile exactly once. A task is listed under its current state only; expired results are
+   * never listed. See `TaskQuery`, and sdk/task-listing.ts for the shared rules.
+   */
+  listTasks?(query: TaskQuery): Promise<TaskPage>;
   /** Releases connections and timers. */
   close(): Promise<void>;
 }

@@ -4,12 +4,15 @@ import type {
   GroupStatus,
   ResultBackend,
   SetOptions,
+  TaskPage,
+  TaskQuery,
   TaskStatus,
   Unsubscribe,
   WorkerHeartbeat,
 } from '../contracts/result-backend.js';
 import { ClosedError } from '../errors.js';
 import { supersedes } from '../state-order.js';
+import { matchesTaskQuery, pageOf, resolveTaskQuery } from '../task-listing.js';
 import { TaskWatchers } from '../task-watchers.js';
 
 /** Options of {@link MemoryResultBackend}. */
@@ -104,6 +107,23 @@ export class MemoryResultBackend implements ResultBackend {
     this.assertOpen();
     const status = live(this.statuses, id, Date.now());
     return status === undefined ? null : copyStatus(status);
+  }
+
+  /**
+   * The stored tasks matching `query`, newest first: a scan of every live state (no index, so
+   * nothing is added to the write path; fine for the sizes an embedded backend holds).
+   */
+  async listTasks(query: TaskQuery): Promise<TaskPage> {
+    this.assertOpen();
+    const resolved = resolveTaskQuery(query);
+    const now = Date.now();
+    const matching: TaskStatus[] = [];
+    for (const { value, expiresAt } of this.statuses.values()) {
+      if (expiresAt > now && matchesTaskQuery(value, resolved)) matching.push(value);
+    }
+    const page = pageOf(matching, resolved.limit);
+    page.tasks = page.tasks.map(copyStatus);
+    return page;
   }
 
   /** Calls `listener` on each later write of `id` until unsubscribed. */

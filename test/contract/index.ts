@@ -9,6 +9,7 @@
  */
 export { brokerContract } from './broker-contract.js';
 export { resultBackendContract } from './result-backend-contract.js';
+export { taskListingContract } from './listing-contract.js';
 export { revokeStoreContract } from './revoke-store-contract.js';
 export { rateLimiterContract } from './rate-limiter-contract.js';
 export { scheduleStoreContract } from './schedule-store-contract.js';

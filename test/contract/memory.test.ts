@@ -14,10 +14,12 @@ import {
   resultBackendContract,
   revokeStoreContract,
   scheduleStoreContract,
+  taskListingContract,
 } from './index.js';
 
 await brokerContract(t, { name: 'memory', create: async () => new MemoryBroker() });
 await resultBackendContract(t, { name: 'memory', create: async () => new MemoryResultBackend() });
+await taskListingContract(t, { name: 'memory', create: async () => new MemoryResultBackend() });
 await revokeStoreContract(t, { name: 'memory', create: async () => new MemoryRevokeStore() });
 await rateLimiterContract(t, { name: 'memory', create: async () => new MemoryRateLimiter() });
 await scheduleStoreContract(t, { name: 'memory', create: async () => new MemoryScheduleStore() });
