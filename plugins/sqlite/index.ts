@@ -32,7 +32,7 @@ interface Closeable {
 type ServiceClass<K extends ServiceName> = new (connection: SqliteConnection, settings: SqliteServiceSettings) => Services[K] & Closeable;
 
 /** Every service of the plugin, by the name the kernel provides it under (no event bus: `stem events` refuses SQLite). */
-const SERVICES: { [K in Exclude<ServiceName, 'eventBus'>]: ServiceClass<K> } = {
+const SERVICES: { [K in Exclude<ServiceName, 'eventBus' | 'workflowStore'>]: ServiceClass<K> } = {
   broker: SqliteBroker,
   backend: SqliteResultBackend,
   revokeStore: SqliteRevokeStore,

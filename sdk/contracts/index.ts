@@ -6,6 +6,8 @@ export type * from './schedule-store.js';
 export type * from './lock-store.js';
 export type * from './concurrency-control.js';
 export type * from './event-bus.js';
+export type * from './workflow-store.js';
+export { WORKFLOW_FINAL_STATUSES, isWorkflowFinal } from './workflow-store.js';
 export { isTaskEvent, STEM_EVENT_TYPES } from './event-bus.js';
 export { TERMINAL_STATES, isTerminal, stateWriteKey } from './result-backend.js';
 
@@ -16,6 +18,7 @@ import type { RateLimiter } from './rate-limiter.js';
 import type { ScheduleStore } from './schedule-store.js';
 import type { LockStore } from './lock-store.js';
 import type { EventBus } from './event-bus.js';
+import type { WorkflowStore } from './workflow-store.js';
 
 /** The services a plugin may provide, by name (the six core ones and the event bus). */
 export interface Services {
@@ -27,6 +30,8 @@ export interface Services {
   lockStore: LockStore;
   /** The cross-process event stream (the broker plugins provide it; memory is in-process). */
   eventBus: EventBus;
+  /** Durable workflow runs, checkpoints, waiters and buffered events (plugins/workflows). */
+  workflowStore: WorkflowStore;
 }
 
 /** A service name: `broker`, `backend`, `revokeStore`, `rateLimiter`, `scheduleStore`, `lockStore`, `eventBus`. */

@@ -6,6 +6,7 @@ import { MemoryRateLimiter } from './memory-rate-limiter.js';
 import { MemoryResultBackend } from './memory-result-backend.js';
 import { MemoryRevokeStore } from './memory-revoke-store.js';
 import { MemoryScheduleStore } from './memory-schedule-store.js';
+import { MemoryWorkflowStore } from './memory-workflow-store.js';
 
 export { MemoryBroker } from './memory-broker.js';
 export { MemoryResultBackend, type MemoryResultBackendOptions } from './memory-result-backend.js';
@@ -14,6 +15,7 @@ export { MemoryRateLimiter } from './memory-rate-limiter.js';
 export { MemoryScheduleStore } from './memory-schedule-store.js';
 export { MemoryLockStore } from './memory-lock-store.js';
 export { MemoryEventBus } from './memory-event-bus.js';
+export { MemoryWorkflowStore } from './memory-workflow-store.js';
 
 /** Creates the in-memory implementation of one service: the kernel's default when no plugin provides it. */
 export function createMemoryService<K extends ServiceName>(name: K, options: { resultTtlMs?: number } = {}): Services[K] {
@@ -25,6 +27,7 @@ export function createMemoryService<K extends ServiceName>(name: K, options: { r
     scheduleStore: () => new MemoryScheduleStore(),
     lockStore: () => new MemoryLockStore(),
     eventBus: () => new MemoryEventBus(),
+    workflowStore: () => new MemoryWorkflowStore(),
   };
   return factories[name]();
 }
