@@ -6,11 +6,13 @@ import type {
   ResultBackend,
   SetOptions,
   StateWriteKey,
+  TaskPage,
+  TaskQuery,
   TaskStatus,
   Unsubscribe,
   WorkerHeartbeat,
 } from '../../sdk/contracts/index.js';
-import { StemError } from '../../sdk/errors.js';
+import { ListingNotSupportedError, StemError } from '../../sdk/errors.js';
 import { statePosition } from '../../sdk/state-order.js';
 import { hashSlot } from './hash-slot.js';
 import { tagPart } from './key-part.js';
@@ -19,6 +21,7 @@ import { execPipeline, isPipeline, type RedisClient, type RedisConnection } from
 import { resolveResultTtl, type RedisResultBackendOptions } from './redis-options.js';
 import { RedisService } from './redis-service.js';
 import type { RedisStateWriter } from './redis-state-writer.js';
+import { indexTime, RedisTaskIndex } from './task-index.js';
 import { TaskWatchHub } from './task-watch-hub.js';
 
 /** States per set-states call: Redis runs a script without interleaving, so a batch is cut into slices. */
@@ -31,22 +34,28 @@ function isFirstState(status: TaskStatus): boolean {
   return status.state === 'queued' && status.attempt === 0 && (status.generation ?? 0) === 0;
 }
 
-/** Appends a state's set-states arguments: id, generation, attempt, phase, JSON. */
+/** Appends a state's set-states arguments: id, generation, attempt, phase, state, index time, JSON. */
 function pushScriptArgs(args: Array<string | number>, status: TaskStatus): void {
   const [generation, attempt, phase] = statePosition(status);
-  args.push(status.id, generation, attempt, phase, JSON.stringify(status));
+  args.push(status.id, generation, attempt, phase, status.state, indexTime(status.updatedAt), JSON.stringify(status));
 }
 
 /**
  * The ResultBackend contract on Redis: each task state a JSON string with a TTL, published on a
  * per-task channel for watchers; groups as a member list and a results hash (Lua for the count);
- * the chord claim as a hash with a lease (Lua); heartbeats as keys with a TTL indexed by a zset.
+ * the chord claim as a hash with a lease (Lua); heartbeats as keys with a TTL indexed by a zset;
+ * the listing index as a sorted set per state (see RedisTaskIndex), kept by the same writes, except
+ * on a cluster, where a task's key and the index cannot share a script (no listing there).
  */
 export class RedisResultBackend extends RedisService implements ResultBackend, RedisStateWriter {
   /** How long records are kept when a write names no TTL (ms). */
   readonly resultTtlMs: number;
   private readonly prefix: string;
   private readonly hub: TaskWatchHub;
+  /** The listing index; undefined on a cluster. */
+  private readonly index: RedisTaskIndex | undefined;
+  /** The index's keys as set-states takes them after the task keys (empty on a cluster). */
+  private readonly indexKeys: readonly string[];
 
   /** Wraps an open connection (retained until close). */
   constructor(connection: RedisConnection, options: RedisResultBackendOptions = {}) {
@@ -54,6 +63,8 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
     this.prefix = connection.namespace;
     this.resultTtlMs = resolveResultTtl(options);
     this.hub = new TaskWatchHub(connection);
+    this.index = connection.cluster === undefined ? new RedisTaskIndex(this.client, this.prefix, (id) => this.taskKey(id)) : undefined;
+    this.indexKeys = this.index?.scriptKeys() ?? [];
   }
 
   /** Connects to `url` and returns a backend that owns its connection. */
@@ -129,18 +140,20 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
       const chunk = statuses.slice(first, first + SET_STATES_CHUNK);
       const keys: string[] = new Array(chunk.length);
       const args: Array<string | number> = head.slice();
+      args.push(chunk.length);
       for (let i = 0; i < chunk.length; i++) {
         const status = chunk[i]!;
         keys[i] = this.taskKey(status.id);
         pushScriptArgs(args, status);
       }
-      LuaScripts.queue(this.client, pipeline, 'set-states', keys, args);
+      LuaScripts.queue(this.client, pipeline, 'set-states', keys.concat(this.indexKeys), args);
     }
   }
 
   /**
    * One command per state on a client (their promises) or a pipeline. A task's first state (the
-   * producer's quiet `queued` of attempt 0) is a plain SET NX: anything already stored is newer.
+   * producer's quiet `queued` of attempt 0) is a plain SET NX: anything already stored is newer;
+   * its index member goes with it (should the SET NX lose, a listing skips and removes it).
    */
   private singleWrites(target: RedisClient | ChainableCommander, statuses: readonly TaskStatus[], options: SetOptions): unknown[] {
     const ttl = this.ttl(options);
@@ -149,22 +162,35 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
       const key = this.taskKey(status.id);
       if (options.quiet === true && isFirstState(status)) {
         writes.push(target.set(key, JSON.stringify(status), 'PX', ttl, 'NX'));
+        if (this.index !== undefined) writes.push(target.zadd(this.index.stateKey('queued'), 0, this.index.member(status)));
         continue;
       }
       const args = this.scriptHead(options);
+      args.push(1);
       pushScriptArgs(args, status);
+      const keys = this.indexKeys.length === 0 ? [key] : [key, ...this.indexKeys];
       writes.push(
         !isPipeline(target)
-          ? LuaScripts.call(target, 'set-states', [key], args)
-          : LuaScripts.queue(this.client, target, 'set-states', [key], args),
+          ? LuaScripts.call(target, 'set-states', keys, args)
+          : LuaScripts.queue(this.client, target, 'set-states', keys, args),
       );
     }
     return writes;
   }
 
-  /** The set-states arguments before the per-state ones. */
+  /** The set-states arguments before the count and the per-state ones. */
   private scriptHead(options: SetOptions): Array<string | number> {
-    return [this.ttl(options), options.quiet === true ? '1' : '0', this.taskChannel('')];
+    return [this.ttl(options), options.quiet === true ? '1' : '0', this.taskChannel(''), this.index === undefined ? '0' : '1', Date.now()];
+  }
+
+  /**
+   * Stored tasks by state, name and queue, newest first (see RedisTaskIndex). Throws
+   * ListingNotSupportedError on a cluster, which keeps no index.
+   */
+  async listTasks(query: TaskQuery): Promise<TaskPage> {
+    this.assertOpen();
+    if (this.index === undefined) throw new ListingNotSupportedError('Redis Cluster');
+    return this.index.list(query);
   }
 
   async get(id: string): Promise<TaskStatus | null> {

@@ -14,6 +14,7 @@ import {
   resultBackendContract,
   revokeStoreContract,
   scheduleStoreContract,
+  taskListingContract,
   type ContractFactory,
 } from '../contract/index.js';
 import { REDIS_URL, deleteNamespace, requireRedis, testNamespace } from './redis-test-support.js';
@@ -46,6 +47,10 @@ if (await requireRedis(t)) {
   await resultBackendContract(
     t,
     factory('backend', (url, options) => RedisResultBackend.connect(url, options)),
+  );
+  await taskListingContract(
+    t,
+    factory('listing', (url, options) => RedisResultBackend.connect(url, options)),
   );
   await revokeStoreContract(
     t,

@@ -6,40 +6,77 @@
   task's channel for watchers; a write not applied changes nothing and tells nobody. Writes for
   one key in one call apply in order, so the newest of them stands.
 
-  KEYS[1..n] the task keys
+  With listing on (ARGV[4] = '1'), a write applied also moves the task in the listing index: one
+  sorted set per state whose members are '<updatedAt, 16 digits>:<id>' at score 0 (read newest
+  first by ZRANGE … BYLEX REV); the member of the stored state leaves its set, the new one joins
+  its own. A write dropped changes no set. Each set touched is pruned of members older than the
+  longest TTL written lately (those results have expired), so a set stays bounded by the TTL.
+
+  KEYS[1..n] the task keys; with listing on, then the six state sets (queued, running, retried,
+  succeeded, failed, cancelled) and the key holding the longest TTL written
   ARGV[1] TTL (ms)   ARGV[2] '1' for quiet (no PUBLISH)   ARGV[3] the channel prefix
-  then for KEYS[i], five values from ARGV[4 + 5(i - 1)]: id, generation, attempt, phase, state as JSON
+  ARGV[4] '1' for listing on   ARGV[5] now (epoch ms)   ARGV[6] n
+  then for KEYS[i], seven values from ARGV[7 + 7(i - 1)]: id, generation, attempt, phase, state,
+  updatedAt (16 digits), state as JSON
 
   Returns the number of states written.
 ]]
 local ttl = ARGV[1]
 local quiet = ARGV[2] == '1'
 local channelPrefix = ARGV[3]
+local listing = ARGV[4] == '1'
+local n = tonumber(ARGV[6])
 local FINAL = 3
 local PHASES = { queued = 0, running = 1, retried = 2, succeeded = 3, failed = 3, cancelled = 3 }
+local SETS = { queued = 1, running = 2, retried = 3, succeeded = 4, failed = 5, cancelled = 6 }
 
--- True when a state at (generation, attempt, phase) may replace the stored JSON.
+-- The stored state decoded (or nil), and whether a state at (generation, attempt, phase) may replace it.
 local function supersedes(stored, generation, attempt, phase)
-  if not stored then return true end
+  if not stored then return nil, true end
   local ok, current = pcall(cjson.decode, stored)
-  if not ok or type(current) ~= 'table' then return true end
+  if not ok or type(current) ~= 'table' then return nil, true end
   local g = tonumber(current.generation) or 0
-  if generation ~= g then return generation > g end
+  if generation ~= g then return current, generation > g end
   local a = tonumber(current.attempt) or 0
-  if attempt ~= a then return attempt > a end
+  if attempt ~= a then return current, attempt > a end
   local p = PHASES[current.state] or -1
-  if phase ~= p then return phase > p end
-  return p ~= FINAL
+  if phase ~= p then return current, phase > p end
+  return current, p ~= FINAL
 end
 
+local touched = {}
 local written = 0
-for i = 1, #KEYS do
-  local at = 4 + 5 * (i - 1)
-  local json = ARGV[at + 4]
-  if supersedes(redis.call('GET', KEYS[i]), tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])) then
+for i = 1, n do
+  local at = 7 + 7 * (i - 1)
+  local json = ARGV[at + 6]
+  local current, applies = supersedes(redis.call('GET', KEYS[i]), tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]))
+  if applies then
     redis.call('SET', KEYS[i], json, 'PX', ttl)
     if not quiet then redis.call('PUBLISH', channelPrefix .. ARGV[at], json) end
+    if listing then
+      if current and SETS[current.state] and tonumber(current.updatedAt) then
+        local old = n + SETS[current.state]
+        redis.call('ZREM', KEYS[old], string.format('%016.0f', tonumber(current.updatedAt)) .. ':' .. ARGV[at])
+        touched[old] = true
+      end
+      local set = SETS[ARGV[at + 4]]
+      if set then
+        redis.call('ZADD', KEYS[n + set], 0, ARGV[at + 5] .. ':' .. ARGV[at])
+        touched[n + set] = true
+      end
+    end
     written = written + 1
   end
+end
+
+if listing then
+  local longest = tonumber(redis.call('GET', KEYS[n + 7]) or '0') or 0
+  -- Refreshed by every write of the longest TTL, so it outlives every state written with it.
+  if tonumber(ttl) >= longest then
+    longest = tonumber(ttl)
+    redis.call('SET', KEYS[n + 7], ttl, 'PX', ttl)
+  end
+  local horizon = '(' .. string.format('%016.0f', math.max(tonumber(ARGV[5]) - longest, 0))
+  for key in pairs(touched) do redis.call('ZREMRANGEBYLEX', KEYS[key], '-', horizon) end
 end
 return written
