@@ -16,6 +16,7 @@ import { RedisRateLimiter } from './redis-rate-limiter.js';
 import { RedisResultBackend } from './redis-result-backend.js';
 import { RedisRevokeStore } from './redis-revoke-store.js';
 import { RedisScheduleStore } from './redis-schedule-store.js';
+import { RedisWorkflowStore } from './redis-workflow-store.js';
 
 export { RedisBroker } from './redis-broker.js';
 export { RedisConnection } from './redis-connection.js';
@@ -25,6 +26,7 @@ export { RedisRateLimiter } from './redis-rate-limiter.js';
 export { RedisResultBackend } from './redis-result-backend.js';
 export { RedisRevokeStore } from './redis-revoke-store.js';
 export { RedisScheduleStore } from './redis-schedule-store.js';
+export { RedisWorkflowStore } from './redis-workflow-store.js';
 export type { RedisBrokerOptions, RedisConnectionOptions, RedisPluginOptions, RedisResultBackendOptions } from './redis-options.js';
 
 /** A closable service made over a connection. */
@@ -105,6 +107,15 @@ export function redisScheduleStore(options: RedisConnectionOptions = {}): StemPl
   });
 }
 
+/** Provides the Redis workflow store (runs, checkpoints, waiters, early events) for plugins/workflows. */
+export function redisWorkflowStore(options: RedisConnectionOptions = {}): StemPlugin {
+  return singleService('redis-workflow-store', options, (connection, stem) => {
+    const store = new RedisWorkflowStore(connection);
+    stem.provide('workflowStore', store);
+    return store;
+  });
+}
+
 /** Provides the Redis lock store. */
 export function redisLockStore(options: RedisConnectionOptions = {}): StemPlugin {
   return singleService('redis-lock-store', options, (connection, stem) => {
@@ -134,7 +145,8 @@ export function redis(options: RedisPluginOptions = {}): StemPlugin {
       const scheduleStore = new RedisScheduleStore(connection);
       const lockStore = new RedisLockStore(connection);
       const eventBus = new RedisEventBus(connection);
-      services = [broker, backend, revokeStore, rateLimiter, scheduleStore, lockStore, eventBus];
+      const workflowStore = new RedisWorkflowStore(connection);
+      services = [broker, backend, revokeStore, rateLimiter, scheduleStore, lockStore, eventBus, workflowStore];
       await connection.release();
       stem.provide('broker', broker);
       stem.provide('backend', backend);
@@ -143,6 +155,7 @@ export function redis(options: RedisPluginOptions = {}): StemPlugin {
       stem.provide('scheduleStore', scheduleStore);
       stem.provide('lockStore', lockStore);
       stem.provide('eventBus', eventBus);
+      stem.provide('workflowStore', workflowStore);
     },
     async close() {
       const closing = services;

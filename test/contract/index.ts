@@ -17,3 +17,4 @@ export { lockStoreContract } from './lock-store-contract.js';
 export type { ContractFactory } from './support.js';
 export { concurrencyContract } from './concurrency-contract.js';
 export { boundedQueueContract } from './bounded-queue-contract.js';
+export { workflowStoreContract } from './workflow-store-contract.js';
