@@ -11,6 +11,7 @@ import { PostgresRateLimiter } from './postgres-rate-limiter.js';
 import { PostgresResultBackend } from './postgres-result-backend.js';
 import { PostgresRevokeStore } from './postgres-revoke-store.js';
 import { PostgresScheduleStore } from './postgres-schedule-store.js';
+import { PostgresWorkflowStore } from './postgres-workflow-store.js';
 
 export type { PostgresOptions } from './postgres-options.js';
 export type { Database } from './database.js';
@@ -19,6 +20,7 @@ export { PostgresConsumer } from './postgres-consumer.js';
 export { PostgresResultBackend } from './postgres-result-backend.js';
 export { PostgresRevokeStore } from './postgres-revoke-store.js';
 export { PostgresScheduleStore } from './postgres-schedule-store.js';
+export { PostgresWorkflowStore } from './postgres-workflow-store.js';
 export { PostgresLockStore } from './postgres-lock-store.js';
 export { PostgresRateLimiter } from './postgres-rate-limiter.js';
 export { PostgresConnection } from './postgres-connection.js';
@@ -78,6 +80,7 @@ export function postgres(options: PostgresOptions): StemPlugin {
     const lockStore = new PostgresLockStore(connection);
     const rateLimiter = new PostgresRateLimiter(connection);
     const eventBus = new PostgresEventBus(connection);
+    const workflowStore = new PostgresWorkflowStore(connection);
     stem.provide('broker', broker);
     stem.provide('backend', backend);
     stem.provide('revokeStore', revokeStore);
@@ -85,7 +88,8 @@ export function postgres(options: PostgresOptions): StemPlugin {
     stem.provide('lockStore', lockStore);
     stem.provide('rateLimiter', rateLimiter);
     stem.provide('eventBus', eventBus);
-    return [broker, backend, revokeStore, scheduleStore, lockStore, rateLimiter, eventBus];
+    stem.provide('workflowStore', workflowStore);
+    return [broker, backend, revokeStore, scheduleStore, lockStore, rateLimiter, eventBus, workflowStore];
   });
 }
 
@@ -127,6 +131,11 @@ export function postgresRevokeStore(options: PostgresOptions): StemPlugin {
 /** Provides the Postgres schedule store (optimistic versions). */
 export function postgresScheduleStore(options: PostgresOptions): StemPlugin {
   return servicePlugin('postgres-schedule-store', 'scheduleStore', PostgresScheduleStore, options);
+}
+
+/** Provides the Postgres workflow store (runs, checkpoints, waiters, early events) for plugins/workflows. */
+export function postgresWorkflowStore(options: PostgresOptions): StemPlugin {
+  return servicePlugin('postgres-workflow-store', 'workflowStore', PostgresWorkflowStore, options);
 }
 
 /** Provides the Postgres lock store (owner and expiry per key). */

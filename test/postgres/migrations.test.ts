@@ -43,6 +43,8 @@ const MIGRATIONS = [
   '2026-11-30-05-state-order',
   '2026-11-30-06-chord-leases',
   '2026-11-30-07-concurrency-keys',
+  '2026-11-30-08-task-listing',
+  '2026-11-30-09-workflows',
 ];
 
 const pluginIndex = fileURLToPath(new URL('../../plugins/postgres/index.ts', import.meta.url));

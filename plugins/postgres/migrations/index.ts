@@ -6,6 +6,7 @@ import { hotUpdates } from './2026-11-29-04-hot-updates.js';
 import { stateOrder } from './2026-11-30-05-state-order.js';
 import { chordLeases } from './2026-11-30-06-chord-leases.js';
 import { concurrencyKeys } from './2026-11-30-07-concurrency-keys.js';
+import { workflowTables } from './2026-11-30-09-workflows.js';
 
 /**
  * The plugin's migrations in order, bound to a schema. An object provider rather than Kysely's
@@ -24,6 +25,7 @@ export class SchemaMigrations implements MigrationProvider {
       '2026-11-30-05-state-order': stateOrder(this.schema),
       '2026-11-30-06-chord-leases': chordLeases(this.schema),
       '2026-11-30-07-concurrency-keys': concurrencyKeys(this.schema),
+      '2026-11-30-09-workflows': workflowTables(this.schema),
     };
   }
 }
