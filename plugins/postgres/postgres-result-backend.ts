@@ -6,6 +6,8 @@ import type {
   ResultBackend,
   SetOptions,
   StateWriteKey,
+  TaskPage,
+  TaskQuery,
   TaskStatus,
   Unsubscribe,
   WorkerHeartbeat,
@@ -15,6 +17,7 @@ import { PostgresService } from './postgres-service.js';
 import type { PostgresStateWriter, StateWriteSql } from './postgres-state-writer.js';
 import { TaskWatchers } from '../../sdk/task-watchers.js';
 import { FINAL_PHASE, STATE_PHASE, statePosition, supersedes } from '../../sdk/state-order.js';
+import { encodeListCursor, LISTED_STATES, resolveTaskQuery } from '../../sdk/task-listing.js';
 
 /** The phase of a state column in SQL, as STATE_PHASE gives it. */
 function phaseOf(state: RawBuilder<unknown>): RawBuilder<number> {
@@ -78,12 +81,14 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
     const states: string[] = [];
     const generations: number[] = [];
     const attempts: number[] = [];
+    const updatedAts: number[] = [];
     for (const status of newest.values()) {
       const [generation, attempt] = statePosition(status);
       ids.push(status.id);
       states.push(status.state);
       generations.push(generation);
       attempts.push(attempt);
+      updatedAts.push(Math.round(status.updatedAt));
     }
     // The statuses travel as one JSON array, not a text[] of JSON: pg would escape every quote of
     // every status into an array literal, which costs more than the rest of the write.
@@ -92,15 +97,16 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
     // The order of sdk/state-order.ts: an expired row, or an older position, gives way; an equal
     // position gives way unless it is final.
     return {
-      written: sql`insert into ${stored} (namespace, id, state, status, expires_at, generation, attempt)
+      written: sql`insert into ${stored} (namespace, id, state, status, expires_at, generation, attempt, updated_at)
         select ${this.namespace}, u.id, u.state, u.status, now() + ${this.ttlOf(options)} * interval '1 millisecond', u.generation,
-          u.attempt
+          u.attempt, u.updated_at
         from rows from (unnest(${ids}::text[]), unnest(${states}::text[]), json_array_elements(${encoded}::json),
-          unnest(${generations}::int[]), unnest(${attempts}::int[])) with ordinality as u(id, state, status, generation, attempt, ord)
+          unnest(${generations}::int[]), unnest(${attempts}::int[]), unnest(${updatedAts}::bigint[]))
+          with ordinality as u(id, state, status, generation, attempt, updated_at, ord)
         order by u.ord
         on conflict (namespace, id) do update
           set state = excluded.state, status = excluded.status, expires_at = excluded.expires_at, generation = excluded.generation,
-            attempt = excluded.attempt
+            attempt = excluded.attempt, updated_at = excluded.updated_at
           where ${stored}.expires_at <= now()
             or (excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) > (${stored}.generation, ${stored}.attempt,
               ${phaseOf(sql`${stored}.state`)})
@@ -136,6 +142,41 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
         .executeTakeFirst(),
     );
     return row === undefined ? null : (row.status as TaskStatus);
+  }
+
+  /**
+   * Stored tasks matching `query`, newest first: per state asked, one range scan of the listing
+   * index (namespace, state, updated_at, id) from the cursor down, merged and cut to the page.
+   * Name and queue are filtered on the scanned rows.
+   */
+  async listTasks(query: TaskQuery): Promise<TaskPage> {
+    this.assertOpen();
+    const resolved = resolveTaskQuery(query);
+    const stored = this.table('stem_results');
+    const conditions: Array<RawBuilder<unknown>> = [sql`namespace = ${this.namespace}`, sql`expires_at > now()`];
+    if (resolved.since !== -Infinity) conditions.push(sql`updated_at >= ${Math.ceil(resolved.since)}`);
+    if (resolved.until !== Infinity) conditions.push(sql`updated_at <= ${Math.floor(resolved.until)}`);
+    if (resolved.after !== undefined) {
+      conditions.push(
+        sql`(updated_at, id collate "C") < (${Math.round(resolved.after.updatedAt)}, ${resolved.after.id}::text collate "C")`,
+      );
+    }
+    if (resolved.name !== undefined) conditions.push(sql`status->>'name' = ${resolved.name}`);
+    if (resolved.queue !== undefined) conditions.push(sql`status->>'queue' = ${resolved.queue}`);
+    const where = sql.join(conditions, sql` and `);
+    const take = resolved.limit + 1;
+    const scans = (resolved.states ?? LISTED_STATES).map(
+      (state) => sql`(select status::text as status, updated_at, id collate "C" as id from ${stored}
+        where state = ${state} and ${where} order by updated_at desc, id collate "C" desc limit ${take})`,
+    );
+    const { rows } = await this.connection.run(() =>
+      sql<{ status: string }>`select status from (${sql.join(scans, sql` union all `)}) listed
+        order by updated_at desc, id desc limit ${take}`.execute(this.connection.db),
+    );
+    const tasks = rows.map((row) => JSON.parse(row.status) as TaskStatus);
+    if (tasks.length <= resolved.limit) return { tasks };
+    tasks.length = resolved.limit;
+    return { tasks, cursor: encodeListCursor(tasks[resolved.limit - 1]!) };
   }
 
   /** Calls `listener` on each later write of `id` from any process; LISTENing before it resolves. */

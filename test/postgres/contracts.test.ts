@@ -17,6 +17,7 @@ import {
   resultBackendContract,
   revokeStoreContract,
   scheduleStoreContract,
+  taskListingContract,
 } from '../contract/index.js';
 import { dropSchema, requirePostgres, testUrl, uniqueSchema } from './postgres-harness.js';
 
@@ -38,6 +39,7 @@ if (await requirePostgres(t)) {
 
   await brokerContract(t, { name: 'postgres', create: make(PostgresBroker) });
   await resultBackendContract(t, { name: 'postgres', create: make(PostgresResultBackend) });
+  await taskListingContract(t, { name: 'postgres', create: make(PostgresResultBackend) });
   await revokeStoreContract(t, { name: 'postgres', create: make(PostgresRevokeStore) });
   await rateLimiterContract(t, { name: 'postgres', create: make(PostgresRateLimiter) });
   await scheduleStoreContract(t, { name: 'postgres', create: make(PostgresScheduleStore) });

@@ -6,6 +6,7 @@ import { hotUpdates } from './2026-11-29-04-hot-updates.js';
 import { stateOrder } from './2026-11-30-05-state-order.js';
 import { chordLeases } from './2026-11-30-06-chord-leases.js';
 import { concurrencyKeys } from './2026-11-30-07-concurrency-keys.js';
+import { taskListing } from './2026-11-30-08-task-listing.js';
 import { workflowTables } from './2026-11-30-09-workflows.js';
 
 /**
@@ -25,6 +26,7 @@ export class SchemaMigrations implements MigrationProvider {
       '2026-11-30-05-state-order': stateOrder(this.schema),
       '2026-11-30-06-chord-leases': chordLeases(this.schema),
       '2026-11-30-07-concurrency-keys': concurrencyKeys(this.schema),
+      '2026-11-30-08-task-listing': taskListing(this.schema),
       '2026-11-30-09-workflows': workflowTables(this.schema),
     };
   }
