@@ -5,11 +5,14 @@ import type {
   ResultBackend,
   SetOptions,
   StateWriteKey,
+  TaskPage,
+  TaskQuery,
   TaskStatus,
   Unsubscribe,
   WorkerHeartbeat,
 } from '../../sdk/contracts/result-backend.js';
 import { FINAL_PHASE, statePosition } from '../../sdk/state-order.js';
+import { encodeListCursor, LISTED_STATES, resolveTaskQuery } from '../../sdk/task-listing.js';
 import { TaskWatchers } from '../../sdk/task-watchers.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { SqliteService, type SqliteServiceSettings } from './sqlite-service.js';
@@ -20,10 +23,10 @@ const PRUNE_INTERVAL_MS = 60_000;
 /** Watched ids read back per statement after a change (SQLite's parameter limit is far above). */
 const READ_BATCH = 500;
 
-/** States per upsert statement: 8 parameters each (and one more), under SQLite's oldest variable limit (999). */
+/** States per upsert statement: 9 parameters each (and one more), under SQLite's oldest variable limit (999). */
 const STATES_PER_STATEMENT = 100;
 
-const UPSERT_HEAD = 'insert into stem_results (namespace, id, state, generation, attempt, phase, status, expires_at) values ';
+const UPSERT_HEAD = 'insert into stem_results (namespace, id, state, generation, attempt, phase, status, expires_at, updated_at) values ';
 /**
  * Each state is inserted, or replaces the stored one only when it is not older (sdk/state-order.ts:
  * generation, attempt, phase; an equal position replaces a state that is not final; an expired row
@@ -31,12 +34,12 @@ const UPSERT_HEAD = 'insert into stem_results (namespace, id, state, generation,
  */
 const UPSERT_TAIL = `on conflict (namespace, id) do update set state = excluded.state, generation = excluded.generation,
     attempt = excluded.attempt,
-    phase = excluded.phase, status = excluded.status, expires_at = excluded.expires_at
+    phase = excluded.phase, status = excluded.status, expires_at = excluded.expires_at, updated_at = excluded.updated_at
   where stem_results.expires_at <= ?
     or (excluded.generation, excluded.attempt, excluded.phase) > (stem_results.generation, stem_results.attempt, stem_results.phase)
     or ((excluded.generation, excluded.attempt, excluded.phase) = (stem_results.generation, stem_results.attempt, stem_results.phase)
       and stem_results.phase < ${FINAL_PHASE})`;
-const STATE_ROW = '(?, ?, ?, ?, ?, ?, ?, ?)';
+const STATE_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
 /** One state's write: `changes` says whether it was applied (no RETURNING to materialise). */
 const UPSERT_ONE = `${UPSERT_HEAD}${STATE_ROW} ${UPSERT_TAIL}`;
@@ -97,7 +100,18 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
       const [generation, attempt, phase] = statePosition(status);
       const changes = this.connection
         .prepare(UPSERT_ONE)
-        .run(this.namespace, status.id, status.state, generation, attempt, phase, JSON.stringify(status), expiresAt, now).changes;
+        .run(
+          this.namespace,
+          status.id,
+          status.state,
+          generation,
+          attempt,
+          phase,
+          JSON.stringify(status),
+          expiresAt,
+          Math.round(status.updatedAt),
+          now,
+        ).changes;
       return changes > 0 ? [status] : [];
     }
     // The same id twice in one statement: which write won is only known row by row.
@@ -110,7 +124,17 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
       const values: unknown[] = [];
       for (const status of slice) {
         const [generation, attempt, phase] = statePosition(status);
-        values.push(this.namespace, status.id, status.state, generation, attempt, phase, JSON.stringify(status), expiresAt);
+        values.push(
+          this.namespace,
+          status.id,
+          status.state,
+          generation,
+          attempt,
+          phase,
+          JSON.stringify(status),
+          expiresAt,
+          Math.round(status.updatedAt),
+        );
       }
       values.push(now);
       const written = this.connection.prepare(upsertStatesSql(slice.length)).pluck().all(values) as string[];
@@ -141,6 +165,50 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
   stateWriter<Writer>(key: StateWriteKey<Writer>): Writer | undefined {
     const own: StateWriteKey<SqliteStateWriter> = this.connection.stateWrites;
     return (key as object) === own ? (this as SqliteStateWriter as unknown as Writer) : undefined;
+  }
+
+  /**
+   * Stored tasks matching `query`, newest first: per state asked, one range scan of the listing
+   * index (namespace, state, updated_at, id) from the cursor down, merged and cut to the page.
+   * Name and queue are filtered on the scanned rows.
+   */
+  async listTasks(query: TaskQuery): Promise<TaskPage> {
+    this.assertOpen();
+    const resolved = resolveTaskQuery(query);
+    const conditions = ['namespace = ?', 'expires_at > ?'];
+    const values: unknown[] = [this.namespace, Date.now()];
+    if (resolved.since !== -Infinity) {
+      conditions.push('updated_at >= ?');
+      values.push(Math.ceil(resolved.since));
+    }
+    if (resolved.until !== Infinity) {
+      conditions.push('updated_at <= ?');
+      values.push(Math.floor(resolved.until));
+    }
+    if (resolved.after !== undefined) {
+      conditions.push('(updated_at, id) < (?, ?)');
+      values.push(Math.round(resolved.after.updatedAt), resolved.after.id);
+    }
+    if (resolved.name !== undefined) {
+      conditions.push("json_extract(status, '$.name') = ?");
+      values.push(resolved.name);
+    }
+    if (resolved.queue !== undefined) {
+      conditions.push("json_extract(status, '$.queue') = ?");
+      values.push(resolved.queue);
+    }
+    const take = resolved.limit + 1;
+    const states = resolved.states ?? LISTED_STATES;
+    const scan = `select * from (select status, updated_at, id from stem_results where state = ? and ${conditions.join(' and ')}
+      order by updated_at desc, id desc limit ${take})`;
+    const rows = this.connection
+      .prepare(`select status from (${states.map(() => scan).join(' union all ')}) order by updated_at desc, id desc limit ${take}`)
+      .pluck()
+      .all(states.flatMap((state) => [state, ...values])) as string[];
+    const tasks = rows.map((row) => JSON.parse(row) as TaskStatus);
+    if (tasks.length <= resolved.limit) return { tasks };
+    tasks.length = resolved.limit;
+    return { tasks, cursor: encodeListCursor(tasks[resolved.limit - 1]!) };
   }
 
   /** The stored state, or null when unknown or expired. */

@@ -17,6 +17,7 @@ import {
   resultBackendContract,
   revokeStoreContract,
   scheduleStoreContract,
+  taskListingContract,
 } from '../contract/index.js';
 import { tempDir, uniqueNamespace } from './sqlite-harness.js';
 
@@ -32,6 +33,7 @@ const make =
 
 await brokerContract(t, { name: 'sqlite', create: make(SqliteBroker) });
 await resultBackendContract(t, { name: 'sqlite', create: make(SqliteResultBackend) });
+await taskListingContract(t, { name: 'sqlite', create: make(SqliteResultBackend) });
 await revokeStoreContract(t, { name: 'sqlite', create: make(SqliteRevokeStore) });
 await rateLimiterContract(t, { name: 'sqlite', create: make(SqliteRateLimiter) });
 await scheduleStoreContract(t, { name: 'sqlite', create: make(SqliteScheduleStore) });

@@ -4,6 +4,7 @@ import { resultBackendTables } from './2026-12-01-02-result-backend.js';
 import { storeTables } from './2026-12-01-03-stores.js';
 import { leanerWrites } from './2026-12-02-04-leaner-writes.js';
 import { concurrencyKeys } from './2026-12-03-05-concurrency-keys.js';
+import { taskListing } from './2026-12-03-06-task-listing.js';
 
 /**
  * The plugin's migrations in order. An object provider rather than Kysely's FileMigrationProvider:
@@ -18,6 +19,7 @@ export class SqliteMigrations implements MigrationProvider {
       '2026-12-01-03-stores': storeTables,
       '2026-12-02-04-leaner-writes': leanerWrites,
       '2026-12-03-05-concurrency-keys': concurrencyKeys,
+      '2026-12-03-06-task-listing': taskListing,
     };
   }
 }
