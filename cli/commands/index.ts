@@ -1,6 +1,7 @@
 import type { BaseContext, CommandClass } from 'clipanion';
 import { beatCommands } from './beat/index.js';
 import { ConfigPrintCommand } from './config/print.js';
+import { DashboardCommand } from './dashboard.js';
 import { DemoCommand } from './demo.js';
 import { DlqListCommand } from './dlq/list.js';
 import { DlqPurgeCommand } from './dlq/purge.js';
@@ -16,6 +17,7 @@ import { ResultWaitCommand } from './result/wait.js';
 import { routingCommands } from './routing/index.js';
 import { scheduleCommands } from './schedule/index.js';
 import { TasksListCommand } from './tasks/list.js';
+import { wfCommands } from './wf/index.js';
 import { workerCommands } from './worker/index.js';
 
 /** The commands every stem binary has, whatever the config. */
@@ -23,6 +25,7 @@ export const builtinCommands: CommandClass<BaseContext>[] = [
   DemoCommand,
   ...workerCommands,
   EventsCommand,
+  DashboardCommand,
   EnqueueCommand,
   ResultGetCommand,
   ResultWaitCommand,
@@ -38,4 +41,5 @@ export const builtinCommands: CommandClass<BaseContext>[] = [
   ...routingCommands,
   ...scheduleCommands,
   ...beatCommands,
+  ...wfCommands,
 ];

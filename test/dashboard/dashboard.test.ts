@@ -1,0 +1,177 @@
+// The dashboard in a real browser (Debian's chromium via playwright-core) against a live Redis-backed
+// worker in this process: live updates without reload, retry and replay clicked, the token and
+// read-only refusals, and a task whose args are HTML shown as text. One browser for the file.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { createDashboard, type DashboardHandler } from '../../plugins/dashboard/index.js';
+import { events } from '../../plugins/events/index.js';
+import { redis } from '../../plugins/redis/index.js';
+import { defineTask, Stem, Unrecoverable } from '../../sdk/index.js';
+import { waitFor } from '../helpers/wait.js';
+import { deleteNamespace, REDIS_URL, requireRedis, testNamespace } from '../redis/redis-test-support.js';
+import { launchChromium, SCREENSHOTS } from './browser.js';
+
+const XSS = '<img src=x onerror=alert(1)>';
+const TOKEN = 'test-token-0123456789';
+const IMAGES = fileURLToPath(new URL('../../docs/images/', import.meta.url));
+
+let releaseGate: () => void = () => undefined;
+const gate = new Promise<void>((resolve) => (releaseGate = resolve));
+const runs = new Map<string, number>();
+
+/** Runs until the test opens the gate: a task seen running, then finishing. */
+const gated = defineTask({
+  name: 'dash.gated',
+  handler: async (args: { label: string }) => {
+    await gate;
+    return { label: args.label, done: true };
+  },
+});
+
+/** Fails on its first run of a key (a dead letter), succeeds on the next: what retry and replay are for. */
+const flaky = defineTask({
+  name: 'dash.flaky',
+  handler: (args: { key: string }) => {
+    const run = (runs.get(args.key) ?? 0) + 1;
+    runs.set(args.key, run);
+    if (run === 1) throw new Error(`first run of ${args.key} fails`);
+    return { key: args.key, run };
+  },
+});
+
+/** Always fails for good: its args (HTML here) are recorded with the failed state. */
+const rejects = defineTask({
+  name: 'dash.rejects',
+  handler: (args: { html: string }) => {
+    throw new Unrecoverable(`refused ${args.html}`);
+  },
+});
+
+/** Serves a dashboard on a free loopback port; returns its base URL. */
+async function serve(handler: DashboardHandler): Promise<{ url: string; server: Server }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/stem/`, server };
+}
+
+t.test('the dashboard against a live Redis worker, in chromium', async (t) => {
+  if (!(await requireRedis(t))) return;
+  const browser = await launchChromium(t);
+  if (browser === undefined) return;
+
+  const namespace = testNamespace('dashboard');
+  const queue = `dash-${namespace.slice(-8)}`;
+  t.teardown(() => deleteNamespace(namespace));
+  const stem = await Stem.create({
+    plugins: [redis({ url: REDIS_URL, namespace }), events()],
+    tasks: [gated, flaky, rejects],
+    defaultQueue: queue,
+  });
+  t.teardown(() => stem.close());
+  const dashboard = createDashboard(stem, { basePath: '/stem', token: TOKEN });
+  t.teardown(() => dashboard.close());
+  const { url, server } = await serve(dashboard);
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  await stem.worker({ queues: [queue], events: true, concurrency: 4, heartbeatInterval: 1_000 }).start();
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const dialogs: string[] = [];
+  page.on('dialog', (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  const pageErrors: string[] = [];
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  t.teardown(() => page.close());
+
+  await t.test('the overview shows a running task appear and finish without a reload', async (t) => {
+    await page.goto(`${url}#token=${TOKEN}`);
+    await page.waitForSelector('#live.on');
+    t.equal(
+      await page.evaluate(() => (globalThis as unknown as { location: { hash: string } }).location.hash),
+      '#/',
+      'the token left the address bar',
+    );
+    await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 42));
+    const handle = await stem.enqueue(gated, { label: 'live' });
+    await page.waitForSelector(`tr[data-task-id="${handle.id}"] [data-state="running"]`, { timeout: 60_000 });
+    await page.waitForSelector(`tr[data-worker] a[href="#/task/${handle.id}"]`, { timeout: 60_000 });
+    if (SCREENSHOTS) await page.screenshot({ path: `${IMAGES}dashboard-overview.png`, fullPage: true });
+    releaseGate();
+    await page.waitForSelector(`tr[data-task-id="${handle.id}"] [data-state="succeeded"]`, { timeout: 60_000 });
+    t.equal(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker), 42, 'the page was not reloaded');
+    t.ok(await page.isVisible(`tr[data-queue="${queue}"]`), 'the queue is listed');
+  });
+
+  await t.test('a failed task is retried with a click and succeeds', async (t) => {
+    const handle = await stem.enqueue(flaky, { key: 'retry' });
+    await waitFor(async () => (await stem.status(handle.id)).state === 'failed', 'the first run failed');
+    await page.goto(`${url}#/task/${handle.id}`);
+    await page.waitForSelector('#task-state [data-state="failed"]');
+    t.match(await page.textContent('#task-error'), /first run of retry fails/, 'the error is shown');
+    t.match(await page.textContent('#task-args'), /"key": "retry"/, 'the args are shown');
+    if (SCREENSHOTS) await page.screenshot({ path: `${IMAGES}dashboard-task-failed.png`, fullPage: true });
+    await page.click('#retry');
+    await page.waitForSelector('#task-state [data-state="succeeded"]', { timeout: 60_000 });
+    t.equal((await stem.status(handle.id)).state, 'succeeded', 'the backend agrees');
+    t.equal(runs.get('retry'), 2, 'it ran twice');
+  });
+
+  await t.test('a dead letter is replayed with a click', async (t) => {
+    const handle = await stem.enqueue(flaky, { key: 'dlq' });
+    await waitFor(async () => (await stem.broker.getDeadLetter(queue, handle.id)) !== null, 'the dead letter');
+    await page.goto(`${url}#/dead-letters/${queue}`);
+    const row = `tr[data-dead-letter="${handle.id}"]`;
+    await page.waitForSelector(`${row} button.replay`);
+    if (SCREENSHOTS) await page.screenshot({ path: `${IMAGES}dashboard-dead-letters.png`, fullPage: true });
+    await page.click(`${row} button.replay`);
+    await waitFor(async () => (await stem.status(handle.id)).state === 'succeeded', 'the replayed task succeeded');
+    await page.waitForSelector(row, { state: 'detached' });
+    t.equal(await stem.broker.getDeadLetter(queue, handle.id), null, 'the dead letter is gone');
+  });
+
+  await t.test('a task whose args are HTML is shown as text, and nothing runs', async (t) => {
+    const handle = await stem.enqueue(rejects, { html: XSS });
+    await waitFor(async () => (await stem.status(handle.id)).state === 'failed', 'the task failed');
+    await page.goto(`${url}#/task/${handle.id}`);
+    await page.waitForSelector('#task-state [data-state="failed"]');
+    t.match(await page.textContent('#task-args'), XSS, 'the args are shown literally');
+    t.match(await page.textContent('#task-error'), `refused ${XSS}`, 'the error too');
+    t.equal(await page.locator('main img').count(), 0, 'no img element was made');
+    await page.goto(`${url}#/dead-letters/${queue}`);
+    await page.waitForSelector(`tr[data-dead-letter="${handle.id}"]`);
+    t.match(await page.textContent(`tr[data-dead-letter="${handle.id}"]`), XSS, 'the dead letter shows it as text');
+    t.equal(await page.locator('main img').count(), 0, 'no img element there either');
+    t.same(dialogs, [], 'no dialog fired');
+  });
+
+  await t.test('actions without the token, with a wrong one, from another site, or read-only are refused', async (t) => {
+    const post = (path: string, headers: Record<string, string>, handler: DashboardHandler = dashboard) =>
+      handler.fetch(new Request(`http://127.0.0.1/stem/api/${path}`, { method: 'POST', headers, body: '{}' }));
+    const failed = await stem.enqueue(flaky, { key: 'refused' });
+    await waitFor(async () => (await stem.status(failed.id)).state === 'failed', 'the task failed');
+    const retry = `tasks/${failed.id}/retry`;
+    t.equal((await post(retry, {})).status, 403, 'no token: 403');
+    t.equal((await post(retry, { 'x-stem-token': 'wrong-token-value' })).status, 403, 'wrong token: 403');
+    t.equal((await post(retry, { 'x-stem-token': TOKEN, 'sec-fetch-site': 'cross-site' })).status, 403, 'cross-site: 403');
+    const readOnly = createDashboard(stem, { basePath: '/stem', token: TOKEN, readOnly: true });
+    t.teardown(() => readOnly.close());
+    const refused = await post(retry, { 'x-stem-token': TOKEN }, readOnly);
+    t.equal(refused.status, 403, 'read-only: 403 even with the token');
+    t.match(((await refused.json()) as { error: string }).error, /read-only/);
+    const noToken = createDashboard(stem, { basePath: '/stem' });
+    t.teardown(() => noToken.close());
+    t.equal((await post(retry, { 'x-stem-token': TOKEN }, noToken)).status, 403, 'no token configured: every action refused');
+    t.equal((await stem.status(failed.id)).state, 'failed', 'nothing was retried');
+    // The same refusal reaches the page: a form post from the browser without the header.
+    const status = await page.evaluate(async (path) => (await fetch(path, { method: 'POST' })).status, `${url}api/${retry}`);
+    t.equal(status, 403, 'a POST from the page without the header: 403');
+  });
+
+  t.same(pageErrors, [], 'no script error on the page');
+});
