@@ -47,3 +47,4 @@ const inMemory =
     new Service(await SqliteConnection.open(memory), { namespace: 'default', resultTtlMs: memory.resultTtlMs });
 await brokerContract(t, { name: 'sqlite::memory:', create: inMemory(SqliteBroker) });
 await resultBackendContract(t, { name: 'sqlite::memory:', create: inMemory(SqliteResultBackend) });
+await taskListingContract(t, { name: 'sqlite::memory:', create: inMemory(SqliteResultBackend) });
