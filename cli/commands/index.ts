@@ -13,6 +13,8 @@ import { HealthCommand } from './health.js';
 import { QueuesListCommand } from './queues/list.js';
 import { QueuesPurgeCommand } from './queues/purge.js';
 import { ResultGetCommand } from './result/get.js';
+import { ResultListCommand } from './result/list.js';
+import { ResultRetryCommand } from './result/retry.js';
 import { ResultWaitCommand } from './result/wait.js';
 import { routingCommands } from './routing/index.js';
 import { scheduleCommands } from './schedule/index.js';
@@ -29,6 +31,8 @@ export const builtinCommands: CommandClass<BaseContext>[] = [
   EnqueueCommand,
   ResultGetCommand,
   ResultWaitCommand,
+  ResultListCommand,
+  ResultRetryCommand,
   DlqListCommand,
   DlqShowCommand,
   DlqReplayCommand,

@@ -2,6 +2,7 @@ import t from 'tap';
 import { REDIS_URL, requireRedis } from '../redis/redis-test-support.js';
 import { runStem, startStem } from '../helpers/run-stem.js';
 import { uniqueName } from '../helpers/wait.js';
+import { runInProcess } from './in-process.js';
 
 // Every command here runs the real binary in its own process against the test Redis, as a user would.
 const connection = ['--broker', REDIS_URL, '--backend', REDIS_URL, '--registry', 'fixtures/cli-tasks.ts'];
@@ -51,6 +52,31 @@ t.test('enqueue, worker start, result wait/get, dlq and queues work across proce
   await worker.waitForOutput(new RegExp(`cli.fail\\[${deadId}\\] failed.*\\n(.|\\n)*cli.fail\\[${deadId}\\] failed`));
   const purged = await runStem(['dlq', 'purge', '--queue', queue, '--yes', ...connection], { env });
   t.match(purged.stdout, /purged 1 dead letter/);
+
+  // Listing and retry read the backend only: in this process (no node start-up each).
+  const failedList = await runInProcess(
+    ['result', 'list', '--state', 'failed', '--queue', queue, '--since', '1h', '--json', ...connection],
+    {
+      env,
+    },
+  );
+  t.equal(failedList.code, 0, failedList.stderr);
+  const failedPage = JSON.parse(failedList.stdout) as { tasks: Array<{ id: string; args: unknown; state: string }>; cursor?: string };
+  t.same(
+    failedPage.tasks.map((task) => [task.id, task.state, task.args]),
+    [[deadId, 'failed', { why: 'test' }]],
+    'result list --json: the failed task with its args',
+  );
+  const table = await runInProcess(['result', 'list', '--queue', queue, '--limit', '1', ...connection], { env });
+  t.match(table.stdout, /cli\.fail.*failed.*failed on purpose/, 'the newest task of the queue in a table');
+  t.match(table.stdout, /1 task\(s\); next page: --cursor \S+/, 'a cursor to the next page');
+  const retried = await runInProcess(['result', 'retry', deadId, ...connection], { env });
+  t.equal(retried.code, 0, retried.stderr);
+  t.match(retried.stdout, new RegExp(`retried ${deadId} \\(cli.fail on ${queue}\\)`));
+  await worker.waitForOutput(new RegExp(`(cli.fail\\[${deadId}\\] failed(.|\\n)*){3}`));
+  const notRetried = await runInProcess(['result', 'retry', id, ...connection], { env });
+  t.equal(notRetried.code, 1, 'a succeeded task is not retried');
+  t.match(notRetried.stderr, /only a failed or cancelled task can be retried/);
 
   const queues = await runStem(['queues', 'list', '--json', ...connection], { env });
   t.ok(

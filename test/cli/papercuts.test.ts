@@ -34,7 +34,7 @@ t.test('an unknown command says which commands exist; migrate says it needs the 
   const group = await runInProcess(['worker']);
   t.match(group.stderr, /^stem: "stem worker" needs a subcommand: (\S+, )*inspect, pause, .*start/);
   const sub = await runInProcess(['result', 'fetch', 'x']);
-  t.match(sub.stderr, /^stem: "stem result" has no subcommand "fetch x": get, wait/);
+  t.match(sub.stderr, /^stem: "stem result" has no subcommand "fetch x": get, list, retry, wait/);
   for (const run of [migrate, typo, group, sub]) {
     t.ok(oneLine(run.stderr), 'one line');
     t.notMatch(run.stderr, /did you mean one of:/);
