@@ -44,7 +44,10 @@ local function supersedes(stored, generation, attempt, phase)
   return current, p ~= FINAL
 end
 
-local touched = {}
+-- Index changes are gathered per set and sent as one ZREM and one ZADD each: a member added and
+-- removed within this call (a task written twice) is simply not added.
+local adds, removes = {}, {}
+for set = 1, 6 do adds[set] = {} removes[set] = {} end
 local written = 0
 for i = 1, n do
   local at = 7 + 7 * (i - 1)
@@ -55,15 +58,12 @@ for i = 1, n do
     if not quiet then redis.call('PUBLISH', channelPrefix .. ARGV[at], json) end
     if listing then
       if current and SETS[current.state] and tonumber(current.updatedAt) then
-        local old = n + SETS[current.state]
-        redis.call('ZREM', KEYS[old], string.format('%016.0f', tonumber(current.updatedAt)) .. ':' .. ARGV[at])
-        touched[old] = true
+        local set = SETS[current.state]
+        local old = string.format('%016.0f', tonumber(current.updatedAt)) .. ':' .. ARGV[at]
+        if adds[set][old] then adds[set][old] = nil else removes[set][#removes[set] + 1] = old end
       end
       local set = SETS[ARGV[at + 4]]
-      if set then
-        redis.call('ZADD', KEYS[n + set], 0, ARGV[at + 5] .. ':' .. ARGV[at])
-        touched[n + set] = true
-      end
+      if set then adds[set][ARGV[at + 5] .. ':' .. ARGV[at]] = true end
     end
     written = written + 1
   end
@@ -77,6 +77,23 @@ if listing then
     redis.call('SET', KEYS[n + 7], ttl, 'PX', ttl)
   end
   local horizon = '(' .. string.format('%016.0f', math.max(tonumber(ARGV[5]) - longest, 0))
-  for key in pairs(touched) do redis.call('ZREMRANGEBYLEX', KEYS[key], '-', horizon) end
+  for set = 1, 6 do
+    local key = KEYS[n + set]
+    local touched = false
+    if #removes[set] > 0 then
+      redis.call('ZREM', key, unpack(removes[set]))
+      touched = true
+    end
+    local members = {}
+    for member in pairs(adds[set]) do
+      members[#members + 1] = 0
+      members[#members + 1] = member
+    end
+    if #members > 0 then
+      redis.call('ZADD', key, unpack(members))
+      touched = true
+    end
+    if touched then redis.call('ZREMRANGEBYLEX', key, '-', horizon) end
+  end
 end
 return written
