@@ -2,6 +2,7 @@ import { parseDuration, type Duration } from '../../sdk/duration.js';
 import { ConfigError } from '../../sdk/errors.js';
 import type { Stem } from '../../sdk/kernel.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
+import type { TaskOptions } from '../../sdk/task.js';
 import type { WorkflowDefinition } from './define-workflow.js';
 import { WorkflowEngine } from './workflow-engine.js';
 import { Workflows } from './workflows.js';
@@ -29,6 +30,11 @@ export interface WorkflowsPluginOptions {
   lease?: Duration;
   /** How long an event emitted before any run waits for it is kept for the first run that does (default 1d). */
   eventBufferTtl?: Duration;
+  /**
+   * Task options of every advance task (`wf.<name>`): queue, priority, visibilityTimeout (how soon an
+   * advance whose worker died is redelivered), timeLimit. A definition's own queue wins.
+   */
+  advanceOptions?: TaskOptions;
 }
 
 const instances = new WeakMap<Stem, Workflows>();
@@ -51,9 +57,18 @@ export function workflows(options: WorkflowsPluginOptions = {}): StemPlugin {
   return {
     name: 'workflows',
     apply(stem) {
-      const engine = new WorkflowEngine(stem, { leaseMs, eventBufferTtlMs });
+      const engine = new WorkflowEngine(stem, { leaseMs, eventBufferTtlMs, advanceOptions: options.advanceOptions });
       for (const definition of options.definitions ?? []) engine.register(definition);
       stem.hooks.result.tapPromise('workflows', (outcome) => engine.childEnded(outcome));
+      stem.hooks.ready.tap('workflows', () => {
+        // A broker other processes share with runs kept in this process's memory: every other worker would lose them.
+        if (stem.provides('broker') && !stem.provides('workflowStore')) {
+          throw new ConfigError(
+            'workflows(): the broker comes from a plugin but no plugin provides a workflow store, so runs would live in this ' +
+              "process's memory; add redis({ url }) or postgres({ url }) (or redisWorkflowStore / postgresWorkflowStore) to the plugins",
+          );
+        }
+      });
       instances.set(stem, new Workflows(engine));
       applied = stem;
     },

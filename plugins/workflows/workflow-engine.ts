@@ -3,7 +3,7 @@ import type { WorkflowRun, WorkflowStore } from '../../sdk/contracts/workflow-st
 import { Retry } from '../../sdk/errors.js';
 import type { Outcome } from '../../sdk/hooks.js';
 import type { Stem } from '../../sdk/kernel.js';
-import { defineTask, type EnqueueOptions, type TaskContext, type TaskDefinition } from '../../sdk/task.js';
+import { defineTask, type EnqueueOptions, type TaskContext, type TaskDefinition, type TaskOptions } from '../../sdk/task.js';
 import { advanceTaskName, type WorkflowDefinition } from './define-workflow.js';
 import { UnknownWorkflowError, WorkflowVersionMismatchError } from './workflow-errors.js';
 import { CHILD_OF_META, CHILD_TASK_EVENT, toFailure, WorkflowInterrupt, WorkflowReplay, type ReplayHost } from './workflow-replay.js';
@@ -14,6 +14,8 @@ export interface WorkflowEngineOptions {
   leaseMs: number;
   /** How long an event emitted before anyone waits for it is kept. */
   eventBufferTtlMs: number;
+  /** Task options of every advance task (a definition's queue wins). */
+  advanceOptions?: TaskOptions;
 }
 
 /** What one advance did. */
@@ -179,9 +181,10 @@ export class WorkflowEngine implements ReplayHost {
     return defineTask({
       name: advanceTaskName(definition.name),
       options: {
-        ...(definition.queue === undefined ? {} : { queue: definition.queue }),
         maxRetries: 100,
         retryPolicy: { backoff: 'exponential', delayMs: 500, maxDelayMs: 30_000 },
+        ...this.options.advanceOptions,
+        ...(definition.queue === undefined ? {} : { queue: definition.queue }),
       },
       handler: (args: { runId: string }, ctx) => this.advance(args.runId, ctx),
     });
