@@ -47,6 +47,33 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
     },
   ],
   [
+    'a failed state keeps the args and the envelope a retry needs (stem.retry), values of any JSON shape',
+    async (t, backend) => {
+      const status = makeStatus({
+        state: 'failed',
+        name: 'reports.build',
+        queue: 'reports',
+        error: { type: 'Error', message: 'boom' },
+        args: { html: '<img src=x onerror=alert(1)>', list: [1, 'two', null], nested: { deep: true } },
+      });
+      status.envelope = {
+        id: status.id,
+        name: 'reports.build',
+        headers: { tenant: 'acme' },
+        queue: 'reports',
+        priority: 7,
+        attempt: 1,
+        maxRetries: 3,
+        notBefore: 1,
+        visibilityTimeoutMs: 30_000,
+        createdAt: 2,
+        meta: { 'stem.generation': 2, 'stem.retryPolicy': { maxRetries: 3 } },
+      };
+      await backend.set([status]);
+      t.same(await backend.get(status.id), status);
+    },
+  ],
+  [
     'an unknown id reads as null',
     async (t, backend) => {
       t.equal(await backend.get(uuidv7()), null);
