@@ -99,8 +99,14 @@ export class WorkflowReplay implements WorkflowContext {
       value = await fn({ attempt: this.taskContext.attempt, signal: this.taskContext.signal });
     } catch (error) {
       if (error instanceof WorkflowInterrupt) throw error;
+      if (this.taskContext.signal.aborted) {
+        // Shutdown or a time limit interrupted the step: not its failure. The advance ends with the
+        // kernel's error (a shutdown returns the task to the queue) and the step runs again.
+        this.failure ??= this.taskContext.signal.reason ?? error;
+        throw error;
+      }
       const maxRetries = options.retry?.maxRetries ?? 0;
-      if (this.taskContext.attempt < maxRetries && !this.taskContext.signal.aborted) {
+      if (this.taskContext.attempt < maxRetries) {
         throw this.stop(new WorkflowInterrupt('retry', backoffDelay(options.retry, this.taskContext.attempt)));
       }
       const failed = await this.save({ position: at, name, kind: 'step', error: toFailure(error), startedAt, finishedAt: Date.now() });
