@@ -11,7 +11,7 @@ import { ServiceCommand } from '../service-command.js';
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
 
 /** The dashboard's actions that live in other plugins (control, rate-limit, revoke, beat), wired as the worker commands do. */
-async function wireControls(stem: Stem): Promise<DashboardControls> {
+export async function dashboardControls(stem: Stem): Promise<DashboardControls> {
   const [{ ControlClient }, { QueuePauses }, { RATE_LIMIT_COMMAND, setRateLimit }, { REVOKE_COMMAND, revokeTask }, { ScheduleEditor }] =
     await Promise.all([
       import('../../plugins/control/index.js'),
@@ -68,12 +68,21 @@ export class DashboardCommand extends ServiceCommand {
     const token = this.readOnly ? undefined : (this.token ?? process.env.STEM_DASHBOARD_TOKEN ?? randomBytes(18).toString('base64url'));
     const stem = await this.createStem(this.serviceOverrides());
     try {
+      if (!stem.provides('backend'))
+        this.context.stderr.write(
+          'stem: warning: no result backend is configured (STEM_RESULT_BACKEND_URL, --backend, or a config plugin): the dashboard ' +
+            "reads this process's empty in-memory one and shows no task or worker\n",
+        );
+      if (!stem.provides('eventBus'))
+        this.context.stderr.write(
+          'stem: warning: the broker carries no event stream (Redis or Postgres do): the dashboard will not update live\n',
+        );
       const { createDashboard } = await import('../../plugins/dashboard/index.js');
       const loopback = LOOPBACK_NAMES.includes(this.host) || this.host.startsWith('127.');
       const dashboard = createDashboard(stem, {
         basePath: this.basePath,
         readOnly: this.readOnly,
-        controls: await wireControls(stem),
+        controls: await dashboardControls(stem),
         ...(token === undefined ? {} : { token }),
         ...(loopback ? { allowedHosts: [...LOOPBACK_NAMES, this.host] } : {}),
       });

@@ -113,6 +113,7 @@ export function dashboardApp(stem: Stem, options: ResolvedDashboardOptions, hub:
       stem.backend.listWorkers(),
       controls.pausedQueues?.().catch(() => undefined),
     ]);
+    const rates = hub.ratesPerMinute();
     const rows = await Promise.all(
       queues
         .filter((queue) => !isBroadcastAddress(queue))
@@ -121,6 +122,7 @@ export function dashboardApp(stem: Stem, options: ResolvedDashboardOptions, hub:
           waiting: await broker.pending(queue),
           running: await broker.inflight(queue),
           dead: (await broker.listDeadLetters(queue, { limit: 1 })).total,
+          perMinute: rates[queue] ?? { succeeded: 0, failed: 0 },
           ...(paused === undefined ? {} : { paused: paused.includes(queue) }),
         })),
     );

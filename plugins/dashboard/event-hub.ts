@@ -12,6 +12,9 @@ const RECENT_EVENTS = 200;
 /** Task events that end what a worker runs for an attempt. */
 const ENDS_RUN: ReadonlySet<string> = new Set(['task-succeeded', 'task-failed', 'task-retried', 'task-cancelled', 'task-revoked']);
 
+/** The window task rates are counted over. */
+const RATE_WINDOW_MS = 60_000;
+
 /** Receives each event the hub fans out. */
 export type HubListener = (event: StemEvent) => void;
 
@@ -25,6 +28,8 @@ export class EventHub {
   private readonly timelines = new Map<string, TaskEvent[]>();
   private readonly recent: StemEvent[] = [];
   private readonly runningByWorker = new Map<string, Map<string, { name?: string; since: number }>>();
+  /** Per queue: when its tasks finished (succeeded or failed) within the rate window, oldest first. */
+  private readonly finishedByQueue = new Map<string, Array<{ at: number; failed: boolean }>>();
   private stop: (() => Promise<void>) | undefined;
   private starting: Promise<void> | undefined;
   private failure: string | undefined;
@@ -76,6 +81,21 @@ export class EventHub {
     return [...(this.runningByWorker.get(workerId) ?? new Map()).entries()].map(([taskId, run]) => ({ taskId, ...run }));
   }
 
+  /** Per queue: tasks that succeeded and failed in the last minute, as seen in events. */
+  ratesPerMinute(now = Date.now()): Record<string, { succeeded: number; failed: number }> {
+    const rates: Record<string, { succeeded: number; failed: number }> = {};
+    for (const [queue, finished] of this.finishedByQueue) {
+      while (finished.length > 0 && finished[0]!.at < now - RATE_WINDOW_MS) finished.shift();
+      if (finished.length === 0) {
+        this.finishedByQueue.delete(queue);
+        continue;
+      }
+      const failed = finished.filter((one) => one.failed).length;
+      rates[queue] = { succeeded: finished.length - failed, failed };
+    }
+    return rates;
+  }
+
   /** Unsubscribes and drops every listener. */
   async close(): Promise<void> {
     this.listeners.clear();
@@ -108,6 +128,13 @@ export class EventHub {
       running.set(event.taskId, { ...(event.name === undefined ? {} : { name: event.name }), since: event.at });
     } else if (ENDS_RUN.has(event.type)) {
       this.runningByWorker.get(event.workerId)?.delete(event.taskId);
+    }
+    if ((event.type === 'task-succeeded' || event.type === 'task-failed') && event.queue !== undefined) {
+      let finished = this.finishedByQueue.get(event.queue);
+      if (finished === undefined) this.finishedByQueue.set(event.queue, (finished = []));
+      finished.push({ at: event.at, failed: event.type === 'task-failed' });
+      // Bounded however busy: drop what fell out of the window.
+      while (finished.length > 0 && finished[0]!.at < event.at - RATE_WINDOW_MS) finished.shift();
     }
   }
 }

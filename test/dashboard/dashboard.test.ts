@@ -5,11 +5,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { dashboardControls } from '../../cli/commands/dashboard.js';
+import { control } from '../../plugins/control/index.js';
 import { createDashboard, type DashboardHandler } from '../../plugins/dashboard/index.js';
 import { events } from '../../plugins/events/index.js';
 import { redis } from '../../plugins/redis/index.js';
 import { defineTask, Stem, Unrecoverable } from '../../sdk/index.js';
-import { waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { deleteNamespace, REDIS_URL, requireRedis, testNamespace } from '../redis/redis-test-support.js';
 import { launchChromium, SCREENSHOTS } from './browser.js';
 
@@ -65,12 +67,12 @@ t.test('the dashboard against a live Redis worker, in chromium', async (t) => {
   const queue = `dash-${namespace.slice(-8)}`;
   t.teardown(() => deleteNamespace(namespace));
   const stem = await Stem.create({
-    plugins: [redis({ url: REDIS_URL, namespace }), events()],
+    plugins: [redis({ url: REDIS_URL, namespace }), events(), control()],
     tasks: [gated, flaky, rejects],
     defaultQueue: queue,
   });
   t.teardown(() => stem.close());
-  const dashboard = createDashboard(stem, { basePath: '/stem', token: TOKEN });
+  const dashboard = createDashboard(stem, { basePath: '/stem', token: TOKEN, controls: await dashboardControls(stem) });
   t.teardown(() => dashboard.close());
   const { url, server } = await serve(dashboard);
   t.teardown(() => {
@@ -99,6 +101,11 @@ t.test('the dashboard against a live Redis worker, in chromium', async (t) => {
     );
     await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 42));
     const handle = await stem.enqueue(gated, { label: 'live' });
+    if (SCREENSHOTS) {
+      // A busier picture for docs/images: more running tasks and a few failures.
+      for (const label of ['report-7', 'report-8']) await stem.enqueue(gated, { label });
+      for (const key of ['shot-1', 'shot-2']) await stem.enqueue(flaky, { key });
+    }
     await page.waitForSelector(`tr[data-task-id="${handle.id}"] [data-state="running"]`, { timeout: 60_000 });
     await page.waitForSelector(`tr[data-worker] a[href="#/task/${handle.id}"]`, { timeout: 60_000 });
     if (SCREENSHOTS) await page.screenshot({ path: `${IMAGES}dashboard-overview.png`, fullPage: true });
@@ -148,6 +155,32 @@ t.test('the dashboard against a live Redis worker, in chromium', async (t) => {
     t.match(await page.textContent(`tr[data-dead-letter="${handle.id}"]`), XSS, 'the dead letter shows it as text');
     t.equal(await page.locator('main img').count(), 0, 'no img element there either');
     t.same(dialogs, [], 'no dialog fired');
+  });
+
+  await t.test('the task list shows failed tasks, their args as text', async (t) => {
+    await page.goto(`${url}#/tasks?state=failed`);
+    const handle = (await stem.listTasks({ state: 'failed', name: 'dash.rejects' })).tasks[0]!;
+    const row = `tr[data-task-id="${handle.id}"]`;
+    await page.waitForSelector(row);
+    t.match(await page.textContent(`${row} td.args`), XSS, 'the args, literally');
+    t.equal(await page.locator(`main [data-state]:not([data-state="failed"])`).count(), 0, 'only failed tasks');
+    if (SCREENSHOTS) await page.screenshot({ path: `${IMAGES}dashboard-tasks.png`, fullPage: true });
+    t.same(dialogs, [], 'no dialog fired');
+  });
+
+  await t.test('a queue paused with a click takes no task until resumed', async (t) => {
+    await page.goto(`${url}#/`);
+    const row = `tr[data-queue="${queue}"]`;
+    await page.click(`${row} button:text("Pause")`);
+    await page.waitForSelector(`${row} :text("(paused)")`);
+    await page.waitForSelector(`${row} button:text("Resume")`);
+    // The click returns once the live workers replied (they paused): what is enqueued now waits.
+    const handle = await stem.enqueue(gated, { label: 'after pause' });
+    await sleep(1_000);
+    t.equal((await stem.status(handle.id)).state, 'queued', 'the task waits while the queue is paused');
+    await page.click(`${row} button:text("Resume")`);
+    await page.waitForSelector(`${row} button:text("Pause")`);
+    await waitFor(async () => (await stem.status(handle.id)).state === 'succeeded', 'the task ran once resumed');
   });
 
   await t.test('actions without the token, with a wrong one, from another site, or read-only are refused', async (t) => {

@@ -137,7 +137,10 @@ let routeSeq = 0;
 
 /** Shows `nodes` when the route is still `seq`'s. */
 function showFor(seq, ...nodes) {
-  if (seq === routeSeq) document.getElementById('view').replaceChildren(...nodes.flat());
+  if (seq !== routeSeq) return;
+  const view = document.getElementById('view');
+  view.replaceChildren();
+  append(view, nodes);
 }
 
 // ---------------------------------------------------------------- overview
@@ -188,6 +191,29 @@ function noteTaskEvent(event) {
   while (liveTasks.size > LIVE_ROWS) liveTasks.delete(liveTasks.keys().next().value);
 }
 
+function rateLimitForm() {
+  return h(
+    'form',
+    {
+      class: 'toolbar',
+      id: 'rate-limit',
+      onsubmit: (event) => {
+        event.preventDefault();
+        const form = new FormData(event.target);
+        const task = String(form.get('task')).trim();
+        const rate = String(form.get('rate')).trim();
+        if (task === '') return flash('name the task whose rate limit changes', true);
+        const body = rate === 'default' ? {} : { rate: rate === 'none' || rate === '' ? null : rate };
+        act(`api/rate-limits/${encodeURIComponent(task)}`, body, `rate limit of ${task}: ${rate || 'none'}`);
+      },
+    },
+    h('span', { class: 'muted' }, 'Rate limit:'),
+    h('input', { name: 'task', placeholder: 'task name', 'aria-label': 'task name' }),
+    h('input', { name: 'rate', placeholder: '10/s, 100/m, none, default', 'aria-label': 'rate' }),
+    h('button', { type: 'submit' }, 'Set'),
+  );
+}
+
 async function overview() {
   const seq = routeSeq;
   const data = await getJson('api/overview');
@@ -199,6 +225,8 @@ async function overview() {
       h('td', {}, queue.name, queue.paused ? h('span', { class: 'muted' }, ' (paused)') : null),
       h('td', { class: 'num' }, queue.waiting),
       h('td', { class: 'num' }, queue.running),
+      h('td', { class: 'num' }, queue.perMinute.succeeded),
+      h('td', { class: 'num' }, queue.perMinute.failed),
       h('td', { class: 'num' }, queue.dead > 0 ? h('a', { href: `#/dead-letters/${encodeURIComponent(queue.name)}` }, queue.dead) : 0),
       h(
         'td',
@@ -237,7 +265,8 @@ async function overview() {
   showFor(
     seq,
     h('h2', {}, 'Queues'),
-    table(['queue', '#waiting', '#running', '#dead', ''], queueRows, 'No queues yet.'),
+    table(['queue', '#waiting', '#running', '#done/min', '#failed/min', '#dead', ''], queueRows, 'No queues yet.'),
+    features.rateLimit ? actions(rateLimitForm()) : null,
     h('h2', {}, 'Workers'),
     table(
       ['worker', 'host / pid', 'queues', '#concurrency', '#inflight', '#processed', 'running tasks', 'heartbeat'],
