@@ -10,6 +10,7 @@ import { SqliteResultBackend } from './sqlite-result-backend.js';
 import { SqliteRevokeStore } from './sqlite-revoke-store.js';
 import { SqliteScheduleStore } from './sqlite-schedule-store.js';
 import type { SqliteServiceSettings } from './sqlite-service.js';
+import { SqliteWorkflowStore } from './sqlite-workflow-store.js';
 
 export type { SqliteOptions } from './sqlite-options.js';
 export type { SqliteServiceSettings } from './sqlite-service.js';
@@ -21,6 +22,7 @@ export { SqliteRevokeStore } from './sqlite-revoke-store.js';
 export { SqliteScheduleStore } from './sqlite-schedule-store.js';
 export { SqliteLockStore } from './sqlite-lock-store.js';
 export { SqliteRateLimiter } from './sqlite-rate-limiter.js';
+export { SqliteWorkflowStore } from './sqlite-workflow-store.js';
 export { SqliteConnection, SqliteMigrationError } from './sqlite-connection.js';
 
 /** Anything a connection can back, closed by the plugin. */
@@ -32,13 +34,14 @@ interface Closeable {
 type ServiceClass<K extends ServiceName> = new (connection: SqliteConnection, settings: SqliteServiceSettings) => Services[K] & Closeable;
 
 /** Every service of the plugin, by the name the kernel provides it under (no event bus: `stem events` refuses SQLite). */
-const SERVICES: { [K in Exclude<ServiceName, 'eventBus' | 'workflowStore'>]: ServiceClass<K> } = {
+const SERVICES: { [K in Exclude<ServiceName, 'eventBus'>]: ServiceClass<K> } = {
   broker: SqliteBroker,
   backend: SqliteResultBackend,
   revokeStore: SqliteRevokeStore,
   scheduleStore: SqliteScheduleStore,
   lockStore: SqliteLockStore,
   rateLimiter: SqliteRateLimiter,
+  workflowStore: SqliteWorkflowStore,
 };
 
 /**
@@ -132,6 +135,11 @@ export function sqliteRevokeStore(options: SqliteOptions): StemPlugin {
 /** Provides the SQLite schedule store (optimistic versions). */
 export function sqliteScheduleStore(options: SqliteOptions): StemPlugin {
   return servicePlugin('sqlite-schedule-store', 'scheduleStore', options);
+}
+
+/** Provides the SQLite workflow store (runs, checkpoints, waiters, early events) for plugins/workflows. */
+export function sqliteWorkflowStore(options: SqliteOptions): StemPlugin {
+  return servicePlugin('sqlite-workflow-store', 'workflowStore', options);
 }
 
 /** Provides the SQLite lock store (owner and expiry per key). */

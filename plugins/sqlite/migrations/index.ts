@@ -5,6 +5,7 @@ import { storeTables } from './2026-12-01-03-stores.js';
 import { leanerWrites } from './2026-12-02-04-leaner-writes.js';
 import { concurrencyKeys } from './2026-12-03-05-concurrency-keys.js';
 import { taskListing } from './2026-12-03-06-task-listing.js';
+import { workflowTables } from './2026-12-03-07-workflows.js';
 
 /**
  * The plugin's migrations in order. An object provider rather than Kysely's FileMigrationProvider:
@@ -20,6 +21,7 @@ export class SqliteMigrations implements MigrationProvider {
       '2026-12-02-04-leaner-writes': leanerWrites,
       '2026-12-03-05-concurrency-keys': concurrencyKeys,
       '2026-12-03-06-task-listing': taskListing,
+      '2026-12-03-07-workflows': workflowTables,
     };
   }
 }
