@@ -32,6 +32,10 @@ const EXPECTED_TABLES = [
   'stem_schedules',
   'stem_subscriptions',
   'stem_workers',
+  'stem_workflow_checkpoints',
+  'stem_workflow_events',
+  'stem_workflow_runs',
+  'stem_workflow_waiters',
 ];
 
 /** Every migration, in the order they run. */
