@@ -8,6 +8,7 @@ export type ScriptName =
   | 'settle'
   | 'lease'
   | 'set-states'
+  | 'first-state'
   | 'requeue'
   | 'delay'
   | 'dead-letter'
@@ -31,6 +32,7 @@ const NAMES: readonly ScriptName[] = [
   'settle',
   'lease',
   'set-states',
+  'first-state',
   'requeue',
   'delay',
   'dead-letter',

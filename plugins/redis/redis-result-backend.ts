@@ -34,10 +34,10 @@ function isFirstState(status: TaskStatus): boolean {
   return status.state === 'queued' && status.attempt === 0 && (status.generation ?? 0) === 0;
 }
 
-/** Appends a state's set-states arguments: id, generation, attempt, phase, state, index time, JSON. */
+/** Appends a state's set-states arguments: id, generation, attempt, state (the script knows its phase), index time, JSON. */
 function pushScriptArgs(args: Array<string | number>, status: TaskStatus): void {
-  const [generation, attempt, phase] = statePosition(status);
-  args.push(status.id, generation, attempt, phase, status.state, indexTime(status.updatedAt), JSON.stringify(status));
+  const [generation, attempt] = statePosition(status);
+  args.push(status.id, generation, attempt, status.state, indexTime(status.updatedAt), JSON.stringify(status));
 }
 
 /**
@@ -152,8 +152,8 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
 
   /**
    * One command per state on a client (their promises) or a pipeline. A task's first state (the
-   * producer's quiet `queued` of attempt 0) is a plain SET NX: anything already stored is newer;
-   * its index member goes with it (should the SET NX lose, a listing skips and removes it).
+   * producer's quiet `queued` of attempt 0) is a SET NX (anything already stored is newer), in
+   * first-state.lua with its index member when listing is on: one command either way.
    */
   private singleWrites(target: RedisClient | ChainableCommander, statuses: readonly TaskStatus[], options: SetOptions): unknown[] {
     const ttl = this.ttl(options);
@@ -161,8 +161,16 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
     for (const status of statuses) {
       const key = this.taskKey(status.id);
       if (options.quiet === true && isFirstState(status)) {
-        writes.push(target.set(key, JSON.stringify(status), 'PX', ttl, 'NX'));
-        if (this.index !== undefined) writes.push(target.zadd(this.index.stateKey('queued'), 0, this.index.member(status)));
+        if (this.index === undefined) writes.push(target.set(key, JSON.stringify(status), 'PX', ttl, 'NX'));
+        else {
+          const keys = [key, this.index.stateKey('queued')];
+          const args = [JSON.stringify(status), ttl, this.index.member(status)];
+          writes.push(
+            !isPipeline(target)
+              ? LuaScripts.call(target, 'first-state', keys, args)
+              : LuaScripts.queue(this.client, target, 'first-state', keys, args),
+          );
+        }
         continue;
       }
       const args = this.scriptHead(options);

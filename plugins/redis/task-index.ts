@@ -31,9 +31,9 @@ interface SetReader {
  * The listing index of the Redis result backend: one sorted set per state, members
  * `<updatedAt>:<id>` at score 0, so that ZRANGE … BYLEX REV reads newest first with exact cursor
  * positions, ties included. The set-states script keeps it (a task's member moves with its
- * state, in the same atomic call); the producer's first `queued` write (a plain SET NX) adds its
- * member in the same pipeline. Reads check each member against the stored state: a member whose
- * task expired or moved on (a SET NX that lost to a newer state) is skipped and removed.
+ * state, in the same atomic call; first-state.lua does it for the producer's first `queued`).
+ * Reads check each member against the stored state: a member whose task expired or moved on is
+ * skipped and removed.
  */
 export class RedisTaskIndex {
   constructor(

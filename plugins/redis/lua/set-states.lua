@@ -16,8 +16,8 @@
   succeeded, failed, cancelled) and the key holding the longest TTL written
   ARGV[1] TTL (ms)   ARGV[2] '1' for quiet (no PUBLISH)   ARGV[3] the channel prefix
   ARGV[4] '1' for listing on   ARGV[5] now (epoch ms)   ARGV[6] n
-  then for KEYS[i], seven values from ARGV[7 + 7(i - 1)]: id, generation, attempt, phase, state,
-  updatedAt (16 digits), state as JSON
+  then for KEYS[i], six values from ARGV[7 + 6(i - 1)]: id, generation, attempt, state name (its
+  phase from PHASES), updatedAt (16 digits), state as JSON
 
   Returns the number of states written.
 ]]
@@ -50,9 +50,10 @@ local adds, removes = {}, {}
 for set = 1, 6 do adds[set] = {} removes[set] = {} end
 local written = 0
 for i = 1, n do
-  local at = 7 + 7 * (i - 1)
-  local json = ARGV[at + 6]
-  local current, applies = supersedes(redis.call('GET', KEYS[i]), tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]))
+  local at = 7 + 6 * (i - 1)
+  local json = ARGV[at + 5]
+  local phase = PHASES[ARGV[at + 3]] or -1
+  local current, applies = supersedes(redis.call('GET', KEYS[i]), tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), phase)
   if applies then
     redis.call('SET', KEYS[i], json, 'PX', ttl)
     if not quiet then redis.call('PUBLISH', channelPrefix .. ARGV[at], json) end
@@ -62,8 +63,8 @@ for i = 1, n do
         local old = string.format('%016.0f', tonumber(current.updatedAt)) .. ':' .. ARGV[at]
         if adds[set][old] then adds[set][old] = nil else removes[set][#removes[set] + 1] = old end
       end
-      local set = SETS[ARGV[at + 4]]
-      if set then adds[set][ARGV[at + 5] .. ':' .. ARGV[at]] = true end
+      local set = SETS[ARGV[at + 3]]
+      if set then adds[set][ARGV[at + 4] .. ':' .. ARGV[at]] = true end
     end
     written = written + 1
   end
