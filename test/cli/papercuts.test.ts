@@ -29,7 +29,7 @@ t.test('an unknown command says which commands exist; migrate says it needs the 
   t.equal(typo.code, 64);
   t.match(
     typo.stderr,
-    /^stem: unknown command "queue list"; did you mean .*"queues"\? the commands are: beat, config, demo, dlq, enqueue, events, health, queues, result, routing, schedule, tasks, worker/,
+    /^stem: unknown command "queue list"; did you mean .*"queues"\? the commands are: beat, config, dashboard, demo, dlq, enqueue, events, health, queues, result, routing, schedule, tasks, worker/,
   );
   const group = await runInProcess(['worker']);
   t.match(group.stderr, /^stem: "stem worker" needs a subcommand: (\S+, )*inspect, pause, .*start/);
