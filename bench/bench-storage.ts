@@ -1,11 +1,13 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { FLOOR_PREFIX } from './systems/floor-system.js';
 import { BULLMQ_PREFIX, GRAPHILE_SCHEMA, PGBOSS_SCHEMA, STEM_NAMESPACE, STEM_SCHEMA } from './systems/bench-system.js';
 
 /** The key patterns of each system on Redis (Stem's queue keys start with a `{ns:queue}` hash tag). */
 export const REDIS_PATTERNS = {
   stem: [`${STEM_NAMESPACE}:*`, `{${STEM_NAMESPACE}:*`],
   bullmq: [`${BULLMQ_PREFIX}:*`],
+  floor: [`${FLOOR_PREFIX}:*`],
 } as const;
 
 /** Which system's keys. */
@@ -74,6 +76,15 @@ export class BenchStorage {
       const values = await this.redis.mget(...keys.slice(i, i + 1_000));
       for (const value of values) if (value !== null && (JSON.parse(value) as { state: string }).state === 'succeeded') succeeded++;
     }
+    return succeeded;
+  }
+
+  /** How many of the floor's results read `succeeded`. */
+  async floorSucceeded(): Promise<number> {
+    const keys = (await this.keys('floor')).filter((key) => key.startsWith(`${FLOOR_PREFIX}:res:`));
+    let succeeded = 0;
+    for (let i = 0; i < keys.length; i += 1_000)
+      for (const value of await this.redis.mget(...keys.slice(i, i + 1_000))) if (value?.includes('"succeeded"')) succeeded++;
     return succeeded;
   }
 

@@ -29,6 +29,10 @@ async function openProducer(system: SystemId, servers: Servers): Promise<Produce
       const { BullmqProducer } = await import('./systems/bullmq-system.js');
       return BullmqProducer.open(servers);
     }
+    case 'redis-floor': {
+      const { FloorProducer } = await import('./systems/floor-system.js');
+      return FloorProducer.open(servers);
+    }
     case 'graphile-worker': {
       const { GraphileProducer } = await import('./systems/graphile-system.js');
       return GraphileProducer.open(servers);
@@ -54,6 +58,10 @@ async function openWorker(system: SystemId, servers: Servers): Promise<WorkerSid
     case 'bullmq': {
       const { BullmqWorker } = await import('./systems/bullmq-system.js');
       return BullmqWorker.open(servers);
+    }
+    case 'redis-floor': {
+      const { FloorWorker } = await import('./systems/floor-system.js');
+      return FloorWorker.open(servers);
     }
     case 'graphile-worker': {
       const { GraphileWorker } = await import('./systems/graphile-system.js');

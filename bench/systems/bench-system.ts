@@ -26,6 +26,7 @@ export type SystemId =
   | 'stem-redis'
   | 'stem-redis-telemetry'
   | 'bullmq'
+  | 'redis-floor'
   | 'stem-postgres'
   | 'stem-postgres-ignore'
   | 'graphile-worker'
