@@ -65,7 +65,8 @@ export class DashboardCommand extends ServiceCommand {
   async run(): Promise<number> {
     const port = parseIntegerFlag('--port', this.port, 0) ?? 5555;
     if (port > 65_535) throw new UsageError(`--port: ${port} is not a port (0 to 65535)`);
-    const token = this.readOnly ? undefined : (this.token ?? process.env.STEM_DASHBOARD_TOKEN ?? randomBytes(18).toString('base64url'));
+    const given = this.token ?? (process.env.STEM_DASHBOARD_TOKEN || undefined);
+    const token = this.readOnly ? undefined : (given ?? randomBytes(18).toString('base64url'));
     const stem = await this.createStem(this.serviceOverrides());
     try {
       if (!stem.provides('backend'))
@@ -96,7 +97,7 @@ export class DashboardCommand extends ServiceCommand {
       const shownHost = this.host.includes(':') ? `[${this.host}]` : this.host;
       const path = this.basePath.endsWith('/') ? this.basePath : `${this.basePath}/`;
       const url = `http://${shownHost}:${bound}${path}`;
-      const generated = token !== undefined && this.token === undefined && process.env.STEM_DASHBOARD_TOKEN === undefined;
+      const generated = token !== undefined && given === undefined;
       this.context.stdout.write(`stem dashboard on ${url}\n`);
       if (this.readOnly) this.context.stdout.write('read-only: every action is refused\n');
       // The token travels in the fragment: never sent to the server, never in its logs.
