@@ -66,7 +66,7 @@ export function readBenchConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const runs = positiveInt(values.runs ?? env.BENCH_RUNS, quick ? 1 : 3, 'BENCH_RUNS / --runs');
   const onlyText = values.only ?? env.BENCH_ONLY;
   const only = new Set(
-    onlyText ? onlyText.split(',').map((item) => positiveInt(item.trim(), 0, '--only')) : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
+    onlyText ? onlyText.split(',').map((item) => positiveInt(item.trim(), 0, '--only')) : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
   );
   return {
     n,

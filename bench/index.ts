@@ -13,6 +13,7 @@ import { sqliteRowShapes, sqliteRows } from './sqlite-workloads.js';
 import { isolationRowShapes, isolationRows } from './isolation.js';
 import { keyedRowShapes, keyedRows } from './keyed-claims.js';
 import { clusterRowShapes, clusterRows } from './redis-cluster.js';
+import { workflowRowShapes, workflowRows } from './workflows.js';
 import { ChildLink } from './child-link.js';
 import { median, percentile } from './stats.js';
 import type { Servers, SystemId } from './systems/bench-system.js';
@@ -107,9 +108,21 @@ async function guarded(
 
 const STEM: Contender = { label: 'stem', system: 'stem-redis' };
 const BULLMQ: Contender = { label: 'bullmq', system: 'bullmq' };
+/** The physical floor (#28): the same workload as a raw ioredis loop with no framework (bench/systems/floor-system.ts). */
+const FLOOR: Contender = { label: 'redis floor', system: 'redis-floor' };
+
+/** The row of `row`'s metric against the floor: the share of what the machine allows (target ≥ 0.7 where the issue sets one). */
+function floorRow<R extends Omit<ResultRow, 'stem' | 'peer' | 'runs'>>(row: R, target = true): R {
+  return { ...row, peerName: 'redis floor (raw ioredis)', target: target ? { op: '>=' as const, value: 0.7 } : undefined };
+}
 
 async function verifyRedisDrain(system: SystemId, n: number, storage: BenchStorage): Promise<void> {
-  const stored = system === 'bullmq' ? await storage.bullmqCompleted() : await storage.stemRedisSucceeded();
+  const stored =
+    system === 'bullmq'
+      ? await storage.bullmqCompleted()
+      : system === 'redis-floor'
+        ? await storage.floorSucceeded()
+        : await storage.stemRedisSucceeded();
   if (stored < n) throw new Error(`${system}: ${n} tasks drained but only ${stored} results stored`);
 }
 
@@ -135,13 +148,14 @@ async function redisWorkloads(storage: BenchStorage): Promise<void> {
       target: { op: '>=' as const, value: 1.2 },
       ...peer,
     };
-    await guarded('workload 1', [base], async () => {
-      const [stem, bull] = await abPasses('1 single enqueue', [STEM, BULLMQ], async (contender, n) => {
+    await guarded('workload 1', [base, floorRow(base)], async () => {
+      const [stem, bull, floor] = await abPasses('1 single enqueue', [STEM, BULLMQ, FLOOR], async (contender, n) => {
         await storage.flushRedis();
         const ms = await (await child('producer', contender.system)).enqueueOne(n);
         return rate(n, ms);
       });
       pushRow(base, stem, bull);
+      pushRow(floorRow(base), stem, floor);
     });
   }
   if (config.only.has(2)) {
@@ -153,13 +167,14 @@ async function redisWorkloads(storage: BenchStorage): Promise<void> {
       target: { op: '>=' as const, value: 2 },
       ...peer,
     };
-    await guarded('workload 2', [base], async () => {
-      const [stem, bull] = await abPasses('2 bulk enqueue', [STEM, BULLMQ], async (contender, n) => {
+    await guarded('workload 2', [base, floorRow(base)], async () => {
+      const [stem, bull, floor] = await abPasses('2 bulk enqueue', [STEM, BULLMQ, FLOOR], async (contender, n) => {
         await storage.flushRedis();
         const ms = await (await child('producer', contender.system)).enqueueBulk(n, config.batch);
         return rate(n, ms);
       });
       pushRow(base, stem, bull);
+      pushRow(floorRow(base), stem, floor);
     });
   }
   if (config.only.has(3)) {
@@ -171,11 +186,12 @@ async function redisWorkloads(storage: BenchStorage): Promise<void> {
       target: { op: '>=' as const, value: 2 },
       ...peer,
     };
-    await guarded('workload 3', [base], async () => {
-      const [stem, bull] = await abPasses('3 process', [STEM, BULLMQ], (contender, n) =>
+    await guarded('workload 3', [base, floorRow(base)], async () => {
+      const [stem, bull, floor] = await abPasses('3 process', [STEM, BULLMQ, FLOOR], (contender, n) =>
         drainRate(contender.system, contender.system, n, storage),
       );
       pushRow(base, stem, bull);
+      pushRow(floorRow(base), stem, floor);
     });
   }
   if (config.only.has(4)) {
@@ -187,14 +203,22 @@ async function redisWorkloads(storage: BenchStorage): Promise<void> {
       { workload, metric: 'enqueue → handler start p50', ...lower },
       { workload, metric: 'enqueue → handler start p99', ...lower },
     ];
-    await guarded('workload 4', resultRows, async () => {
-      const perRun = await latencyRuns('4 latency', [STEM, BULLMQ], () => storage.flushRedis());
-      for (let k = 0; k < resultRows.length; k++)
+    const floorRows = resultRows.map((row) => floorRow(row, false));
+    await guarded('workload 4', [...resultRows, ...floorRows], async () => {
+      const perRun = await latencyRuns('4 latency', [STEM, BULLMQ, FLOOR], () => storage.flushRedis());
+      for (let k = 0; k < resultRows.length; k++) {
+        const stem = perRun[0].map((run) => run[k]!);
         pushRow(
           resultRows[k]!,
-          perRun[0].map((run) => run[k]!),
+          stem,
           perRun[1].map((run) => run[k]!),
         );
+        pushRow(
+          floorRows[k]!,
+          stem,
+          perRun[2].map((run) => run[k]!),
+        );
+      }
     });
   }
   if (config.only.has(7)) {
@@ -534,6 +558,21 @@ async function main(): Promise<void> {
       await guarded('workload 13', clusterRowShapes(), async () => {
         rows.push(...(await clusterRows()));
       });
+    }
+    if (config.only.has(14)) {
+      const workflowBench = {
+        n: Math.min(config.n, 2_000),
+        pgN: Math.min(config.n, 1_000),
+        samples: Math.min(config.latencySamples, 100),
+        runs: config.runs,
+        redisUrl: config.redisUrl,
+        postgresUrl: config.postgresUrl,
+        log,
+      };
+      await guarded('workload 14', workflowRowShapes(), async () => {
+        rows.push(...(await workflowRows(workflowBench)));
+      });
+      await storage.flushRedis();
     }
     if (config.only.has(5)) {
       await storage.dropSchemas();
