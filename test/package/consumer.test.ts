@@ -31,6 +31,7 @@ t.test('the tarball holds the compiled package, its types, maps and sources, and
     'the contract suites behind stem/testing',
   );
   t.ok(files.includes('dist/plugins/redis/lua/fetch.lua'), 'the Redis Lua scripts beside the compiled plugin');
+  t.ok(files.includes('dist/plugins/dashboard/page/app.js'), "the dashboard's page beside the compiled plugin");
   t.ok(
     files.some((file) => /^dist\/plugins\/postgres\/migrations\/.+\.js$/.test(file)),
     'the Postgres migrations, compiled',
