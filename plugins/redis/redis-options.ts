@@ -73,6 +73,14 @@ export interface RedisBrokerOptions extends RedisConnectionOptions {
 export interface RedisResultBackendOptions extends RedisConnectionOptions {
   /** How long task states, groups and chord claims are kept (ms). Default one day. */
   resultTtlMs?: number;
+  /**
+   * List tasks that were enqueued and not yet started (`listTasks({ state: 'queued' })`): their
+   * first state joins the listing index at enqueue. Default false: that is one more write on every
+   * enqueue, more than the 5% an enqueue may lose (docs/benchmarks.md); queued tasks are then
+   * listed once a worker has touched them (a retry, a return to the queue), and counted by
+   * `stem queues list` meanwhile.
+   */
+  listQueued?: boolean;
 }
 
 /** Options of `redis()`: everything over one connection. */
@@ -324,5 +332,8 @@ export function resolveBrokerOptions(options: RedisBrokerOptions | undefined, pl
 
 /** Validates the result backend's own options; returns the result TTL (ms). */
 export function resolveResultTtl(options: RedisResultBackendOptions | undefined, plugin = 'redisResultBackend'): number {
+  if (options?.listQueued !== undefined && typeof options.listQueued !== 'boolean') {
+    throw new ConfigError(`${plugin}: option "listQueued" must be true or false (got ${JSON.stringify(options.listQueued)})`);
+  }
   return positiveInteger(options?.resultTtlMs, 86_400_000, 'resultTtlMs', plugin);
 }

@@ -34,10 +34,13 @@ function isFirstState(status: TaskStatus): boolean {
   return status.state === 'queued' && status.attempt === 0 && (status.generation ?? 0) === 0;
 }
 
-/** Appends a state's set-states arguments: id, generation, attempt, state (the script knows its phase), index time, JSON. */
-function pushScriptArgs(args: Array<string | number>, status: TaskStatus): void {
+/**
+ * Appends a state's set-states arguments: id, generation, attempt, state (the script knows its
+ * phase), index time ('' for a state the index skips), JSON.
+ */
+function pushScriptArgs(args: Array<string | number>, status: TaskStatus, listed: boolean): void {
   const [generation, attempt] = statePosition(status);
-  args.push(status.id, generation, attempt, status.state, indexTime(status.updatedAt), JSON.stringify(status));
+  args.push(status.id, generation, attempt, status.state, listed ? indexTime(status.updatedAt) : '', JSON.stringify(status));
 }
 
 /**
@@ -56,6 +59,8 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
   private readonly index: RedisTaskIndex | undefined;
   /** The index's keys as set-states takes them after the task keys (empty on a cluster). */
   private readonly indexKeys: readonly string[];
+  /** See RedisResultBackendOptions.listQueued. */
+  private readonly listQueued: boolean;
 
   /** Wraps an open connection (retained until close). */
   constructor(connection: RedisConnection, options: RedisResultBackendOptions = {}) {
@@ -65,6 +70,7 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
     this.hub = new TaskWatchHub(connection);
     this.index = connection.cluster === undefined ? new RedisTaskIndex(this.client, this.prefix, (id) => this.taskKey(id)) : undefined;
     this.indexKeys = this.index?.scriptKeys() ?? [];
+    this.listQueued = options.listQueued === true;
   }
 
   /** Connects to `url` and returns a backend that owns its connection. */
@@ -117,7 +123,7 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
     for (const slice of this.bySlot(statuses)) {
       // on a cluster most slices hold one state: a plain SET NX for a first state, one script call otherwise
       if (slice.length < SET_STATES_SCRIPT_FROM) this.singleWrites(pipeline, slice, options);
-      else this.queueScripts(pipeline, slice, head);
+      else this.queueScripts(pipeline, slice, head, options.quiet === true);
     }
   }
 
@@ -135,7 +141,14 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
   }
 
   /** Queues set-states calls for `statuses`, whose keys may share one script call. */
-  private queueScripts(pipeline: ChainableCommander, statuses: readonly TaskStatus[], head: ReadonlyArray<string | number>): void {
+  private queueScripts(
+    pipeline: ChainableCommander,
+    statuses: readonly TaskStatus[],
+    head: ReadonlyArray<string | number>,
+    quiet: boolean,
+  ): void {
+    // The producer's first states (quiet) join the index only with listQueued: see the option.
+    const listFirst = this.listQueued || !quiet;
     for (let first = 0; first < statuses.length; first += SET_STATES_CHUNK) {
       const chunk = statuses.slice(first, first + SET_STATES_CHUNK);
       const keys: string[] = new Array(chunk.length);
@@ -144,7 +157,7 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
       for (let i = 0; i < chunk.length; i++) {
         const status = chunk[i]!;
         keys[i] = this.taskKey(status.id);
-        pushScriptArgs(args, status);
+        pushScriptArgs(args, status, listFirst || !isFirstState(status));
       }
       LuaScripts.queue(this.client, pipeline, 'set-states', keys.concat(this.indexKeys), args);
     }
@@ -153,7 +166,7 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
   /**
    * One command per state on a client (their promises) or a pipeline. A task's first state (the
    * producer's quiet `queued` of attempt 0) is a SET NX (anything already stored is newer), in
-   * first-state.lua with its index member when listing is on: one command either way.
+   * first-state.lua with its index member under listQueued: one command either way.
    */
   private singleWrites(target: RedisClient | ChainableCommander, statuses: readonly TaskStatus[], options: SetOptions): unknown[] {
     const ttl = this.ttl(options);
@@ -161,7 +174,7 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
     for (const status of statuses) {
       const key = this.taskKey(status.id);
       if (options.quiet === true && isFirstState(status)) {
-        if (this.index === undefined) writes.push(target.set(key, JSON.stringify(status), 'PX', ttl, 'NX'));
+        if (this.index === undefined || !this.listQueued) writes.push(target.set(key, JSON.stringify(status), 'PX', ttl, 'NX'));
         else {
           const keys = [key, this.index.stateKey('queued')];
           const args = [JSON.stringify(status), ttl, this.index.member(status)];
@@ -175,7 +188,7 @@ export class RedisResultBackend extends RedisService implements ResultBackend, R
       }
       const args = this.scriptHead(options);
       args.push(1);
-      pushScriptArgs(args, status);
+      pushScriptArgs(args, status, true);
       const keys = this.indexKeys.length === 0 ? [key] : [key, ...this.indexKeys];
       writes.push(
         !isPipeline(target)

@@ -17,7 +17,8 @@
   ARGV[1] TTL (ms)   ARGV[2] '1' for quiet (no PUBLISH)   ARGV[3] the channel prefix
   ARGV[4] '1' for listing on   ARGV[5] now (epoch ms)   ARGV[6] n
   then for KEYS[i], six values from ARGV[7 + 6(i - 1)]: id, generation, attempt, state name (its
-  phase from PHASES), updatedAt (16 digits), state as JSON
+  phase from PHASES), updatedAt (16 digits; '' for a state the index skips: the producer's
+  first states without listQueued), state as JSON
 
   Returns the number of states written.
 ]]
@@ -64,7 +65,7 @@ for i = 1, n do
         if adds[set][old] then adds[set][old] = nil else removes[set][#removes[set] + 1] = old end
       end
       local set = SETS[ARGV[at + 3]]
-      if set then adds[set][ARGV[at + 4] .. ':' .. ARGV[at]] = true end
+      if set and ARGV[at + 4] ~= '' then adds[set][ARGV[at + 4] .. ':' .. ARGV[at]] = true end
     end
     written = written + 1
   end
