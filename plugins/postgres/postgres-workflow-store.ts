@@ -173,6 +173,34 @@ export class PostgresWorkflowStore extends PostgresService implements WorkflowSt
     now: number,
   ): Promise<WorkflowCheckpoint | null> {
     this.assertOpen();
+    if (owner !== undefined) {
+      // The advancing worker's path, one statement: lock the run it holds, insert if absent, read back.
+      const { rows } = await this.connection.run(() =>
+        sql<{ held: boolean; waiting: WorkflowWaiter | null; inserted: WorkflowCheckpoint | null; existing: WorkflowCheckpoint | null }>`
+          with run as (
+            select id, waiting from ${this.runs}
+            where namespace = ${this.namespace} and id = ${id} and lease_owner = ${owner} and status not in ${FINAL}
+            for update
+          ), inserted as (
+            insert into ${this.points} (namespace, run_id, position, checkpoint)
+            select ${this.namespace}, run.id, ${checkpoint.position}, ${JSON.stringify(checkpoint)}::json from run
+            on conflict do nothing returning checkpoint
+          ), touched as (
+            update ${this.runs} set updated_at = ${now}
+            where namespace = ${this.namespace} and id = ${id} and exists (select 1 from inserted) returning 1
+          )
+          select exists (select 1 from run) as held, (select waiting from run) as waiting,
+            (select checkpoint from inserted) as inserted, (select count(*) from touched) as touched,
+            (select checkpoint from ${this.points}
+              where namespace = ${this.namespace} and run_id = ${id} and position = ${checkpoint.position}) as existing`.execute(
+          this.connection.db,
+        ),
+      );
+      const row = rows[0]!;
+      if (!row.held) return null;
+      // A checkpoint at the waiter's position (a timeout) also removes the waiter: the full path does that.
+      if (row.waiting === null || row.waiting.position !== checkpoint.position) return row.inserted ?? row.existing;
+    }
     return this.transaction(async (trx) => {
       const row = await this.readRun(trx, id, true);
       if (row === undefined) return null;
