@@ -34,13 +34,24 @@ function isFirstState(status: TaskStatus): boolean {
   return status.state === 'queued' && status.attempt === 0 && (status.generation ?? 0) === 0;
 }
 
+/** The number of each state's set in the listing index, as set-states.lua numbers them. */
+const SET_OF_STATE: Readonly<Record<string, string>> = {
+  queued: '1',
+  running: '2',
+  retried: '3',
+  succeeded: '4',
+  failed: '5',
+  cancelled: '6',
+};
+
 /**
- * Appends a state's set-states arguments: id, generation, attempt, state (the script knows its
- * phase), index time ('' for a state the index skips), JSON.
+ * Appends a state's set-states arguments: id, generation, attempt, its place (its set's number,
+ * then its index time unless the index skips it), JSON. Five per state, as before the index.
  */
 function pushScriptArgs(args: Array<string | number>, status: TaskStatus, listed: boolean): void {
   const [generation, attempt] = statePosition(status);
-  args.push(status.id, generation, attempt, status.state, listed ? indexTime(status.updatedAt) : '', JSON.stringify(status));
+  const set = SET_OF_STATE[status.state] ?? '0';
+  args.push(status.id, generation, attempt, listed ? set + indexTime(status.updatedAt) : set, JSON.stringify(status));
 }
 
 /**

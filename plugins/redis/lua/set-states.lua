@@ -16,9 +16,10 @@
   succeeded, failed, cancelled) and the key holding the longest TTL written
   ARGV[1] TTL (ms)   ARGV[2] '1' for quiet (no PUBLISH)   ARGV[3] the channel prefix
   ARGV[4] '1' for listing on   ARGV[5] now (epoch ms)   ARGV[6] n
-  then for KEYS[i], six values from ARGV[7 + 6(i - 1)]: id, generation, attempt, state name (its
-  phase from PHASES), updatedAt (16 digits; '' for a state the index skips: the producer's
-  first states without listQueued), state as JSON
+  then for KEYS[i], five values from ARGV[7 + 5(i - 1)]: id, generation, attempt, the state's
+  place, state as JSON. The place is the number of the state's set (1 queued … 6 cancelled, as in
+  KEYS; its phase follows) and, when the state is listed, its updatedAt in 16 digits: '4' or
+  '40000001764518400000'. The producer's first states carry no time without listQueued.
 
   Returns the number of states written.
 ]]
@@ -30,6 +31,7 @@ local n = tonumber(ARGV[6])
 local FINAL = 3
 local PHASES = { queued = 0, running = 1, retried = 2, succeeded = 3, failed = 3, cancelled = 3 }
 local SETS = { queued = 1, running = 2, retried = 3, succeeded = 4, failed = 5, cancelled = 6 }
+local SET_PHASES = { 0, 1, 2, 3, 3, 3 }
 
 -- The stored state decoded (or nil), and whether a state at (generation, attempt, phase) may replace it.
 local function supersedes(stored, generation, attempt, phase)
@@ -51,21 +53,22 @@ local adds, removes = {}, {}
 for set = 1, 6 do adds[set] = {} removes[set] = {} end
 local written = 0
 for i = 1, n do
-  local at = 7 + 6 * (i - 1)
-  local json = ARGV[at + 5]
-  local phase = PHASES[ARGV[at + 3]] or -1
+  local at = 7 + 5 * (i - 1)
+  local json = ARGV[at + 4]
+  local place = ARGV[at + 3]
+  local set = tonumber(string.sub(place, 1, 1))
+  local phase = SET_PHASES[set] or -1
   local current, applies = supersedes(redis.call('GET', KEYS[i]), tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), phase)
   if applies then
     redis.call('SET', KEYS[i], json, 'PX', ttl)
     if not quiet then redis.call('PUBLISH', channelPrefix .. ARGV[at], json) end
     if listing then
       if current and SETS[current.state] and tonumber(current.updatedAt) then
-        local set = SETS[current.state]
+        local was = SETS[current.state]
         local old = string.format('%016.0f', tonumber(current.updatedAt)) .. ':' .. ARGV[at]
-        if adds[set][old] then adds[set][old] = nil else removes[set][#removes[set] + 1] = old end
+        if adds[was][old] then adds[was][old] = nil else removes[was][#removes[was] + 1] = old end
       end
-      local set = SETS[ARGV[at + 3]]
-      if set and ARGV[at + 4] ~= '' then adds[set][ARGV[at + 4] .. ':' .. ARGV[at]] = true end
+      if adds[set] and #place > 1 then adds[set][string.sub(place, 2) .. ':' .. ARGV[at]] = true end
     end
     written = written + 1
   end
