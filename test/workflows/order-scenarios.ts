@@ -207,6 +207,36 @@ export async function orderScenarios(t: Test, target: ScenarioTarget): Promise<v
     t.equal((await ops.get(handle.id))?.rewinds, 1);
   });
 
+  await t.test('a run whose advancing worker died holding its lease is replayed by another once the lease ends', async (t) => {
+    const effects = new SideEffects();
+    const flow = defineWorkflow({
+      name: 'orders.takeover',
+      run: async (_: object, wf) => {
+        const charge = await wf.step('charge', () => (effects.add(wf.runId, 'charge'), 'charged here'));
+        const ship = await wf.step('ship', () => (effects.add(wf.runId, 'ship'), 'shipped'));
+        return `${charge}/${ship}`;
+      },
+    });
+    const stem = await makeStem(target, [flow]);
+    t.teardown(() => stem.close());
+    const ops = workflowsOf(stem);
+    const handle = await ops.start(flow, {});
+    // A worker that claimed the run, checkpointed its first step and died: its lease runs out in 1.5 s.
+    const store = stem.service('workflowStore');
+    t.equal((await store.claim(handle.id, 'dead-worker', 1_500, Date.now())).claimed, true);
+    await store.saveCheckpoint(
+      handle.id,
+      { position: 0, name: 'charge', kind: 'step', value: 'charged before dying', finishedAt: Date.now() },
+      'dead-worker',
+      Date.now(),
+    );
+    await stem.worker({ concurrency: 2 }).start();
+    t.equal(await handle.result({ timeoutMs: 60_000 }), 'charged before dying/shipped', 'the checkpoint of the dead worker is kept');
+    t.equal(effects.of(handle.id, 'charge'), 0, 'the checkpointed step did not run again');
+    t.equal(effects.of(handle.id, 'ship'), 1);
+    t.equal(await store.renew(handle.id, 'dead-worker', 1_500, Date.now()), false, 'the dead worker lost its lease');
+  });
+
   await t.test('steps retry per their policy; child tasks are awaited as steps; now/random/uuid replay the same', async (t) => {
     let failures = 0;
     const double = defineTask({ name: uniqueName('math.double'), handler: async (args: { n: number }) => args.n * 2 });
