@@ -68,8 +68,6 @@ export interface ResultTable {
   /** The state's generation and attempt: with `state`, its position in the task's order. */
   generation: Generated<number>;
   attempt: Generated<number>;
-  /** The status's `updatedAt` (epoch ms), for listing. */
-  updated_at: Generated<string>;
 }
 
 /** Groups: ordered members and how many have recorded a result. */

@@ -81,14 +81,12 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
     const states: string[] = [];
     const generations: number[] = [];
     const attempts: number[] = [];
-    const updatedAts: number[] = [];
     for (const status of newest.values()) {
       const [generation, attempt] = statePosition(status);
       ids.push(status.id);
       states.push(status.state);
       generations.push(generation);
       attempts.push(attempt);
-      updatedAts.push(Math.round(status.updatedAt));
     }
     // The statuses travel as one JSON array, not a text[] of JSON: pg would escape every quote of
     // every status into an array literal, which costs more than the rest of the write.
@@ -97,16 +95,15 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
     // The order of sdk/state-order.ts: an expired row, or an older position, gives way; an equal
     // position gives way unless it is final.
     return {
-      written: sql`insert into ${stored} (namespace, id, state, status, expires_at, generation, attempt, updated_at)
+      written: sql`insert into ${stored} (namespace, id, state, status, expires_at, generation, attempt)
         select ${this.namespace}, u.id, u.state, u.status, now() + ${this.ttlOf(options)} * interval '1 millisecond', u.generation,
-          u.attempt, u.updated_at
+          u.attempt
         from rows from (unnest(${ids}::text[]), unnest(${states}::text[]), json_array_elements(${encoded}::json),
-          unnest(${generations}::int[]), unnest(${attempts}::int[]), unnest(${updatedAts}::bigint[]))
-          with ordinality as u(id, state, status, generation, attempt, updated_at, ord)
+          unnest(${generations}::int[]), unnest(${attempts}::int[])) with ordinality as u(id, state, status, generation, attempt, ord)
         order by u.ord
         on conflict (namespace, id) do update
           set state = excluded.state, status = excluded.status, expires_at = excluded.expires_at, generation = excluded.generation,
-            attempt = excluded.attempt, updated_at = excluded.updated_at
+            attempt = excluded.attempt
           where ${stored}.expires_at <= now()
             or (excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) > (${stored}.generation, ${stored}.attempt,
               ${phaseOf(sql`${stored}.state`)})
@@ -145,29 +142,33 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
   }
 
   /**
-   * Stored tasks matching `query`, newest first: per state asked, one range scan of the listing
-   * index (namespace, state, updated_at, id) from the cursor down, merged and cut to the page.
-   * Name and queue are filtered on the scanned rows.
+   * Stored tasks matching `query`, newest first: per state asked, one ordered range scan of the
+   * listing index (namespace, state, updatedAt, id) from the cursor down, merged and cut to the
+   * page. Queued rows are not in that index (migration 08: an enqueue adds no index entry), so
+   * `queued` is a scan of the namespace's rows, sorted. Name and queue filter the rows scanned.
    */
   async listTasks(query: TaskQuery): Promise<TaskPage> {
     this.assertOpen();
     const resolved = resolveTaskQuery(query);
     const stored = this.table('stem_results');
+    // The index's expression, written the same way so that the planner matches it.
+    const updatedAt = sql`((status->>'updatedAt')::numeric)`;
     const conditions: Array<RawBuilder<unknown>> = [sql`namespace = ${this.namespace}`, sql`expires_at > now()`];
-    if (resolved.since !== -Infinity) conditions.push(sql`updated_at >= ${Math.ceil(resolved.since)}`);
-    if (resolved.until !== Infinity) conditions.push(sql`updated_at <= ${Math.floor(resolved.until)}`);
+    if (resolved.since !== -Infinity) conditions.push(sql`${updatedAt} >= ${Math.ceil(resolved.since)}`);
+    if (resolved.until !== Infinity) conditions.push(sql`${updatedAt} <= ${Math.floor(resolved.until)}`);
     if (resolved.after !== undefined) {
       conditions.push(
-        sql`(updated_at, id collate "C") < (${Math.round(resolved.after.updatedAt)}, ${resolved.after.id}::text collate "C")`,
+        sql`(${updatedAt}, id collate "C") < (${Math.round(resolved.after.updatedAt)}, ${resolved.after.id}::text collate "C")`,
       );
     }
     if (resolved.name !== undefined) conditions.push(sql`status->>'name' = ${resolved.name}`);
     if (resolved.queue !== undefined) conditions.push(sql`status->>'queue' = ${resolved.queue}`);
     const where = sql.join(conditions, sql` and `);
     const take = resolved.limit + 1;
+    // The state as a literal (one of LISTED_STATES): the planner must see it is not 'queued' to use the partial index.
     const scans = (resolved.states ?? LISTED_STATES).map(
-      (state) => sql`(select status::text as status, updated_at, id collate "C" as id from ${stored}
-        where state = ${state} and ${where} order by updated_at desc, id collate "C" desc limit ${take})`,
+      (state) => sql`(select status::text as status, ${updatedAt} as updated_at, id collate "C" as id from ${stored}
+        where state = ${sql.lit(state)} and ${where} order by ${updatedAt} desc, id collate "C" desc limit ${take})`,
     );
     const { rows } = await this.connection.run(() =>
       sql<{ status: string }>`select status from (${sql.join(scans, sql` union all `)}) listed
