@@ -141,19 +141,24 @@ export class WorkflowEngine implements ReplayHost {
       let ending: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: ReturnType<typeof toFailure> };
       try {
         const result = await definition.run(run.input, replay);
+        if (replay.mismatch !== undefined) throw replay.mismatch;
         const unreached = replay.unreached();
         if (replay.interrupt === undefined && unreached !== undefined) {
           throw new WorkflowVersionMismatchError(runId, unreached.position, `${unreached.kind} "${unreached.name}"`, 'the end of the run');
         }
         ending = { status: 'succeeded', result: result ?? null };
       } catch (error) {
-        if (replay.interrupt === undefined && replay.failure === undefined && !(error instanceof WorkflowInterrupt)) {
+        if (replay.mismatch !== undefined && replay.failure === undefined) {
+          ending = { status: 'failed', error: toFailure(replay.mismatch) };
+        } else if (replay.interrupt === undefined && replay.failure === undefined && !(error instanceof WorkflowInterrupt)) {
           ending = { status: 'failed', error: toFailure(error) };
         } else {
           return await this.interrupted(replay, runId, owner, error);
         }
       }
-      if (replay.failure !== undefined || replay.interrupt !== undefined) return await this.interrupted(replay, runId, owner, undefined);
+      if (replay.failure !== undefined || (replay.interrupt !== undefined && replay.mismatch === undefined)) {
+        return await this.interrupted(replay, runId, owner, undefined);
+      }
       if (ending.status === 'succeeded') await replay.flush();
       const finished = await store.finish(runId, owner, ending, Date.now());
       return { runId, outcome: finished ? ending.status : 'lost' };

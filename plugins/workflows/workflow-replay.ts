@@ -58,6 +58,8 @@ export class WorkflowReplay implements WorkflowContext {
   interrupt: WorkflowInterrupt | undefined;
   /** A store failure met inside a durable call: the advance is retried, whatever user code did with it. */
   failure: unknown;
+  /** The replay stopped matching the checkpoints: the run fails, whatever user code did with it. */
+  mismatch: WorkflowVersionMismatchError | undefined;
   private position = 0;
   private draws = 0;
   private readonly points: Map<number, WorkflowCheckpoint>;
@@ -208,7 +210,9 @@ export class WorkflowReplay implements WorkflowContext {
     const at = this.position++;
     const recorded = this.points.get(at);
     if (recorded !== undefined && (recorded.name !== name || recorded.kind !== kind)) {
-      throw new WorkflowVersionMismatchError(this.runId, at, `${recorded.kind} "${recorded.name}"`, `${kind} "${name}"`);
+      // Kept as well as thrown: the run fails with it even if user code catches it.
+      this.mismatch ??= new WorkflowVersionMismatchError(this.runId, at, `${recorded.kind} "${recorded.name}"`, `${kind} "${name}"`);
+      throw this.mismatch;
     }
     return at;
   }
