@@ -52,6 +52,11 @@ export interface WorkflowContext {
   waitForEvent<T = unknown>(name: string, options: WaitForEventOptions): Promise<T>;
   /** Enqueues a child task once per run and suspends until it ends; returns its result (throws WorkflowStepFailedError if it failed). */
   task<Args, Result>(task: TaskDefinition<Args, Result> | string, args: Args, options?: EnqueueOptions): Promise<Result>;
+  /**
+   * Starts a child run of `workflow` once per run and suspends until it ends; returns its result
+   * (throws WorkflowStepFailedError if it failed or was cancelled). Workers need its definition too.
+   */
+  child<Input, Output>(workflow: WorkflowDefinition<Input, Output>, input: Input): Promise<Output>;
   /** The time, recorded on first call and the same on every replay. */
   now(): Date;
   /** A number in [0, 1), the same on every replay (derived from the run id and the call's order). */

@@ -1,12 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import type { WorkflowRun, WorkflowStore } from '../../sdk/contracts/workflow-store.js';
+import { isWorkflowFinal, type WorkflowFailure, type WorkflowRun, type WorkflowStore } from '../../sdk/contracts/workflow-store.js';
 import { Retry } from '../../sdk/errors.js';
 import type { Outcome } from '../../sdk/hooks.js';
 import type { Stem } from '../../sdk/kernel.js';
 import { defineTask, type EnqueueOptions, type TaskContext, type TaskDefinition, type TaskOptions } from '../../sdk/task.js';
 import { advanceTaskName, type WorkflowDefinition } from './define-workflow.js';
 import { UnknownWorkflowError, WorkflowVersionMismatchError } from './workflow-errors.js';
-import { CHILD_OF_META, CHILD_TASK_EVENT, toFailure, WorkflowInterrupt, WorkflowReplay, type ReplayHost } from './workflow-replay.js';
+import {
+  CHILD_OF_META,
+  CHILD_TASK_EVENT,
+  CHILD_WORKFLOW_EVENT,
+  isChildRunId,
+  toFailure,
+  WorkflowInterrupt,
+  WorkflowReplay,
+  type ReplayHost,
+} from './workflow-replay.js';
 
 /** Resolved options of the engine. */
 export interface WorkflowEngineOptions {
@@ -80,6 +89,21 @@ export class WorkflowEngine implements ReplayHost {
     const known = await this.stem.status(id);
     if (known.state !== 'pending') return;
     await this.stem.enqueue(task as string, args, { ...options, id });
+  }
+
+  /** Starts a child run once: created with its id (an existing one is kept) and scheduled unless it ended. */
+  async startChild(id: string, workflow: WorkflowDefinition, input: unknown): Promise<void> {
+    this.register(workflow);
+    const { run } = await this.store.createRun(
+      { id, workflow: workflow.name, version: workflow.version, input, ...(workflow.queue === undefined ? {} : { queue: workflow.queue }) },
+      Date.now(),
+    );
+    if (!isWorkflowFinal(run.status)) await this.schedule(run, 'start');
+  }
+
+  /** A child run ended (or was cancelled): its parent receives the outcome as an event. */
+  async childRunEnded(runId: string, ending: { result: unknown } | { error: WorkflowFailure }): Promise<void> {
+    if (isChildRunId(runId)) await this.deliver(CHILD_WORKFLOW_EVENT, runId, ending);
   }
 
   /** The result phase: a workflow's child task ended, so its event is emitted to the waiting run. */
@@ -160,6 +184,9 @@ export class WorkflowEngine implements ReplayHost {
         return await this.interrupted(replay, runId, owner, undefined);
       }
       if (ending.status === 'succeeded') await replay.flush();
+      // Told before the run is marked ended: a crash in between replays the run and tells it again
+      // (the parent keeps the first), never leaves the parent waiting.
+      await this.childRunEnded(runId, ending.status === 'succeeded' ? { result: ending.result } : { error: ending.error });
       const finished = await store.finish(runId, owner, ending, Date.now());
       return { runId, outcome: finished ? ending.status : 'lost' };
     } finally {

@@ -5,11 +5,19 @@ import { parseDuration, type Duration } from '../../sdk/duration.js';
 import { backoffDelay } from '../../sdk/retry-policy.js';
 import type { EnqueueOptions, TaskContext, TaskDefinition } from '../../sdk/task.js';
 import { toTaskError } from '../../sdk/task-error.js';
-import type { StepContext, StepOptions, WaitForEventOptions, WorkflowContext } from './define-workflow.js';
+import type { StepContext, StepOptions, WaitForEventOptions, WorkflowContext, WorkflowDefinition } from './define-workflow.js';
 import { WorkflowEventTimeoutError, WorkflowStepFailedError, WorkflowVersionMismatchError } from './workflow-errors.js';
 
 /** The event a child task's end is delivered as (key: the child's task id). */
 export const CHILD_TASK_EVENT = 'stem.task';
+
+/** The event a child workflow's end is delivered as (key: the child's run id). */
+export const CHILD_WORKFLOW_EVENT = 'stem.workflow';
+
+/** True for the id of a run started by `wf.child` (`<parent>.<rewinds>.<position>.child`). */
+export function isChildRunId(id: string): boolean {
+  return /\.\d+\.\d+\.child$/.test(id);
+}
 
 /** Envelope meta key marking a workflow's child task (value: the run id). */
 export const CHILD_OF_META = 'stem.workflow.run';
@@ -33,6 +41,8 @@ export interface ReplayHost {
   readonly store: WorkflowStore;
   /** Enqueues the run's next advance, due at `notBefore`, with an id derived from `reason`. */
   schedule(run: WorkflowRun, reason: string, notBefore?: number): Promise<void>;
+  /** Starts a child run with this id once (an existing id is not started again). */
+  startChild(id: string, workflow: WorkflowDefinition, input: unknown): Promise<void>;
   /** Enqueues a child task once (an id already known is not enqueued again). */
   enqueueChild(id: string, task: TaskDefinition | string, args: unknown, options?: EnqueueOptions): Promise<void>;
 }
@@ -165,6 +175,17 @@ export class WorkflowReplay implements WorkflowContext {
     );
     const waiter = { event: CHILD_TASK_EVENT, key: childId, position: at, step: name, kind: 'task' as const };
     return this.childAnswer(await this.wait(waiter, undefined, undefined)) as Result;
+  }
+
+  async child<Input, Output>(workflow: WorkflowDefinition<Input, Output>, input: Input): Promise<Output> {
+    const at = this.next(workflow.name, 'workflow');
+    const recorded = this.points.get(at);
+    if (recorded !== undefined) return this.childAnswer(recorded) as Output;
+    await this.flush();
+    const childId = `${this.runId}.${this.run.rewinds}.${at}.child`;
+    await this.guard(() => this.host.startChild(childId, workflow as WorkflowDefinition, input));
+    const waiter = { event: CHILD_WORKFLOW_EVENT, key: childId, position: at, step: workflow.name, kind: 'workflow' as const };
+    return this.childAnswer(await this.wait(waiter, undefined, undefined)) as Output;
   }
 
   now(): Date {

@@ -94,8 +94,12 @@ export class Workflows {
 
   /** Cancels a run (an advance in flight stops at its next durable call); throws UnknownWorkflowRunError. */
   async cancel(id: string, reason = 'cancelled by request'): Promise<WorkflowRun> {
+    const before = await this.engine.store.getRun(id);
     const run = await this.engine.store.cancel(id, reason, Date.now());
     if (run === null) throw new UnknownWorkflowRunError(id);
+    if (before !== null && !isWorkflowFinal(before.status) && run.status === 'cancelled') {
+      await this.engine.childRunEnded(id, { error: run.error ?? { name: 'WorkflowCancelled', message: reason } });
+    }
     return run;
   }
 

@@ -16,8 +16,8 @@ export function isWorkflowFinal(status: WorkflowRunStatus): boolean {
   return status === 'succeeded' || status === 'failed' || status === 'cancelled';
 }
 
-/** What a checkpoint records: a step's result, a sleep's wake time, an event (or a child task's result), a replayed value. */
-export type WorkflowCheckpointKind = 'step' | 'sleep' | 'event' | 'task' | 'value';
+/** What a checkpoint records: a step's result, a sleep's wake time, an event, a child task's or child workflow's result, a replayed value. */
+export type WorkflowCheckpointKind = 'step' | 'sleep' | 'event' | 'task' | 'workflow' | 'value';
 
 /** An error as a run or a checkpoint keeps it. */
 export interface WorkflowFailure {
@@ -59,7 +59,7 @@ export interface WorkflowWaiter {
   position: number;
   /** The checkpoint's name and kind once delivered. */
   step: string;
-  /** `event`, or `task` for a child task. */
+  /** `event`, `task` for a child task, `workflow` for a child workflow. */
   kind: WorkflowCheckpointKind;
   /** Epoch ms after which the wait times out (none: waits for ever). */
   deadline?: number;

@@ -6,6 +6,7 @@ import {
   defineWorkflow,
   WorkflowEventTimeoutError,
   WorkflowRunFailedError,
+  WorkflowStepFailedError,
   workflows,
   workflowsOf,
   type WorkflowDefinition,
@@ -235,6 +236,43 @@ export async function orderScenarios(t: Test, target: ScenarioTarget): Promise<v
     t.equal(effects.of(handle.id, 'charge'), 0, 'the checkpointed step did not run again');
     t.equal(effects.of(handle.id, 'ship'), 1);
     t.equal(await store.renew(handle.id, 'dead-worker', 1_500, Date.now()), false, 'the dead worker lost its lease');
+  });
+
+  await t.test('a child workflow is awaited as a step: its result, or its failure, reaches the parent once', async (t) => {
+    const effects = new SideEffects();
+    const pack = defineWorkflow({
+      name: 'orders.pack',
+      run: async (input: { items: number; fail?: boolean }, wf) => {
+        await wf.sleep('1ms');
+        return wf.step('box', () => {
+          effects.add(wf.runId, 'box');
+          if (input.fail) throw new Error('no boxes left');
+          return `${input.items} items boxed`;
+        });
+      },
+    });
+    const parent = defineWorkflow({
+      name: 'orders.parent',
+      run: async (input: { fail: boolean }, wf) => {
+        try {
+          return await wf.child(pack, { items: 3, fail: input.fail });
+        } catch (error) {
+          if (error instanceof WorkflowStepFailedError) return `packing failed: ${error.failure.message}`;
+          throw error;
+        }
+      },
+    });
+    const stem = await makeStem(target, [parent, pack]);
+    t.teardown(() => stem.close());
+    await stem.worker({ concurrency: 4 }).start();
+    const ops = workflowsOf(stem);
+    const ok = await ops.start(parent, { fail: false });
+    t.equal(await ok.result({ timeoutMs: 60_000 }), '3 items boxed');
+    const childId = `${ok.id}.0.0.child`;
+    t.equal((await ops.get(childId))?.status, 'succeeded', 'the child is a run of its own');
+    t.equal(effects.of(childId, 'box'), 1);
+    const failing = await ops.start(parent, { fail: true });
+    t.match(await failing.result({ timeoutMs: 60_000 }), /^packing failed: .*no boxes left/);
   });
 
   await t.test('steps retry per their policy; child tasks are awaited as steps; now/random/uuid replay the same', async (t) => {
