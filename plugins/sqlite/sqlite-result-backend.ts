@@ -23,10 +23,10 @@ const PRUNE_INTERVAL_MS = 60_000;
 /** Watched ids read back per statement after a change (SQLite's parameter limit is far above). */
 const READ_BATCH = 500;
 
-/** States per upsert statement: 9 parameters each (and one more), under SQLite's oldest variable limit (999). */
+/** States per upsert statement: 8 parameters each (and one more), under SQLite's oldest variable limit (999). */
 const STATES_PER_STATEMENT = 100;
 
-const UPSERT_HEAD = 'insert into stem_results (namespace, id, state, generation, attempt, phase, status, expires_at, updated_at) values ';
+const UPSERT_HEAD = 'insert into stem_results (namespace, id, state, generation, attempt, phase, status, expires_at) values ';
 /**
  * Each state is inserted, or replaces the stored one only when it is not older (sdk/state-order.ts:
  * generation, attempt, phase; an equal position replaces a state that is not final; an expired row
@@ -34,12 +34,12 @@ const UPSERT_HEAD = 'insert into stem_results (namespace, id, state, generation,
  */
 const UPSERT_TAIL = `on conflict (namespace, id) do update set state = excluded.state, generation = excluded.generation,
     attempt = excluded.attempt,
-    phase = excluded.phase, status = excluded.status, expires_at = excluded.expires_at, updated_at = excluded.updated_at
+    phase = excluded.phase, status = excluded.status, expires_at = excluded.expires_at
   where stem_results.expires_at <= ?
     or (excluded.generation, excluded.attempt, excluded.phase) > (stem_results.generation, stem_results.attempt, stem_results.phase)
     or ((excluded.generation, excluded.attempt, excluded.phase) = (stem_results.generation, stem_results.attempt, stem_results.phase)
       and stem_results.phase < ${FINAL_PHASE})`;
-const STATE_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?)';
+const STATE_ROW = '(?, ?, ?, ?, ?, ?, ?, ?)';
 
 /** One state's write: `changes` says whether it was applied (no RETURNING to materialise). */
 const UPSERT_ONE = `${UPSERT_HEAD}${STATE_ROW} ${UPSERT_TAIL}`;
@@ -100,18 +100,7 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
       const [generation, attempt, phase] = statePosition(status);
       const changes = this.connection
         .prepare(UPSERT_ONE)
-        .run(
-          this.namespace,
-          status.id,
-          status.state,
-          generation,
-          attempt,
-          phase,
-          JSON.stringify(status),
-          expiresAt,
-          Math.round(status.updatedAt),
-          now,
-        ).changes;
+        .run(this.namespace, status.id, status.state, generation, attempt, phase, JSON.stringify(status), expiresAt, now).changes;
       return changes > 0 ? [status] : [];
     }
     // The same id twice in one statement: which write won is only known row by row.
@@ -124,17 +113,7 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
       const values: unknown[] = [];
       for (const status of slice) {
         const [generation, attempt, phase] = statePosition(status);
-        values.push(
-          this.namespace,
-          status.id,
-          status.state,
-          generation,
-          attempt,
-          phase,
-          JSON.stringify(status),
-          expiresAt,
-          Math.round(status.updatedAt),
-        );
+        values.push(this.namespace, status.id, status.state, generation, attempt, phase, JSON.stringify(status), expiresAt);
       }
       values.push(now);
       const written = this.connection.prepare(upsertStatesSql(slice.length)).pluck().all(values) as string[];
@@ -169,25 +148,29 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
 
   /**
    * Stored tasks matching `query`, newest first: per state asked, one range scan of the listing
-   * index (namespace, state, updated_at, id) from the cursor down, merged and cut to the page.
-   * Name and queue are filtered on the scanned rows.
+   * index (namespace, state, updatedAt, id) from the cursor down, merged and cut to the page.
+   * Queued rows are not in that index (migration 06: an enqueue adds no index entry), so `queued`
+   * is a scan of the namespace's rows, sorted. Name and queue filter the rows scanned.
    */
   async listTasks(query: TaskQuery): Promise<TaskPage> {
     this.assertOpen();
     const resolved = resolveTaskQuery(query);
+    // The index's expression, written the same way so that SQLite matches it.
+    const updatedAt = "json_extract(status, '$.updatedAt')";
     const conditions = ['namespace = ?', 'expires_at > ?'];
     const values: unknown[] = [this.namespace, Date.now()];
     if (resolved.since !== -Infinity) {
-      conditions.push('updated_at >= ?');
-      values.push(Math.ceil(resolved.since));
+      conditions.push(`${updatedAt} >= ?`);
+      values.push(resolved.since);
     }
     if (resolved.until !== Infinity) {
-      conditions.push('updated_at <= ?');
-      values.push(Math.floor(resolved.until));
+      conditions.push(`${updatedAt} <= ?`);
+      values.push(resolved.until);
     }
     if (resolved.after !== undefined) {
-      conditions.push('(updated_at, id) < (?, ?)');
-      values.push(Math.round(resolved.after.updatedAt), resolved.after.id);
+      // The plain bound lets SQLite start the index scan at the cursor; the row value settles ties.
+      conditions.push(`${updatedAt} <= ?`, `(${updatedAt}, id) < (?, ?)`);
+      values.push(resolved.after.updatedAt, resolved.after.updatedAt, resolved.after.id);
     }
     if (resolved.name !== undefined) {
       conditions.push("json_extract(status, '$.name') = ?");
@@ -199,12 +182,15 @@ export class SqliteResultBackend extends SqliteService implements ResultBackend,
     }
     const take = resolved.limit + 1;
     const states = resolved.states ?? LISTED_STATES;
-    const scan = `select * from (select status, updated_at, id from stem_results where state = ? and ${conditions.join(' and ')}
-      order by updated_at desc, id desc limit ${take})`;
+    // The state as a literal (one of LISTED_STATES), and the index's own WHERE spelled out: SQLite
+    // uses a partial index only when the query carries its WHERE term.
+    const scan = (state: string): string => `select * from (select status, ${updatedAt} as updated_at, id from stem_results
+      where state = '${state}'${state === 'queued' ? '' : " and state <> 'queued'"} and ${conditions.join(' and ')}
+      order by ${updatedAt} desc, id desc limit ${take})`;
     const rows = this.connection
-      .prepare(`select status from (${states.map(() => scan).join(' union all ')}) order by updated_at desc, id desc limit ${take}`)
+      .prepare(`select status from (${states.map(scan).join(' union all ')}) order by updated_at desc, id desc limit ${take}`)
       .pluck()
-      .all(states.flatMap((state) => [state, ...values])) as string[];
+      .all(states.flatMap(() => values)) as string[];
     const tasks = rows.map((row) => JSON.parse(row) as TaskStatus);
     if (tasks.length <= resolved.limit) return { tasks };
     tasks.length = resolved.limit;
