@@ -10,6 +10,7 @@ import { control } from '../../plugins/control/index.js';
 import { createDashboard, type DashboardHandler } from '../../plugins/dashboard/index.js';
 import { events } from '../../plugins/events/index.js';
 import { redis } from '../../plugins/redis/index.js';
+import { revoke } from '../../plugins/revoke/index.js';
 import { defineTask, Stem, Unrecoverable } from '../../sdk/index.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { deleteNamespace, REDIS_URL, requireRedis, testNamespace } from '../redis/redis-test-support.js';
@@ -51,6 +52,13 @@ const rejects = defineTask({
   },
 });
 
+/** Runs until it is aborted (revoke --terminate, shutdown). */
+const hangs = defineTask({
+  name: 'dash.hangs',
+  handler: (_args: Record<string, never>, ctx) =>
+    new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true })),
+});
+
 /** Serves a dashboard on a free loopback port; returns its base URL. */
 async function serve(handler: DashboardHandler): Promise<{ url: string; server: Server }> {
   const server = createServer(handler);
@@ -67,8 +75,8 @@ t.test('the dashboard against a live Redis worker, in chromium', async (t) => {
   const queue = `dash-${namespace.slice(-8)}`;
   t.teardown(() => deleteNamespace(namespace));
   const stem = await Stem.create({
-    plugins: [redis({ url: REDIS_URL, namespace }), events(), control()],
-    tasks: [gated, flaky, rejects],
+    plugins: [redis({ url: REDIS_URL, namespace }), events(), control(), revoke()],
+    tasks: [gated, flaky, rejects, hangs],
     defaultQueue: queue,
   });
   t.teardown(() => stem.close());
@@ -181,6 +189,19 @@ t.test('the dashboard against a live Redis worker, in chromium', async (t) => {
     await page.click(`${row} button:text("Resume")`);
     await page.waitForSelector(`${row} button:text("Pause")`);
     await waitFor(async () => (await stem.status(handle.id)).state === 'succeeded', 'the task ran once resumed');
+  });
+
+  await t.test('a running task is terminated with a click', async (t) => {
+    const handle = await stem.enqueue(hangs, {});
+    await waitFor(async () => (await stem.status(handle.id)).state === 'running', 'the task runs');
+    await page.goto(`${url}#/task/${handle.id}`);
+    await page.waitForSelector('#task-state [data-state="running"]');
+    await page.click('button:text("Terminate")');
+    await page.waitForSelector('#task-state [data-state="cancelled"]', { timeout: 60_000 });
+    t.equal((await stem.status(handle.id)).state, 'cancelled', 'the backend agrees');
+    // The action answers once the control request has gathered the workers' replies (1 s): a Stem
+    // closed while that request still reads replies leaves ControlClient.request looping on the closed broker.
+    await page.waitForSelector('#flash:text("terminated")', { timeout: 60_000 });
   });
 
   await t.test('actions without the token, with a wrong one, from another site, or read-only are refused', async (t) => {
