@@ -172,6 +172,18 @@ export function dashboardApp(stem: Stem, options: ResolvedDashboardOptions, hub:
     return c.json({ status, args: status === null ? { recorded: false } : recordedArgs(status), timeline: hub.timeline(id) });
   });
 
+  app.get(at('/api/groups/:id'), async (c) => {
+    const group = await stem.backend.getGroup(param(c, 'id'));
+    if (group === null) return c.json({ error: `group ${param(c, 'id')} is unknown to the result backend` }, 404);
+    const states = await Promise.all(group.memberIds.map((id) => stem.backend.get(id)));
+    return c.json({
+      id: group.id,
+      expected: group.expected,
+      completed: group.completed,
+      members: group.memberIds.map((id, index) => ({ id, name: states[index]?.name, state: states[index]?.state ?? 'pending' })),
+    });
+  });
+
   app.get(at('/api/dead-letters'), async (c) => {
     const queue = c.req.query('queue') ?? stem.settings.defaultQueue;
     const offset = Number(c.req.query('offset') ?? 0);

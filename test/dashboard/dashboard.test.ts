@@ -176,6 +176,21 @@ t.test('the dashboard against a live Redis worker, in chromium', async (t) => {
     t.same(dialogs, [], 'no dialog fired');
   });
 
+  await t.test('a group page shows its progress and members', async (t) => {
+    const members = [await stem.enqueue(gated, { label: 'member-0' }), await stem.enqueue(gated, { label: 'member-1' })];
+    const first = await members[0]!.result({ timeoutMs: 60_000 }).then(() => stem.status(members[0]!.id));
+    const groupId = `group-${namespace}`;
+    await stem.backend.initGroup(
+      groupId,
+      members.map((member) => member.id),
+    );
+    await stem.backend.recordGroupResult(groupId, first);
+    await page.goto(`${url}#/group/${groupId}`);
+    await page.waitForSelector('#group-progress');
+    t.equal(await page.getAttribute('#group-progress', 'value'), '1', 'one of two finished');
+    t.equal(await page.locator('main tr[data-task-id]').count(), 2, 'both members listed');
+  });
+
   await t.test('a queue paused with a click takes no task until resumed', async (t) => {
     await page.goto(`${url}#/`);
     const row = `tr[data-queue="${queue}"]`;

@@ -352,6 +352,7 @@ async function taskList(params) {
     h('h2', {}, 'Tasks'),
     tabs,
     search,
+    groupForm(),
     h(
       'table',
       {},
@@ -423,6 +424,9 @@ async function taskPage(id) {
       h('dd', {}, status.workerId ?? '—'),
       h('dt', {}, 'updated'),
       h('dd', {}, status.updatedAt ? new Date(status.updatedAt).toISOString() : '—'),
+      ...(groupOf(status)
+        ? [h('dt', {}, 'group'), h('dd', {}, h('a', { href: `#/group/${encodeURIComponent(groupOf(status))}` }, groupOf(status)))]
+        : []),
       ...['parentId', 'rootId', 'chainId', 'groupId', 'chordId']
         .filter((key) => typeof meta[key] === 'string' || typeof meta[`stem.${key}`] === 'string')
         .flatMap((key) => [h('dt', {}, key), h('dd', {}, taskLink(meta[key] ?? meta[`stem.${key}`]))]),
@@ -450,6 +454,58 @@ async function taskPage(id) {
       timeline,
       'No events seen for this task since the dashboard started listening.',
     ),
+  );
+}
+
+// ---------------------------------------------------------------- groups and chords
+
+/** The group (or chord body) a task's recorded envelope names, if any. */
+function groupOf(status) {
+  const meta = status.envelope?.meta ?? {};
+  if (typeof meta['stem.group'] === 'string') return meta['stem.group'];
+  if (typeof meta['stem.chord']?.id === 'string') return meta['stem.chord'].id;
+  return undefined;
+}
+
+async function groupPage(id) {
+  const seq = routeSeq;
+  const group = await getJson(`api/groups/${encodeURIComponent(id)}`);
+  const rows = group.members.map((member, index) =>
+    h(
+      'tr',
+      { 'data-task-id': member.id },
+      h('td', { class: 'num' }, index),
+      h('td', {}, taskLink(member.id)),
+      h('td', {}, member.name ?? '—'),
+      h('td', {}, stateBadge(member.state)),
+    ),
+  );
+  showFor(
+    seq,
+    h('h2', {}, 'Group ', h('span', { class: 'id' }, id)),
+    h(
+      'p',
+      {},
+      h('progress', { max: group.expected, value: group.completed, id: 'group-progress' }),
+      ` ${group.completed} of ${group.expected} finished`,
+    ),
+    table(['#', 'task', 'name', 'state'], rows, 'No members.'),
+  );
+}
+
+function groupForm() {
+  return h(
+    'form',
+    {
+      class: 'toolbar',
+      onsubmit: (event) => {
+        event.preventDefault();
+        const id = String(new FormData(event.target).get('group')).trim();
+        if (id) location.hash = `#/group/${encodeURIComponent(id)}`;
+      },
+    },
+    h('input', { name: 'group', placeholder: 'group or chord id', 'aria-label': 'group id' }),
+    h('button', { type: 'submit' }, 'Open group'),
   );
 }
 
@@ -584,6 +640,11 @@ function route() {
     render = () => taskPage(parts[1]);
     const refresh = debounce(() => render(), 150);
     onEvent = (event) => event.taskId === parts[1] && refresh();
+  } else if (parts[0] === 'group' && parts[1]) {
+    nav = 'tasks';
+    render = () => groupPage(parts[1]);
+    const refresh = debounce(() => render(), 300);
+    onEvent = (event) => event.taskId && document.querySelector(`tr[data-task-id="${CSS.escape(event.taskId)}"]`) && refresh();
   } else if (parts[0] === 'dead-letters') {
     render = () => deadLetters(parts[1]);
     const refresh = debounce(() => render(), 500);
