@@ -90,6 +90,8 @@ t.test('the dashboard against a live Redis worker, in chromium', async (t) => {
   await stem.worker({ queues: [queue], events: true, concurrency: 4, heartbeatInterval: 1_000 }).start();
 
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // Waits are for conditions, never for speed: a loaded 2-core machine may take long to get there.
+  page.setDefaultTimeout(120_000);
   const dialogs: string[] = [];
   page.on('dialog', (dialog) => {
     dialogs.push(dialog.message());
