@@ -18,7 +18,7 @@ t.test('a command listed in the config joins the CLI, with its help', async (t) 
 t.test('without that config the command does not exist', async (t) => {
   const run = await runStem(['reports', 'backlog']);
   t.equal(run.code, 64);
-  t.match(run.stderr, /^stem: unknown command "reports backlog"; the commands are: beat, config, demo, /);
+  t.match(run.stderr, /^stem: unknown command "reports backlog"; the commands are: beat, config, dashboard, demo, /);
 });
 
 t.test('every built-in command has --help with an example', async (t) => {

@@ -29,7 +29,7 @@ t.test('an unknown command says which commands exist; migrate says it needs the 
   t.equal(typo.code, 64);
   t.match(
     typo.stderr,
-    /^stem: unknown command "queue list"; did you mean .*"queues"\? the commands are: beat, config, dashboard, demo, dlq, enqueue, events, health, queues, result, routing, schedule, tasks, worker/,
+    /^stem: unknown command "queue list"; did you mean .*"queues"\? the commands are: beat, config, dashboard, demo, dlq, enqueue, events, health, queues, result, routing, schedule, tasks, wf, worker/,
   );
   const group = await runInProcess(['worker']);
   t.match(group.stderr, /^stem: "stem worker" needs a subcommand: (\S+, )*inspect, pause, .*start/);
@@ -318,7 +318,7 @@ t.test('a bad stem.config or registry is one line naming the file and the fault,
     [
       'syntax.ts',
       'export default { tasks: [ };',
-      /syntax\.ts could not be loaded: .*syntax\.ts(:1:\d+: ERROR: Unexpected "}"|\(1,\d+\): error TS\d+)/,
+      /syntax\.ts could not be loaded: .*syntax\.ts(:1:\d+: (ERROR: )?Unexpected "}"|\(1,\d+\): error TS\d+)/,
     ],
     ['empty.mjs', 'export {};', /empty\.mjs exports nothing; end it with export default defineConfig/],
     ['throws.mjs', 'throw "nope";', /throws\.mjs could not be loaded: it threw "nope"/],
