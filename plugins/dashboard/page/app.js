@@ -613,13 +613,23 @@ async function schedules() {
 
 // ---------------------------------------------------------------- routing, live updates
 
-/** Calls `fn` once `ms` after the last call, unless the route changed meanwhile. */
+/** True while the user types in a form of the view: a refresh then would throw away what they typed. */
+function typing() {
+  return document.activeElement?.closest('#view form') != null;
+}
+
+/** Calls `fn` once `ms` after the last call, unless the route changed meanwhile; waits while the user types. */
 function debounce(fn, ms) {
   let timer;
   const seq = routeSeq;
+  const run = () => {
+    if (seq !== routeSeq) return;
+    if (typing()) timer = setTimeout(run, ms);
+    else fn();
+  };
   return () => {
     clearTimeout(timer);
-    timer = setTimeout(() => seq === routeSeq && fn(), ms);
+    timer = setTimeout(run, ms);
   };
 }
 
@@ -731,7 +741,7 @@ async function start() {
   route();
   connectEvents();
   // Heartbeats and queue depths come from the stores, not from events: the overview polls them.
-  setInterval(() => !document.hidden && location.hash.replace(/^#\/?/, '') === '' && current.render(), 5000);
+  setInterval(() => !document.hidden && !typing() && location.hash.replace(/^#\/?/, '') === '' && current.render(), 5000);
 }
 
 start();
