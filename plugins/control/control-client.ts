@@ -1,5 +1,6 @@
 import type { Delivery } from '../../sdk/contracts/broker.js';
 import { parseDuration, type Duration } from '../../sdk/duration.js';
+import { ClosedError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
 import type { Stem } from '../../sdk/kernel.js';
 import {
@@ -61,7 +62,14 @@ export class ControlClient {
       if (options.destination !== undefined) request.destination = [...options.destination];
       await broker.publish([controlEnvelope(requestChannel(this.namespace), CONTROL_REQUEST, request, timeoutMs)]);
       while (!deadline.signal.aborted) {
-        const deliveries: Delivery[] = await consumer.fetch(64, deadline.signal);
+        const deliveries: Delivery[] = await consumer.fetch(64, deadline.signal).catch((error: unknown) => {
+          // The Stem closed under the request (its consumer with it): what was collected is the answer.
+          if (error instanceof ClosedError) deadline.abort();
+          else throw error;
+          return [];
+        });
+        // A consumer that answers nothing at once (a closed one, on some brokers) must not starve the deadline's timer.
+        if (deliveries.length === 0) await new Promise((resolve) => setImmediate(resolve));
         if (deliveries.length > 0) await broker.ack(deliveries);
         for (const delivery of deliveries) {
           const reply = readReply(delivery.envelope, requestId);

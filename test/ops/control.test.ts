@@ -1,6 +1,8 @@
 import t, { type Test } from 'tap';
-import { Stem, defineTask, type TaskContext } from 'stem';
+import { ClosedError, Stem, defineTask, type StemPlugin, type TaskContext } from 'stem';
 import { ControlClient, control } from '../../plugins/control/index.js';
+import { redis } from '../../plugins/redis/index.js';
+import { REDIS_URL, deleteNamespace, requireRedis, testNamespace } from '../redis/redis-test-support.js';
 import { waitFor } from '../helpers/wait.js';
 
 // In memory: the control protocol itself, with no server. Redis and the real binary are in cli.test.ts.
@@ -101,4 +103,39 @@ t.test('unknown commands get an error reply; shutdown replies, then stops the wo
   t.match(bye, { ok: true, reply: { mode: 'hard', inflight: 0 } });
   await waitFor(() => worker.state === 'stopped', 'the worker stopped');
   t.same(await client.request('ping', {}, { timeout: '200ms' }), [], 'a stopped worker no longer answers');
+});
+
+t.test('a request whose Stem closes while it collects replies returns what it collected (memory and Redis)', async (t) => {
+  const brokers: Array<[string, () => StemPlugin[]]> = [['memory', () => []]];
+  const namespace = testNamespace('control-close');
+  if (await requireRedis(t)) {
+    brokers.push(['redis', () => [redis({ url: REDIS_URL, namespace })]]);
+    t.teardown(() => deleteNamespace(namespace));
+  }
+  for (const [name, plugins] of brokers) {
+    const stem = await Stem.create({ tasks: [hold], plugins: [...plugins(), control({ namespace: 'ops-test-close' })] });
+    const client = new ControlClient(stem, { namespace: 'ops-test-close' });
+    const broker = stem.broker;
+    const consumerOf = broker.consumer.bind(broker);
+    const collecting = new Promise<void>((resolve) => {
+      broker.consumer = async (options) => {
+        const consumer = await consumerOf(options);
+        resolve();
+        return consumer;
+      };
+    });
+    // No worker answers, so the request collects until its deadline; the Stem closes once its reply
+    // consumer is open. A closed Redis consumer answers every fetch with nothing at once, and the loop
+    // used to spin on it without ever letting the deadline's timer run (the process hung); the memory
+    // one throws ClosedError. Either way the request must end: with what it collected, or with
+    // ClosedError when the close beat its publish.
+    const pending = client.request('ping', {}, { timeout: '2s' }).catch((error: unknown) => error);
+    await collecting;
+    await stem.close();
+    const outcome = await pending;
+    t.ok(
+      (Array.isArray(outcome) && outcome.length === 0) || outcome instanceof ClosedError,
+      `${name}: the request ended (${outcome instanceof Error ? outcome.message : JSON.stringify(outcome)})`,
+    );
+  }
 });
