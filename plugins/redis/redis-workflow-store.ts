@@ -12,6 +12,7 @@ import type {
   WorkflowSuspension,
   WorkflowWaiter,
 } from '../../sdk/contracts/workflow-store.js';
+import { newWorkflowRunMeta } from '../../sdk/contracts/workflow-store.js';
 import { isNoScript } from './lua-scripts.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisConnectionOptions } from './redis-options.js';
@@ -27,9 +28,6 @@ function workflowScript(): { lua: string; sha: string } {
   }
   return script;
 }
-
-/** A run's fields as the script keeps them in `meta` (everything but input and result). */
-type RunMeta = Omit<WorkflowRun, 'input' | 'result'>;
 
 /** Rebuilds a run from its meta JSON, its input JSON and, when succeeded, its result JSON. */
 function toRun(meta: string, input: string | null, result?: string | null): WorkflowRun {
@@ -68,16 +66,7 @@ export class RedisWorkflowStore extends RedisService implements WorkflowStore {
 
   async createRun(run: NewWorkflowRun, now: number): Promise<{ run: WorkflowRun; created: boolean }> {
     this.assertOpen();
-    const meta: RunMeta = {
-      id: run.id,
-      workflow: run.workflow,
-      version: run.version,
-      status: 'running',
-      rewinds: 0,
-      createdAt: now,
-      updatedAt: now,
-    };
-    if (run.queue !== undefined) meta.queue = run.queue;
+    const meta = newWorkflowRunMeta(run, now);
     const created = (await this.call('create', [run.id, JSON.stringify(meta), json(run.input)])) === 1;
     if (created) return { run: { ...meta, input: structuredClone(run.input ?? null) }, created };
     return { run: (await this.getRun(run.id))!, created };

@@ -10,12 +10,9 @@ import type {
   WorkflowSuspension,
   WorkflowWaiter,
 } from '../../sdk/contracts/workflow-store.js';
-import { isWorkflowFinal } from '../../sdk/contracts/workflow-store.js';
+import { isWorkflowFinal, newWorkflowRunMeta } from '../../sdk/contracts/workflow-store.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { SqliteService, type SqliteServiceSettings } from './sqlite-service.js';
-
-/** A run's fields as `meta` keeps them (everything but input and result). */
-type RunMeta = Omit<WorkflowRun, 'input' | 'result'>;
 
 interface RunRow {
   meta: string;
@@ -52,16 +49,7 @@ export class SqliteWorkflowStore extends SqliteService implements WorkflowStore 
 
   async createRun(run: NewWorkflowRun, now: number): Promise<{ run: WorkflowRun; created: boolean }> {
     this.assertOpen();
-    const meta: RunMeta = {
-      id: run.id,
-      workflow: run.workflow,
-      version: run.version,
-      status: 'running',
-      rewinds: 0,
-      createdAt: now,
-      updatedAt: now,
-    };
-    if (run.queue !== undefined) meta.queue = run.queue;
+    const meta = newWorkflowRunMeta(run, now);
     const inserted = this.connection
       .prepare(
         `insert into stem_workflow_runs (namespace, id, workflow, status, created_at, meta, input) values (?, ?, ?, ?, ?, ?, ?)

@@ -116,6 +116,24 @@ export interface NewWorkflowRun {
   queue?: string;
 }
 
+/** What a run records beside its input and result. */
+export type WorkflowRunMeta = Omit<WorkflowRun, 'input' | 'result'>;
+
+/** The record of a run just created (running, never rewound), for stores that keep it apart from its input. */
+export function newWorkflowRunMeta(run: NewWorkflowRun, now: number): WorkflowRunMeta {
+  const meta: WorkflowRunMeta = {
+    id: run.id,
+    workflow: run.workflow,
+    version: run.version,
+    status: 'running',
+    rewinds: 0,
+    createdAt: now,
+    updatedAt: now,
+  };
+  if (run.queue !== undefined) meta.queue = run.queue;
+  return meta;
+}
+
 /** What `claim` answers. */
 export type WorkflowClaim =
   | { claimed: true; run: WorkflowRun }
