@@ -27,13 +27,18 @@ export interface BenchConfig {
   pgSingleN: number;
   /** Workload numbers to run. */
   only: Set<number>;
+  /** Parts of workload 5 to run (`a`–`d`; BENCH_PG_PARTS, all by default): for A/B runs of one part. */
+  pgParts: Set<string>;
+  /** Postgres peers of workload 5 (BENCH_PG_PEERS: `graphile-worker`, `pg-boss`; both by default). */
+  pgPeers: Set<string>;
   redisUrl: string;
   postgresUrl: string;
   quick: boolean;
 }
 
 const USAGE = `npm run bench -- [--quick] [--n 20000] [--runs 3] [--only 1,2,3] [--concurrency 100]
-  env: BENCH_N, BENCH_RUNS, BENCH_ONLY, BENCH_REDIS_URL (redis://127.0.0.1:6379/12), BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/test)`;
+  env: BENCH_N, BENCH_RUNS, BENCH_ONLY, BENCH_REDIS_URL (redis://127.0.0.1:6379/12), BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/test)
+  workload 5 only: BENCH_PG_PARTS (a,b,c,d), BENCH_PG_PEERS (graphile-worker,pg-boss)`;
 
 function positiveInt(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value === '') return fallback;
@@ -41,6 +46,16 @@ function positiveInt(value: string | undefined, fallback: number, name: string):
   if (!Number.isInteger(parsed) || parsed < 1)
     throw new Error(`${name} must be a whole number of 1 or more, got ${JSON.stringify(value)}\n${USAGE}`);
   return parsed;
+}
+
+/** A comma-separated choice among `allowed` (all of them when unset). */
+function listOf(value: string | undefined, allowed: readonly string[], name: string): Set<string> {
+  if (value === undefined || value.trim() === '') return new Set(allowed);
+  const chosen = value.split(',').map((item) => item.trim());
+  for (const item of chosen) {
+    if (!allowed.includes(item)) throw new Error(`${name} takes ${allowed.join(', ')}, got ${JSON.stringify(item)}\n${USAGE}`);
+  }
+  return new Set(chosen);
 }
 
 /** Reads the flags and the environment. */
@@ -83,6 +98,8 @@ export function readBenchConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     delayedLeadMs: 500,
     delayedSpreadMs: quick ? 1_500 : 2_500,
     only,
+    pgParts: listOf(env.BENCH_PG_PARTS, ['a', 'b', 'c', 'd'], 'BENCH_PG_PARTS'),
+    pgPeers: listOf(env.BENCH_PG_PEERS, ['graphile-worker', 'pg-boss'], 'BENCH_PG_PEERS'),
     redisUrl: env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/12',
     postgresUrl: env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     quick,

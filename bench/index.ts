@@ -395,71 +395,73 @@ const STEM_PG_IGNORE: Contender = { label: 'stem ignoreResult', system: 'stem-po
 const GRAPHILE: Contender = { label: 'graphile-worker', system: 'graphile-worker' };
 const PGBOSS: Contender = { label: 'pg-boss', system: 'pg-boss' };
 
-/** The two Postgres peers, measured in the same passes as Stem: each row is Stem against one of them. */
-const PG_PEERS = [GRAPHILE, PGBOSS] as const;
+/** The Postgres peers measured in the same passes as Stem (BENCH_PG_PEERS): each row is Stem against one of them. */
+const PG_PEERS = [GRAPHILE, PGBOSS].filter((peer) => config.pgPeers.has(peer.label));
 
 type RowShape = Omit<ResultRow, 'stem' | 'peer' | 'runs'>;
 
-/** One row per peer: the shape given, with the peer's name. */
-function peerRows(shape: Omit<RowShape, 'peerName'>): [RowShape, RowShape] {
-  return [
-    { ...shape, peerName: GRAPHILE.label },
-    { ...shape, peerName: PGBOSS.label },
-  ];
+/** One row per peer measured: the shape given, with the peer's name. */
+function peerRows(shape: Omit<RowShape, 'peerName'>): RowShape[] {
+  return PG_PEERS.map((peer) => ({ ...shape, peerName: peer.label }));
+}
+
+/** Rows of Stem's values against each peer's (`peers[k]` goes with `rows[k]`). */
+function pushPeerRows(rows: readonly RowShape[], stem: number[], peers: readonly number[][]): void {
+  for (let k = 0; k < rows.length; k++) pushRow(rows[k]!, stem, peers[k]!);
 }
 
 async function postgresWorkloads(storage: BenchStorage): Promise<void> {
   const higher = { unit: 'tasks/s', better: 'higher' as const, metric: 'throughput' };
+  const parts = config.pgParts;
   const singleRows = peerRows({
     workload: `5a enqueue one at a time (postgres, n=${config.pgSingleN.toLocaleString('en-US')})`,
     ...higher,
     target: { op: '>=', value: 1.5 },
   });
-  await guarded('workload 5a', singleRows, async () => {
-    const [stem, graphile, boss] = await abPasses(
-      '5a single enqueue (postgres)',
-      [STEM_PG, ...PG_PEERS],
-      async (contender, n) => {
-        await storage.flushPostgres();
-        return rate(n, await (await child('producer', contender.system)).enqueueOne(n));
-      },
-      { n: config.pgSingleN },
-    );
-    pushRow(singleRows[0], stem, graphile);
-    pushRow(singleRows[1], stem, boss);
-  });
-  const bulkRows = peerRows({ workload: '5b enqueue in bulk of 1,000 (postgres)', ...higher, target: { op: '>=', value: 1.2 } });
-  await guarded('workload 5b', bulkRows, async () => {
-    const [stem, graphile, boss] = await abPasses('5b bulk enqueue (postgres)', [STEM_PG, ...PG_PEERS], async (contender, n) => {
-      await storage.flushPostgres();
-      return rate(n, await (await child('producer', contender.system)).enqueueBulk(n, config.batch));
+  if (parts.has('a'))
+    await guarded('workload 5a', singleRows, async () => {
+      const [stem, ...peers] = await abPasses(
+        '5a single enqueue (postgres)',
+        [STEM_PG, ...PG_PEERS],
+        async (contender, n) => {
+          await storage.flushPostgres();
+          return rate(n, await (await child('producer', contender.system)).enqueueOne(n));
+        },
+        { n: config.pgSingleN },
+      );
+      pushPeerRows(singleRows, stem!, peers);
     });
-    pushRow(bulkRows[0], stem, graphile);
-    pushRow(bulkRows[1], stem, boss);
-  });
+  const bulkRows = peerRows({ workload: '5b enqueue in bulk of 1,000 (postgres)', ...higher, target: { op: '>=', value: 1.2 } });
+  if (parts.has('b'))
+    await guarded('workload 5b', bulkRows, async () => {
+      const [stem, ...peers] = await abPasses('5b bulk enqueue (postgres)', [STEM_PG, ...PG_PEERS], async (contender, n) => {
+        await storage.flushPostgres();
+        return rate(n, await (await child('producer', contender.system)).enqueueBulk(n, config.batch));
+      });
+      pushPeerRows(bulkRows, stem!, peers);
+    });
   const processing = `5c process pre-filled queue, concurrency ${config.concurrency} (postgres)`;
   const processRows = peerRows({ workload: processing, ...higher, metric: 'throughput, results stored', target: { op: '>=', value: 1.5 } });
   const ignoreRows = peerRows({ workload: processing, ...higher, metric: 'throughput, ignoreResult', target: { op: '>=', value: 2 } });
-  await guarded('workload 5c', [...processRows, ...ignoreRows], async () => {
-    const [stem, ignoring, graphile, boss] = await abPasses(
-      '5c process (postgres)',
-      [STEM_PG, STEM_PG_IGNORE, ...PG_PEERS],
-      async (contender, n) => {
-        await storage.flushPostgres();
-        await (await child('producer', contender.system)).enqueueBulk(n, config.batch);
-        const report = await (await child('worker', contender.system)).drain(n, config.concurrency);
-        if (contender === STEM_PG) {
-          const stored = await storage.stemPostgresSucceeded();
-          if (stored < n) throw new Error(`stem-postgres: ${n} tasks drained but only ${stored} results stored`);
-        }
-        return rate(n, report.elapsedMs);
-      },
-    );
-    pushRow(processRows[0], stem, graphile);
-    pushRow(processRows[1], stem, boss);
-    pushRow(ignoreRows[0], ignoring, graphile);
-    pushRow(ignoreRows[1], ignoring, boss);
-  });
+  if (parts.has('c'))
+    await guarded('workload 5c', [...processRows, ...ignoreRows], async () => {
+      const [stem, ignoring, ...peers] = await abPasses(
+        '5c process (postgres)',
+        [STEM_PG, STEM_PG_IGNORE, ...PG_PEERS],
+        async (contender, n) => {
+          await storage.flushPostgres();
+          await (await child('producer', contender.system)).enqueueBulk(n, config.batch);
+          const report = await (await child('worker', contender.system)).drain(n, config.concurrency);
+          if (contender === STEM_PG) {
+            const stored = await storage.stemPostgresSucceeded();
+            if (stored < n) throw new Error(`stem-postgres: ${n} tasks drained but only ${stored} results stored`);
+          }
+          return rate(n, report.elapsedMs);
+        },
+      );
+      pushPeerRows(processRows, stem!, peers);
+      pushPeerRows(ignoreRows, ignoring!, peers);
+    });
   const workload = '5d latency, concurrency 1 (postgres)';
   const lower = { workload, unit: 'ms', better: 'lower' as const };
   const metrics = [
@@ -471,21 +473,17 @@ async function postgresWorkloads(storage: BenchStorage): Promise<void> {
   const latencyRows = metrics.map((metric) =>
     peerRows({ metric, ...lower, ...(metric.endsWith('p50') ? { target: { op: '<=', value: 1 } } : {}) }),
   );
-  await guarded('workload 5d', latencyRows.flat(), async () => {
-    const [stem, graphile, boss] = await latencyRuns('5d latency (postgres)', [STEM_PG, ...PG_PEERS], () => storage.flushPostgres());
-    for (let k = 0; k < latencyRows.length; k++) {
-      pushRow(
-        latencyRows[k]![0],
-        stem.map((run) => run[k]!),
-        graphile.map((run) => run[k]!),
-      );
-      pushRow(
-        latencyRows[k]![1],
-        stem.map((run) => run[k]!),
-        boss.map((run) => run[k]!),
-      );
-    }
-  });
+  if (parts.has('d'))
+    await guarded('workload 5d', latencyRows.flat(), async () => {
+      const [stem, ...peers] = await latencyRuns('5d latency (postgres)', [STEM_PG, ...PG_PEERS], () => storage.flushPostgres());
+      for (let k = 0; k < latencyRows.length; k++) {
+        pushPeerRows(
+          latencyRows[k]!,
+          stem!.map((run) => run[k]!),
+          peers.map((runs) => runs.map((run) => run[k]!)),
+        );
+      }
+    });
   const dead = await storage.deadTuples().catch(() => []);
   if (dead.length > 0)
     log(
