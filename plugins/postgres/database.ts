@@ -29,6 +29,8 @@ export interface MessageTable {
   /** Incremented on every claim, never reset: the receipt's token against stale holders. */
   lease: number;
   created_at: Generated<Date>;
+  /** The task's `queued` status (JSON) when the enqueue wrote it here instead of a `stem_results` row (migration 10). */
+  queued_state: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** Messages set aside with a reason. */

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { broadcastChannel, encodeEnvelope, type Envelope } from '../../sdk/envelope.js';
 import type { Database } from './database.js';
+import type { TaskStatus } from '../../sdk/contracts/result-backend.js';
 import type { StateWriteSql } from './postgres-state-writer.js';
 
 /** Lease length for an envelope that carries no usable visibility timeout (as the memory broker). */
@@ -34,6 +35,11 @@ export interface PublishExtras {
   newQueues?: readonly string[];
   /** The result backend's upsert of the `queued` states and its NOTIFY (its state writer's `upsertParts`). */
   states?: StateWriteSql;
+  /**
+   * `queued` states to store in their message rows' `queued_state` column (by task id), where the
+   * result backend reads them while it has no row of its own for the task (migration 10).
+   */
+  queued?: readonly TaskStatus[];
 }
 
 /**
@@ -67,39 +73,58 @@ export function messageInsert(
   const queues = new Array<string>(n);
   const ids = new Array<string>(n);
   const priorities = new Array<number>(n);
-  const payloads = new Array<string>(n);
   const visibilities = new Array<number>(n);
   const notBefores = new Array<number | null>(n);
+  // The payloads travel as one JSON array of the encoded envelopes, joined as they are: a text[]
+  // would escape every quote of every payload on the way in (pg's array literal) and unescape it in
+  // the server; json_array_elements hands each element back as the text it was given.
+  let payloads = '[';
   for (let i = 0; i < n; i++) {
     const envelope = envelopes[i]!;
     queues[i] = envelope.queue;
     ids[i] = envelope.id;
     priorities[i] = clampPriority(envelope.priority);
-    payloads[i] = encodeEnvelope(envelope);
+    payloads += (i === 0 ? '' : ',') + encodeEnvelope(envelope);
     visibilities[i] =
       envelope.visibilityTimeoutMs > 0 ? Math.min(Math.round(envelope.visibilityTimeoutMs), 2_147_483_647) : DEFAULT_VISIBILITY_MS;
     notBefores[i] = typeof envelope.notBefore === 'number' && Number.isFinite(envelope.notBefore) ? envelope.notBefore : null;
   }
+  payloads += ']';
+  const { newQueues = [], states, queued } = extras;
+  // The states travel as one JSON array too.
+  const queuedStates = queued === undefined || queued.length === 0 ? undefined : queuedStatesJson(envelopes, queued);
   const messages = sql.table(`${schema}.stem_messages`);
   const subscriptions = sql.table(`${schema}.stem_subscriptions`);
   const hasBroadcast = queues.some((queue) => broadcastChannel(queue) !== undefined);
-  const input = sql`unnest(${queues}::text[], ${ids}::text[], ${priorities}::int[], ${payloads}::text[],
-        ${visibilities}::int[], ${notBefores}::float8[])
-      with ordinality as i(queue, task_id, priority, payload, visibility_ms, not_before, ord)`;
+  const input =
+    queuedStates === undefined
+      ? sql`rows from (unnest(${queues}::text[]), unnest(${ids}::text[]), unnest(${priorities}::int[]),
+        json_array_elements(${payloads}::json), unnest(${visibilities}::int[]), unnest(${notBefores}::float8[]))
+      with ordinality as i(queue, task_id, priority, payload, visibility_ms, not_before, ord)`
+      : sql`rows from (unnest(${queues}::text[]), unnest(${ids}::text[]), unnest(${priorities}::int[]),
+        json_array_elements(${payloads}::json), unnest(${visibilities}::int[]), unnest(${notBefores}::float8[]),
+        json_array_elements(${queuedStates}::json))
+      with ordinality as i(queue, task_id, priority, payload, visibility_ms, not_before, queued_state, ord)`;
   const notBefore = sql`case when i.not_before is null then now() else to_timestamp(i.not_before / 1000.0) end`;
+  const columns =
+    queuedStates === undefined
+      ? sql`(namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before)`
+      : sql`(namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before, queued_state)`;
+  const queuedState = queuedStates === undefined ? sql`` : sql`, nullif(i.queued_state::text, 'null')`;
   const rows = hasBroadcast
-    ? sql`select ${namespace}, i.queue, coalesce(s.consumer_id, ''), i.task_id, i.priority, i.payload, i.visibility_ms, ${notBefore}
+    ? sql`select ${namespace}, i.queue, coalesce(s.consumer_id, ''), i.task_id, i.priority, i.payload::text, i.visibility_ms, ${notBefore}
+          ${queuedState}
         from ${input}
         left join ${subscriptions} s on i.queue like 'broadcast://%' and s.namespace = ${namespace} and s.queue = i.queue
           and s.seen_at > now() - ${SUBSCRIPTION_TTL}
         where i.queue not like 'broadcast://%' or s.consumer_id is not null
         order by i.ord, s.consumer_id`
-    : sql`select ${namespace}, i.queue, '', i.task_id, i.priority, i.payload, i.visibility_ms, ${notBefore} from ${input} order by i.ord`;
+    : sql`select ${namespace}, i.queue, '', i.task_id, i.priority, i.payload::text, i.visibility_ms, ${notBefore}${queuedState}
+        from ${input} order by i.ord`;
   const wake = sql`select pg_notify(${channel}, q.queue) from (select distinct queue from inserted) q`;
-  const { newQueues = [], states } = extras;
   if (newQueues.length === 0 && states === undefined) {
     return sql`with inserted as (
-        insert into ${messages} (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before)
+        insert into ${messages} ${columns}
         ${rows}
         returning queue
       )
@@ -116,9 +141,21 @@ export function messageInsert(
   const written = states === undefined ? sql`` : sql`, written as (${states.written})`;
   const notified = states === undefined ? sql`` : sql`, (select count(*) from (${states.notify}) s) as states`;
   return sql`with inserted as (
-      insert into ${messages} (namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before)
+      insert into ${messages} ${columns}
       ${rows}
       returning queue
     )${known}${written}
     select (select count(*) from (${wake}) w) as messages${notified}`;
+}
+
+/** A JSON array with, for each envelope in order, its `queued` status or null. */
+function queuedStatesJson(envelopes: readonly Envelope[], queued: readonly TaskStatus[]): string {
+  const byId = new Map<string, TaskStatus>();
+  for (const status of queued) byId.set(status.id, status);
+  let json = '[';
+  for (let i = 0; i < envelopes.length; i++) {
+    const status = byId.get(envelopes[i]!.id);
+    json += (i === 0 ? '' : ',') + (status === undefined ? 'null' : JSON.stringify(status));
+  }
+  return `${json}]`;
 }

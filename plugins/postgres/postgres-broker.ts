@@ -30,6 +30,7 @@ import type { PostgresConnection } from './postgres-connection.js';
 import { PostgresConcurrency } from './postgres-concurrency.js';
 import { PostgresConsumer } from './postgres-consumer.js';
 import { PostgresService } from './postgres-service.js';
+import type { PostgresStateWriter } from './postgres-state-writer.js';
 import { startedOver } from '../../sdk/state-order.js';
 
 /** A dead letter row as read back. */
@@ -80,7 +81,7 @@ export class PostgresBroker extends PostgresService implements Broker {
     this.assertOpen();
     if (envelopes.length === 0) return;
     if (hasBoundedEnvelope(envelopes)) return this.publishBounded(envelopes);
-    await this.insert(envelopes, undefined);
+    await this.insert(envelopes, {});
   }
 
   /** Bounded queues (`max_length`): checked in the publish's transaction, under a lock per queue. */
@@ -193,7 +194,7 @@ export class PostgresBroker extends PostgresService implements Broker {
     if (writer === undefined || hasBoundedEnvelope(envelopes)) return false;
     this.assertOpen();
     if (envelopes.length === 0) return true;
-    await this.insert(envelopes, statuses.length === 0 ? undefined : writer.upsertParts(statuses, options));
+    await this.insert(envelopes, statesOf(writer, statuses, options));
     return true;
   }
 
@@ -213,16 +214,16 @@ export class PostgresBroker extends PostgresService implements Broker {
     const newQueues = [...new Set(envelopes.map((envelope) => envelope.queue))].filter((queue) => !this.knownQueues.has(queue));
     const statement = messageInsert(this.schema, this.namespace, this.channel, envelopes, {
       newQueues,
-      states: writer === undefined ? undefined : writer.upsertParts(states!.statuses, states!.options),
+      ...(writer === undefined ? {} : statesOf(writer, states!.statuses, states!.options)),
     });
     await run(statement.compile(this.connection.db));
   }
 
-  private async insert(envelopes: readonly Envelope[], states: PublishExtras['states']): Promise<void> {
+  private async insert(envelopes: readonly Envelope[], states: Pick<PublishExtras, 'states' | 'queued'>): Promise<void> {
     const newQueues = [...new Set(envelopes.map((envelope) => envelope.queue))].filter((queue) => !this.knownQueues.has(queue));
     // A named prepared statement: a producer's publishes share a few texts (with or without states,
     // new queues, broadcasts), and parsing and planning them cost as much as a single insert.
-    const statement = messageInsert(this.schema, this.namespace, this.channel, envelopes, { newQueues, states });
+    const statement = messageInsert(this.schema, this.namespace, this.channel, envelopes, { newQueues, ...states });
     await this.connection.run(() => this.connection.prepared(statement));
     for (const queue of newQueues) this.knownQueues.add(queue);
   }
@@ -350,7 +351,7 @@ export class PostgresBroker extends PostgresService implements Broker {
         sql`with requeued as (
             update ${messages} m set payload = ${encodeEnvelope(envelope)}, task_id = ${envelope.id},
               priority = ${clampPriority(envelope.priority)}, visibility_ms = ${visibility}, not_before = ${notBefore},
-              locked_until = null, locked_by = null, deliveries = 0, lease = m.lease + 1
+              locked_until = null, locked_by = null, deliveries = 0, lease = m.lease + 1, queued_state = null
             where ${mine} returning m.queue
           )
           select pg_notify(${this.channel}, queue) from requeued`.execute(this.connection.db),
@@ -609,6 +610,23 @@ export class PostgresBroker extends PostgresService implements Broker {
       delete from ${this.table('stem_messages')} m using stale
       where m.namespace = ${this.namespace} and m.queue = stale.queue and m.subscriber = stale.consumer_id`.execute(this.connection.db);
   }
+}
+
+/**
+ * How a publish writes the `queued` states of its tasks through `writer` (this plugin's result
+ * backend, on the broker's connection): in the message rows (`queued`, read back by the backend
+ * while it has no row of the task; migration 10), one row per task instead of two; or, when the
+ * write must NOTIFY (a caller's own id may be watched already) or may meet an existing row (a
+ * caller's id may be reused), as an upsert into the backend's table, which orders it against the
+ * states stored there.
+ */
+function statesOf(
+  writer: PostgresStateWriter,
+  statuses: readonly TaskStatus[],
+  options: SetOptions,
+): Pick<PublishExtras, 'states' | 'queued'> {
+  if (statuses.length === 0) return {};
+  return options.quiet === true ? { queued: statuses } : { states: writer.upsertParts(statuses, options) };
 }
 
 function receiptsOf(deliveries: readonly Delivery[]): { ids: string[]; leases: number[]; byReceipt: Map<string, Delivery[]> } {

@@ -126,26 +126,34 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
     return (key as object) === own ? (this as PostgresStateWriter as unknown as Writer) : undefined;
   }
 
-  /** The stored state, or null when unknown or expired. */
+  /**
+   * The stored state, or null when unknown or expired. With no row of its own for the task, the
+   * `queued` state its message row carries (an enqueue through this plugin's broker writes it
+   * there, migration 10): one snapshot reads both, so a worker's ack, which deletes the message and
+   * writes the state in one statement, is seen whole or not at all.
+   */
   async get(id: string): Promise<TaskStatus | null> {
     this.assertOpen();
-    const row = await this.connection.run(() =>
-      this.connection.db
-        .selectFrom('stem_results')
-        .select('status')
-        .where('namespace', '=', this.namespace)
-        .where('id', '=', id)
-        .where('expires_at', '>', sql<Date>`now()`)
-        .executeTakeFirst(),
+    // The second branch runs only when the first found nothing (an Append under a LIMIT stops early).
+    const rows = await this.connection.run(() =>
+      this.connection.prepared(
+        sql<{ status: string }>`select status::text as status from ${this.table('stem_results')}
+          where namespace = ${this.namespace} and id = ${id} and expires_at > now()
+          union all
+          (select queued_state from ${this.table('stem_messages')}
+            where task_id = ${id} and queued_state is not null and namespace = ${this.namespace} limit 1)
+          limit 1`,
+      ),
     );
-    return row === undefined ? null : (row.status as TaskStatus);
+    return rows[0] === undefined ? null : (JSON.parse(rows[0].status) as TaskStatus);
   }
 
   /**
    * Stored tasks matching `query`, newest first: per state asked, one ordered range scan of the
    * listing index (namespace, state, updatedAt, id) from the cursor down, merged and cut to the
    * page. Queued rows are not in that index (migration 08: an enqueue adds no index entry), so
-   * `queued` is a scan of the namespace's rows, sorted. Name and queue filter the rows scanned.
+   * `queued` is a scan of the namespace's rows, sorted, and of its message rows that carry a
+   * `queued` state (migration 10) of a task with no state row. Name and queue filter the rows scanned.
    */
   async listTasks(query: TaskQuery): Promise<TaskPage> {
     this.assertOpen();
@@ -170,6 +178,20 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
       (state) => sql`(select status::text as status, ${updatedAt} as updated_at, id collate "C" as id from ${stored}
         where state = ${sql.lit(state)} and ${where} order by ${updatedAt} desc, id collate "C" desc limit ${take})`,
     );
+    if ((resolved.states ?? LISTED_STATES).includes('queued')) {
+      // The `queued` states carried by message rows (migration 10) of tasks with no state row, seen
+      // as rows of the same shape; a broadcast's copies carry the same state, listed once.
+      const waiting = sql`(select distinct on (m.task_id) m.namespace, m.task_id as id, m.queued_state::json as status,
+          'infinity'::timestamptz as expires_at
+        from ${this.table('stem_messages')} m
+        where m.namespace = ${this.namespace} and m.queued_state is not null and not exists (
+          select 1 from ${stored} r where r.namespace = m.namespace and r.id = m.task_id and r.expires_at > now())
+        order by m.task_id, m.id) waiting`;
+      scans.push(
+        sql`(select status::text as status, ${updatedAt} as updated_at, id collate "C" as id from ${waiting}
+          where ${where} order by ${updatedAt} desc, id collate "C" desc limit ${take})`,
+      );
+    }
     const { rows } = await this.connection.run(() =>
       sql<{ status: string }>`select status from (${sql.join(scans, sql` union all `)}) listed
         order by updated_at desc, id desc limit ${take}`.execute(this.connection.db),

@@ -49,6 +49,7 @@ const MIGRATIONS = [
   '2026-11-30-07-concurrency-keys',
   '2026-11-30-08-task-listing',
   '2026-11-30-09-workflows',
+  '2026-11-30-10-queued-in-message',
 ];
 
 const pluginIndex = fileURLToPath(new URL('../../plugins/postgres/index.ts', import.meta.url));

@@ -136,14 +136,17 @@ if (await requirePostgres(t)) {
     t.equal(runs.get(lost.id), undefined);
   });
 
-  t.test('the queued state is written in the transaction: visible inside it, committed with it', async (t) => {
+  t.test('the queued state is written in the transaction (in its message row): visible inside it, committed with it', async (t) => {
     const held = uniqueName('held');
     const client = await pool.connect();
     t.teardown(() => client.release());
     await client.query('BEGIN');
     const handle = await stem.enqueue(ship, { orderId: held }, { transaction: client, queue: held });
-    const { rows } = await client.query(`select state from "${schema}".stem_results where id = $1`, [handle.id]);
+    const { rows } = await client.query(`select queued_state::json->>'state' as state from "${schema}".stem_messages where task_id = $1`, [
+      handle.id,
+    ]);
     t.same(rows, [{ state: 'queued' }], 'inside the transaction');
+    t.equal((await stem.status(handle.id)).state, 'pending', 'not outside it');
     await client.query('COMMIT');
     t.equal((await stem.status(handle.id)).state, 'queued', 'after commit (no worker reads that queue)');
     t.equal(await stem.broker.purge(held), 1);
