@@ -18,6 +18,10 @@ export type RedisOwner = keyof typeof REDIS_PATTERNS;
  * the memory of its keys, and checks that a run left what it should.
  */
 export class BenchStorage {
+  /** Whether this run cleaned (so used) the Redis keys, and the Postgres schemas, of the benchmark. */
+  usedRedis = false;
+  usedPostgres = false;
+
   private constructor(
     readonly redis: Redis,
     readonly pool: pg.Pool,
@@ -47,6 +51,7 @@ export class BenchStorage {
 
   /** Deletes every key of the benchmark (both systems). */
   async flushRedis(): Promise<void> {
+    this.usedRedis = true;
     for (const owner of Object.keys(REDIS_PATTERNS) as RedisOwner[]) {
       const keys = await this.keys(owner);
       for (let i = 0; i < keys.length; i += 1_000) await this.redis.unlink(...keys.slice(i, i + 1_000));
@@ -95,6 +100,7 @@ export class BenchStorage {
 
   /** Drops the benchmark's schemas (before a run, to start clean, and after it). */
   async dropSchemas(): Promise<void> {
+    this.usedPostgres = true;
     await this.pool.query(`drop schema if exists ${STEM_SCHEMA} cascade`);
     await this.pool.query(`drop schema if exists ${GRAPHILE_SCHEMA} cascade`);
     await this.pool.query(`drop schema if exists ${PGBOSS_SCHEMA} cascade`);
