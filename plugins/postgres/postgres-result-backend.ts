@@ -141,7 +141,7 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
           where namespace = ${this.namespace} and id = ${id} and expires_at > now()
           union all
           (select queued_state from ${this.table('stem_messages')}
-            where task_id = ${id} and queued_state is not null and namespace = ${this.namespace} limit 1)
+            where task_id collate "C" = ${id} and queued_state is not null and namespace = ${this.namespace} limit 1)
           limit 1`,
       ),
     );
