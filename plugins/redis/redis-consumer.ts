@@ -304,9 +304,10 @@ export class RedisConsumer implements BrokerConsumer {
         const band = entries[i] as string;
         const entryId = entries[i + 1] as string;
         const count = Number(entries[i + 2]);
-        const fields = entries[i + 4] as string[];
+        // the envelope JSON alone for the usual new entry, else the entry's field list
+        const fields = entries[i + 4] as string | string[];
         const receipt = LeaseReceipt.format(band, entryId, count, source.consumerId);
-        const raw = payloadOf(fields);
+        const raw = typeof fields === 'string' ? fields : payloadOf(fields);
         try {
           if (typeof raw !== 'string') throw new MalformedEnvelopeError('the stream entry has no "e" field');
           const envelope = decodeEnvelope(raw);

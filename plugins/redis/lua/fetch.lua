@@ -21,7 +21,9 @@
   ARGV[8..] the band tag of each stream of KEYS[3..n], in the same order
 
   Returns { entries } or, when nothing was leased, { {}, wake } where
-    entries = flat list of: band, entry id, delivery count, lease length (ms, from now on), field list
+    entries = flat list of: band, entry id, delivery count, lease length (ms, from now on), and
+              the envelope JSON of a new entry of the usual shape ('v', lease, 'e', envelope),
+              else the entry's field list
     wake    = { next delayed due (client clock) or '', ms until the next lease expiry or '',
                 newest id of each stream or '0-0' }
 ]]
@@ -107,6 +109,8 @@ if sweepIdle > 0 then
 end
 
 local leaseArgs = {}
+local leased = 0
+local pushed = #out
 for i = 3, #KEYS do
   if taken >= max then break end
   local key, band = KEYS[i], ARGV[i + 5]
@@ -117,24 +121,38 @@ for i = 3, #KEYS do
     read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', max - taken, 'STREAMS', key, '>')
   end
   if read then
-    for _, entry in ipairs(read[1][2]) do
-      local lease = visibility(entry[2])
-      out[#out + 1] = band
-      out[#out + 1] = entry[1]
-      out[#out + 1] = 1
-      out[#out + 1] = lease
-      out[#out + 1] = entry[2]
-      leaseArgs[#leaseArgs + 1] = leaseNow + lease
-      leaseArgs[#leaseArgs + 1] = band .. ':' .. entry[1]
+    local entries = read[1][2]
+    for j = 1, #entries do
+      local entry = entries[j]
+      local id, fields = entry[1], entry[2]
+      -- The usual entry is 'v', lease, 'e', envelope: its envelope alone is returned.
+      local lease, payload
+      if fields[3] == 'e' and fields[1] == 'v' and fields[5] == nil then
+        lease = tonumber(fields[2]) or defaultVisibility
+        payload = fields[4]
+      else
+        lease = visibility(fields)
+        payload = fields
+      end
+      out[pushed + 1] = band
+      out[pushed + 2] = id
+      out[pushed + 3] = 1
+      out[pushed + 4] = lease
+      out[pushed + 5] = payload
+      pushed = pushed + 5
+      leaseArgs[leased + 1] = leaseNow + lease
+      leaseArgs[leased + 2] = band .. ':' .. id
+      leased = leased + 2
       taken = taken + 1
-      if #leaseArgs >= 1000 then
+      if leased >= 1000 then
         redis.call('ZADD', leases, unpack(leaseArgs))
         leaseArgs = {}
+        leased = 0
       end
     end
   end
 end
-if #leaseArgs > 0 then redis.call('ZADD', leases, unpack(leaseArgs)) end
+if leased > 0 then redis.call('ZADD', leases, unpack(leaseArgs)) end
 
 if taken > 0 then return { out } end
 

@@ -8,9 +8,10 @@
 
   With listing on (ARGV[4] = '1'), a write applied also moves the task in the listing index: one
   sorted set per state whose members are '<updatedAt, 16 digits>:<id>' at score 0 (read newest
-  first by ZRANGE … BYLEX REV); the member of the stored state leaves its set, the new one joins
-  its own. A write dropped changes no set. Each set touched is pruned of members older than the
-  longest TTL written lately (those results have expired), so a set stays bounded by the TTL.
+  first by ZRANGE … BYLEX REV); the member of the stored state leaves its set (looked for only
+  in a set that exists), the new one joins its own. A write dropped changes no set. Each set
+  touched is pruned of members older than the longest TTL written lately (those results have
+  expired), so a set stays bounded by the TTL.
 
   KEYS[1..n] the task keys; with listing on, then the six state sets (queued, running, retried,
   succeeded, failed, cancelled) and the key holding the longest TTL written
@@ -51,6 +52,18 @@ end
 -- removed within this call (a task written twice) is simply not added.
 local adds, removes = {}, {}
 for set = 1, 6 do adds[set] = {} removes[set] = {} end
+-- Whether a set exists, asked once per call: a stored state's member is only looked for in a set
+-- that exists (the producer's first states join none without listQueued), or among this call's adds.
+local exists = {}
+local function mayHold(set)
+  if next(adds[set]) ~= nil then return true end
+  local known = exists[set]
+  if known == nil then
+    known = redis.call('EXISTS', KEYS[n + set]) == 1
+    exists[set] = known
+  end
+  return known
+end
 local written = 0
 for i = 1, n do
   local at = 7 + 5 * (i - 1)
@@ -63,8 +76,8 @@ for i = 1, n do
     redis.call('SET', KEYS[i], json, 'PX', ttl)
     if not quiet then redis.call('PUBLISH', channelPrefix .. ARGV[at], json) end
     if listing then
-      if current and SETS[current.state] and tonumber(current.updatedAt) then
-        local was = SETS[current.state]
+      local was = current and SETS[current.state]
+      if was and mayHold(was) and tonumber(current.updatedAt) then
         local old = string.format('%016.0f', tonumber(current.updatedAt)) .. ':' .. ARGV[at]
         if adds[was][old] then adds[was][old] = nil else removes[was][#removes[was] + 1] = old end
       end

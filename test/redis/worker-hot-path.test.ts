@@ -1,0 +1,160 @@
+import t, { type Test } from 'tap';
+import type { TaskStatus } from '../../sdk/contracts/index.js';
+import { encodeEnvelope } from '../../sdk/envelope.js';
+import { RedisBroker, RedisResultBackend } from '../../plugins/redis/index.js';
+import { fetchWithin, makeEnvelope } from '../contract/support.js';
+import { REDIS_URL, adminClient, deleteNamespace, requireRedis, testNamespace } from './redis-test-support.js';
+
+// What the worker's hot path on Redis (#28) must keep while it does less per task: the fetch
+// script returns the envelope alone for the usual stream entry, and set-states looks for a task's
+// old index member only in a set that exists.
+
+async function openBroker(t: Test): Promise<RedisBroker> {
+  const namespace = testNamespace('hot-broker');
+  const broker = await RedisBroker.connect(REDIS_URL, { namespace });
+  t.teardown(async () => {
+    await broker.close();
+    await deleteNamespace(namespace);
+  });
+  return broker;
+}
+
+/** Two backends on one namespace, as a producer and a worker may be configured differently. */
+async function openBackends(t: Test, producerListsQueued: boolean): Promise<[RedisResultBackend, RedisResultBackend, string]> {
+  const namespace = testNamespace('hot-backend');
+  const producer = await RedisResultBackend.connect(REDIS_URL, { namespace, listQueued: producerListsQueued });
+  const worker = await RedisResultBackend.connect(REDIS_URL, { namespace });
+  t.teardown(async () => {
+    await producer.close();
+    await worker.close();
+    await deleteNamespace(namespace);
+  });
+  return [producer, worker, namespace];
+}
+
+function queued(id: string, updatedAt: number): TaskStatus {
+  return { id, state: 'queued', name: 'hot.noop', queue: 'hot', attempt: 0, updatedAt };
+}
+
+function written(id: string, state: TaskStatus['state'], updatedAt: number): TaskStatus {
+  return {
+    id,
+    state,
+    name: 'hot.noop',
+    queue: 'hot',
+    attempt: 0,
+    workerId: 'w1',
+    updatedAt,
+    result: state === 'succeeded' ? 1 : undefined,
+  };
+}
+
+if (await requireRedis(t)) {
+  t.test('each stream entry is delivered with its own lease, whatever its shape; a bad envelope is dead-lettered', async (t) => {
+    const broker = await openBroker(t);
+    const queue = 'shapes';
+    const consumer = await broker.consumer({ queues: [queue], consumerId: 'w1' });
+    t.teardown(() => consumer.close());
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    const stream = broker.keys(queue).stream('0');
+    const usual = makeEnvelope(queue);
+    const noLease = makeEnvelope(queue);
+    const extraField = makeEnvelope(queue);
+    await admin.xadd(stream, '*', 'v', '120000', 'e', encodeEnvelope(usual));
+    await admin.xadd(stream, '*', 'e', encodeEnvelope(noLease));
+    await admin.xadd(stream, '*', 'v', '90000', 'e', encodeEnvelope(extraField), 'x', '1');
+    await admin.xadd(stream, '*', 'v', '60000', 'e', '{not json');
+
+    const before = Date.now();
+    const deliveries = await fetchWithin(consumer, 10, 2_000);
+    t.same(
+      deliveries.map((d) => d.envelope.id),
+      [usual.id, noLease.id, extraField.id],
+      'the three envelopes, in stream order',
+    );
+    const leaseOf = (id: string): number => deliveries.find((d) => d.envelope.id === id)!.leaseExpiresAt - before;
+    t.ok(leaseOf(usual.id) >= 120_000 && leaseOf(usual.id) < 125_000, 'the usual entry: the lease of its "v" field');
+    t.ok(leaseOf(extraField.id) >= 90_000 && leaseOf(extraField.id) < 95_000, 'an entry with more fields: its "v" field too');
+    const defaultLease = leaseOf(noLease.id);
+    t.ok(defaultLease > 0 && defaultLease !== 120_000, 'an entry without "v": the default visibility timeout');
+    t.same(deliveries[0]!.envelope, usual, 'the envelope arrives whole');
+    await broker.ack(deliveries);
+    const page = await broker.listDeadLetters(queue);
+    t.same(
+      page.entries.map((letter) => [letter.reason, letter.meta.raw]),
+      [['malformed-envelope', '{not json']],
+      'the bad envelope is dead-lettered with its raw text',
+    );
+    t.equal(await admin.zcard(broker.keys(queue).leases('')), 0, 'no lease left');
+  });
+
+  t.test('without listQueued at the producer, the writes of a worker index its tasks and create no queued set', async (t) => {
+    const [producer, worker, namespace] = await openBackends(t, false);
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    const now = Date.now();
+    const ids = ['a', 'b', 'c', 'd', 'e'].map((letter) => `${letter}-${now}`);
+    await producer.set(
+      ids.map((id) => queued(id, now)),
+      { quiet: true },
+    );
+    await worker.set(ids.map((id) => written(id, 'succeeded', now + 1)));
+    t.equal(await admin.exists(`${namespace}:tasks:queued`), 0, 'no queued set');
+    t.equal(await admin.zcard(`${namespace}:tasks:succeeded`), 5);
+    const page = await worker.listTasks({ state: 'succeeded' });
+    t.same(page.tasks.map((task) => task.id).sort(), [...ids].sort());
+  });
+
+  t.test('with listQueued at the producer only, a worker without it still takes its tasks out of the queued set', async (t) => {
+    const [producer, worker, namespace] = await openBackends(t, true);
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    const now = Date.now();
+    const ids = ['a', 'b', 'c', 'd', 'e'].map((letter) => `${letter}-${now}`);
+    await producer.set(
+      ids.map((id) => queued(id, now)),
+      { quiet: true },
+    );
+    t.equal(await admin.zcard(`${namespace}:tasks:queued`), 5, 'listed as queued');
+    // One call of five: running for four of them, then succeeded for two of those in the same call.
+    await worker.set([
+      written(ids[0]!, 'running', now + 1),
+      written(ids[1]!, 'running', now + 1),
+      written(ids[2]!, 'running', now + 1),
+      written(ids[3]!, 'running', now + 1),
+      written(ids[0]!, 'succeeded', now + 2),
+    ]);
+    t.equal(await admin.zcard(`${namespace}:tasks:queued`), 1, 'only the task not started is still listed as queued');
+    t.same(
+      (await worker.listTasks({ state: 'queued' })).tasks.map((task) => task.id),
+      [ids[4]],
+    );
+    t.same((await worker.listTasks({ state: 'running' })).tasks.map((task) => task.id).sort(), [ids[1], ids[2], ids[3]].sort());
+    t.same(
+      (await worker.listTasks({ state: 'succeeded' })).tasks.map((task) => task.id),
+      [ids[0]],
+    );
+    t.equal(await admin.zcard(`${namespace}:tasks:running`), 3, 'no running member left behind by the task that finished');
+  });
+
+  t.test('a running state never overwrites a final one, nor a queued a running one, and the index follows what stands', async (t) => {
+    const [producer, worker, namespace] = await openBackends(t, false);
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    const now = Date.now();
+    const ids = ['a', 'b', 'c', 'd'].map((letter) => `${letter}-${now}`);
+    await producer.set(
+      ids.map((id) => queued(id, now)),
+      { quiet: true },
+    );
+    await worker.set(ids.map((id) => written(id, 'succeeded', now + 2)));
+    // late writes of earlier phases: dropped
+    await worker.set(ids.map((id) => written(id, 'running', now + 3)));
+    await producer.set(ids.map((id) => queued(id, now + 4)));
+    for (const id of ids) t.equal((await worker.get(id))?.state, 'succeeded');
+    t.equal(await admin.exists(`${namespace}:tasks:running`), 0, 'no running member');
+    t.equal(await admin.exists(`${namespace}:tasks:queued`), 0, 'no queued member');
+    t.equal(await admin.zcard(`${namespace}:tasks:succeeded`), 4);
+  });
+}
