@@ -17,6 +17,13 @@ export type Settled = { ok: true; value: unknown } | { ok: false; error: unknown
 
 const NEVER_ABORTED = new AbortController().signal;
 
+/** True for a promise or any other object with a `then` method (a handler may return either). */
+function isThenable(value: unknown): boolean {
+  return (
+    value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
 /**
  * One attempt of one task on a worker; it is also the handler's `ctx`. Abort controllers are
  * made only when someone reads `ctx.signal` or a limit needs them, to keep no-op tasks cheap.
@@ -82,9 +89,12 @@ export class TaskRun implements TaskContext {
     return this.host.enqueueChild(task as TaskDefinition | string, args, options);
   }
 
-  /** Starts the runner and resolves when it settles or the run is aborted, whichever is first. */
+  /**
+   * Starts the runner and resolves when it settles or the run is aborted, whichever is first. The
+   * runner may return a value, a promise or throw: a synchronous outcome settles the run at once.
+   */
   execute(
-    runner: (ctx: TaskContext) => Promise<unknown>,
+    runner: (ctx: TaskContext) => unknown,
     limits: { softMs?: number; hardMs?: number; softReason?: () => Error; hardReason?: () => Error },
   ): Promise<Settled> {
     return new Promise<Settled>((resolve) => {
@@ -100,17 +110,20 @@ export class TaskRun implements TaskContext {
         (this.timers ??= []).push(setTimeout(() => this.abort(reason()), limits.hardMs));
       }
       this.startedAt = Date.now();
-      let running: Promise<unknown>;
       try {
         // In the task's async context: an error escaping a callback it scheduled names this run.
-        running = taskScope.run(this, runner, this);
+        const running = taskScope.run(this, runner, this);
+        if (!isThenable(running)) {
+          this.settle({ ok: true, value: running });
+          return;
+        }
+        (running as PromiseLike<unknown>).then(
+          (value) => this.settle({ ok: true, value }),
+          (error: unknown) => this.settle({ ok: false, error, aborted: false }),
+        );
       } catch (error) {
-        running = Promise.reject(error);
+        this.settle({ ok: false, error, aborted: false });
       }
-      running.then(
-        (value) => this.settle({ ok: true, value }),
-        (error: unknown) => this.settle({ ok: false, error, aborted: false }),
-      );
     });
   }
 
