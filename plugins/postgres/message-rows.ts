@@ -75,51 +75,51 @@ export function messageInsert(
   const priorities = new Array<number>(n);
   const visibilities = new Array<number>(n);
   const notBefores = new Array<number | null>(n);
-  // The payloads travel as one JSON array of the encoded envelopes, joined as they are: a text[]
-  // would escape every quote of every payload on the way in (pg's array literal) and unescape it in
-  // the server; json_array_elements hands each element back as the text it was given.
-  let payloads = '[';
+  // The payloads travel as one text, joined by SEPARATOR and split by the server (string_to_array):
+  // a text[] would escape every quote of every payload on the way in (pg's array literal) and
+  // unescape it in the server, and a JSON array would be parsed whole by the server.
+  let payloads = '';
   for (let i = 0; i < n; i++) {
     const envelope = envelopes[i]!;
     queues[i] = envelope.queue;
     ids[i] = envelope.id;
     priorities[i] = clampPriority(envelope.priority);
-    payloads += (i === 0 ? '' : ',') + encodeEnvelope(envelope);
+    payloads += (i === 0 ? '' : SEPARATOR) + encodeEnvelope(envelope);
     visibilities[i] =
       envelope.visibilityTimeoutMs > 0 ? Math.min(Math.round(envelope.visibilityTimeoutMs), 2_147_483_647) : DEFAULT_VISIBILITY_MS;
     notBefores[i] = typeof envelope.notBefore === 'number' && Number.isFinite(envelope.notBefore) ? envelope.notBefore : null;
   }
-  payloads += ']';
   const { newQueues = [], states, queued } = extras;
-  // The states travel as one JSON array too.
-  const queuedStates = queued === undefined || queued.length === 0 ? undefined : queuedStatesJson(envelopes, queued);
+  // The states travel the same way ('' for a task without one).
+  const queuedStates = queued === undefined ? undefined : queuedStatesText(envelopes, queued);
   const messages = sql.table(`${schema}.stem_messages`);
   const subscriptions = sql.table(`${schema}.stem_subscriptions`);
   const hasBroadcast = queues.some((queue) => broadcastChannel(queue) !== undefined);
   const input =
     queuedStates === undefined
       ? sql`rows from (unnest(${queues}::text[]), unnest(${ids}::text[]), unnest(${priorities}::int[]),
-        json_array_elements(${payloads}::json), unnest(${visibilities}::int[]), unnest(${notBefores}::float8[]))
+        unnest(string_to_array(${payloads}::text, ${SEPARATOR}::text)), unnest(${visibilities}::int[]),
+        unnest(${notBefores}::float8[]))
       with ordinality as i(queue, task_id, priority, payload, visibility_ms, not_before, ord)`
       : sql`rows from (unnest(${queues}::text[]), unnest(${ids}::text[]), unnest(${priorities}::int[]),
-        json_array_elements(${payloads}::json), unnest(${visibilities}::int[]), unnest(${notBefores}::float8[]),
-        json_array_elements(${queuedStates}::json))
+        unnest(string_to_array(${payloads}::text, ${SEPARATOR}::text)), unnest(${visibilities}::int[]),
+        unnest(${notBefores}::float8[]), unnest(string_to_array(${queuedStates}::text, ${SEPARATOR}::text)))
       with ordinality as i(queue, task_id, priority, payload, visibility_ms, not_before, queued_state, ord)`;
   const notBefore = sql`case when i.not_before is null then now() else to_timestamp(i.not_before / 1000.0) end`;
   const columns =
     queuedStates === undefined
       ? sql`(namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before)`
       : sql`(namespace, queue, subscriber, task_id, priority, payload, visibility_ms, not_before, queued_state)`;
-  const queuedState = queuedStates === undefined ? sql`` : sql`, nullif(i.queued_state::text, 'null')`;
+  const queuedState = queuedStates === undefined ? sql`` : sql`, nullif(i.queued_state, '')`;
   const rows = hasBroadcast
-    ? sql`select ${namespace}, i.queue, coalesce(s.consumer_id, ''), i.task_id, i.priority, i.payload::text, i.visibility_ms, ${notBefore}
+    ? sql`select ${namespace}, i.queue, coalesce(s.consumer_id, ''), i.task_id, i.priority, i.payload, i.visibility_ms, ${notBefore}
           ${queuedState}
         from ${input}
         left join ${subscriptions} s on i.queue like 'broadcast://%' and s.namespace = ${namespace} and s.queue = i.queue
           and s.seen_at > now() - ${SUBSCRIPTION_TTL}
         where i.queue not like 'broadcast://%' or s.consumer_id is not null
         order by i.ord, s.consumer_id`
-    : sql`select ${namespace}, i.queue, '', i.task_id, i.priority, i.payload::text, i.visibility_ms, ${notBefore}${queuedState}
+    : sql`select ${namespace}, i.queue, '', i.task_id, i.priority, i.payload, i.visibility_ms, ${notBefore}${queuedState}
         from ${input} order by i.ord`;
   const wake = sql`select pg_notify(${channel}, q.queue) from (select distinct queue from inserted) q`;
   if (newQueues.length === 0 && states === undefined) {
@@ -148,14 +148,25 @@ export function messageInsert(
     select (select count(*) from (${wake}) w) as messages${notified}`;
 }
 
-/** A JSON array with, for each envelope in order, its `queued` status or null. */
-function queuedStatesJson(envelopes: readonly Envelope[], queued: readonly TaskStatus[]): string {
+/**
+ * Joins the texts of a publish. JSON.stringify escapes every control character (RFC 8259), so an
+ * encoded envelope or status never contains U+0001.
+ */
+const SEPARATOR = '\u0001';
+
+/**
+ * For each envelope in order, its `queued` status as JSON or '' when it has none, joined by
+ * SEPARATOR; undefined when none has one (string_to_array makes no element of an empty text).
+ */
+function queuedStatesText(envelopes: readonly Envelope[], queued: readonly TaskStatus[]): string | undefined {
   const byId = new Map<string, TaskStatus>();
   for (const status of queued) byId.set(status.id, status);
-  let json = '[';
+  let text = '';
+  let any = false;
   for (let i = 0; i < envelopes.length; i++) {
     const status = byId.get(envelopes[i]!.id);
-    json += (i === 0 ? '' : ',') + (status === undefined ? 'null' : JSON.stringify(status));
+    if (status !== undefined) any = true;
+    text += (i === 0 ? '' : SEPARATOR) + (status === undefined ? '' : JSON.stringify(status));
   }
-  return `${json}]`;
+  return any ? text : undefined;
 }

@@ -191,16 +191,11 @@ export class PostgresConsumer implements BrokerConsumer {
         order by priority desc, id
         limit ${max}
       ),
-      -- The claim's commit does not wait for its WAL flush (this transaction only): a claim lost to a
-      -- server crash leaves its rows waiting with their old lease, so they are delivered again and a
-      -- receipt from the lost claim is stale (at least once, as a lease that ran out). A later commit
-      -- that waits (an ack, an enqueue) flushes the WAL before it, so no ack outlives its claim.
-      unflushed as (select set_config('synchronous_commit', 'off', true)),
       claimed as (
         update ${messages} as m
         set locked_until = now() + m.visibility_ms * interval '1 millisecond', locked_by = ${this.consumerId},
             deliveries = m.deliveries + 1, lease = m.lease + 1
-        from chosen c cross join unflushed where m.id = c.id and (m.locked_until is null or m.locked_until <= now())
+        from chosen c where m.id = c.id and (m.locked_until is null or m.locked_until <= now())
         returning m.id, m.queue, m.task_id, m.priority, m.payload, m.deliveries, m.lease, ${epochMs(sql`m.locked_until`)} as
           lease_expires_at
       )

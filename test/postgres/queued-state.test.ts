@@ -16,6 +16,14 @@ if (await requirePostgres(t)) {
   t.teardown(() => dropSchema(schema));
 
   const work = defineTask({ name: 'queued.work', handler: async (args: { n: number }) => args.n * 2 });
+  const received = new Map<string, string>();
+  const echo = defineTask({
+    name: 'queued.echo',
+    handler: async (args: { text: string }, ctx) => {
+      received.set(ctx.id, args.text);
+      return args.text.length;
+    },
+  });
 
   /** The rows the database holds of a task. */
   const rowsOf = async (id: string): Promise<{ messages: number; carried: number; results: number }> => {
@@ -31,7 +39,7 @@ if (await requirePostgres(t)) {
   const open = async (t: Test, options: { trackQueued?: boolean; extendedResults?: boolean } = {}) => {
     const stem = await Stem.create({
       plugins: [postgres({ url: testUrl, schema, namespace: uniqueName('ns'), migrate: false, pollIntervalMs: 20 })],
-      tasks: [work],
+      tasks: [work, echo],
       ...options,
     });
     t.teardown(() => stem.close());
@@ -60,6 +68,22 @@ if (await requirePostgres(t)) {
     t.equal((await stem.status(handles[2]!.id)).state, 'succeeded');
     t.same(await rowsOf(handles[2]!.id), { messages: 0, carried: 0, results: 1 }, 'the ack swapped the message for the state row');
     t.same((await stem.listTasks({ state: ['queued'] })).tasks, [], 'nothing queued any more');
+  });
+
+  t.test('arguments with quotes, backslashes, control characters and non-ASCII text go through a bulk publish intact', async (t) => {
+    const stem = await open(t, { extendedResults: true });
+    const queue = uniqueName('q');
+    // U+0001 is what a publish joins its payloads with; JSON.stringify escapes it like every control character.
+    const texts = ['"quoted" \\ back\\slash', 'tab\tnew\nline \u0001 \u001f', 'é ü 日本 🎉', '{"json":[1,2]}', ''];
+    const handles = await stem.enqueueMany(texts.map((text) => ({ task: echo, args: { text }, options: { queue } })));
+    for (let i = 0; i < texts.length; i++) t.same((await stem.status(handles[i]!.id)).args, { text: texts[i] }, `queued state ${i}`);
+    const worker = stem.worker({ queues: [queue], concurrency: 2 });
+    await worker.start();
+    t.teardown(() => worker.stop());
+    for (let i = 0; i < texts.length; i++) {
+      t.equal(await handles[i]!.result({ timeoutMs: 20_000 }), texts[i]!.length, `result ${i}`);
+      t.equal(received.get(handles[i]!.id), texts[i], `delivered ${i}`);
+    }
   });
 
   t.test('a delayed task reads as queued with its due time until it runs', async (t) => {
