@@ -1,7 +1,5 @@
 import type { Delivery } from '../../sdk/contracts/broker.js';
 import { Stem, defineTask, type StemPlugin } from '../../sdk/index.js';
-import { postgres } from '../../plugins/postgres/index.js';
-import { redis } from '../../plugins/redis/index.js';
 import { preciseNow } from '../stats.js';
 import {
   BENCH_QUEUE,
@@ -34,10 +32,11 @@ async function telemetryPlugin(): Promise<StemPlugin> {
 }
 
 async function createStem(store: StemStore, servers: Servers, withTelemetry: boolean): Promise<Stem> {
+  // Only the plugin of this store is loaded, as in an application that uses one.
   const plugins: StemPlugin[] = [
     store === 'redis'
-      ? redis({ url: servers.redisUrl, namespace: STEM_NAMESPACE })
-      : postgres({ url: servers.postgresUrl, schema: STEM_SCHEMA }),
+      ? (await import('../../plugins/redis/index.js')).redis({ url: servers.redisUrl, namespace: STEM_NAMESPACE })
+      : (await import('../../plugins/postgres/index.js')).postgres({ url: servers.postgresUrl, schema: STEM_SCHEMA }),
   ];
   if (withTelemetry) plugins.push(await telemetryPlugin());
   return Stem.create({ plugins, tasks: [noop] });
