@@ -78,6 +78,13 @@ function streamsOf(reply: unknown): ReadReply {
 const REBLOCK_WITHIN_MS = 100;
 
 /**
+ * How long after the fetch script filled a whole batch the next fetches may read with a plain
+ * XREADGROUP instead (see readBusy): due delayed tasks and expired leases wait that much longer at
+ * most while a queue is busy, as they do for an idle consumer's blocking reads.
+ */
+const BUSY_READS_WITHIN_MS = 100;
+
+/**
  * How much longer than its deadline a blocking read is told to wait when a local timer ends it
  * (CLIENT UNBLOCK) at the deadline: the server checks BLOCK timeouts only on its cron (10 times a
  * second by default), up to 100 ms late, while a timer is on time. The server's own timeout then
@@ -119,6 +126,10 @@ export class RedisConsumer implements BrokerConsumer {
   private readonly streamSources = new Map<string, { source: Source; band: string }>();
   /** When the next fetch sweeps for pending entries without a lease (epoch ms). */
   private nextSweepAt = 0;
+  /** Until when (epoch ms) a fetch may read with a plain XREADGROUP: the fetch script last filled a batch. */
+  private busyUntil = 0;
+  /** The streams of every source, for readBusy (plain queues on one server only; else empty). */
+  private readonly busyStreams: string[] = [];
   /** The fetch script's last "all idle" answer, while a blocking read is all that happened since. */
   private idleSince: { plan: WakePlan; at: number } | undefined;
   /** The earliest due time announced on a wake channel since the fetch script last ran (epoch ms). */
@@ -147,6 +158,8 @@ export class RedisConsumer implements BrokerConsumer {
       source.keys.streams.forEach((stream, i) => this.streamSources.set(stream, { source, band: source.keys.bands[i]! }));
     }
     this.sharedGroup = this.sources.length > 0 && this.sources.every((source) => !source.keys.broadcast) ? QUEUE_GROUP : undefined;
+    if (this.sharedGroup !== undefined && broker.connection.cluster === undefined)
+      for (const source of this.sources) this.busyStreams.push(...source.keys.streams);
   }
 
   /** Creates the consumer groups (a broadcast subscription starts at the channel's end) and the blocking connection. */
@@ -264,6 +277,16 @@ export class RedisConsumer implements BrokerConsumer {
     if (deliveries.length >= max) return { deliveries };
     const wanted = max - deliveries.length;
     const now = Date.now();
+    if (now < this.busyUntil && now < this.announcedDue) {
+      const read = await this.readBusy(wanted);
+      if (read.length > 0) {
+        if (deliveries.length === 0) return { deliveries: read };
+        const merged = deliveries.concat(read);
+        sortDeliveries(merged);
+        return { deliveries: merged };
+      }
+    }
+    this.busyUntil = 0;
     // the script sees every delayed task added so far; announcements from now on are news
     this.announcedDue = Infinity;
     const client = this.broker.connection.client;
@@ -339,7 +362,42 @@ export class RedisConsumer implements BrokerConsumer {
     if (malformed.length > 0) await this.deadLetterMalformed(malformed);
     if (sort) sortDeliveries(deliveries);
     if (deliveries.length > max) this.buffer = deliveries.splice(max).concat(this.buffer);
+    // A whole batch: the queue is busy, and the next fetches may read without the script for a while.
+    if (!idle && deliveries.length >= max && this.busyStreams.length > 0) this.busyUntil = now + BUSY_READS_WITHIN_MS;
     return idle && deliveries.length === 0 && malformed.length === 0 ? { deliveries, wake } : { deliveries };
+  }
+
+  /**
+   * Up to `wanted` new entries of a busy queue read by a plain XREADGROUP (no BLOCK) on the command
+   * connection, leased as a blocking read's are (leaseRead: the lease is recorded by lease.lua right
+   * after, and an entry whose consumer died in between is taken over by the fetch script's sweep):
+   * the fetch script's other work (promoting due delayed tasks, taking over expired leases) is what
+   * it skips. Empty when the read failed or found too little, which ends the busy spell: the script
+   * runs next, and again recreates a group that is gone.
+   */
+  private async readBusy(wanted: number): Promise<Delivery[]> {
+    const streams = this.busyStreams;
+    let reply: unknown;
+    try {
+      reply = await this.broker.connection.client.call(
+        'XREADGROUP',
+        'GROUP',
+        QUEUE_GROUP,
+        this.consumerId,
+        'COUNT',
+        wanted,
+        'STREAMS',
+        ...streams,
+        ...streams.map(() => '>'),
+      );
+    } catch {
+      this.busyUntil = 0;
+      return [];
+    }
+    await this.leaseRead(streamsOf(reply));
+    const read = this.buffer.splice(0, wanted);
+    if (read.length < wanted) this.busyUntil = 0;
+    return read;
   }
 
   /**
@@ -485,6 +543,11 @@ export class RedisConsumer implements BrokerConsumer {
       if (args.length > 1) LuaScripts.call(client, 'lease', [leaseKey], args).catch(() => undefined);
     if (malformed.length > 0) await this.deadLetterMalformed(malformed).catch(() => undefined);
     if (read.length === 0 || this.closed) return;
+    if (this.buffer.length === 0 && reply.length === 1) {
+      // one stream's entries, in stream order: nothing to merge
+      this.buffer = read;
+      return;
+    }
     const merged = this.buffer.concat(read);
     sortDeliveries(merged);
     this.buffer = merged;

@@ -6,8 +6,9 @@ import { fetchWithin, makeEnvelope } from '../contract/support.js';
 import { REDIS_URL, adminClient, deleteNamespace, requireRedis, testNamespace } from './redis-test-support.js';
 
 // What the worker's hot path on Redis (#28) must keep while it does less per task: the fetch
-// script returns the envelope alone for the usual stream entry, and set-states looks for a task's
-// old index member only in a set that exists.
+// script returns the envelope alone for the usual stream entry, a busy consumer reads with a plain
+// XREADGROUP between script runs, and set-states looks for a task's old index member only in a set
+// that exists.
 
 async function openBroker(t: Test): Promise<RedisBroker> {
   const namespace = testNamespace('hot-broker');
@@ -87,6 +88,76 @@ if (await requireRedis(t)) {
       'the bad envelope is dead-lettered with its raw text',
     );
     t.equal(await admin.zcard(broker.keys(queue).leases('')), 0, 'no lease left');
+  });
+
+  t.test(
+    'a busy consumer reads without the fetch script, yet a delayed task falling due and a lapsed lease are still picked up',
+    async (t) => {
+      const broker = await openBroker(t);
+      const queue = 'busy';
+      const consumer = await broker.consumer({ queues: [queue], consumerId: 'w1' });
+      t.teardown(() => consumer.close());
+      const { LuaScripts } = await import('../../plugins/redis/lua-scripts.js');
+      const call = LuaScripts.call;
+      let fetchScripts = 0;
+      LuaScripts.call = (client, name, keys, args) => {
+        if (name === 'fetch' && keys[0] === broker.keys(queue).leases('')) fetchScripts++;
+        return call.call(LuaScripts, client, name, keys, args);
+      };
+      t.teardown(() => {
+        LuaScripts.call = call;
+      });
+      await broker.publish(Array.from({ length: 400 }, () => makeEnvelope(queue)));
+      const first = await fetchWithin(consumer, 10, 2_000);
+      t.equal(first.length, 10, 'a whole batch: the queue is busy');
+      // One of them loses its lease at once (its holder stalled), and a delayed task falls due soon.
+      const lapsed = first[0]!;
+      await broker.extendLeases([lapsed], 0);
+      await broker.ack(first.slice(1));
+      const delayed = makeEnvelope(queue, { notBefore: Date.now() + 50 });
+      await broker.publish([delayed]);
+      const scriptsBefore = fetchScripts;
+      let fetches = 0;
+      let seenDelayed = false;
+      let seenLapsed = false;
+      for (let round = 0; round < 100 && !(seenDelayed && seenLapsed); round++) {
+        const deliveries = await fetchWithin(consumer, 10, 2_000);
+        fetches++;
+        t.ok(deliveries.length <= 10, 'never more than max');
+        for (const delivery of deliveries) {
+          if (delivery.envelope.id === delayed.id) seenDelayed = true;
+          if (delivery.envelope.id === lapsed.envelope.id) {
+            seenLapsed = true;
+            t.equal(delivery.redeliveries, 1, 'the lapsed task comes back as a redelivery');
+          }
+        }
+        await broker.ack(deliveries);
+        // a busy worker takes a moment per batch
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      t.ok(seenDelayed, 'the delayed task was delivered while the queue stayed busy');
+      t.ok(seenLapsed, 'the task whose lease lapsed was taken over');
+      t.ok(fetchScripts - scriptsBefore < fetches, `fewer fetch script runs (${fetchScripts - scriptsBefore}) than fetches (${fetches})`);
+      t.equal(await broker.inflight(queue), 0, 'every lease was settled');
+    },
+  );
+
+  t.test('a busy consumer whose group vanished goes back to the fetch script, which makes the group again', async (t) => {
+    const broker = await openBroker(t);
+    const queue = 'regroup';
+    const consumer = await broker.consumer({ queues: [queue], consumerId: 'w1' });
+    t.teardown(() => consumer.close());
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    await broker.publish(Array.from({ length: 30 }, () => makeEnvelope(queue)));
+    const first = await fetchWithin(consumer, 10, 2_000);
+    t.equal(first.length, 10);
+    await broker.ack(first);
+    const stream = broker.keys(queue).stream('0');
+    await admin.xgroup('DESTROY', stream, 'stem:workers');
+    const next = await fetchWithin(consumer, 10, 2_000);
+    t.equal(next.length, 10, 'delivered after the group was made again');
+    await broker.ack(next);
   });
 
   t.test('without listQueued at the producer, the writes of a worker index its tasks and create no queued set', async (t) => {
