@@ -78,9 +78,10 @@ function streamsOf(reply: unknown): ReadReply {
 const REBLOCK_WITHIN_MS = 100;
 
 /**
- * How long after the fetch script filled a whole batch the next fetches may read with a plain
- * XREADGROUP instead (see readBusy): due delayed tasks and expired leases wait that much longer at
- * most while a queue is busy, as they do for an idle consumer's blocking reads.
+ * How long after the fetch script filled a whole batch from one band the next fetches may read that
+ * band with a plain XREADGROUP instead (see readBusy): due delayed tasks, lapsed leases and tasks of
+ * other bands wait that much longer at most while a queue is busy, as the first two do for an idle
+ * consumer's blocking reads.
  */
 const BUSY_READS_WITHIN_MS = 100;
 
@@ -126,10 +127,12 @@ export class RedisConsumer implements BrokerConsumer {
   private readonly streamSources = new Map<string, { source: Source; band: string }>();
   /** When the next fetch sweeps for pending entries without a lease (epoch ms). */
   private nextSweepAt = 0;
-  /** Until when (epoch ms) a fetch may read with a plain XREADGROUP: the fetch script last filled a batch. */
+  /** Until when (epoch ms) a fetch may read `busyStream` with a plain XREADGROUP (see readBusy). */
   private busyUntil = 0;
-  /** The streams of every source, for readBusy (plain queues on one server only; else empty). */
-  private readonly busyStreams: string[] = [];
+  /** The one stream the fetch script's last whole batch came from. */
+  private busyStream = '';
+  /** Whether busy reads are open to this consumer: one plain queue, on one server. */
+  private readonly busyReads: boolean;
   /** The fetch script's last "all idle" answer, while a blocking read is all that happened since. */
   private idleSince: { plan: WakePlan; at: number } | undefined;
   /** The earliest due time announced on a wake channel since the fetch script last ran (epoch ms). */
@@ -158,8 +161,7 @@ export class RedisConsumer implements BrokerConsumer {
       source.keys.streams.forEach((stream, i) => this.streamSources.set(stream, { source, band: source.keys.bands[i]! }));
     }
     this.sharedGroup = this.sources.length > 0 && this.sources.every((source) => !source.keys.broadcast) ? QUEUE_GROUP : undefined;
-    if (this.sharedGroup !== undefined && broker.connection.cluster === undefined)
-      for (const source of this.sources) this.busyStreams.push(...source.keys.streams);
+    this.busyReads = this.sources.length === 1 && this.sharedGroup !== undefined && broker.connection.cluster === undefined;
   }
 
   /** Creates the consumer groups (a broadcast subscription starts at the channel's end) and the blocking connection. */
@@ -317,6 +319,8 @@ export class RedisConsumer implements BrokerConsumer {
     }
 
     let sort = this.sources.length > 1 || deliveries.length > 0;
+    // The band every entry of this batch came from, '' when none yet, undefined when several.
+    let onlyBand: string | undefined = '';
     const malformed: MalformedEntry[] = [];
     const wake: WakePlan = { streams: [], ids: [], until: now + options.blockMs };
     let idle = true;
@@ -327,6 +331,7 @@ export class RedisConsumer implements BrokerConsumer {
         const band = entries[i] as string;
         const entryId = entries[i + 1] as string;
         const count = Number(entries[i + 2]);
+        if (onlyBand !== band) onlyBand = onlyBand === '' ? band : undefined;
         // the envelope JSON alone for the usual new entry, else the entry's field list
         const fields = entries[i + 4] as string | string[];
         const receipt = LeaseReceipt.format(band, entryId, count, source.consumerId);
@@ -362,21 +367,26 @@ export class RedisConsumer implements BrokerConsumer {
     if (malformed.length > 0) await this.deadLetterMalformed(malformed);
     if (sort) sortDeliveries(deliveries);
     if (deliveries.length > max) this.buffer = deliveries.splice(max).concat(this.buffer);
-    // A whole batch: the queue is busy, and the next fetches may read without the script for a while.
-    if (!idle && deliveries.length >= max && this.busyStreams.length > 0) this.busyUntil = now + BUSY_READS_WITHIN_MS;
+    // A whole batch from one band: the queue is busy, and the next fetches may read that band's
+    // stream without the script for a while (from one stream, COUNT bounds what is leased).
+    if (this.busyReads && !idle && deliveries.length >= max && onlyBand) {
+      this.busyStream = this.sources[0]!.keys.stream(onlyBand);
+      this.busyUntil = now + BUSY_READS_WITHIN_MS;
+    }
     return idle && deliveries.length === 0 && malformed.length === 0 ? { deliveries, wake } : { deliveries };
   }
 
   /**
-   * Up to `wanted` new entries of a busy queue read by a plain XREADGROUP (no BLOCK) on the command
-   * connection, leased as a blocking read's are (leaseRead: the lease is recorded by lease.lua right
-   * after, and an entry whose consumer died in between is taken over by the fetch script's sweep):
-   * the fetch script's other work (promoting due delayed tasks, taking over expired leases) is what
-   * it skips. Empty when the read failed or found too little, which ends the busy spell: the script
-   * runs next, and again recreates a group that is gone.
+   * Up to `wanted` new entries of the busy band's stream read by a plain XREADGROUP (no BLOCK) on
+   * the command connection, leased as a blocking read's are (leaseRead: the lease is recorded by
+   * lease.lua right after, and an entry whose consumer died in between is taken over by the fetch
+   * script's sweep). What it skips of the fetch script's work: promoting due delayed tasks, taking
+   * over lapsed leases, and looking at the other bands, so a task of a higher priority published
+   * meanwhile waits for the script, at most BUSY_READS_WITHIN_MS. Empty when the read failed or
+   * found too little, which ends the busy spell: the script runs next (and makes a vanished group
+   * again).
    */
   private async readBusy(wanted: number): Promise<Delivery[]> {
-    const streams = this.busyStreams;
     let reply: unknown;
     try {
       reply = await this.broker.connection.client.call(
@@ -387,8 +397,8 @@ export class RedisConsumer implements BrokerConsumer {
         'COUNT',
         wanted,
         'STREAMS',
-        ...streams,
-        ...streams.map(() => '>'),
+        this.busyStream,
+        '>',
       );
     } catch {
       this.busyUntil = 0;

@@ -142,6 +142,28 @@ if (await requireRedis(t)) {
     },
   );
 
+  t.test('a busy consumer never leases more than it asked for, and serves the higher band first', async (t) => {
+    const broker = await openBroker(t);
+    const queue = 'bands';
+    const consumer = await broker.consumer({ queues: [queue], consumerId: 'w1' });
+    t.teardown(() => consumer.close());
+    await broker.publish([
+      ...Array.from({ length: 50 }, () => makeEnvelope(queue, { priority: 0 })),
+      ...Array.from({ length: 50 }, () => makeEnvelope(queue, { priority: 5 })),
+    ]);
+    const priorities: number[] = [];
+    let overleased = 0;
+    while (priorities.length < 100) {
+      const deliveries = await fetchWithin(consumer, 10, 2_000);
+      if (deliveries.length === 0) break;
+      if ((await broker.inflight(queue)) > 10) overleased++;
+      priorities.push(...deliveries.map((delivery) => delivery.envelope.priority));
+      await broker.ack(deliveries);
+    }
+    t.equal(overleased, 0, 'never more than max leased at once');
+    t.same(priorities, [...Array(50).fill(5), ...Array(50).fill(0)], 'band 5 drained before band 0');
+  });
+
   t.test('a busy consumer whose group vanished goes back to the fetch script, which makes the group again', async (t) => {
     const broker = await openBroker(t);
     const queue = 'regroup';
