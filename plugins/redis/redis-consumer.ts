@@ -101,8 +101,9 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY
 
 /**
  * A consumer of the Redis broker. fetch runs the fetch script (one EVALSHA per source: promote due
- * delayed tasks, re-lease expired leases, read new entries highest band first); only when every
- * source is empty does it block, on its own connection. A consumer of plain queues blocks in
+ * delayed tasks, re-lease expired leases, read new entries highest band first), or while one plain
+ * queue is busy a plain XREADGROUP of the band the script last filled a batch from (readBusy);
+ * only when every source is empty does it block, on its own connection. A consumer of plain queues blocks in
  * XREADGROUP itself, so a task that arrives is leased by the same reply that wakes it (its lease
  * is recorded right after; should the consumer die in between, the fetch script's sweep takes the
  * entry over once it has been pending without a lease for the default visibility timeout). A
