@@ -123,6 +123,27 @@ if (await requirePostgres(t)) {
     await stem.broker.purge(queue);
   });
 
+  t.test('listTasks pages through queued states in message rows and state rows alike, newest first', async (t) => {
+    const stem = await open(t);
+    const queue = uniqueName('q');
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      // Alternately a caller's id (a state row) and a generated one (the message row), each a millisecond apart.
+      const handle = await stem.enqueue(work, { n: i }, i % 2 === 0 ? { queue, id: uniqueName(`own${i}`) } : { queue });
+      ids.push(handle.id);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await stem.listTasks({ state: 'queued', queue, limit: 4, ...(cursor === undefined ? {} : { cursor }) });
+      seen.push(...page.tasks.map((task) => task.id));
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    t.same(seen, [...ids].reverse(), 'each once, newest first, across pages');
+    await stem.broker.purge(queue);
+  });
+
   t.test('ignoreResult and trackQueued: false leave no queued state anywhere', async (t) => {
     const stem = await open(t);
     const queue = uniqueName('q');
