@@ -70,6 +70,8 @@ export interface ResultTable {
   /** The state's generation and attempt: with `state`, its position in the task's order. */
   generation: Generated<number>;
   attempt: Generated<number>;
+  /** The status's `updatedAt` (epoch ms), which the listing index orders by (migration 11). */
+  updated_at: Generated<number>;
 }
 
 /** Groups: ordered members and how many have recorded a result. */

@@ -81,29 +81,35 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
     const states: string[] = [];
     const generations: number[] = [];
     const attempts: number[] = [];
+    const updatedAts: number[] = [];
     for (const status of newest.values()) {
       const [generation, attempt] = statePosition(status);
       ids.push(status.id);
       states.push(status.state);
       generations.push(generation);
       attempts.push(attempt);
+      // A status without a finite updatedAt (a caller's own write) lists as the oldest, as before.
+      updatedAts.push(Number.isFinite(status.updatedAt) ? status.updatedAt : 0);
     }
     // The statuses travel as one JSON array, not a text[] of JSON: pg would escape every quote of
-    // every status into an array literal, which costs more than the rest of the write.
+    // every status into an array literal, which costs more than the rest of the write. The server
+    // never parses a status into text (updated_at comes as a parameter of its own, migration 11):
+    // a string holding NUL or a lone surrogate, which text cannot hold, stays an escape in the JSON.
     const encoded = JSON.stringify([...newest.values()]);
     const stored = this.table('stem_results');
     // The order of sdk/state-order.ts: an expired row, or an older position, gives way; an equal
     // position gives way unless it is final.
     return {
-      written: sql`insert into ${stored} (namespace, id, state, status, expires_at, generation, attempt)
+      written: sql`insert into ${stored} (namespace, id, state, status, expires_at, generation, attempt, updated_at)
         select ${this.namespace}, u.id, u.state, u.status, now() + ${this.ttlOf(options)} * interval '1 millisecond', u.generation,
-          u.attempt
+          u.attempt, u.updated_at
         from rows from (unnest(${ids}::text[]), unnest(${states}::text[]), json_array_elements(${encoded}::json),
-          unnest(${generations}::int[]), unnest(${attempts}::int[])) with ordinality as u(id, state, status, generation, attempt, ord)
+          unnest(${generations}::int[]), unnest(${attempts}::int[]), unnest(${updatedAts}::float8[]))
+          with ordinality as u(id, state, status, generation, attempt, updated_at, ord)
         order by u.ord
         on conflict (namespace, id) do update
           set state = excluded.state, status = excluded.status, expires_at = excluded.expires_at, generation = excluded.generation,
-            attempt = excluded.attempt
+            attempt = excluded.attempt, updated_at = excluded.updated_at
           where ${stored}.expires_at <= now()
             or (excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) > (${stored}.generation, ${stored}.attempt,
               ${phaseOf(sql`${stored}.state`)})
@@ -154,13 +160,15 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
    * page. Queued rows are not in that index (migration 08: an enqueue adds no index entry), so
    * `queued` is a scan of the namespace's rows, sorted, and of its message rows that carry a
    * `queued` state (migration 10) of a task with no state row. Name and queue filter the rows scanned.
+   * Fields are read with `stem_json_field` (migration 11), which never fails on a string holding NUL
+   * or a lone surrogate, as `->>` does.
    */
   async listTasks(query: TaskQuery): Promise<TaskPage> {
     this.assertOpen();
     const resolved = resolveTaskQuery(query);
     const stored = this.table('stem_results');
-    // The index's expression, written the same way so that the planner matches it.
-    const updatedAt = sql`((status->>'updatedAt')::numeric)`;
+    const updatedAt = sql`updated_at`;
+    const field = (key: string) => sql`${sql.id(this.connection.options.schema, 'stem_json_field')}(status::text, ${sql.lit(key)})`;
     const conditions: Array<RawBuilder<unknown>> = [sql`namespace = ${this.namespace}`, sql`expires_at > now()`];
     if (resolved.since !== -Infinity) conditions.push(sql`${updatedAt} >= ${Math.ceil(resolved.since)}`);
     if (resolved.until !== Infinity) conditions.push(sql`${updatedAt} <= ${Math.floor(resolved.until)}`);
@@ -169,8 +177,8 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
         sql`(${updatedAt}, id collate "C") < (${Math.round(resolved.after.updatedAt)}, ${resolved.after.id}::text collate "C")`,
       );
     }
-    if (resolved.name !== undefined) conditions.push(sql`status->>'name' = ${resolved.name}`);
-    if (resolved.queue !== undefined) conditions.push(sql`status->>'queue' = ${resolved.queue}`);
+    if (resolved.name !== undefined) conditions.push(sql`${field('name')} = ${resolved.name}`);
+    if (resolved.queue !== undefined) conditions.push(sql`${field('queue')} = ${resolved.queue}`);
     const where = sql.join(conditions, sql` and `);
     const take = resolved.limit + 1;
     // The state as a literal (one of LISTED_STATES): the planner must see it is not 'queued' to use the partial index.
@@ -182,7 +190,8 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
       // The `queued` states carried by message rows (migration 10) of tasks with no state row, seen
       // as rows of the same shape; a broadcast's copies carry the same state, listed once.
       const waiting = sql`(select distinct on (m.task_id) m.namespace, m.task_id as id, m.queued_state::json as status,
-          'infinity'::timestamptz as expires_at
+          'infinity'::timestamptz as expires_at,
+          coalesce(${sql.id(this.connection.options.schema, 'stem_json_field')}(m.queued_state, 'updatedAt')::float8, 0) as updated_at
         from ${this.table('stem_messages')} m
         where m.namespace = ${this.namespace} and m.queued_state is not null and not exists (
           select 1 from ${stored} r where r.namespace = m.namespace and r.id = m.task_id and r.expires_at > now())

@@ -47,6 +47,36 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
     },
   ],
   [
+    'strings holding NUL or a lone UTF-16 surrogate read back exactly, in results, errors, args and keys, and are listed',
+    async (t, backend) => {
+      const name = uniqueName('odd');
+      const now = Date.now();
+      const statuses = [
+        makeStatus({ name, result: 'a\u0000b', updatedAt: now - 3 }),
+        makeStatus({ name, result: '\ud800', updatedAt: now - 2 }),
+        makeStatus({ name, result: { 'k\u0000ey': ['v\u0000', '\udc00x'], plain: 'é 🎉' }, updatedAt: now - 1 }),
+        makeStatus({
+          name,
+          state: 'failed',
+          error: { type: 'Error', message: 'bad \u0000 \ud800' },
+          args: { text: 'y\u0000\udfff' },
+          updatedAt: now,
+        }),
+      ];
+      await backend.set(statuses);
+      for (const status of statuses) t.same(await backend.get(status.id), status, `${status.id} read back`);
+      t.equal((await backend.get(statuses[0]!.id))?.result, 'a\u0000b', 'strictly equal');
+      t.equal((await backend.get(statuses[1]!.id))?.result, '\ud800', 'strictly equal');
+      if (backend.listTasks === undefined) return;
+      const listed = await backend.listTasks({ name, limit: 10 });
+      t.same(
+        listed.tasks.map((task) => task.id),
+        statuses.map((status) => status.id).reverse(),
+        'listed newest first, filtered by name',
+      );
+    },
+  ],
+  [
     'a failed state keeps the args and the envelope a retry needs (stem.retry), values of any JSON shape',
     async (t, backend) => {
       const status = makeStatus({

@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Cli } from 'clipanion';
 import { PassThrough } from 'node:stream';
+import { Kysely, Migrator, PostgresDialect } from 'kysely';
+import pg from 'pg';
 import t from 'tap';
 import { ConfigError, ServiceUnavailableError } from '../../sdk/errors.js';
 import { Stem } from '../../sdk/index.js';
@@ -13,6 +15,7 @@ import {
   postgresResultBackend,
   runMigrations,
 } from '../../plugins/postgres/index.js';
+import { SchemaMigrations } from '../../plugins/postgres/migrations/index.js';
 import { adminQuery, dropSchema, requirePostgres, testUrl, uniqueSchema } from './postgres-harness.js';
 
 const EXPECTED_TABLES = [
@@ -50,6 +53,7 @@ const MIGRATIONS = [
   '2026-11-30-08-task-listing',
   '2026-11-30-09-workflows',
   '2026-11-30-10-queued-in-message',
+  '2026-11-30-11-listing-without-unescape',
 ];
 
 const pluginIndex = fileURLToPath(new URL('../../plugins/postgres/index.ts', import.meta.url));
@@ -116,6 +120,42 @@ if (await requirePostgres(t)) {
       [schema],
     );
     t.same(rows, [], 'no stem_ table lacks it');
+  });
+
+  t.test('migration 11 on a schema with rows: updated_at backfilled, a concurrency key lost to a NUL read again', async (t) => {
+    const schema = uniqueSchema('rows11');
+    t.teardown(() => dropSchema(schema));
+    const pool = new pg.Pool({ connectionString: testUrl, max: 1 });
+    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+    try {
+      await adminQuery(`create schema "${schema}"`);
+      const migrator = new Migrator({ db, provider: new SchemaMigrations(schema), migrationTableSchema: schema });
+      const { error } = await migrator.migrateTo('2026-11-30-10-queued-in-message');
+      t.equal(error, undefined);
+    } finally {
+      await db.destroy();
+    }
+    const status = { id: 't1', state: 'succeeded', name: 'n', attempt: 0, updatedAt: 1_234_567 };
+    await adminQuery(
+      `insert into "${schema}".stem_results (namespace, id, state, status, expires_at)
+        values ('ns', 't1', 'succeeded', $1, now() + interval '1 hour')`,
+      [JSON.stringify(status)],
+    );
+    const payload = JSON.stringify({ id: 't2', name: 'n', headers: { 'stem-concurrency-key': 'k' }, args: { text: 'a\u0000b' } });
+    await adminQuery(`insert into "${schema}".stem_messages (namespace, queue, task_id, payload) values ('ns', 'q', 't2', $1)`, [payload]);
+    const key = async () =>
+      (await adminQuery<{ k: string | null }>(`select concurrency_key as k from "${schema}".stem_messages where task_id = 't2'`)).rows[0]!
+        .k;
+    t.equal(await key(), null, 'before: the key of a payload holding NUL was lost');
+    t.same(await runMigrations(testUrl, schema), ['2026-11-30-11-listing-without-unescape']);
+    const { rows } = await adminQuery<{ updated_at: number }>(`select updated_at from "${schema}".stem_results where id = 't1'`);
+    t.equal(rows[0]!.updated_at, 1_234_567, 'updated_at backfilled from the status');
+    t.equal(await key(), 'k', 'after: the key is read');
+    const index = await adminQuery<{ def: string }>(
+      `select indexdef as def from pg_indexes where schemaname = $1 and indexname = 'stem_results_listing'`,
+      [schema],
+    );
+    t.match(index.rows[0]!.def, /\(namespace, state, updated_at, id COLLATE "C"\) WHERE \(state <> 'queued'::text\)/);
   });
 
   t.test('the plugin migrates on start: a broker on a new schema works at once', async (t) => {

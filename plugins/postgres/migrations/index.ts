@@ -9,6 +9,7 @@ import { concurrencyKeys } from './2026-11-30-07-concurrency-keys.js';
 import { taskListing } from './2026-11-30-08-task-listing.js';
 import { workflowTables } from './2026-11-30-09-workflows.js';
 import { queuedInMessage } from './2026-11-30-10-queued-in-message.js';
+import { listingWithoutUnescape } from './2026-11-30-11-listing-without-unescape.js';
 
 /**
  * The plugin's migrations in order, bound to a schema. An object provider rather than Kysely's
@@ -30,6 +31,7 @@ export class SchemaMigrations implements MigrationProvider {
       '2026-11-30-08-task-listing': taskListing(this.schema),
       '2026-11-30-09-workflows': workflowTables(this.schema),
       '2026-11-30-10-queued-in-message': queuedInMessage(this.schema),
+      '2026-11-30-11-listing-without-unescape': listingWithoutUnescape(this.schema),
     };
   }
 }
