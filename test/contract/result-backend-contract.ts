@@ -1,5 +1,6 @@
 import type { Test } from 'tap';
 import type { ResultBackend, TaskStatus, WorkerHeartbeat } from '../../sdk/contracts/result-backend.js';
+import { ListingNotSupportedError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
 import { type CaseBody, type ContractFactory, runContract, sleep, uniqueName, waitFor } from './support.js';
 
@@ -68,7 +69,14 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
       t.equal((await backend.get(statuses[0]!.id))?.result, 'a\u0000b', 'strictly equal');
       t.equal((await backend.get(statuses[1]!.id))?.result, '\ud800', 'strictly equal');
       if (backend.listTasks === undefined) return;
-      const listed = await backend.listTasks({ name, limit: 10 });
+      let listed: Awaited<ReturnType<typeof backend.listTasks>>;
+      try {
+        listed = await backend.listTasks({ name, limit: 10 });
+      } catch (error) {
+        // A backend that has the method but cannot list in this layout (Redis Cluster) says so.
+        if (error instanceof ListingNotSupportedError) return;
+        throw error;
+      }
       t.same(
         listed.tasks.map((task) => task.id),
         statuses.map((status) => status.id).reverse(),
