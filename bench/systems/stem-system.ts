@@ -1,5 +1,5 @@
 import type { Delivery } from '../../sdk/contracts/broker.js';
-import { Stem, defineTask, type StemPlugin } from '../../sdk/index.js';
+import type { Stem, StemPlugin } from '../../sdk/index.js';
 import { preciseNow } from '../stats.js';
 import {
   BENCH_QUEUE,
@@ -13,8 +13,27 @@ import {
   type WorkerSide,
 } from './bench-system.js';
 
+/**
+ * Where Stem is loaded from: the compiled package in dist/, as an application that installed it
+ * runs it (`npm run bench` builds it first), or with BENCH_STEM_SOURCE=1 the TypeScript source
+ * through tsx, whose transformed modules and source maps add ~8 MB to a worker's RSS (workload 6).
+ */
+const STEM_ROOT = process.env.BENCH_STEM_SOURCE === '1' ? '../../' : '../../dist/';
+
+/** Imports `path` (relative to the repository root) from STEM_ROOT. */
+async function fromStem<T>(path: string): Promise<T> {
+  try {
+    return (await import(`${STEM_ROOT}${path}`)) as T;
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new Error(`bench: ${STEM_ROOT}${path} is missing; run \`npm run build\` first (npm run bench does)`);
+  }
+}
+
+const sdk = await fromStem<typeof import('../../sdk/index.js')>('sdk/index.js');
+
 /** The no-op task: its result (the start time) is stored by the result backend. */
-const noop = defineTask({
+const noop = sdk.defineTask({
   name: 'bench.noop',
   options: { queue: BENCH_QUEUE },
   handler: async (payload: BenchPayload) => startRecorder.started(payload),
@@ -25,8 +44,7 @@ export type StemStore = 'redis' | 'postgres';
 
 /** The telemetry plugin, loaded only when asked for (it is developed alongside). */
 async function telemetryPlugin(): Promise<StemPlugin> {
-  const modulePath = '../../plugins/telemetry/index.js';
-  const loaded = (await import(modulePath)) as { telemetry?: () => StemPlugin };
+  const loaded = await fromStem<{ telemetry?: () => StemPlugin }>('plugins/telemetry/index.js');
   if (typeof loaded.telemetry !== 'function') throw new Error('plugins/telemetry does not export telemetry()');
   return loaded.telemetry();
 }
@@ -35,11 +53,17 @@ async function createStem(store: StemStore, servers: Servers, withTelemetry: boo
   // Only the plugin of this store is loaded, as in an application that uses one.
   const plugins: StemPlugin[] = [
     store === 'redis'
-      ? (await import('../../plugins/redis/index.js')).redis({ url: servers.redisUrl, namespace: STEM_NAMESPACE })
-      : (await import('../../plugins/postgres/index.js')).postgres({ url: servers.postgresUrl, schema: STEM_SCHEMA }),
+      ? (await fromStem<typeof import('../../plugins/redis/index.js')>('plugins/redis/index.js')).redis({
+          url: servers.redisUrl,
+          namespace: STEM_NAMESPACE,
+        })
+      : (await fromStem<typeof import('../../plugins/postgres/index.js')>('plugins/postgres/index.js')).postgres({
+          url: servers.postgresUrl,
+          schema: STEM_SCHEMA,
+        }),
   ];
   if (withTelemetry) plugins.push(await telemetryPlugin());
-  return Stem.create({ plugins, tasks: [noop] });
+  return sdk.Stem.create({ plugins, tasks: [noop] });
 }
 
 /**
