@@ -24,6 +24,15 @@ export function parseReceipt(receipt: string): { id: string; lease: number } | u
   return /^\d+$/.test(id) && Number.isInteger(lease) ? { id, lease } : undefined;
 }
 
+/**
+ * Numbers (or integer texts) as a Postgres array literal, for a `$n::int[]` (`bigint[]`, `float8[]`)
+ * parameter: pg would quote and escape every element of a JS array (two regex replaces each), which
+ * numbers never need. The server reads the same literal either way.
+ */
+export function numberArray(values: readonly (number | string)[]): string {
+  return `{${values.join(',')}}`;
+}
+
 /** Epoch milliseconds of a timestamptz expression, as float8 (pg returns it as a number). */
 export function epochMs(expression: RawBuilder<unknown>): RawBuilder<number> {
   return sql<number>`(extract(epoch from ${expression}) * 1000)::float8`;

@@ -23,14 +23,15 @@ import {
   epochMs,
   insertMessages,
   messageInsert,
+  numberArray,
   parseReceipt,
   type PublishExtras,
 } from './message-rows.js';
-import type { PostgresConnection } from './postgres-connection.js';
+import type { CompiledStatement, PostgresConnection } from './postgres-connection.js';
 import { PostgresConcurrency } from './postgres-concurrency.js';
 import { PostgresConsumer } from './postgres-consumer.js';
 import { PostgresService } from './postgres-service.js';
-import type { PostgresStateWriter } from './postgres-state-writer.js';
+import { STATE_WRITE_SLOTS, type PostgresStateWriter, type StateWriteValues } from './postgres-state-writer.js';
 import { startedOver } from '../../sdk/state-order.js';
 
 /** A dead letter row as read back. */
@@ -42,6 +43,14 @@ interface DeadLetterRow {
   envelope: Envelope | null;
   dead_at_ms: number;
 }
+
+/** Placeholders of the settle statement (compiled once) for the acked rows' ids and leases. */
+const ACKED_IDS = Object.freeze({ slot: 'ackedIds' });
+const ACKED_LEASES = Object.freeze({ slot: 'ackedLeases' });
+/** The state write's placeholders, by the value each stands for. */
+const SLOT_NAMES = new Map<unknown, keyof StateWriteValues>(
+  (Object.keys(STATE_WRITE_SLOTS) as Array<keyof StateWriteValues>).map((name) => [STATE_WRITE_SLOTS[name], name]),
+);
 
 /** How long a broadcast subscription may go unrefreshed before its copies are dropped. */
 const STALE_SUBSCRIPTION = sql`interval '1 hour'`;
@@ -60,6 +69,8 @@ export class PostgresBroker extends PostgresService implements Broker {
   private listening: Promise<() => Promise<void>> | undefined;
   private stopReconnect: (() => void) | undefined;
   private readonly stopPrune: () => void;
+  private readonly settles = new WeakMap<PostgresStateWriter, CompiledStatement<unknown>>();
+  private ackStatement: CompiledStatement<unknown> | undefined;
 
   /** Uses a shared connection (retained until close). */
   constructor(connection: PostgresConnection) {
@@ -264,7 +275,6 @@ export class PostgresBroker extends PostgresService implements Broker {
     return consumer;
   }
 
-  /** Deletes acked rows in one statement; stale receipts (the row was claimed again since) are ignored. */
   /**
    * Writes the states and acks in one statement when `backend` offers a state writer for this
    * broker's connection (the `postgres()` plugin's does): the worker's flush is one round trip.
@@ -278,29 +288,55 @@ export class PostgresBroker extends PostgresService implements Broker {
     const writer = backend.stateWriter?.(this.connection.stateWrites);
     if (writer === undefined) return false;
     this.assertOpen();
-    const { ids, leases } = receiptsOf(deliveries);
-    const { written, notify } = writer.upsertParts(statuses, { ttlMs });
-    // Data-modifying CTEs all run, whether or not the final select reads them.
-    await this.connection.run(() =>
-      this.connection.prepared(sql`with acked as (
-          delete from ${this.table('stem_messages')} m using unnest(${ids}::bigint[], ${leases}::int[]) as r(id, lease)
+    const { ids, leases } = receiptArrays(deliveries);
+    const written = writer.upsertValues(statuses, { ttlMs });
+    const statement = this.settleStatement(writer);
+    const values = statement.parameters.map((slot) => {
+      if (slot === ACKED_IDS) return ids;
+      if (slot === ACKED_LEASES) return leases;
+      const name = SLOT_NAMES.get(slot);
+      return name === undefined ? slot : written[name];
+    });
+    await this.connection.run(() => this.connection.runCompiled(statement, values));
+    return true;
+  }
+
+  /**
+   * The settle of `ackWithStates` (the acks and the state write), compiled once per writer: a
+   * worker's flush binds its values and builds no query. Data-modifying CTEs all run, whether or
+   * not the final select reads them; the NOTIFYs run inside a count, so that the answer is one
+   * row, not one per state.
+   */
+  private settleStatement(writer: PostgresStateWriter): CompiledStatement<unknown> {
+    let statement = this.settles.get(writer);
+    if (statement === undefined) {
+      const { written, notify } = writer.upsertSql(STATE_WRITE_SLOTS, false);
+      statement = this.connection.compile(sql`with acked as (
+          delete from ${this.table('stem_messages')} m using unnest(${ACKED_IDS}::bigint[], ${ACKED_LEASES}::int[]) as r(id, lease)
           where m.id = r.id and m.lease = r.lease
           returning ${this.keyedWake}
         ),
         written as (${written})
-        ${notify}`),
-    );
-    return true;
+        select count(*) from (${notify}) n`);
+      this.settles.set(writer, statement);
+    }
+    return statement;
   }
 
+  /** Deletes acked rows in one statement; stale receipts (the row was claimed again since) are ignored. */
   async ack(deliveries: readonly Delivery[]): Promise<void> {
     this.assertOpen();
-    const { ids, leases } = receiptsOf(deliveries);
-    if (ids.length === 0) return;
-    await this.connection.run(() =>
-      sql`delete from ${this.table('stem_messages')} m using unnest(${ids}::bigint[], ${leases}::int[]) as r(id, lease)
-        where m.id = r.id and m.lease = r.lease returning ${this.keyedWake}`.execute(this.connection.db),
-    );
+    const { ids, leases, count } = receiptArrays(deliveries);
+    if (count === 0) return;
+    // Compiled once, a named prepared statement; the wakes run in the CTE, the answer is one row.
+    this.ackStatement ??= this.connection.compile(sql`with acked as (
+        delete from ${this.table('stem_messages')} m using unnest(${ACKED_IDS}::bigint[], ${ACKED_LEASES}::int[]) as r(id, lease)
+        where m.id = r.id and m.lease = r.lease returning ${this.keyedWake}
+      )
+      select count(*) from acked`);
+    const statement = this.ackStatement;
+    const values = statement.parameters.map((slot) => (slot === ACKED_IDS ? ids : slot === ACKED_LEASES ? leases : slot));
+    await this.connection.run(() => this.connection.runCompiled(statement, values));
   }
 
   /**
@@ -627,6 +663,20 @@ function statesOf(
 ): Pick<PublishExtras, 'states' | 'queued'> {
   if (statuses.length === 0) return {};
   return options.quiet === true ? { queued: statuses } : { states: writer.upsertParts(statuses, options) };
+}
+
+/** The row ids and leases of the deliveries' receipts (stale or foreign receipts left out). */
+function receiptArrays(deliveries: readonly Delivery[]): { ids: string; leases: string; count: number } {
+  const ids: string[] = [];
+  const leases: number[] = [];
+  for (const delivery of deliveries) {
+    const receipt = parseReceipt(delivery.receipt);
+    if (receipt === undefined) continue;
+    ids.push(receipt.id);
+    leases.push(receipt.lease);
+  }
+  // Digits only (parseReceipt checks them): array literals without pg's per-element escaping.
+  return { ids: numberArray(ids), leases: numberArray(leases), count: ids.length };
 }
 
 function receiptsOf(deliveries: readonly Delivery[]): { ids: string[]; leases: number[]; byReceipt: Map<string, Delivery[]> } {

@@ -4,7 +4,7 @@ import { decodeEnvelope } from '../../sdk/envelope.js';
 import { ClosedError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
 import { epochMs } from './message-rows.js';
-import { isConnectionError, type PostgresConnection } from './postgres-connection.js';
+import { isConnectionError, type CompiledStatement, type PostgresConnection } from './postgres-connection.js';
 
 /** The rows a claim returns. */
 interface ClaimedRow {
@@ -24,6 +24,9 @@ interface DueRow {
   due_in_ms: number | null;
 }
 
+/** Stands for the claim's size in its statement, compiled once: the only value that changes between claims. */
+const CLAIM_SIZE = Object.freeze({ claimSize: true });
+
 /** A delayed fetch never sleeps less than this, so a racing claim cannot make it spin. */
 const MIN_SLEEP_MS = 5;
 
@@ -41,6 +44,8 @@ export class PostgresConsumer implements BrokerConsumer {
   /** The plain queues it reads: keyed rows are claimed only from these (a broadcast carries no key). */
   private readonly plainQueues: readonly string[];
   private readonly stopRefresh: () => void;
+  /** The claim statement, compiled at the first claim. */
+  private claimStatement: CompiledStatement<ClaimedRow | DueRow> | undefined;
 
   /**
    * @param queues plain queues it reads
@@ -141,6 +146,23 @@ export class PostgresConsumer implements BrokerConsumer {
    * that a claim updates its row in place).
    */
   private async claim(max: number): Promise<{ rows: ClaimedRow[]; dueInMs: number }> {
+    this.claimStatement ??= this.connection.compile(this.claimSql());
+    const values = this.claimStatement.parameters.map((value) => (value === CLAIM_SIZE ? max : value));
+    const rows = await this.connection.runCompiled(this.claimStatement, values);
+    const claimed: ClaimedRow[] = [];
+    let dueInMs = Infinity;
+    for (const row of rows) {
+      if (row.id === null) dueInMs = row.due_in_ms ?? Infinity;
+      else claimed.push(row as ClaimedRow);
+    }
+    // RETURNING follows no order: put the batch back in priority-then-age order.
+    claimed.sort((a, b) => b.priority - a.priority || compareIds(a.id, b.id));
+    return { rows: claimed, dueInMs };
+  }
+
+  /** The claim statement, its size left as CLAIM_SIZE. */
+  private claimSql(): RawBuilder<ClaimedRow | DueRow> {
+    const max = CLAIM_SIZE;
     const messages = sql.table(`${this.connection.options.schema}.stem_messages`);
     const limits = sql.table(`${this.connection.options.schema}.stem_concurrency_limits`);
     const namespace = this.connection.options.namespace;
@@ -148,7 +170,7 @@ export class PostgresConsumer implements BrokerConsumer {
     // newest row's limit, or the run-time one), leased, delayed or waiting for their retry included,
     // may run; the free ones among them are claimed with the unkeyed rows. A row leased meanwhile by another claim fails the UPDATE's
     // recheck of its lease, so no row is claimed twice and no key goes over its limit.
-    const rows = await this.connection.prepared(sql<ClaimedRow | DueRow>`with recursive claimable as (
+    return sql<ClaimedRow | DueRow>`with recursive claimable as (
         select id, priority from ${messages}
         where namespace = ${namespace} and ${this.filter} and concurrency_key is null
           and not_before <= now() and (locked_until is null or locked_until <= now())
@@ -203,16 +225,7 @@ export class PostgresConsumer implements BrokerConsumer {
       union all
       select null, null, null, null, null, null, null, null, ${epochMs(sql`(select min(not_before) from ${messages}
           where namespace = ${namespace} and ${this.filter} and not_before > created_at and not_before > now()) - now()`)}
-      where not exists (select 1 from claimed)`);
-    const claimed: ClaimedRow[] = [];
-    let dueInMs = Infinity;
-    for (const row of rows) {
-      if (row.id === null) dueInMs = row.due_in_ms ?? Infinity;
-      else claimed.push(row as ClaimedRow);
-    }
-    // RETURNING follows no order: put the batch back in priority-then-age order.
-    claimed.sort((a, b) => b.priority - a.priority || compareIds(a.id, b.id));
-    return { rows: claimed, dueInMs };
+      where not exists (select 1 from claimed)`;
   }
 
   /** Decodes claimed rows; the ones that are not envelopes are dead-lettered, in one statement. */

@@ -12,9 +12,10 @@ import type {
   Unsubscribe,
   WorkerHeartbeat,
 } from '../../sdk/contracts/result-backend.js';
+import { numberArray } from './message-rows.js';
 import type { PostgresConnection } from './postgres-connection.js';
 import { PostgresService } from './postgres-service.js';
-import type { PostgresStateWriter, StateWriteSql } from './postgres-state-writer.js';
+import type { PostgresStateWriter, StateWriteSql, StateWriteValues } from './postgres-state-writer.js';
 import { TaskWatchers } from '../../sdk/task-watchers.js';
 import { FINAL_PHASE, STATE_PHASE, statePosition, supersedes } from '../../sdk/state-order.js';
 import { encodeListCursor, LISTED_STATES, resolveTaskQuery } from '../../sdk/task-listing.js';
@@ -72,6 +73,11 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
    * embeds them next to its ack when both share a connection (see PostgresBroker.ackWithStates).
    */
   upsertParts(statuses: readonly TaskStatus[], options: SetOptions = {}): StateWriteSql {
+    return this.upsertSql(this.upsertValues(statuses, options), options.quiet === true);
+  }
+
+  /** The values the state write binds: of an id's states, the newest only. */
+  upsertValues(statuses: readonly TaskStatus[], options: SetOptions = {}): StateWriteValues {
     // ON CONFLICT cannot touch a row twice in one statement: of an id's states, the newest goes.
     const newest = new Map<string, TaskStatus>();
     for (const status of statuses) {
@@ -96,15 +102,31 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
     // never parses a status into text (updated_at comes as a parameter of its own, migration 11):
     // a string holding NUL or a lone surrogate, which text cannot hold, stays an escape in the JSON.
     const encoded = JSON.stringify([...newest.values()]);
+    return {
+      ids,
+      states,
+      statuses: encoded,
+      generations: numberArray(generations),
+      attempts: numberArray(attempts),
+      updatedAts: numberArray(updatedAts),
+      ttlMs: this.ttlOf(options),
+    };
+  }
+
+  /**
+   * The state write for `values` (those of `upsertValues`, or placeholders for them): `written`,
+   * the upsert, and `notify`, the select that NOTIFYs each write (or counts them when `quiet`).
+   */
+  upsertSql(values: StateWriteValues, quiet: boolean): StateWriteSql {
     const stored = this.table('stem_results');
     // The order of sdk/state-order.ts: an expired row, or an older position, gives way; an equal
     // position gives way unless it is final.
     return {
       written: sql`insert into ${stored} (namespace, id, state, status, expires_at, generation, attempt, updated_at)
-        select ${this.namespace}, u.id, u.state, u.status, now() + ${this.ttlOf(options)} * interval '1 millisecond', u.generation,
+        select ${this.namespace}, u.id, u.state, u.status, now() + ${values.ttlMs} * interval '1 millisecond', u.generation,
           u.attempt, u.updated_at
-        from rows from (unnest(${ids}::text[]), unnest(${states}::text[]), json_array_elements(${encoded}::json),
-          unnest(${generations}::int[]), unnest(${attempts}::int[]), unnest(${updatedAts}::float8[]))
+        from rows from (unnest(${values.ids}::text[]), unnest(${values.states}::text[]), json_array_elements(${values.statuses}::json),
+          unnest(${values.generations}::int[]), unnest(${values.attempts}::int[]), unnest(${values.updatedAts}::float8[]))
           with ordinality as u(id, state, status, generation, attempt, updated_at, ord)
         order by u.ord
         on conflict (namespace, id) do update
@@ -116,11 +138,10 @@ export class PostgresResultBackend extends PostgresService implements ResultBack
             or ((excluded.generation, excluded.attempt, ${phaseOf(sql`excluded.state`)}) = (${stored}.generation, ${stored}.attempt,
               ${phaseOf(sql`${stored}.state`)})
               and ${phaseOf(sql`${stored}.state`)} < ${sql.lit(FINAL_PHASE)})
-        ${options.quiet === true ? sql`returning id` : sql`returning id, status::text as status`}`,
-      notify:
-        options.quiet === true
-          ? sql`select count(*) from written`
-          : sql`select pg_notify(${this.channel},
+        ${quiet ? sql`returning id` : sql`returning id, status::text as status`}`,
+      notify: quiet
+        ? sql`select count(*) from written`
+        : sql`select pg_notify(${this.channel},
         case when octet_length(w.status) + octet_length(w.id) < ${MAX_NOTIFY_BYTES} then w.id || E'\\n' || w.status else w.id end)
         from written w`,
     };
