@@ -4,7 +4,7 @@ import { ConfigError, ServiceUnavailableError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
 import { RedisBroker, redis, redisBroker } from '../../plugins/redis/index.js';
 import { fetchWithin, makeEnvelope, waitFor } from '../contract/support.js';
-import { REDIS_URL, adminClient, deleteNamespace, requireRedis, testNamespace } from './redis-test-support.js';
+import { REDIS_URL, adminClient, countFetchScripts, deleteNamespace, requireRedis, testNamespace } from './redis-test-support.js';
 
 /** A broker in a fresh namespace whose keys are deleted when the test ends. */
 async function openBroker(t: Test, options: Parameters<typeof RedisBroker.connect>[1] = {}): Promise<RedisBroker> {
@@ -186,16 +186,7 @@ if (await requireRedis(t)) {
     const queue = 'reblock';
     const consumer = await broker.consumer({ queues: [queue], consumerId: 'w1' });
     t.teardown(() => consumer.close());
-    const { LuaScripts } = await import('../../plugins/redis/lua-scripts.js');
-    const call = LuaScripts.call;
-    let fetchScripts = 0;
-    LuaScripts.call = (client, name, keys, args) => {
-      if (name === 'fetch' && keys[0] === broker.keys(queue).leases('')) fetchScripts++;
-      return call.call(LuaScripts, client, name, keys, args);
-    };
-    t.teardown(() => {
-      LuaScripts.call = call;
-    });
+    const fetchScripts = await countFetchScripts(t, broker.keys(queue).leases(''));
     // Let the consumer go idle: its fetch script finds nothing and it blocks.
     const first = fetchWithin(consumer, 1, 5_000);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -222,7 +213,10 @@ if (await requireRedis(t)) {
       await broker.ack(deliveries);
     }
     t.ok(seenDelayed, 'the delayed task was delivered while immediate tasks kept waking the consumer');
-    t.ok(fetchScripts < immediates, `fewer fetch script runs (${fetchScripts}) than tasks that woke the consumer (${immediates})`);
+    t.ok(
+      fetchScripts.runs < immediates,
+      `fewer fetch script runs (${fetchScripts.runs}) than tasks that woke the consumer (${immediates})`,
+    );
   });
 
   t.test('a consumer whose connections are killed mid-fetch reconnects and keeps receiving', async (t) => {

@@ -67,3 +67,21 @@ export async function deleteNamespace(namespace: string): Promise<number> {
     client.disconnect();
   }
 }
+
+/**
+ * Counts the fetch script's runs for `leasesKey` (a queue's leases key) from now until the test
+ * ends: how often a consumer went through the script rather than a plain read.
+ */
+export async function countFetchScripts(t: Test, leasesKey: string): Promise<{ readonly runs: number }> {
+  const { LuaScripts } = await import('../../plugins/redis/lua-scripts.js');
+  const call = LuaScripts.call;
+  const counter = { runs: 0 };
+  LuaScripts.call = (client, name, keys, args) => {
+    if (name === 'fetch' && keys[0] === leasesKey) counter.runs++;
+    return call.call(LuaScripts, client, name, keys, args);
+  };
+  t.teardown(() => {
+    LuaScripts.call = call;
+  });
+  return counter;
+}

@@ -3,7 +3,7 @@ import type { TaskStatus } from '../../sdk/contracts/index.js';
 import { encodeEnvelope } from '../../sdk/envelope.js';
 import { RedisBroker, RedisResultBackend } from '../../plugins/redis/index.js';
 import { fetchWithin, makeEnvelope } from '../contract/support.js';
-import { REDIS_URL, adminClient, deleteNamespace, requireRedis, testNamespace } from './redis-test-support.js';
+import { REDIS_URL, adminClient, countFetchScripts, deleteNamespace, requireRedis, testNamespace } from './redis-test-support.js';
 
 // What the worker's hot path on Redis (#28) must keep while it does less per task: the fetch
 // script returns the envelope alone for the usual stream entry, a busy consumer reads with a plain
@@ -31,6 +31,20 @@ async function openBackends(t: Test, producerListsQueued: boolean): Promise<[Red
     await deleteNamespace(namespace);
   });
   return [producer, worker, namespace];
+}
+
+/** `count` tasks a producer recorded as queued, on backends opened as openBackends does, and an admin client. */
+async function queuedTasks(t: Test, producerListsQueued: boolean, count: number) {
+  const [producer, worker, namespace] = await openBackends(t, producerListsQueued);
+  const admin = await adminClient();
+  t.teardown(() => admin.disconnect());
+  const now = Date.now();
+  const ids = Array.from({ length: count }, (_, i) => `${String.fromCharCode(97 + i)}-${now}`);
+  await producer.set(
+    ids.map((id) => queued(id, now)),
+    { quiet: true },
+  );
+  return { producer, worker, namespace, admin, now, ids };
 }
 
 function queued(id: string, updatedAt: number): TaskStatus {
@@ -97,16 +111,7 @@ if (await requireRedis(t)) {
       const queue = 'busy';
       const consumer = await broker.consumer({ queues: [queue], consumerId: 'w1' });
       t.teardown(() => consumer.close());
-      const { LuaScripts } = await import('../../plugins/redis/lua-scripts.js');
-      const call = LuaScripts.call;
-      let fetchScripts = 0;
-      LuaScripts.call = (client, name, keys, args) => {
-        if (name === 'fetch' && keys[0] === broker.keys(queue).leases('')) fetchScripts++;
-        return call.call(LuaScripts, client, name, keys, args);
-      };
-      t.teardown(() => {
-        LuaScripts.call = call;
-      });
+      const fetchScripts = await countFetchScripts(t, broker.keys(queue).leases(''));
       await broker.publish(Array.from({ length: 400 }, () => makeEnvelope(queue)));
       const first = await fetchWithin(consumer, 10, 2_000);
       t.equal(first.length, 10, 'a whole batch: the queue is busy');
@@ -116,7 +121,7 @@ if (await requireRedis(t)) {
       await broker.ack(first.slice(1));
       const delayed = makeEnvelope(queue, { notBefore: Date.now() + 50 });
       await broker.publish([delayed]);
-      const scriptsBefore = fetchScripts;
+      const scriptsBefore = fetchScripts.runs;
       let fetches = 0;
       let seenDelayed = false;
       let seenLapsed = false;
@@ -137,7 +142,10 @@ if (await requireRedis(t)) {
       }
       t.ok(seenDelayed, 'the delayed task was delivered while the queue stayed busy');
       t.ok(seenLapsed, 'the task whose lease lapsed was taken over');
-      t.ok(fetchScripts - scriptsBefore < fetches, `fewer fetch script runs (${fetchScripts - scriptsBefore}) than fetches (${fetches})`);
+      t.ok(
+        fetchScripts.runs - scriptsBefore < fetches,
+        `fewer fetch script runs (${fetchScripts.runs - scriptsBefore}) than fetches (${fetches})`,
+      );
       t.equal(await broker.inflight(queue), 0, 'every lease was settled');
     },
   );
@@ -183,15 +191,7 @@ if (await requireRedis(t)) {
   });
 
   t.test('without listQueued at the producer, the writes of a worker index its tasks and create no queued set', async (t) => {
-    const [producer, worker, namespace] = await openBackends(t, false);
-    const admin = await adminClient();
-    t.teardown(() => admin.disconnect());
-    const now = Date.now();
-    const ids = ['a', 'b', 'c', 'd', 'e'].map((letter) => `${letter}-${now}`);
-    await producer.set(
-      ids.map((id) => queued(id, now)),
-      { quiet: true },
-    );
+    const { worker, namespace, admin, now, ids } = await queuedTasks(t, false, 5);
     await worker.set(ids.map((id) => written(id, 'succeeded', now + 1)));
     t.equal(await admin.exists(`${namespace}:tasks:queued`), 0, 'no queued set');
     t.equal(await admin.zcard(`${namespace}:tasks:succeeded`), 5);
@@ -200,15 +200,7 @@ if (await requireRedis(t)) {
   });
 
   t.test('with listQueued at the producer only, a worker without it still takes its tasks out of the queued set', async (t) => {
-    const [producer, worker, namespace] = await openBackends(t, true);
-    const admin = await adminClient();
-    t.teardown(() => admin.disconnect());
-    const now = Date.now();
-    const ids = ['a', 'b', 'c', 'd', 'e'].map((letter) => `${letter}-${now}`);
-    await producer.set(
-      ids.map((id) => queued(id, now)),
-      { quiet: true },
-    );
+    const { worker, namespace, admin, now, ids } = await queuedTasks(t, true, 5);
     t.equal(await admin.zcard(`${namespace}:tasks:queued`), 5, 'listed as queued');
     // One call of five: running for four of them, then succeeded for two of those in the same call.
     await worker.set([
@@ -232,15 +224,7 @@ if (await requireRedis(t)) {
   });
 
   t.test('a running state never overwrites a final one, nor a queued a running one, and the index follows what stands', async (t) => {
-    const [producer, worker, namespace] = await openBackends(t, false);
-    const admin = await adminClient();
-    t.teardown(() => admin.disconnect());
-    const now = Date.now();
-    const ids = ['a', 'b', 'c', 'd'].map((letter) => `${letter}-${now}`);
-    await producer.set(
-      ids.map((id) => queued(id, now)),
-      { quiet: true },
-    );
+    const { producer, worker, namespace, admin, now, ids } = await queuedTasks(t, false, 4);
     await worker.set(ids.map((id) => written(id, 'succeeded', now + 2)));
     // late writes of earlier phases: dropped
     await worker.set(ids.map((id) => written(id, 'running', now + 3)));
