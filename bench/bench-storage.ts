@@ -13,6 +13,34 @@ export const REDIS_PATTERNS = {
 /** Which system's keys. */
 export type RedisOwner = keyof typeof REDIS_PATTERNS;
 
+/** Deletes the keys matching `patterns` on the Redis at `url` (SCAN and UNLINK, never FLUSHDB). */
+export async function deleteKeys(url: string, patterns: readonly string[]): Promise<void> {
+  const client = new Redis(url);
+  try {
+    for (const pattern of patterns) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await client.unlink(...keys);
+      } while (cursor !== '0');
+    }
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Drops `schema` (if it exists) on the Postgres at `url`. */
+export async function dropPostgresSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await client.end();
+  }
+}
+
 /**
  * The benchmark's view of the servers: removes only the benchmark's keys and schemas, measures
  * the memory of its keys, and checks that a run left what it should.

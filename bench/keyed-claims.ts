@@ -16,6 +16,7 @@ import { postgres, runMigrations } from '../plugins/postgres/index.js';
 import { redis } from '../plugins/redis/index.js';
 import { defineTask, Stem, type StemPlugin } from '../sdk/index.js';
 import type { ResultRow } from './bench-report.js';
+import { deleteKeys, dropPostgresSchema } from './bench-storage.js';
 
 const CONCURRENCY = 20;
 const KEYS = 10;
@@ -28,19 +29,6 @@ type Limiting = 'unkeyed' | 'keyed' | 'task-wide';
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-async function deleteKeys(url: string, patterns: string[]): Promise<void> {
-  const client = new Redis(url);
-  for (const pattern of patterns) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await client.unlink(...keys);
-    } while (cursor !== '0');
-  }
-  client.disconnect();
 }
 
 function limitingOptions(limiting: Limiting): Record<string, unknown> {
@@ -187,11 +175,7 @@ export async function keyedRows(options: KeyedOptions): Promise<ResultRow[]> {
     return keyedRowShapes().map((shape, i) => ({ ...shape, stem: values[i]![0], peer: values[i]![1], runs }));
   } finally {
     await deleteKeys(redisUrl, ['benchstem:*', '{benchstem:*', 'benchbull:*']);
-    const { default: pg } = await import('pg');
-    const client = new pg.Client({ connectionString: postgresUrl });
-    await client.connect();
-    await client.query(`drop schema if exists ${SCHEMA} cascade`);
-    await client.end();
+    await dropPostgresSchema(postgresUrl, SCHEMA);
   }
 }
 

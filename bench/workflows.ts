@@ -8,12 +8,12 @@
  * warm-up. docs/workflows.md.
  */
 import { pathToFileURL } from 'node:url';
-import { Redis } from 'ioredis';
 import { postgres, runMigrations } from '../plugins/postgres/index.js';
 import { redis } from '../plugins/redis/index.js';
 import { defineWorkflow, workflows, workflowsOf } from '../plugins/workflows/index.js';
 import { defineTask, Stem, type StemPlugin } from '../sdk/index.js';
 import type { ResultRow } from './bench-report.js';
+import { deleteKeys, dropPostgresSchema } from './bench-storage.js';
 
 const CONCURRENCY = 32;
 const SCHEMA = 'bench_workflows';
@@ -164,21 +164,8 @@ export async function workflowRows(options: WorkflowBenchOptions): Promise<Resul
     }
     return workflowRowShapes().map((shape, i) => ({ ...shape, stem: values[i]![0]!, peer: values[i]![1]!, runs }));
   } finally {
-    const client = new Redis(options.redisUrl);
-    for (const pattern of [`${NAMESPACE}:*`, `{${NAMESPACE}:*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await client.unlink(...keys);
-      } while (cursor !== '0');
-    }
-    client.disconnect();
-    const { default: pg } = await import('pg');
-    const pgClient = new pg.Client({ connectionString: options.postgresUrl });
-    await pgClient.connect();
-    await pgClient.query(`drop schema if exists ${SCHEMA} cascade`);
-    await pgClient.end();
+    await deleteKeys(options.redisUrl, [`${NAMESPACE}:*`, `{${NAMESPACE}:*`]);
+    await dropPostgresSchema(options.postgresUrl, SCHEMA);
   }
 }
 
