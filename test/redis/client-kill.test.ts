@@ -17,7 +17,10 @@ if (await requireRedis(t)) {
       },
     });
     const stem = await Stem.create({
-      plugins: [redis({ url: REDIS_URL, namespace, blockMs: 1_000 })],
+      // A read whose reply a killed connection lost leaves its entries pending without a lease (a
+      // resent XREADGROUP reads new ones); the fetch script's sweep takes them over once they have
+      // been pending for defaultVisibilityTimeoutMs (30 s by default), so it is short here.
+      plugins: [redis({ url: REDIS_URL, namespace, blockMs: 1_000, defaultVisibilityTimeoutMs: 3_000 })],
       tasks: [square],
       visibilityTimeout: '3s',
     });
