@@ -1,5 +1,6 @@
 import { ConfigError } from '../../sdk/errors.js';
 import type { Stem } from '../../sdk/kernel.js';
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import { Beat, resolveBeatOptions, type BeatOptions } from './beat.js';
 
@@ -16,6 +17,20 @@ export interface BeatPluginOptions extends BeatOptions {
   /** Start ticking once every plugin is applied (the kernel's ready hook; default true); false to call `plugin.beat.start()` yourself. */
   autoStart?: boolean;
 }
+
+/** The keys of {@link BeatPluginOptions}: what `beat()` accepts. */
+const BEAT_OPTION_KEYS = {
+  tick: true,
+  lockTtl: true,
+  batchSize: true,
+  owner: true,
+  schedules: true,
+  onFiring: true,
+  onError: true,
+  now: true,
+  random: true,
+  autoStart: true,
+} as const satisfies OptionKeys<BeatPluginOptions>;
 
 /** The `beat()` plugin: its options, and the Beat it runs once applied. */
 export interface BeatPlugin extends StemPlugin {
@@ -38,6 +53,7 @@ export function isBeatPlugin(plugin: StemPlugin): plugin is BeatPlugin {
  * @example Stem.create({ plugins: [redis({ url }), beat({ schedules: [{ id: 'resize', task: 'media.resize', schedule: 'every:5m' }] })] })
  */
 export function beat(options: BeatPluginOptions = {}): BeatPlugin {
+  assertKnownOptions('beat()', options, BEAT_OPTION_KEYS);
   resolveBeatOptions(options, 'beat()');
   if (options.autoStart !== undefined && typeof options.autoStart !== 'boolean') {
     throw new ConfigError('beat(): option "autoStart" must be true or false');

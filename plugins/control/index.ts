@@ -1,3 +1,4 @@
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import type { WorkerHandle } from '../../sdk/worker-handle.js';
 import { checkNamespace } from './control-protocol.js';
@@ -14,6 +15,9 @@ export interface ControlOptions {
   namespace?: string;
 }
 
+/** The keys of {@link ControlOptions}. */
+const CONTROL_OPTION_KEYS = { namespace: true } as const satisfies OptionKeys<ControlOptions>;
+
 /**
  * Remote control: every worker answers `ping`, `stats`, `inspect`, `pause`, `resume` and
  * `shutdown` requests on `broadcast://<namespace>.control`, and hands any other command to the
@@ -22,6 +26,7 @@ export interface ControlOptions {
  * @example Stem.create({ plugins: [redis({ url }), control()] })
  */
 export function control(options: ControlOptions = {}): StemPlugin {
+  assertKnownOptions('control()', options, CONTROL_OPTION_KEYS);
   const fixed = options.namespace === undefined ? undefined : checkNamespace(options.namespace, 'control');
   const running = new Map<WorkerHandle, WorkerControl>();
   return {

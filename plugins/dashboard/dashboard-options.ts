@@ -1,5 +1,6 @@
 import type { ScheduleEntry } from '../../sdk/contracts/schedule-store.js';
 import { ConfigError } from '../../sdk/errors.js';
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 
 /**
  * Operations the dashboard cannot do through the kernel's contracts alone (they live in other
@@ -41,6 +42,15 @@ export interface DashboardOptions {
   allowedHosts?: readonly string[];
 }
 
+/** The keys of {@link DashboardOptions}: what `createDashboard()` accepts. */
+const DASHBOARD_OPTION_KEYS = {
+  basePath: true,
+  token: true,
+  readOnly: true,
+  controls: true,
+  allowedHosts: true,
+} as const satisfies OptionKeys<DashboardOptions>;
+
 /** The options once checked. */
 export interface ResolvedDashboardOptions {
   basePath: string;
@@ -52,6 +62,7 @@ export interface ResolvedDashboardOptions {
 
 /** Checks the options, naming the one that is wrong. */
 export function resolveDashboardOptions(options: DashboardOptions = {}): ResolvedDashboardOptions {
+  assertKnownOptions('createDashboard()', options, DASHBOARD_OPTION_KEYS);
   let basePath = options.basePath ?? '/';
   if (typeof basePath !== 'string' || !basePath.startsWith('/') || /[?#\s]/.test(basePath))
     throw new ConfigError(`dashboard: basePath "${String(basePath)}" must be a path starting with "/" (e.g. "/stem")`);

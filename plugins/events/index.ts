@@ -1,6 +1,7 @@
 import { hostname as osHostname } from 'node:os';
 import { UnsupportedCapabilityError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import type { WorkerOptions } from '../../sdk/worker-options.js';
 import { EventPublisher } from './event-publisher.js';
@@ -13,6 +14,9 @@ export interface EventsOptions {
   all?: boolean;
 }
 
+/** The keys of {@link EventsOptions}. */
+const EVENTS_OPTION_KEYS = { all: true } as const satisfies OptionKeys<EventsOptions>;
+
 /**
  * Publishes task events (received, started, succeeded, failed, retried, cancelled, revoked,
  * dead-lettered) and worker events (online, heartbeat, offline) of the workers created with
@@ -23,6 +27,7 @@ export interface EventsOptions {
  * @example Stem.create({ plugins: [redis({ url }), events()], worker: { events: true } })
  */
 export function events(options: EventsOptions = {}): StemPlugin {
+  assertKnownOptions('events()', options, EVENTS_OPTION_KEYS);
   const enabled = new Set<string>();
   let publisher: EventPublisher | undefined;
   return {

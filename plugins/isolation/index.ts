@@ -1,6 +1,7 @@
 import { META } from '../../sdk/envelope.js';
 import { ConfigError } from '../../sdk/errors.js';
 import type { Stem } from '../../sdk/kernel.js';
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import type { TaskDefinition } from '../../sdk/task.js';
 import { bootScript, moduleUrl } from './child-boot.js';
@@ -27,6 +28,21 @@ declare module '../../sdk/task.js' {
   }
 }
 
+/** The keys of {@link IsolationOptions}: what `isolation()` accepts. */
+const ISOLATION_OPTION_KEYS = {
+  pool: true,
+  modules: true,
+  setup: true,
+  min: true,
+  max: true,
+  maxTasksPerChild: true,
+  maxMemoryPerChild: true,
+  abortGrace: true,
+  execArgv: true,
+  threadHeapLimitMb: true,
+  tagOutput: true,
+} as const satisfies OptionKeys<IsolationOptions>;
+
 /** What `isolation()` returns: the plugin, and its pools' counters. */
 export interface IsolationPlugin extends StemPlugin {
   /** Counters of each mode's pool (children started, recycled, crashed, terminated, their ids). */
@@ -46,6 +62,7 @@ export interface IsolationPlugin extends StemPlugin {
  * Stem.create({ plugins: [isolation({ maxTasksPerChild: 100 })] });
  */
 export function isolation(options: IsolationOptions = {}): IsolationPlugin {
+  assertKnownOptions('isolation()', options, ISOLATION_OPTION_KEYS);
   const resolved = resolveIsolationOptions(options);
   const pools = new Map<IsolateMode, ChildPool>();
   let largestConcurrency = 1;

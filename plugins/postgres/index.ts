@@ -1,12 +1,13 @@
 import type { ServiceName, Services } from '../../sdk/contracts/index.js';
 import type { Stem } from '../../sdk/kernel.js';
+import { assertKnownOptions } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import { MigrateCommand, registerMigrationTarget } from './migrate-command.js';
 import { PostgresBroker } from './postgres-broker.js';
 import { PostgresConnection } from './postgres-connection.js';
 import { PostgresEventBus } from './postgres-event-bus.js';
 import { PostgresLockStore } from './postgres-lock-store.js';
-import { resolvePostgresOptions, type PostgresOptions, type ResolvedPostgresOptions } from './postgres-options.js';
+import { POSTGRES_OPTION_KEYS, resolvePostgresOptions, type PostgresOptions, type ResolvedPostgresOptions } from './postgres-options.js';
 import { PostgresRateLimiter } from './postgres-rate-limiter.js';
 import { PostgresResultBackend } from './postgres-result-backend.js';
 import { PostgresRevokeStore } from './postgres-revoke-store.js';
@@ -72,6 +73,7 @@ function connectionPlugin(
 
 /** Provides every Postgres service (broker, result backend, revoke, schedule and lock stores, rate limiter, event bus) over one pool. */
 export function postgres(options: PostgresOptions): StemPlugin {
+  assertKnownOptions('postgres()', options, POSTGRES_OPTION_KEYS);
   return connectionPlugin('postgres', options, (stem, connection) => {
     const broker = new PostgresBroker(connection);
     const backend = new PostgresResultBackend(connection);
@@ -109,6 +111,7 @@ function servicePlugin<K extends ServiceName>(
 
 /** Provides the Postgres broker (`FOR UPDATE SKIP LOCKED` claims, LISTEN/NOTIFY wake-ups) and the event bus over NOTIFY. */
 export function postgresBroker(options: PostgresOptions): StemPlugin {
+  assertKnownOptions('postgresBroker()', options, POSTGRES_OPTION_KEYS);
   return connectionPlugin('postgres-broker', options, (stem, connection) => {
     const broker = new PostgresBroker(connection);
     const eventBus = new PostgresEventBus(connection);
@@ -120,30 +123,36 @@ export function postgresBroker(options: PostgresOptions): StemPlugin {
 
 /** Provides the Postgres result backend (states with TTL, watch over LISTEN/NOTIFY, groups, chords, heartbeats). */
 export function postgresResultBackend(options: PostgresOptions): StemPlugin {
+  assertKnownOptions('postgresResultBackend()', options, POSTGRES_OPTION_KEYS);
   return servicePlugin('postgres-result-backend', 'backend', PostgresResultBackend, options);
 }
 
 /** Provides the Postgres revoke store (versioned upserts). */
 export function postgresRevokeStore(options: PostgresOptions): StemPlugin {
+  assertKnownOptions('postgresRevokeStore()', options, POSTGRES_OPTION_KEYS);
   return servicePlugin('postgres-revoke-store', 'revokeStore', PostgresRevokeStore, options);
 }
 
 /** Provides the Postgres schedule store (optimistic versions). */
 export function postgresScheduleStore(options: PostgresOptions): StemPlugin {
+  assertKnownOptions('postgresScheduleStore()', options, POSTGRES_OPTION_KEYS);
   return servicePlugin('postgres-schedule-store', 'scheduleStore', PostgresScheduleStore, options);
 }
 
 /** Provides the Postgres workflow store (runs, checkpoints, waiters, early events) for plugins/workflows. */
 export function postgresWorkflowStore(options: PostgresOptions): StemPlugin {
+  assertKnownOptions('postgresWorkflowStore()', options, POSTGRES_OPTION_KEYS);
   return servicePlugin('postgres-workflow-store', 'workflowStore', PostgresWorkflowStore, options);
 }
 
 /** Provides the Postgres lock store (owner and expiry per key). */
 export function postgresLockStore(options: PostgresOptions): StemPlugin {
+  assertKnownOptions('postgresLockStore()', options, POSTGRES_OPTION_KEYS);
   return servicePlugin('postgres-lock-store', 'lockStore', PostgresLockStore, options);
 }
 
 /** Provides the Postgres rate limiter (a token bucket row per key). */
 export function postgresRateLimiter(options: PostgresOptions): StemPlugin {
+  assertKnownOptions('postgresRateLimiter()', options, POSTGRES_OPTION_KEYS);
   return servicePlugin('postgres-rate-limiter', 'rateLimiter', PostgresRateLimiter, options);
 }

@@ -1,5 +1,6 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { ConfigError } from '../../sdk/errors.js';
+import type { OptionKeys } from '../../sdk/option-keys.js';
 import { maskUrl } from '../../sdk/url.js';
 
 /** Options every Postgres service takes. */
@@ -25,6 +26,20 @@ export interface PostgresOptions {
   /** TLS for every connection: `true` or node tls options (ca, cert, key, rejectUnauthorized). Not together with `?sslmode=` in the URL. */
   ssl?: boolean | TlsOptions;
 }
+
+/** The keys of {@link PostgresOptions}: what `postgres()` and each `postgres…()` service factory accept. */
+export const POSTGRES_OPTION_KEYS = {
+  url: true,
+  schema: true,
+  namespace: true,
+  poolSize: true,
+  connectTimeoutMs: true,
+  pollIntervalMs: true,
+  resultTtlMs: true,
+  migrate: true,
+  applicationName: true,
+  ssl: true,
+} as const satisfies OptionKeys<PostgresOptions>;
 
 /** Options with every default applied. */
 export interface ResolvedPostgresOptions {

@@ -1,6 +1,7 @@
 import type { Rate } from '../../sdk/contracts/rate-limiter.js';
 import { ConfigError, UsageError } from '../../sdk/errors.js';
 import type { Stem } from '../../sdk/kernel.js';
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import { parseRateLimit, type RateLimitSpec } from './rate-limit-spec.js';
 import { RateLimitOverrides } from './rate-limit-overrides.js';
@@ -24,6 +25,9 @@ export interface RateLimitOptions {
   /** The header whose value gets its own bucket per task (default `tenant`); false for one bucket per task. */
   tenantHeader?: string | false;
 }
+
+/** The keys of {@link RateLimitOptions}. */
+const RATE_LIMIT_OPTION_KEYS = { namespace: true, tenantHeader: true } as const satisfies OptionKeys<RateLimitOptions>;
 
 /** What a worker answers to a rate-limit request. */
 export interface RateLimitReply {
@@ -65,6 +69,7 @@ export async function setRateLimit(
  * @example defineTask({ name: 'emails.send', options: { rateLimit: '10/s' }, handler })
  */
 export function rateLimit(options: RateLimitOptions = {}): StemPlugin {
+  assertKnownOptions('rateLimit()', options, RATE_LIMIT_OPTION_KEYS);
   const tenantHeader = options.tenantHeader ?? 'tenant';
   if (tenantHeader !== false && (typeof tenantHeader !== 'string' || tenantHeader === '')) {
     throw new ConfigError(`rateLimit: option "tenantHeader" must be a header name or false (got ${JSON.stringify(tenantHeader)})`);

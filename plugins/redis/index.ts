@@ -1,9 +1,14 @@
+import { assertKnownOptions } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import { RedisBroker } from './redis-broker.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisEventBus } from './redis-event-bus.js';
 import { RedisLockStore } from './redis-lock-store.js';
 import {
+  REDIS_BROKER_OPTION_KEYS,
+  REDIS_CONNECTION_OPTION_KEYS,
+  REDIS_PLUGIN_OPTION_KEYS,
+  REDIS_RESULT_BACKEND_OPTION_KEYS,
   resolveBrokerOptions,
   resolveConnectionOptions,
   resolveResultTtl,
@@ -60,6 +65,7 @@ function singleService<T extends Closable>(
  * `redisBroker({ url: 'redis://127.0.0.1:6379' })`.
  */
 export function redisBroker(options: RedisBrokerOptions = {}): StemPlugin {
+  assertKnownOptions('redisBroker()', options, REDIS_BROKER_OPTION_KEYS);
   resolveBrokerOptions(options, 'redisBroker');
   return singleService('redis-broker', options, (connection, stem) => {
     const broker = new RedisBroker(connection, options);
@@ -72,6 +78,7 @@ export function redisBroker(options: RedisBrokerOptions = {}): StemPlugin {
 
 /** Provides the Redis result backend (states with TTL, watches over pub/sub, groups, chords, heartbeats). */
 export function redisResultBackend(options: RedisResultBackendOptions = {}): StemPlugin {
+  assertKnownOptions('redisResultBackend()', options, REDIS_RESULT_BACKEND_OPTION_KEYS);
   resolveResultTtl(options, 'redisResultBackend');
   return singleService('redis-result-backend', options, (connection, stem) => {
     const backend = new RedisResultBackend(connection, options);
@@ -82,6 +89,7 @@ export function redisResultBackend(options: RedisResultBackendOptions = {}): Ste
 
 /** Provides the Redis revoke store. */
 export function redisRevokeStore(options: RedisConnectionOptions = {}): StemPlugin {
+  assertKnownOptions('redisRevokeStore()', options, REDIS_CONNECTION_OPTION_KEYS);
   return singleService('redis-revoke-store', options, (connection, stem) => {
     const store = new RedisRevokeStore(connection);
     stem.provide('revokeStore', store);
@@ -91,6 +99,7 @@ export function redisRevokeStore(options: RedisConnectionOptions = {}): StemPlug
 
 /** Provides the Redis token-bucket rate limiter. */
 export function redisRateLimiter(options: RedisConnectionOptions = {}): StemPlugin {
+  assertKnownOptions('redisRateLimiter()', options, REDIS_CONNECTION_OPTION_KEYS);
   return singleService('redis-rate-limiter', options, (connection, stem) => {
     const limiter = new RedisRateLimiter(connection);
     stem.provide('rateLimiter', limiter);
@@ -100,6 +109,7 @@ export function redisRateLimiter(options: RedisConnectionOptions = {}): StemPlug
 
 /** Provides the Redis schedule store for Beat. */
 export function redisScheduleStore(options: RedisConnectionOptions = {}): StemPlugin {
+  assertKnownOptions('redisScheduleStore()', options, REDIS_CONNECTION_OPTION_KEYS);
   return singleService('redis-schedule-store', options, (connection, stem) => {
     const store = new RedisScheduleStore(connection);
     stem.provide('scheduleStore', store);
@@ -109,6 +119,7 @@ export function redisScheduleStore(options: RedisConnectionOptions = {}): StemPl
 
 /** Provides the Redis workflow store (runs, checkpoints, waiters, early events) for plugins/workflows. */
 export function redisWorkflowStore(options: RedisConnectionOptions = {}): StemPlugin {
+  assertKnownOptions('redisWorkflowStore()', options, REDIS_CONNECTION_OPTION_KEYS);
   return singleService('redis-workflow-store', options, (connection, stem) => {
     const store = new RedisWorkflowStore(connection);
     stem.provide('workflowStore', store);
@@ -118,6 +129,7 @@ export function redisWorkflowStore(options: RedisConnectionOptions = {}): StemPl
 
 /** Provides the Redis lock store. */
 export function redisLockStore(options: RedisConnectionOptions = {}): StemPlugin {
+  assertKnownOptions('redisLockStore()', options, REDIS_CONNECTION_OPTION_KEYS);
   return singleService('redis-lock-store', options, (connection, stem) => {
     const store = new RedisLockStore(connection);
     stem.provide('lockStore', store);
@@ -130,6 +142,7 @@ export function redisLockStore(options: RedisConnectionOptions = {}): StemPlugin
  * and the backend's subscriber): `redis({ url: 'redis://127.0.0.1:6379', namespace: 'stem' })`.
  */
 export function redis(options: RedisPluginOptions = {}): StemPlugin {
+  assertKnownOptions('redis()', options, REDIS_PLUGIN_OPTION_KEYS);
   const resolved = resolveConnectionOptions(options, 'redis');
   resolveBrokerOptions(options, 'redis');
   resolveResultTtl(options, 'redis');

@@ -1,6 +1,7 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { ClusterOptions, SentinelConnectionOptions } from 'ioredis';
 import { ConfigError } from '../../sdk/errors.js';
+import type { OptionKeys } from '../../sdk/option-keys.js';
 import { maskUrl } from '../../sdk/url.js';
 
 /** A server address: `'host:port'` or `{ host, port }`. */
@@ -85,6 +86,40 @@ export interface RedisResultBackendOptions extends RedisConnectionOptions {
 
 /** Options of `redis()`: everything over one connection. */
 export interface RedisPluginOptions extends RedisBrokerOptions, RedisResultBackendOptions {}
+
+/** The keys of {@link RedisConnectionOptions}: what a single-service factory (`redisRevokeStore()`, …) accepts. */
+export const REDIS_CONNECTION_OPTION_KEYS = {
+  url: true,
+  cluster: true,
+  sentinel: true,
+  namespace: true,
+  connectTimeoutMs: true,
+  username: true,
+  password: true,
+  tls: true,
+} as const satisfies OptionKeys<RedisConnectionOptions>;
+
+/** The keys of {@link RedisBrokerOptions}: what `redisBroker()` accepts. */
+export const REDIS_BROKER_OPTION_KEYS = {
+  ...REDIS_CONNECTION_OPTION_KEYS,
+  blockMs: true,
+  defaultVisibilityTimeoutMs: true,
+  broadcastMaxLen: true,
+  promoteBatch: true,
+} as const satisfies OptionKeys<RedisBrokerOptions>;
+
+/** The keys of {@link RedisResultBackendOptions}: what `redisResultBackend()` accepts. */
+export const REDIS_RESULT_BACKEND_OPTION_KEYS = {
+  ...REDIS_CONNECTION_OPTION_KEYS,
+  resultTtlMs: true,
+  listQueued: true,
+} as const satisfies OptionKeys<RedisResultBackendOptions>;
+
+/** The keys of {@link RedisPluginOptions}: what `redis()` accepts (connection, broker and backend options). */
+export const REDIS_PLUGIN_OPTION_KEYS = {
+  ...REDIS_BROKER_OPTION_KEYS,
+  ...REDIS_RESULT_BACKEND_OPTION_KEYS,
+} as const satisfies OptionKeys<RedisPluginOptions>;
 
 /** Where the data lives: one server (the URL), a cluster, or a master found through sentinels. */
 export type RedisTopology =

@@ -2,6 +2,7 @@ import type { RevokeEntry } from '../../sdk/contracts/revoke-store.js';
 import { parseDuration, type Duration } from '../../sdk/duration.js';
 import { ConfigError, UsageError } from '../../sdk/errors.js';
 import type { Stem } from '../../sdk/kernel.js';
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import type { WorkerHandle } from '../../sdk/worker-handle.js';
 import { nextRevokeVersion, RevokeList } from './revoke-list.js';
@@ -18,6 +19,9 @@ export interface RevokePluginOptions {
   /** How often workers read new revokes from the store (default 1s). */
   syncInterval?: Duration;
 }
+
+/** The keys of {@link RevokePluginOptions}. */
+const REVOKE_PLUGIN_OPTION_KEYS = { namespace: true, syncInterval: true } as const satisfies OptionKeys<RevokePluginOptions>;
 
 /** Options of `revokeTask()`. */
 export interface RevokeOptions {
@@ -95,6 +99,7 @@ function isRevokeEntry(value: unknown): value is RevokeEntry {
  * @example Stem.create({ plugins: [redis({ url }), control(), revoke()] })
  */
 export function revoke(options: RevokePluginOptions = {}): StemPlugin {
+  assertKnownOptions('revoke()', options, REVOKE_PLUGIN_OPTION_KEYS);
   const syncMs = parseDuration(options.syncInterval ?? '1s', 'revoke: option "syncInterval"');
   if (syncMs <= 0) throw new ConfigError('revoke: option "syncInterval" must be above 0, e.g. "1s"');
   const workers = new Set<WorkerHandle>();

@@ -1,6 +1,7 @@
 import { broadcastChannel, META, type Envelope } from '../../sdk/envelope.js';
 import { ConfigError } from '../../sdk/errors.js';
 import { assertBoundedQueuesSupported, stampQueueBound } from '../../sdk/queue-bound.js';
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import type { WorkerOptions } from '../../sdk/worker-options.js';
 import { RoutingTable } from './routing-table.js';
@@ -23,6 +24,9 @@ export interface RoutingOptions {
   /** When true, every glob must match a task the Stem instance registers (checked at apply). */
   checkTasks?: boolean;
 }
+
+/** The keys of {@link RoutingOptions}. */
+const ROUTING_OPTION_KEYS = { file: true, config: true, checkTasks: true } as const satisfies OptionKeys<RoutingOptions>;
 
 /** The routing plugin, with its resolved table for commands and tests. */
 export interface RoutingPlugin extends StemPlugin {
@@ -70,6 +74,7 @@ function subscribeWorker(table: RoutingTable, options: WorkerOptions, undeclared
 export function routing(options: RoutingOptions): RoutingPlugin {
   if (typeof options !== 'object' || options === null)
     throw new ConfigError('routing: give options: routing({ file: "routing.yaml" }) or routing({ config: { … } })');
+  assertKnownOptions('routing()', options, ROUTING_OPTION_KEYS);
   const hasFile = options.file !== undefined;
   const hasConfig = options.config !== undefined;
   if (hasFile === hasConfig)

@@ -1,3 +1,4 @@
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import { EnvelopeSigner } from './envelope-signer.js';
 import { resolveSigningOptions, type SigningOptions } from './signing-options.js';
@@ -15,6 +16,9 @@ const SIGN_STAGE = 1_000;
 /** Verifies before every other dispatch tap (revoke is at -100): a forged task gets no further. */
 const VERIFY_STAGE = -1_000;
 
+/** The keys of {@link SigningOptions}: what `signing()` accepts. */
+const SIGNING_OPTION_KEYS = { keys: true, activeKey: true, algorithm: true } as const satisfies OptionKeys<SigningOptions>;
+
 /** The dead-letter reason of a task whose signature is missing or does not verify. */
 export const SIGNATURE_INVALID = 'signature-invalid';
 
@@ -25,6 +29,7 @@ export const SIGNATURE_INVALID = 'signature-invalid';
  * @example signing({ keys: { k2: process.env.NEW_KEY!, k1: process.env.OLD_KEY! }, activeKey: 'k2' })
  */
 export function signing(options: SigningOptions): StemPlugin {
+  assertKnownOptions('signing()', options, SIGNING_OPTION_KEYS);
   const { keyring, activeKey } = resolveSigningOptions(options);
   const signer = new EnvelopeSigner(keyring, activeKey);
   return {

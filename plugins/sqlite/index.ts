@@ -1,10 +1,11 @@
 import type { ServiceName, Services } from '../../sdk/contracts/index.js';
 import type { Stem } from '../../sdk/kernel.js';
+import { assertKnownOptions } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import { SqliteBroker } from './sqlite-broker.js';
 import { SqliteConnection } from './sqlite-connection.js';
 import { SqliteLockStore } from './sqlite-lock-store.js';
-import { resolveSqliteOptions, type SqliteOptions } from './sqlite-options.js';
+import { resolveSqliteOptions, SQLITE_OPTION_KEYS, type SqliteOptions } from './sqlite-options.js';
 import { SqliteRateLimiter } from './sqlite-rate-limiter.js';
 import { SqliteResultBackend } from './sqlite-result-backend.js';
 import { SqliteRevokeStore } from './sqlite-revoke-store.js';
@@ -97,6 +98,7 @@ function connectionPlugin(
  * export default defineConfig({ plugins: [sqlite({ url: 'sqlite://.stem/stem.db' })] });
  */
 export function sqlite(options: SqliteOptions): StemPlugin {
+  assertKnownOptions('sqlite()', options, SQLITE_OPTION_KEYS);
   return connectionPlugin('sqlite', options, Object.keys(SERVICES) as ServiceName[]);
 }
 
@@ -106,6 +108,7 @@ export function sqlite(options: SqliteOptions): StemPlugin {
  * configured). The file is opened only when it is used.
  */
 export function sqliteFallback(options: SqliteOptions): StemPlugin {
+  assertKnownOptions('sqliteFallback()', options, SQLITE_OPTION_KEYS);
   const services = Object.keys(SERVICES) as ServiceName[];
   return connectionPlugin('sqlite-default', options, services, (stem) =>
     stem.provides('broker') ? [] : services.filter((service) => !stem.provides(service)),
@@ -119,35 +122,42 @@ function servicePlugin(name: string, service: ServiceName, options: SqliteOption
 
 /** Provides the SQLite broker (`BEGIN IMMEDIATE` claims, leases, delays, priorities, dead letters, broadcasts). */
 export function sqliteBroker(options: SqliteOptions): StemPlugin {
+  assertKnownOptions('sqliteBroker()', options, SQLITE_OPTION_KEYS);
   return servicePlugin('sqlite-broker', 'broker', options);
 }
 
 /** Provides the SQLite result backend (states in order with TTL, watch across processes, groups, chords, heartbeats). */
 export function sqliteResultBackend(options: SqliteOptions): StemPlugin {
+  assertKnownOptions('sqliteResultBackend()', options, SQLITE_OPTION_KEYS);
   return servicePlugin('sqlite-result-backend', 'backend', options);
 }
 
 /** Provides the SQLite revoke store (versioned upserts). */
 export function sqliteRevokeStore(options: SqliteOptions): StemPlugin {
+  assertKnownOptions('sqliteRevokeStore()', options, SQLITE_OPTION_KEYS);
   return servicePlugin('sqlite-revoke-store', 'revokeStore', options);
 }
 
 /** Provides the SQLite schedule store (optimistic versions). */
 export function sqliteScheduleStore(options: SqliteOptions): StemPlugin {
+  assertKnownOptions('sqliteScheduleStore()', options, SQLITE_OPTION_KEYS);
   return servicePlugin('sqlite-schedule-store', 'scheduleStore', options);
 }
 
 /** Provides the SQLite workflow store (runs, checkpoints, waiters, early events) for plugins/workflows. */
 export function sqliteWorkflowStore(options: SqliteOptions): StemPlugin {
+  assertKnownOptions('sqliteWorkflowStore()', options, SQLITE_OPTION_KEYS);
   return servicePlugin('sqlite-workflow-store', 'workflowStore', options);
 }
 
 /** Provides the SQLite lock store (owner and expiry per key). */
 export function sqliteLockStore(options: SqliteOptions): StemPlugin {
+  assertKnownOptions('sqliteLockStore()', options, SQLITE_OPTION_KEYS);
   return servicePlugin('sqlite-lock-store', 'lockStore', options);
 }
 
 /** Provides the SQLite rate limiter (a token bucket row per key). */
 export function sqliteRateLimiter(options: SqliteOptions): StemPlugin {
+  assertKnownOptions('sqliteRateLimiter()', options, SQLITE_OPTION_KEYS);
   return servicePlugin('sqlite-rate-limiter', 'rateLimiter', options);
 }

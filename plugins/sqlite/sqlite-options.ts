@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../../sdk/errors.js';
+import type { OptionKeys } from '../../sdk/option-keys.js';
 
 /** Options every SQLite service takes. */
 export interface SqliteOptions {
@@ -24,6 +25,17 @@ export interface SqliteOptions {
   /** Run the migrations on open (default true). */
   migrate?: boolean;
 }
+
+/** The keys of {@link SqliteOptions}: what `sqlite()` and each `sqlite…()` service factory accept. */
+export const SQLITE_OPTION_KEYS = {
+  url: true,
+  path: true,
+  namespace: true,
+  busyTimeoutMs: true,
+  pollIntervalMs: true,
+  resultTtlMs: true,
+  migrate: true,
+} as const satisfies OptionKeys<SqliteOptions>;
 
 /** Options with every default applied. */
 export interface ResolvedSqliteOptions {

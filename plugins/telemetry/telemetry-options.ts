@@ -1,5 +1,6 @@
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import { ConfigError } from '../../sdk/errors.js';
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 
 /** Options of `telemetry()`. */
 export interface TelemetryOptions {
@@ -15,6 +16,13 @@ export interface TelemetryOptions {
   parentOnCreation?: boolean;
 }
 
+/** The keys of {@link TelemetryOptions}. */
+const TELEMETRY_OPTION_KEYS = {
+  tracerProvider: true,
+  meterProvider: true,
+  parentOnCreation: true,
+} as const satisfies OptionKeys<TelemetryOptions>;
+
 /** Options with defaults applied. */
 export interface ResolvedTelemetryOptions {
   tracerProvider: TracerProvider | undefined;
@@ -27,6 +35,7 @@ export function resolveTelemetryOptions(options: TelemetryOptions): ResolvedTele
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError(`telemetry(): options must be an object such as { parentOnCreation: true }, got ${JSON.stringify(options)}`);
   }
+  assertKnownOptions('telemetry()', options, TELEMETRY_OPTION_KEYS);
   const { tracerProvider, meterProvider, parentOnCreation = true } = options;
   if (tracerProvider !== undefined && typeof (tracerProvider as Partial<TracerProvider>).getTracer !== 'function') {
     throw new ConfigError(

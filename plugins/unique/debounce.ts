@@ -2,6 +2,7 @@ import type { TaskStatus } from '../../sdk/contracts/result-backend.js';
 import { type Duration, formatDuration, parseDuration } from '../../sdk/duration.js';
 import type { Envelope } from '../../sdk/envelope.js';
 import { ConfigError, StemError, UsageError } from '../../sdk/errors.js';
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import { defaultUniqueKey } from './unique-key.js';
 
@@ -45,6 +46,9 @@ export interface DebounceOptions {
   keyPrefix?: string;
 }
 
+/** The keys of {@link DebounceOptions}. */
+const DEBOUNCE_OPTION_KEYS = { keyPrefix: true } as const satisfies OptionKeys<DebounceOptions>;
+
 /** The options of one enqueue that debounce it by `window` under `key`: `stem.enqueue(task, args, debounced('5s', 'acme'))`. */
 export function debounced(window: Duration, key?: string): { headers: Record<string, string> } {
   const ms = parseDuration(window, 'debounce');
@@ -73,6 +77,7 @@ function supersededMessage(key: string, by: string, windowMs: number): string {
  * @example defineTask({ name: 'search.reindex', options: { debounce: '5s', debounceKey: (a) => a.userId }, handler })
  */
 export function debounce(options: DebounceOptions = {}): StemPlugin {
+  assertKnownOptions('debounce()', options, DEBOUNCE_OPTION_KEYS);
   const prefix = options.keyPrefix ?? 'debounce';
   if (typeof prefix !== 'string' || prefix === '')
     throw new ConfigError(`debounce: option "keyPrefix" must be a non-empty string (got ${JSON.stringify(prefix)})`);

@@ -1,5 +1,6 @@
 import { parseDuration, type Duration } from '../../sdk/duration.js';
 import { ConfigError, StemError } from '../../sdk/errors.js';
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import type { TaskHandle } from '../../sdk/task-handle.js';
 import { defaultUniqueKey } from './unique-key.js';
@@ -32,6 +33,9 @@ export interface UniqueOptions {
   keyPrefix?: string;
 }
 
+/** The keys of {@link UniqueOptions}. */
+const UNIQUE_OPTION_KEYS = { keyPrefix: true } as const satisfies OptionKeys<UniqueOptions>;
+
 /** The id of the task `handle` duplicates when its enqueue was a duplicate of a unique task, else undefined. */
 export function duplicateOf(handle: TaskHandle<unknown>): string | undefined {
   const id = handle.envelope?.meta[DUPLICATE_OF_META];
@@ -50,6 +54,7 @@ const ATTEMPTS = 3;
  * @example defineTask({ name: 'report.build', options: { unique: true, uniqueFor: '10m' }, handler })
  */
 export function unique(options: UniqueOptions = {}): StemPlugin {
+  assertKnownOptions('unique()', options, UNIQUE_OPTION_KEYS);
   const prefix = options.keyPrefix ?? 'unique';
   if (typeof prefix !== 'string' || prefix === '')
     throw new ConfigError(`unique: option "keyPrefix" must be a non-empty string (got ${JSON.stringify(prefix)})`);

@@ -1,6 +1,7 @@
 import { parseDuration, type Duration } from '../../sdk/duration.js';
 import { ConfigError } from '../../sdk/errors.js';
 import type { Stem } from '../../sdk/kernel.js';
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
 import type { TaskOptions } from '../../sdk/task.js';
 import type { WorkflowDefinition } from './define-workflow.js';
@@ -37,6 +38,14 @@ export interface WorkflowsPluginOptions {
   advanceOptions?: TaskOptions;
 }
 
+/** The keys of {@link WorkflowsPluginOptions}. */
+const WORKFLOWS_OPTION_KEYS = {
+  definitions: true,
+  lease: true,
+  eventBufferTtl: true,
+  advanceOptions: true,
+} as const satisfies OptionKeys<WorkflowsPluginOptions>;
+
 const instances = new WeakMap<Stem, Workflows>();
 
 /**
@@ -46,6 +55,7 @@ const instances = new WeakMap<Stem, Workflows>();
  * service (memory by default; redis(), postgres() and sqlite() provide one). See docs/workflows.md.
  */
 export function workflows(options: WorkflowsPluginOptions = {}): StemPlugin {
+  assertKnownOptions('workflows()', options, WORKFLOWS_OPTION_KEYS);
   const leaseMs = parseDuration(options.lease ?? '30s', 'workflows(): option "lease"');
   const eventBufferTtlMs = parseDuration(options.eventBufferTtl ?? '1d', 'workflows(): option "eventBufferTtl"');
   if (!(leaseMs >= 100)) throw new ConfigError('workflows(): option "lease" must be at least 100ms');
