@@ -26,7 +26,7 @@ export function assertKnownOptions(factory: string, options: unknown, known: Rea
   throw new ConfigError(`${factory}: unknown option${unknown.length > 1 ? 's' : ''} ${described.join(', ')}; ${list}`);
 }
 
-/** The known key nearest `key` (case aside, or a few edits away for its length), if one is near enough. */
+/** The known key nearest `key`: the same but for case, a few edits away for its length, or one that contains it. */
 function closestKey(key: string, names: readonly string[]): string | undefined {
   const lower = key.toLowerCase();
   const sameLetters = names.find((name) => name.toLowerCase() === lower);
@@ -41,7 +41,9 @@ function closestKey(key: string, names: readonly string[]): string | undefined {
       bestDistance = distance;
     }
   }
-  return best;
+  if (best !== undefined || lower.length < 4) return best;
+  // Part of a longer name: `prefix` for `keyPrefix`, `timeout` for `connectTimeoutMs`.
+  return names.find((name) => name.toLowerCase().includes(lower));
 }
 
 /** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`: "shcema" is 1 from "schema". */

@@ -1,0 +1,325 @@
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { metrics, trace } from '@opentelemetry/api';
+import t, { type Test } from 'tap';
+import { beat } from '../../plugins/beat/index.js';
+import { control } from '../../plugins/control/index.js';
+import { createDashboard } from '../../plugins/dashboard/index.js';
+import { events } from '../../plugins/events/index.js';
+import { isolation } from '../../plugins/isolation/index.js';
+import {
+  postgres,
+  postgresBroker,
+  postgresLockStore,
+  postgresRateLimiter,
+  postgresResultBackend,
+  postgresRevokeStore,
+  postgresScheduleStore,
+  postgresWorkflowStore,
+} from '../../plugins/postgres/index.js';
+import { rateLimit } from '../../plugins/rate-limit/index.js';
+import {
+  redis,
+  redisBroker,
+  redisLockStore,
+  redisRateLimiter,
+  redisResultBackend,
+  redisRevokeStore,
+  redisScheduleStore,
+  redisWorkflowStore,
+} from '../../plugins/redis/index.js';
+import { revoke } from '../../plugins/revoke/index.js';
+import { routing } from '../../plugins/routing/index.js';
+import { signing } from '../../plugins/signing/index.js';
+import {
+  sqlite,
+  sqliteBroker,
+  sqliteFallback,
+  sqliteLockStore,
+  sqliteRateLimiter,
+  sqliteResultBackend,
+  sqliteRevokeStore,
+  sqliteScheduleStore,
+  sqliteWorkflowStore,
+} from '../../plugins/sqlite/index.js';
+import { telemetry } from '../../plugins/telemetry/index.js';
+import { debounce, unique } from '../../plugins/unique/index.js';
+import { workflows } from '../../plugins/workflows/index.js';
+import { ConfigError, Stem } from '../../sdk/index.js';
+import { assertKnownOptions } from '../../sdk/option-keys.js';
+
+// Every check runs when the factory is called: the servers these URLs name do not exist (port 1),
+// so a factory that connected before refusing would fail with another error, or hang.
+const REDIS_URL = 'redis://127.0.0.1:1/0';
+const POSTGRES_URL = 'postgres://nobody@127.0.0.1:1/none';
+
+/** Options in any shape: these tests pass what the types would refuse. */
+type AnyOptions = Record<string, unknown>;
+
+/** One factory: how to call it, options that use every key it knows (together, every key), and a misspelling. */
+interface FactoryCase {
+  factory: string;
+  call: (options: AnyOptions) => unknown;
+  /** Each object is valid; between them they hold every known key (some keys exclude others). */
+  accepted: AnyOptions[];
+  /** A key the factory does not know, and the known key it should suggest. */
+  typo: [string, string];
+}
+
+const redisConnection = {
+  url: REDIS_URL,
+  namespace: 'unknown-options',
+  connectTimeoutMs: 100,
+  username: 'app',
+  password: 'secret',
+  tls: false,
+};
+const redisTopologies = [{ cluster: { nodes: ['127.0.0.1:1'] } }, { sentinel: { sentinels: ['127.0.0.1:1'], name: 'mymaster' } }];
+const redisBrokerOwn = { blockMs: 100, defaultVisibilityTimeoutMs: 1_000, broadcastMaxLen: 10, promoteBatch: 10 };
+const redisBackendOwn = { resultTtlMs: 1_000, listQueued: true };
+const postgresAll = {
+  url: POSTGRES_URL,
+  schema: 'unknown_options',
+  namespace: 'unknown-options',
+  poolSize: 1,
+  connectTimeoutMs: 100,
+  pollIntervalMs: 100,
+  resultTtlMs: 1_000,
+  migrate: false,
+  applicationName: 'unknown-options',
+  ssl: false,
+};
+const sqliteAll = [
+  { url: 'sqlite::memory:', namespace: 'unknown-options', busyTimeoutMs: 100, pollIntervalMs: 10, resultTtlMs: 1_000, migrate: false },
+  { path: ':memory:' },
+];
+
+const cases: FactoryCase[] = [
+  {
+    factory: 'redis',
+    call: (o) => redis(o),
+    accepted: [{ ...redisConnection, ...redisBrokerOwn, ...redisBackendOwn }, ...redisTopologies],
+    typo: ['urll', 'url'],
+  },
+  {
+    factory: 'redisBroker',
+    call: (o) => redisBroker(o),
+    accepted: [{ ...redisConnection, ...redisBrokerOwn }, ...redisTopologies],
+    typo: ['blockMS', 'blockMs'],
+  },
+  {
+    factory: 'redisResultBackend',
+    call: (o) => redisResultBackend(o),
+    accepted: [{ ...redisConnection, ...redisBackendOwn }, ...redisTopologies],
+    typo: ['resultTTLMs', 'resultTtlMs'],
+  },
+  ...(
+    [
+      ['redisRevokeStore', redisRevokeStore],
+      ['redisRateLimiter', redisRateLimiter],
+      ['redisScheduleStore', redisScheduleStore],
+      ['redisWorkflowStore', redisWorkflowStore],
+      ['redisLockStore', redisLockStore],
+    ] as const
+  ).map(([factory, make]) => ({
+    factory,
+    call: (o: AnyOptions) => make(o),
+    accepted: [redisConnection, ...redisTopologies],
+    typo: ['namespce', 'namespace'] as [string, string],
+  })),
+  ...(
+    [
+      ['postgres', postgres],
+      ['postgresBroker', postgresBroker],
+      ['postgresResultBackend', postgresResultBackend],
+      ['postgresRevokeStore', postgresRevokeStore],
+      ['postgresScheduleStore', postgresScheduleStore],
+      ['postgresWorkflowStore', postgresWorkflowStore],
+      ['postgresLockStore', postgresLockStore],
+      ['postgresRateLimiter', postgresRateLimiter],
+    ] as const
+  ).map(([factory, make]) => ({
+    factory,
+    call: (o: AnyOptions) => make(o as never),
+    accepted: [postgresAll],
+    typo: ['shcema', 'schema'] as [string, string],
+  })),
+  ...(
+    [
+      ['sqlite', sqlite],
+      ['sqliteFallback', sqliteFallback],
+      ['sqliteBroker', sqliteBroker],
+      ['sqliteResultBackend', sqliteResultBackend],
+      ['sqliteRevokeStore', sqliteRevokeStore],
+      ['sqliteScheduleStore', sqliteScheduleStore],
+      ['sqliteWorkflowStore', sqliteWorkflowStore],
+      ['sqliteLockStore', sqliteLockStore],
+      ['sqliteRateLimiter', sqliteRateLimiter],
+    ] as const
+  ).map(([factory, make]) => ({
+    factory,
+    call: (o: AnyOptions) => make(o as never),
+    accepted: sqliteAll,
+    typo: ['busyTimeout', 'busyTimeoutMs'] as [string, string],
+  })),
+  {
+    factory: 'beat',
+    call: (o) => beat(o),
+    accepted: [
+      {
+        tick: '1s',
+        lockTtl: '30s',
+        batchSize: 10,
+        owner: 'unknown-options',
+        schedules: [],
+        onFiring: () => undefined,
+        onError: () => undefined,
+        now: Date.now,
+        random: Math.random,
+        autoStart: false,
+      },
+    ],
+    typo: ['autostart', 'autoStart'],
+  },
+  { factory: 'control', call: (o) => control(o), accepted: [{ namespace: 'ops' }], typo: ['namspace', 'namespace'] },
+  { factory: 'events', call: (o) => events(o), accepted: [{ all: true }], typo: ['al', 'all'] },
+  {
+    factory: 'isolation',
+    call: (o) => isolation(o),
+    accepted: [
+      {
+        pool: 'threads',
+        modules: [],
+        setup: [],
+        min: 0,
+        max: 1,
+        maxTasksPerChild: 10,
+        maxMemoryPerChild: '256MB',
+        abortGrace: 0,
+        execArgv: [],
+        threadHeapLimitMb: 64,
+        tagOutput: false,
+      },
+    ],
+    typo: ['maxTaskPerChild', 'maxTasksPerChild'],
+  },
+  {
+    factory: 'rateLimit',
+    call: (o) => rateLimit(o),
+    accepted: [{ namespace: 'ops', tenantHeader: false }],
+    typo: ['tenantheader', 'tenantHeader'],
+  },
+  {
+    factory: 'revoke',
+    call: (o) => revoke(o),
+    accepted: [{ namespace: 'ops', syncInterval: '1s' }],
+    typo: ['syncIntervall', 'syncInterval'],
+  },
+  {
+    factory: 'routing',
+    call: (o) => routing(o),
+    accepted: [{ file: fileURLToPath(new URL('../../fixtures/routing.yaml', import.meta.url)), checkTasks: false }, { config: {} }],
+    typo: ['fil', 'file'],
+  },
+  {
+    factory: 'signing',
+    call: (o) => signing({ keys: { k1: randomBytes(32).toString('base64') }, ...o } as never),
+    accepted: [{ keys: { k1: randomBytes(32).toString('base64') }, activeKey: 'k1', algorithm: 'hmac-sha256' }],
+    typo: ['activekey', 'activeKey'],
+  },
+  { factory: 'unique', call: (o) => unique(o), accepted: [{ keyPrefix: 'u' }], typo: ['keyprefix', 'keyPrefix'] },
+  { factory: 'debounce', call: (o) => debounce(o), accepted: [{ keyPrefix: 'd' }], typo: ['prefix', 'keyPrefix'] },
+  {
+    factory: 'workflows',
+    call: (o) => workflows(o),
+    accepted: [{ definitions: [], lease: '1s', eventBufferTtl: '1h', advanceOptions: {} }],
+    typo: ['defintions', 'definitions'],
+  },
+  {
+    factory: 'telemetry',
+    call: (o) => telemetry(o),
+    accepted: [{ tracerProvider: trace.getTracerProvider(), meterProvider: metrics.getMeterProvider(), parentOnCreation: true }],
+    typo: ['parentOnCreate', 'parentOnCreation'],
+  },
+];
+
+/** The factory's known keys, as its error lists them. */
+function knownKeys(error: unknown): string[] {
+  const match = /; known options: (.*)$/.exec((error as Error).message);
+  return match === null ? [] : match[1]!.split(', ');
+}
+
+function throwsUnknown(t: Test, call: () => unknown, pattern: RegExp): unknown {
+  let caught: unknown;
+  try {
+    call();
+  } catch (error) {
+    caught = error;
+  }
+  t.type(caught, ConfigError, 'a ConfigError');
+  t.match((caught as Error | undefined)?.message, pattern);
+  t.notMatch((caught as Error | undefined)?.message, /\n/, 'on one line');
+  return caught;
+}
+
+for (const { factory, call, accepted, typo } of cases) {
+  t.test(`${factory}() refuses an unknown option when called, naming it and the known one it resembles`, async (t) => {
+    const [wrong, meant] = typo;
+    const error = throwsUnknown(
+      t,
+      () => call({ ...accepted[0], [wrong]: 1 }),
+      new RegExp(`^${factory}\\(\\): unknown option "${wrong}" \\(did you mean "${meant}"\\?\\); known options: .*\\b${meant}\\b`),
+    );
+    t.match((error as ConfigError | undefined)?.code, 'config');
+    t.test('and accepts every option it knows', async (t) => {
+      for (const options of accepted) t.doesNotThrow(() => call(options), `${factory}(${Object.keys(options).join(', ')})`);
+      const covered = new Set(accepted.flatMap((options) => Object.keys(options)));
+      t.same(
+        knownKeys(error).filter((key) => !covered.has(key)),
+        [],
+        'these cases use every key the factory lists',
+      );
+    });
+  });
+}
+
+t.test('createDashboard() refuses an unknown option and accepts the ones it knows', async (t) => {
+  const stem = await Stem.create();
+  t.teardown(() => stem.close());
+  const error = throwsUnknown(
+    t,
+    () => createDashboard(stem, { basePath: '/stem', readonly: true } as never),
+    /^createDashboard\(\): unknown option "readonly" \(did you mean "readOnly"\?\); known options: /,
+  );
+  const options = { basePath: '/stem', token: 'a-long-token', readOnly: true, controls: {}, allowedHosts: ['localhost'] };
+  const dashboard = createDashboard(stem, options);
+  await dashboard.close();
+  t.same(knownKeys(error).sort(), Object.keys(options).sort());
+});
+
+t.test('a single-service factory refuses the options of another service', async (t) => {
+  throwsUnknown(
+    t,
+    () => redisRevokeStore({ url: REDIS_URL, blockMs: 100 } as never),
+    /^redisRevokeStore\(\): unknown option "blockMs"; known/,
+  );
+  throwsUnknown(
+    t,
+    () => redisBroker({ url: REDIS_URL, resultTtlMs: 100 } as never),
+    /^redisBroker\(\): unknown option "resultTtlMs"; known/,
+  );
+});
+
+t.test('the message names every unknown key, suggests only a near one, and ignores letter case for the suggestion', async (t) => {
+  const known = { url: true, schema: true, connectTimeoutMs: true } as const;
+  t.throws(() => assertKnownOptions('demo()', { URL: 'x', bogus: 1, schema: 's' }, known), {
+    message: 'demo(): unknown options "URL" (did you mean "url"?), "bogus"; known options: url, schema, connectTimeoutMs',
+  });
+  t.throws(() => assertKnownOptions('demo()', { connectTimeout: 5 }, known), {
+    message: /"connectTimeout" \(did you mean "connectTimeoutMs"\?\)/,
+  });
+  t.throws(() => assertKnownOptions('demo()', { timeout: 5 }, known), { message: /"timeout" \(did you mean "connectTimeoutMs"\?\)/ });
+  t.throws(() => assertKnownOptions('demo()', { shcema: undefined }, known), { message: /"shcema" \(did you mean "schema"\?\)/ });
+  t.doesNotThrow(() => assertKnownOptions('demo()', undefined, known), 'no options at all');
+  t.doesNotThrow(() => assertKnownOptions('demo()', { url: 'x', schema: undefined }, known), 'known keys, some undefined');
+});
