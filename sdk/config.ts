@@ -1,4 +1,5 @@
 import type { Duration } from './duration.js';
+import { assertKnownOptions, type OptionKeys } from './option-keys.js';
 import type { StemPlugin } from './plugin.js';
 import type { TaskDefinition } from './task.js';
 import type { WorkerOptions } from './worker-options.js';
@@ -41,4 +42,33 @@ export interface StemConfig {
 /** Declares a configuration with type checking; returns it unchanged. */
 export function defineConfig<T extends StemConfig>(config: T): T {
   return config;
+}
+
+/** The keys of {@link StemConfig}: what `Stem.create()` takes. */
+const STEM_CONFIG_KEYS = {
+  plugins: true,
+  tasks: true,
+  defaultQueue: true,
+  resultTtl: true,
+  visibilityTimeout: true,
+  worker: true,
+  trackQueued: true,
+  extendedResults: true,
+  maxArgsBytes: true,
+  maxRedeliveries: true,
+  namespace: true,
+  commands: true,
+} as const satisfies OptionKeys<StemConfig>;
+
+/**
+ * What `loadConfig()` (stem/config) adds to the config it resolves, for `stem config print`:
+ * `Stem.create(await loadConfig())` passes them, and the kernel ignores them.
+ */
+const LOADED_CONFIG_KEYS: ReadonlySet<string> = new Set(['configPath', 'urls', 'routingConfig']);
+
+/** Throws ConfigError when `config` holds a key StemConfig does not have (`plugin` for `plugins`), naming the nearest. */
+export function assertStemConfigKeys(config: StemConfig, where = 'Stem.create()'): void {
+  if (typeof config !== 'object' || config === null) return;
+  const own = Object.fromEntries(Object.entries(config).filter(([key]) => !LOADED_CONFIG_KEYS.has(key)));
+  assertKnownOptions(where, own, STEM_CONFIG_KEYS);
 }

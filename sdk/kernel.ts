@@ -1,7 +1,7 @@
 import type { ResultBackend, TaskPage, TaskQuery, TaskStatus } from './contracts/result-backend.js';
 import type { Broker } from './contracts/broker.js';
 import type { ServiceName, Services } from './contracts/index.js';
-import type { StemConfig } from './config.js';
+import { assertStemConfigKeys, type StemConfig } from './config.js';
 import { ConfigError, ListingNotSupportedError } from './errors.js';
 import { EventStream } from './event-stream.js';
 import { StemHooks } from './hooks.js';
@@ -60,6 +60,7 @@ export class Stem {
 
   /** Creates an instance and applies the config's plugins in order (async applies awaited). */
   static async create(config: StemConfig = {}): Promise<Stem> {
+    assertStemConfigKeys(config);
     const stem = new Stem(config);
     const names = new Set<string>();
     for (const plugin of config.plugins ?? []) {

@@ -323,3 +323,18 @@ t.test('the message names every unknown key, suggests only a near one, and ignor
   t.doesNotThrow(() => assertKnownOptions('demo()', undefined, known), 'no options at all');
   t.doesNotThrow(() => assertKnownOptions('demo()', { url: 'x', schema: undefined }, known), 'known keys, some undefined');
 });
+
+t.test('Stem.create() refuses a config key it does not know, and takes what loadConfig() adds', async (t) => {
+  await t.rejects(Stem.create({ plugin: [redis({ url: REDIS_URL })] } as never), {
+    constructor: ConfigError,
+    message: /^Stem\.create\(\): unknown option "plugin" \(did you mean "plugins"\?\); known options: plugins, tasks, /,
+  });
+  await t.rejects(Stem.create({ resultTTL: '1h' } as never), { message: /unknown option "resultTTL" \(did you mean "resultTtl"\?\)/ });
+  const stem = await Stem.create({
+    defaultQueue: 'q',
+    urls: {},
+    configPath: '/app/stem.config.ts',
+    routingConfig: 'routing.yaml',
+  } as never);
+  await stem.close();
+});
