@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { StemConfig } from '../../sdk/config.js';
+import { assertStemConfigKeys, type StemConfig } from '../../sdk/config.js';
 import type { ServiceName } from '../../sdk/contracts/index.js';
 import { ConfigError, UsageError } from '../../sdk/errors.js';
 import type { StemPlugin } from '../../sdk/plugin.js';
@@ -81,6 +81,7 @@ async function importModule(file: string): Promise<unknown> {
 
 /** Checks the shape of what a config file exported, naming the field and the fix. */
 function validateConfigShape(config: StemConfig, where: string): void {
+  assertStemConfigKeys(config, where);
   const { plugins, tasks } = config as { plugins?: unknown; tasks?: unknown };
   if (plugins !== undefined) {
     if (!Array.isArray(plugins))

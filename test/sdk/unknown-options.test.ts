@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { metrics, trace } from '@opentelemetry/api';
 import t, { type Test } from 'tap';
+import { loadConfig } from '../../cli/config/index.js';
 import { beat } from '../../plugins/beat/index.js';
 import { control } from '../../plugins/control/index.js';
 import { createDashboard } from '../../plugins/dashboard/index.js';
@@ -337,4 +340,17 @@ t.test('Stem.create() refuses a config key it does not know, and takes what load
     routingConfig: 'routing.yaml',
   } as never);
   await stem.close();
+});
+
+t.test('a config file with a key StemConfig does not have fails to load, naming the file', async (t) => {
+  const dir = t.testdir({ '.stemrc.json': JSON.stringify({ defaultQueue: 'q', namspace: 'billing' }) });
+  const file = join(dir, '.stemrc.json');
+  await t.rejects(loadConfig({ configFile: file, cwd: dir, env: {} }), {
+    constructor: ConfigError,
+    message:
+      `${file}: unknown option "namspace" (did you mean "namespace"?); known options: plugins, tasks, defaultQueue, resultTtl, ` +
+      'visibilityTimeout, worker, trackQueued, extendedResults, maxArgsBytes, maxRedeliveries, namespace, commands',
+  });
+  writeFileSync(file, JSON.stringify({ defaultQueue: 'q', namespace: 'billing' }));
+  t.equal((await loadConfig({ configFile: file, cwd: dir, env: {} })).namespace, 'billing');
 });
