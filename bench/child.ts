@@ -41,6 +41,10 @@ async function openProducer(system: SystemId, servers: Servers): Promise<Produce
       const { PgBossProducer } = await import('./systems/pgboss-system.js');
       return PgBossProducer.open(servers);
     }
+    case 'postgres-floor': {
+      const { PgFloorProducer } = await import('./systems/pg-floor-system.js');
+      return PgFloorProducer.open(servers);
+    }
     default:
       throw new Error(`no producer for ${system}`);
   }
@@ -70,6 +74,10 @@ async function openWorker(system: SystemId, servers: Servers): Promise<WorkerSid
     case 'pg-boss': {
       const { PgBossWorker } = await import('./systems/pgboss-system.js');
       return PgBossWorker.open(servers);
+    }
+    case 'postgres-floor': {
+      const { PgFloorWorker } = await import('./systems/pg-floor-system.js');
+      return PgFloorWorker.open(servers);
     }
   }
 }

@@ -394,15 +394,26 @@ const STEM_PG: Contender = { label: 'stem', system: 'stem-postgres' };
 const STEM_PG_IGNORE: Contender = { label: 'stem ignoreResult', system: 'stem-postgres-ignore' };
 const GRAPHILE: Contender = { label: 'graphile-worker', system: 'graphile-worker' };
 const PGBOSS: Contender = { label: 'pg-boss', system: 'pg-boss' };
+/** Bare SQL with no framework (bench/systems/pg-floor-system.ts): what this machine's Postgres allows. */
+const PG_FLOOR: Contender = { label: 'postgres floor', system: 'postgres-floor' };
 
-/** The Postgres peers measured in the same passes as Stem (BENCH_PG_PEERS): each row is Stem against one of them. */
-const PG_PEERS = [GRAPHILE, PGBOSS].filter((peer) => config.pgPeers.has(peer.label));
+/**
+ * The Postgres peers measured in the same passes as Stem (BENCH_PG_PEERS): each row is Stem
+ * against one of them. The floor's rows carry no target (they say how close Stem is to the
+ * machine), and it sits out 5d: its worker polls, it has no wake-up to measure.
+ */
+const PG_PEERS = [GRAPHILE, PGBOSS, PG_FLOOR].filter((peer) => config.pgPeers.has(peer.label));
+const PG_LATENCY_PEERS = PG_PEERS.filter((peer) => peer !== PG_FLOOR);
 
 type RowShape = Omit<ResultRow, 'stem' | 'peer' | 'runs'>;
 
 /** One row per peer measured: the shape given, with the peer's name. */
-function peerRows(shape: Omit<RowShape, 'peerName'>): RowShape[] {
-  return PG_PEERS.map((peer) => ({ ...shape, peerName: peer.label }));
+function peerRows(shape: Omit<RowShape, 'peerName'>, peers: readonly Contender[] = PG_PEERS): RowShape[] {
+  return peers.map((peer) => {
+    if (peer !== PG_FLOOR) return { ...shape, peerName: peer.label };
+    const { target: _target, ...untargeted } = shape;
+    return { ...untargeted, peerName: peer.label };
+  });
 }
 
 /** Rows of Stem's values against each peer's (`peers[k]` goes with `rows[k]`). */
@@ -471,11 +482,11 @@ async function postgresWorkloads(storage: BenchStorage): Promise<void> {
     'enqueue → handler start p99',
   ];
   const latencyRows = metrics.map((metric) =>
-    peerRows({ metric, ...lower, ...(metric.endsWith('p50') ? { target: { op: '<=', value: 1 } } : {}) }),
+    peerRows({ metric, ...lower, ...(metric.endsWith('p50') ? { target: { op: '<=', value: 1 } } : {}) }, PG_LATENCY_PEERS),
   );
   if (parts.has('d'))
     await guarded('workload 5d', latencyRows.flat(), async () => {
-      const [stem, ...peers] = await latencyRuns('5d latency (postgres)', [STEM_PG, ...PG_PEERS], () => storage.flushPostgres());
+      const [stem, ...peers] = await latencyRuns('5d latency (postgres)', [STEM_PG, ...PG_LATENCY_PEERS], () => storage.flushPostgres());
       for (let k = 0; k < latencyRows.length; k++) {
         pushPeerRows(
           latencyRows[k]!,

@@ -18,6 +18,7 @@ export const BULLMQ_PREFIX = 'benchbull';
 export const STEM_SCHEMA = 'bench_stem';
 export const GRAPHILE_SCHEMA = 'bench_graphile';
 export const PGBOSS_SCHEMA = 'bench_pgboss';
+export const PG_FLOOR_SCHEMA = 'bench_pgfloor';
 /** graphile-worker's task identifier. */
 export const GRAPHILE_TASK = 'bench_noop';
 
@@ -30,7 +31,8 @@ export type SystemId =
   | 'stem-postgres'
   | 'stem-postgres-ignore'
   | 'graphile-worker'
-  | 'pg-boss';
+  | 'pg-boss'
+  | 'postgres-floor';
 
 /** Where the servers are. */
 export interface Servers {
