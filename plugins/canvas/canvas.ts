@@ -1,4 +1,5 @@
-import { UsageError } from '../../sdk/errors.js';
+import { nameProblem } from '../../sdk/envelope.js';
+import { InvalidNameError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
 import type { Stem } from '../../sdk/kernel.js';
 import { assertMembers, chain, chord, SpecBuilder, type ChordSpec, type Member, type Step } from './compose.js';
@@ -37,7 +38,10 @@ export class Canvas {
   async group(members: readonly Member[], options: GroupOptions = {}): Promise<EnqueuedGroup> {
     assertMembers(members, 'group');
     const groupId = options.groupId ?? uuidv7();
-    if (typeof groupId !== 'string' || groupId.length === 0) throw new UsageError('group(): option "groupId" must be a non-empty string');
+    const problem = nameProblem(groupId);
+    if (problem !== undefined) {
+      throw new InvalidNameError('group id', problem, 'give option "groupId" 1 to 256 bytes of printable characters, or leave it out');
+    }
     const specs = new SpecBuilder();
     const memberSpecs = specs.members(members, 'group');
     const launch = new Launch(this.stem, specs.definitions);

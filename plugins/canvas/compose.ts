@@ -1,3 +1,4 @@
+import { assertValidName } from '../../sdk/envelope.js';
 import { UsageError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
 import type { TaskDefinition } from '../../sdk/task.js';
@@ -139,6 +140,8 @@ export class SpecBuilder {
 
   /** A chain with id `id`. */
   chain(sig: ChainSignature, id: string, where: string): ChainSpec {
+    // Checked here, before the launch writes any record under it (Postgres text refuses NUL).
+    assertValidName('id', id);
     const ids = uniqueIds(
       sig.steps.map((s) => (s instanceof ChordSignature ? s.callback.options.id : s.options.id)),
       where,
@@ -160,6 +163,7 @@ export class SpecBuilder {
 
   /** One task under `id`. */
   task(sig: Signature<any, any>, id: string, where: string): SignatureSpec {
+    assertValidName('id', id);
     if (sig.definition !== undefined) this.definitions.set(id, sig.definition);
     return sig.toSpec(id, where);
   }
