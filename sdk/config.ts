@@ -2,7 +2,7 @@ import type { Duration } from './duration.js';
 import { assertKnownOptions, type OptionKeys } from './option-keys.js';
 import type { StemPlugin } from './plugin.js';
 import type { TaskDefinition } from './task.js';
-import type { WorkerOptions } from './worker-options.js';
+import { assertWorkerOptionKeys, type WorkerOptions } from './worker-options.js';
 
 /** What `Stem.create` and `stem.config.ts` take. */
 export interface StemConfig {
@@ -66,9 +66,10 @@ const STEM_CONFIG_KEYS = {
  */
 const LOADED_CONFIG_KEYS: ReadonlySet<string> = new Set(['configPath', 'urls', 'routingConfig']);
 
-/** Throws ConfigError when `config` holds a key StemConfig does not have (`plugin` for `plugins`), naming the nearest. */
+/** Throws ConfigError when `config` (or its `worker`) holds a key StemConfig does not have (`plugin` for `plugins`), naming the nearest. */
 export function assertStemConfigKeys(config: StemConfig, where = 'Stem.create()'): void {
   if (typeof config !== 'object' || config === null) return;
   const own = Object.fromEntries(Object.entries(config).filter(([key]) => !LOADED_CONFIG_KEYS.has(key)));
   assertKnownOptions(where, own, STEM_CONFIG_KEYS);
+  assertWorkerOptionKeys(config.worker, `${where}: option "worker"`);
 }

@@ -93,6 +93,12 @@ const NAME_FIELDS = {
     `name the queue with 1 to ${MAX_NAME_BYTES} bytes of printable characters, or leave the \`queue\` option out for the default queue`,
   ],
   channel: ['broadcast channel', `address it as broadcast://<channel>, a channel of 1 to ${MAX_NAME_BYTES} bytes of printable characters`],
+  // An id given to read or act on (status, handle, retry, revoke): no task can have it, so no store is asked.
+  taskId: ['task id', `no task can have it: task ids are 1 to ${MAX_NAME_BYTES} bytes of printable characters; check where it came from`],
+  runId: [
+    'workflow run id',
+    `run ids are 1 to ${MAX_NAME_BYTES} bytes of printable characters; leave start()'s \`id\` option out for a generated UUIDv7`,
+  ],
 } as const;
 
 /** Why `value` cannot be a name or id on every store (Postgres text refuses NUL, keys must not be empty, …), or undefined. */

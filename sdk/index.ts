@@ -5,6 +5,8 @@
 export { Stem } from './kernel.js';
 export { DEFAULT_MAX_ARGS_BYTES, DEFAULT_MAX_REDELIVERIES, DEFAULT_NAMESPACE, type StemSettings } from './settings.js';
 export { defineConfig, type StemConfig } from './config.js';
+/** For plugin authors: refuse option keys a factory does not know, with a did-you-mean (see docs/writing-a-broker-plugin.md). */
+export { assertKnownOptions, type OptionKeys } from './option-keys.js';
 export {
   defineTask,
   isTaskDefinition,

@@ -2,6 +2,7 @@ import type { ResultBackend, TaskPage, TaskQuery, TaskStatus } from './contracts
 import type { Broker } from './contracts/broker.js';
 import type { ServiceName, Services } from './contracts/index.js';
 import { assertStemConfigKeys, type StemConfig } from './config.js';
+import { assertValidName } from './envelope.js';
 import { ConfigError, ListingNotSupportedError } from './errors.js';
 import { EventStream } from './event-stream.js';
 import { StemHooks } from './hooks.js';
@@ -15,7 +16,7 @@ import type { EnqueueOptions, TaskDefinition } from './task.js';
 import { pendingStatus, TaskHandle } from './task-handle.js';
 import { retryTask } from './task-retry.js';
 import { Worker } from './worker.js';
-import type { WorkerOptions } from './worker-options.js';
+import { assertWorkerOptionKeys, type WorkerOptions } from './worker-options.js';
 
 declare module './plugin.js' {
   /** Plugins are applied to the kernel: `apply(stem)` receives a {@link Stem}. */
@@ -153,8 +154,12 @@ export class Stem {
     return this.producer.enqueueMany(requests, options);
   }
 
-  /** The status of a task id; `pending` when unknown. */
+  /**
+   * The status of a task id; `pending` when unknown. Throws InvalidNameError for an id no task can
+   * have (empty, over 256 bytes, control characters), as enqueue refuses it, before any store is asked.
+   */
   async status(id: string): Promise<TaskStatus> {
+    assertValidName('taskId', id);
     return (await this.backend.get(id)) ?? pendingStatus(id);
   }
 
@@ -171,20 +176,23 @@ export class Stem {
   /**
    * Runs a failed or cancelled task again under the same id, from the envelope its state recorded
    * (see sdk/task-retry.ts); returns its handle. Throws UnknownTaskIdError, TaskNotRetryableError
-   * (not failed or cancelled) or EnvelopeNotRecordedError.
+   * (not failed or cancelled), EnvelopeNotRecordedError, or InvalidNameError for an id no task can have.
    */
   async retry<Result = unknown>(id: string): Promise<TaskHandle<Result>> {
+    assertValidName('taskId', id);
     const envelope = await retryTask(this, id);
     return new TaskHandle<Result>(this.backend, envelope);
   }
 
-  /** A handle on an existing task id, to await its result from any process. */
+  /** A handle on an existing task id, to await its result from any process; throws InvalidNameError for an id no task can have. */
   handle<Result = unknown>(id: string): TaskHandle<Result> {
+    assertValidName('taskId', id);
     return new TaskHandle<Result>(this.backend, { id });
   }
 
-  /** Creates a worker (not started): `await worker.start()`. */
+  /** Creates a worker (not started): `await worker.start()`. Throws ConfigError for an option WorkerOptions does not have. */
   worker(options: WorkerOptions = {}): Worker {
+    assertWorkerOptionKeys(options, 'stem.worker()');
     const worker = new Worker(
       this,
       this.hooks.workerOptions.isUsed()

@@ -11,7 +11,14 @@ export type OptionKeys<T> = { readonly [K in keyof T]-?: true };
  * Throws ConfigError when `options` holds a key `known` does not list: a misspelt option would
  * otherwise be ignored and its default used without a word. `factory` names the caller in the
  * message (`postgres()`), which suggests the closest known key. Anything but a plain object is left
- * to the factory's own checks.
+ * to the factory's own checks. Exported from `stem` for third-party plugin factories.
+ *
+ * @example
+ * const KEYS = { url: true, batchSize: true } as const satisfies OptionKeys<MyBrokerOptions>;
+ * export function myBroker(options: MyBrokerOptions = {}): StemPlugin {
+ *   assertKnownOptions('myBroker()', options, KEYS); // myBroker(): unknown option "batchsize" (did you mean "batchSize"?); …
+ *   …
+ * }
  */
 export function assertKnownOptions(factory: string, options: unknown, known: Readonly<Record<string, true>>): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) return;

@@ -1,4 +1,5 @@
 import type { Duration } from './duration.js';
+import { assertKnownOptions, type OptionKeys } from './option-keys.js';
 
 /** How a worker consumes. */
 export interface WorkerOptions {
@@ -41,6 +42,40 @@ export interface AutoscaleOptions {
   interval?: Duration;
   /** Least time between two scale-ups (default 2s). */
   upCooldown?: Duration;
+}
+
+/** The keys of {@link WorkerOptions}. */
+const WORKER_OPTION_KEYS = {
+  queues: true,
+  broadcasts: true,
+  concurrency: true,
+  prefetchMultiplier: true,
+  id: true,
+  hostname: true,
+  shutdownGrace: true,
+  heartbeatInterval: true,
+  autoscale: true,
+  events: true,
+} as const satisfies OptionKeys<WorkerOptions>;
+
+/** The keys of {@link AutoscaleOptions}. */
+const AUTOSCALE_OPTION_KEYS = {
+  min: true,
+  max: true,
+  backlogPerSlot: true,
+  idleAfter: true,
+  interval: true,
+  upCooldown: true,
+} as const satisfies OptionKeys<AutoscaleOptions>;
+
+/**
+ * Throws ConfigError when worker options (or their `autoscale`) hold a key they do not have
+ * (`concurency`), naming `where` (`stem.worker()`, the config file) and the nearest key.
+ */
+export function assertWorkerOptionKeys(options: unknown, where: string): void {
+  assertKnownOptions(where, options, WORKER_OPTION_KEYS);
+  const autoscale = (options as { autoscale?: unknown } | null | undefined)?.autoscale;
+  assertKnownOptions(`${where}: option "autoscale"`, autoscale, AUTOSCALE_OPTION_KEYS);
 }
 
 /** What plugins see of a running worker. */

@@ -29,6 +29,15 @@ export interface RateLimitOptions {
 /** The keys of {@link RateLimitOptions}. */
 const RATE_LIMIT_OPTION_KEYS = { namespace: true, tenantHeader: true } as const satisfies OptionKeys<RateLimitOptions>;
 
+/** Options of `setRateLimit()`. */
+export interface SetRateLimitOptions {
+  /** The control namespace (default as for the plugin). */
+  namespace?: string;
+}
+
+/** The keys of {@link SetRateLimitOptions}. */
+const SET_RATE_LIMIT_OPTION_KEYS = { namespace: true } as const satisfies OptionKeys<SetRateLimitOptions>;
+
 /** What a worker answers to a rate-limit request. */
 export interface RateLimitReply {
   /** The task. */
@@ -52,8 +61,9 @@ export async function setRateLimit(
   stem: Stem,
   task: string,
   spec: RateLimitSpec | null | undefined,
-  options: { namespace?: string } = {},
+  options: SetRateLimitOptions = {},
 ): Promise<void> {
+  assertKnownOptions('setRateLimit()', options, SET_RATE_LIMIT_OPTION_KEYS);
   if (typeof task !== 'string' || task === '') throw new UsageError('setRateLimit: give a task name');
   if (spec !== undefined && spec !== null) parseRateLimit(spec, `rate limit of "${task}"`);
   await new RateLimitOverrides(options.namespace ?? stem.settings.namespace).store(stem.service('revokeStore'), task, spec);

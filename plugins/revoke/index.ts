@@ -1,5 +1,6 @@
 import type { RevokeEntry } from '../../sdk/contracts/revoke-store.js';
 import { parseDuration, type Duration } from '../../sdk/duration.js';
+import { assertValidName } from '../../sdk/envelope.js';
 import { ConfigError, UsageError } from '../../sdk/errors.js';
 import type { Stem } from '../../sdk/kernel.js';
 import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
@@ -35,6 +36,9 @@ export interface RevokeOptions {
   retention?: Duration;
 }
 
+/** The keys of {@link RevokeOptions}. */
+const REVOKE_OPTION_KEYS = { terminate: true, reason: true, namespace: true, retention: true } as const satisfies OptionKeys<RevokeOptions>;
+
 /** What a worker answers to a revoke request. */
 export interface RevokeReply {
   /** The ids the request revoked. */
@@ -52,9 +56,11 @@ export interface RevokeReply {
  * @example await revokeTask(stem, handle.id, { terminate: true });
  */
 export async function revokeTask(stem: Stem, taskIds: string | readonly string[], options: RevokeOptions = {}): Promise<RevokeEntry[]> {
+  assertKnownOptions('revokeTask()', options, REVOKE_OPTION_KEYS);
   const ids = typeof taskIds === 'string' ? [taskIds] : [...taskIds];
-  if (ids.length === 0 || ids.some((id) => typeof id !== 'string' || id === ''))
-    throw new UsageError('revokeTask: give one or more task ids');
+  if (ids.length === 0) throw new UsageError('revokeTask: give one or more task ids');
+  // An id no task can have is refused before anything is stored (Postgres text cannot hold NUL).
+  for (const id of ids) assertValidName('taskId', id);
   const now = Date.now();
   const retentionMs = parseDuration(options.retention ?? '7d', 'retention');
   const namespace = options.namespace ?? stem.settings.namespace;

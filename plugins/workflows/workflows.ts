@@ -1,6 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { isWorkflowFinal, type WorkflowCheckpoint, type WorkflowRun, type WorkflowRunFilter } from '../../sdk/contracts/workflow-store.js';
+import { assertValidName } from '../../sdk/envelope.js';
 import { uuidv7 } from '../../sdk/id.js';
+import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 import type { WorkflowDefinition } from './define-workflow.js';
 import type { WorkflowEngine } from './workflow-engine.js';
 import { UnknownWorkflowRunError, UnknownWorkflowStepError, WorkflowRunFailedError, WorkflowWaitTimeoutError } from './workflow-errors.js';
@@ -12,6 +14,9 @@ export interface StartWorkflowOptions {
   /** The queue of its advance tasks (default: the definition's queue, else routing). */
   queue?: string;
 }
+
+/** The keys of {@link StartWorkflowOptions}. */
+const START_WORKFLOW_OPTION_KEYS = { id: true, queue: true } as const satisfies OptionKeys<StartWorkflowOptions>;
 
 /** A run with its checkpoints: what `stem wf show` prints. */
 export interface WorkflowRunDetail {
@@ -39,7 +44,8 @@ export class WorkflowRunHandle<Output = unknown> {
 
 /**
  * The operations on workflow runs, from any process with the plugin: start, get, list, cancel,
- * emit, rewind, wait. `workflowsOf(stem)` returns it.
+ * emit, rewind, wait. `workflowsOf(stem)` returns it. A run id no store can hold (empty, over 256
+ * bytes, control characters) is an InvalidNameError before any store is asked.
  */
 export class Workflows {
   constructor(private readonly engine: WorkflowEngine) {}
@@ -52,6 +58,8 @@ export class Workflows {
   ): Promise<WorkflowRunHandle<Output>>;
   async start(workflow: string, input?: unknown, options?: StartWorkflowOptions): Promise<WorkflowRunHandle>;
   async start(workflow: WorkflowDefinition | string, input: unknown = {}, options: StartWorkflowOptions = {}): Promise<WorkflowRunHandle> {
+    assertKnownOptions('workflowsOf(stem).start()', options, START_WORKFLOW_OPTION_KEYS);
+    if (options.id !== undefined) assertValidName('runId', options.id);
     const definition = typeof workflow === 'string' ? this.engine.definition(workflow) : workflow;
     if (typeof workflow !== 'string') this.engine.register(workflow);
     const queue = options.queue ?? definition.queue;
@@ -72,16 +80,19 @@ export class Workflows {
 
   /** A handle on an existing run id. */
   handle<Output = unknown>(id: string): WorkflowRunHandle<Output> {
+    assertValidName('runId', id);
     return new WorkflowRunHandle<Output>(this, id, false);
   }
 
   /** A run, or null. */
-  get(id: string): Promise<WorkflowRun | null> {
+  async get(id: string): Promise<WorkflowRun | null> {
+    assertValidName('runId', id);
     return this.engine.store.getRun(id);
   }
 
   /** A run and its checkpoints; throws UnknownWorkflowRunError. */
   async show(id: string): Promise<WorkflowRunDetail> {
+    assertValidName('runId', id);
     const run = await this.engine.store.getRun(id);
     if (run === null) throw new UnknownWorkflowRunError(id);
     return { run, checkpoints: await this.engine.store.checkpoints(id) };
@@ -94,6 +105,7 @@ export class Workflows {
 
   /** Cancels a run (an advance in flight stops at its next durable call); throws UnknownWorkflowRunError. */
   async cancel(id: string, reason = 'cancelled by request'): Promise<WorkflowRun> {
+    assertValidName('runId', id);
     const before = await this.engine.store.getRun(id);
     const run = await this.engine.store.cancel(id, reason, Date.now());
     if (run === null) throw new UnknownWorkflowRunError(id);
@@ -128,6 +140,7 @@ export class Workflows {
 
   /** Waits until the run reaches a final status and returns it (polling the store). */
   async wait(id: string, options: { timeoutMs?: number; pollMs?: number } = {}): Promise<WorkflowRun> {
+    assertValidName('runId', id);
     const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
     let pause = 10;
     for (;;) {

@@ -20,7 +20,7 @@ import {
   postgresScheduleStore,
   postgresWorkflowStore,
 } from '../../plugins/postgres/index.js';
-import { rateLimit } from '../../plugins/rate-limit/index.js';
+import { rateLimit, setRateLimit } from '../../plugins/rate-limit/index.js';
 import {
   redis,
   redisBroker,
@@ -31,7 +31,7 @@ import {
   redisScheduleStore,
   redisWorkflowStore,
 } from '../../plugins/redis/index.js';
-import { revoke } from '../../plugins/revoke/index.js';
+import { revoke, revokeTask } from '../../plugins/revoke/index.js';
 import { routing } from '../../plugins/routing/index.js';
 import { signing } from '../../plugins/signing/index.js';
 import {
@@ -47,7 +47,7 @@ import {
 } from '../../plugins/sqlite/index.js';
 import { telemetry } from '../../plugins/telemetry/index.js';
 import { debounce, unique } from '../../plugins/unique/index.js';
-import { workflows } from '../../plugins/workflows/index.js';
+import { defineWorkflow, workflows, workflowsOf } from '../../plugins/workflows/index.js';
 import { ConfigError, Stem } from '../../sdk/index.js';
 import { assertKnownOptions } from '../../sdk/option-keys.js';
 
@@ -354,3 +354,93 @@ t.test('a config file with a key StemConfig does not have fails to load, naming 
   writeFileSync(file, JSON.stringify({ defaultQueue: 'q', namespace: 'billing' }));
   t.equal((await loadConfig({ configFile: file, cwd: dir, env: {} })).namespace, 'billing');
 });
+
+t.test('stem.worker() refuses a worker option, or an autoscale option, it does not know', async (t) => {
+  const stem = await Stem.create();
+  t.teardown(() => stem.close());
+  const error = throwsUnknown(
+    t,
+    () => stem.worker({ concurency: 2 } as never),
+    /^stem\.worker\(\): unknown option "concurency" \(did you mean "concurrency"\?\); known options: queues, /,
+  );
+  const autoscaleError = throwsUnknown(
+    t,
+    () => stem.worker({ autoscale: { min: 1, max: 2, idleafter: '1s' } } as never),
+    /^stem\.worker\(\): option "autoscale": unknown option "idleafter" \(did you mean "idleAfter"\?\); known options: min, max, /,
+  );
+  const autoscale = { min: 1, max: 2, backlogPerSlot: 1, idleAfter: '1s', interval: '1s', upCooldown: '1s' };
+  const options = {
+    queues: ['q'],
+    broadcasts: ['b'],
+    prefetchMultiplier: 1,
+    id: 'unknown-options-worker',
+    hostname: 'h',
+    shutdownGrace: '1s',
+    heartbeatInterval: '1s',
+    autoscale,
+    events: false,
+  };
+  t.doesNotThrow(() => stem.worker(options), 'every worker option');
+  t.doesNotThrow(() => stem.worker({ concurrency: 2 }), 'concurrency (not with autoscale)');
+  t.same(knownKeys(error).sort(), [...Object.keys(options), 'concurrency'].sort(), 'the cases use every key listed');
+  t.same(knownKeys(autoscaleError).sort(), Object.keys(autoscale).sort());
+});
+
+t.test("the config's worker options are checked by Stem.create() and by the config loader", async (t) => {
+  await t.rejects(Stem.create({ worker: { concurency: 2 } } as never), {
+    constructor: ConfigError,
+    message: /^Stem\.create\(\): option "worker": unknown option "concurency" \(did you mean "concurrency"\?\); known options: /,
+  });
+  const dir = t.testdir({ '.stemrc.json': JSON.stringify({ worker: { queues: ['q'], prefetchMultiplyer: 2 } }) });
+  const file = join(dir, '.stemrc.json');
+  await t.rejects(loadConfig({ configFile: file, cwd: dir, env: {} }), {
+    constructor: ConfigError,
+    message: `${file}: option "worker": unknown option "prefetchMultiplyer" (did you mean "prefetchMultiplier"?); known options: queues, broadcasts, concurrency, prefetchMultiplier, id, hostname, shutdownGrace, heartbeatInterval, autoscale, events`,
+  });
+  const stem = await Stem.create({ worker: { concurrency: 2, queues: ['q'] } });
+  await stem.close();
+});
+
+t.test('revokeTask(), setRateLimit() and workflows start() refuse an option they do not know', async (t) => {
+  const flow = defineWorkflow({ name: 'unknown-options.flow', run: async () => 1 });
+  const stem = await Stem.create({ plugins: [workflows({ definitions: [flow] })] });
+  t.teardown(() => stem.close());
+  const revokeOptions = { terminate: false, reason: 'r', namespace: 'unknown-options', retention: '1m' };
+  const revokeError = await rejectsUnknown(
+    t,
+    revokeTask(stem, 'task-1', { terminat: true } as never),
+    /^revokeTask\(\): unknown option "terminat" \(did you mean "terminate"\?\); known options: /,
+  );
+  t.same(await stem.service('revokeStore').list(stem.settings.namespace), [], 'nothing revoked');
+  t.equal((await revokeTask(stem, 'task-1', revokeOptions)).length, 1, 'every revokeTask option');
+  t.same(knownKeys(revokeError).sort(), Object.keys(revokeOptions).sort());
+
+  const rateError = await rejectsUnknown(
+    t,
+    setRateLimit(stem, 'unknown-options.task', '1/s', { namepsace: 'x' } as never),
+    /^setRateLimit\(\): unknown option "namepsace" \(did you mean "namespace"\?\); known options: namespace$/,
+  );
+  await setRateLimit(stem, 'unknown-options.task', '1/s', { namespace: 'unknown-options' });
+  t.same(knownKeys(rateError), ['namespace']);
+
+  const runs = workflowsOf(stem);
+  const startError = await rejectsUnknown(
+    t,
+    runs.start(flow, {}, { queu: 'q' } as never),
+    /^workflowsOf\(stem\)\.start\(\): unknown option "queu" \(did you mean "queue"\?\); known options: id, queue$/,
+  );
+  t.same(await runs.list(), [], 'no run started');
+  t.equal((await runs.start(flow, {}, { id: 'run-1', queue: 'q' })).id, 'run-1', 'every start option');
+  t.same(knownKeys(startError).sort(), ['id', 'queue']);
+});
+
+async function rejectsUnknown(t: Test, promise: Promise<unknown>, pattern: RegExp): Promise<unknown> {
+  const caught = await promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  t.type(caught, ConfigError, 'a ConfigError');
+  t.match((caught as Error | undefined)?.message, pattern);
+  t.notMatch((caught as Error | undefined)?.message, /\n/, 'on one line');
+  return caught;
+}

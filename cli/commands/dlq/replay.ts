@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { assertValidName } from '../../../sdk/envelope.js';
 import type { ReplayOptions } from '../../../sdk/contracts/broker.js';
 import { parseDurationFlag, parseIntegerFlag, parseListFlag } from '../../parse-input.js';
 import { TtyProgress } from '../../output/progress.js';
@@ -28,6 +29,7 @@ export class DlqReplayCommand extends ServiceCommand {
     const limit = parseIntegerFlag('--limit', this.limit, 1);
     if (limit !== undefined) options.limit = limit;
     const ids = parseListFlag(this.ids);
+    for (const id of ids ?? []) assertValidName('taskId', id);
     if (ids) options.ids = ids;
     const delayMs = parseDurationFlag('--delay', this.delay);
     if (delayMs !== undefined) options.delayMs = delayMs;

@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { assertValidName } from '../../../sdk/envelope.js';
 import { StemError } from '../../../sdk/errors.js';
 import { ServiceCommand } from '../../service-command.js';
 
@@ -15,6 +16,7 @@ export class DlqShowCommand extends ServiceCommand {
   queue = Option.String('--queue', 'default', { description: 'The queue' });
 
   async run(): Promise<number> {
+    assertValidName('taskId', this.id);
     return this.withStem(async (stem) => {
       const entry = await stem.broker.getDeadLetter(this.queue, this.id);
       if (entry === null)

@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { assertValidName } from '../../../sdk/envelope.js';
 import { ServiceCommand } from '../../service-command.js';
 import { printStatus } from './print-status.js';
 
@@ -18,6 +19,7 @@ export class ResultGetCommand extends ServiceCommand {
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
 
   async run(): Promise<number> {
+    assertValidName('taskId', this.id);
     return this.withStem(async (stem) => {
       // A chord's id is also its body's group id; a plain group has no status record of its own.
       // The canvas plugin loads here, not when the CLI starts.

@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { assertValidName } from '../../../sdk/envelope.js';
 import { ServiceCommand } from '../../service-command.js';
 
 /** `stem result retry ID`: runs a failed or cancelled task again under its id. */
@@ -16,6 +17,7 @@ export class ResultRetryCommand extends ServiceCommand {
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
 
   async run(): Promise<number> {
+    assertValidName('taskId', this.id);
     return this.withStem(async (stem) => {
       const handle = await stem.retry(this.id);
       if (this.json) this.printJson({ id: handle.id, task: handle.name, queue: handle.queue, retried: true });

@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { assertValidName } from '../../../sdk/envelope.js';
 import { ExitCode } from '../../../sdk/errors.js';
 import { waitForTerminalStatus } from '../../../sdk/task-handle.js';
 import { parseDurationFlag } from '../../parse-input.js';
@@ -20,6 +21,7 @@ export class ResultWaitCommand extends ServiceCommand {
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
 
   async run(): Promise<number> {
+    assertValidName('taskId', this.id);
     const timeoutMs = parseDurationFlag('--timeout', this.timeout)!;
     return this.withStem(async (stem) => {
       const progress = new TtyProgress(this.context.stderr, `waiting for ${this.id}`);

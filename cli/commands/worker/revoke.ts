@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { assertValidName } from '../../../sdk/envelope.js';
 import type { RevokeReply } from '../../../plugins/revoke/index.js';
 import { WorkerControlCommand } from './control-command.js';
 
@@ -24,6 +25,7 @@ export class WorkerRevokeCommand extends WorkerControlCommand {
   reason = Option.String('--reason', { description: 'Why (kept with the revoke)' });
 
   async run(): Promise<number> {
+    for (const id of this.taskIds) assertValidName('taskId', id);
     return this.withControl(async (client, stem) => {
       this.warnIfNotPersisted(stem, 'the revoke');
       const { REVOKE_COMMAND, revokeTask } = await import('../../../plugins/revoke/index.js');
