@@ -18,6 +18,11 @@ const RESULT_TTL_MS = 86_400_000;
 const LEASE_MS = 30_000;
 /** The channel a settled task's id is notified on (the round trip's wake-up). */
 const DONE_CHANNEL = 'bench_pg_floor_done';
+/**
+ * BENCH_PG_FLOOR_IGNORE=1: the settle only deletes the job rows (no result, no NOTIFY), the floor
+ * of `ignoreResult` and of graphile-worker's work per job.
+ */
+const STORE_RESULTS = process.env.BENCH_PG_FLOOR_IGNORE !== '1';
 /** Settles running at once while the next batch is claimed. */
 const SETTLES_IN_FLIGHT = 2;
 
@@ -147,20 +152,22 @@ export class PgFloorWorker implements WorkerSide {
         taskIds.push(row.task_id);
         statuses.push(JSON.stringify({ state: 'succeeded', result: started }));
       }
-      const settle: Promise<void> = this.pool
-        .query({
-          name: 'floor-settle',
-          text: `with gone as (delete from ${jobs} where id = any($1::bigint[])),
-            stored as (insert into ${results} (id, status, expires_at)
-              select id, status, now() + $4 * interval '1 millisecond' from unnest($2::text[], $3::text[]) as u(id, status)
-              on conflict (id) do update set status = excluded.status, expires_at = excluded.expires_at returning id)
-            select count(pg_notify('${DONE_CHANNEL}', id)) from stored`,
-          values: [rowIds, taskIds, statuses, RESULT_TTL_MS],
-        })
-        .then(() => {
-          settling.delete(settle);
-          onSettled(claimed.rows.length);
-        });
+      const settle: Promise<void> = (
+        STORE_RESULTS
+          ? this.pool.query({
+              name: 'floor-settle',
+              text: `with gone as (delete from ${jobs} where id = any($1::bigint[])),
+                stored as (insert into ${results} (id, status, expires_at)
+                  select id, status, now() + $4 * interval '1 millisecond' from unnest($2::text[], $3::text[]) as u(id, status)
+                  on conflict (id) do update set status = excluded.status, expires_at = excluded.expires_at returning id)
+                select count(pg_notify('${DONE_CHANNEL}', id)) from stored`,
+              values: [rowIds, taskIds, statuses, RESULT_TTL_MS],
+            })
+          : this.pool.query({ name: 'floor-delete', text: `delete from ${jobs} where id = any($1::bigint[])`, values: [rowIds] })
+      ).then(() => {
+        settling.delete(settle);
+        onSettled(claimed.rows.length);
+      });
       settling.add(settle);
       if (settling.size >= SETTLES_IN_FLIGHT) await Promise.race(settling);
     }

@@ -18,10 +18,14 @@ interface ClaimedRow {
   lease_expires_at: number;
 }
 
-/** The extra row a claim that found nothing returns. */
+/**
+ * The extra row every claim returns: when it claimed nothing, how long until the next delayed row
+ * falls due; and whether keyed rows (per-key concurrency) wait in its queues.
+ */
 interface DueRow {
   id: null;
   due_in_ms: number | null;
+  keyed: boolean;
 }
 
 /** Stands for the claim's size in its statement, compiled once: the only value that changes between claims. */
@@ -44,8 +48,15 @@ export class PostgresConsumer implements BrokerConsumer {
   /** The plain queues it reads: keyed rows are claimed only from these (a broadcast carries no key). */
   private readonly plainQueues: readonly string[];
   private readonly stopRefresh: () => void;
-  /** The claim statement, compiled at the first claim. */
-  private claimStatement: CompiledStatement<ClaimedRow | DueRow> | undefined;
+  /** The claim statements, each compiled at its first use: with keyed rows' turns, and of unkeyed rows alone. */
+  private keyedClaim: CompiledStatement<ClaimedRow | DueRow> | undefined;
+  private plainClaim: CompiledStatement<ClaimedRow | DueRow> | undefined;
+  /**
+   * Whether the last claim saw keyed rows in its queues: then the next claim takes their turns
+   * (the keyed claim); otherwise it claims unkeyed rows alone, a statement that costs Postgres
+   * about half as much per task (#20), and still reports whether keyed rows have come.
+   */
+  private keyedRowsSeen = true;
 
   /**
    * @param queues plain queues it reads
@@ -100,7 +111,7 @@ export class PostgresConsumer implements BrokerConsumer {
     const { pollIntervalMs } = this.connection.options;
     while (!signal.aborted && !this.closed) {
       this.notified = false;
-      let claim: { rows: ClaimedRow[]; dueInMs: number };
+      let claim: { rows: ClaimedRow[]; dueInMs: number; keyedCame: boolean };
       try {
         claim = await this.connection.run(() => this.claim(Math.floor(max)));
       } catch (error) {
@@ -108,7 +119,7 @@ export class PostgresConsumer implements BrokerConsumer {
         await this.sleep(pollIntervalMs, signal);
         continue;
       }
-      const { rows, dueInMs } = claim;
+      const { rows, dueInMs, keyedCame } = claim;
       if (rows.length > 0) {
         if (signal.aborted || this.closed) {
           await this.unclaim(rows).catch(() => undefined);
@@ -118,7 +129,8 @@ export class PostgresConsumer implements BrokerConsumer {
         if (deliveries.length > 0) return deliveries;
         continue;
       }
-      if (this.notified) continue;
+      // Keyed rows came while it claimed unkeyed ones alone: their turns are claimed at once.
+      if (this.notified || keyedCame) continue;
       await this.sleep(Math.max(MIN_SLEEP_MS, Math.min(pollIntervalMs, dueInMs)), signal);
     }
     return [];
@@ -143,29 +155,70 @@ export class PostgresConsumer implements BrokerConsumer {
    * them in order). When it claims nothing, the same statement also says how long until the next
    * delayed row of its queues falls due, so that an idle consumer costs one round trip per
    * wake-up; a lease running out is noticed by the next poll (the lease columns have no index, so
-   * that a claim updates its row in place).
+   * that a claim updates its row in place). While no keyed row waits in its queues, the claim
+   * skips the keyed rows' turns; `keyedCame` says that a claim of unkeyed rows alone found keyed
+   * rows, whose turns the next claim takes.
    */
-  private async claim(max: number): Promise<{ rows: ClaimedRow[]; dueInMs: number }> {
-    this.claimStatement ??= this.connection.compile(this.claimSql());
-    const values = this.claimStatement.parameters.map((value) => (value === CLAIM_SIZE ? max : value));
-    const rows = await this.connection.runCompiled(this.claimStatement, values);
+  private async claim(max: number): Promise<{ rows: ClaimedRow[]; dueInMs: number; keyedCame: boolean }> {
+    const keyed = this.keyedRowsSeen;
+    const statement = keyed
+      ? (this.keyedClaim ??= this.connection.compile(this.claimSql(true)))
+      : (this.plainClaim ??= this.connection.compile(this.claimSql(false)));
+    const values = statement.parameters.map((value) => (value === CLAIM_SIZE ? max : value));
+    const rows = await this.connection.runCompiled(statement, values);
     const claimed: ClaimedRow[] = [];
     let dueInMs = Infinity;
     for (const row of rows) {
-      if (row.id === null) dueInMs = row.due_in_ms ?? Infinity;
-      else claimed.push(row as ClaimedRow);
+      if (row.id === null) {
+        dueInMs = row.due_in_ms ?? Infinity;
+        this.keyedRowsSeen = row.keyed;
+      } else claimed.push(row as ClaimedRow);
     }
     // RETURNING follows no order: put the batch back in priority-then-age order.
     claimed.sort((a, b) => b.priority - a.priority || compareIds(a.id, b.id));
-    return { rows: claimed, dueInMs };
+    return { rows: claimed, dueInMs, keyedCame: !keyed && this.keyedRowsSeen };
   }
 
-  /** The claim statement, its size left as CLAIM_SIZE. */
-  private claimSql(): RawBuilder<ClaimedRow | DueRow> {
+  /**
+   * A claim statement, its size left as CLAIM_SIZE: with the keyed rows' turns (`keyed`), or of
+   * unkeyed rows alone. Each ends with one more row: the next due time when it claimed nothing,
+   * and whether keyed rows wait in its plain queues (leased ones included: their keys hold turns).
+   */
+  private claimSql(keyed: boolean): RawBuilder<ClaimedRow | DueRow> {
     const max = CLAIM_SIZE;
     const messages = sql.table(`${this.connection.options.schema}.stem_messages`);
     const limits = sql.table(`${this.connection.options.schema}.stem_concurrency_limits`);
     const namespace = this.connection.options.namespace;
+    const claimedColumns = sql`m.id, m.queue, m.task_id, m.priority, m.payload, m.deliveries, m.lease, ${epochMs(sql`m.locked_until`)} as
+      lease_expires_at`;
+    const lastRow = (keyedRows: RawBuilder<unknown>) => sql`
+      select id, queue, task_id, priority, payload, deliveries, lease, lease_expires_at, null::float8 as due_in_ms, null::boolean as keyed
+      from claimed
+      union all
+      select null, null, null, null, null, null, null, null,
+        case when not exists (select 1 from claimed) then ${epochMs(sql`(select min(not_before) from ${messages}
+          where namespace = ${namespace} and ${this.filter} and not_before > created_at and not_before > now()) - now()`)} end,
+        ${keyedRows}`;
+    if (!keyed) {
+      // Rows locked by FOR UPDATE SKIP LOCKED were rechecked against the WHERE when locked: the update needs no lease check.
+      return sql<ClaimedRow | DueRow>`with claimable as (
+          select id from ${messages}
+          where namespace = ${namespace} and ${this.filter} and concurrency_key is null
+            and not_before <= now() and (locked_until is null or locked_until <= now())
+          order by priority desc, id
+          limit ${max}
+          for update skip locked
+        ),
+        claimed as (
+          update ${messages} as m
+          set locked_until = now() + m.visibility_ms * interval '1 millisecond', locked_by = ${this.consumerId},
+              deliveries = m.deliveries + 1, lease = m.lease + 1
+          from claimable c where m.id = c.id
+          returning ${claimedColumns}
+        )
+        ${lastRow(sql`exists (select 1 from ${messages}
+          where namespace = ${namespace} and queue = any(${this.plainQueues}::text[]) and concurrency_key is not null and subscriber = '')`)}`;
+    }
     // Keyed rows (docs/flow-control.md): of each key, only the first `limit` rows in enqueue order (the
     // newest row's limit, or the run-time one), leased, delayed or waiting for their retry included,
     // may run; the free ones among them are claimed with the unkeyed rows. A row leased meanwhile by another claim fails the UPDATE's
@@ -218,14 +271,9 @@ export class PostgresConsumer implements BrokerConsumer {
         set locked_until = now() + m.visibility_ms * interval '1 millisecond', locked_by = ${this.consumerId},
             deliveries = m.deliveries + 1, lease = m.lease + 1
         from chosen c where m.id = c.id and (m.locked_until is null or m.locked_until <= now())
-        returning m.id, m.queue, m.task_id, m.priority, m.payload, m.deliveries, m.lease, ${epochMs(sql`m.locked_until`)} as
-          lease_expires_at
+        returning ${claimedColumns}
       )
-      select id, queue, task_id, priority, payload, deliveries, lease, lease_expires_at, null::float8 as due_in_ms from claimed
-      union all
-      select null, null, null, null, null, null, null, null, ${epochMs(sql`(select min(not_before) from ${messages}
-          where namespace = ${namespace} and ${this.filter} and not_before > created_at and not_before > now()) - now()`)}
-      where not exists (select 1 from claimed)`;
+      ${lastRow(sql`exists (select 1 from keys)`)}`;
   }
 
   /** Decodes claimed rows; the ones that are not envelopes are dead-lettered, in one statement. */

@@ -51,6 +51,28 @@ function keysOf(deliveries: readonly Delivery[]): Record<string, number> {
 
 const cases: ReadonlyArray<readonly [string, CaseBody<Broker>]> = [
   [
+    'a keyed task published while a consumer is busy with unkeyed ones is handed out within two fetches, by its priority',
+    async (t, broker, defer) => {
+      const queue = uniqueName('queue');
+      await broker.publish(Array.from({ length: 30 }, () => makeEnvelope(queue)));
+      const consumer = await open(broker, defer, queue);
+      // The first fetches see no keyed task (a Postgres consumer then claims unkeyed rows alone).
+      const before = [...(await collect(consumer, 5)), ...(await collect(consumer, 5))];
+      t.equal(before.length, 10, 'the backlog is being worked through');
+      const urgent = keyed(queue, 'k', 1, { priority: 9 });
+      await broker.publish([urgent]);
+      // The handlers of the batches out take a while: longer than the 100 ms a Redis consumer keeps
+      // reading a busy band alone (docs/redis.md), so every broker has looked at all its bands again.
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const next = [...(await collect(consumer, 5)), ...(await collect(consumer, 5))];
+      t.ok(
+        next.some((d) => d.envelope.id === urgent.id),
+        'the keyed task came while 20 older unkeyed tasks still waited',
+      );
+      t.equal(next.length, 10, 'the backlog went on alongside it');
+    },
+  ],
+  [
     'at most limit tasks of a key are out at once, and a full key holds up neither other keys nor unkeyed tasks',
     async (t, broker, defer) => {
       const queue = uniqueName('queue');
