@@ -63,14 +63,16 @@ export class DueSignal {
 
   private open(): Promise<RedisClient> {
     if (this.subscriber !== undefined) return this.subscriber;
-    const opening = this.connection.duplicate('wake').then((client) => {
-      client.on('message', (channel: string, message: string) => this.dispatch(channel, Number(message)));
-      // ioredis subscribes again after a reconnect; what was published meanwhile is lost: look now
-      client.on('ready', () => {
-        for (const set of [...this.listeners.values()]) for (const listener of set) listener(0);
+    const opening = this.connection
+      .subscriber('wake', () => [...this.listeners.keys()])
+      .then((client) => {
+        client.on('message', (channel: string, message: string) => this.dispatch(channel, Number(message)));
+        // ioredis subscribes again after a reconnect; what was published meanwhile is lost: look now
+        client.on('ready', () => {
+          for (const set of [...this.listeners.values()]) for (const listener of set) listener(0);
+        });
+        return client;
       });
-      return client;
-    });
     this.subscriber = opening;
     // a failed connect is tried again by the next listen
     opening.catch(() => {

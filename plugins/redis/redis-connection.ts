@@ -8,6 +8,9 @@ import { maskUrl } from '../../sdk/url.js';
 import type { ResolvedConnectionOptions } from './redis-options.js';
 import type { RedisStateWriter } from './redis-state-writer.js';
 
+/** How long closing a connection waits for the answer to QUIT before it drops the connection. */
+const QUIT_GRACE_MS = 2_000;
+
 /** The command client: one server (or a sentinel-watched master), or a cluster. */
 export type RedisClient = Redis | Cluster;
 
@@ -64,14 +67,30 @@ export class RedisConnection {
     return this;
   }
 
-  /** A service is done with the connection; the last release closes it and its duplicates. */
+  /**
+   * A service is done with the connection; the last release closes it and its duplicates. The
+   * command connection gets QUIT (the replies under way arrive first), and is dropped when that
+   * has no answer within {@link QUIT_GRACE_MS}: a QUIT queued while ioredis reconnects waits for a
+   * connection, and for ever when the server (or a proxy before it) accepts one but never answers.
+   */
   async release(): Promise<void> {
     this.users--;
     if (this.users > 0 || this.closed) return;
     this.closed = true;
     for (const duplicate of this.duplicates) duplicate.disconnect();
     this.duplicates.clear();
-    await this.client.quit().catch(() => this.client.disconnect());
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      this.client.quit().then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), QUIT_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!answered) this.client.disconnect();
   }
 
   /**
@@ -104,6 +123,22 @@ export class RedisConnection {
     this.duplicates.add(client);
     await this.connect(client);
     if (client instanceof Redis) LuaScripts.install(client);
+    return client;
+  }
+
+  /**
+   * A {@link duplicate} for SUBSCRIBE, subscribed again to `channels()` after each reconnect. Off a
+   * cluster that is done here rather than by ioredis' autoResubscribe, whose SUBSCRIBE has nobody
+   * to hear it fail: a connection closed while it was under way (close right after a reconnect)
+   * made an unhandled rejection, which ends a Node process that has no handler for those.
+   */
+  async subscriber(role: string, channels: () => readonly string[]): Promise<RedisClient> {
+    if (this.cluster !== undefined) return this.duplicate(role);
+    const client = await this.duplicate(role, { autoResubscribe: false });
+    client.on('ready', () => {
+      const again = channels();
+      if (again.length > 0) client.subscribe(...again).catch(() => undefined);
+    });
     return client;
   }
 

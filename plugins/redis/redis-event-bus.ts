@@ -46,7 +46,7 @@ export class RedisEventBus extends RedisService implements EventBus {
 
   private open(): Promise<RedisClient> {
     this.subscriber ??= (async () => {
-      const client = await this.connection.duplicate('events');
+      const client = await this.connection.subscriber('events', () => [this.channel]);
       client.on('message', (channel: string, message: string) => {
         if (channel !== this.channel) return;
         for (const event of decodeEventBatch(message)) {

@@ -90,10 +90,12 @@ export class TaskWatchHub {
   }
 
   private open(): Promise<RedisClient> {
-    this.subscriber ??= this.connection.duplicate('watch').then((client) => {
-      client.on('message', (channel: string, message: string) => this.dispatch(channel, message));
-      return client;
-    });
+    this.subscriber ??= this.connection
+      .subscriber('watch', () => [...this.listeners.keys()])
+      .then((client) => {
+        client.on('message', (channel: string, message: string) => this.dispatch(channel, message));
+        return client;
+      });
     return this.subscriber;
   }
 

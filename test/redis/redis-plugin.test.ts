@@ -128,6 +128,7 @@ if (await requireRedis(t)) {
         return client;
       },
       closeDuplicate: (client: InstanceType<typeof Redis>) => client.disconnect(),
+      subscriber: () => connection.duplicate(),
     };
     const hub = new TaskWatchHub(connection as never);
     t.teardown(() => hub.close());
