@@ -5,6 +5,7 @@ import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 /** The Lua scripts in lua/, by file name. */
 export type ScriptName =
   | 'fetch'
+  | 'busy-read'
   | 'settle'
   | 'lease'
   | 'set-states'
@@ -29,6 +30,7 @@ export type ScriptName =
 
 const NAMES: readonly ScriptName[] = [
   'fetch',
+  'busy-read',
   'settle',
   'lease',
   'set-states',

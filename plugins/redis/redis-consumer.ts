@@ -79,7 +79,7 @@ const REBLOCK_WITHIN_MS = 100;
 
 /**
  * How long after the fetch script filled a whole batch from one band the next fetches may read that
- * band with a plain XREADGROUP instead (see readBusy): due delayed tasks, lapsed leases and tasks of
+ * band with busy-read.lua instead (see readBusy): due delayed tasks, lapsed leases and tasks of
  * other bands wait that much longer at most while a queue is busy, as the first two do for an idle
  * consumer's blocking reads.
  */
@@ -102,7 +102,7 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY
 /**
  * A consumer of the Redis broker. fetch runs the fetch script (one EVALSHA per source: promote due
  * delayed tasks, re-lease expired leases, read new entries highest band first), or while one plain
- * queue is busy a plain XREADGROUP of the band the script last filled a batch from (readBusy);
+ * queue is busy a read-and-lease script of the band the script last filled a batch from (readBusy);
  * only when every source is empty does it block, on its own connection. A consumer of plain queues blocks in
  * XREADGROUP itself, so a task that arrives is leased by the same reply that wakes it (its lease
  * is recorded right after; should the consumer die in between, the fetch script's sweep takes the
@@ -128,10 +128,10 @@ export class RedisConsumer implements BrokerConsumer {
   private readonly streamSources = new Map<string, { source: Source; band: string }>();
   /** When the next fetch sweeps for pending entries without a lease (epoch ms). */
   private nextSweepAt = 0;
-  /** Until when (epoch ms) a fetch may read `busyStream` with a plain XREADGROUP (see readBusy). */
+  /** Until when (epoch ms) a fetch may read the stream of `busyBand` without the fetch script (see readBusy). */
   private busyUntil = 0;
-  /** The one stream the fetch script's last whole batch came from. */
-  private busyStream = '';
+  /** The band whose stream the fetch script's last whole batch came from. */
+  private busyBand = '';
   /** Whether busy reads are open to this consumer: one plain queue, on one server. */
   private readonly busyReads: boolean;
   /** The fetch script's last "all idle" answer, while a blocking read is all that happened since. */
@@ -371,43 +371,62 @@ export class RedisConsumer implements BrokerConsumer {
     // A whole batch from one band: the queue is busy, and the next fetches may read that band's
     // stream without the script for a while (from one stream, COUNT bounds what is leased).
     if (this.busyReads && !idle && deliveries.length >= max && onlyBand) {
-      this.busyStream = this.sources[0]!.keys.stream(onlyBand);
+      this.busyBand = onlyBand;
       this.busyUntil = now + BUSY_READS_WITHIN_MS;
     }
     return idle && deliveries.length === 0 && malformed.length === 0 ? { deliveries, wake } : { deliveries };
   }
 
   /**
-   * Up to `wanted` new entries of the busy band's stream read by a plain XREADGROUP (no BLOCK) on
-   * the command connection, leased as a blocking read's are (leaseRead: the lease is recorded by
-   * lease.lua right after, and an entry whose consumer died in between is taken over by the fetch
-   * script's sweep). What it skips of the fetch script's work: promoting due delayed tasks, taking
-   * over lapsed leases, and looking at the other bands, so a task of a higher priority published
-   * meanwhile waits for the script, at most BUSY_READS_WITHIN_MS. Empty when the read failed or
-   * found too little, which ends the busy spell: the script runs next (and makes a vanished group
-   * again).
+   * Up to `wanted` new entries of the busy band's stream, read and leased in one atomic step by
+   * busy-read.lua (XREADGROUP without BLOCK + the lease writes), so that no entry is pending
+   * without a lease even when the reply is lost and ioredis sends the call again after a
+   * reconnect: the first run's entries then wait for their lease to run out, as a lost fetch
+   * script reply's do. What it skips of the fetch script's work: promoting due delayed tasks,
+   * taking over lapsed leases, and looking at the other bands, so a task of a higher priority
+   * published meanwhile waits for the script, at most BUSY_READS_WITHIN_MS. Empty when the read
+   * failed or found too little, which ends the busy spell: the script runs next (and makes a
+   * vanished group again).
    */
   private async readBusy(wanted: number): Promise<Delivery[]> {
-    let reply: unknown;
+    const source = this.sources[0]!;
+    const band = this.busyBand;
+    const now = Date.now();
+    let entries: Array<string | number | string[]>;
     try {
-      reply = await this.broker.connection.client.call(
-        'XREADGROUP',
-        'GROUP',
-        QUEUE_GROUP,
-        this.consumerId,
-        'COUNT',
-        wanted,
-        'STREAMS',
-        this.busyStream,
-        '>',
-      );
+      entries = (await LuaScripts.call(
+        this.broker.connection.client,
+        'busy-read',
+        [source.scriptKeys[0]!, source.keys.stream(band)],
+        [QUEUE_GROUP, this.consumerId, wanted, band, this.broker.options.defaultVisibilityTimeoutMs],
+      )) as Array<string | number | string[]>;
     } catch {
       this.busyUntil = 0;
       return [];
     }
-    await this.leaseRead(streamsOf(reply));
-    const read = this.buffer.splice(0, wanted);
-    if (read.length < wanted) this.busyUntil = 0;
+    const read: Delivery[] = [];
+    let malformed: MalformedEntry[] | undefined;
+    for (let i = 0; i < entries.length; i += 3) {
+      const entryId = entries[i] as string;
+      const fields = entries[i + 2] as string | string[];
+      const receipt = LeaseReceipt.format(band, entryId, 1, source.consumerId);
+      const raw = typeof fields === 'string' ? fields : payloadOf(fields);
+      try {
+        if (typeof raw !== 'string') throw new MalformedEnvelopeError('the stream entry has no "e" field');
+        read.push({
+          envelope: decodeEnvelope(raw),
+          queue: source.keys.address,
+          receipt,
+          leaseExpiresAt: now + Number(entries[i + 1]),
+          redeliveries: 0,
+        });
+      } catch (error) {
+        if (!(error instanceof MalformedEnvelopeError)) throw error;
+        (malformed ??= []).push({ source, receipt: LeaseReceipt.parse(receipt), raw, error: error.message });
+      }
+    }
+    if (malformed !== undefined) await this.deadLetterMalformed(malformed);
+    if (entries.length < wanted * 3) this.busyUntil = 0;
     return read;
   }
 

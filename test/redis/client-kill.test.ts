@@ -17,15 +17,19 @@ if (await requireRedis(t)) {
       },
     });
     const stem = await Stem.create({
-      // A read whose reply a killed connection lost leaves its entries pending without a lease (a
-      // resent XREADGROUP reads new ones); the fetch script's sweep takes them over once they have
-      // been pending for defaultVisibilityTimeoutMs (30 s by default), so it is short here.
-      plugins: [redis({ url: REDIS_URL, namespace, blockMs: 1_000, defaultVisibilityTimeoutMs: 3_000 })],
+      // The default defaultVisibilityTimeoutMs (30 s): an entry left pending without a lease would
+      // wait that long for the fetch script's sweep, past the results' timeout. A read whose reply
+      // a killed connection lost (ioredis sends it again) leases what it read in the same step, so
+      // those entries come back when their 3 s lease runs out.
+      plugins: [redis({ url: REDIS_URL, namespace, blockMs: 1_000 })],
       tasks: [square],
       visibilityTimeout: '3s',
     });
     const admin = await adminClient();
     t.teardown(async () => {
+      // Also when an await below throws (a result timed out): a worker left running kept the test
+      // process alive, and tap waited for it with no output until its own timeout.
+      await stem.close();
       admin.disconnect();
       await deleteNamespace(namespace);
     });

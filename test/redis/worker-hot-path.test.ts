@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import type { TaskStatus } from '../../sdk/contracts/index.js';
 import { encodeEnvelope } from '../../sdk/envelope.js';
@@ -188,6 +189,40 @@ if (await requireRedis(t)) {
     const next = await fetchWithin(consumer, 10, 2_000);
     t.equal(next.length, 10, 'delivered after the group was made again');
     await broker.ack(next);
+  });
+
+  t.test('a busy read whose reply a dropped connection lost leaves every entry it read leased', async (t) => {
+    const broker = await openBroker(t);
+    const queue = 'lost-reply';
+    const consumer = await broker.consumer({ queues: [queue], consumerId: 'w1' });
+    t.teardown(() => consumer.close());
+    const admin = await adminClient();
+    t.teardown(() => admin.disconnect());
+    const fetchScripts = await countFetchScripts(t, broker.keys(queue).leases(''));
+    const stream = broker.keys(queue).stream('0');
+    const leases = broker.keys(queue).leases('');
+    await broker.publish(Array.from({ length: 40 }, () => makeEnvelope(queue)));
+    const first = await fetchWithin(consumer, 10, 2_000);
+    t.equal(first.length, 10, 'a whole batch: the queue is busy');
+    const scriptsBefore = fetchScripts.runs;
+    // The reply of the next (busy) read never reaches the client: its socket stops reading, and is
+    // destroyed once the server has run the read; ioredis reconnects and sends the read again.
+    const socket = (broker.connection.client as Redis).stream;
+    socket.pause();
+    const next = consumer.fetch(10, new AbortController().signal);
+    const pendingCount = async () => Number(((await admin.xpending(stream, 'stem:workers')) as [number])[0]);
+    for (let i = 0; i < 400 && (await pendingCount()) < 20; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    t.equal(await pendingCount(), 20, 'the server ran the busy read');
+    t.equal(fetchScripts.runs, scriptsBefore, 'it was a busy read, not the fetch script');
+    socket.destroy();
+    const second = await next;
+    t.equal(second.length, 10, 'the read sent again delivered a batch');
+    const pending = (await admin.xpending(stream, 'stem:workers', '-', '+', 100)) as Array<[string]>;
+    t.equal(pending.length, 30, 'three reads ran');
+    const unleased: string[] = [];
+    for (const [id] of pending) if ((await admin.zscore(leases, `0:${id}`)) === null) unleased.push(id);
+    t.same(unleased, [], 'every pending entry has its lease, also those of the read whose reply was lost');
+    await broker.ack([...first, ...second]);
   });
 
   t.test('without listQueued at the producer, the writes of a worker index its tasks and create no queued set', async (t) => {
