@@ -60,6 +60,27 @@ export interface DrainReport {
   heapUsedBytes: number;
 }
 
+/**
+ * A floor's drain: runs `loop` (until its first argument says stop; its second counts settled
+ * tasks) until `n` are settled, and reports the time and the memory at that moment.
+ */
+export async function drainCounted(
+  n: number,
+  loop: (until: () => boolean, onSettled: (count: number) => void) => Promise<void>,
+): Promise<DrainReport> {
+  let settled = 0;
+  const started = preciseNow();
+  await loop(
+    () => settled >= n,
+    (count) => {
+      settled += count;
+    },
+  );
+  const elapsedMs = preciseNow() - started;
+  const memory = process.memoryUsage();
+  return { elapsedMs, rssBytes: memory.rss, heapUsedBytes: memory.heapUsed };
+}
+
 /** The worker half of a system, run in a child process. */
 export interface WorkerSide {
   /** Starts a worker on a pre-filled queue, waits until `n` outcomes are persisted, stops it. */

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { preciseNow } from '../stats.js';
 import {
   BENCH_QUEUE,
+  drainCounted,
   startRecorder,
   type BenchPayload,
   type DrainReport,
@@ -133,19 +133,9 @@ export class FloorWorker implements WorkerSide {
 
   async drain(n: number): Promise<DrainReport> {
     const redis = await this.connect();
-    let settled = 0;
-    const started = preciseNow();
-    await this.loop(
-      redis,
-      () => settled >= n,
-      (count) => {
-        settled += count;
-      },
-    );
-    const elapsedMs = preciseNow() - started;
-    const memory = process.memoryUsage();
+    const report = await drainCounted(n, (until, onSettled) => this.loop(redis, until, onSettled));
     redis.disconnect();
-    return { elapsedMs, rssBytes: memory.rss, heapUsedBytes: memory.heapUsed };
+    return report;
   }
 
   async serve(): Promise<void> {

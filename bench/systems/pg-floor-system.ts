@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { preciseNow } from '../stats.js';
 import {
   BENCH_QUEUE,
+  drainCounted,
   PG_FLOOR_SCHEMA,
   startRecorder,
   type BenchPayload,
@@ -174,19 +174,8 @@ export class PgFloorWorker implements WorkerSide {
     await Promise.all(settling);
   }
 
-  async drain(n: number, concurrency: number): Promise<DrainReport> {
-    let settled = 0;
-    const started = preciseNow();
-    await this.loop(
-      concurrency,
-      () => settled >= n,
-      (count) => {
-        settled += count;
-      },
-    );
-    const elapsedMs = preciseNow() - started;
-    const memory = process.memoryUsage();
-    return { elapsedMs, rssBytes: memory.rss, heapUsedBytes: memory.heapUsed };
+  drain(n: number, concurrency: number): Promise<DrainReport> {
+    return drainCounted(n, (until, onSettled) => this.loop(concurrency, until, onSettled));
   }
 
   async serve(concurrency: number): Promise<void> {

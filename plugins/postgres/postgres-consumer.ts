@@ -199,16 +199,16 @@ export class PostgresConsumer implements BrokerConsumer {
         case when not exists (select 1 from claimed) then ${epochMs(sql`(select min(not_before) from ${messages}
           where namespace = ${namespace} and ${this.filter} and not_before > created_at and not_before > now()) - now()`)} end,
         ${keyedRows}`;
+    // The free unkeyed rows, in priority-then-age order, locked (others skip them).
+    const unkeyed = sql`select id, priority from ${messages}
+      where namespace = ${namespace} and ${this.filter} and concurrency_key is null
+        and not_before <= now() and (locked_until is null or locked_until <= now())
+      order by priority desc, id
+      limit ${max}
+      for update skip locked`;
     if (!keyed) {
       // Rows locked by FOR UPDATE SKIP LOCKED were rechecked against the WHERE when locked: the update needs no lease check.
-      return sql<ClaimedRow | DueRow>`with claimable as (
-          select id from ${messages}
-          where namespace = ${namespace} and ${this.filter} and concurrency_key is null
-            and not_before <= now() and (locked_until is null or locked_until <= now())
-          order by priority desc, id
-          limit ${max}
-          for update skip locked
-        ),
+      return sql<ClaimedRow | DueRow>`with claimable as (${unkeyed}),
         claimed as (
           update ${messages} as m
           set locked_until = now() + m.visibility_ms * interval '1 millisecond', locked_by = ${this.consumerId},
@@ -223,14 +223,7 @@ export class PostgresConsumer implements BrokerConsumer {
     // newest row's limit, or the run-time one), leased, delayed or waiting for their retry included,
     // may run; the free ones among them are claimed with the unkeyed rows. A row leased meanwhile by another claim fails the UPDATE's
     // recheck of its lease, so no row is claimed twice and no key goes over its limit.
-    return sql<ClaimedRow | DueRow>`with recursive claimable as (
-        select id, priority from ${messages}
-        where namespace = ${namespace} and ${this.filter} and concurrency_key is null
-          and not_before <= now() and (locked_until is null or locked_until <= now())
-        order by priority desc, id
-        limit ${max}
-        for update skip locked
-      ),
+    return sql<ClaimedRow | DueRow>`with recursive claimable as (${unkeyed}),
       keys as (
         -- The distinct keys of its queues, one index probe each (a loose index scan), not one row per waiting task.
         (select queue, concurrency_key from ${messages}
