@@ -31,24 +31,33 @@ export async function waitForTerminalStatus(
     last = status;
     if (isTerminal(status.state)) settle(status);
   };
-  let unsubscribe: Unsubscribe;
-  let current: TaskStatus | null;
-  if (backend.watchCurrent !== undefined) {
-    ({ unsubscribe, current } = await backend.watchCurrent(id, consider));
-  } else {
-    unsubscribe = await backend.watch(id, consider);
-    current = await backend.get(id).catch(async (error: unknown) => {
-      await unsubscribe().catch(() => undefined);
-      throw error;
-    });
-  }
+  // The deadline runs from the call, the watch's setup included: a backend that cannot answer
+  // (a subscriber connection reconnecting for ever) still ends the wait at timeoutMs.
   const timers: NodeJS.Timeout[] = [];
+  const timedOut = new Promise<null>((resolve) => timers.push(setTimeout(() => resolve(null), timeoutMs)));
+  const aborted = new Promise<null>((resolve) => {
+    if (options.signal?.aborted) resolve(null);
+    else options.signal?.addEventListener('abort', () => resolve(null), { once: true });
+  });
+  const setup = watchFrom(backend, id, consider);
+  let watching: { unsubscribe: Unsubscribe; current: TaskStatus | null } | null;
+  try {
+    watching = await Promise.race([setup, timedOut, aborted]);
+  } catch (error) {
+    for (const timer of timers) clearTimeout(timer);
+    throw error;
+  }
+  if (watching === null) {
+    for (const timer of timers) clearTimeout(timer);
+    // The watch may still come up: it is ended then.
+    setup.then(({ unsubscribe }) => unsubscribe().catch(() => undefined)).catch(() => undefined);
+    throw new ResultTimeoutError(id, timeoutMs, 'pending');
+  }
+  const { unsubscribe, current } = watching;
   try {
     consider(current);
     const poll = setInterval(() => void backend.get(id).then(consider, () => undefined), Math.min(SAFETY_POLL_MS, timeoutMs));
     timers.push(poll);
-    const timedOut = new Promise<null>((resolve) => timers.push(setTimeout(() => resolve(null), timeoutMs)));
-    const aborted = new Promise<null>((resolve) => options.signal?.addEventListener('abort', () => resolve(null), { once: true }));
     const status = await Promise.race([terminal, timedOut, aborted]);
     if (status === null) throw new ResultTimeoutError(id, timeoutMs, (last as TaskStatus | null)?.state ?? 'pending');
     return status;
@@ -58,6 +67,21 @@ export async function waitForTerminalStatus(
     // backend to confirm (on Redis an UNSUBSCRIBE round trip).
     unsubscribe().catch(() => undefined);
   }
+}
+
+/** Starts watching `id` and reads its current status (in one step where the backend can). */
+async function watchFrom(
+  backend: ResultBackend,
+  id: string,
+  listener: (status: TaskStatus) => void,
+): Promise<{ unsubscribe: Unsubscribe; current: TaskStatus | null }> {
+  if (backend.watchCurrent !== undefined) return backend.watchCurrent(id, listener);
+  const unsubscribe = await backend.watch(id, listener);
+  const current = await backend.get(id).catch(async (error: unknown) => {
+    await unsubscribe().catch(() => undefined);
+    throw error;
+  });
+  return { unsubscribe, current };
 }
 
 /** Turns a terminal status into the result, or throws TaskFailedError / TaskCancelledError. */
