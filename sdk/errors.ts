@@ -36,8 +36,9 @@ export class UsageError extends StemError {
 }
 
 /**
- * A task id, task name, queue name or broadcast channel given at enqueue cannot be stored as it
- * is on every store (empty, too long, control characters): refused before anything is written.
+ * A task id, task name, queue name or broadcast channel given at enqueue, or an id given to read
+ * or act on (status, result, retry, revoke, a workflow run), cannot be stored as it is on every
+ * store (empty, too long, control characters): refused before any store is asked.
  */
 export class InvalidNameError extends UsageError {
   constructor(
