@@ -150,7 +150,7 @@ export class LuaScripts {
   private static source(name: ScriptName): ScriptSource {
     const sources = (LuaScripts.sources ??= new Map(
       NAMES.map((script) => {
-        const lua = readFileSync(new URL(`./lua/${script}.lua`, import.meta.url), 'utf8');
+        const lua = withIncludes(readFileSync(new URL(`./lua/${script}.lua`, import.meta.url), 'utf8'));
         return [script, { lua, sha: createHash('sha1').update(lua).digest('hex') }];
       }),
     ));
@@ -166,4 +166,14 @@ function isTransaction(pipeline: ChainableCommander): boolean {
 /** True for the server's "no script by that SHA1" reply. */
 export function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}
+
+/**
+ * A script with each `--#include NAME` line replaced by lua/include/NAME.lua: what two scripts
+ * share is written once, and every script still runs on its own (the server has no imports).
+ */
+function withIncludes(lua: string): string {
+  return lua.replace(/^--#include ([a-z-]+)$/gm, (_line, name: string) =>
+    readFileSync(new URL(`./lua/include/${name}.lua`, import.meta.url), 'utf8').trimEnd(),
+  );
 }

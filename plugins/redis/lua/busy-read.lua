@@ -24,12 +24,7 @@ if not read then return {} end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
-local function visibility(fields)
-  for i = 1, #fields, 2 do
-    if fields[i] == 'v' then return tonumber(fields[i + 1]) or defaultVisibility end
-  end
-  return defaultVisibility
-end
+--#include entry
 
 local out = {}
 local pushed = 0
@@ -39,14 +34,7 @@ local entries = read[1][2]
 for j = 1, #entries do
   local entry = entries[j]
   local id, fields = entry[1], entry[2]
-  local lease, payload
-  if fields[3] == 'e' and fields[1] == 'v' and fields[5] == nil then
-    lease = tonumber(fields[2]) or defaultVisibility
-    payload = fields[4]
-  else
-    lease = visibility(fields)
-    payload = fields
-  end
+  local lease, payload = leaseAndPayload(fields)
   out[pushed + 1] = id
   out[pushed + 2] = lease
   out[pushed + 3] = payload

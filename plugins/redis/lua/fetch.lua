@@ -38,12 +38,7 @@ local clock = redis.call('TIME')
 local leaseNow = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 for i = 3, #KEYS do streamOf[ARGV[i + 5]] = KEYS[i] end
 
-local function visibility(fields)
-  for i = 1, #fields, 2 do
-    if fields[i] == 'v' then return tonumber(fields[i + 1]) or defaultVisibility end
-  end
-  return defaultVisibility
-end
+--#include entry
 
 local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, tonumber(ARGV[6]))
 for _, member in ipairs(due) do
@@ -125,15 +120,7 @@ for i = 3, #KEYS do
     for j = 1, #entries do
       local entry = entries[j]
       local id, fields = entry[1], entry[2]
-      -- The usual entry is 'v', lease, 'e', envelope: its envelope alone is returned.
-      local lease, payload
-      if fields[3] == 'e' and fields[1] == 'v' and fields[5] == nil then
-        lease = tonumber(fields[2]) or defaultVisibility
-        payload = fields[4]
-      else
-        lease = visibility(fields)
-        payload = fields
-      end
+      local lease, payload = leaseAndPayload(fields)
       out[pushed + 1] = band
       out[pushed + 2] = id
       out[pushed + 3] = 1
