@@ -83,8 +83,11 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls `condition` until it holds; false when `timeoutMs` passed first. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 3_000, intervalMs = 20): Promise<boolean> {
+/**
+ * Polls `condition` until it holds; false when `timeoutMs` passed first. The default is a ceiling that only a broken
+ * behaviour reaches: a loaded machine can take seconds for what takes milliseconds here.
+ */
+export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 30_000, intervalMs = 20): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await condition()) return true;
@@ -110,5 +113,27 @@ export async function fetchWithin(consumer: BrokerConsumer, max: number, ms: num
     return await consumer.fetch(max, controller.signal);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** What a try of {@link retryOnStall} answers when the machine stalled past its short time before it could check anything. */
+export const STALLED = Symbol('stalled');
+
+/**
+ * Runs a case that needs a short time (a ttl or lease it waits out) to hold between two of its steps. A stall of the machine
+ * can outlast it; the try sees that from the clock and answers {@link STALLED} before judging anything, and the case is run
+ * again with a time four times longer, up to `tries` times (the last try is judged whatever the clock says).
+ */
+export async function retryOnStall(
+  t: Test,
+  firstMs: number,
+  body: (ms: number, lastTry: boolean) => Promise<void | typeof STALLED>,
+  tries = 4,
+): Promise<void> {
+  let ms = firstMs;
+  for (let attempt = 1; attempt <= tries; attempt++) {
+    if ((await body(ms, attempt === tries)) !== STALLED) return;
+    t.comment(`the machine stalled past ${ms} ms between two steps: trying again with ${ms * 4} ms`);
+    ms *= 4;
   }
 }
