@@ -2,7 +2,17 @@ import type { Test } from 'tap';
 import type { ResultBackend, TaskStatus, WorkerHeartbeat } from '../../sdk/contracts/result-backend.js';
 import { ListingNotSupportedError } from '../../sdk/errors.js';
 import { uuidv7 } from '../../sdk/id.js';
-import { type CaseBody, type ContractFactory, runContract, sleep, uniqueName, waitFor } from './support.js';
+import {
+  CLOCK_SLACK_MS,
+  type CaseBody,
+  type ContractFactory,
+  retryOnStall,
+  runContract,
+  STALLED,
+  sleep,
+  uniqueName,
+  waitFor,
+} from './support.js';
 
 /** A status of a fresh task id; `overrides` replace any field. */
 function makeStatus(overrides: Partial<TaskStatus> = {}): TaskStatus {
@@ -369,30 +379,35 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
   [
     'a chord claim whose lease ended unfired is taken over, once',
     async (t, backend) => {
-      const chordId = uniqueName('chord');
-      const before = Date.now();
-      t.same(await backend.claimChord(chordId, { leaseMs: 300, claimer: 'dead' }), { won: true });
-      const lost = await backend.claimChord(chordId, { leaseMs: 300, claimer: 'waiting' });
-      t.match(lost, { won: false, fired: false, claimer: 'dead' }, 'a live lease holds');
-      const leaseEndsAt = lost.won ? 0 : (lost.leaseEndsAt ?? 0);
-      // Dated by the store's clock, which is this machine's in the tests.
-      t.ok(
-        leaseEndsAt >= before + 300 - 1_000 && leaseEndsAt <= Date.now() + 300 + 1_000,
-        `the loser learns when the lease ends (${leaseEndsAt - before}ms after the claim)`,
-      );
-      await sleep(Math.max(0, leaseEndsAt - Date.now()) + 50);
-      const takeovers = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => backend.claimChord(chordId, { leaseMs: 60_000, claimer: `rescuer${i}` })),
-      );
-      const won = takeovers.filter((claim) => claim.won);
-      t.equal(won.length, 1, 'one of ten concurrent callers takes it over');
-      t.same(won[0], { won: true, takenOverFrom: 'dead' }, 'naming the claimer it took over from');
-      const winner = takeovers.indexOf(won[0]!);
-      t.match(
-        await backend.claimChord(chordId, { leaseMs: 300 }),
-        { won: false, fired: false, claimer: `rescuer${winner}` },
-        'the new holder has a lease of its own',
-      );
+      // The second claim must come while the first one's lease lives; a stall of the machine past it makes the case run again
+      // with a longer lease.
+      await retryOnStall(t, 300, async (leaseMs, lastTry) => {
+        const chordId = uniqueName('chord');
+        const before = Date.now();
+        t.same(await backend.claimChord(chordId, { leaseMs, claimer: 'dead' }), { won: true });
+        const lost = await backend.claimChord(chordId, { leaseMs, claimer: 'waiting' });
+        if (lost.won && Date.now() - before >= leaseMs - CLOCK_SLACK_MS && !lastTry) return STALLED;
+        t.match(lost, { won: false, fired: false, claimer: 'dead' }, 'a live lease holds');
+        const leaseEndsAt = lost.won ? 0 : (lost.leaseEndsAt ?? 0);
+        // Dated by the store's clock, which is this machine's in the tests.
+        t.ok(
+          leaseEndsAt >= before + leaseMs - 1_000 && leaseEndsAt <= Date.now() + leaseMs + 1_000,
+          `the loser learns when the lease ends (${leaseEndsAt - before}ms after the claim)`,
+        );
+        await sleep(Math.max(0, leaseEndsAt - Date.now()) + 50);
+        const takeovers = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => backend.claimChord(chordId, { leaseMs: 60_000, claimer: `rescuer${i}` })),
+        );
+        const won = takeovers.filter((claim) => claim.won);
+        t.equal(won.length, 1, 'one of ten concurrent callers takes it over');
+        t.same(won[0], { won: true, takenOverFrom: 'dead' }, 'naming the claimer it took over from');
+        const winner = takeovers.indexOf(won[0]!);
+        t.match(
+          await backend.claimChord(chordId, { leaseMs: 300 }),
+          { won: false, fired: false, claimer: `rescuer${winner}` },
+          'the new holder has a lease of its own',
+        );
+      });
     },
   ],
   [
@@ -424,22 +439,31 @@ const cases: ReadonlyArray<readonly [string, CaseBody<ResultBackend>]> = [
   [
     'worker heartbeats are listed until their ttl runs out',
     async (t, backend) => {
-      const first = makeBeat();
-      const second = makeBeat({ queues: ['default'] });
-      await backend.heartbeat(first, 300);
-      await backend.heartbeat(second, 300);
-      const listed = await listedBeats(backend, [first.workerId, second.workerId]);
-      t.same(
-        listed.sort((x, y) => (x.workerId < y.workerId ? -1 : 1)),
-        [first, second].sort((x, y) => (x.workerId < y.workerId ? -1 : 1)),
-        'both listed with every field',
-      );
-      const later = { ...first, at: Date.now(), stats: { ...first.stats, processed: 9 } };
-      await backend.heartbeat(later, 300);
-      const again = await listedBeats(backend, [first.workerId]);
-      t.same(again, [later], 'a new beat replaces the old one');
-      await sleep(700);
-      t.same(await listedBeats(backend, [first.workerId, second.workerId]), [], 'gone after the ttl');
+      // Each listing must come while the beats it expects live; a stall of the machine past their ttl makes the case run
+      // again with a longer one.
+      await retryOnStall(t, 300, async (ttlMs, lastTry) => {
+        const stalled = (since: number) => Date.now() - since >= ttlMs - CLOCK_SLACK_MS && !lastTry;
+        const first = makeBeat();
+        const second = makeBeat({ queues: ['default'] });
+        const beatAt = Date.now();
+        await backend.heartbeat(first, ttlMs);
+        await backend.heartbeat(second, ttlMs);
+        const listed = await listedBeats(backend, [first.workerId, second.workerId]);
+        if (listed.length < 2 && stalled(beatAt)) return STALLED;
+        t.same(
+          listed.sort((x, y) => (x.workerId < y.workerId ? -1 : 1)),
+          [first, second].sort((x, y) => (x.workerId < y.workerId ? -1 : 1)),
+          'both listed with every field',
+        );
+        const later = { ...first, at: Date.now(), stats: { ...first.stats, processed: 9 } };
+        const laterAt = Date.now();
+        await backend.heartbeat(later, ttlMs);
+        const again = await listedBeats(backend, [first.workerId]);
+        if (again.length === 0 && stalled(laterAt)) return STALLED;
+        t.same(again, [later], 'a new beat replaces the old one');
+        await sleep(Math.max(0, laterAt + ttlMs - Date.now()) + 400);
+        t.same(await listedBeats(backend, [first.workerId, second.workerId]), [], 'gone after the ttl');
+      });
     },
   ],
 ];
