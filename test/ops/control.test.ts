@@ -13,6 +13,9 @@ const hold = defineTask({
     new Promise<string>((resolve) => ctx.signal.addEventListener('abort', () => resolve('aborted'))),
 });
 
+/** The timeout of a request to named workers: it ends once they answered, so only a worker that never does reaches it. */
+const REPLY_CEILING = '30s';
+
 async function controlled(t: Test): Promise<Stem> {
   const stem = await Stem.create({ tasks: [hold], plugins: [control({ namespace: 'ops-test' })] });
   t.teardown(() => stem.close());
@@ -26,7 +29,9 @@ t.test('ping reaches every live worker and -w picks one by id', async (t) => {
   await one.start();
   await two.start();
   const client = new ControlClient(stem, { namespace: 'ops-test' });
-  const replies = await client.request('ping', {}, { timeout: '300ms' });
+  // A broadcast collects for its whole timeout; asked again until both answered, so that a slow machine cannot fail it.
+  let replies: Awaited<ReturnType<typeof client.request>> = [];
+  await waitFor(async () => (replies = await client.request('ping', {}, { timeout: '500ms' })).length >= 2, 'both workers to answer');
   t.same(replies.map((reply) => reply.workerId).sort(), ['one', 'two']);
   t.match(replies.find((reply) => reply.workerId === 'one')!.reply, {
     workerId: 'one',
@@ -35,7 +40,7 @@ t.test('ping reaches every live worker and -w picks one by id', async (t) => {
     pausedQueues: [],
     state: 'running',
   });
-  const targeted = await client.request('ping', {}, { destination: ['two'], timeout: '5s' });
+  const targeted = await client.request('ping', {}, { destination: ['two'], timeout: REPLY_CEILING });
   t.same(
     targeted.map((reply) => reply.workerId),
     ['two'],
@@ -57,9 +62,9 @@ t.test('stats and inspect show the running task, its runtime and the counters', 
   const waiting = await stem.enqueue(hold, {}, { queue: 'work' });
   await waitFor(() => worker.runningCount() === 1 && worker.stats().reserved === 1, 'one running, one reserved');
   const client = new ControlClient(stem, { namespace: 'ops-test' });
-  const [stats] = await client.request('stats', {}, { destination: ['busy'] });
+  const [stats] = await client.request('stats', {}, { destination: ['busy'], timeout: REPLY_CEILING });
   t.match(stats!.reply, { inflight: 1, reserved: 1, concurrency: 1, autoscaler: null, memory: { rssBytes: Number } });
-  const [inspected] = await client.request('inspect', {}, { destination: ['busy'] });
+  const [inspected] = await client.request('inspect', {}, { destination: ['busy'], timeout: REPLY_CEILING });
   const answer = inspected!.reply as { active: Array<{ id: string; runtimeMs: number }>; reserved: Array<{ id: string }> };
   t.equal(answer.active[0]!.id, running.id);
   t.ok(answer.active[0]!.runtimeMs >= 0);
@@ -75,16 +80,16 @@ t.test('pause stops fetching from a queue, resume starts again; other queues go 
   const worker = stem.worker({ id: 'pauser', queues: ['p1', 'p2'] });
   await worker.start();
   const client = new ControlClient(stem, { namespace: 'ops-test' });
-  const [paused] = await client.pauseQueue('p1', { destination: ['pauser'] });
+  const [paused] = await client.pauseQueue('p1', { destination: ['pauser'], timeout: REPLY_CEILING });
   t.same(paused!.reply, { queue: 'p1', consuming: true, paused: true });
   const blocked = await stem.enqueue(add, { a: 1 }, { queue: 'p1' });
   const free = await stem.enqueue(add, { a: 2 }, { queue: 'p2' });
-  t.equal(await free.result({ timeoutMs: 5_000 }), 3, 'the other queue is still consumed');
+  t.equal(await free.result({ timeoutMs: 60_000 }), 3, 'the other queue is still consumed');
   t.equal((await blocked.status()).state, 'queued', 'the paused queue waits');
   t.equal(await stem.broker.pending('p1'), 1);
-  await client.resumeQueue('p1', { destination: ['pauser'] });
-  t.equal(await blocked.result({ timeoutMs: 5_000 }), 2, 'resumed: the task runs');
-  const [notMine] = await client.pauseQueue('elsewhere', { destination: ['pauser'] });
+  await client.resumeQueue('p1', { destination: ['pauser'], timeout: REPLY_CEILING });
+  t.equal(await blocked.result({ timeoutMs: 60_000 }), 2, 'resumed: the task runs');
+  const [notMine] = await client.pauseQueue('elsewhere', { destination: ['pauser'], timeout: REPLY_CEILING });
   t.same(
     notMine!.reply,
     { queue: 'elsewhere', consuming: false, paused: false },
@@ -97,9 +102,9 @@ t.test('unknown commands get an error reply; shutdown replies, then stops the wo
   const worker = stem.worker({ id: 'leaving' });
   await worker.start();
   const client = new ControlClient(stem, { namespace: 'ops-test' });
-  const [unknown] = await client.request('reboot', {}, { destination: ['leaving'] });
+  const [unknown] = await client.request('reboot', {}, { destination: ['leaving'], timeout: REPLY_CEILING });
   t.match(unknown, { ok: false, error: /unknown control command "reboot"/ });
-  const [bye] = await client.request('shutdown', { mode: 'hard' }, { destination: ['leaving'] });
+  const [bye] = await client.request('shutdown', { mode: 'hard' }, { destination: ['leaving'], timeout: REPLY_CEILING });
   t.match(bye, { ok: true, reply: { mode: 'hard', inflight: 0 } });
   await waitFor(() => worker.state === 'stopped', 'the worker stopped');
   t.same(await client.request('ping', {}, { timeout: '200ms' }), [], 'a stopped worker no longer answers');
