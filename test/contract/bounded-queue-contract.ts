@@ -22,14 +22,20 @@ async function open(broker: Broker, defer: Defer, queue: string): Promise<Broker
   return consumer;
 }
 
-/** Fetches until nothing more comes within QUIET_MS (or `max` arrived). */
-async function drain(consumer: BrokerConsumer, max = 100): Promise<Delivery[]> {
+/** The ceiling of a wait for deliveries that must come; only a broken broker reaches it, a slow machine does not. */
+const DELIVERY_CEILING_MS = 30_000;
+
+/**
+ * Fetches the `count` deliveries expected (waiting up to DELIVERY_CEILING_MS), then for QUIET_MS more, so that any beyond
+ * `count` show. (It used to fetch until one fetch came back empty within QUIET_MS, which a stall of the machine between
+ * two batches ended early.)
+ */
+async function drain(consumer: BrokerConsumer, count: number): Promise<Delivery[]> {
+  const deadline = Date.now() + DELIVERY_CEILING_MS;
   const out: Delivery[] = [];
-  for (;;) {
-    const batch = await fetchWithin(consumer, max - out.length, QUIET_MS);
-    if (batch.length === 0 || out.length + batch.length >= max) return [...out, ...batch];
-    out.push(...batch);
-  }
+  while (out.length < count && Date.now() < deadline) out.push(...(await fetchWithin(consumer, count - out.length, deadline - Date.now())));
+  if (out.length < count) return out;
+  return [...out, ...(await fetchWithin(consumer, 100, QUIET_MS))];
 }
 
 /** The publish's rejection, or undefined when it went in. */
@@ -66,7 +72,7 @@ const cases: ReadonlyArray<readonly [string, CaseBody<Broker>]> = [
       t.notOk((error as Error).message.includes('\n'), 'a one-line message');
       t.equal(await broker.pending(queue), 3, 'the queue still holds 3');
       const consumer = await open(broker, defer, queue);
-      const [leased] = await fetchWithin(consumer, 1, 5_000);
+      const [leased] = await fetchWithin(consumer, 1, DELIVERY_CEILING_MS);
       t.equal(leased?.envelope.id, first[0]!.id);
       const batch = [bounded(queue, 3, 'reject'), bounded(queue, 3, 'reject')];
       t.ok((await refusal(broker.publish(batch))) instanceof QueueFullError, 'two do not fit where one does: neither goes in');
@@ -74,7 +80,7 @@ const cases: ReadonlyArray<readonly [string, CaseBody<Broker>]> = [
       await broker.publish([batch[0]!]);
       t.equal(await broker.pending(queue), 3, 'a leased task does not count: one more fits');
       await broker.ack([leased!]);
-      const rest = await drain(consumer);
+      const rest = await drain(consumer, 3);
       t.same(
         rest.map((delivery) => delivery.envelope.id),
         [first[1]!.id, first[2]!.id, batch[0]!.id],
@@ -117,7 +123,7 @@ const cases: ReadonlyArray<readonly [string, CaseBody<Broker>]> = [
       const two = [bounded(queue, 3, 'drop-oldest'), bounded(queue, 3, 'drop-oldest')];
       t.same(droppedIds(await broker.publish(two)), [high.id, middle.id], 'a batch of two drops the next two oldest, oldest first');
       const consumer = await open(broker, defer, queue);
-      const left = await drain(consumer);
+      const left = await drain(consumer, 3);
       t.same(left.map((delivery) => delivery.envelope.id).sort(), [newest.id, two[0]!.id, two[1]!.id].sort(), 'the three newest are left');
       t.equal((await broker.listDeadLetters(queue)).total, 3, 'three dead letters');
     },
@@ -137,7 +143,7 @@ const cases: ReadonlyArray<readonly [string, CaseBody<Broker>]> = [
       const running = bounded(other, 1, 'drop-oldest');
       await broker.publish([running]);
       const consumer = await open(broker, defer, other);
-      const [leased] = await fetchWithin(consumer, 1, 5_000);
+      const [leased] = await fetchWithin(consumer, 1, DELIVERY_CEILING_MS);
       t.equal(leased?.envelope.id, running.id);
       const next = bounded(other, 1, 'drop-oldest');
       t.same(droppedIds(await broker.publish([next])), [], 'the leased task is not waiting: nothing dropped');
@@ -183,7 +189,7 @@ const cases: ReadonlyArray<readonly [string, CaseBody<Broker>]> = [
       const newest = bounded(queue, 3, 'drop-oldest');
       t.same(droppedIds(await broker.publish([newest])), [k1.id], 'the oldest task, k1, which held the key’s slot, was dropped');
       const consumer = await open(broker, defer, queue);
-      const left = await drain(consumer);
+      const left = await drain(consumer, 3);
       t.same(left.map((delivery) => delivery.envelope.id).sort(), [k2.id, plain.id, newest.id].sort(), 'k2 got the slot');
       await broker.ack(left);
     },
