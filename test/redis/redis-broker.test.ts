@@ -49,7 +49,7 @@ if (await requireRedis(t)) {
     const good = makeEnvelope(queue);
     await broker.publish([good]);
 
-    const deliveries = await fetchWithin(consumer, 10, 2_000);
+    const deliveries = await fetchWithin(consumer, 10, 30_000);
     t.same(
       deliveries.map((d) => d.envelope.id),
       [good.id],
@@ -86,7 +86,7 @@ if (await requireRedis(t)) {
     t.equal(await admin.xlen(broker.keys(queue).stream('0')), 300);
     let acked = 0;
     while (acked < 300) {
-      const batch = await fetchWithin(consumer, 128, 2_000);
+      const batch = await fetchWithin(consumer, 128, 30_000);
       t.ok(batch.length <= 128, 'fetch never returns more than max');
       await broker.ack(batch);
       acked += batch.length;
@@ -105,9 +105,9 @@ if (await requireRedis(t)) {
       makeEnvelope(queue, { priority: 7 }),
       makeEnvelope(queue, { notBefore: Date.now() + 60_000 }),
     ]);
-    const [first] = await fetchWithin(consumer, 1, 2_000);
+    const [first] = await fetchWithin(consumer, 1, 30_000);
     await broker.deadLetter(first!, 'unrecoverable');
-    await fetchWithin(consumer, 1, 2_000);
+    await fetchWithin(consumer, 1, 30_000);
     const admin = await adminClient();
     t.teardown(() => admin.disconnect());
     const keys = await admin.keys(`{${broker.connection.namespace}:${queue}}*`);
@@ -117,21 +117,23 @@ if (await requireRedis(t)) {
   });
 
   t.test('a lease that runs out is taken over by another consumer of the queue', async (t) => {
-    const broker = await openBroker(t);
+    // A full block as long as a minute: waking when the lease runs out (300 ms) and waking after a full block cannot be
+    // mistaken for each other, however slow the machine (with the default 5 s block, the check was a speed limit).
+    const broker = await openBroker(t, { blockMs: 60_000 });
     const queue = 'takeover';
     const holder = await broker.consumer({ queues: [queue], consumerId: 'dies' });
     const other = await broker.consumer({ queues: [queue], consumerId: 'lives' });
     t.teardown(() => other.close());
     const envelope = makeEnvelope(queue, { visibilityTimeoutMs: 300 });
     await broker.publish([envelope]);
-    const [first] = await fetchWithin(holder, 1, 2_000);
+    const [first] = await fetchWithin(holder, 1, 30_000);
     t.equal(first?.envelope.id, envelope.id);
     await holder.close();
     const started = Date.now();
-    const [again] = await fetchWithin(other, 1, 3_000);
+    const [again] = await fetchWithin(other, 1, 45_000);
     t.equal(again?.envelope.id, envelope.id, 'redelivered to the other consumer');
     t.equal(again?.redeliveries, 1);
-    t.ok(Date.now() - started < 1_500, 'the idle consumer woke when the lease ran out, not after a full block');
+    t.ok(Date.now() - started < 30_000, 'the idle consumer woke when the lease ran out, not after a full block');
     await broker.deadLetter(first!, 'stale');
     t.equal(await broker.inflight(queue), 1, 'a stale receipt cannot dead-letter the current delivery');
     await broker.ack([again!]);
@@ -154,7 +156,7 @@ if (await requireRedis(t)) {
     await new Promise((resolve) => setTimeout(resolve, 400));
     const rescuer = await broker.consumer({ queues: [queue], consumerId: 'rescuer' });
     t.teardown(() => rescuer.close());
-    const [delivery] = await fetchWithin(rescuer, 1, 5_000);
+    const [delivery] = await fetchWithin(rescuer, 1, 30_000);
     t.equal(delivery?.envelope.id, envelope.id, 'the entry is delivered again');
     t.equal(delivery?.redeliveries, 1, 'as a redelivery');
     await broker.ack([delivery!]);
@@ -168,7 +170,7 @@ if (await requireRedis(t)) {
     t.teardown(() => admin.disconnect());
     const consumer = await broker.consumer({ queues: [queue, 'woken-too'], consumerId: 'w1' });
     t.teardown(() => consumer.close());
-    const waiting = fetchWithin(consumer, 5, 5_000);
+    const waiting = fetchWithin(consumer, 5, 30_000);
     await new Promise((resolve) => setTimeout(resolve, 150));
     const envelope = makeEnvelope(queue, { priority: 3 });
     await broker.publish([envelope]);
@@ -188,7 +190,7 @@ if (await requireRedis(t)) {
     t.teardown(() => consumer.close());
     const fetchScripts = await countFetchScripts(t, broker.keys(queue).leases(''));
     // Let the consumer go idle: its fetch script finds nothing and it blocks.
-    const first = fetchWithin(consumer, 1, 5_000);
+    const first = fetchWithin(consumer, 1, 30_000);
     await new Promise((resolve) => setTimeout(resolve, 100));
     await broker.publish([makeEnvelope(queue)]);
     await broker.ack(await first);
@@ -196,16 +198,16 @@ if (await requireRedis(t)) {
     await broker.publish([delayed]);
     let seenDelayed = false;
     let immediates = 0;
-    const deadline = Date.now() + 4_000;
+    const deadline = Date.now() + 30_000;
     const admin = await adminClient();
     t.teardown(() => admin.disconnect());
     const name = `stem:${broker.connection.namespace}:consumer:w1`;
     const blocked = async (): Promise<boolean> =>
       ((await admin.call('CLIENT', 'LIST')) as string).split('\n').some((line) => line.includes(`name=${name} `) && / flags=b /.test(line));
     while (!seenDelayed && Date.now() < deadline) {
-      const fetching = fetchWithin(consumer, 1, 2_000);
+      const fetching = fetchWithin(consumer, 1, 30_000);
       // publish only once the consumer is blocked, as a task arriving for an idle worker does
-      await waitFor(blocked, 2_000, 1);
+      await waitFor(blocked, 30_000, 1);
       await broker.publish([makeEnvelope(queue)]);
       immediates++;
       const deliveries = await fetching;
@@ -245,13 +247,13 @@ if (await requireRedis(t)) {
       // Kill the consumer's blocking connection (and, every other round, the command connection too).
       // wait until the connections killed in the round before are back, then kill them again
       let ids: string[] = [];
-      await waitFor(async () => (ids = await clientIds(admin, namespace, round % 2 === 0)).length > 0, 5_000);
+      await waitFor(async () => (ids = await clientIds(admin, namespace, round % 2 === 0)).length > 0, 30_000);
       let killed = 0;
       for (const id of ids) killed += Number(await admin.call('CLIENT', 'KILL', 'ID', id));
       t.ok(killed >= 1, `round ${round}: killed ${killed} connection(s)`);
     }
     try {
-      t.ok(await waitFor(() => sent.every((id) => received.has(id)), 15_000), `every task was received (${received.size}/${sent.length})`);
+      t.ok(await waitFor(() => sent.every((id) => received.has(id)), 60_000), `every task was received (${received.size}/${sent.length})`);
     } finally {
       controller.abort();
       await loop;
@@ -266,12 +268,12 @@ if (await requireRedis(t)) {
     const b = Array.from({ length: 3 }, () => makeEnvelope('qb', { priority: 5 }));
     const c = makeEnvelope('broadcast://ctl', { priority: 0 });
     await broker.publish([...a, ...b, c]);
-    const first = await fetchWithin(consumer, 4, 2_000);
+    const first = await fetchWithin(consumer, 4, 30_000);
     t.same(
       first.map((d) => d.envelope.id),
       [...b.map((e) => e.id), a[0]!.id],
     );
-    const rest = await fetchWithin(consumer, 10, 2_000);
+    const rest = await fetchWithin(consumer, 10, 30_000);
     t.same(rest.map((d) => d.envelope.id).sort(), [a[1]!.id, a[2]!.id, c.id].sort());
     await broker.ack([...first, ...rest]);
     t.same(await broker.listQueues(), ['qa', 'qb', 'broadcast://ctl']);
@@ -281,12 +283,12 @@ if (await requireRedis(t)) {
     const broker = await openBroker(t);
     const first = await broker.consumer({ queues: ['q1', 'q2'], consumerId: 'w1' });
     await broker.publish([makeEnvelope('q1'), makeEnvelope('q2')]);
-    const one = await fetchWithin(first, 1, 2_000);
+    const one = await fetchWithin(first, 1, 30_000);
     t.equal(one.length, 1);
     await first.close();
     const second = await broker.consumer({ queues: ['q1', 'q2'], consumerId: 'w2' });
     t.teardown(() => second.close());
-    const other = await fetchWithin(second, 10, 2_000);
+    const other = await fetchWithin(second, 10, 30_000);
     t.equal(other.length, 1, 'the read-ahead delivery is leased again at once');
     t.not(other[0]!.envelope.id, one[0]!.envelope.id);
   });
@@ -296,13 +298,13 @@ if (await requireRedis(t)) {
     const consumer = await broker.consumer({ queues: ['exact'], consumerId: 'w1' });
     t.teardown(() => consumer.close());
     await broker.publish([makeEnvelope('exact', { id: uuidv7() }), makeEnvelope('exact')]);
-    const [d1, d2] = await fetchWithin(consumer, 2, 2_000);
+    const [d1, d2] = await fetchWithin(consumer, 2, 30_000);
     await broker.nack(d1!, { requeue: true, delayMs: 50 });
     await broker.nack(d2!, { requeue: true });
     t.equal(await broker.pending('exact'), 2);
     t.equal(await broker.inflight('exact'), 0);
     const back: Delivery[] = [];
-    t.ok(await waitFor(async () => (back.push(...(await fetchWithin(consumer, 2, 500))), back.length === 2), 3_000));
+    t.ok(await waitFor(async () => (back.push(...(await fetchWithin(consumer, 2, 500))), back.length === 2), 30_000));
     await broker.ack(back);
     t.equal(await broker.pending('exact'), 0);
   });
