@@ -15,6 +15,8 @@ const env = {
   STEM_REVOKE_STORE_URL: REDIS_URL,
   STEM_CONTROL_NAMESPACE: '',
 };
+/** The --timeout of a request to named workers (-w): it ends once they answered, so only a lost reply reaches it. */
+const REPLY_CEILING = '30s';
 const commands = ['ping', 'stats', 'inspect', 'revoke', 'pause', 'resume', 'shutdown', 'rate-limit'];
 
 /** Deletes the keys of one test: its queue and control namespace share the unique name `id`. */
@@ -57,14 +59,21 @@ t.test('ping, stats, inspect, revoke, pause, resume, rate-limit and shutdown rea
   }
   await Promise.all(workers.map((worker) => worker.waitForOutput(/ready on/)));
 
-  const ping = await runStem(['worker', 'ping', '--timeout', '2s', '--json', ...flags], { env });
-  t.equal(ping.code, 0, ping.stderr);
-  const pongs = JSON.parse(ping.stdout) as Array<{ workerId: string; hostname: string; pid: number; queues: string[]; uptimeMs: number }>;
+  // A broadcast collects for its whole --timeout: asked again until both answered, so that a slow machine cannot fail it.
+  // Later requests name both workers (-w), and end as soon as both answered, with a timeout only a lost reply reaches.
+  type Pong = { workerId: string; hostname: string; pid: number; queues: string[]; uptimeMs: number };
+  let pongs: Pong[] = [];
+  await waitFor(async () => {
+    const ping = await runStem(['worker', 'ping', '--timeout', '2s', '--json', ...flags], { env });
+    pongs = ping.code === 0 ? (JSON.parse(ping.stdout) as Pong[]) : [];
+    return pongs.length >= 2;
+  }, 'both workers to answer a ping');
   t.same(pongs.map((pong) => pong.hostname).sort(), ['host-a', 'host-b'], 'both workers answer');
   t.same(new Set(pongs.map((pong) => pong.pid)).size, 2, 'from two processes');
   t.ok(pongs.every((pong) => pong.queues.includes(id) && pong.uptimeMs >= 0));
   const workerA = pongs.find((pong) => pong.hostname === 'host-a')!.workerId;
-  const table = await runInProcess(['worker', 'ping', '--timeout', '2s', ...flags], { env });
+  const both = [...pongs.flatMap((pong) => ['-w', pong.workerId]), '--timeout', REPLY_CEILING];
+  const table = await runInProcess(['worker', 'ping', ...both, ...flags], { env });
   t.match(table.stdout, /2 worker\(s\) replied/);
 
   const one = await runInProcess(['worker', 'ping', '-w', workerA, '--json', ...flags], { env });
@@ -76,15 +85,11 @@ t.test('ping, stats, inspect, revoke, pause, resume, rate-limit and shutdown rea
 
   const held = await runStem(['enqueue', 'ops.hold', '--args', '{"ms":60000}', '--queue', id, '--json', ...flags], { env });
   const [{ id: heldId }] = JSON.parse(held.stdout) as [{ id: string }];
-  await waitFor(
-    async () => {
-      const inspect = await runInProcess(['worker', 'inspect', '--json', '--timeout', '1s', ...flags], { env });
-      return inspect.code === 0 && inspect.stdout.includes(heldId);
-    },
-    'inspect shows the held task',
-    20_000,
-  );
-  const inspect = await runInProcess(['worker', 'inspect', '--timeout', '2s', '--json', ...flags], { env });
+  await waitFor(async () => {
+    const inspect = await runInProcess(['worker', 'inspect', '--json', ...both, ...flags], { env });
+    return inspect.code === 0 && inspect.stdout.includes(heldId);
+  }, 'inspect shows the held task');
+  const inspect = await runInProcess(['worker', 'inspect', ...both, '--json', ...flags], { env });
   const views = JSON.parse(inspect.stdout) as Array<{
     workerId: string;
     active: Array<{ id: string; name: string; runtimeMs: number }>;
@@ -94,7 +99,7 @@ t.test('ping, stats, inspect, revoke, pause, resume, rate-limit and shutdown rea
   const running = views.find((view) => view.active.some((task) => task.id === heldId))!;
   t.match(running.active[0], { id: heldId, name: 'ops.hold', runtimeMs: Number });
 
-  const stats = await runInProcess(['worker', 'stats', '--timeout', '2s', '--json', ...flags], { env });
+  const stats = await runInProcess(['worker', 'stats', ...both, '--json', ...flags], { env });
   const counters = JSON.parse(stats.stdout) as Array<{
     workerId: string;
     inflight: number;
@@ -105,28 +110,42 @@ t.test('ping, stats, inspect, revoke, pause, resume, rate-limit and shutdown rea
   t.equal(counters.length, 2, 'stats from both workers');
   t.same(counters.map((each) => each.inflight).sort(), [0, 1]);
   t.ok(counters.every((each) => each.concurrency === 2 && each.memory.rssBytes > 0));
-  const statsTable = await runInProcess(['worker', 'stats', '--timeout', '2s', ...flags], { env });
+  const statsTable = await runInProcess(['worker', 'stats', ...both, ...flags], { env });
   t.match(statsTable.stdout, /worker\W+processed\W+succeeded\W+failed\W+in-flight/, 'a table for people');
   t.match(statsTable.stdout, workerA);
 
-  const revoked = await runInProcess(['worker', 'revoke', heldId, '--terminate', '--timeout', '2s', ...flags], { env });
+  const revoked = await runInProcess(['worker', 'revoke', heldId, '--terminate', ...both, ...flags], { env });
   t.equal(revoked.code, 0, revoked.stderr);
   t.match(revoked.stdout, new RegExp(`terminated ${heldId} on ${running.workerId}`));
   const state = await runInProcess(['result', 'get', heldId, '--json', ...flags], { env });
   t.match(JSON.parse(state.stdout), { state: 'cancelled', error: { message: /revoked/ } }, 'the aborted task is cancelled');
 
-  const paused = await runInProcess(['worker', 'pause', '--queue', id, '--timeout', '2s', ...flags], { env });
+  // Pause, resume and rate-limit go to every worker (stored for later ones): each is idempotent, and sent again until
+  // both workers answered within one broadcast's --timeout.
+  const toBoth = async (args: string[], replied: RegExp) => {
+    let outcome = await runInProcess([...args, '--timeout', '2s', ...flags], { env });
+    await waitFor(
+      async () => {
+        if (replied.test(outcome.stdout)) return true;
+        outcome = await runInProcess([...args, '--timeout', '2s', ...flags], { env });
+        return false;
+      },
+      `both workers to answer ${args.join(' ')}`,
+    );
+    return outcome;
+  };
+  const paused = await toBoth(['worker', 'pause', '--queue', id], /on 2 worker\(s\)/);
   t.match(paused.stdout, new RegExp(`paused ${id} on 2 worker\\(s\\)`));
   const waiting = await runInProcess(['enqueue', 'cli.add', '--args', '{"a":1,"b":2}', '--queue', id, '--json', ...flags], { env });
   const [{ id: waitingId }] = JSON.parse(waiting.stdout) as [{ id: string }];
   const stillQueued = await runInProcess(['result', 'wait', waitingId, '--timeout', '1s', ...flags], { env });
   t.not(stillQueued.code, 0, 'a task on a paused queue does not run');
-  const resumed = await runInProcess(['worker', 'resume', '--queue', id, '--timeout', '2s', ...flags], { env });
+  const resumed = await toBoth(['worker', 'resume', '--queue', id], /on 2 worker\(s\)/);
   t.match(resumed.stdout, new RegExp(`resumed ${id} on 2 worker\\(s\\)`));
-  const done = await runInProcess(['result', 'wait', waitingId, '--timeout', '20s', '--json', ...flags], { env });
+  const done = await runInProcess(['result', 'wait', waitingId, '--timeout', '60s', '--json', ...flags], { env });
   t.equal(JSON.parse(done.stdout).result, 3, 'after resume it runs');
 
-  const limited = await runInProcess(['worker', 'rate-limit', 'cli.add', '10/s', '--timeout', '2s', ...flags], { env });
+  const limited = await toBoth(['worker', 'rate-limit', 'cli.add', '10/s'], /2 live worker\(s\) updated/);
   t.match(limited.stdout, /rate limit of cli.add: 10\/s; 2 live worker\(s\) updated/);
   const badRate = await runInProcess(['worker', 'rate-limit', 'cli.add', 'fast', ...flags], { env });
   t.equal(badRate.code, 64, 'a bad rate is a usage error');
@@ -134,16 +153,22 @@ t.test('ping, stats, inspect, revoke, pause, resume, rate-limit and shutdown rea
 
   const refused = await runInProcess(['worker', 'shutdown', '-w', workerA, ...flags], { env });
   t.equal(refused.code, 64, 'shutdown asks for --yes without a TTY');
-  const shutdown = await runInProcess(['worker', 'shutdown', '-w', workerA, '--yes', '--timeout', '2s', ...flags], { env });
+  const shutdown = await runInProcess(['worker', 'shutdown', '-w', workerA, '--yes', '--timeout', REPLY_CEILING, ...flags], { env });
   t.match(shutdown.stdout, new RegExp(`shutting down 1 worker\\(s\\) \\(warm\\): ${workerA}`));
   const exitA = await new Promise<number>((resolve) => {
     if (workers[0]!.child.exitCode !== null) resolve(workers[0]!.child.exitCode);
     else workers[0]!.child.on('exit', (code) => resolve(code ?? 1));
   });
   t.equal(exitA, 0, 'the worker exits cleanly');
-  const after = await runInProcess(['worker', 'ping', '--timeout', '1s', '--json', ...flags], { env });
+  // A broadcast again (the stopped worker must not answer it): asked until the live one answered.
+  let after: Array<{ hostname: string }> = [];
+  await waitFor(async () => {
+    const ping = await runInProcess(['worker', 'ping', '--timeout', '1s', '--json', ...flags], { env });
+    after = ping.code === 0 ? (JSON.parse(ping.stdout) as Array<{ hostname: string }>) : [];
+    return after.length > 0;
+  }, 'the live worker to answer a ping');
   t.same(
-    (JSON.parse(after.stdout) as Array<{ hostname: string }>).map((pong) => pong.hostname),
+    after.map((pong) => pong.hostname),
     ['host-b'],
     'the stopped worker no longer answers',
   );
@@ -167,7 +192,7 @@ t.test('with no worker alive, ping says why and exits 1; a revoke is stored for 
   const [{ id: markerId }] = JSON.parse(marker.stdout) as [{ id: string }];
   const worker = await startStem(['worker', 'start', '--queues', id, ...flags], { env });
   t.teardown(() => worker.stop('SIGKILL'));
-  const done = await runInProcess(['result', 'wait', markerId, '--timeout', '20s', '--json', ...flags], { env });
+  const done = await runInProcess(['result', 'wait', markerId, '--timeout', '60s', '--json', ...flags], { env });
   t.equal(JSON.parse(done.stdout).result, 4);
   t.notMatch(worker.output(), new RegExp(`cli.add\\[${taskId}\\] succeeded`), 'the revoked task did not run');
   const state = await runInProcess(['result', 'get', taskId, '--json', ...flags], { env });
