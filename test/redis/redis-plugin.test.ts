@@ -74,7 +74,7 @@ if (await requireRedis(t)) {
     const worker = stem.worker({ queues: ['sums'], concurrency: 2 });
     await worker.start();
     const handle = await stem.enqueue(add, { a: 2, b: 3 }, { queue: 'sums' });
-    t.equal(await handle.result({ timeoutMs: 10_000 }), 5);
+    t.equal(await handle.result({ timeoutMs: 60_000 }), 5);
     await worker.stop();
     await stem.close();
   });
@@ -90,7 +90,7 @@ if (await requireRedis(t)) {
     t.teardown(() => consumer.close());
     const envelope = makeEnvelope('settle');
     await broker.publish([envelope]);
-    const [delivery] = await fetchWithin(consumer, 1, 2_000);
+    const [delivery] = await fetchWithin(consumer, 1, 30_000);
     t.equal(delivery?.envelope.id, envelope.id);
     const heard: TaskStatus[] = [];
     const unwatch = await backend.watch(envelope.id, (status) => heard.push(status));
