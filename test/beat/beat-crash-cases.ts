@@ -90,7 +90,7 @@ export function crashTests(t: Test, open: () => Promise<Store>): void {
     await second.waitForOutput(new RegExp(`fired ${SCHEDULE_ID} enqueued ${expectedId}`));
     t.match(second.output(), new RegExp(`published ${expectedId}`), 'the restarted Beat published the slot under its deterministic id');
     await stem.worker({ queues: ['default'] }).start();
-    await waitFor(() => ran.length > 0, 'the fired task to run', 20_000);
+    await waitFor(() => ran.length > 0, 'the fired task to run', 60_000);
     t.same(ran, [expectedId], "the task ran under the slot's id");
     const entry = await stem.service('scheduleStore').get(SCHEDULE_ID);
     t.equal(entry?.totalRuns, 1, 'the run is recorded once');
@@ -111,7 +111,7 @@ export function crashTests(t: Test, open: () => Promise<Store>): void {
       );
 
       await stem.worker({ queues: ['default'] }).start();
-      t.match(await stem.handle(expectedId).result({ timeoutMs: 20_000 }), undefined, 'a worker ran the published task');
+      t.match(await stem.handle(expectedId).result({ timeoutMs: 60_000 }), undefined, 'a worker ran the published task');
       const second = startBeat();
       await second.waitForOutput(new RegExp(`fired ${SCHEDULE_ID} enqueued ${expectedId}`));
       t.notMatch(second.output(), /published/, 'the restarted Beat saw the task past queued and did not publish it again');
@@ -134,7 +134,7 @@ export function crashTests(t: Test, open: () => Promise<Store>): void {
       t.equal((await stem.service('scheduleStore').get(SCHEDULE_ID))?.totalRuns, 1, 'the run is recorded once');
 
       await stem.worker({ queues: ['default'] }).start();
-      t.match(await stem.handle(expectedId).result({ timeoutMs: 20_000 }), undefined, 'the task succeeds');
+      t.match(await stem.handle(expectedId).result({ timeoutMs: 60_000 }), undefined, 'the task succeeds');
       await waitFor(() => ran.length > 0, 'a run');
       t.ok(
         ran.every((id) => id === expectedId),

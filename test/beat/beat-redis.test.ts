@@ -28,7 +28,7 @@ t.test('Beat on Redis', async (t) => {
     await stems[0]!
       .service('scheduleStore')
       .upsert(scheduleEntryFor({ id: 'every-second', task: 'beat.count', schedule: 'every:1s' }, Date.now()));
-    await waitFor(() => published.length >= 4, 'four firings', 15_000);
+    await waitFor(() => published.length >= 4, 'four firings', 60_000);
     for (const stem of stems) await stem.close();
 
     const slots = published.map((envelope) => envelope.headers[SCHEDULED_FOR_HEADER]!);
@@ -60,7 +60,7 @@ t.test('Beat on Redis', async (t) => {
       ['enqueued', 'enqueued', 'enqueued'],
     );
     await stem.worker({ queues: ['default', 'reports', 'emails'] }).start();
-    const results = await Promise.all(reports.map((report) => stem.handle(report.taskId!).result({ timeoutMs: 10_000 })));
+    const results = await Promise.all(reports.map((report) => stem.handle(report.taskId!).result({ timeoutMs: 60_000 })));
     t.match(
       Object.fromEntries(reports.map((report, i) => [report.scheduleId, results[i]])),
       {

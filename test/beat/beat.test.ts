@@ -96,7 +96,7 @@ t.test('two Beats on one store enqueue each firing exactly once', async (t) => {
     for (const stem of stems) await stem.close();
   });
   await services.scheduleStore.upsert(scheduleEntryFor({ id: 'contended', task: 'beat.count', schedule: 'every:1s' }, Date.now()));
-  await waitFor(() => published.length >= 4, 'four firings', 10_000);
+  await waitFor(() => published.length >= 4, 'four firings', 60_000);
   for (const stem of stems) await stem.close();
 
   const bySlot = new Map<string, number>();

@@ -3,7 +3,7 @@ import { ConfigError, Stem, TaskCancelledError, TaskFailedError, UsageError, def
 import { canvas, canvasOf, parentResult, task, type Signature } from '../../plugins/canvas/index.js';
 import { waitFor } from '../helpers/wait.js';
 
-const RESULT_TIMEOUT = { timeoutMs: 10_000 };
+const RESULT_TIMEOUT = { timeoutMs: 60_000 };
 
 const echo = defineTask({ name: 'api.echo', handler: async (args: { text: string; parent?: unknown }) => args });
 

@@ -56,7 +56,7 @@ if (await requireRedis(t)) {
     t.match(half.members[1], { id: bodyIds[1], task: 'cli.part', state: /queued|running/ });
 
     release();
-    t.equal(await cluster.stem.handle(chordId).result({ timeoutMs: 20_000 }), 1);
+    t.equal(await cluster.stem.handle(chordId).result({ timeoutMs: 60_000 }), 1);
     await waitFor(async () => (await c.groupResult(chordId))?.done === true, 'the body to finish');
     const text = await runStem(['result', 'get', chordId, ...flags]);
     t.equal(text.code, 0, text.stderr);

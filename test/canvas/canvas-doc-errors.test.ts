@@ -68,7 +68,7 @@ t.test('a failed chain and a failed chord read as docs/canvas.md shows, in resul
   const chainId = await c.chain([task(fetchOrder, {}), task(price, {}), task(emailReceipt, { to: 'a@b.c' })]);
   const chainError = await stem
     .handle(chainId)
-    .result({ timeoutMs: 10_000 })
+    .result({ timeoutMs: 60_000 })
     .then(
       () => undefined,
       (error: Error) => error,
@@ -83,7 +83,7 @@ t.test('a failed chain and a failed chord read as docs/canvas.md shows, in resul
   });
   const chordError = await stem
     .handle(chordId)
-    .result({ timeoutMs: 10_000 })
+    .result({ timeoutMs: 60_000 })
     .then(
       () => undefined,
       (error: Error) => error,

@@ -38,7 +38,7 @@ if (await requireRedis(t)) {
       await waitFor(
         async () => (await Promise.all(others.map((id) => stem.status(id)))).every((status) => status.state === 'succeeded'),
         'members 0, 1 and 3 to succeed',
-        20_000,
+        60_000,
       );
       await new Promise((resolve) => setTimeout(resolve, 300));
       t.equal((await c.groupResult(chordId))!.completed, 3, 'three members finished before the kill');

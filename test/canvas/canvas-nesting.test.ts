@@ -4,7 +4,7 @@ import { canvasOf, chain, chord, task } from '../../plugins/canvas/index.js';
 import { waitFor } from '../helpers/wait.js';
 import { CallCounter, availableBackends, openCluster } from './canvas-harness.js';
 
-const RESULT_TIMEOUT = { timeoutMs: 20_000 };
+const RESULT_TIMEOUT = { timeoutMs: 60_000 };
 
 const start = defineTask({ name: 'nest.start', handler: async (args: { x: number }) => args.x });
 const add = defineTask({ name: 'nest.add', handler: async (args: { n: number; parent?: number }) => (args.parent ?? 0) + args.n });
@@ -97,7 +97,7 @@ for (const backend of await availableBackends(t)) {
     t.same(partial.results, [undefined, 20]);
     t.equal(partial.states[0], 'running', "a chain member's live state is its chain record's");
     release();
-    await waitFor(async () => (await c.groupResult(groupId))?.done === true, 'the group to finish', 20_000);
+    await waitFor(async () => (await c.groupResult(groupId))?.done === true, 'the group to finish', 60_000);
     const group = (await c.groupResult(groupId))!;
     t.same(group.results, [3, 20], 'each chain ends with its last result, in member order');
     t.same(group.names, ['stem.chain', 'stem.chain']);

@@ -5,12 +5,12 @@ import { emailReceipt, renderReport, resizeImage } from '../../fixtures/tasks.js
 import { waitFor } from '../helpers/wait.js';
 import { CallCounter, availableBackends, openCluster } from './canvas-harness.js';
 
-const RESULT_TIMEOUT = { timeoutMs: 20_000 };
+const RESULT_TIMEOUT = { timeoutMs: 60_000 };
 
 /** Waits until group `id` has every member terminal, and returns it. */
 async function settledGroup(read: (id: string) => Promise<GroupResult | null>, id: string): Promise<GroupResult> {
   let group: GroupResult | null = null;
-  await waitFor(async () => (group = await read(id))?.done === true, `group ${id} to finish`, 20_000);
+  await waitFor(async () => (group = await read(id))?.done === true, `group ${id} to finish`, 60_000);
   return group!;
 }
 

@@ -48,7 +48,7 @@ for (const backend of await availableBackends(t)) {
       t.same(held, { won: true }, 'the "dead" worker holds the claim, unfired');
       await cluster.startWorker();
       await launch();
-      t.same(await cluster.stem.handle(chordId).result({ timeoutMs: 20_000 }), [0, 10, 20], 'the callback ran with every result');
+      t.same(await cluster.stem.handle(chordId).result({ timeoutMs: 60_000 }), [0, 10, 20], 'the callback ran with every result');
       t.equal(calls.of(chordId), 1, 'once');
       t.ok(
         warnings.some((message) => message.includes(`chord ${chordId}: took over the claim of dead-worker`)),
@@ -59,7 +59,7 @@ for (const backend of await availableBackends(t)) {
         const claim = await cluster.stem.backend.claimChord(chordId, { leaseMs: 60_000, claimer: 'test' });
         return !claim.won && claim.fired;
       };
-      await waitFor(fired, 'the claim to be marked fired', 20_000);
+      await waitFor(fired, 'the claim to be marked fired', 60_000);
       t.pass('the worker marked the claim fired');
     },
   );
@@ -71,7 +71,7 @@ for (const backend of await availableBackends(t)) {
     await cluster.startWorker();
     await launch();
     // A member's state is written after its result phase, so the barrier has had its say by then.
-    await waitFor(membersSucceeded, 'every member to succeed', 20_000);
+    await waitFor(membersSucceeded, 'every member to succeed', 60_000);
     t.equal((await cluster.stem.status(chordId)).state, 'pending', 'no callback was enqueued');
     t.equal(calls.of(chordId), 0);
   });
@@ -82,10 +82,10 @@ for (const backend of await availableBackends(t)) {
     await cluster.startWorker();
     await launch();
     const group = async () => (await canvasOf(cluster.stem).groupResult(chordId))?.completed;
-    await waitFor(async () => (await group()) === 3, 'every member to reach the barrier', 20_000);
+    await waitFor(async () => (await group()) === 3, 'every member to reach the barrier', 60_000);
     t.notOk(await membersSucceeded(), 'the closing member waits on the live claim');
     await cluster.stem.backend.chordFired(chordId);
-    await waitFor(membersSucceeded, 'the waiting member to finish', 20_000);
+    await waitFor(membersSucceeded, 'the waiting member to finish', 60_000);
     t.equal((await cluster.stem.status(chordId)).state, 'pending', 'it did not fire the callback');
     t.equal(calls.of(chordId), 0);
   });

@@ -41,7 +41,7 @@ export async function ignoreResultCases(t: Test, plugins: () => StemPlugin[]): P
   /** A kept task behind the others on a one-slot worker: once its result is in, their states would have been flushed. */
   const drain = async (): Promise<void> => {
     const last = await stem.enqueue(kept, { n: 0 });
-    await last.result({ timeoutMs: 20_000 });
+    await last.result({ timeoutMs: 60_000 });
   };
 
   await t.test('a task declared with ignoreResult runs, and no state of it is ever written', async (t) => {
@@ -65,7 +65,7 @@ export async function ignoreResultCases(t: Test, plugins: () => StemPlugin[]): P
   await t.test('ignoreResult per enqueue: true silences a kept task, false brings the states of an ignoring one back', async (t) => {
     const silenced = await stem.enqueue(kept, { n: 3 }, { ignoreResult: true });
     const wanted = await stem.enqueue(fireAndForget, { n: 4 }, { ignoreResult: false });
-    t.equal(await wanted.result({ timeoutMs: 20_000 }), 4, 'the result of the task that asked for it');
+    t.equal(await wanted.result({ timeoutMs: 60_000 }), 4, 'the result of the task that asked for it');
     await drain();
     t.equal(ran.get(silenced.id), 1, 'the silenced task ran');
     t.equal(await stem.backend.get(silenced.id), null, 'and left no state');
@@ -77,7 +77,7 @@ export async function ignoreResultCases(t: Test, plugins: () => StemPlugin[]): P
       { task: fireAndForget, args: { n: 5 } },
       { task: kept, args: { n: 6 } },
     ]);
-    t.equal(await b!.result({ timeoutMs: 20_000 }), 60);
+    t.equal(await b!.result({ timeoutMs: 60_000 }), 60);
     await drain();
     t.equal(ran.get(a!.id), 1);
     t.equal(await stem.backend.get(a!.id), null);

@@ -40,7 +40,7 @@ export async function taskRetryCases(t: Test, plugins: () => StemPlugin[]): Prom
     const waiting = await stem.enqueue(flaky, { n: 21, label: 'waits' }, { queue: `${queue}-unread` });
     t.equal((await stem.backend.get(waiting.id))?.args, undefined, 'no args on queued without extendedResults');
     const handle = await stem.enqueue(flaky, { n: 21, label: '<img src=x onerror=alert(1)>' });
-    await t.rejects(handle.result({ timeoutMs: 20_000 }), { name: 'TaskFailedError' });
+    await t.rejects(handle.result({ timeoutMs: 60_000 }), { name: 'TaskFailedError' });
     const failed = await stem.status(handle.id);
     t.same(failed.args, { n: 21, label: '<img src=x onerror=alert(1)>' }, 'the failed state records the args');
     t.equal(failed.envelope?.name, 'retry.flaky', 'and the envelope');
@@ -54,7 +54,7 @@ export async function taskRetryCases(t: Test, plugins: () => StemPlugin[]): Prom
     await waitFor(async () => (await stem.broker.listDeadLetters(queue)).entries.length === 1, 'the dead letter');
     const retried = await stem.retry<number>(handle.id);
     t.equal(retried.id, handle.id, 'same id');
-    t.equal(await retried.result({ timeoutMs: 20_000 }), 42, 'ran again and succeeded');
+    t.equal(await retried.result({ timeoutMs: 60_000 }), 42, 'ran again and succeeded');
     const status = await stem.status(handle.id);
     t.equal(status.generation, 1, 'a new generation');
     t.equal(status.attempt, 0, 'attempt 0');
@@ -67,12 +67,12 @@ export async function taskRetryCases(t: Test, plugins: () => StemPlugin[]): Prom
     const id = uuidv7();
     failOnce.add(id);
     const handle = await stem.enqueue(flaky, { n: 5, label: 'late' }, { id, expiresAt: new Date(Date.now() - 1_000) });
-    await t.rejects(handle.result({ timeoutMs: 20_000 }), { name: 'TaskCancelledError' });
+    await t.rejects(handle.result({ timeoutMs: 60_000 }), { name: 'TaskCancelledError' });
     t.equal(runs.get(handle.id), undefined, 'it never ran');
     const cancelled = await stem.status(handle.id);
     t.ok(cancelled.envelope?.expiresAt !== undefined, 'its envelope records the expiry that cancelled it');
     const retried = await stem.retry<number>(handle.id);
-    t.equal(await retried.result({ timeoutMs: 20_000 }), 10, 'a retry runs now: the expiry is dropped');
+    t.equal(await retried.result({ timeoutMs: 60_000 }), 10, 'a retry runs now: the expiry is dropped');
     t.equal((await stem.status(handle.id)).generation, 1);
   });
 

@@ -15,7 +15,7 @@ export interface WakeOnTimeSetup {
  * Far shorter than the idle wait the setup configures (a minute): a task that runs only when that
  * wait ends makes the result wait time out, so each case fails without a wake-up on time.
  */
-const RESULT_WAIT_MS = 15_000;
+const RESULT_WAIT_MS = 40_000;
 
 /**
  * Delayed work on an idle worker starts when it falls due, not when the consumer's long idle wait

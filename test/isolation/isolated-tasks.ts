@@ -95,7 +95,7 @@ export const parent = defineTask({
     await ctx.progress({ step: 'enqueueing' });
     await ctx.heartbeat();
     const child = await ctx.enqueue(add, args);
-    const sum = await child.result({ timeoutMs: 10_000 });
+    const sum = await child.result({ timeoutMs: 60_000 });
     return { childId: child.id, sum, seen: { id: ctx.id, name: ctx.name, attempt: ctx.attempt, tenant: ctx.headers.tenant } };
   },
 });

@@ -22,7 +22,7 @@ const ROUND_TRIPS = Number(process.env.MATRIX_ROUNDTRIPS ?? 25);
 /** CLI round trips per composition: each is a `stem enqueue` process (MATRIX_CLI_ROUNDTRIPS overrides). */
 const CLI_ROUND_TRIPS = Number(process.env.MATRIX_CLI_ROUNDTRIPS ?? 3);
 /** How long one round trip may wait for its result: far beyond a healthy one, so only a lost result reaches it. */
-const RESULT_TIMEOUT_MS = 20_000;
+const RESULT_TIMEOUT_MS = 60_000;
 /** A loop stops after this many lost results: the verdict is clear and each loss costs a full timeout (MATRIX_STOP_AFTER_LOST overrides, to measure). */
 const STOP_AFTER_LOST = Number(process.env.MATRIX_STOP_AFTER_LOST ?? 3);
 /** Tasks of the light chaos scenario (MATRIX_CHAOS_TASKS overrides). */

@@ -122,7 +122,7 @@ if (await requireRedis(t)) {
       }
       await Promise.all(stems.map((stem, i) => stem.worker({ queues: [apps[i]!.queue, 'default'], concurrency: 4 }).start()));
       for (const [i, list] of handles.entries()) {
-        const results = await Promise.all(list.map((handle) => handle.result({ timeoutMs: 20_000 })));
+        const results = await Promise.all(list.map((handle) => handle.result({ timeoutMs: 60_000 })));
         t.ok(
           results.every((result) => String(result).startsWith(`${apps[i]!.name} `)),
           `app ${apps[i]!.name}'s tasks ran on its own worker`,
@@ -158,7 +158,7 @@ if (await requireRedis(t)) {
     const handles = await Promise.all(stems.map((stem, i) => stem.enqueue('ids.who', {}, { id: apps[i]!.id })));
     await Promise.all(stems.map((stem) => stem.worker().start()));
     for (const [i, handle] of handles.entries())
-      t.equal(await handle.result({ timeoutMs: 20_000 }), apps[i]!.name, `${apps[i]!.name}'s task keeps its own result`);
+      t.equal(await handle.result({ timeoutMs: 60_000 }), apps[i]!.name, `${apps[i]!.name}'s task keeps its own result`);
     for (const [i, stem] of stems.entries()) t.equal((await stem.status(apps[i]!.id)).result, apps[i]!.name);
   });
 
@@ -172,7 +172,7 @@ if (await requireRedis(t)) {
     const stem = await Stem.create({ plugins: [redis({ url, namespace, blockMs: 200 })], tasks: [task] });
     t.teardown(() => stem.close());
     await stem.worker({ queues: ['q'] }).start();
-    await (await stem.enqueue(task, { n: 1 }, { queue: 'q' })).result({ timeoutMs: 10_000 });
+    await (await stem.enqueue(task, { n: 1 }, { queue: 'q' })).result({ timeoutMs: 60_000 });
 
     const connection = (stem.broker as RedisBroker).connection;
     let refusals = 0;
@@ -205,7 +205,7 @@ if (await requireRedis(t)) {
       typeof outcome === 'string' || outcome instanceof Error,
       'the enqueue made during the outage landed on db 9 or failed, never silently elsewhere',
     );
-    await (await stem.enqueue(task, { n: 3 }, { queue: 'q' })).result({ timeoutMs: 20_000 });
+    await (await stem.enqueue(task, { n: 3 }, { queue: 'q' })).result({ timeoutMs: 60_000 });
     t.ok(ran.includes(3), 'after the server has db 9 again, tasks run');
     t.equal(await admin0.dbsize(), 0, 'db 0 is still empty');
     admin0.disconnect();
@@ -249,7 +249,7 @@ async function startRedis(t: Test, port: number, databases: number): Promise<Chi
   const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 0 });
   probe.on('error', () => undefined);
   try {
-    await waitFor(async () => (await probe.ping().catch(() => '')) === 'PONG', `redis-server on port ${port}`, 20_000);
+    await waitFor(async () => (await probe.ping().catch(() => '')) === 'PONG', `redis-server on port ${port}`, 60_000);
   } finally {
     probe.disconnect();
   }

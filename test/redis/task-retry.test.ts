@@ -26,7 +26,7 @@ if (await requireRedis(t)) {
       );
       const worker = stem.worker({ queues: [queue] });
       await worker.start();
-      for (const handle of [single!, ...bulk]) await handle.result({ timeoutMs: 20_000 });
+      for (const handle of [single!, ...bulk]) await handle.result({ timeoutMs: 60_000 });
       const succeeded = await stem.listTasks({ state: 'succeeded', queue });
       t.equal(succeeded.tasks.length, 6, `listQueued: ${listQueued}: all six listed once they ran`);
       t.same((await stem.listTasks({ state: 'queued', queue })).tasks, [], 'and no longer as queued');

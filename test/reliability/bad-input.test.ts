@@ -66,7 +66,7 @@ t.test('a handler that throws a non-Error is dead-lettered with its value, and t
   await worker.start();
   const handles = await Promise.all(thrown.map((_, i) => stem.enqueue(throwing, { i })));
   const after = await stem.enqueue(echo, { still: 'running' });
-  t.same(await after.result({ timeoutMs: 5_000 }), { still: 'running' }, 'the worker went on');
+  t.same(await after.result({ timeoutMs: 60_000 }), { still: 'running' }, 'the worker went on');
   await waitFor(async () => (await stem.broker.listDeadLetters('default')).total === thrown.length, 'dead letters');
   const letters = (await stem.broker.listDeadLetters('default')).entries;
   t.same(
@@ -102,7 +102,7 @@ t.test('a handler that throws a non-Error is retried with the reason when it has
   const retried: string[] = [];
   stem.signals.on('task-retried', ({ error }) => retried.push(`${error.type}: ${error.message}`));
   await stem.worker().start();
-  t.equal(await (await stem.enqueue(flaky, {})).result({ timeoutMs: 5_000 }), 'done');
+  t.equal(await (await stem.enqueue(flaky, {})).result({ timeoutMs: 60_000 }), 'done');
   t.same(retried, ['NonErrorThrown: the handler threw a non-Error value: not yet']);
 });
 
@@ -113,7 +113,7 @@ t.test('a handler that never returns is stopped by its hard time limit and dead-
   await stem.worker({ concurrency: 1 }).start();
   const hung = await stem.enqueue(hangs, {});
   const next = await stem.enqueue(echo, 'next');
-  t.equal(await next.result({ timeoutMs: 5_000 }), 'next', 'the only slot was freed for the next task');
+  t.equal(await next.result({ timeoutMs: 60_000 }), 'next', 'the only slot was freed for the next task');
   await waitFor(async () => (await stem.broker.listDeadLetters('default')).total === 1, 'the dead letter');
   const [letter] = (await stem.broker.listDeadLetters('default')).entries;
   t.equal(letter!.id, hung.id);
@@ -167,7 +167,7 @@ t.test('deferrals do not count as redeliveries', async (t) => {
   });
   t.teardown(() => stem.close());
   await stem.worker().start();
-  t.equal(await (await stem.enqueue(later, {})).result({ timeoutMs: 5_000 }), 'ran');
+  t.equal(await (await stem.enqueue(later, {})).result({ timeoutMs: 60_000 }), 'ran');
   t.same(counted, [0, 0, 0, 0, 0, 0]);
 });
 

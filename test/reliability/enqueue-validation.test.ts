@@ -69,8 +69,8 @@ async function healthyBesideBad(t: Test, plugins: StemPlugin[], snapshot: () => 
   const second = await stem.enqueue(work, { n: 2 }, { queue });
   const worker = stem.worker({ queues: [queue] });
   await worker.start();
-  await first.result({ timeoutMs: 10_000 });
-  await second.result({ timeoutMs: 10_000 });
+  await first.result({ timeoutMs: 60_000 });
+  await second.result({ timeoutMs: 60_000 });
   await worker.stop();
   t.same(runs.sort(), [1, 2], 'the healthy tasks ran once each, and nothing else ran');
 }

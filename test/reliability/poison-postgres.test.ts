@@ -17,7 +17,7 @@ if (await requirePostgres(t)) {
     );
     const good = await stem.enqueue(fine, { n: 1 });
     await stem.worker().start();
-    await good.result({ timeoutMs: 10_000 });
+    await good.result({ timeoutMs: 60_000 });
     await waitFor(async () => (await stem.broker.listDeadLetters('default')).total === 2, 'two dead letters');
     const letters = (await stem.broker.listDeadLetters('default')).entries;
     t.same(

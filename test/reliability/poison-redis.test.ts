@@ -28,7 +28,7 @@ if (await requireRedis(t)) {
       await admin.xadd(stream, '*', 'e', '[1, 2, 3]');
       const good = await stem.enqueue(fine, { n: 1 });
       await stem.worker().start();
-      await good.result({ timeoutMs: 10_000 });
+      await good.result({ timeoutMs: 60_000 });
       await waitFor(async () => (await stem.broker.listDeadLetters('default')).total === 3, 'three dead letters');
       const letters = (await stem.broker.listDeadLetters('default')).entries;
       t.same(

@@ -73,7 +73,7 @@ async function routesTheFixture(t: Test, transport: Transport): Promise<void> {
         await stem.enqueue('billing.email-receipt', {}),
         await stem.enqueue('misc.cleanup', {}),
       ];
-      const queues = await Promise.all(handles.map((handle) => handle.result({ timeoutMs: 20_000 })));
+      const queues = await Promise.all(handles.map((handle) => handle.result({ timeoutMs: 60_000 })));
       t.same(queues, ['reports', 'reports', 'emails', 'critical']);
       const byPriority = (run: Run) => `${run.task} ${run.queue} ${run.priority} ${JSON.stringify(run.clamped)}`;
       t.same(runs.map(byPriority).sort(), [
@@ -123,10 +123,10 @@ async function broadcastsOncePerSubscriber(t: Test, transport: Transport): Promi
 
       await stem.enqueue('broadcast://maintenance', { reason: 'nightly' });
       await stem.enqueue('maintenance.vacuum', {}, { priority: 7 });
-      await waitFor(() => runs.length >= 4, 'both subscribers to run both broadcasts', 20_000);
+      await waitFor(() => runs.length >= 4, 'both subscribers to run both broadcasts', 60_000);
       // A sentinel on each worker's own queue proves every worker is consuming, the third included.
       const sentinels = await Promise.all(['own-a', 'own-b', 'own-c'].map((queue) => stem.enqueue('misc.sentinel', {}, { queue })));
-      await Promise.all(sentinels.map((handle) => handle.result({ timeoutMs: 20_000 })));
+      await Promise.all(sentinels.map((handle) => handle.result({ timeoutMs: 60_000 })));
       for (const worker of workers) await worker.stop();
 
       const broadcastRuns = (worker: Worker) =>

@@ -23,7 +23,7 @@ t.test('the autoscaler raises concurrency under a backlog and lowers it when idl
   const handles = await stem.enqueueMany(Array.from({ length: 60 }, () => ({ task: work, args: {} })));
   await worker.start();
   await waitFor(() => worker.concurrency === 4, 'concurrency to reach max');
-  for (const handle of handles) await handle.result({ timeoutMs: 20_000 });
+  for (const handle of handles) await handle.result({ timeoutMs: 60_000 });
   t.ok(peak > 1, `more than one task ran at once once scaled up (peak ${peak})`);
   t.ok(peak <= 4, 'never more than max');
   await waitFor(() => worker.concurrency === 1, 'concurrency to fall back to min when idle');

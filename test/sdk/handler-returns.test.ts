@@ -47,16 +47,16 @@ t.test('a handler may return a value, a promise or a thenable, or throw, synchro
       }) as unknown as Promise<number>,
   });
   await withStem([value, promise, thenable, syncThrow, asyncThrow, badThenable], async (stem) => {
-    t.equal(await (await stem.enqueue(value, { n: 1 })).result({ timeoutMs: 5_000 }), 2);
-    t.equal(await (await stem.enqueue(promise, { n: 1 })).result({ timeoutMs: 5_000 }), 3);
-    t.equal(await (await stem.enqueue(thenable, { n: 1 })).result({ timeoutMs: 5_000 }), 4);
+    t.equal(await (await stem.enqueue(value, { n: 1 })).result({ timeoutMs: 60_000 }), 2);
+    t.equal(await (await stem.enqueue(promise, { n: 1 })).result({ timeoutMs: 60_000 }), 3);
+    t.equal(await (await stem.enqueue(thenable, { n: 1 })).result({ timeoutMs: 60_000 }), 4);
     for (const [task, message] of [
       [syncThrow, /thrown at once/],
       [asyncThrow, /thrown later/],
       [badThenable, /then threw/],
     ] as const) {
       const handle = await stem.enqueue(task, {});
-      const error = await handle.result({ timeoutMs: 5_000 }).catch((e: unknown) => e);
+      const error = await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e);
       t.type(error, TaskFailedError, `${task.name} fails its task`);
       t.match((error as Error).message, message);
       t.equal((await stem.status(handle.id)).state, 'failed');
@@ -83,7 +83,7 @@ t.test('an execute hook still receives a runner that returns a promise, also for
   });
   try {
     await stem.worker().start();
-    t.equal(await (await stem.enqueue(value, { n: 1 })).result({ timeoutMs: 5_000 }), 20);
+    t.equal(await (await stem.enqueue(value, { n: 1 })).result({ timeoutMs: 60_000 }), 20);
   } finally {
     await stem.close();
   }

@@ -70,7 +70,7 @@ t.test('defineConfig returns what Stem.create takes', async (t) => {
   await stem.worker().start();
   const handle = await stem.enqueue(ping, {});
   t.equal(handle.queue, 'main');
-  t.equal(await handle.result({ timeoutMs: 5_000 }), 'pong');
+  t.equal(await handle.result({ timeoutMs: 60_000 }), 'pong');
 });
 
 t.test('every phase hook sees its work: enqueue, dispatch, execute, result', async (t) => {
@@ -104,14 +104,14 @@ t.test('every phase hook sees its work: enqueue, dispatch, execute, result', asy
   const stem = await Stem.create({ plugins: [tracer], tasks: [echo] });
   t.teardown(() => stem.close());
   await stem.worker().start();
-  t.same(await (await stem.enqueue(echo, { v: 1 })).result({ timeoutMs: 5_000 }), { v: 1, stamp: 'from-enqueue' });
+  t.same(await (await stem.enqueue(echo, { v: 1 })).result({ timeoutMs: 60_000 }), { v: 1, stamp: 'from-enqueue' });
   t.same(calls, ['enqueue', 'dispatch', 'execute:before', 'execute:after', 'result:succeeded']);
   calls.length = 0;
   const cancelled = await stem.enqueue(echo, { v: 2 });
-  await t.rejects(cancelled.result({ timeoutMs: 5_000 }), /two is not allowed/);
+  await t.rejects(cancelled.result({ timeoutMs: 60_000 }), /two is not allowed/);
   t.same(calls, ['enqueue', 'dispatch', 'result:cancelled']);
   const rejected = await stem.enqueue(echo, { v: 3 });
-  await t.rejects(rejected.result({ timeoutMs: 5_000 }));
+  await t.rejects(rejected.result({ timeoutMs: 60_000 }));
   t.equal((await stem.broker.getDeadLetter('default', rejected.id))?.reason, 'three-rejected');
 });
 
@@ -130,7 +130,7 @@ t.test('a dispatch defer puts the task back for later and it runs then', async (
   });
   t.teardown(() => stem.close());
   await stem.worker().start();
-  t.equal(await (await stem.enqueue(once, {})).result({ timeoutMs: 5_000 }), 'ran');
+  t.equal(await (await stem.enqueue(once, {})).result({ timeoutMs: 60_000 }), 'ran');
   t.equal(deferred, 2, 'dispatched twice: deferred, then run');
 });
 

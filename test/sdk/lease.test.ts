@@ -21,7 +21,7 @@ t.test('a task whose worker stopped renewing its lease runs again on another wor
   t.equal(taken.length, 1);
   const alive = stem.worker({ id: 'alive-worker' });
   await alive.start();
-  t.equal(await handle.result({ timeoutMs: 5_000 }), 'done');
+  t.equal(await handle.result({ timeoutMs: 60_000 }), 'done');
   t.same(runs, ['alive-worker'], 'the task ran on the live worker once its lease ran out');
   await dead.close();
 });
@@ -42,7 +42,7 @@ t.test('a task whose worker renews its lease is not run twice, however long it r
   await stem.worker({ id: 'a', concurrency: 2 }).start();
   await stem.worker({ id: 'b', concurrency: 2 }).start();
   const handle = await stem.enqueue(long, {});
-  t.equal(await handle.result({ timeoutMs: 5_000 }), 1);
+  t.equal(await handle.result({ timeoutMs: 60_000 }), 1);
   await sleep(200);
   t.equal(runs, 1, 'ran exactly once');
   t.equal(await stem.broker.inflight('default'), 0);
@@ -69,7 +69,7 @@ t.test('a redelivered task reports its redelivery count to the dispatch phase', 
   const dead = await stem.broker.consumer({ queues: ['default'], consumerId: 'dead' });
   await dead.fetch(1, new AbortController().signal);
   await stem.worker().start();
-  await handle.result({ timeoutMs: 5_000 });
+  await handle.result({ timeoutMs: 60_000 });
   await waitFor(() => seen.length === 1, 'one dispatch');
   t.same(seen, [1]);
   await dead.close();

@@ -120,5 +120,5 @@ t.test('enqueueMany publishes the whole batch in one call', async (t) => {
   t.equal(publishes[0]!.length, 500);
   t.equal(new Set(handles.map((h) => h.id)).size, 500, 'ids are unique');
   await stem.worker({ queues: ['math'], concurrency: 50 }).start();
-  t.same(await Promise.all(handles.slice(0, 3).map((h) => h.result({ timeoutMs: 5_000 }))), [1, 2, 3]);
+  t.same(await Promise.all(handles.slice(0, 3).map((h) => h.result({ timeoutMs: 60_000 }))), [1, 2, 3]);
 });

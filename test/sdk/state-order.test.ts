@@ -36,7 +36,7 @@ t.test('a dead letter replayed runs again and its new outcome replaces the old f
   const worker = stem.worker();
   await worker.start();
   const handle = await stem.enqueue(flaky, {});
-  await t.rejects(handle.result({ timeoutMs: 5_000 }), /not yet/);
+  await t.rejects(handle.result({ timeoutMs: 60_000 }), /not yet/);
   t.equal((await stem.status(handle.id)).state, 'failed', 'dead-lettered first');
   fail = false;
   const replayed = await stem.broker.replayDeadLetters('default');

@@ -12,7 +12,7 @@ t.test('extendedResults records the args on every state', async (t) => {
   t.same((await stem.status(handle.id)).args, { s: 'hi' }, 'queued');
   const worker = stem.worker();
   await worker.start();
-  t.equal(await handle.result({ timeoutMs: 20_000 }), 'hi');
+  t.equal(await handle.result({ timeoutMs: 60_000 }), 'hi');
   const succeeded = await stem.status(handle.id);
   t.same(succeeded.args, { s: 'hi' }, 'succeeded');
   t.equal(succeeded.envelope, undefined, 'the envelope only on failed and cancelled');

@@ -17,7 +17,7 @@ t.test('a task runs on a worker and its result is typed and stored', async (t) =
     const worker = stem.worker({ queues: ['default'], concurrency: 2 });
     await worker.start();
     const handle = await stem.enqueue(add, { a: 1, b: 2 });
-    const sum: number = await handle.result({ timeoutMs: 5_000 });
+    const sum: number = await handle.result({ timeoutMs: 60_000 });
     t.equal(sum, 3);
     const status = await stem.status(handle.id);
     t.equal(status.state, 'succeeded');
@@ -44,7 +44,7 @@ t.test('a failing task is retried with backoff until it succeeds', async (t) => 
     const worker = stem.worker();
     await worker.start();
     const handle = await stem.enqueue(flaky, {});
-    t.equal(await handle.result({ timeoutMs: 5_000 }), 'done');
+    t.equal(await handle.result({ timeoutMs: 60_000 }), 'done');
     t.same(seen, [0, 1, 2], 'attempts 0, 1 and 2 ran');
     t.equal(retried.length, 2);
     // Exponential with jitter: the second delay's range (20..40ms) starts where the first's (10..20ms) ends.
@@ -66,7 +66,7 @@ t.test('exhausted retries dead-letter the task with reason max-retries-exhausted
     const worker = stem.worker();
     await worker.start();
     const handle = await stem.enqueue(failing, {});
-    await t.rejects(handle.result({ timeoutMs: 5_000 }), TaskFailedError);
+    await t.rejects(handle.result({ timeoutMs: 60_000 }), TaskFailedError);
     const status = await stem.status(handle.id);
     t.equal(status.state, 'failed');
     t.equal(status.error?.type, 'TypeError');
@@ -101,10 +101,10 @@ t.test('Unrecoverable fails at once; Retry sets its own countdown', async (t) =>
     stem.signals.on('task-retried', ({ delayMs }) => delays.push(delayMs));
     await stem.worker().start();
     const fatalHandle = await stem.enqueue(fatal, {});
-    await t.rejects(fatalHandle.result({ timeoutMs: 5_000 }), /card declined/);
+    await t.rejects(fatalHandle.result({ timeoutMs: 60_000 }), /card declined/);
     t.equal((await stem.status(fatalHandle.id)).attempt, 0, 'no retry happened');
     t.equal((await stem.broker.getDeadLetter('default', fatalHandle.id))?.reason, 'unrecoverable');
-    t.equal(await (await stem.enqueue(polite, {})).result({ timeoutMs: 5_000 }), 'ok');
+    t.equal(await (await stem.enqueue(polite, {})).result({ timeoutMs: 60_000 }), 'ok');
     t.equal(retryAttempts, 2);
     t.same(delays, [30]);
   });
@@ -125,7 +125,7 @@ t.test('retryOn and dontRetryOn choose which errors are retried', async (t) => {
   await withStem([picky], async (stem) => {
     await stem.worker().start();
     const handle = await stem.enqueue(picky, {});
-    await t.rejects(handle.result({ timeoutMs: 5_000 }), /permanent/);
+    await t.rejects(handle.result({ timeoutMs: 60_000 }), /permanent/);
     t.equal(attempts, 2, 'the Transient error was retried, the RangeError was not');
   });
 });
@@ -154,6 +154,6 @@ t.test('a task name no worker knows is dead-lettered as unregistered-task and th
     const dead = await stem.broker.getDeadLetter('default', 'orphan-1');
     t.equal(dead?.reason, 'unregistered-task');
     t.equal((await stem.status('orphan-1')).state, 'failed');
-    t.equal(await (await stem.enqueue(known, {})).result({ timeoutMs: 5_000 }), 'ran');
+    t.equal(await (await stem.enqueue(known, {})).result({ timeoutMs: 60_000 }), 'ran');
   });
 });

@@ -42,7 +42,7 @@ if (await requireRedis(t)) {
     await plain.publish([unsigned]);
     // 3. A real signed task, to show the worker runs what is genuine.
     const genuine = await stem.enqueue(transfer, { to: 'alice' });
-    await genuine.result({ timeoutMs: 10_000 });
+    await genuine.result({ timeoutMs: 60_000 });
     await waitFor(async () => (await stem.broker.listDeadLetters('default')).total === 2, 'two dead letters');
 
     t.same(ran, ['alice'], 'only the signed task ran');

@@ -41,10 +41,10 @@ t.test('producer and worker over SQLite: enqueue, run, result from another Stem,
   const worker = stem.worker({ queues: [queue], concurrency: 4 });
   await worker.start();
   const handle = await stem.enqueue(add, { a: 2, b: 3 }, { queue });
-  t.equal(await handle.result({ timeoutMs: 10_000 }), 5);
-  t.equal(await producer.handle(handle.id).result({ timeoutMs: 10_000 }), 5, 'the result is readable from another Stem');
+  t.equal(await handle.result({ timeoutMs: 60_000 }), 5);
+  t.equal(await producer.handle(handle.id).result({ timeoutMs: 60_000 }), 5, 'the result is readable from another Stem');
   const byName = await producer.enqueue('sq.add', { a: 40, b: 2 }, { queue });
-  t.equal(await byName.result({ timeoutMs: 10_000 }), 42, 'a task enqueued by name from the other Stem runs');
+  t.equal(await byName.result({ timeoutMs: 60_000 }), 42, 'a task enqueued by name from the other Stem runs');
   const unknown = await producer.enqueue('sq.unknown', {}, { queue });
   await waitFor(async () => (await stem.broker.getDeadLetter(queue, unknown.id)) !== null, 'the dead letter');
   t.equal((await stem.broker.getDeadLetter(queue, unknown.id))?.reason, 'unregistered-task', 'an unregistered task is dead-lettered');
@@ -99,9 +99,9 @@ t.test('a chain and a chord on two Stems: the callback fires once with the resul
   await a.worker({ queues: [queue], concurrency: 4 }).start();
   await b.worker({ queues: [queue], concurrency: 4 }).start();
   const chainId = await canvasOf(a).chain([task(inc, { x: 1 }), task(inc, {}), task(inc, {})]);
-  t.equal(await a.handle<number>(chainId).result({ timeoutMs: 20_000 }), 4, 'each step got its parent result');
+  t.equal(await a.handle<number>(chainId).result({ timeoutMs: 60_000 }), 4, 'each step got its parent result');
   const chordId = await canvasOf(a).chord({ body: Array.from({ length: 12 }, (_, n) => task(part, { n })), callback: task(collect, {}) });
-  t.equal(await b.handle<string>(chordId).result({ timeoutMs: 20_000 }), Array.from({ length: 12 }, (_, n) => `p${n}`).join(','));
+  t.equal(await b.handle<string>(chordId).result({ timeoutMs: 60_000 }), Array.from({ length: 12 }, (_, n) => `p${n}`).join(','));
   await sleep(300);
   t.same(calls, [chordId], 'the callback ran once');
 });
@@ -113,7 +113,7 @@ t.test('two Beats on one file enqueue each firing exactly once', async (t) => {
   for (const stem of [a, b]) stem.hooks.published.tapPromise('test', async (envelopes) => void published.push(...envelopes));
   const entry = { id: 'contended', task: 'sq.count', schedule: 'every:1s', enabled: true, version: 0, nextRunAt: Date.now() + 200 };
   await a.service('scheduleStore').upsert(entry);
-  await waitFor(() => published.length >= 3, 'three firings', 15_000);
+  await waitFor(() => published.length >= 3, 'three firings', 60_000);
   await a.close();
   await b.close();
   const bySlot = new Map<string, number>();

@@ -79,12 +79,12 @@ if (await requireRedis(t)) {
     const result = await tracer.startActiveSpan('checkout', async (span) => {
       const handle = await producer.enqueue('telemetry.cross-process', { text: 'traced' }, { queue });
       span.end();
-      return handle.result({ timeoutMs: 20_000 });
+      return handle.result({ timeoutMs: 60_000 });
     });
     t.equal(result, 'TRACED', 'the worker process ran the task');
 
     const processName = `process ${queue}`;
-    await waitFor(() => lines().some((line) => line.span?.name === processName), `the worker's ${processName} span`, 20_000);
+    await waitFor(() => lines().some((line) => line.span?.name === processName), `the worker's ${processName} span`, 60_000);
     const processed = lines().find((line) => line.span?.name === processName)!.span!;
     const [checkout] = recorder.named('checkout');
     const [send] = recorder.named(`send ${queue}`);

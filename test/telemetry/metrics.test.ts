@@ -4,7 +4,7 @@ import { Stem, defineTask, type TaskDefinition } from '../../sdk/index.js';
 import { waitFor } from '../helpers/wait.js';
 import { MetricRecorder } from './otel-harness.js';
 
-const RESULT = { timeoutMs: 10_000 };
+const RESULT = { timeoutMs: 60_000 };
 
 /** A memory Stem with telemetry() on a fresh metric recorder only (no tracer provider anywhere). */
 async function meteredStem(t: Test, tasks: TaskDefinition[]) {

@@ -9,7 +9,7 @@ import { registerGlobalContext, SpanRecorder } from './otel-harness.js';
 
 registerGlobalContext();
 
-const RESULT = { timeoutMs: 10_000 };
+const RESULT = { timeoutMs: 60_000 };
 
 /** A memory Stem with telemetry() on a fresh span recorder, and a started worker on `queue`. */
 async function tracedStem(

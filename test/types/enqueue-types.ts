@@ -15,7 +15,7 @@ export const greet = defineTask<{ name: string }, string>({
 
 export async function usage(stem: Stem): Promise<void> {
   const handle = await stem.enqueue(add, { a: 1, b: 2 }, { priority: 7, notBefore: '5s' });
-  const sum: number = await handle.result({ timeoutMs: 5_000 });
+  const sum: number = await handle.result({ timeoutMs: 60_000 });
   // @ts-expect-error the result of math.add is a number, not a string
   const wrong: string = await handle.result();
   // @ts-expect-error b is missing

@@ -136,7 +136,7 @@ export async function orderScenarios(t: Test, target: ScenarioTarget): Promise<v
     const handle = await ops.start(order, { orderId: uniqueName('order'), amount: 1 });
     await waitFor(async () => (await ops.get(handle.id))?.status === 'sleeping', 'the run to sleep');
     await ops.cancel(handle.id, 'customer cancelled');
-    await t.rejects(handle.result({ timeoutMs: 10_000 }), WorkflowRunFailedError);
+    await t.rejects(handle.result({ timeoutMs: 60_000 }), WorkflowRunFailedError);
     // The wake-up task still fires; it must find the run cancelled and do nothing.
     const wakeId = `${handle.id}.0.1.wake`;
     await waitFor(async () => (await stem.status(wakeId)).state === 'succeeded', 'the wake-up task to run');
