@@ -4,6 +4,7 @@ import { postgres } from '../../plugins/postgres/index.js';
 import { ControlClient, control } from '../../plugins/control/index.js';
 import { revoke, revokeTask } from '../../plugins/revoke/index.js';
 import { dropSchema, requirePostgres, testUrl, uniqueSchema } from '../postgres/postgres-harness.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The same operations over Postgres: the broker's broadcasts carry control, its revoke store keeps revokes and pauses.
 
@@ -38,11 +39,13 @@ t.test('on Postgres, ping reaches a worker, a stored pause and a revoke made bef
   const worker = workerSide.worker({ queues: ['jobs', 'held'] });
   await worker.start();
   t.same(worker.pausedQueues(), ['held']);
-  await kept.result({ timeoutMs: 10_000 });
-  const [pong] = await new ControlClient(admin).request('ping', {}, { destination: [worker.id], timeout: '5s' });
+  await kept.result({ timeoutMs: 60_000 });
+  const [pong] = await new ControlClient(admin).request('ping', {}, { destination: [worker.id], timeout: '30s' });
   t.match(pong?.reply, { workerId: worker.id, pausedQueues: ['held'] }, 'the worker answers over Postgres broadcasts');
+  // The revoked task's cancelled state is written when the worker takes it, which need not be before the kept one's result.
+  await waitFor(async () => (await revoked.status()).state === 'cancelled', 'the revoked task to be cancelled');
   t.equal((await revoked.status()).state, 'cancelled');
-  await new ControlClient(admin).resumeQueue('held', { destination: [worker.id], timeout: '5s' });
-  await held.result({ timeoutMs: 10_000 });
+  await new ControlClient(admin).resumeQueue('held', { destination: [worker.id], timeout: '30s' });
+  await held.result({ timeoutMs: 60_000 });
   t.same(ran.sort(), ['held', 'kept'], 'the revoked task never ran');
 });
