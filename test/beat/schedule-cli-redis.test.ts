@@ -225,12 +225,16 @@ t.test('the schedule CLI on Redis', async (t) => {
     const beats = [startBeat(['--config', config, '--tick', '200ms']), startBeat(['--config', config, '--tick', '200ms'])];
     await waitFor(() => beats.every((beat) => /started/.test(beat.output())), 'both Beats to start', 30_000);
     await sleep(10_000);
+    // A stalled Beat fires once for the slots it missed (by design), so a loaded machine may see fewer than ten firings in
+    // these 10 s: the Beats run on until eight were enqueued (a ceiling only Beats that stopped firing reach).
+    const fired = () => beats.flatMap((beat) => enqueuedSlots(beat.output(), 'every-second')).length;
+    await waitFor(() => fired() >= 8, 'eight firings', 60_000);
     const codes = await Promise.all(beats.map((beat) => beat.stop()));
     t.same(codes, [0, 0], 'both stop cleanly on SIGTERM');
     t.ok(beats.every((beat) => /SIGTERM received: beat stopped/.test(beat.output())));
 
     const slots = beats.flatMap((beat) => enqueuedSlots(beat.output(), 'every-second'));
-    t.ok(slots.length >= 8, `${slots.length} firings in 10 seconds`);
+    t.ok(slots.length >= 8, `${slots.length} firings`);
     t.equal(new Set(slots).size, slots.length, 'no slot was enqueued by both');
 
     // What reached the broker: a worker drains the queue and counts the tasks by their slot header.
@@ -255,19 +259,21 @@ t.test('the schedule CLI on Redis', async (t) => {
     t.equal((await runStem(['schedule', 'apply', file, '--config', config])).code, 0);
 
     const first = startBeat(['--config', config, '--tick', '200ms']);
-    await waitFor(() => enqueuedSlots(first.output(), 'restarted').length >= 2, 'two firings', 30_000);
+    await waitFor(() => enqueuedSlots(first.output(), 'restarted').length >= 2, 'two firings', 60_000);
     t.equal(await first.stop(), 0);
     const before = enqueuedSlots(first.output(), 'restarted');
     await sleep(5_000);
+    // Every slot up to now was missed; every later one is after the second Beat's start. (Taken when the test saw
+    // 'started', a stall of this process counted regular firings as catch-ups.)
+    const restartAt = Date.now();
     const second = startBeat(['--config', config, '--tick', '200ms']);
     await waitFor(() => /started/.test(second.output()), 'the second Beat to start', 30_000);
-    const startedAt = Date.now();
-    await waitFor(() => enqueuedSlots(second.output(), 'restarted').length >= 3, 'three firings after the restart', 30_000);
+    await waitFor(() => enqueuedSlots(second.output(), 'restarted').length >= 3, 'three firings after the restart', 60_000);
     t.equal(await second.stop(), 0);
 
     const after = enqueuedSlots(second.output(), 'restarted').map(Date.parse);
     const lastBefore = Date.parse(before.at(-1)!);
-    const catchUp = after.filter((slot) => slot <= startedAt);
+    const catchUp = after.filter((slot) => slot <= restartAt);
     t.equal(catchUp.length, 1, 'one catch-up firing for the slots missed while stopped');
     t.equal(catchUp[0], lastBefore + 1_000, 'it stands for the first missed slot');
     t.ok(after[1]! - after[0]! >= 5_000, 'then the schedule resumes at the next future slot, skipping the missed ones');
