@@ -87,7 +87,8 @@ t.test('the dashboard against a live Redis worker, in chromium', async (t) => {
     server.closeAllConnections();
     server.close();
   });
-  await stem.worker({ queues: [queue], events: true, concurrency: 4, heartbeatInterval: 1_000 }).start();
+  const worker = stem.worker({ queues: [queue], events: true, concurrency: 4, heartbeatInterval: 1_000 });
+  await worker.start();
 
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   // Waits are for conditions, never for speed: a loaded 2-core machine may take long to get there.
@@ -199,7 +200,9 @@ t.test('the dashboard against a live Redis worker, in chromium', async (t) => {
     await page.click(`${row} button:text("Pause")`);
     await page.waitForSelector(`${row} :text("(paused)")`);
     await page.waitForSelector(`${row} button:text("Resume")`);
-    // The click returns once the live workers replied (they paused): what is enqueued now waits.
+    // The click returns once the live workers replied or its 1 s broadcast ended: a worker slower than that to take the
+    // pause may still fetch. So the task is enqueued once the worker says it paused the queue.
+    await waitFor(() => worker.pausedQueues().includes(queue), 'the worker to pause the queue');
     const handle = await stem.enqueue(gated, { label: 'after pause' });
     await sleep(1_000);
     t.equal((await stem.status(handle.id)).state, 'queued', 'the task waits while the queue is paused');
