@@ -40,7 +40,8 @@ if (await requireRedis(t)) {
         'members 0, 1 and 3 to succeed',
         60_000,
       );
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The group's count follows the members' states: waited for, not given a fixed 300 ms.
+      await waitFor(async () => (await c.groupResult(chordId))!.completed === 3, 'the group to count three members');
       t.equal((await c.groupResult(chordId))!.completed, 3, 'three members finished before the kill');
       t.equal(await doomed.stop('SIGKILL'), 128, 'the worker was killed (SIGKILL)');
       t.equal((await stem.status(chordId)).state, 'pending', 'the chord still waits for member 2');
