@@ -12,6 +12,7 @@ import {
   type WorkflowDefinition,
 } from '../../plugins/workflows/index.js';
 import { defineTask, Stem, type StemPlugin } from '../../sdk/index.js';
+import { retryOnStall, STALLED } from '../contract/support.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 
 /** Side effects per run id and step. */
@@ -68,7 +69,8 @@ export async function orderScenarios(t: Test, target: ScenarioTarget): Promise<v
     const orderId = uniqueName('order');
     const ops = workflowsOf(stem);
     const handle = await ops.start(order, { orderId, amount: 42 });
-    await waitFor(async () => (await ops.get(handle.id))?.status === 'sleeping', 'the run to sleep');
+    // 'sleeping' lasts 2 s: a poll stalled that long would miss it, so 'waiting' (after the sleep) counts too.
+    await waitFor(async () => ['sleeping', 'waiting'].includes((await ops.get(handle.id))?.status ?? ''), 'the run to sleep');
     t.equal(effects.of(handle.id, 'charge'), 1, 'charged before the sleep');
     await waitFor(async () => (await ops.get(handle.id))?.status === 'waiting', 'the run to wait for the payment');
     t.same(await ops.emit('payment', orderId, { paid: true }), [handle.id], 'the event reached the run');
@@ -127,23 +129,29 @@ export async function orderScenarios(t: Test, target: ScenarioTarget): Promise<v
   });
 
   await t.test('a run cancelled mid-sleep never wakes: its later steps do not run', async (t) => {
-    const effects = new SideEffects();
-    const order = orderWorkflow(effects, { sleep: '1500ms' });
-    const stem = await makeStem(target, [order]);
-    t.teardown(() => stem.close());
-    await stem.worker({ concurrency: 2 }).start();
-    const ops = workflowsOf(stem);
-    const handle = await ops.start(order, { orderId: uniqueName('order'), amount: 1 });
-    await waitFor(async () => (await ops.get(handle.id))?.status === 'sleeping', 'the run to sleep');
-    await ops.cancel(handle.id, 'customer cancelled');
-    await t.rejects(handle.result({ timeoutMs: 60_000 }), WorkflowRunFailedError);
-    // The wake-up task still fires; it must find the run cancelled and do nothing.
-    const wakeId = `${handle.id}.0.1.wake`;
-    await waitFor(async () => (await stem.status(wakeId)).state === 'succeeded', 'the wake-up task to run');
-    const run = await ops.get(handle.id);
-    t.equal(run?.status, 'cancelled');
-    t.equal(run?.error?.message, 'customer cancelled');
-    t.equal(effects.of(handle.id, 'ship'), 0, 'ship never ran');
+    // The cancel must come while the run sleeps (1.5 s): when a stall of the machine let the sleep end first (the run was
+    // seen waiting for its payment), the case runs again with a 4x sleep (retryOnStall).
+    await retryOnStall(t, 1_500, async (sleepMs, lastTry) => {
+      const effects = new SideEffects();
+      const order = orderWorkflow(effects, { name: uniqueName('orders.cancelled'), sleep: `${sleepMs}ms` });
+      const stem = await makeStem(target, [order]);
+      t.teardown(() => stem.close());
+      await stem.worker({ concurrency: 2 }).start();
+      const ops = workflowsOf(stem);
+      const handle = await ops.start(order, { orderId: uniqueName('order'), amount: 1 });
+      let status = '';
+      await waitFor(async () => ['sleeping', 'waiting'].includes((status = (await ops.get(handle.id))?.status ?? '')), 'the run to sleep');
+      await ops.cancel(handle.id, 'customer cancelled');
+      if (status !== 'sleeping' && !lastTry) return STALLED;
+      await t.rejects(handle.result({ timeoutMs: 60_000 }), WorkflowRunFailedError);
+      // The wake-up task still fires; it must find the run cancelled and do nothing.
+      const wakeId = `${handle.id}.0.1.wake`;
+      await waitFor(async () => (await stem.status(wakeId)).state === 'succeeded', 'the wake-up task to run');
+      const run = await ops.get(handle.id);
+      t.equal(run?.status, 'cancelled');
+      t.equal(run?.error?.message, 'customer cancelled');
+      t.equal(effects.of(handle.id, 'ship'), 0, 'ship never ran');
+    });
   });
 
   await t.test('a replay whose steps no longer match the checkpoints fails with WorkflowVersionMismatchError', async (t) => {
@@ -224,12 +232,14 @@ export async function orderScenarios(t: Test, target: ScenarioTarget): Promise<v
     const handle = await ops.start(flow, {});
     // A worker that claimed the run, checkpointed its first step and died: its lease runs out in 1.5 s.
     const store = stem.service('workflowStore');
-    t.equal((await store.claim(handle.id, 'dead-worker', 1_500, Date.now())).claimed, true);
+    // Both at the claim's time: the checkpoint was written under the live lease, however long this process stalls between.
+    const claimedAt = Date.now();
+    t.equal((await store.claim(handle.id, 'dead-worker', 1_500, claimedAt)).claimed, true);
     await store.saveCheckpoint(
       handle.id,
-      { position: 0, name: 'charge', kind: 'step', value: 'charged before dying', finishedAt: Date.now() },
+      { position: 0, name: 'charge', kind: 'step', value: 'charged before dying', finishedAt: claimedAt },
       'dead-worker',
-      Date.now(),
+      claimedAt,
     );
     await stem.worker({ concurrency: 2 }).start();
     t.equal(await handle.result({ timeoutMs: 60_000 }), 'charged before dying/shipped', 'the checkpoint of the dead worker is kept');
