@@ -14,7 +14,7 @@ if (await requirePostgres(t)) {
   t.teardown(() => dropSchema(schema));
 
   t.test(
-    'Postgres, processes: a 4 s CPU-bound task with a 1 s lease stays with its worker; a SIGKILLed child retries, nothing lost',
+    'Postgres, processes: a 4 s CPU-bound task with a 2 s lease stays with its worker; a SIGKILLed child retries, nothing lost',
     async (t) => {
       const namespace = uniqueName('ns');
       const queue = uniqueName('queue');
@@ -23,8 +23,9 @@ if (await requirePostgres(t)) {
       t.teardown(() => stem.close());
       await stem.worker({ queues: [queue], concurrency: 2 }).start();
 
-      const spin = await stem.enqueue(isolated.spin, { ms: 4_000 }, { queue, visibilityTimeout: '1s' });
-      await waitFor(async () => (await stem.status(spin.id)).state === 'running', 'the task to start', 30_000);
+      const spin = await stem.enqueue(isolated.spin, { ms: 4_000 }, { queue, visibilityTimeout: '2s' });
+      // 'running' lasts the loop: a poll stalled longer would see 'succeeded', which also means it started.
+      await waitFor(async () => ['running', 'succeeded'].includes((await stem.status(spin.id)).state), 'the task to start', 60_000);
       // A second worker on the same queue, which would claim the message once its lease ran out.
       const other = await Stem.create({ plugins: [postgres({ url: testUrl, schema, namespace })], tasks });
       let receivedThere = 0;

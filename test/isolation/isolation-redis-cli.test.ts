@@ -7,7 +7,7 @@ import { REDIS_URL, requireRedis } from '../redis/redis-test-support.js';
 import * as isolated from './isolated-tasks.js';
 
 t.test(
-  'Redis, stem worker start --pool threads: a 5 s CPU-bound task with a 1 s lease keeps it renewed; a second worker never gets it',
+  'Redis, stem worker start --pool threads: a 5 s CPU-bound task with a 2 s lease keeps it renewed; a second worker never gets it',
   async (t) => {
     if (!(await requireRedis(t))) return;
     const queue = uniqueName('iso');
@@ -26,8 +26,13 @@ t.test(
       await stem.broker.purge(queue);
       await stem.close();
     });
-    const spin = await stem.enqueue(isolated.spin, { ms: 5_000 }, { queue, visibilityTimeout: '1s' });
-    await waitFor(async () => (await stem.status(spin.id)).state === 'running', 'the CLI worker to start the task', 30_000);
+    const spin = await stem.enqueue(isolated.spin, { ms: 5_000 }, { queue, visibilityTimeout: '2s' });
+    // 'running' lasts the loop: a poll stalled longer would see 'succeeded', which also means it started.
+    await waitFor(
+      async () => ['running', 'succeeded'].includes((await stem.status(spin.id)).state),
+      'the CLI worker to start the task',
+      60_000,
+    );
 
     // A second worker on the same queue: it would claim the message if the first stopped renewing its lease.
     let receivedHere = 0;
