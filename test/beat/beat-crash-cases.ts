@@ -73,7 +73,7 @@ async function setUp(t: Test, open: () => Promise<Store>) {
 
 /** Waits until the Beat process is gone and says whether SIGKILL took it. */
 async function killedBySigkill(beat: RunningStem): Promise<boolean> {
-  await waitFor(() => beat.child.exitCode !== null || beat.child.signalCode !== null, 'the Beat process to die', 30_000);
+  await waitFor(() => beat.child.exitCode !== null || beat.child.signalCode !== null, 'the Beat process to die', 60_000);
   return beat.child.signalCode === 'SIGKILL';
 }
 

@@ -223,7 +223,7 @@ t.test('the schedule CLI on Redis', async (t) => {
     t.equal(applied.code, 0, applied.stderr);
 
     const beats = [startBeat(['--config', config, '--tick', '200ms']), startBeat(['--config', config, '--tick', '200ms'])];
-    await waitFor(() => beats.every((beat) => /started/.test(beat.output())), 'both Beats to start', 30_000);
+    await waitFor(() => beats.every((beat) => /started/.test(beat.output())), 'both Beats to start', 120_000);
     await sleep(10_000);
     // A stalled Beat fires once for the slots it missed (by design), so a loaded machine may see fewer than ten firings in
     // these 10 s: the Beats run on until eight were enqueued (a ceiling only Beats that stopped firing reach).
@@ -267,7 +267,7 @@ t.test('the schedule CLI on Redis', async (t) => {
     // 'started', a stall of this process counted regular firings as catch-ups.)
     const restartAt = Date.now();
     const second = startBeat(['--config', config, '--tick', '200ms']);
-    await waitFor(() => /started/.test(second.output()), 'the second Beat to start', 30_000);
+    await waitFor(() => /started/.test(second.output()), 'the second Beat to start', 120_000);
     await waitFor(() => enqueuedSlots(second.output(), 'restarted').length >= 3, 'three firings after the restart', 60_000);
     t.equal(await second.stop(), 0);
 

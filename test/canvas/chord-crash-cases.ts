@@ -83,7 +83,7 @@ export function chordCrashTests(t: Test, backend: CrashBackend): void {
 
       rescuer.child.kill('SIGUSR2');
       t.same(await stem.handle(chordId).result({ timeoutMs: 30_000 }), [0, 10, 20], 'the callback ran with every result in order');
-      await waitFor(() => drained(stem), 'every message, redeliveries included, to be acked', 30_000);
+      await waitFor(() => drained(stem), 'every message, redeliveries included, to be acked', 60_000);
       t.equal(await rescuer.stop('SIGTERM'), 0, 'the second worker stopped cleanly');
       t.equal(callbackRuns(workers), 1, 'the callback ran exactly once');
       t.match(rescuer.output(), `callback ran ${chordId} with [0,10,20]`);
@@ -105,7 +105,7 @@ export function chordCrashTests(t: Test, backend: CrashBackend): void {
 
       rescuer.child.kill('SIGUSR2');
       t.same(await stem.handle(chordId).result({ timeoutMs: 30_000 }), [0, 10, 20], 'the callback ran with every result in order');
-      await waitFor(() => drained(stem), 'every message, redeliveries included, to be acked', 30_000);
+      await waitFor(() => drained(stem), 'every message, redeliveries included, to be acked', 60_000);
       t.equal(await rescuer.stop('SIGTERM'), 0, 'the second worker stopped cleanly');
       // The dead worker's member is redelivered and re-fires under the same id: at-least-once, never lost.
       const runs = callbackRuns(workers);

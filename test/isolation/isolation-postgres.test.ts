@@ -44,7 +44,7 @@ if (await requirePostgres(t)) {
         if (envelope.name === 'iso.victim' && envelope.attempt === 0) started = true;
       });
       const victim = await stem.enqueue(isolated.victim, {}, { queue, maxRetries: 1, retryPolicy: { delayMs: 10 } });
-      await waitFor(() => started && plugin.stats().process!.busy === 1, 'the first attempt to run', 30_000);
+      await waitFor(() => started && plugin.stats().process!.busy === 1, 'the first attempt to run', 120_000);
       const [running] = plugin.stats().process!.running;
       process.kill(Number(running!.slice('process:'.length)), 'SIGKILL');
       t.equal(await victim.result({ timeoutMs: 60_000 }), 'survived on attempt 1');

@@ -181,7 +181,7 @@ if (await requireRedis(t)) {
     });
     await stopRedis(redisServer);
     redisServer = await startRedis(t, port, 4);
-    await waitFor(() => connection.error instanceof DatabaseUnavailableError, 'the refused SELECT on reconnect', 30_000);
+    await waitFor(() => connection.error instanceof DatabaseUnavailableError, 'the refused SELECT on reconnect', 60_000);
     t.match(connection.error!.message, /refused database 9/);
     let settled = false;
     const during = stem
@@ -193,7 +193,7 @@ if (await requireRedis(t)) {
       .finally(() => (settled = true));
     const seen = refusals;
     // Two more refusals after the enqueue was issued: it had a full reconnect to land on db 0.
-    await waitFor(() => settled || refusals >= seen + 2, 'two more reconnects', 30_000);
+    await waitFor(() => settled || refusals >= seen + 2, 'two more reconnects', 60_000);
     const admin0 = new Redis(`redis://127.0.0.1:${port}/0`);
     admin0.on('error', () => undefined);
     t.equal(await admin0.dbsize(), 0, 'db 0 stays empty while the db is refused (no enqueue, no consumer group)');

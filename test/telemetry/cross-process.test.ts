@@ -64,7 +64,7 @@ if (await requireRedis(t)) {
         return lines().some((line) => line.ready !== undefined);
       },
       'the worker process to be ready',
-      30_000,
+      120_000,
     );
 
     const recorder = new SpanRecorder();
