@@ -126,7 +126,8 @@ if (await requireRedis(t)) {
     const back = new Promise((resolve) => wake.once('ready', resolve));
     t.equal(await killConnection(admin, namespace, 'wake'), 1, 'the wake connection was killed');
     await back;
-    for (let i = 0; i < 200 && (await subscribers()) === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    // a ceiling of 60 s (was 2 s): the resubscribe follows 'ready', and a loaded machine can take seconds for it
+    for (let i = 0; i < 6_000 && (await subscribers()) === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     t.equal(await subscribers(), 1, 'subscribed again after the reconnect');
   });
 }
