@@ -10,6 +10,10 @@ t.test('the autoscaler raises concurrency under a backlog and lowers it when idl
     handler: async () => {
       running++;
       peak = Math.max(peak, running);
+      // Each task stays until two ran at once (or a ceiling only a worker that never scales up reaches): with 40 ms
+      // alone, a machine slower to start the next task than to finish one could see one at a time throughout.
+      const deadline = Date.now() + 30_000;
+      while (peak < 2 && Date.now() < deadline) await sleep(5);
       await sleep(40);
       running--;
     },

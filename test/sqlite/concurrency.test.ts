@@ -32,6 +32,10 @@ t.test('sqlite: a task-wide limit (concurrencyLimit alone, key task:<name>) hold
     options: { queue: 'reports', concurrencyLimit: 3 },
     handler: async (args: { i: number }) => {
       most = Math.max(most, ++running);
+      // Each build stays until three ran at once (or a ceiling only a broker that withholds them reaches): with 10 ms
+      // alone, a machine slower to start the next build than to finish one never saw three. Over three still fails.
+      const deadline = Date.now() + 30_000;
+      while (most < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
       await new Promise((resolve) => setTimeout(resolve, 10));
       running--;
       return args.i;
