@@ -130,7 +130,7 @@ t.test('a delivery redelivered more than maxRedeliveries times is dead-lettered 
   // Three workers that "died" holding it: fetched, never acked, lease ran out.
   const consumer = await stem.broker.consumer({ queues: ['default'], consumerId: 'doomed' });
   for (let i = 0; i < 3; i++) {
-    const [delivery] = await consumer.fetch(1, AbortSignal.timeout(2_000));
+    const [delivery] = await consumer.fetch(1, AbortSignal.timeout(30_000));
     t.equal((delivery as Delivery).redeliveries, i);
   }
   await consumer.close();
