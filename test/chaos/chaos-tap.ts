@@ -1,14 +1,19 @@
 import type { Test } from 'tap';
 import { formatSummary, runChaos, type Backend, type ChaosOptions, type FaultName } from './chaos-harness.js';
 
-/** The CI configuration: small, a few strikes, bounded. `npm run test:chaos` runs the full one. */
+/**
+ * The CI configuration: small, a few strikes, bounded. `npm run test:chaos` runs the full one. The lease is 10 s, not the
+ * harness's 2 s: a worker process stalled past its renewals (a loaded CI machine, load 10-15) had its tasks run again
+ * elsewhere, a duplicate no fault explains. The timeout is a ceiling for the scenario to finish (5 minutes).
+ */
 export const SMALL_CHAOS: Partial<ChaosOptions> = {
   tasks: 200,
   workers: 2,
   concurrency: 4,
   faultEveryMs: 700,
   maxStrikes: 3,
-  timeoutMs: 120_000,
+  leaseMs: 10_000,
+  timeoutMs: 300_000,
 };
 
 /** One tap test per fault, each asserting the guarantees on the scenario's summary. */
