@@ -52,7 +52,8 @@ if (await requireRedis(t)) {
       { task: sync, args: { tenant: 'globex' } },
     ]);
     t.ok(await waitFor(() => running === 3, 60_000), 'two of acme and one of globex run; the third of acme waits');
-    const flags = ['--broker', REDIS_URL, '--namespace', id, '--timeout', '5s'];
+    // Named (-w): the request ends once the worker answered, 30 s is a ceiling (a broadcast took 5 s, a stall could outlast).
+    const flags = ['--broker', REDIS_URL, '--namespace', id, '-w', worker.id, '--timeout', '30s'];
 
     const stats = await runInProcess(['worker', 'stats', '--json', ...flags]);
     t.equal(stats.code, 0, stats.stderr);

@@ -153,7 +153,8 @@ t.test('stem worker stats shows the tasks each worker runs per concurrency key o
     { task: sync, args: { tenant: 'globex' } },
   ]);
   t.ok(await waitFor(() => running === 3, 60_000), 'two of acme and one of globex run; the third of acme waits');
-  const stats = await runInProcess(['worker', 'stats', '--json', '--broker', url, '--namespace', id, '--timeout', '5s']);
+  // Named (-w): the request ends once the worker answered, 30 s is a ceiling (a broadcast took 5 s, a stall could outlast).
+  const stats = await runInProcess(['worker', 'stats', '--json', '--broker', url, '--namespace', id, '-w', worker.id, '--timeout', '30s']);
   t.equal(stats.code, 0, stats.stderr);
   const [answer] = JSON.parse(stats.stdout) as Array<{ runningKeys: unknown }>;
   t.same(
