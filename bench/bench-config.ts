@@ -29,7 +29,7 @@ export interface BenchConfig {
   only: Set<number>;
   /** Parts of workload 5 to run (`a`–`d`; BENCH_PG_PARTS, all by default): for A/B runs of one part. */
   pgParts: Set<string>;
-  /** Postgres peers of workload 5 (BENCH_PG_PEERS: `graphile-worker`, `pg-boss`, `postgres floor`; all by default). */
+  /** Postgres peers of workload 5 (BENCH_PG_PEERS: `graphile-worker`, `pg-boss`, `postgres floor`, `postgres floor (Stem's tables)`; all by default). */
   pgPeers: Set<string>;
   redisUrl: string;
   postgresUrl: string;
@@ -38,7 +38,7 @@ export interface BenchConfig {
 
 const USAGE = `npm run bench -- [--quick] [--n 20000] [--runs 3] [--only 1,2,3] [--concurrency 100]
   env: BENCH_N, BENCH_RUNS, BENCH_ONLY, BENCH_REDIS_URL (redis://127.0.0.1:6379/12), BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/test)
-  workload 5 only: BENCH_PG_PARTS (a,b,c,d), BENCH_PG_PEERS (graphile-worker,pg-boss,postgres floor)`;
+  workload 5 only: BENCH_PG_PARTS (a,b,c,d), BENCH_PG_PEERS (graphile-worker,pg-boss,postgres floor,postgres floor (Stem's tables))`;
 
 function positiveInt(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value === '') return fallback;
@@ -99,7 +99,11 @@ export function readBenchConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     delayedSpreadMs: quick ? 1_500 : 2_500,
     only,
     pgParts: listOf(env.BENCH_PG_PARTS, ['a', 'b', 'c', 'd'], 'BENCH_PG_PARTS'),
-    pgPeers: listOf(env.BENCH_PG_PEERS, ['graphile-worker', 'pg-boss', 'postgres floor'], 'BENCH_PG_PEERS'),
+    pgPeers: listOf(
+      env.BENCH_PG_PEERS,
+      ['graphile-worker', 'pg-boss', 'postgres floor', "postgres floor (Stem's tables)"],
+      'BENCH_PG_PEERS',
+    ),
     redisUrl: env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/12',
     postgresUrl: env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     quick,

@@ -1,7 +1,15 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { FLOOR_PREFIX } from './systems/floor-system.js';
-import { BULLMQ_PREFIX, GRAPHILE_SCHEMA, PG_FLOOR_SCHEMA, PGBOSS_SCHEMA, STEM_NAMESPACE, STEM_SCHEMA } from './systems/bench-system.js';
+import {
+  BULLMQ_PREFIX,
+  GRAPHILE_SCHEMA,
+  PG_FLOOR_MODEL_SCHEMA,
+  PG_FLOOR_SCHEMA,
+  PGBOSS_SCHEMA,
+  STEM_NAMESPACE,
+  STEM_SCHEMA,
+} from './systems/bench-system.js';
 
 /** The key patterns of each system on Redis (Stem's queue keys start with a `{ns:queue}` hash tag). */
 export const REDIS_PATTERNS = {
@@ -133,6 +141,7 @@ export class BenchStorage {
     await this.pool.query(`drop schema if exists ${GRAPHILE_SCHEMA} cascade`);
     await this.pool.query(`drop schema if exists ${PGBOSS_SCHEMA} cascade`);
     await this.pool.query(`drop schema if exists ${PG_FLOOR_SCHEMA} cascade`);
+    await this.pool.query(`drop schema if exists ${PG_FLOOR_MODEL_SCHEMA} cascade`);
   }
 
   /** Empties the queue and result tables of both systems. */
@@ -146,6 +155,11 @@ export class BenchStorage {
     if (rows[0]?.name) await this.pool.query(`truncate ${PGBOSS_SCHEMA}.job, ${PGBOSS_SCHEMA}.archive`);
     const floor = await this.pool.query<{ name: string | null }>(`select to_regclass('${PG_FLOOR_SCHEMA}.jobs')::text as name`);
     if (floor.rows[0]?.name) await this.pool.query(`truncate ${PG_FLOOR_SCHEMA}.jobs, ${PG_FLOOR_SCHEMA}.results`);
+    const model = await this.pool.query<{ name: string | null }>(
+      `select to_regclass('${PG_FLOOR_MODEL_SCHEMA}.stem_messages')::text as name`,
+    );
+    if (model.rows[0]?.name)
+      await this.pool.query(`truncate ${PG_FLOOR_MODEL_SCHEMA}.stem_messages, ${PG_FLOOR_MODEL_SCHEMA}.stem_results`);
   }
 
   /** Dead tuples per table of the benchmark's schemas (pg_stat_user_tables), largest first: what autovacuum has left. */
@@ -153,7 +167,7 @@ export class BenchStorage {
     const { rows } = await this.pool.query<{ table: string; live: string; dead: string; autovacuums: string }>(
       `select schemaname || '.' || relname as table, n_live_tup as live, n_dead_tup as dead, autovacuum_count as autovacuums
        from pg_stat_user_tables where schemaname = any($1) and n_dead_tup + n_live_tup > 0 order by n_dead_tup desc`,
-      [[STEM_SCHEMA, GRAPHILE_SCHEMA, PGBOSS_SCHEMA, PG_FLOOR_SCHEMA]],
+      [[STEM_SCHEMA, GRAPHILE_SCHEMA, PGBOSS_SCHEMA, PG_FLOOR_SCHEMA, PG_FLOOR_MODEL_SCHEMA]],
     );
     return rows.map((row) => ({ table: row.table, live: Number(row.live), dead: Number(row.dead), autovacuums: Number(row.autovacuums) }));
   }

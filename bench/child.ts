@@ -45,6 +45,10 @@ async function openProducer(system: SystemId, servers: Servers): Promise<Produce
       const { PgFloorProducer } = await import('./systems/pg-floor-system.js');
       return PgFloorProducer.open(servers);
     }
+    case 'postgres-floor-model': {
+      const { PgFloorProducer, stemTables } = await import('./systems/pg-floor-system.js');
+      return PgFloorProducer.open(servers, stemTables);
+    }
     default:
       throw new Error(`no producer for ${system}`);
   }
@@ -78,6 +82,10 @@ async function openWorker(system: SystemId, servers: Servers): Promise<WorkerSid
     case 'postgres-floor': {
       const { PgFloorWorker } = await import('./systems/pg-floor-system.js');
       return PgFloorWorker.open(servers);
+    }
+    case 'postgres-floor-model': {
+      const { PgFloorWorker, stemTables } = await import('./systems/pg-floor-system.js');
+      return PgFloorWorker.open(servers, stemTables);
     }
   }
 }

@@ -396,21 +396,28 @@ const GRAPHILE: Contender = { label: 'graphile-worker', system: 'graphile-worker
 const PGBOSS: Contender = { label: 'pg-boss', system: 'pg-boss' };
 /** Bare SQL with no framework (bench/systems/pg-floor-system.ts): what this machine's Postgres allows. */
 const PG_FLOOR: Contender = { label: 'postgres floor', system: 'postgres-floor' };
+/**
+ * The same bare SQL on Stem's own tables, with rows of Stem's size and shape: between it and the
+ * floor is what Stem's data model costs Postgres, between Stem and it what Stem's code costs.
+ */
+const PG_FLOOR_MODEL: Contender = { label: "postgres floor (Stem's tables)", system: 'postgres-floor-model' };
+/** The floors: peers without targets that sit out 5d. */
+const PG_FLOORS: readonly Contender[] = [PG_FLOOR, PG_FLOOR_MODEL];
 
 /**
  * The Postgres peers measured in the same passes as Stem (BENCH_PG_PEERS): each row is Stem
- * against one of them. The floor's rows carry no target (they say how close Stem is to the
- * machine), and it sits out 5d: its worker polls, it has no wake-up to measure.
+ * against one of them. The floors' rows carry no target (they say how close Stem is to the
+ * machine and to its own tables), and they sit out 5d: their workers poll, with no wake-up to measure.
  */
-const PG_PEERS = [GRAPHILE, PGBOSS, PG_FLOOR].filter((peer) => config.pgPeers.has(peer.label));
-const PG_LATENCY_PEERS = PG_PEERS.filter((peer) => peer !== PG_FLOOR);
+const PG_PEERS = [GRAPHILE, PGBOSS, ...PG_FLOORS].filter((peer) => config.pgPeers.has(peer.label));
+const PG_LATENCY_PEERS = PG_PEERS.filter((peer) => !PG_FLOORS.includes(peer));
 
 type RowShape = Omit<ResultRow, 'stem' | 'peer' | 'runs'>;
 
 /** One row per peer measured: the shape given, with the peer's name. */
 function peerRows(shape: Omit<RowShape, 'peerName'>, peers: readonly Contender[] = PG_PEERS): RowShape[] {
   return peers.map((peer) => {
-    if (peer !== PG_FLOOR) return { ...shape, peerName: peer.label };
+    if (!PG_FLOORS.includes(peer)) return { ...shape, peerName: peer.label };
     const { target: _target, ...untargeted } = shape;
     return { ...untargeted, peerName: peer.label };
   });

@@ -19,6 +19,8 @@ export const STEM_SCHEMA = 'bench_stem';
 export const GRAPHILE_SCHEMA = 'bench_graphile';
 export const PGBOSS_SCHEMA = 'bench_pgboss';
 export const PG_FLOOR_SCHEMA = 'bench_pgfloor';
+/** The Postgres floor on Stem's tables (bench/systems/pg-floor-system.ts `stemTables`). */
+export const PG_FLOOR_MODEL_SCHEMA = 'bench_pgfloor_model';
 /** graphile-worker's task identifier. */
 export const GRAPHILE_TASK = 'bench_noop';
 
@@ -32,7 +34,8 @@ export type SystemId =
   | 'stem-postgres-ignore'
   | 'graphile-worker'
   | 'pg-boss'
-  | 'postgres-floor';
+  | 'postgres-floor'
+  | 'postgres-floor-model';
 
 /** Where the servers are. */
 export interface Servers {
