@@ -138,10 +138,13 @@ t.test('a delivery redelivered more than maxRedeliveries times is dead-lettered 
   await waitFor(async () => (await stem.broker.listDeadLetters('default')).total === 1, 'the dead letter');
   const [letter] = (await stem.broker.listDeadLetters('default')).entries;
   t.equal(letter!.reason, 'redelivery-limit');
+  // 3 is the first count over the limit; a stall of the machine longer than the 30 ms lease, between
+  // the worker's fetch and its dead-letter, lets the lease run out once more (a CI run saw 4).
+  const redeliveries = letter!.meta.redeliveries as number;
+  t.ok(redeliveries >= 3, `set aside at its first delivery over the limit, or later after a stall (${redeliveries})`);
   t.match(letter!.meta, {
-    redeliveries: 3,
     maxRedeliveries: 2,
-    error: { type: 'RedeliveryLimitError', message: /delivered again 3 times without finishing/ },
+    error: { type: 'RedeliveryLimitError', message: new RegExp(`delivered again ${redeliveries} times without finishing`) },
   });
   t.equal(ran, 0, 'it never ran');
   t.equal((await stem.status(handle.id)).state, 'failed');
