@@ -143,11 +143,11 @@ export function assertValidName(field: keyof typeof NAME_FIELDS, value: unknown)
   const problem = nameProblem(value);
   if (problem === undefined) return;
   const [label, fix] = NAME_FIELDS[field];
-  throw new InvalidNameError(label, `${preview(value)} ${problem}`.trimStart(), fix);
+  throw new InvalidNameError(label, `${namePreview(value)} ${problem}`.trimStart(), fix);
 }
 
-/** The start of a value for an error message, one line whatever it holds. */
-function preview(value: unknown): string {
+/** The start of a value for an error message, one line whatever it holds, with a colon after it ('' for none or an empty string). */
+export function namePreview(value: unknown): string {
   if (typeof value !== 'string' || value === '') return '';
   const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   return `${shown}:`;

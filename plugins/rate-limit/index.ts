@@ -1,4 +1,5 @@
 import type { Rate } from '../../sdk/contracts/rate-limiter.js';
+import { assertValidName } from '../../sdk/envelope.js';
 import { ConfigError, UsageError } from '../../sdk/errors.js';
 import type { Stem } from '../../sdk/kernel.js';
 import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
@@ -65,6 +66,7 @@ export async function setRateLimit(
 ): Promise<void> {
   assertKnownOptions('setRateLimit()', options, SET_RATE_LIMIT_OPTION_KEYS);
   if (typeof task !== 'string' || task === '') throw new UsageError('setRateLimit: give a task name');
+  assertValidName('name', task);
   if (spec !== undefined && spec !== null) parseRateLimit(spec, `rate limit of "${task}"`);
   await new RateLimitOverrides(options.namespace ?? stem.settings.namespace).store(stem.service('revokeStore'), task, spec);
 }

@@ -7,6 +7,7 @@ import type { EnqueueOptions, TaskContext, TaskDefinition } from '../../sdk/task
 import { toTaskError } from '../../sdk/task-error.js';
 import type { StepContext, StepOptions, WaitForEventOptions, WorkflowContext, WorkflowDefinition } from './define-workflow.js';
 import { WorkflowEventTimeoutError, WorkflowStepFailedError, WorkflowVersionMismatchError } from './workflow-errors.js';
+import { assertValidEvent } from './event-address.js';
 
 /** The event a child task's end is delivered as (key: the child's task id). */
 export const CHILD_TASK_EVENT = 'stem.task';
@@ -141,6 +142,7 @@ export class WorkflowReplay implements WorkflowContext {
 
   async waitForEvent<T = unknown>(name: string, options: WaitForEventOptions): Promise<T> {
     if (typeof options?.key !== 'string') throw new TypeError(`wf.waitForEvent("${name}"): option \`key\` must be a string`);
+    assertValidEvent(name, options.key);
     const at = this.next(name, 'event');
     const recorded = this.points.get(at);
     if (recorded !== undefined) return this.eventAnswer(recorded, name, options.key) as T;

@@ -4,6 +4,7 @@ import { assertValidName } from '../../sdk/envelope.js';
 import { uuidv7 } from '../../sdk/id.js';
 import { assertKnownOptions, type OptionKeys } from '../../sdk/option-keys.js';
 import type { WorkflowDefinition } from './define-workflow.js';
+import { assertValidEvent } from './event-address.js';
 import type { WorkflowEngine } from './workflow-engine.js';
 import { UnknownWorkflowRunError, UnknownWorkflowStepError, WorkflowRunFailedError, WorkflowWaitTimeoutError } from './workflow-errors.js';
 
@@ -120,7 +121,8 @@ export class Workflows {
    * waiting, it is kept for the plugin's `eventBufferTtl` for the first run that waits. Returns the
    * ids of the runs it was delivered to.
    */
-  emit(name: string, key: string, payload: unknown = null): Promise<string[]> {
+  async emit(name: string, key: string, payload: unknown = null): Promise<string[]> {
+    assertValidEvent(name, key);
     return this.engine.deliver(name, key, payload);
   }
 

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { postgres } from '../../plugins/postgres/index.js';
+import { setRateLimit } from '../../plugins/rate-limit/index.js';
 import { revokeTask } from '../../plugins/revoke/index.js';
 import { defineWorkflow, workflows, workflowsOf } from '../../plugins/workflows/index.js';
 import { InvalidNameError, Stem, type StemPlugin } from '../../sdk/index.js';
@@ -45,6 +46,32 @@ async function runIdEntryPoints(t: Test, stem: Stem): Promise<void> {
   t.throws(() => runs.handle(NUL_ID), refused, 'handle');
 }
 
+/** A workflow event's name and key, and a rate limit's task name, holding NUL: refused before any store is asked. */
+async function eventAndRateLimitEntryPoints(t: Test, stem: Stem): Promise<void> {
+  const runs = workflowsOf(stem);
+  await t.rejects(
+    runs.emit('payment', NUL_ID, { amount: 1 }),
+    { constructor: InvalidNameError, message: /^invalid workflow event key: "a\\u0000b": it contains the control character U\+0000/ },
+    'emit with a NUL key',
+  );
+  await t.rejects(
+    runs.emit('pay\u0000ment', 'order-1'),
+    { constructor: InvalidNameError, message: /^invalid workflow event name: "pay\\u0000ment"/ },
+    'emit with a NUL event name',
+  );
+  await t.rejects(
+    runs.emit('', 'order-1'),
+    { constructor: InvalidNameError, message: /^invalid workflow event name: it is empty/ },
+    'emit with no event name',
+  );
+  t.same(await runs.emit('payment', ''), [], "'' is a key: emitted, reaching no run");
+  await t.rejects(
+    setRateLimit(stem, NUL_ID, '10/s'),
+    { constructor: InvalidNameError, message: /^invalid task name: "a\\u0000b"/ },
+    'setRateLimit with a NUL task name',
+  );
+}
+
 t.test('an id no task can have is refused by every read and act entry point, on memory', async (t) => {
   const stem = await Stem.create({ plugins: [workflows({ definitions: [flow] })] });
   t.teardown(() => stem.close());
@@ -52,6 +79,7 @@ t.test('an id no task can have is refused by every read and act entry point, on 
   t.same(await stem.service('revokeStore').list(stem.settings.namespace), [], 'no revoke stored, not even the valid id beside it');
   await runIdEntryPoints(t, stem);
   t.same(await workflowsOf(stem).list(), [], 'no run created');
+  await eventAndRateLimitEntryPoints(t, stem);
 
   t.equal((await stem.status('not-yet-known')).state, 'pending', 'an id that can exist but is unknown is still pending');
   t.equal(stem.handle('not-yet-known').id, 'not-yet-known');
@@ -94,4 +122,5 @@ t.test('on Postgres the id is refused before the driver sees it', async (t) => {
   await taskIdEntryPoints(t, stem, NUL_ID, BAD_IDS[0]![2], 'NUL');
   await t.rejects(stem.handle('fine-id').result({ timeoutMs: 1 }), { name: 'ResultTimeoutError' }, 'a valid id is read as before');
   await runIdEntryPoints(t, stem);
+  await eventAndRateLimitEntryPoints(t, stem);
 });
