@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The stem binary. Installed (under node_modules) it runs the compiled CLI in dist/ and loads no
 // TypeScript tooling: cli/config/typescript-loader.ts registers tsx only when a user's file is
-// TypeScript. In a source checkout it runs cli/main.ts through tsx instead, so development never
+// TypeScript. In a source checkout it runs cli/main.ts from the sources instead, compiled by the
+// checkout's esbuild hooks (bin/source-hooks.mjs, as the tests load them), so development never
 // runs a stale build; STEM_CLI_FROM=dist|source overrides the choice (the start-up bench uses dist).
 import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,10 +22,12 @@ if (from === 'source') {
   const { register } = await import('node:module');
   // `import 'stem'` in the checkout's own configs and fixtures resolves to the sources, not dist/.
   register('./source-condition.js', import.meta.url);
-  const tsx = await import('tsx/esm/api');
-  tsx.register();
-  // The symbol cli/config/typescript-loader.ts checks: tsx is already there for TypeScript configs.
-  globalThis[Symbol.for('stem.typescript-loader')] = Promise.resolve();
+  // The checkout's TypeScript (ES modules all: one package.json, "type": "module") compiles through
+  // esbuild; cli/config/typescript-loader.ts still registers tsx for a TypeScript config or registry
+  // outside the checkout (the symbol names the checkout's root, which needs no tsx).
+  register('./source-hooks.mjs', import.meta.url);
+  process.setSourceMapsEnabled(true);
+  globalThis[Symbol.for('stem.source-checkout')] = fileURLToPath(new URL('..', import.meta.url));
   ({ main } = await import('../cli/main.ts'));
 } else {
   // Node 22.1+ keeps compiled code of the CLI's modules in a disk cache between runs (a no-op on 20).

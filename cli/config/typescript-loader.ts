@@ -1,14 +1,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire, register } from 'node:module';
-import { dirname, extname, join } from 'node:path';
+import { dirname, extname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../../sdk/errors.js';
 
 /** Extensions that need a TypeScript loader before `import()`. */
 const TYPESCRIPT_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.tsx']);
 
-/** Set by whoever registered tsx in this process: registerTypeScript below, or bin/stem.js in a source checkout. */
+/** Set by whoever registered tsx in this process: registerTypeScript below. */
 const REGISTERED = Symbol.for('stem.typescript-loader');
+
+/**
+ * Set by bin/stem.js run from a source checkout: the checkout's root (with a trailing separator),
+ * whose TypeScript that process already compiles (bin/source-hooks.mjs), so its files need no tsx.
+ */
+const SOURCE_CHECKOUT = Symbol.for('stem.source-checkout');
 
 type Registry = typeof globalThis & { [REGISTERED]?: Promise<void> };
 
@@ -89,10 +95,18 @@ function registerTypeScript(file: string, cwd: string): Promise<void> {
   return registry[REGISTERED];
 }
 
+/** Whether `file` belongs to the source checkout this process runs from (bin/stem.js), outside its node_modules. */
+function inSourceCheckout(file: string): boolean {
+  const root = (globalThis as { [SOURCE_CHECKOUT]?: unknown })[SOURCE_CHECKOUT];
+  if (typeof root !== 'string') return false;
+  const path = resolve(file);
+  return path.startsWith(root) && !path.slice(root.length).split(sep).includes('node_modules');
+}
+
 /** Imports a user's module (config, task registry), registering tsx first when it is TypeScript; a `.ts` one loads as an ES module. */
 export async function importUserModule(file: string, cwd: string = process.cwd()): Promise<Record<string, unknown>> {
   const url = pathToFileURL(file).href;
-  if (isTypeScriptFile(file)) {
+  if (isTypeScriptFile(file) && !inSourceCheckout(file)) {
     await registerTypeScript(file, cwd);
     if (isCommonJsScope(file)) loadAsEsModule(url);
   }
