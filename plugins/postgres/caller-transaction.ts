@@ -23,6 +23,9 @@ interface PgClientLike {
   readyForQuery?: boolean;
 }
 
+/** Why a failed transaction (an earlier statement of it failed) cannot take the task. */
+const FAILED_TRANSACTION = 'it is a failed transaction (an earlier statement failed, so Postgres ignores the rest); roll it back';
+
 const WHAT = 'pass a Kysely transaction (the trx of db.transaction().execute(async (trx) => …)) or a pg client after BEGIN';
 
 /**
@@ -39,6 +42,9 @@ export function callerTransaction(transaction: unknown, who: string, schema: str
       await runner(statement);
     } catch (error) {
       const code = (error as { code?: unknown })?.code;
+      // 25P02: an earlier statement failed. The pg client's own status is known only once its
+      // ReadyForQuery came, which is after the failed query's promise rejected: told here instead.
+      if (code === '25P02') throw new InvalidTransactionError(who, FAILED_TRANSACTION, { cause: error });
       // 3F000: no such schema; 42P01: no such table.
       if (code !== '3F000' && code !== '42P01') throw error;
       throw new InvalidTransactionError(
@@ -88,7 +94,7 @@ function recognise(transaction: unknown, who: string): TransactionRunner {
         );
       }
       if (status === 'E') {
-        throw new InvalidTransactionError(who, 'the pg client is in a failed transaction (an earlier statement failed); roll it back');
+        throw new InvalidTransactionError(who, FAILED_TRANSACTION);
       }
       await client.query({ text: statement.sql, values: [...statement.parameters] });
     };

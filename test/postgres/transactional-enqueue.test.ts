@@ -170,8 +170,23 @@ if (await requirePostgres(t)) {
     }
     await client.query('BEGIN');
     await client.query('select 1/0').catch(() => undefined);
-    await t.rejects(stem.enqueue(ship, { orderId: 'bad' }, { transaction: client }), /failed transaction/, 'a failed transaction');
+    const refused = { constructor: InvalidTransactionError, message: /failed transaction/ };
+    await t.rejects(stem.enqueue(ship, { orderId: 'bad' }, { transaction: client }), refused, 'a failed transaction');
     await client.query('ROLLBACK');
+    // The failing statement still in flight: the client cannot tell its status yet (a CI run once
+    // enqueued in that moment, and pg's own "current transaction is aborted" came through).
+    await client.query('BEGIN');
+    const failing = client.query('select 1/0').catch(() => undefined);
+    await t.rejects(stem.enqueue(ship, { orderId: 'bad' }, { transaction: client }), refused, 'a transaction failing meanwhile');
+    await failing;
+    await client.query('ROLLBACK');
+    await db
+      .transaction()
+      .execute(async (trx) => {
+        await sql`select 1/0`.execute(trx).catch(() => undefined);
+        await t.rejects(stem.enqueue(ship, { orderId: 'bad' }, { transaction: trx }), refused, 'a failed Kysely transaction');
+      })
+      .catch(() => undefined);
     const after = await adminQuery<{ count: string }>(`select count(*) from "${schema}".stem_messages`);
     t.equal(after.rows[0]!.count, before.rows[0]!.count, 'no message written');
   });
